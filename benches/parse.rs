@@ -1,0 +1,2 @@
+//! TODO: parse throughput benchmark.
+fn main() {}

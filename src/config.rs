@@ -1,0 +1,1 @@
+//! TODO(config): filled in by its issue.

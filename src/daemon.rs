@@ -1,0 +1,1 @@
+//! TODO(daemon): filled in by its issue.

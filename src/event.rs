@@ -1,0 +1,1 @@
+//! TODO(event): filled in by its issue.

@@ -1,0 +1,1 @@
+//! TODO(show): filled in by its issue.

@@ -1,0 +1,460 @@
+//! The model of one libreswan status snapshot, as the parser produces it.
+//!
+//! A `Snapshot` is plain data: it says what pluto printed at one moment, in
+//! operator words, independent of which libreswan dialect printed it. The
+//! tracker diffs two of them; nothing here performs I/O or knows about
+//! events. It must never hold anything the input did not say: a value that
+//! was not printed is `None`, not a guess.
+
+use serde::{Deserialize, Serialize};
+
+/// One parsed dump of pluto's status, possibly combined from several commands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// When the dump was taken, in Unix seconds, if the caller knows it.
+    ///
+    /// The parser never sets this; sources and `replay` do, so events carry
+    /// the time of the snapshot that showed the change.
+    pub taken_at: Option<i64>,
+    /// Which status commands contributed lines. "No states" means something
+    /// only for the kinds that list states.
+    pub kinds: Vec<OutputKind>,
+    /// The libreswan dialect the lines were printed in, when it could be told.
+    pub epoch: Option<FormatEpoch>,
+    /// Whether lines carried the 3-digit `000 `/`006 ` prefix (libreswan < 5.0).
+    pub prefixed: bool,
+    /// `None` when the dump is whole; otherwise why it is not. The tracker
+    /// never diffs an incomplete snapshot: it would look like tunnels went down.
+    pub incomplete: Option<String>,
+    /// The connection list (`status`, `connectionstatus`).
+    pub connections: Vec<Connection>,
+    /// Totals and brief-status counters.
+    pub totals: Totals,
+    /// IKE and Child SAs (`status`, `showstates`).
+    pub states: Vec<State>,
+    /// Established Child SAs as `trafficstatus` lists them.
+    pub traffic: Vec<Traffic>,
+    /// Bare shunts (`shuntstatus`, end of `status`).
+    pub shunts: Vec<Shunt>,
+    /// `key=value` counters from `globalstatus`.
+    pub global: Vec<(String, String)>,
+    /// Lines that were not recognised, with where they were.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The status command a block of output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputKind {
+    /// `ipsec status` / `whack --status`: everything below, in one dump.
+    Status,
+    /// `ipsec trafficstatus`: one line per established Child SA.
+    TrafficStatus,
+    /// `ipsec showstates`: the state lines only.
+    ShowStates,
+    /// `whack --briefstatus`: three counter lines.
+    BriefStatus,
+    /// `ipsec connectionstatus` (5.0+): the connection list only.
+    ConnectionStatus,
+    /// `ipsec shuntstatus`: the bare shunt list.
+    ShuntStatus,
+    /// `whack --globalstatus`: `key=value` counters.
+    GlobalStatus,
+}
+
+impl OutputKind {
+    /// Whether output of this kind lists every IKE SA, so that an IKE SA
+    /// missing from it is really gone.
+    pub fn lists_ike_sas(self) -> bool {
+        matches!(self, OutputKind::Status | OutputKind::ShowStates)
+    }
+
+    /// Whether output of this kind lists every established Child SA.
+    pub fn lists_child_sas(self) -> bool {
+        matches!(
+            self,
+            OutputKind::Status | OutputKind::ShowStates | OutputKind::TrafficStatus
+        )
+    }
+}
+
+/// The dialect epochs of libreswan-format.md §0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum FormatEpoch {
+    /// 3.20 – 3.27: prefixed, one `EVENT_SA_*` timer, `import:` item up to 3.25.
+    E1,
+    /// 3.28 – 3.32: prefixed, `EVENT_SA_REKEY`/`EXPIRE` names.
+    E2,
+    /// 4.0 – 4.4: prefixed, `STATE_V2_ESTABLISHED_*` names.
+    E3,
+    /// 4.5: short timer names, still `newest IPSEC`/`isakmp#N`.
+    E4,
+    /// 4.6 – 4.15: ` item;` lists, `newest;`, `IKE SA #N;`.
+    E5,
+    /// 5.0: no prefixes, reworked connection list.
+    E6,
+    /// 5.1 – 5.3: IKEv2 names without `STATE_V2_`.
+    E7,
+    /// 5.4+: no state names, stories only.
+    E8,
+}
+
+/// A connection reference as printed: `"name"[1][2] suffix`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ConnRef {
+    /// The base connection name, without quotes.
+    pub name: String,
+    /// Instance serials, outermost first (`[1][2]` for labeled IPsec).
+    pub instances: Vec<u64>,
+    /// The instance suffix: the peer address for road warriors, or the
+    /// opaque OE `client=== ...peer===client` text. Only read after `[N]`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub peer: Option<String>,
+}
+
+impl ConnRef {
+    /// The `"name"[N]` text libreswan prints, without the suffix.
+    pub fn display_name(&self) -> String {
+        let mut s = format!("\"{}\"", self.name);
+        for i in &self.instances {
+            s.push_str(&format!("[{i}]"));
+        }
+        s
+    }
+}
+
+/// IKE protocol version of an SA or connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum IkeVersion {
+    /// IKEv1: Main/Aggressive Mode ISAKMP SAs and Quick Mode IPsec SAs.
+    #[serde(rename = "1")]
+    V1,
+    /// IKEv2: IKE SAs and Child SAs.
+    #[serde(rename = "2")]
+    V2,
+}
+
+/// Whether a state is an IKE (ISAKMP) SA or a Child (IPsec) SA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SaKind {
+    /// IKE SA (IKEv2) or ISAKMP SA (IKEv1): the control channel.
+    Ike,
+    /// Child SA (IKEv2) or IPsec SA (IKEv1): the tunnel that carries traffic.
+    Child,
+}
+
+/// What a timer item (`REKEY in 27944s`) will do when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimerKind {
+    /// Start a rekey (`REKEY`, `EVENT_SA_REKEY`).
+    Rekey,
+    /// Hard replacement (`REPLACE`, `EVENT_SA_REPLACE`, `*_IF_USED`).
+    Replace,
+    /// Superseded or not rekeyed: will be deleted (`EXPIRE`, `EVENT_SA_EXPIRE`).
+    Expire,
+    /// A negotiation message is in flight (`RETRANSMIT`, `TIMEOUT_*`).
+    Retransmit,
+    /// Liveness or DPD probing (`LIVENESS`, `DPD`, `DPD_TIMEOUT`).
+    Liveness,
+    /// A half-open or larval state will be dropped (`DISCARD`).
+    Discard,
+    /// Any other timer (`NAT_KEEPALIVE`, `CRYPTO_TIMEOUT`, `RETAIN`, …).
+    Other,
+}
+
+/// One `NAME in Ns` timer item of a state line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timer {
+    /// What the timer will do.
+    pub kind: TimerKind,
+    /// The event name exactly as printed (`REKEY`, `EVENT_SA_REPLACE`).
+    pub name: String,
+    /// Seconds until it fires; negative when overdue. `None` when sanitized (`XXs`).
+    pub due_s: Option<i64>,
+}
+
+/// One IKE or Child SA from a state line, with its SPI line and pending lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// The `#N` serial, unique within one pluto run.
+    pub serial: u64,
+    /// The connection this SA belongs to.
+    pub conn: ConnRef,
+    /// The remote IKE port, when printed as a number.
+    pub port: Option<u16>,
+    /// IKE over TCP (`(tcp)` after the port).
+    pub tcp: bool,
+    /// IKE/ISAKMP SA or Child/IPsec SA, when it can be told.
+    pub kind: Option<SaKind>,
+    /// The IKE version, when it can be told.
+    pub ike_version: Option<IkeVersion>,
+    /// The state name (`STATE_V2_ESTABLISHED_CHILD_SA`); `None` from 5.4 on.
+    pub name: Option<String>,
+    /// The human story (`established Child SA`).
+    pub story: String,
+    /// Whether this SA is established (libreswan-format.md §6, §12).
+    pub established: bool,
+    /// Timer items in print order.
+    pub timers: Vec<Timer>,
+    /// `newest` / `newest ISAKMP` / `newest IPSEC`: the connection's newest SA of its kind.
+    pub newest: bool,
+    /// `eroute owner`: this Child SA owns the kernel policy.
+    pub eroute_owner: bool,
+    /// The parent IKE SA of an established Child SA (`IKE SA #P`, `isakmp#P`).
+    pub parent_serial: Option<u64>,
+    /// The SPI/traffic line of an established Child SA.
+    pub traffic: Option<SpiLine>,
+    /// Child SAs queued on this IKE SA (`pending Child SA for ...`).
+    pub pending: Vec<Pending>,
+    /// Items not otherwise modelled (`idle`, `lastdpd=...`, `nodpd`), as printed.
+    pub other_items: Vec<String>,
+    /// Line number (1-based) of the state line in the input.
+    pub line: usize,
+}
+
+impl State {
+    /// Seconds until the first timer of `kind`, if the state shows one.
+    pub fn due(&self, kind: TimerKind) -> Option<i64> {
+        self.timers
+            .iter()
+            .find(|t| t.kind == kind)
+            .and_then(|t| t.due_s)
+    }
+
+    /// Whether the state shows a timer of `kind` at all (even sanitized).
+    pub fn has_timer(&self, kind: TimerKind) -> bool {
+        self.timers.iter().any(|t| t.kind == kind)
+    }
+}
+
+/// The second line of an established Child SA: SAIDs and rounded counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpiLine {
+    /// SAIDs in print order: outbound then inbound for each protocol.
+    pub saids: Vec<Said>,
+    /// `used Ns ago`, when printed.
+    pub used_s_ago: Option<i64>,
+    /// Counters (`ESPin`, `ESPout`, `ESPmax`, …) as (name, bytes); `bytes`
+    /// is `None` for values that are not byte counts (`2^63B`, sanitized).
+    pub counters: Vec<(String, Option<u64>)>,
+    /// XAUTH username printed after the counters.
+    pub username: Option<String>,
+}
+
+impl SpiLine {
+    /// The inbound SPI of the first ESP or AH SAID (the one addressed to us).
+    pub fn spi_in(&self) -> Option<&str> {
+        self.saids
+            .iter()
+            .filter(|s| s.proto == "esp" || s.proto == "ah")
+            .nth(1)
+            .map(|s| s.spi.as_str())
+    }
+
+    /// The outbound SPI of the first ESP or AH SAID (addressed to the peer).
+    pub fn spi_out(&self) -> Option<&str> {
+        self.saids
+            .iter()
+            .find(|s| s.proto == "esp" || s.proto == "ah")
+            .map(|s| s.spi.as_str())
+    }
+
+    /// A counter's value in bytes, by name (`ESPin`).
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        self.counters
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| *v)
+    }
+}
+
+/// One `proto.spi@addr` security association id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Said {
+    /// `esp`, `ah`, `comp` or `tun`.
+    pub proto: String,
+    /// The SPI in lower-case hex as printed.
+    pub spi: String,
+    /// The destination address.
+    pub addr: String,
+}
+
+/// A Child SA queued on an IKE SA.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The connection the Child SA is for.
+    pub conn: ConnRef,
+    /// The serial it will replace, for a rekey.
+    pub replacing: Option<u64>,
+}
+
+/// One `trafficstatus` line: an established Child SA with exact counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Traffic {
+    /// The Child SA serial.
+    pub serial: u64,
+    /// The connection.
+    pub conn: ConnRef,
+    /// `ESP`, `AH`, `IPCOMP` or `UNKNOWN`, with any `(nic-offload=...)` note.
+    pub sa_type: String,
+    /// Kernel SA creation time in Unix seconds; `None` when 0 or sanitized.
+    pub add_time: Option<u64>,
+    /// Inbound bytes (32-bit wrapping before 5.0).
+    pub in_bytes: Option<u64>,
+    /// Outbound bytes (32-bit wrapping before 4.8).
+    pub out_bytes: Option<u64>,
+    /// `maxBytes=` as printed (`2^63B`, `1GiB`), 4.8+.
+    pub max_bytes: Option<String>,
+    /// The remote ID (`@east`, a DN, `ID_NULL`).
+    pub id: Option<String>,
+    /// XAUTH/EAP username; replaces `id`.
+    pub username: Option<String>,
+    /// Address-pool leases.
+    pub leases: Vec<String>,
+    /// Line number (1-based).
+    pub line: usize,
+}
+
+/// One connection of the connection list, with the fields a tracker uses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    /// The connection name and instance.
+    pub conn: ConnRef,
+    /// The topology text of the first line (`LEFT...RIGHT`), as printed.
+    pub topology: Option<String>,
+    /// Local client subnet(s), from the topology.
+    pub local_subnet: Option<String>,
+    /// Local host address, from the topology.
+    pub local_host: Option<String>,
+    /// Remote host address, from the topology.
+    pub remote_host: Option<String>,
+    /// Remote client subnet(s), from the topology.
+    pub remote_subnet: Option<String>,
+    /// Routing word (`erouted`, `unrouted`, `routed-tunnel`, …).
+    pub routing: Option<String>,
+    /// Newest (or established) IKE/ISAKMP SA serial; `None` for `#0`.
+    pub newest_ike: Option<u64>,
+    /// Newest (or established) IPsec/Child SA serial; `None` for `#0`.
+    pub newest_child: Option<u64>,
+    /// IKE version, from the policy line or the SA wording.
+    pub ike_version: Option<IkeVersion>,
+    /// Negotiated IKE algorithm, when printed.
+    pub ike_algorithm: Option<String>,
+    /// Negotiated ESP/AH algorithm, when printed.
+    pub child_algorithm: Option<String>,
+    /// Connection serial (`$N`), 4.0+.
+    pub conn_serial: Option<u64>,
+}
+
+/// The `Total IPsec connections` line and the brief-status counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Connections loaded.
+    pub loaded: Option<u64>,
+    /// Connections routed (5.3+).
+    pub routed: Option<u64>,
+    /// Connections active.
+    pub active: Option<u64>,
+    /// `IKE SAs: total(T), half-open(H), open(O), authenticated(A), anonymous(N)`.
+    pub ike_sas: Vec<(String, u64)>,
+    /// `IPsec SAs: total(T), authenticated(A), anonymous(N)`.
+    pub ipsec_sas: Vec<(String, u64)>,
+    /// `State Information: ...` text.
+    pub state_information: Option<String>,
+}
+
+/// One bare shunt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shunt {
+    /// The line as printed, without prefix.
+    pub text: String,
+}
+
+/// A line the parser did not recognise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    /// 1-based line number in the input.
+    pub line: usize,
+    /// Why it was skipped.
+    pub reason: String,
+    /// The line (at most 200 characters of it).
+    pub text: String,
+}
+
+impl Snapshot {
+    /// Whether this snapshot can be diffed by the tracker.
+    pub fn is_complete(&self) -> bool {
+        self.incomplete.is_none()
+    }
+
+    /// Whether the snapshot lists every IKE SA (so absence means gone).
+    pub fn lists_ike_sas(&self) -> bool {
+        self.kinds.iter().any(|k| k.lists_ike_sas())
+    }
+
+    /// Whether the snapshot lists every established Child SA.
+    pub fn lists_child_sas(&self) -> bool {
+        self.kinds.iter().any(|k| k.lists_child_sas())
+    }
+
+    /// The state with this serial.
+    pub fn state(&self, serial: u64) -> Option<&State> {
+        self.states.iter().find(|s| s.serial == serial)
+    }
+
+    /// The traffic entry with this serial.
+    pub fn traffic_of(&self, serial: u64) -> Option<&Traffic> {
+        self.traffic.iter().find(|t| t.serial == serial)
+    }
+
+    /// Every serial the snapshot holds, from states and traffic entries.
+    pub fn serials(&self) -> std::collections::BTreeSet<u64> {
+        self.states
+            .iter()
+            .map(|s| s.serial)
+            .chain(self.traffic.iter().map(|t| t.serial))
+            .collect()
+    }
+
+    /// Combine another dump of the same moment into this one (e.g.
+    /// `showstates` + `trafficstatus`). Incompleteness and diagnostics add up.
+    pub fn merge(&mut self, other: Snapshot) {
+        for k in other.kinds {
+            if !self.kinds.contains(&k) {
+                self.kinds.push(k);
+            }
+        }
+        self.kinds.sort();
+        self.epoch = self.epoch.max(other.epoch);
+        self.prefixed |= other.prefixed;
+        if self.incomplete.is_none() {
+            self.incomplete = other.incomplete;
+        }
+        for c in other.connections {
+            if !self.connections.iter().any(|mine| mine.conn == c.conn) {
+                self.connections.push(c);
+            }
+        }
+        if self.totals == Totals::default() {
+            self.totals = other.totals;
+        }
+        for s in other.states {
+            if self.state(s.serial).is_none() {
+                self.states.push(s);
+            }
+        }
+        for t in other.traffic {
+            if self.traffic_of(t.serial).is_none() {
+                self.traffic.push(t);
+            }
+        }
+        self.shunts.extend(other.shunts);
+        self.global.extend(other.global);
+        self.diagnostics.extend(other.diagnostics);
+        if self.taken_at.is_none() {
+            self.taken_at = other.taken_at;
+        }
+    }
+}

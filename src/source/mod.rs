@@ -1,0 +1,1 @@
+//! TODO(source): filled in by its issue.

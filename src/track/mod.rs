@@ -1,0 +1,1 @@
+//! TODO(track): filled in by its issue.
