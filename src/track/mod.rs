@@ -1,1 +1,3 @@
-//! TODO(track): filled in by its issue.
+//! Snapshots into lifecycle events. TODO(issue 3): implement.
+
+pub mod cli;
