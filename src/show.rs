@@ -537,7 +537,7 @@ const YELLOW: &str = "\x1b[33m";
 const CYAN: &str = "\x1b[36m";
 const RESET: &str = "\x1b[0m";
 
-/// Gap between columns.
+/// Gap between columns; narrowed to one space before any name is shortened.
 const GAP: &str = "  ";
 /// Indent of a row's detail line.
 const DETAIL_INDENT: &str = "    ";
@@ -690,9 +690,13 @@ fn render_block(out: &mut String, columns: &[Column], lines: &[Line], options: &
                 .unwrap_or(0)
         })
         .collect();
+    let mut gap = GAP;
     if let Some(limit) = options.width {
-        let total = widths.iter().sum::<usize>() + GAP.len() * (widths.len() - 1);
-        let mut excess = total.saturating_sub(limit);
+        let cells = widths.iter().sum::<usize>();
+        if cells + gap.len() * (widths.len() - 1) > limit {
+            gap = " ";
+        }
+        let mut excess = (cells + gap.len() * (widths.len() - 1)).saturating_sub(limit);
         for (i, c) in columns.iter().enumerate() {
             if c.shorten != Shorten::Never && excess > 0 {
                 let give = excess.min(widths[i].saturating_sub(c.min));
@@ -707,7 +711,7 @@ fn render_block(out: &mut String, columns: &[Column], lines: &[Line], options: &
         .zip(&widths)
         .map(|(c, &w)| pad(c.header, w, c.right))
         .collect();
-    let header = header.join(GAP);
+    let header = header.join(gap);
     if options.color {
         out.push_str(&format!("{BOLD}{}{RESET}\n", header.trim_end()));
     } else {
@@ -729,7 +733,7 @@ fn render_block(out: &mut String, columns: &[Column], lines: &[Line], options: &
                 }
             })
             .collect();
-        out.push_str(cells.join(GAP).trim_end());
+        out.push_str(cells.join(gap).trim_end());
         out.push('\n');
         if !line.detail.is_empty() {
             let room = options.width.map(|w| w.saturating_sub(DETAIL_INDENT.len()));
