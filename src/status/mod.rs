@@ -56,7 +56,6 @@ enum Section {
 #[derive(Debug, Default)]
 struct Evidence {
     import_item: bool,
-    klips_ref: bool,
     v3_names: bool,
     long_events: bool,
     rekey_expire_events: bool,
@@ -92,12 +91,12 @@ impl Evidence {
             E4
         } else if self.v2_established_names || self.conn_serial {
             E3
-        } else if self.import_item || self.klips_ref {
+        } else if self.import_item {
             E1
-        } else if self.rekey_expire_events {
+        } else if self.rekey_expire_events || self.v3_names || self.long_events || self.old_newest {
+            // 3.26/3.27 look the same once `import:` is gone; 3.28+ is
+            // far more common in the field.
             E2
-        } else if self.v3_names || self.long_events || self.old_newest {
-            E1
         } else {
             return None;
         })
@@ -289,7 +288,6 @@ impl LineParser {
                 self.snap.states.push(*st);
             }
             Some(SerialLine::Spi(spi)) => {
-                self.evidence.klips_ref |= rest.contains(" ref=");
                 match self
                     .snap
                     .states
