@@ -59,7 +59,10 @@ fn try_append(shared: &Shared, ndjson: &str, events: u64) -> Result<Appended, Sp
     if pending > 0 && pending + size > max {
         match shared.settings.full_policy {
             FullPolicy::Block => return Ok(Appended::Full { pending }),
-            FullPolicy::DropOldest => dropped = spool.drop_oldest(pending + size - max)?,
+            FullPolicy::DropOldest => {
+                dropped = spool.drop_oldest(pending + size - max)?;
+                shared.dropped.fetch_add(dropped, Ordering::Relaxed);
+            }
         }
     }
     spool.append(ndjson.as_bytes(), events)?;
@@ -86,7 +89,7 @@ pub(super) async fn enqueue(
         match outcome {
             Appended::Done { dropped } => {
                 if dropped > 0 {
-                    let total = shared.dropped.fetch_add(dropped, Ordering::Relaxed) + dropped;
+                    let total = shared.dropped.load(Ordering::Relaxed);
                     warn!(
                         sink = %shared.name,
                         dropped,
@@ -230,7 +233,7 @@ async fn deliver<S: Sink>(
     failing: &mut Option<Failing>,
     spooled: SpooledBatch,
 ) -> Wake {
-    let (end, corrupt) = (spooled.end, spooled.corrupt);
+    let (start, end, corrupt) = (spooled.start, spooled.end, spooled.corrupt);
     let batch = Batch::from_ndjson(spooled.ndjson);
     let mut backoff = retry.initial_backoff;
     loop {
@@ -287,6 +290,11 @@ async fn deliver<S: Sink>(
                 if let Wake::Stop = pause(shared, sink, stop, wait).await {
                     return Wake::Stop;
                 }
+                // Drop-oldest moved the spool on while we waited: read afresh
+                // rather than deliver events already counted as dropped.
+                if lock(shared).acked() != start {
+                    return Wake::Go;
+                }
             }
         }
     }
@@ -303,12 +311,21 @@ async fn acknowledge<S: Sink>(
     retry: &RetrySettings,
 ) -> Wake {
     let task_shared = Arc::clone(shared);
-    let acked = tokio::task::spawn_blocking(move || lock(&task_shared).ack(end)).await;
+    let acked = tokio::task::spawn_blocking(move || {
+        // Counted under the spool lock so that stats never see a batch as
+        // neither pending nor delivered.
+        let mut spool = lock(&task_shared);
+        spool.ack(end)?;
+        task_shared
+            .delivered
+            .fetch_add(delivered, Ordering::Relaxed);
+        task_shared.dropped.fetch_add(corrupt, Ordering::Relaxed);
+        Ok::<(), SpoolError>(())
+    })
+    .await;
     match acked {
-        Ok(Ok(_)) => {
-            shared.delivered.fetch_add(delivered, Ordering::Relaxed);
+        Ok(Ok(())) => {
             if corrupt > 0 {
-                shared.dropped.fetch_add(corrupt, Ordering::Relaxed);
                 error!(
                     sink = %shared.name,
                     corrupt,

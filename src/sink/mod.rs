@@ -282,17 +282,16 @@ impl Delivery {
 
 impl Shared {
     fn stats(&self) -> SinkStats {
-        let (pending_events, pending_bytes) = match self.spool.lock() {
-            Ok(spool) => (spool.pending_events(), spool.pending_bytes()),
-            Err(poisoned) => {
-                let spool = poisoned.into_inner();
-                (spool.pending_events(), spool.pending_bytes())
-            }
-        };
+        // Read under the spool lock: acknowledging moves events from pending
+        // to delivered under it, so the numbers always add up.
+        let spool = self
+            .spool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         SinkStats {
             name: self.name.clone(),
-            pending_events,
-            pending_bytes,
+            pending_events: spool.pending_events(),
+            pending_bytes: spool.pending_bytes(),
             delivered_events: self.delivered.load(Ordering::Relaxed),
             dropped_events: self.dropped.load(Ordering::Relaxed),
             dead_lettered_events: self.dead_lettered.load(Ordering::Relaxed),
