@@ -221,3 +221,72 @@ async fn an_event_with_a_newline_is_refused_before_anything_is_spooled() {
     );
     assert_eq!(delivery.stats()[0].pending_events, 0);
 }
+
+/// A destination that rejects every batch for good (like an HTTP 400).
+struct RejectingSink;
+
+impl Sink for RejectingSink {
+    async fn send(&mut self, _batch: &Batch) -> Result<(), SendError> {
+        Err(SendError::Rejected("HTTP 400: mapping conflict".into()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_batches_go_to_the_dead_letter_file_with_the_reason() {
+    let state = tempfile::tempdir().unwrap();
+    let delivery = Delivery::builder(state.path())
+        .add_sink(
+            "collector",
+            &small_spool(FullPolicy::Block),
+            &quick_retry(),
+            RejectingSink,
+        )
+        .unwrap()
+        .start();
+    delivery.enqueue(&[event(0), event(1)]).await.unwrap();
+    for _ in 0..1000 {
+        if delivery.stats()[0].dead_lettered_events == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats = &delivery.stats()[0];
+    assert_eq!(stats.dead_lettered_events, 2);
+    assert_eq!(stats.pending_events, 0);
+    let text = std::fs::read_to_string(state.path().join("dead-letter/collector.ndjson")).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["sink"], "collector");
+    assert_eq!(lines[0]["reason"], "HTTP 400: mapping conflict");
+    assert_eq!(lines[1]["event"]["n"], 1);
+    delivery.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_that_is_down_does_not_hold_up_another_below_its_bound() {
+    let state = tempfile::tempdir().unwrap();
+    let down = GatedSink::default();
+    let up = GatedSink::default();
+    up.open.store(true, Ordering::SeqCst);
+    let spool = small_spool(FullPolicy::Block);
+    let delivery = Delivery::builder(state.path())
+        .add_sink("down", &spool, &quick_retry(), down.clone())
+        .unwrap()
+        .add_sink("up", &spool, &quick_retry(), up.clone())
+        .unwrap()
+        .start();
+    for n in 0..5 {
+        delivery.enqueue(&[event(n)]).await.unwrap();
+    }
+    assert_eq!(up.wait_for(5).await, (0..5).map(event).collect::<Vec<_>>());
+    assert!(down.received().is_empty());
+    let stats = delivery.stats();
+    assert_eq!(
+        (stats[0].name.as_str(), stats[0].pending_events),
+        ("down", 5)
+    );
+    delivery.shutdown(Duration::from_millis(100)).await.unwrap();
+}

@@ -235,6 +235,7 @@ async fn deliver<S: Sink>(
 ) -> Wake {
     let (start, end, corrupt) = (spooled.start, spooled.end, spooled.corrupt);
     let batch = Batch::from_ndjson(spooled.ndjson);
+    let events = batch.len() as u64;
     let mut backoff = retry.initial_backoff;
     loop {
         let result = if batch.is_empty() {
@@ -245,18 +246,17 @@ async fn deliver<S: Sink>(
                 () = deadline_passed(stop) => return Wake::Stop,
             }
         };
+        let rejected = matches!(result, Err(SendError::Rejected(_)));
         let error = match result {
             Ok(()) => None,
             Err(SendError::Retryable(message)) => Some(message),
             Err(SendError::Rejected(reason)) => {
                 match write_dead_letter(shared, dead_letter, &batch, &reason).await {
                     Ok(()) => {
-                        let n = batch.len() as u64;
-                        shared.dead_lettered.fetch_add(n, Ordering::Relaxed);
                         error!(
                             sink = %shared.name,
-                            events = n,
-                            "sink `{}`: destination rejected {n} events for good ({reason}); written to {}",
+                            events,
+                            "sink `{}`: destination rejected {events} events for good ({reason}); written to {}",
                             shared.name,
                             dead_letter.display()
                         );
@@ -280,8 +280,13 @@ async fn deliver<S: Sink>(
                         f.since.elapsed().as_secs()
                     );
                 }
-                return acknowledge(shared, sink, stop, end, batch.len() as u64, corrupt, retry)
-                    .await;
+                let outcome = Outcome {
+                    end,
+                    delivered: if rejected { 0 } else { events },
+                    dead_lettered: if rejected { events } else { 0 },
+                    corrupt,
+                };
+                return acknowledge(shared, sink, stop, outcome, retry).await;
             }
             Some(message) => {
                 note_failure(shared, failing, message);
@@ -300,26 +305,37 @@ async fn deliver<S: Sink>(
     }
 }
 
+/// Where a batch ended up, for the counters.
+struct Outcome {
+    end: u64,
+    delivered: u64,
+    dead_lettered: u64,
+    corrupt: u64,
+}
+
 /// Advance the acknowledged offset past a delivered batch and count it.
 async fn acknowledge<S: Sink>(
     shared: &Arc<Shared>,
     sink: &mut S,
     stop: &mut watch::Receiver<Option<Instant>>,
-    end: u64,
-    delivered: u64,
-    corrupt: u64,
+    outcome: Outcome,
     retry: &RetrySettings,
 ) -> Wake {
+    let corrupt = outcome.corrupt;
     let task_shared = Arc::clone(shared);
     let acked = tokio::task::spawn_blocking(move || {
         // Counted under the spool lock so that stats never see a batch as
         // neither pending nor delivered.
         let mut spool = lock(&task_shared);
-        spool.ack(end)?;
-        task_shared
-            .delivered
-            .fetch_add(delivered, Ordering::Relaxed);
-        task_shared.dropped.fetch_add(corrupt, Ordering::Relaxed);
+        spool.ack(outcome.end)?;
+        let counters = [
+            (&task_shared.delivered, outcome.delivered),
+            (&task_shared.dead_lettered, outcome.dead_lettered),
+            (&task_shared.dropped, outcome.corrupt),
+        ];
+        for (counter, n) in counters {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
         Ok::<(), SpoolError>(())
     })
     .await;

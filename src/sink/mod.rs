@@ -9,6 +9,13 @@
 //! once, so that a sink (file, stdout, and later syslog and HTTP) only says how
 //! to send a batch. This module must never drop an event silently: every loss
 //! (drop-oldest, dead letter, corrupt spool line) is logged and counted.
+//!
+//! A new sink (syslog, HTTP) is written by analogy with `file.rs`: a config
+//! struct in `config.rs`, a type implementing [`Sink`] whose `send` turns a
+//! [`Batch`] into its wire format (`Batch::lines` per event, `Batch::ndjson`
+//! for a body), returns [`SendError::Retryable`] for anything that may pass
+//! later and [`SendError::Rejected`] for what never will, and one arm in
+//! [`Delivery::start`]. It never retries, sleeps or counts by itself.
 
 mod drain;
 pub mod file;
@@ -322,6 +329,13 @@ impl DeliveryBuilder {
                 sink = name,
                 "sink `{name}`: cut a torn tail of {} bytes from the spool (an append interrupted by a crash; those events were never confirmed)",
                 opened.recovery().truncated_bytes
+            );
+        }
+        if opened.recovery().unreadable_ack {
+            tracing::warn!(
+                sink = name,
+                "sink `{name}`: the spool's acknowledged offset in {} was unreadable; every spooled event will be delivered again (duplicates keep their event.id)",
+                dir.join("acked").display()
             );
         }
         if opened.pending_events() > 0 {
