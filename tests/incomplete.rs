@@ -89,3 +89,35 @@ fn a_last_line_cut_mid_way_is_incomplete() {
     let traffic = "006 #21: \"v2-tun\", type=ESP, add_time=1795857783, inBytes=21120, outBytes=21120, maxBytes=2^63B, id='@east-v2'\n006 #33: \"v2-short\", type=ESP, add_time=1795857";
     assert!(parse(traffic).incomplete.is_some());
 }
+
+#[test]
+fn an_odd_traffic_field_keeps_the_child_sa_and_says_what_was_skipped() {
+    // A v5.0 filtered transcript rewrote the counters (`inBytes=XXX`).
+    let snap = parse(
+        "#2: \"west-east\", type=ESP, add_time=1234567890, inBytes=XXX, outBytes=84, id='@east'\n",
+    );
+    assert_eq!(snap.traffic.len(), 1);
+    assert_eq!(
+        (snap.traffic[0].in_bytes, snap.traffic[0].out_bytes),
+        (None, Some(84))
+    );
+    assert_eq!(snap.diagnostics.len(), 1);
+    assert!(
+        snap.diagnostics[0]
+            .reason
+            .contains("`inBytes=XXX` is not a byte count")
+    );
+    assert!(snap.is_complete());
+}
+
+#[test]
+fn an_sa_line_that_cannot_be_read_makes_the_snapshot_undiffable() {
+    let snap = parse("#1: \"c\":500 established IKE SA; newest; idle;\n#2: \"c\"@@@ garbled\n");
+    assert_eq!(snap.states.len(), 1);
+    assert_eq!(snap.diagnostics[0].line, 2);
+    assert!(snap.incomplete.as_deref().unwrap().contains("SA #2"));
+    // An odd line for an SA that was read elsewhere does not.
+    let snap = parse("#1: \"c\":500 established IKE SA; newest; idle;\n#1: \"c\" garbled line\n");
+    assert!(snap.is_complete(), "{:?}", snap.incomplete);
+    assert_eq!(snap.diagnostics.len(), 1);
+}

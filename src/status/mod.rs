@@ -121,6 +121,8 @@ struct LineParser {
     saw_brief: bool,
     last_was_blank: bool,
     not_running: Option<String>,
+    /// `#` lines that could not be read: (line number, serial if known).
+    unread_serials: Vec<(usize, Option<u64>)>,
 }
 
 /// Lines of the configuration chatter that can open a `status` dump.
@@ -279,6 +281,7 @@ impl LineParser {
     fn serial_line(&mut self, number: usize, text: &str, raw: &str) {
         let Ok((rest, serial)) = serial_colon(text) else {
             self.diag(number, "`#` line without a `#N: ` serial", raw);
+            self.unread_serials.push((number, None));
             return;
         };
         match serial_line(serial, rest, number) {
@@ -320,12 +323,22 @@ impl LineParser {
                 }
                 None => self.diag(number, "pending line without its IKE SA's state line", raw),
             },
-            Some(SerialLine::Traffic(t)) => {
+            Some(SerialLine::Traffic(t, problems)) => {
+                for p in problems {
+                    self.diag(
+                        number,
+                        &format!("trafficstatus field not understood: {p}"),
+                        raw,
+                    );
+                }
                 self.evidence.max_bytes |= t.max_bytes.is_some();
                 self.saw_traffic = true;
                 self.snap.traffic.push(*t);
             }
-            None => self.diag(number, "unrecognised `#N:` line", raw),
+            None => {
+                self.diag(number, "unrecognised `#N:` line", raw);
+                self.unread_serials.push((number, Some(serial)));
+            }
         }
     }
 
@@ -395,6 +408,22 @@ impl LineParser {
     fn incompleteness(&self, input: &str) -> Option<String> {
         if let Some(line) = &self.not_running {
             return Some(format!("pluto is not running ({line})"));
+        }
+        // An SA line that could not be read leaves that SA's state unknown:
+        // diffing would report it gone. (A serial read elsewhere, e.g. an
+        // odd SPI line after a good state line, is still known.)
+        let known = self.snap.serials();
+        if let Some((line, serial)) = self
+            .unread_serials
+            .iter()
+            .find(|(_, s)| s.is_none_or(|s| !known.contains(&s)))
+        {
+            return Some(match serial {
+                Some(s) => format!(
+                    "line {line}: the line of SA #{s} was not understood, so its state is unknown"
+                ),
+                None => format!("line {line}: an SA line without a readable serial"),
+            });
         }
         if !input.is_empty() && !input.ends_with('\n') {
             return Some("the last line is cut short (no final newline)".to_string());

@@ -17,8 +17,8 @@ pub enum SerialLine {
     Spi(SpiLine),
     /// A Child SA queued on the IKE SA `#N`.
     Pending(Pending),
-    /// A `trafficstatus` line.
-    Traffic(Box<Traffic>),
+    /// A `trafficstatus` line, with the fields that could not be read.
+    Traffic(Box<Traffic>, Vec<String>),
 }
 
 /// Classify and parse the text after `#serial: `.
@@ -26,8 +26,8 @@ pub fn serial_line(serial: u64, rest: &str, line: usize) -> Option<SerialLine> {
     if let Some(p) = rest.strip_prefix("pending ") {
         return pending(p).map(SerialLine::Pending);
     }
-    if let Some(t) = traffic(serial, rest, line) {
-        return Some(SerialLine::Traffic(Box::new(t)));
+    if let Some((t, problems)) = traffic(serial, rest, line) {
+        return Some(SerialLine::Traffic(Box::new(t), problems));
     }
     if rest.contains(" Traffic:") {
         return spi_line(rest).map(SerialLine::Spi);
@@ -360,7 +360,11 @@ fn spi_line(rest: &str) -> Option<SpiLine> {
 }
 
 /// A `trafficstatus` line: `"c"[1] peer, type=ESP, add_time=..., inBytes=..., id='...'`.
-fn traffic(serial: u64, rest: &str, line: usize) -> Option<Traffic> {
+///
+/// Once the line is known to be a traffic line (conn ref, then `, type=` or
+/// `, username=`), an odd field never loses the entry: losing it would
+/// look like a deleted Child SA. The fields not understood are returned.
+fn traffic(serial: u64, rest: &str, line: usize) -> Option<(Traffic, Vec<String>)> {
     let field_start = |s: &str| {
         [", type=", ", username="]
             .iter()
@@ -385,26 +389,40 @@ fn traffic(serial: u64, rest: &str, line: usize) -> Option<Traffic> {
         leases: Vec::new(),
         line,
     };
+    let mut problems = Vec::new();
     let mut s = after;
     if let Some(u) = s.strip_prefix(", username=") {
-        let end = u.find(", type=")?;
-        t.username = Some(u[..end].to_string());
-        s = &u[end..];
+        match u.find(", type=") {
+            Some(end) => {
+                t.username = Some(u[..end].to_string());
+                s = &u[end..];
+            }
+            None => {
+                t.username = Some(u.to_string());
+                problems.push("no `type=` after `username=`".to_string());
+                s = "";
+            }
+        }
     }
     // The id is printed raw and may hold ", " and "'": cut it off first.
     let (fields, id_and_lease) = match s.find(", id='") {
         Some(i) => (&s[..i], Some(&s[i + ", id='".len()..])),
         None => (s, None),
     };
-    let (fields, lease) = match (id_and_lease, fields.find(", lease=")) {
+    let (fields, mut lease) = match (id_and_lease, fields.find(", lease=")) {
         (None, Some(i)) => (&fields[..i], Some(&fields[i + ", lease=".len()..])),
         _ => (fields, None),
     };
-    let mut lease = lease;
     if let Some(rest) = id_and_lease {
         let (id, l) = match rest.rfind("', lease=") {
             Some(i) => (&rest[..i], Some(&rest[i + "', lease=".len()..])),
-            None => (rest.trim_end().strip_suffix('\'')?, None),
+            None => match rest.trim_end().strip_suffix('\'') {
+                Some(id) => (id, None),
+                None => {
+                    problems.push("`id='` without its closing quote".to_string());
+                    (rest, None)
+                }
+            },
         };
         t.id = Some(id.to_string());
         lease = l.or(lease);
@@ -413,26 +431,37 @@ fn traffic(serial: u64, rest: &str, line: usize) -> Option<Traffic> {
         t.leases = l.trim().split(',').map(|x| x.trim().to_string()).collect();
     }
     for field in fields.split(", ").filter(|f| !f.is_empty()) {
-        let (key, value) = field.split_once('=')?;
+        let Some((key, value)) = field.split_once('=') else {
+            problems.push(format!("field `{field}` is not `key=value`"));
+            continue;
+        };
         let value = value.trim();
+        let count = |problems: &mut Vec<String>| match value.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                problems.push(format!("`{key}={value}` is not a byte count"));
+                None
+            }
+        };
         match key {
             "type" => t.sa_type = value.to_string(),
+            // 0 means unknown; 1234567890 is the test suite's sanitised time.
             "add_time" => {
                 t.add_time = value
                     .parse::<u64>()
                     .ok()
                     .filter(|&v| v != 0 && v != 1_234_567_890)
             }
-            "inBytes" => t.in_bytes = Some(value.parse().ok()?),
-            "outBytes" => t.out_bytes = Some(value.parse().ok()?),
+            "inBytes" => t.in_bytes = count(&mut problems),
+            "outBytes" => t.out_bytes = count(&mut problems),
             "maxBytes" => t.max_bytes = Some(value.to_string()),
-            _ => return None,
+            _ => problems.push(format!("unknown field `{key}`")),
         }
     }
     if t.sa_type.is_empty() {
-        return None;
+        problems.push("no `type=` field".to_string());
     }
-    Some(t)
+    Some((t, problems))
 }
 
 #[cfg(test)]
@@ -484,12 +513,13 @@ mod tests {
 
     #[test]
     fn trafficstatus_id_with_commas_quotes_and_lease_list() {
-        let t = traffic(
+        let (t, problems) = traffic(
             2,
             "\"east\"[2] 2001:db8:1:2::45, type=ESP, add_time=1795857783, inBytes=188, outBytes=188, maxBytes=2^63B, id='C=CA, O=it's, CN=x', lease=192.3.1.0/32,2001:db8:0:3:1::/128",
             1,
         )
         .unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(t.id.as_deref(), Some("C=CA, O=it's, CN=x"));
         assert_eq!(t.leases, vec!["192.3.1.0/32", "2001:db8:0:3:1::/128"]);
         assert_eq!(t.add_time, Some(1795857783));
