@@ -10,9 +10,17 @@ fuzz_target!(|data: &[u8]| {
     let snapshot = swantrail::parse(&text);
     let lines = text.split('\n').count();
     for d in &snapshot.diagnostics {
-        assert!(d.line >= 1 && d.line <= lines, "diagnostic line {} of {lines}", d.line);
+        assert!(
+            d.line >= 1 && d.line <= lines,
+            "diagnostic line {} of {lines}",
+            d.line
+        );
     }
     for s in &snapshot.states {
-        assert!(s.line >= 1 && s.line <= lines, "state line {} of {lines}", s.line);
+        assert!(
+            s.line >= 1 && s.line <= lines,
+            "state line {} of {lines}",
+            s.line
+        );
     }
 });
