@@ -8,7 +8,7 @@
 //! parser's job) and never read more than the limit into memory.
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 /// The default `--max-bytes`: far above any real `ipsec status` (about 2 KiB
@@ -86,6 +86,11 @@ pub enum InputError {
         /// What gave it away, e.g. `NUL byte at offset 12`.
         why: String,
     },
+    /// No file was given and stdin is a terminal: reading it would just hang.
+    #[error(
+        "no dump given and standard input is a terminal: name a file, pipe `ipsec status` in, or use `-` to type one"
+    )]
+    StdinIsTerminal,
     /// Text in another encoding, or corrupted.
     #[error("{input}: not UTF-8: invalid byte at offset {offset} (line {line})")]
     NotUtf8 {
@@ -102,8 +107,13 @@ pub enum InputError {
 ///
 /// Fails with one clear line when the input is missing, a directory, larger
 /// than `max_bytes`, binary, or not UTF-8. An empty input is fine: pluto
-/// prints nothing at all when there is nothing to list.
+/// prints nothing at all when there is nothing to list. `None` with a
+/// terminal on stdin fails at once instead of waiting for typing; an
+/// explicit `-` reads the terminal.
 pub fn read_dump(path: Option<&Path>, max_bytes: u64) -> Result<String, InputError> {
+    if path.is_none() && io::stdin().is_terminal() {
+        return Err(InputError::StdinIsTerminal);
+    }
     let input = Source::from_arg(path);
     let bytes = match &input {
         Source::Stdin => read_limited(io::stdin().lock(), &input, max_bytes)?,

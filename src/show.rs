@@ -775,7 +775,8 @@ fn summary_text(summary: &Summary, width: Option<usize>) -> String {
     let mut line_len = text.len();
     for (i, part) in parts.iter().enumerate() {
         let sep = if i == 0 { "" } else { "; " };
-        if i > 0 && width.is_some_and(|w| line_len + sep.len() + part.len() > w) {
+        // `+ 1`: room for the `;` that ends the line if the next part wraps.
+        if i > 0 && width.is_some_and(|w| line_len + sep.len() + part.len() + 1 > w) {
             text.push_str(";\n       ");
             line_len = 7;
         } else {
@@ -1237,6 +1238,24 @@ total: 1 tunnel up, 1 negotiating, 1 ike only; connections: 3 loaded, 1 active;
         );
         assert!(text.starts_with("\x1b[1mTUNNEL"), "{text:?}");
         assert!(text.contains("\x1b[32mup   \x1b[0m"), "{text:?}");
+    }
+
+    #[test]
+    fn totals_wrap_before_80_columns_counting_the_semicolon() {
+        let summary = Summary {
+            loaded: Some(10),
+            active: Some(0),
+            ike_sas: Some(0),
+            half_open: Some(0),
+            ipsec_sas: Some(0),
+            ..Summary::default()
+        };
+        let text = summary_text(&summary, Some(80));
+        assert_eq!(
+            text,
+            "total: 0 tunnels up, 0 negotiating, 0 ike only;\n       connections: 10 loaded, 0 active; IKE SAs: 0 (0 half-open); IPsec SAs: 0"
+        );
+        assert!(text.lines().all(|l| l.chars().count() <= 80));
     }
 
     #[test]
