@@ -397,3 +397,30 @@ fn an_incomplete_snapshot_yields_nothing_and_changes_nothing() {
     let events = tracker.observe(&cut);
     assert!(events.iter().any(|e| e.action() == "tunnel-down"));
 }
+
+#[test]
+fn the_schema_rejects_an_event_that_breaks_the_contract() {
+    let events = replay(&lab_inputs(true), west());
+    let text = std::fs::read_to_string(root().join("docs/event.schema.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let rekey = events
+        .iter()
+        .find(|e| e.action() == "child-sa-rekeyed")
+        .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&rekey.to_json_line()).unwrap();
+    assert!(validator.is_valid(&v));
+    v["libreswan"]["sa"]
+        .as_object_mut()
+        .unwrap()
+        .remove("replaces");
+    assert!(
+        !validator.is_valid(&v),
+        "a rekey must name what it replaces"
+    );
+    v["event"]["action"] = serde_json::json!("tunnel-sideways");
+    assert!(!validator.is_valid(&v));
+}
