@@ -233,3 +233,110 @@ fn negotiation_stall_is_reported_once_per_episode_after_the_configured_time() {
         vec![(1795857722, "v1-deadpeer"), (1795857722, "v2-deadpeer")]
     );
 }
+
+/// A 5.4 `showstates` dump at `at`, from state lines in the 5.4 dialect
+/// (libreswan-format.md §6.1, E8; as a live 5.4 pluto prints them).
+fn showstates_54(at: i64, lines: &[&str]) -> swantrail::Snapshot {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    let mut snap = swantrail::status::parse_as(&text, swantrail::snapshot::OutputKind::ShowStates);
+    snap.taken_at = Some(at);
+    snap
+}
+
+#[test]
+fn a_reconnect_within_one_poll_is_new_sas_not_a_rekey() {
+    // libreswan 5.x revives a connection at once under new serials after
+    // the peer deletes it (§14.1): a new IKE SA and a new Child SA, while
+    // the old ones and their far-off timers are gone.
+    let mut tracker = Tracker::new(TrackerConfig::new("gw"));
+    tracker.observe(&showstates_54(
+        1000,
+        &[
+            "#1: \"east-west\":500 established IKE SA; REKEY in 27000s; REPLACE in 28000s; newest; idle;",
+            "#2: \"east-west\":500 established Child SA; REKEY in 27000s; REPLACE in 28000s; newest; eroute owner; IKE SA #1; idle;",
+        ],
+    ));
+    let revived = tracker.observe(&showstates_54(
+        1010,
+        &[
+            "#3: \"east-west\":500 established IKE SA; REKEY in 27000s; REPLACE in 28000s; newest; idle;",
+            "#4: \"east-west\":500 established Child SA; REKEY in 27000s; REPLACE in 28000s; newest; eroute owner; IKE SA #3; idle;",
+        ],
+    ));
+    let actions: BTreeSet<(String, u64)> = revived
+        .iter()
+        .filter_map(|e| {
+            e.libreswan
+                .sa
+                .as_ref()
+                .map(|s| (e.action().to_string(), s.serial))
+        })
+        .collect();
+    let expected: BTreeSet<(String, u64)> = [
+        ("ike-sa-established", 3),
+        ("child-sa-established", 4),
+        ("ike-sa-deleted", 1),
+        ("child-sa-deleted", 2),
+    ]
+    .into_iter()
+    .map(|(a, s)| (a.to_string(), s))
+    .collect();
+    assert_eq!(actions, expected);
+    assert!(revived.iter().all(|e| !e.action().ends_with("-rekeyed")));
+    // A real rekey afterwards, on the same IKE SA, is still a rekey.
+    let rekeyed = tracker.observe(&showstates_54(
+        1020,
+        &[
+            "#3: \"east-west\":500 established IKE SA; REKEY in 26980s; REPLACE in 27980s; newest; idle;",
+            "#5: \"east-west\":500 established Child SA; REKEY in 27000s; REPLACE in 28000s; newest; eroute owner; IKE SA #3; idle;",
+        ],
+    ));
+    let rekey = rekeyed
+        .iter()
+        .find(|e| e.action() == "child-sa-rekeyed")
+        .expect("a rekey");
+    assert_eq!(
+        rekey.libreswan.sa.as_ref().map(|s| (s.serial, s.replaces)),
+        Some((5, Some(4)))
+    );
+}
+
+#[test]
+fn an_ike_rekey_and_a_child_rekey_in_one_poll_are_both_rekeys() {
+    // Both were due: the old IKE SA's REKEY time passed within the poll.
+    let mut tracker = Tracker::new(TrackerConfig::new("gw"));
+    tracker.observe(&showstates_54(
+        1000,
+        &[
+            "#1: \"east-west\":500 established IKE SA; REKEY in 5s; REPLACE in 60s; newest; idle;",
+            "#2: \"east-west\":500 established Child SA; REKEY in 4s; REPLACE in 50s; newest; eroute owner; IKE SA #1; idle;",
+        ],
+    ));
+    let events = tracker.observe(&showstates_54(
+        1010,
+        &[
+            "#3: \"east-west\":500 established IKE SA; REKEY in 95s; REPLACE in 120s; newest; idle;",
+            "#4: \"east-west\":500 established Child SA; REKEY in 40s; REPLACE in 50s; newest; eroute owner; IKE SA #3; idle;",
+        ],
+    ));
+    let rekeys: BTreeSet<(String, u64, Option<u64>)> = events
+        .iter()
+        .filter(|e| e.action().ends_with("-rekeyed"))
+        .filter_map(|e| {
+            e.libreswan
+                .sa
+                .as_ref()
+                .map(|s| (e.action().to_string(), s.serial, s.replaces))
+        })
+        .collect();
+    assert_eq!(
+        rekeys,
+        [
+            ("ike-sa-rekeyed".to_string(), 3, Some(1)),
+            ("child-sa-rekeyed".to_string(), 4, Some(2))
+        ]
+        .into_iter()
+        .collect()
+    );
+}

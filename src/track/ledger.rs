@@ -52,6 +52,9 @@ pub struct SaRecord {
     pub expire_due_at: Option<i64>,
     /// Absolute time (unix s) the last listing's `REPLACE` timer was due.
     pub replace_due_at: Option<i64>,
+    /// Absolute time (unix s) the last listing's `REKEY` timer was due.
+    #[serde(default)]
+    pub rekey_due_at: Option<i64>,
     /// Inbound bytes, wraps undone.
     pub bytes_in: ByteCounter,
     /// Outbound bytes, wraps undone.
@@ -85,6 +88,7 @@ impl SaRecord {
             expire_shown: false,
             expire_due_at: None,
             replace_due_at: None,
+            rekey_due_at: None,
             bytes_in: ByteCounter::default(),
             bytes_out: ByteCounter::default(),
             replaces: None,
@@ -109,6 +113,7 @@ impl SaRecord {
             self.expire_shown = st.has_timer(TimerKind::Expire);
             self.expire_due_at = st.due(TimerKind::Expire).map(|d| now + d);
             self.replace_due_at = st.due(TimerKind::Replace).map(|d| now + d);
+            self.rekey_due_at = st.due(TimerKind::Rekey).map(|d| now + d);
             if let Some(spi) = &st.traffic {
                 if let Some(s) = spi.spi_in().filter(|s| is_hex(s)) {
                     self.spi_in = Some(s.to_string());

@@ -345,7 +345,17 @@ impl Tracker {
             .collect();
 
         let mut touched: BTreeSet<String> = BTreeSet::new();
-        for (&serial, seen) in &current {
+        // IKE SAs first: whether a new Child SA continues an old one
+        // depends on whether its new parent rekeyed the old one's parent.
+        let ike_first = current
+            .iter()
+            .filter(|(_, seen)| seen.kind() == SaKind::Ike)
+            .chain(
+                current
+                    .iter()
+                    .filter(|(_, seen)| seen.kind() != SaKind::Ike),
+            );
+        for (&serial, seen) in ike_first {
             self.max_serial = self.max_serial.max(serial);
             let inventory = if seen.established() && seen.kind() == SaKind::Child {
                 inventory_child
@@ -358,7 +368,7 @@ impl Tracker {
                     rec.update(seen, now);
                     touched.insert(rec.tunnel.clone());
                     if !was_established && seen.established() {
-                        self.establish(&mut em, serial, seen, inventory, previous);
+                        self.establish(&mut em, serial, seen, inventory, previous, &current);
                     }
                 }
                 None => {
@@ -366,7 +376,7 @@ impl Tracker {
                     touched.insert(rec.tunnel.clone());
                     self.sas.insert(serial, rec);
                     if seen.established() {
-                        self.establish(&mut em, serial, seen, inventory, previous);
+                        self.establish(&mut em, serial, seen, inventory, previous, &current);
                     } else {
                         self.negotiation_started(&mut em, serial, &gone, inventory);
                     }
@@ -471,7 +481,7 @@ impl Tracker {
     }
 
     /// An SA became established: a rekey if its tunnel already had an
-    /// established SA of its kind, else a new one.
+    /// established SA of its kind that it continues, else a new one.
     fn establish(
         &mut self,
         em: &mut Emitter,
@@ -479,6 +489,7 @@ impl Tracker {
         seen: &Seen<'_>,
         inventory: bool,
         previous: Option<i64>,
+        current: &BTreeMap<u64, Seen<'_>>,
     ) {
         let Some(rec) = self.sas.get(&serial) else {
             return;
@@ -492,6 +503,7 @@ impl Tracker {
                 .values()
                 .filter(|r| r.serial < serial && r.established && r.kind == kind)
                 .filter(|r| r.tunnel == tunnel)
+                .filter(|r| self.continues(rec, r, current, em.now))
                 .collect();
             older
                 .iter()
@@ -533,6 +545,58 @@ impl Tracker {
         };
         let (ek, reason) = kind_and_reason(inventory, replaces.map(|_| "rekey"));
         em.push(action, ek, reason, &subject, detail);
+    }
+
+    /// Whether the new SA `new` continues `old` (a rekey) rather than
+    /// starting afresh after `old` was torn down (a reconnect, or a 5.x
+    /// revival after the peer deleted it: a new SA, not a rekey).
+    ///
+    /// A rekey shows in the listing: the old SA is still listed beside the
+    /// new one, or a Child SA's new parent is its old parent or the IKE SA
+    /// that rekeyed it, or an IKE SA's surviving Child SAs moved onto the
+    /// new IKE SA. When the listing cannot tell (no parents printed, an
+    /// IKE SA without children), it is a rekey, as libreswan-format.md §14
+    /// suggests.
+    fn continues(
+        &self,
+        new: &SaRecord,
+        old: &SaRecord,
+        current: &BTreeMap<u64, Seen<'_>>,
+        now: i64,
+    ) -> bool {
+        if current.contains_key(&old.serial) {
+            return true;
+        }
+        match new.kind {
+            SaKind::Child => match (new.parent_serial, old.parent_serial) {
+                (Some(np), Some(op)) => {
+                    np == op
+                        || current.contains_key(&op)
+                        || self.sas.get(&np).is_some_and(|p| p.replaces == Some(op))
+                }
+                _ => true,
+            },
+            SaKind::Ike => {
+                let children: Vec<u64> = self
+                    .sas
+                    .values()
+                    .filter(|r| {
+                        r.kind == SaKind::Child
+                            && r.established
+                            && r.parent_serial == Some(old.serial)
+                    })
+                    .map(|r| r.serial)
+                    .collect();
+                // Child SAs that outlive their IKE SA were handed over: the
+                // IKE SA was replaced. When they all went with it, only a
+                // rekey timer that was due says it was not a reconnect.
+                let due = [old.rekey_due_at, old.replace_due_at, old.expire_due_at]
+                    .into_iter()
+                    .flatten()
+                    .any(|at| at <= now);
+                children.is_empty() || children.iter().any(|c| current.contains_key(c)) || due
+            }
+        }
     }
 
     /// A not-yet-established SA appeared: a negotiation attempt.
@@ -610,6 +674,7 @@ impl Tracker {
                     .values()
                     .filter(|r| r.serial > serial && r.established && r.kind == rec.kind)
                     .filter(|r| r.tunnel == rec.tunnel && current.contains_key(&r.serial))
+                    .filter(|r| self.continues(r, &rec, current, now))
                     .map(|r| r.serial)
                     .max();
             }
