@@ -1,9 +1,1020 @@
-//! The TOML configuration. TODO(issue 4): implement.
+//! The TOML configuration: what the daemon reads, its defaults, and its validation.
+//!
+//! An operator edits one file (`config/swantrail.toml` documents every key), so
+//! every mistake must come back as one line that names the file, the line, the
+//! key and what to write instead. Unknown keys are errors: a typo'd key that is
+//! silently ignored is a setting the operator believes in and does not have.
+//! This module only reads and checks values; it must never open sockets, spool
+//! files or start anything.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+use toml::Spanned;
+
+/// The whole daemon configuration, after defaults were applied and values checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where spools and the tracker checkpoint live; must survive reboots.
+    pub state_dir: PathBuf,
+    /// `observer.hostname` of every event; `None` means the system's host name.
+    pub hostname: Option<String>,
+    /// How snapshots become events.
+    pub tracker: TrackerSettings,
+    /// Where snapshots come from (at least one).
+    pub sources: Vec<SourceConfig>,
+    /// Where events go (at least one); each has its own spool.
+    pub sinks: Vec<SinkConfig>,
+    /// How the daemon itself logs.
+    pub log: LogSettings,
+    /// On SIGTERM, how long the sinks may keep draining their spools before exit.
+    pub shutdown_grace: Duration,
+}
+
+/// Tracker knobs that change which events are produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackerSettings {
+    /// A negotiation still not established after this long yields `negotiation-stalled`.
+    pub stalled_after: Duration,
+    /// Emit `traffic` metric events this often; `None` (the default) emits none.
+    pub traffic_interval: Option<Duration>,
+}
+
+/// The daemon's own diagnostics (not the events).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSettings {
+    /// Human-readable lines or one JSON object per line (for journald/ELK).
+    pub format: LogFormat,
+    /// A tracing filter: a level (`info`) or directives (`info,swantrail::sink=debug`).
+    pub level: String,
+}
+
+/// The shape of the daemon's own log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// One place snapshots come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceConfig {
+    /// Run a command (by default `ipsec whack --status`) every interval.
+    Command(CommandSourceConfig),
+    /// Watch a file that something else rewrites with status dumps.
+    File(FileSourceConfig),
+}
+
+impl SourceConfig {
+    /// The name used in logs and in the checkpoint, unique among sources.
+    pub fn name(&self) -> &str {
+        match self {
+            SourceConfig::Command(c) => &c.name,
+            SourceConfig::File(f) => &f.name,
+        }
+    }
+}
+
+/// Polls pluto by running a command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandSourceConfig {
+    /// Unique source name (default: `command`).
+    pub name: String,
+    /// The program and its arguments, run without a shell.
+    pub argv: Vec<String>,
+    /// Time between two runs.
+    pub interval: Duration,
+    /// A run taking longer is killed and counted as pluto unreachable.
+    pub timeout: Duration,
+    /// Random extra delay up to this much, so a fleet does not poll in lockstep.
+    pub jitter: Duration,
+}
+
+/// Watches one status-dump file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSourceConfig {
+    /// Unique source name (default: `file`).
+    pub name: String,
+    /// The dump to watch.
+    pub path: PathBuf,
+    /// The file must be unchanged this long before it is read (rewrite-in-place).
+    pub settle: Duration,
+    /// How often to look when inotify is unavailable (or `force_poll`).
+    pub poll_interval: Duration,
+    /// Poll even when inotify works (network filesystems).
+    pub force_poll: bool,
+}
+
+/// One place events go; every sink has its own spool.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkConfig {
+    /// NDJSON appended to a file with size-based rotation.
+    File(FileSinkConfig),
+    /// NDJSON on standard output.
+    Stdout(StdoutSinkConfig),
+}
+
+impl SinkConfig {
+    /// The name of the sink: unique, and the name of its spool directory.
+    pub fn name(&self) -> &str {
+        match self {
+            SinkConfig::File(f) => &f.name,
+            SinkConfig::Stdout(s) => &s.name,
+        }
+    }
+
+    /// The sink's spool and batching settings.
+    pub fn spool(&self) -> &SpoolSettings {
+        match self {
+            SinkConfig::File(f) => &f.spool,
+            SinkConfig::Stdout(s) => &s.spool,
+        }
+    }
+
+    /// The sink's retry settings.
+    pub fn retry(&self) -> &RetrySettings {
+        match self {
+            SinkConfig::File(f) => &f.retry,
+            SinkConfig::Stdout(s) => &s.retry,
+        }
+    }
+}
+
+/// The file sink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSinkConfig {
+    /// Unique sink name (default: `file`).
+    pub name: String,
+    /// The NDJSON file; created with mode 0640 (and its directory with 0750).
+    pub path: PathBuf,
+    /// Rotate before a write would make the file larger than this; 0 = never (leave it to logrotate).
+    pub rotate_bytes: u64,
+    /// How many rotated files (`path.1` .. `path.N`) to keep.
+    pub rotate_keep: u32,
+    /// Spool and batching.
+    pub spool: SpoolSettings,
+    /// Retry on failure.
+    pub retry: RetrySettings,
+}
+
+/// The stdout sink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StdoutSinkConfig {
+    /// Unique sink name (default: `stdout`).
+    pub name: String,
+    /// Spool and batching.
+    pub spool: SpoolSettings,
+    /// Retry on failure.
+    pub retry: RetrySettings,
+}
+
+/// A sink's on-disk spool and how it is drained in batches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpoolSettings {
+    /// Bound on undelivered events (bytes); disk use may exceed it by one segment.
+    pub max_bytes: u64,
+    /// What to do when an append would exceed `max_bytes`.
+    pub full_policy: FullPolicy,
+    /// The spool rolls to a new segment file past this size; delivered segments are deleted.
+    pub segment_bytes: u64,
+    /// A batch sent to the sink holds at most this many events...
+    pub batch_max_events: usize,
+    /// ...and at most this many bytes (a single larger event still goes alone)...
+    pub batch_max_bytes: u64,
+    /// ...and is sent at the latest this long after its first event was spooled.
+    pub batch_max_wait: Duration,
+}
+
+/// What a full spool does to the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FullPolicy {
+    /// Stop taking events (polling waits) until the sink delivers: nothing is lost.
+    Block,
+    /// Delete the oldest undelivered events to make room, with a warning and a counter.
+    DropOldest,
+}
+
+/// Exponential backoff with jitter after a failed delivery, shared by all sinks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrySettings {
+    /// The first wait after a failure.
+    pub initial_backoff: Duration,
+    /// The wait doubles after every failure up to this.
+    pub max_backoff: Duration,
+}
+
+impl Default for Config {
+    /// The behaviour without a config file: poll the local pluto every 10 s, NDJSON to stdout.
+    fn default() -> Config {
+        Config {
+            state_dir: PathBuf::from("/var/lib/swantrail"),
+            hostname: None,
+            tracker: TrackerSettings::default(),
+            sources: vec![SourceConfig::Command(CommandSourceConfig::default())],
+            sinks: vec![SinkConfig::Stdout(StdoutSinkConfig::default())],
+            log: LogSettings::default(),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Default for TrackerSettings {
+    fn default() -> TrackerSettings {
+        TrackerSettings {
+            stalled_after: Duration::from_secs(120),
+            traffic_interval: None,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> LogSettings {
+        LogSettings {
+            format: LogFormat::Text,
+            level: "info".to_string(),
+        }
+    }
+}
+
+impl Default for CommandSourceConfig {
+    fn default() -> CommandSourceConfig {
+        CommandSourceConfig {
+            name: "command".to_string(),
+            argv: ["ipsec", "whack", "--status"].map(String::from).to_vec(),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            jitter: Duration::from_secs(1),
+        }
+    }
+}
+
+impl FileSourceConfig {
+    /// A file source on `path` with every other setting at its default.
+    pub fn new(path: PathBuf) -> FileSourceConfig {
+        FileSourceConfig {
+            name: "file".to_string(),
+            path,
+            settle: Duration::from_millis(500),
+            poll_interval: Duration::from_secs(2),
+            force_poll: false,
+        }
+    }
+}
+
+impl FileSinkConfig {
+    /// A file sink on `path` with every other setting at its default.
+    pub fn new(path: PathBuf) -> FileSinkConfig {
+        FileSinkConfig {
+            name: "file".to_string(),
+            path,
+            rotate_bytes: 100 * MIB,
+            rotate_keep: 5,
+            spool: SpoolSettings::default(),
+            retry: RetrySettings::default(),
+        }
+    }
+}
+
+impl Default for StdoutSinkConfig {
+    fn default() -> StdoutSinkConfig {
+        StdoutSinkConfig {
+            name: "stdout".to_string(),
+            spool: SpoolSettings::default(),
+            retry: RetrySettings::default(),
+        }
+    }
+}
+
+impl Default for SpoolSettings {
+    fn default() -> SpoolSettings {
+        SpoolSettings {
+            max_bytes: 256 * MIB,
+            full_policy: FullPolicy::Block,
+            segment_bytes: 16 * MIB,
+            batch_max_events: 500,
+            batch_max_bytes: MIB,
+            batch_max_wait: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Default for RetrySettings {
+    fn default() -> RetrySettings {
+        RetrySettings {
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+
+/// A configuration that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read at all.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file was read but a value is wrong; `line`/`column` are 1-based.
+    #[error("{}", Located { path, line: *line, column: *column, message })]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// Line of the offending key or value, when known.
+        line: Option<usize>,
+        /// Column of the offending key or value, when known.
+        column: Option<usize>,
+        /// What is wrong and, where possible, what to write instead.
+        message: String,
+    },
+}
+
+struct Located<'a> {
+    path: &'a Path,
+    line: Option<usize>,
+    column: Option<usize>,
+    message: &'a str,
+}
+
+impl fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Read and validate a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    from_toml_str(&text, path)
+}
+
+/// Validate config text; `origin` names the file in error messages.
+pub fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let span = e.span();
+        let message = e.message().to_string();
+        let message = match span.as_ref().and_then(|s| enclosing_table(text, s.start)) {
+            Some(table) if message.starts_with("unknown field") => {
+                insert_table_name(&message, &table)
+            }
+            _ => message,
+        };
+        invalid(text, origin, span.map(|s| s.start), message)
+    })?;
+    Validator { text, origin }.config(raw)
+}
 
 /// Run `swantrail check-config`.
 pub fn check_config_command(file: &Path) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("check-config is not implemented yet ({})", file.display())
+    match load(file) {
+        Ok(config) => {
+            println!(
+                "{}: ok ({} {}, {} {})",
+                file.display(),
+                config.sources.len(),
+                plural(config.sources.len(), "source", "sources"),
+                config.sinks.len(),
+                plural(config.sinks.len(), "sink", "sinks"),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+fn invalid(text: &str, origin: &Path, offset: Option<usize>, message: String) -> ConfigError {
+    let (line, column) = match offset.map(|o| line_column(text, o)) {
+        Some((l, c)) => (Some(l), Some(c)),
+        None => (None, None),
+    };
+    ConfigError::Invalid {
+        path: origin.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    (line, column)
+}
+
+/// The `[table]` or `[[table]]` header in force at `offset`, for messages.
+fn enclosing_table(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset.min(text.len()))?;
+    let header = before
+        .lines()
+        .rev()
+        .skip(1)
+        .map(str::trim)
+        .find(|l| l.starts_with('['))?;
+    let end = header.find(']')?;
+    let end = if header.starts_with("[[") {
+        end + 2
+    } else {
+        end + 1
+    };
+    Some(header.get(..end)?.to_string())
+}
+
+/// "unknown field `x`, expected ..." becomes "unknown field `x` in [[sink]], expected ...".
+fn insert_table_name(message: &str, table: &str) -> String {
+    match message.find(", expected") {
+        Some(i) => format!("{} in {table}{}", &message[..i], &message[i..]),
+        None => format!("{message} in {table}"),
+    }
+}
+
+/// A duration written as `"10s"`, `"500ms"`, `"2m"`, `"1h30m"`.
+#[derive(Debug, Clone, Copy)]
+struct DurationValue(Duration);
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_duration(&text)
+            .map(DurationValue)
+            .map_err(de::Error::custom)
+    }
+}
+
+/// A duration that may be `"off"`.
+#[derive(Debug, Clone, Copy)]
+struct OptionalDuration(Option<Duration>);
+
+impl<'de> Deserialize<'de> for OptionalDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text == "off" {
+            return Ok(OptionalDuration(None));
+        }
+        match parse_duration(&text) {
+            Ok(d) if d.is_zero() => Err(de::Error::custom(
+                "a zero interval is not allowed; write \"off\" to disable",
+            )),
+            Ok(d) => Ok(OptionalDuration(Some(d))),
+            Err(e) => Err(de::Error::custom(format!("{e}, or \"off\""))),
+        }
+    }
+}
+
+/// Parse `"10s"`, `"500ms"`, `"2m"`, `"1h30m"` (units ms, s, m, h).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!(
+            "invalid duration \"{text}\": write a number and a unit (ms, s, m, h), e.g. \"10s\", \"500ms\", \"1m30s\""
+        )
+    };
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let part = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.checked_mul(60).ok_or_else(bad)?),
+            "h" => Duration::from_secs(number.checked_mul(3600).ok_or_else(bad)?),
+            _ => return Err(bad()),
+        };
+        total = total.checked_add(part).ok_or_else(bad)?;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+/// A size written as an integer (bytes) or `"512KiB"`, `"16MiB"`, `"1GiB"`.
+#[derive(Debug, Clone, Copy)]
+struct ByteSize(u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size in bytes or a string like \"16MiB\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom("a size cannot be negative"))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                parse_byte_size(v).map(ByteSize).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// Parse `"512KiB"`, `"16MiB"`, `"1GiB"` or a plain number of bytes.
+pub fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!(
+            "invalid size \"{text}\": write a number of bytes or e.g. \"512KiB\", \"16MiB\", \"1GiB\""
+        )
+    };
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    if digits == 0 {
+        return Err(bad());
+    }
+    let number: u64 = t[..digits].parse().map_err(|_| bad())?;
+    let unit = match t[digits..].trim() {
+        "" | "B" => 1,
+        "KiB" => KIB,
+        "MiB" => MIB,
+        "GiB" => GIB,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(unit).ok_or_else(bad)
+}
+
+// The raw file as written: every key optional so that defaults apply, every
+// table `deny_unknown_fields`. Sources and sinks are flat tables (not serde's
+// internally tagged enums) because those lose the position of an error.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    state_dir: Option<PathBuf>,
+    hostname: Option<Spanned<String>>,
+    shutdown_grace: Option<DurationValue>,
+    tracker: Option<RawTracker>,
+    log: Option<RawLog>,
+    source: Option<Spanned<Vec<RawSource>>>,
+    sink: Option<Spanned<Vec<RawSink>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTracker {
+    stalled_after: Option<Spanned<DurationValue>>,
+    traffic_interval: Option<OptionalDuration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: Option<LogFormat>,
+    level: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum SourceKind {
+    Command,
+    File,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    #[serde(rename = "type")]
+    kind: Spanned<SourceKind>,
+    name: Option<Spanned<String>>,
+    argv: Option<Spanned<Vec<String>>>,
+    interval: Option<Spanned<DurationValue>>,
+    timeout: Option<Spanned<DurationValue>>,
+    jitter: Option<Spanned<DurationValue>>,
+    path: Option<Spanned<PathBuf>>,
+    settle: Option<Spanned<DurationValue>>,
+    poll_interval: Option<Spanned<DurationValue>>,
+    force_poll: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum SinkKind {
+    File,
+    Stdout,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSink {
+    #[serde(rename = "type")]
+    kind: Spanned<SinkKind>,
+    name: Option<Spanned<String>>,
+    path: Option<Spanned<PathBuf>>,
+    rotate_bytes: Option<Spanned<ByteSize>>,
+    rotate_keep: Option<Spanned<u32>>,
+    spool: Option<RawSpool>,
+    retry: Option<RawRetry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpool {
+    max_bytes: Option<Spanned<ByteSize>>,
+    full_policy: Option<FullPolicy>,
+    segment_bytes: Option<Spanned<ByteSize>>,
+    batch_max_events: Option<Spanned<usize>>,
+    batch_max_bytes: Option<Spanned<ByteSize>>,
+    batch_max_wait: Option<DurationValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    initial_backoff: Option<Spanned<DurationValue>>,
+    max_backoff: Option<Spanned<DurationValue>>,
+}
+
+/// Turns raw values into a `Config`, reporting problems at their position.
+struct Validator<'a> {
+    text: &'a str,
+    origin: &'a Path,
+}
+
+impl Validator<'_> {
+    fn error<T>(&self, span: std::ops::Range<usize>, message: String) -> Result<T, ConfigError> {
+        Err(invalid(self.text, self.origin, Some(span.start), message))
+    }
+
+    /// Position of the key whose value is at `span`: the start of its line.
+    fn key_error<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        message: String,
+    ) -> Result<T, ConfigError> {
+        let line_start = self
+            .text
+            .get(..span.start)
+            .and_then(|b| b.rfind('\n'))
+            .map_or(0, |i| i + 1);
+        let indent = self
+            .text
+            .get(line_start..)
+            .map_or(0, |l| l.len() - l.trim_start().len());
+        self.error(line_start + indent..span.end, message)
+    }
+
+    fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let defaults = Config::default();
+        let hostname = match raw.hostname {
+            Some(h) if h.get_ref().trim().is_empty() => {
+                return self.error(
+                    h.span(),
+                    "`hostname` is empty; remove the key to use the system's host name".into(),
+                );
+            }
+            Some(h) => Some(h.into_inner()),
+            None => None,
+        };
+        let tracker = match raw.tracker {
+            None => defaults.tracker,
+            Some(t) => TrackerSettings {
+                stalled_after: match t.stalled_after {
+                    Some(d) => self.positive(d, "tracker.stalled_after")?,
+                    None => defaults.tracker.stalled_after,
+                },
+                traffic_interval: t.traffic_interval.and_then(|d| d.0),
+            },
+        };
+        let log = match raw.log {
+            None => defaults.log,
+            Some(l) => LogSettings {
+                format: l.format.unwrap_or(defaults.log.format),
+                level: match l.level {
+                    Some(level) => {
+                        if let Err(e) =
+                            tracing_subscriber::EnvFilter::builder().parse(level.get_ref())
+                        {
+                            return self.error(
+                                level.span(),
+                                format!(
+                                    "invalid `log.level` \"{}\": {e}; write e.g. \"info\" or \"info,swantrail::sink=debug\"",
+                                    level.get_ref()
+                                ),
+                            );
+                        }
+                        level.into_inner()
+                    }
+                    None => defaults.log.level,
+                },
+            },
+        };
+        let sources = match raw.source {
+            None => defaults.sources,
+            Some(list) if list.get_ref().is_empty() => {
+                return self.error(list.span(), "at least one [[source]] is needed".into());
+            }
+            Some(list) => {
+                let mut sources = Vec::new();
+                let mut names = Vec::new();
+                for raw in list.into_inner() {
+                    let source = self.source(raw, &mut names)?;
+                    sources.push(source);
+                }
+                sources
+            }
+        };
+        let sinks = match raw.sink {
+            None => defaults.sinks,
+            Some(list) if list.get_ref().is_empty() => {
+                return self.error(list.span(), "at least one [[sink]] is needed".into());
+            }
+            Some(list) => {
+                let mut sinks = Vec::new();
+                let mut names = Vec::new();
+                for raw in list.into_inner() {
+                    sinks.push(self.sink(raw, &mut names)?);
+                }
+                sinks
+            }
+        };
+        Ok(Config {
+            state_dir: raw.state_dir.unwrap_or(defaults.state_dir),
+            hostname,
+            tracker,
+            sources,
+            sinks,
+            log,
+            shutdown_grace: raw.shutdown_grace.map_or(defaults.shutdown_grace, |d| d.0),
+        })
+    }
+
+    fn positive(&self, value: Spanned<DurationValue>, key: &str) -> Result<Duration, ConfigError> {
+        let span = value.span();
+        let duration = value.into_inner().0;
+        if duration.is_zero() {
+            return self.error(span, format!("`{key}` must be longer than 0s"));
+        }
+        Ok(duration)
+    }
+
+    fn name(
+        &self,
+        name: Option<Spanned<String>>,
+        default: &str,
+        table: &str,
+        table_span: std::ops::Range<usize>,
+        seen: &mut Vec<String>,
+    ) -> Result<String, ConfigError> {
+        let (name, span) = match name {
+            Some(n) => {
+                let span = n.span();
+                (n.into_inner(), span)
+            }
+            None => (default.to_string(), table_span),
+        };
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            return self.error(
+                span,
+                format!(
+                    "invalid {table} name \"{name}\": use 1 to 64 letters, digits, '-', '_' or '.' (it names a directory)"
+                ),
+            );
+        }
+        if seen.contains(&name) {
+            return self.error(
+                span,
+                format!(
+                    "two {table} entries are named \"{name}\"; give each a distinct `name` (the default is its type)"
+                ),
+            );
+        }
+        seen.push(name.clone());
+        Ok(name)
+    }
+
+    fn not_for<T>(
+        &self,
+        key: &str,
+        value: &Option<Spanned<T>>,
+        what: &str,
+    ) -> Result<(), ConfigError> {
+        match value {
+            Some(v) => self.key_error(v.span(), format!("key `{key}` does not apply to {what}")),
+            None => Ok(()),
+        }
+    }
+
+    fn source(&self, raw: RawSource, names: &mut Vec<String>) -> Result<SourceConfig, ConfigError> {
+        let table_span = raw.kind.span();
+        match *raw.kind.get_ref() {
+            SourceKind::Command => {
+                let what = "a `command` [[source]]";
+                self.not_for("path", &raw.path, what)?;
+                self.not_for("settle", &raw.settle, what)?;
+                self.not_for("poll_interval", &raw.poll_interval, what)?;
+                self.not_for("force_poll", &raw.force_poll, what)?;
+                let d = CommandSourceConfig::default();
+                let argv = match raw.argv {
+                    Some(a) if a.get_ref().is_empty() || a.get_ref()[0].is_empty() => {
+                        return self.error(
+                            a.span(),
+                            "`argv` needs at least the program, e.g. [\"ipsec\", \"whack\", \"--status\"]".into(),
+                        );
+                    }
+                    Some(a) => a.into_inner(),
+                    None => d.argv,
+                };
+                Ok(SourceConfig::Command(CommandSourceConfig {
+                    name: self.name(raw.name, "command", "[[source]]", table_span, names)?,
+                    argv,
+                    interval: match raw.interval {
+                        Some(v) => self.positive(v, "interval")?,
+                        None => d.interval,
+                    },
+                    timeout: match raw.timeout {
+                        Some(v) => self.positive(v, "timeout")?,
+                        None => d.timeout,
+                    },
+                    jitter: raw.jitter.map_or(d.jitter, |v| v.into_inner().0),
+                }))
+            }
+            SourceKind::File => {
+                let what = "a `file` [[source]]";
+                self.not_for("argv", &raw.argv, what)?;
+                self.not_for("interval", &raw.interval, what)?;
+                self.not_for("timeout", &raw.timeout, what)?;
+                self.not_for("jitter", &raw.jitter, what)?;
+                let Some(path) = raw.path else {
+                    return self.error(
+                        table_span,
+                        "a `file` [[source]] needs `path`, the status dump to watch".into(),
+                    );
+                };
+                let d = FileSourceConfig::new(path.into_inner());
+                Ok(SourceConfig::File(FileSourceConfig {
+                    name: self.name(raw.name, "file", "[[source]]", table_span, names)?,
+                    settle: raw.settle.map_or(d.settle, |v| v.into_inner().0),
+                    poll_interval: match raw.poll_interval {
+                        Some(v) => self.positive(v, "poll_interval")?,
+                        None => d.poll_interval,
+                    },
+                    force_poll: raw.force_poll.map_or(d.force_poll, Spanned::into_inner),
+                    path: d.path,
+                }))
+            }
+        }
+    }
+
+    fn sink(&self, raw: RawSink, names: &mut Vec<String>) -> Result<SinkConfig, ConfigError> {
+        let table_span = raw.kind.span();
+        let spool = self.spool(raw.spool)?;
+        let retry = self.retry(raw.retry)?;
+        match *raw.kind.get_ref() {
+            SinkKind::File => {
+                let Some(path) = raw.path else {
+                    return self.error(
+                        table_span,
+                        "a `file` [[sink]] needs `path`, the NDJSON file to write".into(),
+                    );
+                };
+                let d = FileSinkConfig::new(path.into_inner());
+                Ok(SinkConfig::File(FileSinkConfig {
+                    name: self.name(raw.name, "file", "[[sink]]", table_span, names)?,
+                    rotate_bytes: raw
+                        .rotate_bytes
+                        .map_or(d.rotate_bytes, |v| v.into_inner().0),
+                    rotate_keep: raw.rotate_keep.map_or(d.rotate_keep, Spanned::into_inner),
+                    path: d.path,
+                    spool,
+                    retry,
+                }))
+            }
+            SinkKind::Stdout => {
+                let what = "a `stdout` [[sink]]";
+                self.not_for("path", &raw.path, what)?;
+                self.not_for("rotate_bytes", &raw.rotate_bytes, what)?;
+                self.not_for("rotate_keep", &raw.rotate_keep, what)?;
+                Ok(SinkConfig::Stdout(StdoutSinkConfig {
+                    name: self.name(raw.name, "stdout", "[[sink]]", table_span, names)?,
+                    spool,
+                    retry,
+                }))
+            }
+        }
+    }
+
+    fn spool(&self, raw: Option<RawSpool>) -> Result<SpoolSettings, ConfigError> {
+        let d = SpoolSettings::default();
+        let Some(raw) = raw else { return Ok(d) };
+        let nonzero = |v: Option<Spanned<ByteSize>>, key: &str, default: u64| match v {
+            Some(v) if v.get_ref().0 == 0 => {
+                self.error(v.span(), format!("`spool.{key}` must be larger than 0"))
+            }
+            Some(v) => Ok(v.into_inner().0),
+            None => Ok(default),
+        };
+        let max_span = raw.max_bytes.as_ref().map(Spanned::span);
+        let max_bytes = nonzero(raw.max_bytes, "max_bytes", d.max_bytes)?;
+        let segment_bytes = nonzero(raw.segment_bytes, "segment_bytes", d.segment_bytes)?;
+        let batch_max_bytes = nonzero(raw.batch_max_bytes, "batch_max_bytes", d.batch_max_bytes)?;
+        if segment_bytes > max_bytes {
+            let span = max_span.unwrap_or(0..0);
+            return self.error(
+                span,
+                format!(
+                    "`spool.max_bytes` ({max_bytes}) is smaller than `spool.segment_bytes` ({segment_bytes}); raise it or lower `segment_bytes`"
+                ),
+            );
+        }
+        let batch_max_events = match raw.batch_max_events {
+            Some(v) if *v.get_ref() == 0 => {
+                return self.error(
+                    v.span(),
+                    "`spool.batch_max_events` must be at least 1".into(),
+                );
+            }
+            Some(v) => v.into_inner(),
+            None => d.batch_max_events,
+        };
+        Ok(SpoolSettings {
+            max_bytes,
+            full_policy: raw.full_policy.unwrap_or(d.full_policy),
+            segment_bytes,
+            batch_max_events,
+            batch_max_bytes,
+            batch_max_wait: raw.batch_max_wait.map_or(d.batch_max_wait, |v| v.0),
+        })
+    }
+
+    fn retry(&self, raw: Option<RawRetry>) -> Result<RetrySettings, ConfigError> {
+        let d = RetrySettings::default();
+        let Some(raw) = raw else { return Ok(d) };
+        let initial_backoff = match raw.initial_backoff {
+            Some(v) => self.positive(v, "retry.initial_backoff")?,
+            None => d.initial_backoff,
+        };
+        let max_backoff = match raw.max_backoff {
+            Some(v) => {
+                let span = v.span();
+                let max = v.into_inner().0;
+                if max < initial_backoff {
+                    return self.error(
+                        span,
+                        "`retry.max_backoff` is shorter than `retry.initial_backoff`".into(),
+                    );
+                }
+                max
+            }
+            None => d.max_backoff.max(initial_backoff),
+        };
+        Ok(RetrySettings {
+            initial_backoff,
+            max_backoff,
+        })
+    }
 }

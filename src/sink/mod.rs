@@ -1,1 +1,371 @@
-//! TODO(sink): filled in by its issue.
+//! Delivery: one durable spool per sink, and the shared machinery that drains it.
+//!
+//! The pipeline hands encoded events to [`Delivery::enqueue`], which appends
+//! them to every sink's spool and fsyncs before returning; only then may the
+//! tracker checkpoint move on. Each sink then drains its own spool in its own
+//! task: read a batch, [`Sink::send`] it, and advance the acknowledged offset
+//! only after the destination accepted it. Batching, retry with backoff, dead
+//! letters, the full-spool policy and the logging of state changes live here,
+//! once, so that a sink (file, stdout, and later syslog and HTTP) only says how
+//! to send a batch. This module must never drop an event silently: every loss
+//! (drop-oldest, dead letter, corrupt spool line) is logged and counted.
+
+mod drain;
+pub mod file;
+pub mod spool;
+pub mod stdout;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{FullPolicy, RetrySettings, SinkConfig, SpoolSettings};
+use spool::{Spool, SpoolError};
+
+/// A destination for events; implement `send` (and `reopen` where it means
+/// something) and the shared drain loop does the rest.
+///
+/// Shaped after Vector's sinks: the sink knows its wire format and its
+/// destination, nothing about spools, retries or acknowledgements.
+pub trait Sink: Send + 'static {
+    /// Deliver the whole batch. `Ok` means the destination has it (for a file:
+    /// written and fdatasync'ed); only then is the batch acknowledged. A sink may
+    /// be called again with the same batch after an error, so a partial write
+    /// must not leave garbage behind.
+    fn send(&mut self, batch: &Batch) -> impl Future<Output = Result<(), SendError>> + Send;
+
+    /// Let go of the destination and open it again (SIGHUP, for logrotate).
+    fn reopen(&mut self) -> Result<(), SendError> {
+        Ok(())
+    }
+}
+
+/// Why a batch was not delivered; decides whether the drain retries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The destination may accept it later (down, full, timeout, 5xx): keep it and retry.
+    #[error("{0}")]
+    Retryable(String),
+    /// The destination will never accept this batch (a 4xx that is not 429):
+    /// it goes to the sink's dead-letter file with the reason, and draining goes on.
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+/// Events read from a spool, handed to a sink: NDJSON, one event per line, each
+/// line ending in `\n`.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    ndjson: Arc<str>,
+    events: usize,
+}
+
+impl Batch {
+    /// A batch from NDJSON text whose every line ends in `\n` (tests and spool reads).
+    pub fn from_ndjson(ndjson: impl Into<Arc<str>>) -> Batch {
+        let ndjson = ndjson.into();
+        let events = ndjson.matches('\n').count();
+        Batch { ndjson, events }
+    }
+
+    /// The whole batch as NDJSON (for a file or an HTTP body).
+    pub fn ndjson(&self) -> &str {
+        &self.ndjson
+    }
+
+    /// The batch as a shared buffer, for sinks that hand it to another task or thread.
+    pub fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.ndjson)
+    }
+
+    /// The events one by one, without their newline (for syslog).
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.ndjson.split_terminator('\n')
+    }
+
+    /// How many events.
+    pub fn len(&self) -> usize {
+        self.events
+    }
+
+    /// True for a batch without events.
+    pub fn is_empty(&self) -> bool {
+        self.events == 0
+    }
+}
+
+/// Why delivery could not start or take events.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// A spool could not be opened or written.
+    #[error("sink `{sink}`: {source}")]
+    Spool {
+        /// The sink whose spool failed.
+        sink: String,
+        /// What failed.
+        source: SpoolError,
+    },
+    /// Two sinks with the same name would share a spool.
+    #[error("two sinks are named `{0}`; sink names must be unique")]
+    DuplicateName(String),
+    /// An event to enqueue was empty or contained a newline (it would corrupt NDJSON).
+    #[error("event {index} of the batch is not a single non-empty line")]
+    InvalidEvent {
+        /// Position in the slice given to `enqueue`.
+        index: usize,
+    },
+    /// A drain task panicked or a blocking spool task failed.
+    #[error("sink `{sink}`: internal task failed: {message}")]
+    Task {
+        /// The sink concerned.
+        sink: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+/// Counters of one sink, for logs and `sd_notify` STATUS=.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkStats {
+    /// The sink's name.
+    pub name: String,
+    /// Events in the spool not yet acknowledged.
+    pub pending_events: u64,
+    /// Bytes in the spool not yet acknowledged.
+    pub pending_bytes: u64,
+    /// Events acknowledged by the destination since start.
+    pub delivered_events: u64,
+    /// Events deleted unsent since start (drop-oldest policy, corrupt spool lines).
+    pub dropped_events: u64,
+    /// Events the destination rejected for good, written to the dead-letter file.
+    pub dead_lettered_events: u64,
+    /// The last send failed and the drain is retrying.
+    pub failing: bool,
+}
+
+/// The delivery half of the pipeline: every sink's spool and drain task.
+pub struct Delivery {
+    sinks: Vec<SinkHandle>,
+    stop: watch::Sender<Option<tokio::time::Instant>>,
+    tasks: Vec<(String, JoinHandle<()>)>,
+}
+
+/// What `enqueue`, `stats` and the drain task of one sink share.
+struct Shared {
+    name: String,
+    spool: Mutex<Spool>,
+    settings: SpoolSettings,
+    /// Signalled after an append: the drain has something to read.
+    appended: Notify,
+    /// Signalled after an acknowledgement: a blocked enqueue may find room.
+    acked: Notify,
+    /// Signalled by `reopen`.
+    reopen: Notify,
+    delivered: AtomicU64,
+    dropped: AtomicU64,
+    dead_lettered: AtomicU64,
+    failing: AtomicBool,
+    /// True while an enqueue waits for room (to log the state change once).
+    blocked: AtomicBool,
+}
+
+struct SinkHandle {
+    shared: Arc<Shared>,
+}
+
+type DrainFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Assembles a [`Delivery`] from sinks; `Delivery::start` uses it for the
+/// configured sinks, and tests use it to add a sink of their own.
+pub struct DeliveryBuilder {
+    state_dir: PathBuf,
+    names: HashSet<String>,
+    sinks: Vec<SinkHandle>,
+    drains: Vec<(String, DrainFuture)>,
+    stop: watch::Sender<Option<tokio::time::Instant>>,
+}
+
+impl Delivery {
+    /// Opens one spool per sink under `state_dir/spool/<sink name>/` and
+    /// spawns one drain task per sink (needs a tokio runtime).
+    pub fn start(sinks: &[SinkConfig], state_dir: &Path) -> Result<Delivery, SinkError> {
+        let mut builder = Delivery::builder(state_dir);
+        for config in sinks {
+            builder = match config {
+                SinkConfig::File(f) => builder.add_sink(
+                    &f.name,
+                    &f.spool,
+                    &f.retry,
+                    file::FileSink::new(f.path.clone(), f.rotate_bytes, f.rotate_keep),
+                )?,
+                SinkConfig::Stdout(s) => {
+                    builder.add_sink(&s.name, &s.spool, &s.retry, stdout::StdoutSink::new())?
+                }
+            };
+        }
+        Ok(builder.start())
+    }
+
+    /// A builder for delivery to sinks given as values (any [`Sink`] impl).
+    pub fn builder(state_dir: &Path) -> DeliveryBuilder {
+        DeliveryBuilder {
+            state_dir: state_dir.to_path_buf(),
+            names: HashSet::new(),
+            sinks: Vec::new(),
+            drains: Vec::new(),
+            stop: watch::Sender::new(None),
+        }
+    }
+
+    /// Appends the encoded events (one JSON object per String, no newline)
+    /// durably (write + fsync) to EVERY sink's spool before returning.
+    ///
+    /// Policy `Block`: waits until every spool has room. `DropOldest`: drops the
+    /// oldest spooled events with one loud `warn!` line and a counter.
+    pub async fn enqueue(&self, lines: &[String]) -> Result<(), SinkError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        for (index, line) in lines.iter().enumerate() {
+            if line.is_empty() || line.contains('\n') {
+                return Err(SinkError::InvalidEvent { index });
+            }
+        }
+        let mut ndjson = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for line in lines {
+            ndjson.push_str(line);
+            ndjson.push('\n');
+        }
+        let ndjson: Arc<str> = ndjson.into();
+        for sink in &self.sinks {
+            drain::enqueue(&sink.shared, Arc::clone(&ndjson), lines.len() as u64).await?;
+        }
+        Ok(())
+    }
+
+    /// SIGHUP: file sinks reopen their files (logrotate).
+    pub fn reopen(&self) {
+        for sink in &self.sinks {
+            sink.shared.reopen.notify_one();
+        }
+    }
+
+    /// Drain what can be drained within `grace`, then stop the drain tasks;
+    /// what is left stays in the spools for the next start.
+    pub async fn shutdown(self, grace: Duration) -> Result<(), SinkError> {
+        let deadline = tokio::time::Instant::now() + grace;
+        self.stop.send_replace(Some(deadline));
+        let mut result = Ok(());
+        for (name, task) in self.tasks {
+            if let Err(e) = task.await {
+                result = Err(SinkError::Task {
+                    sink: name,
+                    message: e.to_string(),
+                });
+            }
+        }
+        result
+    }
+
+    /// Per-sink pending/delivered/dropped counters, for logs and sd_notify STATUS=.
+    pub fn stats(&self) -> Vec<SinkStats> {
+        self.sinks.iter().map(|s| s.shared.stats()).collect()
+    }
+}
+
+impl Shared {
+    fn stats(&self) -> SinkStats {
+        let (pending_events, pending_bytes) = match self.spool.lock() {
+            Ok(spool) => (spool.pending_events(), spool.pending_bytes()),
+            Err(poisoned) => {
+                let spool = poisoned.into_inner();
+                (spool.pending_events(), spool.pending_bytes())
+            }
+        };
+        SinkStats {
+            name: self.name.clone(),
+            pending_events,
+            pending_bytes,
+            delivered_events: self.delivered.load(Ordering::Relaxed),
+            dropped_events: self.dropped.load(Ordering::Relaxed),
+            dead_lettered_events: self.dead_lettered.load(Ordering::Relaxed),
+            failing: self.failing.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl DeliveryBuilder {
+    /// Open the spool of one sink (`state_dir/spool/<name>/`) and prepare its drain task.
+    pub fn add_sink<S: Sink>(
+        mut self,
+        name: &str,
+        spool: &SpoolSettings,
+        retry: &RetrySettings,
+        sink: S,
+    ) -> Result<DeliveryBuilder, SinkError> {
+        if !self.names.insert(name.to_string()) {
+            return Err(SinkError::DuplicateName(name.to_string()));
+        }
+        let dir = self.state_dir.join("spool").join(name);
+        let opened = Spool::open(&dir, spool.segment_bytes).map_err(|source| SinkError::Spool {
+            sink: name.to_string(),
+            source,
+        })?;
+        let shared = Arc::new(Shared {
+            name: name.to_string(),
+            spool: Mutex::new(opened),
+            settings: spool.clone(),
+            appended: Notify::new(),
+            acked: Notify::new(),
+            reopen: Notify::new(),
+            delivered: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
+        });
+        let dead_letter = self
+            .state_dir
+            .join("dead-letter")
+            .join(format!("{name}.ndjson"));
+        let drain = drain::run(
+            Arc::clone(&shared),
+            sink,
+            retry.clone(),
+            dead_letter,
+            self.stop.subscribe(),
+        );
+        self.drains.push((name.to_string(), Box::pin(drain)));
+        self.sinks.push(SinkHandle { shared });
+        Ok(self)
+    }
+
+    /// Spawn the drain tasks (needs a tokio runtime).
+    pub fn start(self) -> Delivery {
+        let tasks = self
+            .drains
+            .into_iter()
+            .map(|(name, drain)| (name, tokio::spawn(drain)))
+            .collect();
+        Delivery {
+            sinks: self.sinks,
+            stop: self.stop,
+            tasks,
+        }
+    }
+}
+
+/// `FullPolicy` in words, for log lines.
+fn policy_name(policy: FullPolicy) -> &'static str {
+    match policy {
+        FullPolicy::Block => "block",
+        FullPolicy::DropOldest => "drop-oldest",
+    }
+}
