@@ -128,7 +128,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let hostname = config.hostname.clone().unwrap_or_else(system_hostname);
     let mut trackers = BTreeMap::new();
     for source in &config.sources {
-        let name = source_name(source);
+        let name = source.name();
         if trackers.contains_key(name) {
             bail!("two sources are named {name:?}; every source needs its own name");
         }
@@ -338,14 +338,6 @@ fn restore(directory: &Path, name: &str, config: &Config, hostname: &str) -> Tra
     }
 }
 
-/// The configured name of a source.
-fn source_name(source: &SourceConfig) -> &str {
-    match source {
-        SourceConfig::Command(c) => &c.name,
-        SourceConfig::File(f) => &f.name,
-    }
-}
-
 /// Connection instances with at least one established Child SA: what an
 /// operator calls "tunnels up".
 fn tunnels_up(snapshot: &Snapshot) -> usize {
@@ -370,9 +362,13 @@ fn status_line(trackers: &BTreeMap<String, Tracked>, delivery: &Delivery, queued
         .filter(|(_, t)| t.unreachable)
         .map(|(n, _)| n.as_str())
         .collect();
-    let pending: u64 = delivery.stats().iter().map(|s| s.pending).sum();
+    let stats = delivery.stats();
+    let pending: u64 = stats.iter().map(|s| s.pending_events).sum();
     let mut line =
-        format!("{tunnels} tunnels up, {queued} events queued, {pending} pending delivery");
+        format!("{tunnels} tunnels up, {queued} events since start, {pending} pending in spools");
+    for failing in stats.iter().filter(|s| s.failing) {
+        line.push_str(&format!("; sink {} failing", failing.name));
+    }
     if !unreachable.is_empty() {
         line.push_str(&format!(
             "; pluto unreachable via {}",
