@@ -162,6 +162,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     let mut ready = false;
     let mut events_queued: u64 = 0;
+    let mut last_status = String::new();
     info!(
         sources = config.sources.len(),
         sinks = config.sinks.len(),
@@ -183,7 +184,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                     info!("every source has looked once; ready");
                 }
                 let status = status_line(&trackers, &delivery, events_queued);
-                notify(&[NotifyState::Status(&status)]);
+                if status != last_status {
+                    notify(&[NotifyState::Status(&status)]);
+                    last_status = status;
+                }
             }
             _ = sigterm.recv() => { info!("SIGTERM: draining and stopping"); break; }
             _ = sigint.recv() => { info!("SIGINT: draining and stopping"); break; }
@@ -252,7 +256,10 @@ async fn handle(
             tracked.tunnels_up = tunnels_up(&snapshot);
             tracked.checkpoint.taken_at = snapshot.taken_at;
             tracked.checkpoint.content_sha256 = Some(content_sha256);
-            tracked.checkpoint.tracker.observe(&snapshot)
+            let events = tracked.checkpoint.tracker.observe(&snapshot);
+            debug!(source = %report.source, taken_at = snapshot.taken_at, events = events.len(),
+                "snapshot diffed");
+            events
         }
         Observation::Unreachable { at, reason } => {
             tracked.unreachable = true;
