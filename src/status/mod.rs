@@ -1,9 +1,465 @@
 //! The parser: libreswan status text of any dialect into a [`Snapshot`].
+//!
+//! It reads `status`, `trafficstatus`, `showstates`, `briefstatus`,
+//! `connectionstatus`, `shuntstatus` and `globalstatus` output from 3.20 to
+//! 5.4+, prefixed or not, in any mix, one line at a time. It must never
+//! panic and never reject a whole dump for one odd line: a line it does not
+//! recognise becomes a [`Diagnostic`] with its line number. A dump that
+//! ends too early is marked incomplete so the tracker never diffs it.
 
-use crate::snapshot::Snapshot;
+mod connections;
+mod lexical;
+mod states;
+
+use std::collections::HashMap;
+
+use crate::snapshot::{ConnRef, Connection, Diagnostic, FormatEpoch, OutputKind, Shunt, Snapshot};
+
+use self::lexical::{excerpt, serial_colon, strip_rc};
+use self::states::{SerialLine, serial_line};
 
 /// Parse one dump. Never panics; unrecognised lines become diagnostics.
+///
+/// An empty input is a valid snapshot with no kinds; use [`parse_as`] when
+/// the caller knows which command produced it, because an empty
+/// `trafficstatus` means "no tunnels" while an empty file means nothing.
 pub fn parse(input: &str) -> Snapshot {
-    let _ = input;
-    Snapshot::default()
+    LineParser::default().run(input)
+}
+
+/// Parse the output of a known command: like [`parse`], but an output
+/// with nothing that identifies it (an empty `trafficstatus`, say) is
+/// recorded as `kind`.
+pub fn parse_as(input: &str, kind: OutputKind) -> Snapshot {
+    let mut snap = parse(input);
+    if snap.kinds.is_empty() {
+        snap.kinds.push(kind);
+    }
+    snap
+}
+
+/// Where in a `status` dump the parser is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Section {
+    /// Nothing that places us yet.
+    #[default]
+    Start,
+    /// The configuration chatter before `Connection list:`.
+    Preamble,
+    /// Inside or after the connection list.
+    Body,
+    /// After `Bare Shunt list:`.
+    Shunts,
+}
+
+/// Dialect evidence gathered while reading, turned into an epoch at the end.
+#[derive(Debug, Default)]
+struct Evidence {
+    import_item: bool,
+    v3_names: bool,
+    long_events: bool,
+    rekey_expire_events: bool,
+    short_events: bool,
+    old_newest: bool,
+    new_items: bool,
+    v2_established_names: bool,
+    short_v2_names: bool,
+    nameless_states: bool,
+    max_bytes: bool,
+    conn_serial: bool,
+    routed_total: bool,
+}
+
+impl Evidence {
+    fn epoch(&self, prefixed: bool, unprefixed_lines: bool) -> Option<FormatEpoch> {
+        use FormatEpoch::*;
+        if unprefixed_lines && !prefixed {
+            return Some(if self.nameless_states {
+                E8
+            } else if self.short_v2_names || self.routed_total {
+                E7
+            } else {
+                E6
+            });
+        }
+        if !prefixed {
+            return None;
+        }
+        Some(if self.new_items || self.max_bytes {
+            E5
+        } else if self.short_events {
+            E4
+        } else if self.v2_established_names || self.conn_serial {
+            E3
+        } else if self.import_item {
+            E1
+        } else if self.rekey_expire_events || self.v3_names || self.long_events || self.old_newest {
+            // 3.26/3.27 look the same once `import:` is gone; 3.28+ is
+            // far more common in the field.
+            E2
+        } else {
+            return None;
+        })
+    }
+}
+
+/// One pass over the lines of a dump.
+#[derive(Default)]
+struct LineParser {
+    snap: Snapshot,
+    section: Section,
+    evidence: Evidence,
+    conn_index: HashMap<(String, Vec<u64>), usize>,
+    unprefixed_lines: bool,
+    saw_status: bool,
+    saw_conn_header: bool,
+    saw_conn_lines: bool,
+    saw_totals: bool,
+    saw_shunt_header: bool,
+    saw_states: bool,
+    saw_traffic: bool,
+    saw_brief: bool,
+    last_was_blank: bool,
+    not_running: Option<String>,
+    /// `#` lines that could not be read: (line number, serial if known).
+    unread_serials: Vec<(usize, Option<u64>)>,
+}
+
+/// Lines of the configuration chatter that can open a `status` dump.
+const PREAMBLE_STARTS: &[&str] = &[
+    "using kernel interface",
+    "interface ",
+    "fips mode",
+    "SElinux",
+    "seccomp",
+    "config setup options:",
+];
+
+impl LineParser {
+    fn run(mut self, input: &str) -> Snapshot {
+        let mut lines = input.split('\n').peekable();
+        let mut number = 0;
+        while let Some(raw) = lines.next() {
+            if lines.peek().is_none() && raw.is_empty() {
+                break;
+            }
+            number += 1;
+            let raw = raw.strip_suffix('\r').unwrap_or(raw);
+            self.line(number, raw);
+        }
+        self.finish(input)
+    }
+
+    fn diag(&mut self, line: usize, reason: &str, text: &str) {
+        self.snap.diagnostics.push(Diagnostic {
+            line,
+            reason: reason.to_string(),
+            text: excerpt(text, 200),
+        });
+    }
+
+    fn line(&mut self, number: usize, raw: &str) {
+        let (code, text) = strip_rc(raw);
+        if text.trim().is_empty() {
+            self.last_was_blank = true;
+            return;
+        }
+        self.last_was_blank = false;
+        if text.starts_with("| ") || text == "|" {
+            return; // pluto debug output interleaved with whack's
+        }
+        match code {
+            Some(_) => self.snap.prefixed = true,
+            None => self.unprefixed_lines = true,
+        }
+        if text.contains("Pluto is not running") {
+            self.not_running = Some(excerpt(text, 200));
+            return;
+        }
+        if text.starts_with("no such connection or aliased connection named")
+            || text.starts_with("no connection or alias named")
+        {
+            return; // a name query that matched nothing: a valid, empty answer
+        }
+        if text.starts_with('#') {
+            self.serial_line(number, text, raw);
+            return;
+        }
+        if text.starts_with('"') {
+            self.connection_line(number, text);
+            return;
+        }
+        if self.structure_line(text) {
+            return;
+        }
+        if self.section == Section::Preamble {
+            return; // configuration chatter: no stable grammar, nothing to track
+        }
+        if self.section == Section::Start && PREAMBLE_STARTS.iter().any(|p| text.starts_with(p)) {
+            self.section = Section::Preamble;
+            self.saw_status = true;
+            return;
+        }
+        if is_shunt(text) {
+            self.snap.shunts.push(Shunt {
+                text: text.to_string(),
+            });
+            return;
+        }
+        if code.is_none() {
+            if let Some((k, v)) = global_pair(text) {
+                self.snap.global.push((k.to_string(), v.to_string()));
+                return;
+            }
+        }
+        if text.contains(" <==> ") && text.contains('\t') {
+            self.saw_conn_lines = true; // briefconnectionstatus: nothing a tracker needs
+            return;
+        }
+        self.diag(number, "unrecognised line", raw);
+    }
+
+    /// Section headers, totals and brief-status lines.
+    fn structure_line(&mut self, text: &str) -> bool {
+        let t = &mut self.snap.totals;
+        if text.starts_with("Connection list:") {
+            self.saw_conn_header = true;
+            self.section = Section::Body;
+        } else if connections::total_line(text, t) {
+            self.evidence.routed_total |= t.routed.is_some();
+            self.saw_totals = true;
+            self.section = Section::Body;
+        } else if let Some(info) = text.strip_prefix("State Information: ") {
+            t.state_information = Some(info.to_string());
+            self.saw_brief = true;
+        } else if let Some((ike, counts)) = connections::brief_counts(text) {
+            if ike {
+                t.ike_sas = counts;
+            } else {
+                t.ipsec_sas = counts;
+            }
+            self.saw_brief = true;
+        } else if text.starts_with("Bare Shunt list:") {
+            self.saw_shunt_header = true;
+            self.section = Section::Shunts;
+        } else {
+            return false;
+        }
+        true
+    }
+
+    fn connection_line(&mut self, number: usize, text: &str) {
+        let Some(line) = connections::conn_line(text) else {
+            self.diag(number, "connection-list line without `\"name\":`", text);
+            return;
+        };
+        self.saw_conn_lines = true;
+        if self.section != Section::Shunts {
+            self.section = Section::Body;
+        }
+        self.evidence.conn_serial |= line.payload.contains("conn serial:");
+        let key = (line.name, line.instances);
+        let idx = match self.conn_index.get(&key) {
+            Some(&i) => i,
+            None => {
+                let i = self.snap.connections.len();
+                self.snap.connections.push(Connection {
+                    conn: ConnRef {
+                        name: key.0.clone(),
+                        instances: key.1.clone(),
+                        peer: None,
+                    },
+                    ..Connection::default()
+                });
+                self.conn_index.insert(key, i);
+                i
+            }
+        };
+        connections::apply(&mut self.snap.connections[idx], line.payload);
+    }
+
+    fn serial_line(&mut self, number: usize, text: &str, raw: &str) {
+        let Ok((rest, serial)) = serial_colon(text) else {
+            self.diag(number, "`#` line without a `#N: ` serial", raw);
+            self.unread_serials.push((number, None));
+            return;
+        };
+        match serial_line(serial, rest, number) {
+            Some(SerialLine::State(st)) => {
+                self.note_state_evidence(&st, rest);
+                self.saw_states = true;
+                self.snap.states.push(*st);
+            }
+            Some(SerialLine::Spi(spi)) => {
+                match self
+                    .snap
+                    .states
+                    .iter_mut()
+                    .rev()
+                    .find(|s| s.serial == serial)
+                {
+                    Some(st) => {
+                        if !spi.saids.is_empty() {
+                            // Only an established Child SA has SAIDs; the 3.x
+                            // IKE SA that prints an empty SPI line stays IKE.
+                            st.kind = Some(crate::snapshot::SaKind::Child);
+                            st.established = true;
+                        }
+                        st.traffic = Some(spi);
+                    }
+                    None => self.diag(number, "SPI line without its state line", raw),
+                }
+            }
+            Some(SerialLine::Pending(p)) => match self
+                .snap
+                .states
+                .iter_mut()
+                .rev()
+                .find(|s| s.serial == serial)
+            {
+                Some(st) => {
+                    st.kind.get_or_insert(crate::snapshot::SaKind::Ike);
+                    st.pending.push(p);
+                }
+                None => self.diag(number, "pending line without its IKE SA's state line", raw),
+            },
+            Some(SerialLine::Traffic(t, problems)) => {
+                for p in problems {
+                    self.diag(
+                        number,
+                        &format!("trafficstatus field not understood: {p}"),
+                        raw,
+                    );
+                }
+                self.evidence.max_bytes |= t.max_bytes.is_some();
+                self.saw_traffic = true;
+                self.snap.traffic.push(*t);
+            }
+            None => {
+                self.diag(number, "unrecognised `#N:` line", raw);
+                self.unread_serials.push((number, Some(serial)));
+            }
+        }
+    }
+
+    fn note_state_evidence(&mut self, st: &crate::snapshot::State, rest: &str) {
+        let e = &mut self.evidence;
+        e.import_item |= rest.contains("; import:");
+        match st.name.as_deref() {
+            None => e.nameless_states = true,
+            Some(n) => {
+                e.v3_names |= n.starts_with("STATE_PARENT_") || n.starts_with("STATE_V2_IPSEC_");
+                e.v2_established_names |=
+                    n.starts_with("STATE_V2_ESTABLISHED_") || n.starts_with("STATE_V2_PARENT_");
+                e.short_v2_names |= !n.starts_with("STATE_");
+            }
+        }
+        for t in &st.timers {
+            if t.name.starts_with("EVENT_") {
+                e.long_events = true;
+                e.rekey_expire_events |= matches!(
+                    t.name.as_str(),
+                    "EVENT_SA_REKEY" | "EVENT_SA_EXPIRE" | "EVENT_RETRANSMIT"
+                );
+            } else {
+                e.short_events = true;
+            }
+        }
+        e.old_newest |= rest.contains("; newest ISAKMP")
+            || rest.contains("; newest IPSEC")
+            || rest.contains("isakmp#");
+        e.new_items |= rest.contains(" newest;")
+            || rest.contains(" IKE SA #")
+            || rest.contains(" ISAKMP SA #");
+    }
+
+    fn finish(mut self, input: &str) -> Snapshot {
+        let prefixed = self.snap.prefixed;
+        self.snap.epoch = self.evidence.epoch(prefixed, self.unprefixed_lines);
+        let kinds = &mut self.snap.kinds;
+        if self.saw_status {
+            kinds.push(OutputKind::Status);
+        } else {
+            if self.saw_conn_header || self.saw_conn_lines {
+                kinds.push(OutputKind::ConnectionStatus);
+            }
+            if self.saw_states {
+                kinds.push(OutputKind::ShowStates);
+            }
+            if self.saw_brief {
+                kinds.push(OutputKind::BriefStatus);
+            }
+            if self.saw_shunt_header {
+                kinds.push(OutputKind::ShuntStatus);
+            }
+            if !self.snap.global.is_empty() {
+                kinds.push(OutputKind::GlobalStatus);
+            }
+        }
+        if self.saw_traffic {
+            kinds.push(OutputKind::TrafficStatus);
+        }
+        kinds.sort();
+        self.snap.incomplete = self.incompleteness(input);
+        self.snap
+    }
+
+    /// Why this dump must not be diffed, if it must not.
+    fn incompleteness(&self, input: &str) -> Option<String> {
+        if let Some(line) = &self.not_running {
+            return Some(format!("pluto is not running ({line})"));
+        }
+        // An SA line that could not be read leaves that SA's state unknown:
+        // diffing would report it gone. (A serial read elsewhere, e.g. an
+        // odd SPI line after a good state line, is still known.)
+        let known = self.snap.serials();
+        if let Some((line, serial)) = self
+            .unread_serials
+            .iter()
+            .find(|(_, s)| s.is_none_or(|s| !known.contains(&s)))
+        {
+            return Some(match serial {
+                Some(s) => format!(
+                    "line {line}: the line of SA #{s} was not understood, so its state is unknown"
+                ),
+                None => format!("line {line}: an SA line without a readable serial"),
+            });
+        }
+        if !input.is_empty() && !input.ends_with('\n') {
+            return Some("the last line is cut short (no final newline)".to_string());
+        }
+        if !self.saw_status {
+            return None;
+        }
+        if !self.saw_conn_header && !self.saw_conn_lines {
+            return Some("status output ends before `Connection list:`".to_string());
+        }
+        if !self.saw_totals {
+            return Some(
+                "status output ends inside the connection list (no `Total IPsec connections`)"
+                    .to_string(),
+            );
+        }
+        // libreswan 3.x with KLIPS prints no shunt list; its status then
+        // ends with the unconditional blank lines around the state block.
+        let old = self.snap.epoch.is_none_or(|e| e <= FormatEpoch::E2);
+        if !(self.saw_shunt_header || old && self.last_was_blank) {
+            return Some("status output ends before `Bare Shunt list:`".to_string());
+        }
+        None
+    }
+}
+
+/// `192.1.3.209/32:0 -0-> 192.1.2.23/32:0 => %pass 0    oe-failing`.
+fn is_shunt(text: &str) -> bool {
+    text.contains(" => %") && text.contains("-> ")
+}
+
+/// A `globalstatus` line: `current.states.ike=0`.
+fn global_pair(text: &str) -> Option<(&str, &str)> {
+    let (k, v) = text.split_once('=')?;
+    let ok = k.contains('.')
+        && k.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
+    ok.then_some((k, v))
 }

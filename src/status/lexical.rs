@@ -1,0 +1,256 @@
+//! The small tokens every status dialect shares: the RC prefix, serials,
+//! connection references, numbers with units and timer items.
+//!
+//! These are zero-copy scanners over `&str` slices. They never panic on any
+//! input and never allocate except to build the values they return.
+
+use nom::IResult;
+use nom::bytes::complete::{tag, take_while1};
+use nom::character::complete::{char, digit1};
+use nom::combinator::{map_res, opt, recognize};
+use nom::sequence::{delimited, pair, terminated};
+
+use crate::snapshot::{ConnRef, TimerKind};
+
+/// Strip the 3-digit RC prefix (`000 `, `006 `) of libreswan < 5.0.
+///
+/// Returns the code, if any, and the rest of the line. A bare `000` whose
+/// trailing space was lost counts as a prefixed blank line.
+pub fn strip_rc(line: &str) -> (Option<u16>, &str) {
+    let b = line.as_bytes();
+    if b.len() >= 3 && b[..3].iter().all(u8::is_ascii_digit) {
+        let code =
+            u16::from(b[0] - b'0') * 100 + u16::from(b[1] - b'0') * 10 + u16::from(b[2] - b'0');
+        if b.len() == 3 {
+            return (Some(code), "");
+        }
+        if b[3] == b' ' {
+            return (Some(code), &line[4..]);
+        }
+    }
+    (None, line)
+}
+
+/// A decimal number that fits a `u64`.
+pub fn number(input: &str) -> IResult<&str, u64> {
+    map_res(digit1, str::parse::<u64>)(input)
+}
+
+/// A signed decimal number.
+pub fn signed(input: &str) -> IResult<&str, i64> {
+    map_res(recognize(pair(opt(char('-')), digit1)), str::parse::<i64>)(input)
+}
+
+/// `#N: ` at the start of a state, SPI, pending or traffic line.
+pub fn serial_colon(input: &str) -> IResult<&str, u64> {
+    delimited(char('#'), number, tag(": "))(input)
+}
+
+/// `[N]` instance serials.
+fn instance(input: &str) -> IResult<&str, u64> {
+    delimited(char('['), number, char(']'))(input)
+}
+
+/// Scan `"NAME"[N]*` and return the name, the instances and the rest.
+///
+/// The name ends at the first `"` that is followed by `[`, space, `,`, `:`
+/// or the end of the line (names may themselves contain quotes).
+pub fn conn_name(input: &str) -> Option<(String, Vec<u64>, &str)> {
+    let body = input.strip_prefix('"')?;
+    let bytes = body.as_bytes();
+    let mut end = None;
+    for (i, &c) in bytes.iter().enumerate() {
+        if c == b'"' {
+            match bytes.get(i + 1) {
+                None | Some(b'[' | b' ' | b',' | b':') => {
+                    end = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    let end = end?;
+    let name = body[..end].to_string();
+    let mut rest = &body[end + 1..];
+    let mut instances = Vec::new();
+    while let Ok((r, n)) = instance(rest) {
+        instances.push(n);
+        rest = r;
+    }
+    Some((name, instances, rest))
+}
+
+/// A connection reference whose suffix ends where `suffix_end` says.
+///
+/// `suffix_end` gets the text after the instances (starting with the space
+/// before the suffix) and returns the byte length of the suffix part.
+pub fn conn_ref(input: &str, suffix_end: impl Fn(&str) -> usize) -> Option<(ConnRef, &str)> {
+    let (name, instances, rest) = conn_name(input)?;
+    let mut peer = None;
+    let mut rest = rest;
+    if !instances.is_empty() && rest.starts_with(' ') {
+        let len = suffix_end(rest).min(rest.len());
+        if !rest.is_char_boundary(len) {
+            return None;
+        }
+        let suffix = rest[..len].trim();
+        if !suffix.is_empty() {
+            peer = Some(suffix.to_string());
+        }
+        rest = &rest[len..];
+    }
+    Some((
+        ConnRef {
+            name,
+            instances,
+            peer,
+        },
+        rest,
+    ))
+}
+
+/// Bytes given by a `jam_readable_humber` (`84B`, `5KB`, `12MB`) or a
+/// `jam_humber` (`2^63B`, `1GiB`, `4194303B`). `None` for `2^63`
+/// (unlimited) and for anything else.
+pub fn humber(text: &str) -> Option<u64> {
+    let text = text.trim_matches('!');
+    let (digits, unit): (&str, &str) =
+        match take_while1::<_, _, nom::error::Error<&str>>(|c: char| c.is_ascii_digit())(text) {
+            Ok((unit, digits)) => (digits, unit),
+            Err(_) => return None,
+        };
+    if unit.starts_with('^') {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    let unit = unit.strip_suffix('B')?;
+    let mult: u64 = match unit {
+        "" => 1,
+        "K" | "Ki" => 1 << 10,
+        "M" | "Mi" => 1 << 20,
+        "G" | "Gi" => 1 << 30,
+        "T" | "Ti" => 1 << 40,
+        "P" | "Pi" => 1 << 50,
+        "E" | "Ei" => 1 << 60,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// A timer item: `REKEY in 27944s`, `EVENT_SA_REPLACE in  XXs`, `none in -1s`.
+///
+/// Returns the printed name, its kind, and the due seconds when they are
+/// a number (the corpus sanitises them to `XX`). `none` yields `None`.
+pub fn timer_item(item: &str) -> Option<(&str, Option<i64>)> {
+    let (name, rest) = item.split_once(" in ")?;
+    if name.is_empty() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
+        return None;
+    }
+    let secs = rest.trim_start().strip_suffix('s')?;
+    let due = match terminated(signed, nom::combinator::eof)(secs) {
+        Ok((_, n)) => Some(n),
+        Err(_) if !secs.is_empty() && secs.bytes().all(|c| c.is_ascii_alphanumeric()) => None,
+        Err(_) => return None,
+    };
+    Some((name, due))
+}
+
+/// Map a printed timer name onto what it will do (libreswan-format.md §11).
+pub fn timer_kind(name: &str) -> TimerKind {
+    let short = name
+        .trim_start_matches("EVENT_")
+        .trim_start_matches("SA_")
+        .trim_start_matches("v1_")
+        .trim_start_matches("v2_")
+        .trim_start_matches("SA_");
+    match short {
+        s if s.starts_with("REKEY") => TimerKind::Rekey,
+        s if s.starts_with("REPLACE") || s == "REAUTH" => TimerKind::Replace,
+        "EXPIRE" => TimerKind::Expire,
+        s if s.starts_with("RETRANSMIT")
+            || s.starts_with("TIMEOUT_")
+            || s == "RESPONDER_TIMEOUT"
+            || s == "SEND_NEXT_IKE"
+            || s == "INITIATE_CHILD" =>
+        {
+            TimerKind::Retransmit
+        }
+        "LIVENESS" | "DPD" | "DPD_TIMEOUT" => TimerKind::Liveness,
+        "DISCARD" | "SO_DISCARD" => TimerKind::Discard,
+        _ => TimerKind::Other,
+    }
+}
+
+/// Take the first `len` characters of `text` for a diagnostic, on a char boundary.
+pub fn excerpt(text: &str, len: usize) -> String {
+    match text.char_indices().nth(len) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rc_prefix_is_stripped_once_and_kept() {
+        assert_eq!(strip_rc("000 #1: x"), (Some(0), "#1: x"));
+        assert_eq!(strip_rc("006 #2: y"), (Some(6), "#2: y"));
+        assert_eq!(strip_rc("000  "), (Some(0), " "));
+        assert_eq!(strip_rc("000"), (Some(0), ""));
+        assert_eq!(strip_rc("#1: z"), (None, "#1: z"));
+        assert_eq!(strip_rc("2001:db8"), (None, "2001:db8"));
+    }
+
+    #[test]
+    fn conn_name_allows_quotes_and_odd_characters() {
+        let (n, i, r) =
+            conn_name("\"private-or-clear#192.1.2.0/24-(0--6--22)\"[3] ...1.2.3.4:500").unwrap();
+        assert_eq!(n, "private-or-clear#192.1.2.0/24-(0--6--22)");
+        assert_eq!(i, vec![3]);
+        assert_eq!(r, " ...1.2.3.4:500");
+        let (n, i, _) = conn_name("\"a\"b\"[1][2] x").unwrap();
+        assert_eq!(n, "a\"b");
+        assert_eq!(i, vec![1, 2]);
+        assert!(conn_name("\"unterminated").is_none());
+    }
+
+    #[test]
+    fn humbers_of_every_printer() {
+        assert_eq!(humber("84B"), Some(84));
+        assert_eq!(humber("5KB"), Some(5 * 1024));
+        assert_eq!(humber("2048MB"), Some(2048 << 20));
+        assert_eq!(humber("1GiB"), Some(1 << 30));
+        assert_eq!(humber("0B!"), Some(0));
+        assert_eq!(humber("2^63B"), None);
+        assert_eq!(humber("ESPSPIi"), None);
+    }
+
+    #[test]
+    fn timers_of_every_epoch() {
+        assert_eq!(timer_item("REKEY in 27944s"), Some(("REKEY", Some(27944))));
+        assert_eq!(
+            timer_item("RETRANSMIT in -1s"),
+            Some(("RETRANSMIT", Some(-1)))
+        );
+        assert_eq!(
+            timer_item("EVENT_SA_REPLACE in  XXs"),
+            Some(("EVENT_SA_REPLACE", None))
+        );
+        assert_eq!(timer_item("none in -1s"), Some(("none", Some(-1))));
+        assert_eq!(timer_item("lastdpd=-1s(seq in:0 out:0)"), None);
+        assert_eq!(timer_kind("EVENT_SA_REKEY"), TimerKind::Rekey);
+        assert_eq!(
+            timer_kind("EVENT_v2_SA_REPLACE_IF_USED_IKE"),
+            TimerKind::Replace
+        );
+        assert_eq!(timer_kind("EVENT_SA_EXPIRE"), TimerKind::Expire);
+        assert_eq!(timer_kind("EXPIRE"), TimerKind::Expire);
+        assert_eq!(timer_kind("EVENT_v1_RETRANSMIT"), TimerKind::Retransmit);
+        assert_eq!(timer_kind("TIMEOUT_INITIATOR"), TimerKind::Retransmit);
+        assert_eq!(timer_kind("DISCARD"), TimerKind::Discard);
+        assert_eq!(timer_kind("NAT_KEEPALIVE"), TimerKind::Other);
+    }
+}
