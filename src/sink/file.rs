@@ -1,30 +1,228 @@
-//! The file sink. TODO: being written.
+//! The file sink: NDJSON appended to a file, with size-based rotation and
+//! reopen on SIGHUP so that logrotate works either way.
+//!
+//! A batch counts as delivered once it is written and fdatasync'ed. A failed
+//! write is cut back to where it started, so the retry does not leave half a
+//! line in front of a whole one. The file is created with mode 0640 (its
+//! directory with 0750) because events name users and peers. This sink must
+//! never truncate or delete the current file except by the rotation the
+//! operator configured.
 
-use std::path::PathBuf;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Batch, SendError, Sink};
 
-/// NDJSON appended to a file.
+/// Appends batches to one NDJSON file.
 pub struct FileSink {
+    writer: Arc<Mutex<Writer>>,
+}
+
+/// The blocking half: runs on a blocking thread.
+struct Writer {
     path: PathBuf,
     rotate_bytes: u64,
     rotate_keep: u32,
+    file: Option<File>,
 }
 
 impl FileSink {
-    /// A sink writing to `path`, rotating past `rotate_bytes` (0 = never), keeping `rotate_keep` old files.
+    /// A sink writing to `path`, rotating before a write would pass
+    /// `rotate_bytes` (0 = never) and keeping `rotate_keep` old files
+    /// (`path.1` is the newest). Nothing is opened until the first batch.
     pub fn new(path: PathBuf, rotate_bytes: u64, rotate_keep: u32) -> FileSink {
         FileSink {
-            path,
-            rotate_bytes,
-            rotate_keep,
+            writer: Arc::new(Mutex::new(Writer {
+                path,
+                rotate_bytes,
+                rotate_keep,
+                file: None,
+            })),
         }
     }
 }
 
 impl Sink for FileSink {
     async fn send(&mut self, batch: &Batch) -> Result<(), SendError> {
-        let _ = (batch, &self.path, self.rotate_bytes, self.rotate_keep);
-        Err(SendError::Retryable("not implemented".into()))
+        let writer = Arc::clone(&self.writer);
+        let ndjson = batch.shared();
+        tokio::task::spawn_blocking(move || {
+            let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            writer.write(ndjson.as_bytes())
+        })
+        .await
+        .map_err(|e| SendError::Retryable(format!("file writer task failed: {e}")))?
+    }
+
+    fn reopen(&mut self) -> Result<(), SendError> {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        writer.file = None;
+        let path = writer.path.clone();
+        writer.file = Some(open(&path).map_err(|e| cannot(&path, "open", e))?);
+        Ok(())
+    }
+}
+
+fn cannot(path: &Path, what: &str, e: io::Error) -> SendError {
+    SendError::Retryable(format!("cannot {what} {}: {e}", path.display()))
+}
+
+fn open(path: &Path) -> io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(dir)?;
+    }
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
+}
+
+impl Writer {
+    fn write(&mut self, data: &[u8]) -> Result<(), SendError> {
+        let path = self.path.clone();
+        let mut file = match self.file.take() {
+            Some(file) => file,
+            None => open(&path).map_err(|e| cannot(&path, "open", e))?,
+        };
+        // Asked of the file each time: copytruncate may have emptied it.
+        let size = file.metadata().map_err(|e| cannot(&path, "stat", e))?.len();
+        if self.rotate_bytes > 0 && size > 0 && size + data.len() as u64 > self.rotate_bytes {
+            drop(file);
+            self.rotate().map_err(|e| cannot(&path, "rotate", e))?;
+            return self.write(data);
+        }
+        if let Err(e) = file.write_all(data).and_then(|()| file.sync_data()) {
+            // Best effort: the retry writes the batch again from this point.
+            let _ = file.set_len(size);
+            return Err(cannot(&path, "write", e));
+        }
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// `path.N-1` → `path.N`, …, `path` → `path.1`; the oldest beyond `rotate_keep` goes.
+    fn rotate(&mut self) -> io::Result<()> {
+        let numbered = |n: u32| {
+            let mut name = self.path.clone().into_os_string();
+            name.push(format!(".{n}"));
+            PathBuf::from(name)
+        };
+        if self.rotate_keep == 0 {
+            return fs::remove_file(&self.path);
+        }
+        for n in (1..self.rotate_keep).rev() {
+            match fs::rename(numbered(n), numbered(n + 1)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        fs::rename(&self.path, numbered(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn batch(range: std::ops::Range<u32>) -> Batch {
+        Batch::from_ndjson(
+            range
+                .map(|i| format!("{{\"n\":{i}}}\n"))
+                .collect::<String>(),
+        )
+    }
+
+    #[tokio::test]
+    async fn new_file_is_created_with_mode_0640_and_gets_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log").join("events.ndjson");
+        let mut sink = FileSink::new(path.clone(), 0, 3);
+        sink.send(&batch(0..2)).await.unwrap();
+        sink.send(&batch(2..3)).await.unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n"
+        );
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+    }
+
+    #[tokio::test]
+    async fn rotation_keeps_the_configured_number_of_old_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ndjson");
+        // Each event is 8 bytes: two fit under 20 bytes, a third rotates.
+        let mut sink = FileSink::new(path.clone(), 20, 2);
+        for i in 0..9 {
+            sink.send(&batch(i..i + 1)).await.unwrap();
+        }
+        let read = |p: &Path| fs::read_to_string(p).unwrap();
+        assert_eq!(read(&path), "{\"n\":8}\n");
+        assert_eq!(
+            read(&dir.path().join("events.ndjson.1")),
+            "{\"n\":6}\n{\"n\":7}\n"
+        );
+        assert_eq!(
+            read(&dir.path().join("events.ndjson.2")),
+            "{\"n\":4}\n{\"n\":5}\n"
+        );
+        assert!(!dir.path().join("events.ndjson.3").exists());
+    }
+
+    #[tokio::test]
+    async fn reopen_after_logrotate_moved_the_file_writes_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ndjson");
+        let moved = dir.path().join("events.ndjson-20250101");
+        let mut sink = FileSink::new(path.clone(), 0, 0);
+        sink.send(&batch(0..1)).await.unwrap();
+        fs::rename(&path, &moved).unwrap();
+        sink.send(&batch(1..2)).await.unwrap(); // still the old, moved file
+        sink.reopen().unwrap();
+        assert!(path.exists(), "reopen creates the file at once");
+        sink.send(&batch(2..3)).await.unwrap();
+        assert_eq!(
+            fs::read_to_string(&moved).unwrap(),
+            "{\"n\":0}\n{\"n\":1}\n"
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), "{\"n\":2}\n");
+    }
+
+    #[tokio::test]
+    async fn copytruncate_is_noticed_and_rotation_counts_from_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ndjson");
+        let mut sink = FileSink::new(path.clone(), 20, 1);
+        sink.send(&batch(0..2)).await.unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        sink.send(&batch(2..4)).await.unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "{\"n\":2}\n{\"n\":3}\n");
+        assert!(!dir.path().join("events.ndjson.1").exists());
+    }
+
+    #[tokio::test]
+    async fn unwritable_directory_is_a_retryable_error_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("not-a-dir");
+        fs::write(&blocker, "").unwrap();
+        let path = blocker.join("events.ndjson");
+        let mut sink = FileSink::new(path.clone(), 0, 0);
+        match sink.send(&batch(0..1)).await {
+            Err(SendError::Retryable(m)) => assert!(m.contains("not-a-dir"), "{m}"),
+            other => panic!("expected a retryable error, got {other:?}"),
+        }
     }
 }

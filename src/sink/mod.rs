@@ -318,6 +318,20 @@ impl DeliveryBuilder {
             sink: name.to_string(),
             source,
         })?;
+        if opened.recovery().truncated_bytes > 0 {
+            tracing::warn!(
+                sink = name,
+                "sink `{name}`: cut a torn tail of {} bytes from the spool (an append interrupted by a crash; those events were never confirmed)",
+                opened.recovery().truncated_bytes
+            );
+        }
+        if opened.pending_events() > 0 {
+            tracing::info!(
+                sink = name,
+                "sink `{name}`: {} undelivered events from the previous run are in the spool",
+                opened.pending_events()
+            );
+        }
         let shared = Arc::new(Shared {
             name: name.to_string(),
             spool: Mutex::new(opened),

@@ -1,34 +1,182 @@
-//! A durable, bounded, append-only queue of NDJSON events on disk, one per sink.
+//! A durable, append-only queue of NDJSON events on disk, one per sink.
 //!
-//! TODO: being written.
+//! Layout of a spool directory:
+//!
+//! * `<offset>.seg` — segment files holding events, one JSON object per line.
+//!   The name is the logical offset of the segment's first byte (20 digits), so
+//!   offsets keep growing across segments and restarts;
+//! * `acked` — the logical offset up to which the sink has acknowledged events,
+//!   replaced by atomic rename (write `acked.tmp`, fsync, rename, fsync dir).
+//!
+//! An append writes whole lines and fsyncs before it returns, so everything the
+//! pipeline was told is spooled survives a crash. A crash during an append can
+//! leave a torn tail in the newest segment (a partial line, or zeros where the
+//! filesystem extended the file): `open` cuts the newest segment at its first
+//! line that is not a complete JSON value, which can only belong to the append
+//! that never returned. An event that was spooled but not acknowledged is read
+//! again after a restart: duplicates are possible, losses are not. Fully
+//! acknowledged segments are deleted.
+//!
+//! This type is synchronous and does blocking I/O; callers in async code run it
+//! on a blocking thread. It must never return a line that is not a complete
+//! JSON value, and never delete an unacknowledged event except through
+//! `drop_oldest`, which the caller counts and logs.
 
-use std::path::Path;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
-/// Why a spool operation failed.
+/// Why a spool operation failed: which file, doing what, and the OS error.
 #[derive(Debug, thiserror::Error)]
-#[error("spool {path}: {message}")]
+#[error("spool {}: cannot {action}: {source}", path.display())]
 pub struct SpoolError {
     /// The file or directory concerned.
-    pub path: String,
-    /// What failed.
-    pub message: String,
+    pub path: PathBuf,
+    /// What was being done ("create directory", "fsync", ...).
+    pub action: &'static str,
+    /// The OS error.
+    pub source: io::Error,
+}
+
+fn fail(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> SpoolError {
+    let path = path.to_path_buf();
+    move |source| SpoolError {
+        path,
+        action,
+        source,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    start: u64,
+    len: u64,
+}
+
+impl Segment {
+    fn end(&self) -> u64 {
+        self.start + self.len
+    }
+}
+
+/// Events read from the spool, not yet acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpooledBatch {
+    /// The events, each line ending in `\n`; lines that were not valid JSON are left out.
+    pub ndjson: String,
+    /// How many events are in `ndjson`.
+    pub events: u64,
+    /// Lines found corrupt and skipped (disk damage); acknowledging the batch drops them.
+    pub corrupt: u64,
+    /// Where the batch starts (the acknowledged offset when it was read).
+    pub start: u64,
+    /// The offset to acknowledge once the batch is delivered.
+    pub end: u64,
+}
+
+/// What `open` found and repaired, for the caller to log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Bytes cut from the end of the newest segment (a torn append).
+    pub truncated_bytes: u64,
 }
 
 /// One sink's spool.
 #[derive(Debug)]
 pub struct Spool {
+    dir: PathBuf,
+    segment_bytes: u64,
+    segments: Vec<Segment>,
+    active: File,
+    acked: u64,
     pending_events: u64,
-    pending_bytes: u64,
+    recovery: Recovery,
 }
 
 impl Spool {
-    /// Open (or create) the spool in `dir`.
+    /// Open (or create) the spool in `dir`, repairing a torn tail left by a crash.
+    /// New segments are started once the newest one holds `segment_bytes`.
     pub fn open(dir: &Path, segment_bytes: u64) -> Result<Spool, SpoolError> {
-        let _ = (dir, segment_bytes);
-        Ok(Spool {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(dir)
+            .map_err(fail(dir, "create directory"))?;
+        let tmp = dir.join("acked.tmp");
+        if tmp.exists() {
+            fs::remove_file(&tmp).map_err(fail(&tmp, "remove"))?;
+        }
+        let mut segments = Vec::new();
+        for entry in fs::read_dir(dir).map_err(fail(dir, "list directory"))? {
+            let entry = entry.map_err(fail(dir, "list directory"))?;
+            let name = entry.file_name();
+            let Some(start) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".seg"))
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let path = entry.path();
+            let len = entry.metadata().map_err(fail(&path, "stat"))?.len();
+            segments.push(Segment { start, len });
+        }
+        segments.sort_by_key(|s| s.start);
+        let acked_path = dir.join("acked");
+        let acked = match fs::read_to_string(&acked_path) {
+            Ok(text) => text.trim().parse::<u64>().ok(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(fail(&acked_path, "read")(e)),
+        };
+        let first = segments.first().map_or(0, |s| s.start);
+        let mut acked = acked.unwrap_or(first).max(first);
+        let mut recovery = Recovery::default();
+        if segments.is_empty() {
+            segments.push(Segment {
+                start: acked,
+                len: 0,
+            });
+            create_segment(dir, acked)?;
+        } else if let Some(last) = segments.last_mut() {
+            let path = segment_path(dir, last.start);
+            let valid = valid_prefix_len(&path)?;
+            if valid < last.len {
+                recovery.truncated_bytes = last.len - valid;
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(fail(&path, "open"))?;
+                file.set_len(valid).map_err(fail(&path, "truncate"))?;
+                file.sync_all().map_err(fail(&path, "fsync"))?;
+                last.len = valid;
+            }
+        }
+        let end = segments.last().map_or(acked, Segment::end);
+        acked = acked.min(end);
+        let active_start = segments.last().map_or(acked, |s| s.start);
+        let active_path = segment_path(dir, active_start);
+        let active = OpenOptions::new()
+            .append(true)
+            .open(&active_path)
+            .map_err(fail(&active_path, "open"))?;
+        let mut spool = Spool {
+            dir: dir.to_path_buf(),
+            segment_bytes,
+            segments,
+            active,
+            acked,
             pending_events: 0,
-            pending_bytes: 0,
-        })
+            recovery,
+        };
+        spool.pending_events = spool.count_lines(acked, end)?;
+        spool.reclaim()?;
+        Ok(spool)
+    }
+
+    /// What `open` had to repair.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
     }
 
     /// Events not yet acknowledged.
@@ -38,6 +186,421 @@ impl Spool {
 
     /// Bytes not yet acknowledged.
     pub fn pending_bytes(&self) -> u64 {
-        self.pending_bytes
+        self.end() - self.acked
+    }
+
+    /// The acknowledged offset.
+    pub fn acked(&self) -> u64 {
+        self.acked
+    }
+
+    fn end(&self) -> u64 {
+        self.segments.last().map_or(self.acked, Segment::end)
+    }
+
+    /// Append NDJSON (whole lines, each ending in `\n`) holding `events` events,
+    /// and fsync before returning.
+    pub fn append(&mut self, ndjson: &[u8], events: u64) -> Result<(), SpoolError> {
+        if ndjson.is_empty() {
+            return Ok(());
+        }
+        let roll = self
+            .segments
+            .last()
+            .is_none_or(|s| s.len >= self.segment_bytes);
+        if roll {
+            let start = self.end();
+            self.active = create_segment(&self.dir, start)?;
+            self.segments.push(Segment { start, len: 0 });
+        }
+        let Some(active) = self.segments.last_mut() else {
+            unreachable!("a segment was just ensured");
+        };
+        let path = segment_path(&self.dir, active.start);
+        let written = self
+            .active
+            .write_all(ndjson)
+            .and_then(|()| self.active.sync_data());
+        if let Err(e) = written {
+            // Cut a partial write so the next append does not glue onto it.
+            let _ = self.active.set_len(active.len);
+            return Err(fail(&path, "append")(e));
+        }
+        active.len += ndjson.len() as u64;
+        self.pending_events += events;
+        Ok(())
+    }
+
+    /// Read up to `max_events` events and about `max_bytes` bytes (at least one
+    /// event) starting at the acknowledged offset; `None` when nothing is pending.
+    pub fn read_batch(
+        &self,
+        max_events: usize,
+        max_bytes: u64,
+    ) -> Result<Option<SpooledBatch>, SpoolError> {
+        let start = self.acked;
+        let mut batch = SpooledBatch {
+            ndjson: String::new(),
+            events: 0,
+            corrupt: 0,
+            start,
+            end: start,
+        };
+        for segment in self.segments.iter().filter(|s| s.end() > start) {
+            if batch.events as usize >= max_events || batch.ndjson.len() as u64 >= max_bytes {
+                break;
+            }
+            let from = batch.end.max(segment.start);
+            let budget = max_bytes.saturating_sub(batch.ndjson.len() as u64).max(1);
+            let path = segment_path(&self.dir, segment.start);
+            let mut file = File::open(&path).map_err(fail(&path, "open"))?;
+            let available = segment.end() - from;
+            let mut buf = Vec::new();
+            let mut want = budget.min(available);
+            loop {
+                buf.clear();
+                file.seek(SeekFrom::Start(from - segment.start))
+                    .map_err(fail(&path, "seek"))?;
+                (&mut file)
+                    .take(want)
+                    .read_to_end(&mut buf)
+                    .map_err(fail(&path, "read"))?;
+                // A single line larger than the budget still goes, alone.
+                if buf.contains(&b'\n') || want >= available || !batch.ndjson.is_empty() {
+                    break;
+                }
+                want = (want * 2).min(available);
+            }
+            let mut consumed = 0;
+            for line in buf.split_inclusive(|&b| b == b'\n') {
+                if line.last() != Some(&b'\n') || batch.events as usize >= max_events {
+                    break;
+                }
+                consumed += line.len() as u64;
+                match complete_json_line(line) {
+                    Some(text) => {
+                        batch.ndjson.push_str(text);
+                        batch.events += 1;
+                    }
+                    None => batch.corrupt += 1,
+                }
+            }
+            batch.end = from + consumed;
+            if consumed < available {
+                break;
+            }
+        }
+        Ok((batch.end > start).then_some(batch))
+    }
+
+    /// Acknowledge everything before `end` (a batch's `end`), durably, and delete
+    /// the segments that are now fully delivered. Returns how many events left
+    /// the pending count.
+    pub fn ack(&mut self, end: u64) -> Result<u64, SpoolError> {
+        let end = end.min(self.end());
+        if end <= self.acked {
+            return Ok(0);
+        }
+        let events = self.count_lines(self.acked, end)?;
+        self.write_acked(end)?;
+        self.pending_events = self.pending_events.saturating_sub(events);
+        self.reclaim()?;
+        Ok(events)
+    }
+
+    /// Make room for `bytes` more bytes by acknowledging the oldest events
+    /// unsent; returns how many events were dropped.
+    pub fn drop_oldest(&mut self, bytes: u64) -> Result<u64, SpoolError> {
+        let target = self.acked.saturating_add(bytes).min(self.end());
+        let mut end = self.acked;
+        'segments: for segment in self.segments.iter().filter(|s| s.end() > self.acked) {
+            let from = end.max(segment.start);
+            let path = segment_path(&self.dir, segment.start);
+            let mut file = File::open(&path).map_err(fail(&path, "open"))?;
+            file.seek(SeekFrom::Start(from - segment.start))
+                .map_err(fail(&path, "seek"))?;
+            let mut reader = io::BufReader::new(file.take(segment.end() - from));
+            let mut line = Vec::new();
+            end = from;
+            loop {
+                line.clear();
+                let n = io::BufRead::read_until(&mut reader, b'\n', &mut line)
+                    .map_err(fail(&path, "read"))?;
+                if n == 0 {
+                    break;
+                }
+                end += n as u64;
+                if end >= target {
+                    break 'segments;
+                }
+            }
+        }
+        self.ack(end)
+    }
+
+    fn count_lines(&self, from: u64, to: u64) -> Result<u64, SpoolError> {
+        let mut count = 0;
+        for segment in &self.segments {
+            let lo = from.max(segment.start);
+            let hi = to.min(segment.end());
+            if lo >= hi {
+                continue;
+            }
+            let path = segment_path(&self.dir, segment.start);
+            let mut file = File::open(&path).map_err(fail(&path, "open"))?;
+            file.seek(SeekFrom::Start(lo - segment.start))
+                .map_err(fail(&path, "seek"))?;
+            let mut reader = file.take(hi - lo);
+            let mut buf = vec![0; 64 * 1024];
+            loop {
+                let n = reader.read(&mut buf).map_err(fail(&path, "read"))?;
+                if n == 0 {
+                    break;
+                }
+                count += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+            }
+        }
+        Ok(count)
+    }
+
+    fn write_acked(&mut self, offset: u64) -> Result<(), SpoolError> {
+        let tmp = self.dir.join("acked.tmp");
+        let path = self.dir.join("acked");
+        let mut file = File::create(&tmp).map_err(fail(&tmp, "create"))?;
+        file.write_all(format!("{offset}\n").as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(fail(&tmp, "write"))?;
+        fs::rename(&tmp, &path).map_err(fail(&path, "rename"))?;
+        sync_dir(&self.dir)?;
+        self.acked = offset;
+        Ok(())
+    }
+
+    /// Delete every segment but the newest that lies wholly before the acknowledged offset.
+    fn reclaim(&mut self) -> Result<(), SpoolError> {
+        while self.segments.len() > 1 && self.segments[0].end() <= self.acked {
+            let path = segment_path(&self.dir, self.segments[0].start);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(fail(&path, "remove")(e)),
+            }
+            self.segments.remove(0);
+        }
+        Ok(())
+    }
+}
+
+fn segment_path(dir: &Path, start: u64) -> PathBuf {
+    dir.join(format!("{start:020}.seg"))
+}
+
+fn create_segment(dir: &Path, start: u64) -> Result<File, SpoolError> {
+    let path = segment_path(dir, start);
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(&path)
+        .map_err(fail(&path, "create"))?;
+    sync_dir(dir)?;
+    Ok(file)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(fail(dir, "fsync directory"))
+}
+
+/// The line (with its `\n`) as text if it is one complete JSON value.
+fn complete_json_line(line: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(line).ok()?;
+    let body = text.strip_suffix('\n')?;
+    if body.trim().is_empty() {
+        return None;
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(body).ok()?;
+    Some(text)
+}
+
+/// Length of the longest prefix of the file made of complete JSON lines: where
+/// a torn append starts.
+fn valid_prefix_len(path: &Path) -> Result<u64, SpoolError> {
+    let file = File::open(path).map_err(fail(path, "open"))?;
+    let mut reader = io::BufReader::new(file);
+    let mut line = Vec::new();
+    let mut valid = 0;
+    loop {
+        line.clear();
+        let n =
+            io::BufRead::read_until(&mut reader, b'\n', &mut line).map_err(fail(path, "read"))?;
+        if n == 0 || complete_json_line(&line).is_none() {
+            return Ok(valid);
+        }
+        valid += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(n: std::ops::Range<u32>) -> String {
+        n.map(|i| format!("{{\"n\":{i}}}\n")).collect()
+    }
+
+    fn numbers(batch: &SpooledBatch) -> Vec<u32> {
+        batch
+            .ndjson
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["n"]
+                    .as_u64()
+                    .unwrap() as u32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn appended_events_are_read_back_in_order_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..3).as_bytes(), 3).unwrap();
+        spool.append(lines(3..5).as_bytes(), 2).unwrap();
+        drop(spool);
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(spool.pending_events(), 5);
+        let batch = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&batch), vec![0, 1, 2, 3, 4]);
+        assert_eq!(batch.events, 5);
+    }
+
+    #[test]
+    fn unacknowledged_batch_is_read_again_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..10).as_bytes(), 10).unwrap();
+        let first = spool.read_batch(4, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&first), vec![0, 1, 2, 3]);
+        assert_eq!(spool.ack(first.end).unwrap(), 4);
+        let second = spool.read_batch(4, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&second), vec![4, 5, 6, 7]);
+        drop(spool); // crash: the second batch was sent but never acknowledged
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(spool.pending_events(), 6);
+        let again = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&again), vec![4, 5, 6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn torn_tail_is_cut_on_open_and_never_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..2).as_bytes(), 2).unwrap();
+        drop(spool);
+        let segment = segment_path(dir.path(), 0);
+        let intact = fs::metadata(&segment).unwrap().len();
+        let mut file = OpenOptions::new().append(true).open(&segment).unwrap();
+        file.write_all(b"{\"n\":2}\n{\"n\":3,\"tr").unwrap();
+        drop(file);
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(spool.recovery().truncated_bytes, 10);
+        assert_eq!(fs::metadata(&segment).unwrap().len(), intact + 8);
+        assert_eq!(spool.pending_events(), 3);
+        spool.append(lines(4..5).as_bytes(), 1).unwrap();
+        let batch = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&batch), vec![0, 1, 2, 4]);
+    }
+
+    #[test]
+    fn zero_filled_tail_with_a_later_line_is_cut_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..2).as_bytes(), 2).unwrap();
+        drop(spool);
+        let segment = segment_path(dir.path(), 0);
+        let mut file = OpenOptions::new().append(true).open(&segment).unwrap();
+        file.write_all(b"\0\0\0\0\0\0{\"n\":3}\n").unwrap();
+        drop(file);
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        let batch = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&batch), vec![0, 1]);
+        assert_eq!(spool.pending_events(), 2);
+    }
+
+    #[test]
+    fn delivered_segments_are_deleted_and_offsets_survive_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 40).unwrap();
+        for i in 0..6 {
+            spool.append(lines(i * 5..i * 5 + 5).as_bytes(), 5).unwrap();
+        }
+        let segments = |d: &Path| {
+            fs::read_dir(d)
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "seg")
+                })
+                .count()
+        };
+        assert_eq!(segments(dir.path()), 6);
+        let batch = spool.read_batch(12, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&batch), (0..12).collect::<Vec<_>>());
+        spool.ack(batch.end).unwrap();
+        assert_eq!(segments(dir.path()), 4);
+        let rest = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        spool.ack(rest.end).unwrap();
+        assert_eq!(segments(dir.path()), 1);
+        assert_eq!(spool.pending_events(), 0);
+        assert!(spool.read_batch(100, 1 << 20).unwrap().is_none());
+        drop(spool);
+        let mut spool = Spool::open(dir.path(), 40).unwrap();
+        assert_eq!(spool.pending_bytes(), 0);
+        spool.append(lines(30..31).as_bytes(), 1).unwrap();
+        let batch = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&batch), vec![30]);
+    }
+
+    #[test]
+    fn batches_respect_the_byte_budget_but_take_one_oversized_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..10).as_bytes(), 10).unwrap();
+        let batch = spool.read_batch(100, 20).unwrap().unwrap();
+        assert_eq!(numbers(&batch), vec![0, 1]);
+        let tiny = spool.read_batch(100, 3).unwrap().unwrap();
+        assert_eq!(numbers(&tiny), vec![0]);
+    }
+
+    #[test]
+    fn drop_oldest_frees_whole_events_from_the_front() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..10).as_bytes(), 10).unwrap();
+        let dropped = spool.drop_oldest(17).unwrap();
+        assert_eq!(dropped, 3);
+        assert_eq!(spool.pending_events(), 7);
+        let batch = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&batch), (3..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn corrupt_line_in_an_older_segment_is_skipped_not_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 10).unwrap();
+        spool.append(lines(0..2).as_bytes(), 2).unwrap();
+        spool.append(lines(2..3).as_bytes(), 1).unwrap();
+        drop(spool);
+        let first = segment_path(dir.path(), 0);
+        fs::write(&first, b"{\"n\":0}\n{\"n\":1 \n").unwrap();
+        let spool = Spool::open(dir.path(), 10).unwrap();
+        let batch = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&batch), vec![0, 2]);
+        assert_eq!(batch.corrupt, 1);
     }
 }
