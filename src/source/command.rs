@@ -4,8 +4,9 @@
 //! does not poll in lockstep) it runs one or several commands, parses their
 //! output and merges it into one snapshot stamped with the time of the poll.
 //! A command that cannot be started, exits non-zero, says "Pluto is not
-//! running" or outlives its timeout makes the poll an `Unreachable` report.
-//! It must never send a partial merge: one failed command fails the poll.
+//! running" or outlives its timeout makes the poll an `Unreachable` report;
+//! output that parses as incomplete is skipped with one log line. It must
+//! never send a partial merge: one failed command fails the poll.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -35,13 +36,26 @@ pub async fn run(config: CommandSourceConfig, tx: mpsc::Sender<Report>) {
         .chain(config.extra_argv.iter().cloned())
         .collect();
     let mut unreachable_since: Option<String> = None;
+    let mut skipped_reason: Option<String> = None;
     let mut next = Instant::now();
     loop {
         tokio::time::sleep_until(next).await;
         let started = Instant::now();
         let at = unix_now();
         let observation = match poll(&commands, config.timeout).await {
+            Ok((snapshot, _)) if snapshot.incomplete.is_some() => {
+                // pluto answered, but not with a whole dump (an SA line the
+                // parser could not read, output cut short): nothing to diff,
+                // and not an outage either.
+                let reason = snapshot.incomplete.unwrap_or_default();
+                if skipped_reason.as_ref() != Some(&reason) {
+                    warn!(source = %config.name, "skipping incomplete output: {reason}");
+                    skipped_reason = Some(reason);
+                }
+                Observation::Waiting
+            }
             Ok((mut snapshot, content_sha256)) => {
+                skipped_reason = None;
                 snapshot.taken_at = Some(at);
                 if unreachable_since.take().is_some() {
                     info!(source = %config.name, "pluto answers again");

@@ -45,9 +45,10 @@ pub enum Observation {
         /// One line saying why, for the event and the log.
         reason: String,
     },
-    /// The source is up and looked once, but has nothing to diff yet (the
-    /// watched file is absent, unchanged since the checkpoint, or incomplete).
-    /// Sent once, so that the daemon can tell systemd it is ready.
+    /// The source looked but has nothing to diff (the watched file is
+    /// absent, unchanged since the checkpoint or incomplete; the command's
+    /// output was incomplete). The daemon only counts it as "this source
+    /// has looked", so that it can tell systemd it is ready.
     Waiting,
 }
 
