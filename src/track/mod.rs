@@ -1,3 +1,1057 @@
-//! Snapshots into lifecycle events. TODO(issue 3): implement.
+//! Snapshots into lifecycle events: the tracker.
+//!
+//! A [`Tracker`] remembers what the previous snapshots showed (open SAs,
+//! tunnels, connections) and turns each new snapshot into the events that
+//! happened in between, following libreswan-format.md §14: SAs are keyed by
+//! (pluto generation, serial), a serial that drops means pluto restarted, a
+//! new SA for a tunnel that already had one is a rekey linked to the SA it
+//! replaces, and counters are compared only within one serial. It is a pure
+//! function of its state and the snapshot: no clock, no I/O, no randomness,
+//! so the same checkpoint and snapshot always give the same events with the
+//! same ids. It must never diff an incomplete snapshot, and never conclude
+//! that an SA is gone from a snapshot kind that does not list such SAs.
 
 pub mod cli;
+pub mod ledger;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{
+    Action, ConnectionFields, ECS_VERSION, Ecs, Endpoint, Event, EventKind, EventMeta, Libreswan,
+    NegotiationFields, Observer, PlutoFields, SaFields, TunnelFields, User, event_id, rfc3339,
+};
+use crate::snapshot::{ConnRef, IkeVersion, OutputKind, SaKind, Snapshot};
+use ledger::{ConnectionRecord, Negotiating, SaRecord, Seen, TunnelRecord, UpPeriod, tunnel_key};
+
+/// The reason given to everything found already there when tracking starts.
+pub const OBSERVED_AT_START: &str = "observed-at-start";
+
+/// How the tracker is told about the gateway and which optional events to
+/// emit. It is part of the checkpoint, so a restored tracker behaves the same.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrackerConfig {
+    /// `observer.hostname` of every event, and part of every event id.
+    pub hostname: String,
+    /// `observer.version` (the libreswan version), when known.
+    pub observer_version: Option<String>,
+    /// Seconds a tunnel may negotiate without an established Child SA
+    /// before `negotiation-stalled` is emitted (default 120).
+    pub stalled_after_s: i64,
+    /// Emit `traffic` metrics for every up tunnel at most this often;
+    /// `None` emits none.
+    pub traffic_interval_s: Option<i64>,
+}
+
+impl TrackerConfig {
+    /// The defaults for a gateway called `hostname`.
+    pub fn new(hostname: impl Into<String>) -> TrackerConfig {
+        TrackerConfig {
+            hostname: hostname.into(),
+            observer_version: None,
+            stalled_after_s: 120,
+            traffic_interval_s: None,
+        }
+    }
+}
+
+/// Which kinds of things have been listed at least once, so the first
+/// listing of each is reported as an inventory (`observed-at-start`) rather
+/// than as changes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Listed {
+    ike: bool,
+    child: bool,
+    connections: bool,
+}
+
+/// The snapshot-to-events state machine; its whole state serialises so the
+/// daemon can checkpoint it and a restarted tracker continues exactly where
+/// it stopped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tracker {
+    config: TrackerConfig,
+    /// The time of the last observation, for snapshots without one.
+    clock: Option<i64>,
+    /// The last `event.sequence` handed out.
+    sequence: u64,
+    /// pluto restarts seen.
+    generation: u64,
+    /// When the current pluto run was first seen; names the run in ids.
+    run_anchor: Option<i64>,
+    /// Highest serial seen in the current run.
+    max_serial: u64,
+    listed: Listed,
+    sas: BTreeMap<u64, SaRecord>,
+    tunnels: BTreeMap<String, TunnelRecord>,
+    connections: BTreeMap<String, ConnectionRecord>,
+    /// Set while pluto is unreachable: the outage number.
+    outage: Option<u64>,
+    outages: u64,
+    last_traffic_at: Option<i64>,
+}
+
+/// Builds events with consecutive sequence numbers and deterministic ids.
+struct Emitter {
+    host: String,
+    version: Option<String>,
+    anchor: String,
+    generation: u64,
+    sequence: u64,
+    now: i64,
+    events: Vec<Event>,
+    /// Per tunnel, why its last Child SA ended in this snapshot.
+    end_reasons: BTreeMap<String, String>,
+}
+
+/// The optional parts of an event.
+#[derive(Default)]
+struct Detail {
+    connection: Option<ConnectionFields>,
+    sa: Option<SaFields>,
+    tunnel: Option<TunnelFields>,
+    negotiation: Option<NegotiationFields>,
+    source: Option<Endpoint>,
+    destination: Option<Endpoint>,
+    user: Option<User>,
+}
+
+impl Emitter {
+    fn push(
+        &mut self,
+        action: Action,
+        kind: EventKind,
+        reason: Option<&str>,
+        subject: &str,
+        d: Detail,
+    ) {
+        self.sequence += 1;
+        let id = event_id(&[&self.host, &self.anchor, action.as_str(), subject]);
+        self.events.push(Event {
+            timestamp: rfc3339(self.now),
+            ecs: Ecs {
+                version: ECS_VERSION.to_string(),
+            },
+            event: EventMeta {
+                id,
+                kind,
+                category: vec!["network".to_string(), "session".to_string()],
+                types: vec![action.ecs_type().to_string()],
+                action,
+                reason: reason.map(str::to_string),
+                sequence: self.sequence,
+                module: "libreswan".to_string(),
+                dataset: "libreswan.tunnel".to_string(),
+            },
+            observer: Observer {
+                hostname: self.host.clone(),
+                vendor: "libreswan".to_string(),
+                product: "libreswan".to_string(),
+                kind: "vpn".to_string(),
+                version: self.version.clone(),
+            },
+            source: d.source,
+            destination: d.destination,
+            user: d.user,
+            libreswan: Libreswan {
+                connection: d.connection,
+                sa: d.sa,
+                tunnel: d.tunnel,
+                negotiation: d.negotiation,
+                pluto: PlutoFields {
+                    generation: self.generation,
+                },
+            },
+        });
+    }
+}
+
+/// Whether an event is part of the start-up inventory or a change.
+fn kind_and_reason(inventory: bool, reason: Option<&str>) -> (EventKind, Option<&str>) {
+    if inventory {
+        (EventKind::State, Some(OBSERVED_AT_START))
+    } else {
+        (EventKind::Event, reason)
+    }
+}
+
+fn connection_fields(conn: &ConnRef) -> ConnectionFields {
+    let instance = (!conn.instances.is_empty())
+        .then(|| conn.instances.iter().map(|i| format!("[{i}]")).collect());
+    ConnectionFields {
+        name: conn.name.clone(),
+        instance,
+        peer: conn.peer.clone(),
+    }
+}
+
+fn kind_str(kind: SaKind) -> &'static str {
+    match kind {
+        SaKind::Ike => "ike",
+        SaKind::Child => "child",
+    }
+}
+
+fn version_num(v: Option<IkeVersion>) -> Option<u8> {
+    v.map(|v| match v {
+        IkeVersion::V1 => 1,
+        IkeVersion::V2 => 2,
+    })
+}
+
+/// An address only if it really is one (`%any`, `<address>` are not).
+fn ip_only(text: Option<&str>) -> Option<String> {
+    let t = text?.trim();
+    t.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
+}
+
+/// When an SA (or a tunnel) started: the kernel `add_time` if it is
+/// plausible (not after `now`, not before the previous snapshot), else `now`.
+fn start_time(add_time: Option<u64>, previous: Option<i64>, now: i64) -> i64 {
+    match add_time.and_then(|a| i64::try_from(a).ok()) {
+        Some(a) if a <= now && previous.is_none_or(|p| a > p) => a,
+        _ => now,
+    }
+}
+
+impl Tracker {
+    /// A tracker that has seen nothing yet: its first snapshot yields an
+    /// inventory of what is already up.
+    pub fn new(config: TrackerConfig) -> Tracker {
+        Tracker {
+            config,
+            clock: None,
+            sequence: 0,
+            generation: 0,
+            run_anchor: None,
+            max_serial: 0,
+            listed: Listed::default(),
+            sas: BTreeMap::new(),
+            tunnels: BTreeMap::new(),
+            connections: BTreeMap::new(),
+            outage: None,
+            outages: 0,
+            last_traffic_at: None,
+        }
+    }
+
+    /// The configuration the tracker runs with.
+    pub fn config(&self) -> &TrackerConfig {
+        &self.config
+    }
+
+    /// The last `event.sequence` handed out.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    fn emitter(&self, now: i64) -> Emitter {
+        Emitter {
+            host: self.config.hostname.clone(),
+            version: self.config.observer_version.clone(),
+            anchor: self.anchor(),
+            generation: self.generation,
+            sequence: self.sequence,
+            now,
+            events: Vec::new(),
+            end_reasons: BTreeMap::new(),
+        }
+    }
+
+    fn anchor(&self) -> String {
+        format!("{}@{}", self.generation, self.run_anchor.unwrap_or(0))
+    }
+
+    /// pluto could not be queried at `at` (unix seconds): one
+    /// `pluto-unreachable` per outage, none on repeats.
+    pub fn observe_unreachable(&mut self, at: i64, reason: &str) -> Vec<Event> {
+        self.clock = Some(at);
+        if self.outage.is_some() {
+            return Vec::new();
+        }
+        self.run_anchor.get_or_insert(at);
+        self.outages += 1;
+        self.outage = Some(self.outages);
+        let mut em = self.emitter(at);
+        let subject = format!("outage:{}", self.outages);
+        em.push(
+            Action::PlutoUnreachable,
+            EventKind::Event,
+            Some(reason),
+            &subject,
+            Detail::default(),
+        );
+        self.sequence = em.sequence;
+        em.events
+    }
+
+    /// Diff `snapshot` (its `taken_at` is the event time; if None use the
+    /// last known time) against the previous one.
+    /// An incomplete snapshot returns no events and leaves the state unchanged.
+    /// If the tracker was unreachable before, first emits one `pluto-reachable`.
+    pub fn observe(&mut self, snapshot: &Snapshot) -> Vec<Event> {
+        if !snapshot.is_complete() {
+            return Vec::new();
+        }
+        let now = snapshot.taken_at.or(self.clock).unwrap_or(0);
+        let previous = self.clock;
+        self.run_anchor.get_or_insert(now);
+        let mut em = self.emitter(now);
+
+        if let Some(n) = self.outage.take() {
+            em.push(
+                Action::PlutoReachable,
+                EventKind::Event,
+                None,
+                &format!("outage:{n}"),
+                Detail::default(),
+            );
+        }
+
+        let current = seen_by_serial(snapshot);
+        if self.restart_detected(&current) {
+            self.restart(&mut em, now);
+        }
+
+        let lists_ike = snapshot.lists_ike_sas();
+        let lists_child = snapshot.lists_child_sas();
+        let lists_conns = snapshot
+            .kinds
+            .iter()
+            .any(|k| matches!(k, OutputKind::Status | OutputKind::ConnectionStatus));
+        let inventory_ike = lists_ike && !self.listed.ike;
+        let inventory_child = lists_child && !self.listed.child;
+        let inventory_conns = lists_conns && !self.listed.connections;
+
+        if lists_conns {
+            self.added_connections(&mut em, snapshot, inventory_conns);
+        }
+        self.learn_endpoints(snapshot, &current);
+
+        // Serials this snapshot shows gone: it lists their kind, and they are absent.
+        let gone: BTreeSet<u64> = self
+            .sas
+            .values()
+            .filter(|r| !current.contains_key(&r.serial))
+            .filter(|r| {
+                if r.established && r.kind == SaKind::Child {
+                    lists_child
+                } else {
+                    lists_ike
+                }
+            })
+            .map(|r| r.serial)
+            .collect();
+
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        for (&serial, seen) in &current {
+            self.max_serial = self.max_serial.max(serial);
+            let inventory = if seen.established() && seen.kind() == SaKind::Child {
+                inventory_child
+            } else {
+                inventory_ike
+            };
+            match self.sas.get_mut(&serial) {
+                Some(rec) => {
+                    let was_established = rec.established;
+                    rec.update(seen, now);
+                    touched.insert(rec.tunnel.clone());
+                    if !was_established && seen.established() {
+                        self.establish(&mut em, serial, seen, inventory, previous);
+                    }
+                }
+                None => {
+                    let rec = SaRecord::new(serial, seen, now);
+                    touched.insert(rec.tunnel.clone());
+                    self.sas.insert(serial, rec);
+                    if seen.established() {
+                        self.establish(&mut em, serial, seen, inventory, previous);
+                    } else {
+                        self.negotiation_started(&mut em, serial, &gone, inventory);
+                    }
+                }
+            }
+        }
+
+        for serial in &gone {
+            if let Some(rec) = self.sas.get(serial) {
+                touched.insert(rec.tunnel.clone());
+            }
+            self.close(&mut em, *serial, &current, snapshot, lists_conns);
+        }
+
+        for key in &touched {
+            self.tunnel_transitions(&mut em, key, inventory_child);
+        }
+        let keys: Vec<String> = self.tunnels.keys().cloned().collect();
+        for key in &keys {
+            self.check_stalled(&mut em, key);
+        }
+
+        if lists_conns {
+            self.removed_connections(&mut em, snapshot);
+        }
+        self.traffic_metrics(&mut em);
+        self.forget_idle_tunnels();
+
+        self.listed.ike |= lists_ike;
+        self.listed.child |= lists_child;
+        self.listed.connections |= lists_conns;
+        self.clock = Some(now);
+        self.sequence = em.sequence;
+        em.events
+    }
+
+    /// Whether this snapshot comes from a new pluto run: a known serial
+    /// now names a different SA, or an unknown serial at or below the
+    /// highest one seen appears while no newer known SA is listed (pluto
+    /// only hands out growing serials within one run).
+    fn restart_detected(&self, current: &BTreeMap<u64, Seen<'_>>) -> bool {
+        if self.max_serial == 0 {
+            return false;
+        }
+        current
+            .iter()
+            .any(|(serial, seen)| match self.sas.get(serial) {
+                Some(rec) => rec.is_other_sa(seen),
+                None => {
+                    *serial <= self.max_serial
+                        && !current
+                            .keys()
+                            .any(|s| s > serial && self.sas.contains_key(s))
+                }
+            })
+    }
+
+    /// pluto restarted: report it, end every SA of the old run with reason
+    /// `pluto-restart`, and start a new generation.
+    fn restart(&mut self, em: &mut Emitter, now: i64) {
+        let old_anchor = em.anchor.clone();
+        let old_generation = self.generation;
+        self.generation += 1;
+        self.run_anchor = Some(now);
+        em.anchor = self.anchor();
+        em.generation = self.generation;
+        em.push(
+            Action::PlutoRestarted,
+            EventKind::Event,
+            Some("serials-reset"),
+            "restart",
+            Detail::default(),
+        );
+        em.anchor = old_anchor;
+        em.generation = old_generation;
+        let serials: Vec<u64> = self.sas.keys().copied().collect();
+        let mut order: Vec<u64> = serials
+            .iter()
+            .copied()
+            .filter(|s| self.sas[s].kind == SaKind::Child)
+            .collect();
+        order.extend(serials.iter().filter(|s| self.sas[s].kind == SaKind::Ike));
+        for serial in order {
+            let Some(rec) = self.sas.remove(&serial) else {
+                continue;
+            };
+            self.end_sa(em, rec, "pluto-restart", None);
+        }
+        let keys: Vec<String> = self.tunnels.keys().cloned().collect();
+        for key in keys {
+            self.tunnel_down(em, &key, "pluto-restart");
+            if let Some(t) = self.tunnels.get_mut(&key) {
+                t.negotiating = None;
+            }
+        }
+        em.anchor = self.anchor();
+        em.generation = self.generation;
+        self.max_serial = 0;
+        // The new run's start is known (empty): nothing after this is an inventory.
+        self.listed.ike = true;
+        self.listed.child = true;
+    }
+
+    /// An SA became established: a rekey if its tunnel already had an
+    /// established SA of its kind, else a new one.
+    fn establish(
+        &mut self,
+        em: &mut Emitter,
+        serial: u64,
+        seen: &Seen<'_>,
+        inventory: bool,
+        previous: Option<i64>,
+    ) {
+        let Some(rec) = self.sas.get(&serial) else {
+            return;
+        };
+        let (tunnel, kind) = (rec.tunnel.clone(), rec.kind);
+        let replaces = if inventory {
+            None
+        } else {
+            let older: Vec<&SaRecord> = self
+                .sas
+                .values()
+                .filter(|r| r.serial < serial && r.established && r.kind == kind)
+                .filter(|r| r.tunnel == tunnel)
+                .collect();
+            older
+                .iter()
+                .rev()
+                .find(|r| r.replaced_by.is_none())
+                .or(older.last())
+                .map(|r| r.serial)
+        };
+        if let Some(old) = replaces.and_then(|r| self.sas.get_mut(&r)) {
+            old.replaced_by = Some(serial);
+        }
+        let add_time = seen.traffic.and_then(|t| t.add_time);
+        let now = em.now;
+        let Some(rec) = self.sas.get_mut(&serial) else {
+            return;
+        };
+        rec.established = true;
+        rec.replaces = replaces;
+        rec.established_at = Some(start_time(add_time, previous, now));
+        let action = match (kind, replaces.is_some()) {
+            (SaKind::Ike, false) => Action::IkeSaEstablished,
+            (SaKind::Ike, true) => Action::IkeSaRekeyed,
+            (SaKind::Child, false) => Action::ChildSaEstablished,
+            (SaKind::Child, true) => Action::ChildSaRekeyed,
+        };
+        if kind == SaKind::Child && replaces.is_some() {
+            if let Some(up) = self.tunnels.get_mut(&tunnel).and_then(|t| t.up.as_mut()) {
+                up.rekeys += 1;
+            }
+        }
+        let rec = &self.sas[&serial];
+        let mut detail = self.sa_detail(rec, false, em.now);
+        if let Some(sa) = detail.sa.as_mut() {
+            sa.replaces = replaces;
+        }
+        let subject = match replaces {
+            Some(r) => format!("sa:{serial}:replaces:{r}"),
+            None => format!("sa:{serial}"),
+        };
+        let (ek, reason) = kind_and_reason(inventory, replaces.map(|_| "rekey"));
+        em.push(action, ek, reason, &subject, detail);
+    }
+
+    /// A not-yet-established SA appeared: a negotiation attempt.
+    fn negotiation_started(
+        &mut self,
+        em: &mut Emitter,
+        serial: u64,
+        gone: &BTreeSet<u64>,
+        inventory: bool,
+    ) {
+        let Some(rec) = self.sas.get(&serial) else {
+            return;
+        };
+        let (tunnel, kind) = (rec.tunnel.clone(), rec.kind);
+        let retry_of = gone
+            .iter()
+            .rev()
+            .filter_map(|s| self.sas.get(s))
+            .find(|r| !r.established && r.kind == kind && r.tunnel == tunnel)
+            .map(|r| r.serial);
+        if let Some(old) = retry_of.and_then(|s| self.sas.get_mut(&s)) {
+            old.replaced_by = Some(serial);
+        }
+        if let Some(rec) = self.sas.get_mut(&serial) {
+            rec.replaces = retry_of;
+        }
+        let is_up = self.tunnels.get(&tunnel).is_some_and(|t| t.up.is_some());
+        if let Some(t) = self.tunnels.get_mut(&tunnel) {
+            if !is_up {
+                let n = t.negotiating.get_or_insert(Negotiating {
+                    since: em.now,
+                    attempts: 0,
+                    stalled: false,
+                });
+                n.attempts += 1;
+            }
+        }
+        let rec = &self.sas[&serial];
+        let mut detail = self.sa_detail(rec, false, em.now);
+        if let Some(sa) = detail.sa.as_mut() {
+            sa.replaces = retry_of;
+        }
+        let (ek, reason) = kind_and_reason(inventory, retry_of.map(|_| "retry"));
+        em.push(
+            Action::NegotiationStarted,
+            ek,
+            reason,
+            &format!("sa:{serial}"),
+            detail,
+        );
+    }
+
+    /// A listed SA is gone: decide why and report it.
+    fn close(
+        &mut self,
+        em: &mut Emitter,
+        serial: u64,
+        current: &BTreeMap<u64, Seen<'_>>,
+        snapshot: &Snapshot,
+        lists_conns: bool,
+    ) {
+        let Some(mut rec) = self.sas.remove(&serial) else {
+            return;
+        };
+        let now = em.now;
+        if rec.established {
+            if rec.replaced_by.is_none() {
+                rec.replaced_by = self
+                    .sas
+                    .values()
+                    .filter(|r| r.serial > serial && r.established && r.kind == rec.kind)
+                    .filter(|r| r.tunnel == rec.tunnel && current.contains_key(&r.serial))
+                    .map(|r| r.serial)
+                    .max();
+            }
+            let due_passed = |due: Option<i64>| due.is_some_and(|d| d <= now);
+            let reason = if rec.replaced_by.is_some() {
+                "replaced"
+            } else if (rec.expire_shown && rec.expire_due_at.is_none_or(|d| d <= now))
+                || due_passed(rec.replace_due_at)
+            {
+                "expired"
+            } else {
+                "deleted"
+            };
+            let replaced_by = rec.replaced_by;
+            self.end_sa(em, rec, reason, replaced_by);
+        } else {
+            let removed = lists_conns
+                && !snapshot
+                    .connections
+                    .iter()
+                    .any(|c| c.conn.name == rec.conn.name);
+            let reason = if rec.replaced_by.is_some() {
+                "retried"
+            } else if removed {
+                "connection-removed"
+            } else {
+                "abandoned"
+            };
+            let replaced_by = rec.replaced_by;
+            self.end_sa(em, rec, reason, replaced_by);
+        }
+    }
+
+    /// Report the end of an SA that was removed from the ledger.
+    fn end_sa(&mut self, em: &mut Emitter, rec: SaRecord, reason: &str, replaced_by: Option<u64>) {
+        let action = match (rec.established, rec.kind) {
+            (false, _) => Action::NegotiationFailed,
+            (true, SaKind::Ike) if matches!(reason, "replaced" | "expired") => Action::IkeSaExpired,
+            (true, SaKind::Ike) => Action::IkeSaDeleted,
+            (true, SaKind::Child) if matches!(reason, "replaced" | "expired") => {
+                Action::ChildSaExpired
+            }
+            (true, SaKind::Child) => Action::ChildSaDeleted,
+        };
+        if rec.established && rec.kind == SaKind::Child {
+            if let Some(up) = self
+                .tunnels
+                .get_mut(&rec.tunnel)
+                .and_then(|t| t.up.as_mut())
+            {
+                up.closed_in = up.closed_in.saturating_add(rec.bytes_in.total());
+                up.closed_out = up.closed_out.saturating_add(rec.bytes_out.total());
+            }
+        }
+        let mut detail = self.sa_detail(&rec, true, em.now);
+        if let Some(sa) = detail.sa.as_mut() {
+            sa.replaced_by = replaced_by;
+            sa.replaces = None;
+        }
+        em.push(
+            action,
+            EventKind::Event,
+            Some(reason),
+            &format!("sa:{}", rec.serial),
+            detail,
+        );
+        if rec.established && rec.kind == SaKind::Child {
+            em.end_reasons
+                .insert(rec.tunnel.clone(), reason.to_string());
+        }
+    }
+
+    /// The connection, SA, tunnel and endpoint parts of an SA's event.
+    fn sa_detail(&self, rec: &SaRecord, ended: bool, now: i64) -> Detail {
+        let child = rec.kind == SaKind::Child;
+        let sa = SaFields {
+            serial: rec.serial,
+            kind: kind_str(rec.kind).to_string(),
+            ike_version: version_num(rec.ike_version),
+            state: rec.state.clone(),
+            parent_serial: rec.parent_serial,
+            replaces: rec.replaces,
+            replaced_by: None,
+            spi_in: rec.spi_in.clone(),
+            spi_out: rec.spi_out.clone(),
+            bytes_in: (ended && child && rec.established).then(|| rec.bytes_in.total()),
+            bytes_out: (ended && child && rec.established).then(|| rec.bytes_out.total()),
+            duration_s: ended.then(|| now - rec.established_at.unwrap_or(rec.first_seen)),
+        };
+        let mut detail = self.tunnel_detail(&rec.tunnel, now);
+        if !child {
+            detail.tunnel = None;
+        }
+        detail.connection = Some(connection_fields(&rec.conn));
+        detail.sa = Some(sa);
+        if let Some(d) = detail.destination.as_mut() {
+            d.port = rec.port;
+        }
+        detail.user = rec.user.clone().map(|name| User { name });
+        detail
+    }
+
+    /// The connection, tunnel totals and endpoints of a tunnel's event.
+    fn tunnel_detail(&self, key: &str, now: i64) -> Detail {
+        let Some(t) = self.tunnels.get(key) else {
+            return Detail::default();
+        };
+        let tunnel = t.up.as_ref().map(|up| {
+            let (mut bytes_in, mut bytes_out) = (up.closed_in, up.closed_out);
+            for r in self.live_children(key) {
+                bytes_in = bytes_in.saturating_add(r.bytes_in.total());
+                bytes_out = bytes_out.saturating_add(r.bytes_out.total());
+            }
+            TunnelFields {
+                up_since: rfc3339(up.since),
+                duration_s: now - up.since,
+                rekeys: up.rekeys,
+                bytes_in,
+                bytes_out,
+            }
+        });
+        Detail {
+            connection: Some(connection_fields(&t.conn)),
+            tunnel,
+            source: t.local_ip.clone().map(|ip| Endpoint {
+                ip: Some(ip),
+                port: None,
+            }),
+            destination: t.remote_ip.clone().map(|ip| Endpoint {
+                ip: Some(ip),
+                port: None,
+            }),
+            ..Detail::default()
+        }
+    }
+
+    /// The established Child SAs of a tunnel, oldest first.
+    fn live_children<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s SaRecord> + 's {
+        self.sas
+            .values()
+            .filter(move |r| r.tunnel == key && r.established && r.kind == SaKind::Child)
+    }
+
+    /// Make sure the tunnel of `conn` has a record, and keep its
+    /// connection reference current.
+    fn tunnel_entry(&mut self, conn: &ConnRef) -> String {
+        let key = tunnel_key(conn);
+        let t = self
+            .tunnels
+            .entry(key.clone())
+            .or_insert_with(|| TunnelRecord {
+                conn: conn.clone(),
+                local_ip: None,
+                remote_ip: None,
+                up: None,
+                negotiating: None,
+            });
+        t.conn = conn.clone();
+        key
+    }
+
+    /// Record the tunnels of every listed SA, with the endpoints the
+    /// connection list prints for them.
+    fn learn_endpoints(&mut self, snapshot: &Snapshot, current: &BTreeMap<u64, Seen<'_>>) {
+        for seen in current.values() {
+            let conn = seen.conn();
+            let key = self.tunnel_entry(conn);
+            let listed = snapshot
+                .connections
+                .iter()
+                .find(|c| c.conn.name == conn.name && c.conn.instances == conn.instances);
+            if let Some(t) = self.tunnels.get_mut(&key) {
+                if let Some(c) = listed {
+                    t.local_ip = ip_only(c.local_host.as_deref()).or(t.local_ip.take());
+                    t.remote_ip = ip_only(c.remote_host.as_deref()).or(t.remote_ip.take());
+                }
+                if let Some(peer) = ip_only(conn.peer.as_deref()) {
+                    t.remote_ip = Some(peer);
+                }
+            }
+        }
+    }
+
+    /// Report a tunnel that got its first established Child SA, or lost
+    /// its last one.
+    fn tunnel_transitions(&mut self, em: &mut Emitter, key: &str, inventory: bool) {
+        let Some(t) = self.tunnels.get(key) else {
+            return;
+        };
+        let was_up = t.up.is_some();
+        let live: Vec<&SaRecord> = self.live_children(key).collect();
+        if !was_up && !live.is_empty() {
+            let since = live
+                .iter()
+                .map(|r| r.established_at.unwrap_or(em.now))
+                .min()
+                .unwrap_or(em.now);
+            let first = live[0].serial;
+            let first_rec = live[0].clone();
+            if let Some(t) = self.tunnels.get_mut(key) {
+                t.up = Some(UpPeriod {
+                    since,
+                    first_serial: first,
+                    rekeys: 0,
+                    closed_in: 0,
+                    closed_out: 0,
+                });
+                t.negotiating = None;
+            }
+            let mut detail = self.sa_detail(&first_rec, false, em.now);
+            detail.tunnel = self.tunnel_detail(key, em.now).tunnel;
+            let (ek, reason) = kind_and_reason(inventory, None);
+            em.push(
+                Action::TunnelUp,
+                ek,
+                reason,
+                &format!("tunnel:{key}:{first}"),
+                detail,
+            );
+        } else if was_up && live.is_empty() {
+            let reason = em
+                .end_reasons
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| "deleted".to_string());
+            self.tunnel_down(em, key, &reason);
+        }
+    }
+
+    /// End a tunnel's up period and report it with its lifetime totals.
+    fn tunnel_down(&mut self, em: &mut Emitter, key: &str, reason: &str) {
+        let Some(first) = self
+            .tunnels
+            .get(key)
+            .and_then(|t| t.up.as_ref())
+            .map(|up| up.first_serial)
+        else {
+            return;
+        };
+        let detail = self.tunnel_detail(key, em.now);
+        if let Some(t) = self.tunnels.get_mut(key) {
+            t.up = None;
+        }
+        em.push(
+            Action::TunnelDown,
+            EventKind::Event,
+            Some(reason),
+            &format!("tunnel:{key}:{first}"),
+            detail,
+        );
+    }
+
+    /// Report a tunnel that has been negotiating for too long, once per episode.
+    fn check_stalled(&mut self, em: &mut Emitter, key: &str) {
+        let newest_attempt = self
+            .sas
+            .values()
+            .filter(|r| r.tunnel == key && !r.established)
+            .max_by_key(|r| r.serial)
+            .cloned();
+        let limit = self.config.stalled_after_s;
+        let Some(t) = self.tunnels.get_mut(key) else {
+            return;
+        };
+        let Some(attempt) = newest_attempt.filter(|_| t.up.is_none()) else {
+            t.negotiating = None;
+            return;
+        };
+        let n = t.negotiating.get_or_insert(Negotiating {
+            since: em.now,
+            attempts: 1,
+            stalled: false,
+        });
+        if n.stalled || em.now - n.since < limit {
+            return;
+        }
+        n.stalled = true;
+        let fields = NegotiationFields {
+            since: rfc3339(n.since),
+            duration_s: em.now - n.since,
+            attempts: n.attempts,
+        };
+        let subject = format!("stall:{key}:{}", n.since);
+        let mut detail = self.sa_detail(&attempt, false, em.now);
+        detail.negotiation = Some(fields);
+        em.push(
+            Action::NegotiationStalled,
+            EventKind::Event,
+            Some("not-established"),
+            &subject,
+            detail,
+        );
+    }
+
+    /// Report connections the list shows for the first time (or reloaded
+    /// under a new `$N` serial).
+    fn added_connections(&mut self, em: &mut Emitter, snapshot: &Snapshot, inventory: bool) {
+        let mut done: BTreeSet<&str> = BTreeSet::new();
+        for c in snapshot
+            .connections
+            .iter()
+            .filter(|c| c.conn.instances.is_empty())
+        {
+            let name = c.conn.name.as_str();
+            if !done.insert(name) {
+                continue;
+            }
+            let known = self.connections.get(name).cloned();
+            if let Some(rec) = &known {
+                let reloaded =
+                    matches!((rec.conn_serial, c.conn_serial), (Some(a), Some(b)) if a != b);
+                if rec.present && !reloaded {
+                    continue;
+                }
+                if rec.present {
+                    self.connection_removed(em, name, "reloaded");
+                }
+            }
+            let loads = known.map_or(0, |r| r.loads) + 1;
+            let load_id = match c.conn_serial {
+                Some(s) => format!("${s}"),
+                None => format!("load{loads}"),
+            };
+            let subject = format!("conn:{name}:{load_id}");
+            self.connections.insert(
+                name.to_string(),
+                ConnectionRecord {
+                    conn_serial: c.conn_serial,
+                    loads,
+                    load_id,
+                    present: true,
+                },
+            );
+            let detail = Detail {
+                connection: Some(connection_fields(&c.conn)),
+                source: ip_only(c.local_host.as_deref()).map(|ip| Endpoint {
+                    ip: Some(ip),
+                    port: None,
+                }),
+                destination: ip_only(c.remote_host.as_deref()).map(|ip| Endpoint {
+                    ip: Some(ip),
+                    port: None,
+                }),
+                ..Detail::default()
+            };
+            let (ek, reason) = kind_and_reason(inventory, None);
+            em.push(Action::ConnectionAdded, ek, reason, &subject, detail);
+        }
+    }
+
+    /// Report connections the list no longer shows.
+    fn removed_connections(&mut self, em: &mut Emitter, snapshot: &Snapshot) {
+        let listed: BTreeSet<&str> = snapshot
+            .connections
+            .iter()
+            .filter(|c| c.conn.instances.is_empty())
+            .map(|c| c.conn.name.as_str())
+            .collect();
+        let gone: Vec<String> = self
+            .connections
+            .iter()
+            .filter(|(name, rec)| rec.present && !listed.contains(name.as_str()))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            self.connection_removed(em, &name, "deleted");
+        }
+    }
+
+    fn connection_removed(&mut self, em: &mut Emitter, name: &str, reason: &str) {
+        let Some(rec) = self.connections.get_mut(name) else {
+            return;
+        };
+        rec.present = false;
+        let subject = format!("conn:{name}:{}", rec.load_id);
+        let detail = Detail {
+            connection: Some(ConnectionFields {
+                name: name.to_string(),
+                instance: None,
+                peer: None,
+            }),
+            ..Detail::default()
+        };
+        em.push(
+            Action::ConnectionRemoved,
+            EventKind::Event,
+            Some(reason),
+            &subject,
+            detail,
+        );
+    }
+
+    /// Periodic byte counters of every up tunnel, when configured.
+    fn traffic_metrics(&mut self, em: &mut Emitter) {
+        let Some(interval) = self.config.traffic_interval_s else {
+            return;
+        };
+        if self.last_traffic_at.is_some_and(|t| em.now - t < interval) {
+            return;
+        }
+        self.last_traffic_at = Some(em.now);
+        let up: Vec<String> = self
+            .tunnels
+            .iter()
+            .filter(|(_, t)| t.up.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in up {
+            let detail = self.tunnel_detail(&key, em.now);
+            em.push(
+                Action::Traffic,
+                EventKind::Metric,
+                None,
+                &format!("traffic:{key}:{}", em.now),
+                detail,
+            );
+        }
+    }
+
+    /// Drop tunnels that are down, not negotiating and have no SA left, so
+    /// road-warrior churn does not grow the state forever.
+    fn forget_idle_tunnels(&mut self) {
+        let in_use: BTreeSet<&str> = self.sas.values().map(|r| r.tunnel.as_str()).collect();
+        self.tunnels.retain(|key, t| {
+            t.up.is_some() || t.negotiating.is_some() || in_use.contains(key.as_str())
+        });
+    }
+}
+
+/// Every serial a snapshot shows, with its state line and trafficstatus line.
+fn seen_by_serial(snapshot: &Snapshot) -> BTreeMap<u64, Seen<'_>> {
+    let mut map: BTreeMap<u64, Seen<'_>> = BTreeMap::new();
+    for st in &snapshot.states {
+        map.entry(st.serial).or_insert(Seen {
+            state: Some(st),
+            traffic: None,
+        });
+    }
+    for t in &snapshot.traffic {
+        let e = map.entry(t.serial).or_insert(Seen {
+            state: None,
+            traffic: None,
+        });
+        if e.traffic.is_none() {
+            e.traffic = Some(t);
+        }
+    }
+    map.remove(&0);
+    map
+}

@@ -1,0 +1,376 @@
+//! The tracker's memory: what it knows about every open SA, tunnel and
+//! connection between two snapshots.
+//!
+//! These records are plain serialisable data, so the whole tracker state can
+//! be checkpointed and restored. They hold facts and small derived values
+//! (byte totals with wraps undone, absolute due times); they never decide
+//! which events to emit — that is `track::Tracker`'s job.
+
+use serde::{Deserialize, Serialize};
+
+use crate::snapshot::{ConnRef, IkeVersion, SaKind, State, TimerKind, Traffic};
+
+/// One SA (IKE or Child, established or still negotiating) of the current
+/// pluto run, keyed by its serial in the tracker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SaRecord {
+    /// The `#N` serial.
+    pub serial: u64,
+    /// IKE or Child.
+    pub kind: SaKind,
+    /// IKE version, when printed.
+    pub ike_version: Option<IkeVersion>,
+    /// The connection reference as last printed.
+    pub conn: ConnRef,
+    /// The key of the tunnel this SA belongs to ([`tunnel_key`]).
+    pub tunnel: String,
+    /// Whether it has been seen established.
+    pub established: bool,
+    /// When it was first seen.
+    pub first_seen: i64,
+    /// When it was first seen established (or its kernel `add_time`).
+    pub established_at: Option<i64>,
+    /// When it was last seen.
+    pub last_seen: i64,
+    /// State name (or story in 5.4+) as last printed.
+    pub state: Option<String>,
+    /// Parent IKE SA of a Child SA.
+    pub parent_serial: Option<u64>,
+    /// Inbound SPI from the SPI line.
+    pub spi_in: Option<String>,
+    /// Outbound SPI from the SPI line.
+    pub spi_out: Option<String>,
+    /// Kernel `add_time` from trafficstatus.
+    pub add_time: Option<u64>,
+    /// Remote IKE port.
+    pub port: Option<u16>,
+    /// XAUTH username or remote ID.
+    pub user: Option<String>,
+    /// Whether the last listing showed an `EXPIRE` timer.
+    pub expire_shown: bool,
+    /// Absolute time (unix s) the last listing's `EXPIRE` timer was due.
+    pub expire_due_at: Option<i64>,
+    /// Absolute time (unix s) the last listing's `REPLACE` timer was due.
+    pub replace_due_at: Option<i64>,
+    /// Inbound bytes, wraps undone.
+    pub bytes_in: ByteCounter,
+    /// Outbound bytes, wraps undone.
+    pub bytes_out: ByteCounter,
+    /// The SA this one replaced (a rekey).
+    pub replaces: Option<u64>,
+    /// The SA that replaced this one.
+    pub replaced_by: Option<u64>,
+}
+
+impl SaRecord {
+    /// A record for an SA seen for the first time at `now`.
+    pub fn new(serial: u64, seen: &Seen<'_>, now: i64) -> SaRecord {
+        let mut rec = SaRecord {
+            serial,
+            kind: seen.kind(),
+            ike_version: None,
+            conn: seen.conn().clone(),
+            tunnel: tunnel_key(seen.conn()),
+            established: false,
+            first_seen: now,
+            established_at: None,
+            last_seen: now,
+            state: None,
+            parent_serial: None,
+            spi_in: None,
+            spi_out: None,
+            add_time: None,
+            port: None,
+            user: None,
+            expire_shown: false,
+            expire_due_at: None,
+            replace_due_at: None,
+            bytes_in: ByteCounter::default(),
+            bytes_out: ByteCounter::default(),
+            replaces: None,
+            replaced_by: None,
+        };
+        rec.update(seen, now);
+        rec
+    }
+
+    /// Take in what this snapshot printed about the SA.
+    pub fn update(&mut self, seen: &Seen<'_>, now: i64) {
+        self.last_seen = now;
+        if let Some(st) = seen.state {
+            self.ike_version = st.ike_version.or(self.ike_version);
+            self.state = st
+                .name
+                .clone()
+                .or_else(|| (!st.story.is_empty()).then(|| st.story.clone()))
+                .or(self.state.take());
+            self.parent_serial = st.parent_serial.or(self.parent_serial);
+            self.port = st.port.or(self.port);
+            self.expire_shown = st.has_timer(TimerKind::Expire);
+            self.expire_due_at = st.due(TimerKind::Expire).map(|d| now + d);
+            self.replace_due_at = st.due(TimerKind::Replace).map(|d| now + d);
+            if let Some(spi) = &st.traffic {
+                if let Some(s) = spi.spi_in() {
+                    self.spi_in = Some(s.to_string());
+                }
+                if let Some(s) = spi.spi_out() {
+                    self.spi_out = Some(s.to_string());
+                }
+                if let Some(u) = &spi.username {
+                    self.user = Some(u.clone());
+                }
+            }
+        }
+        if let Some(t) = seen.traffic {
+            self.add_time = t.add_time.or(self.add_time);
+            if let Some(u) = t.username.as_ref().or(t.id.as_ref()) {
+                self.user = Some(u.clone());
+            }
+        }
+        let (bytes_in, bytes_out, exact) = seen.bytes();
+        if let Some(b) = bytes_in {
+            self.bytes_in.update(b, exact);
+        }
+        if let Some(b) = bytes_out {
+            self.bytes_out.update(b, exact);
+        }
+    }
+
+    /// Whether `seen`, listed under this record's serial, is evidently a
+    /// different SA (which only happens when pluto restarted).
+    pub fn is_other_sa(&self, seen: &Seen<'_>) -> bool {
+        let conn = seen.conn();
+        if conn.name != self.conn.name || seen.kind() != self.kind {
+            return true;
+        }
+        let add_time = seen.traffic.and_then(|t| t.add_time);
+        if let (Some(a), Some(b)) = (add_time, self.add_time) {
+            if a != b {
+                return true;
+            }
+        }
+        let spi = seen
+            .state
+            .and_then(|s| s.traffic.as_ref())
+            .and_then(|l| l.spi_in().map(str::to_string));
+        matches!((spi, &self.spi_in), (Some(a), Some(b)) if &a != b)
+    }
+}
+
+/// A byte counter observed over time, with 32-bit wraps undone.
+///
+/// Counters are only ever compared within one serial. Before libreswan 5.0
+/// trafficstatus prints them as 32-bit values, so a decrease means a wrap.
+/// Exact (trafficstatus) and rounded (status `ESPin=5KB`) readings are kept
+/// apart, so rounding is never mistaken for a wrap; the total is the larger
+/// of the two, the best lower bound of what really went through.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByteCounter {
+    /// Readings from trafficstatus.
+    pub exact: Reading,
+    /// Readings from the rounded status SPI line.
+    pub rounded: Reading,
+}
+
+/// One source of byte readings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reading {
+    /// The last raw reading.
+    pub last: Option<u64>,
+    /// Bytes counted over the SA's life from this source.
+    pub total: u64,
+}
+
+impl Reading {
+    fn update(&mut self, raw: u64) {
+        match self.last {
+            None => self.total = raw,
+            Some(last) if raw >= last => self.total = self.total.saturating_add(raw - last),
+            Some(last) if last <= u64::from(u32::MAX) => {
+                let wrapped = (1u64 << 32) - last + raw;
+                self.total = self.total.saturating_add(wrapped);
+            }
+            // A 64-bit counter that went down was reset: count what is new.
+            Some(_) => self.total = self.total.saturating_add(raw),
+        }
+        self.last = Some(raw);
+    }
+}
+
+impl ByteCounter {
+    /// Take in a new raw reading.
+    pub fn update(&mut self, raw: u64, exact: bool) {
+        if exact {
+            self.exact.update(raw);
+        } else {
+            self.rounded.update(raw);
+        }
+    }
+
+    /// Bytes counted over the SA's life.
+    pub fn total(&self) -> u64 {
+        self.exact.total.max(self.rounded.total)
+    }
+}
+
+/// One tunnel: a connection instance keyed by (base name, peer), so that
+/// road-warrior instances that churn (`"rw"[1]` → `"rw"[2]`) stay one tunnel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TunnelRecord {
+    /// The connection reference last seen for this tunnel.
+    pub conn: ConnRef,
+    /// The local IKE address, when the connection list printed one.
+    pub local_ip: Option<String>,
+    /// The remote IKE address, when known.
+    pub remote_ip: Option<String>,
+    /// Set while the tunnel has an established Child SA.
+    pub up: Option<UpPeriod>,
+    /// Set while the tunnel tries to come up.
+    pub negotiating: Option<Negotiating>,
+}
+
+/// The current up period of a tunnel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpPeriod {
+    /// When it came up.
+    pub since: i64,
+    /// The Child SA that brought it up (names the period in event ids).
+    pub first_serial: u64,
+    /// Child SA rekeys during this period.
+    pub rekeys: u64,
+    /// Bytes in of the Child SAs of this period that already ended.
+    pub closed_in: u64,
+    /// Bytes out of the Child SAs of this period that already ended.
+    pub closed_out: u64,
+}
+
+/// A tunnel that is trying to come up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Negotiating {
+    /// When the first attempt was seen.
+    pub since: i64,
+    /// SAs tried so far.
+    pub attempts: u64,
+    /// Whether `negotiation-stalled` was already emitted for this episode.
+    pub stalled: bool,
+}
+
+/// A loaded connection (base connections only; instances are tunnels).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionRecord {
+    /// `$N` connection serial, 4.0+.
+    pub conn_serial: Option<u64>,
+    /// How often this name was added.
+    pub loads: u64,
+    /// Names this load in event ids: `$N`, else the load count.
+    pub load_id: String,
+    /// Whether the connection list still shows it.
+    pub present: bool,
+}
+
+/// The tunnel key of a connection reference: base name and peer.
+pub fn tunnel_key(conn: &ConnRef) -> String {
+    format!("{}\u{1f}{}", conn.name, conn.peer.as_deref().unwrap_or(""))
+}
+
+/// What one snapshot says about one serial: its state line and/or its
+/// trafficstatus line.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    /// The state line, from `status` / `showstates`.
+    pub state: Option<&'a State>,
+    /// The trafficstatus line.
+    pub traffic: Option<&'a Traffic>,
+}
+
+impl<'a> Seen<'a> {
+    /// IKE or Child: as the parser said, else told by what was printed.
+    pub fn kind(&self) -> SaKind {
+        if let Some(k) = self.state.and_then(|s| s.kind) {
+            return k;
+        }
+        let child_signs = self.traffic.is_some()
+            || self
+                .state
+                .is_some_and(|s| s.traffic.is_some() || s.parent_serial.is_some());
+        if child_signs {
+            SaKind::Child
+        } else {
+            SaKind::Ike
+        }
+    }
+
+    /// Whether this snapshot shows the SA established.
+    pub fn established(&self) -> bool {
+        self.traffic.is_some()
+            || self
+                .state
+                .is_some_and(|s| s.established || s.traffic.is_some())
+    }
+
+    /// The connection reference (the state line's, else trafficstatus').
+    pub fn conn(&self) -> &'a ConnRef {
+        match (self.state, self.traffic) {
+            (Some(s), _) => &s.conn,
+            (None, Some(t)) => &t.conn,
+            // A Seen is only built from at least one of the two.
+            (None, None) => {
+                static EMPTY: std::sync::OnceLock<ConnRef> = std::sync::OnceLock::new();
+                EMPTY.get_or_init(ConnRef::default)
+            }
+        }
+    }
+
+    /// Byte counters (in, out) and whether they are exact: trafficstatus
+    /// where printed, else the rounded SPI-line counters.
+    pub fn bytes(&self) -> (Option<u64>, Option<u64>, bool) {
+        if let Some(t) = self.traffic {
+            if t.in_bytes.is_some() || t.out_bytes.is_some() {
+                return (t.in_bytes, t.out_bytes, true);
+            }
+        }
+        if let Some(line) = self.state.and_then(|s| s.traffic.as_ref()) {
+            for proto in ["ESP", "AH", "IPCOMP"] {
+                let i = line.counter(&format!("{proto}in"));
+                let o = line.counter(&format!("{proto}out"));
+                if i.is_some() || o.is_some() {
+                    return (i, o, false);
+                }
+            }
+        }
+        (None, None, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counter_undoes_a_32_bit_wrap() {
+        let mut c = ByteCounter::default();
+        c.update(4_294_967_000, true);
+        c.update(200, true);
+        assert_eq!(c.total(), 4_294_967_296 + 200);
+    }
+
+    #[test]
+    fn byte_counter_never_treats_a_source_switch_as_a_wrap() {
+        let mut c = ByteCounter::default();
+        c.update(5668, true);
+        c.update(5120, false);
+        assert_eq!(c.total(), 5668);
+        c.update(6000, true);
+        assert_eq!(c.total(), 6000);
+        c.update(7168, false);
+        assert_eq!(c.total(), 7168);
+    }
+
+    #[test]
+    fn byte_counter_adds_growth() {
+        let mut c = ByteCounter::default();
+        c.update(100, true);
+        c.update(150, true);
+        assert_eq!(c.total(), 150);
+    }
+}
