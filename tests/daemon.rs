@@ -271,6 +271,7 @@ fn run_series(
     series: &[(i64, PathBuf)],
     kills: &BTreeSet<usize>,
     seed: u64,
+    killed_before_checkpoint: &mut usize,
 ) -> Vec<String> {
     let config = file_to_file_config(root, "30ms", "1s", false);
     let state = root.join("state");
@@ -283,8 +284,11 @@ fn run_series(
         if kills.contains(&index) {
             // Anywhere from "not yet seen" through "spooled, not yet
             // checkpointed" to "checkpointed, sink still draining".
-            std::thread::sleep(Duration::from_millis(rng.u64(0..250)));
+            std::thread::sleep(Duration::from_millis(rng.u64(0..100)));
             daemon.crash();
+            if checkpoint_taken_at(&state, "lab") != Some(*epoch) {
+                *killed_before_checkpoint += 1;
+            }
             daemon = Daemon::start(&config, &stderr, &[]);
         }
         let epoch = *epoch;
@@ -307,7 +311,7 @@ fn sigkill_at_twenty_random_moments_loses_no_event_and_repeats_only_identical_id
         return;
     };
     let reference_dir = tempfile::tempdir().unwrap();
-    let reference = run_series(reference_dir.path(), &series, &BTreeSet::new(), 0);
+    let reference = run_series(reference_dir.path(), &series, &BTreeSet::new(), 0, &mut 0);
     assert!(
         reference.len() >= 5,
         "the series gives too few events: {reference:?}"
@@ -327,7 +331,8 @@ fn sigkill_at_twenty_random_moments_loses_no_event_and_repeats_only_identical_id
         kills.insert(rng.usize(0..series.len()));
     }
     let crashed_dir = tempfile::tempdir().unwrap();
-    let crashed = run_series(crashed_dir.path(), &series, &kills, seed);
+    let mut early_kills = 0;
+    let crashed = run_series(crashed_dir.path(), &series, &kills, seed, &mut early_kills);
 
     let crashed_ids: BTreeSet<String> = crashed.iter().map(|l| event_id(l)).collect();
     let missing: Vec<&&String> = by_id
@@ -351,7 +356,7 @@ fn sigkill_at_twenty_random_moments_loses_no_event_and_repeats_only_identical_id
         );
     }
     eprintln!(
-        "{} events, {} lines after 20 crashes ({} duplicates)",
+        "{} events, {} lines after 20 crashes ({early_kills} before the dump was checkpointed, {} duplicates)",
         reference.len(),
         crashed.len(),
         crashed.len() - reference.len()
