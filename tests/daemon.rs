@@ -440,7 +440,8 @@ fn polled_file_renamed_and_rewritten_dumps_are_read_once_and_a_truncated_one_nev
 }
 
 /// A fake `ipsec whack` that says pluto is not running for its first
-/// `failures` calls, then prints a real captured dump; it counts its calls.
+/// `failures` calls (and while a file `down` exists next to it), otherwise
+/// prints a real captured dump; it counts its calls.
 fn flaky_whack(dir: &Path, failures: u32) -> PathBuf {
     fs::write(dir.join("status.txt"), fixture(1795857662)).unwrap();
     let script = dir.join("whack");
@@ -452,7 +453,7 @@ fn flaky_whack(dir: &Path, failures: u32) -> PathBuf {
 n=$(cat "{dir}/calls" 2>/dev/null || echo 0)
 n=$((n + 1))
 echo "$n" > "{dir}/calls"
-if [ "$n" -le {failures} ]; then
+if [ "$n" -le {failures} ] || [ -e "{dir}/down" ]; then
     echo 'whack: Pluto is not running (no "/run/pluto/pluto.ctl")' >&2
     exit 1
 fi
@@ -604,4 +605,43 @@ fn an_unusable_state_directory_is_one_clear_line_naming_the_way_out() {
         .unwrap_or_else(|| panic!("{stderr}"));
     assert!(line.contains("--state-dir"), "{line}");
     assert!(line.contains("not-a-directory"), "{line}");
+}
+
+#[test]
+fn sighup_makes_the_file_sink_start_a_new_file_after_logrotate_moved_it() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let script = flaky_whack(root, 0);
+    let config = command_config(root, &script);
+    let daemon = Daemon::start(&config, &root.join("stderr.log"), &[]);
+    let current = root.join("out/events.ndjson");
+    wait_until(Duration::from_secs(15), "the inventory", &daemon, || {
+        fs::read_to_string(&current).is_ok_and(|t| t.contains("tunnel-up"))
+    });
+    let rotated = root.join("rotated.ndjson");
+    fs::rename(&current, &rotated).unwrap();
+    daemon.signal(libc::SIGHUP);
+    wait_until(Duration::from_secs(15), "the reopen", &daemon, || {
+        daemon.log().contains("reopened")
+    });
+    fs::write(root.join("down"), "").unwrap();
+    wait_until(Duration::from_secs(15), "the outage event", &daemon, || {
+        fs::read_to_string(&current).is_ok_and(|t| t.contains("pluto-unreachable"))
+    });
+    assert!(daemon.terminate().success());
+
+    let before = fs::read_to_string(&rotated).unwrap();
+    let after = fs::read_to_string(&current).unwrap();
+    assert!(
+        before.lines().all(|l| action(l) != "pluto-unreachable"),
+        "{before}"
+    );
+    assert!(after.lines().all(|l| action(l) != "tunnel-up"), "{after}");
+    assert_eq!(
+        after
+            .lines()
+            .filter(|l| action(l) == "pluto-unreachable")
+            .count(),
+        1
+    );
 }
