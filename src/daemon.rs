@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use sd_notify::NotifyState;
@@ -155,11 +154,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     drop(tx);
 
-    let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut sighup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
-    let watchdog = sd_notify::watchdog_enabled().map(|usec| usec / 2);
-    let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    let mut control = Control::new()?;
     let mut ready = false;
     let mut events_queued: u64 = 0;
     let mut last_status = String::new();
@@ -170,55 +165,82 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "swantrail started"
     );
 
-    loop {
-        tokio::select! {
-            report = rx.recv() => {
-                let Some(report) = report else {
-                    warn!("every source stopped; shutting down");
-                    break;
-                };
-                events_queued += handle(&mut trackers, &delivery, report).await;
-                if !ready && trackers.values().all(|t| t.reported) {
-                    ready = true;
-                    notify(&[NotifyState::Ready]);
-                    info!("every source has looked once; ready");
+    'running: loop {
+        let report = tokio::select! {
+            report = rx.recv() => report,
+            command = control.next() => {
+                match command {
+                    Command::Stop(why) => { info!("{why}: draining and stopping"); break 'running; }
+                    Command::Reopen => reopen(&delivery),
+                    Command::Ping => notify(&[NotifyState::Watchdog]),
                 }
-                let status = status_line(&trackers, &delivery, events_queued);
-                if status != last_status {
-                    notify(&[NotifyState::Status(&status)]);
-                    last_status = status;
+                continue;
+            }
+        };
+        let Some(report) = report else {
+            warn!("every source stopped; shutting down");
+            break;
+        };
+        // A full spool (full_policy = "block") or a slow disk can hold the
+        // pipeline here; signals and watchdog pings are still served, and a
+        // stop abandons the report, which loses nothing: its events were not
+        // checkpointed, so the next start finds them again.
+        {
+            let handling = handle(&mut trackers, &delivery, report);
+            tokio::pin!(handling);
+            loop {
+                tokio::select! {
+                    queued = &mut handling => { events_queued += queued; break; }
+                    command = control.next() => match command {
+                        Command::Stop(why) => {
+                            info!("{why}: abandoning the snapshot in progress and stopping");
+                            break 'running;
+                        }
+                        Command::Reopen => reopen(&delivery),
+                        Command::Ping => notify(&[NotifyState::Watchdog]),
+                    },
                 }
             }
-            _ = sigterm.recv() => { info!("SIGTERM: draining and stopping"); break; }
-            _ = sigint.recv() => { info!("SIGINT: draining and stopping"); break; }
-            _ = sighup.recv() => {
-                info!("SIGHUP: reopening output files");
-                delivery.reopen();
-            }
-            _ = watchdog_tick.tick(), if watchdog.is_some() => {
-                notify(&[NotifyState::Watchdog]);
-            }
+        }
+        if !ready && trackers.values().all(|t| t.reported) {
+            ready = true;
+            notify(&[NotifyState::Ready]);
+            info!("every source has looked once; ready");
+        }
+        let status = status_line(&trackers, &delivery, events_queued);
+        if status != last_status {
+            notify(&[NotifyState::Status(&status)]);
+            last_status = status;
         }
     }
 
     notify(&[NotifyState::Stopping, NotifyState::Status("draining")]);
+    // Reports still in the channel are dropped with the sources: they were
+    // never diffed or checkpointed, so the next start looks again.
     for task in &tasks {
         task.abort();
     }
-    // Reports already sent are cheap to finish: the sources looked, the
-    // events belong in the spools before the final checkpoint.
-    while let Ok(report) = rx.try_recv() {
-        events_queued += handle(&mut trackers, &delivery, report).await;
-    }
+    drop(rx);
     let grace = config.shutdown_grace;
-    tokio::select! {
-        drained = delivery.shutdown(grace) => {
-            if let Err(e) = drained {
-                warn!("not every sink drained within {grace:?}: {e}; the rest stays in the spools");
+    let shutdown = delivery.shutdown(grace);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            drained = &mut shutdown => {
+                if let Err(e) = drained {
+                    warn!("not every sink drained within {grace:?}: {e}; the rest stays in the spools");
+                }
+                break;
             }
+            command = control.next() => match command {
+                Command::Stop(why) => {
+                    warn!("second {why}: stopping without waiting for the sinks");
+                    break;
+                }
+                Command::Reopen => {}
+                Command::Ping => notify(&[NotifyState::Watchdog]),
+            },
         }
-        _ = sigterm.recv() => warn!("second SIGTERM: stopping without waiting for the sinks"),
-        _ = sigint.recv() => warn!("second SIGINT: stopping without waiting for the sinks"),
     }
     for (name, tracked) in &mut trackers {
         write_checkpoint(name, tracked).await;
@@ -227,10 +249,61 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the outside world asks of the daemon while it runs.
+enum Command {
+    /// SIGTERM or SIGINT (named): drain and exit.
+    Stop(&'static str),
+    /// SIGHUP: reopen output files (logrotate).
+    Reopen,
+    /// Time to tell systemd's watchdog we are alive.
+    Ping,
+}
+
+/// Signals and the watchdog timer, as one stream of [`Command`]s.
+struct Control {
+    sigterm: tokio::signal::unix::Signal,
+    sigint: tokio::signal::unix::Signal,
+    sighup: tokio::signal::unix::Signal,
+    /// Half of `WATCHDOG_USEC`, when systemd asked for pings.
+    watchdog: Option<tokio::time::Interval>,
+}
+
+impl Control {
+    fn new() -> anyhow::Result<Control> {
+        Ok(Control {
+            sigterm: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            sigint: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            sighup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+            watchdog: sd_notify::watchdog_enabled().map(|usec| tokio::time::interval(usec / 2)),
+        })
+    }
+
+    async fn next(&mut self) -> Command {
+        let ping = async {
+            match self.watchdog.as_mut() {
+                Some(interval) => interval.tick().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = self.sigterm.recv() => Command::Stop("SIGTERM"),
+            _ = self.sigint.recv() => Command::Stop("SIGINT"),
+            _ = self.sighup.recv() => Command::Reopen,
+            _ = ping => Command::Ping,
+        }
+    }
+}
+
+fn reopen(delivery: &Delivery) {
+    info!("SIGHUP: reopening output files");
+    delivery.reopen();
+}
+
 /// Feed one report through the pipeline; returns how many events it queued.
 ///
-/// On a spool failure the tracker is rolled back to before the report, so
-/// the changes are found again on the next snapshot instead of being lost.
+/// The tracker is advanced on a copy that replaces the source's state only
+/// once the events are in every spool: if queueing fails (or the daemon
+/// stops meanwhile) the changes are found again from the next snapshot.
 async fn handle(
     trackers: &mut BTreeMap<String, Tracked>,
     delivery: &Delivery,
@@ -241,7 +314,7 @@ async fn handle(
         return 0;
     };
     tracked.reported = true;
-    let before = tracked.checkpoint.clone();
+    let mut next = tracked.checkpoint.clone();
     let events = match report.observation {
         Observation::Waiting => return 0,
         Observation::Snapshot {
@@ -254,16 +327,16 @@ async fn handle(
             }
             tracked.unreachable = false;
             tracked.tunnels_up = tunnels_up(&snapshot);
-            tracked.checkpoint.taken_at = snapshot.taken_at;
-            tracked.checkpoint.content_sha256 = Some(content_sha256);
-            let events = tracked.checkpoint.tracker.observe(&snapshot);
+            next.taken_at = snapshot.taken_at;
+            next.content_sha256 = Some(content_sha256);
+            let events = next.tracker.observe(&snapshot);
             debug!(source = %report.source, taken_at = snapshot.taken_at, events = events.len(),
                 "snapshot diffed");
             events
         }
         Observation::Unreachable { at, reason } => {
             tracked.unreachable = true;
-            tracked.checkpoint.tracker.observe_unreachable(at, &reason)
+            next.tracker.observe_unreachable(at, &reason)
         }
     };
     let lines: Vec<String> = events.iter().map(|e| e.to_json_line()).collect();
@@ -272,13 +345,13 @@ async fn handle(
             error!(source = %report.source,
                 "cannot queue {} events: {e}; they will be computed again from the next snapshot",
                 lines.len());
-            tracked.checkpoint = before;
             return 0;
         }
         for event in &events {
             debug!(source = %report.source, id = event.id(), action = event.action(), "queued");
         }
     }
+    tracked.checkpoint = next;
     write_checkpoint(&report.source, tracked).await;
     lines.len() as u64
 }
