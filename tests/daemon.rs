@@ -30,6 +30,10 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &Path, stderr: &Path, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with(config, stderr, env, &[])
+    }
+
+    fn start_with(config: &Path, stderr: &Path, env: &[(&str, &str)], args: &[&str]) -> Daemon {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -39,6 +43,7 @@ impl Daemon {
         command
             .args(["run", "--config"])
             .arg(config)
+            .args(args)
             .env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")
             .env_remove("JOURNAL_STREAM")
@@ -644,4 +649,35 @@ fn sighup_makes_the_file_sink_start_a_new_file_after_logrotate_moved_it() {
             .count(),
         1
     );
+}
+
+#[test]
+fn log_lines_are_json_when_asked_and_carry_no_timestamp_under_journald() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let script = flaky_whack(root, 1);
+    let config = command_config(root, &script);
+    for (journald, stderr) in [(false, "plain.log"), (true, "journal.log")] {
+        let env: &[(&str, &str)] = if journald {
+            &[("JOURNAL_STREAM", "8:12345")]
+        } else {
+            &[]
+        };
+        let stderr = root.join(stderr);
+        let daemon = Daemon::start_with(&config, &stderr, env, &["--log-format", "json"]);
+        wait_until(Duration::from_secs(15), "a few log lines", &daemon, || {
+            daemon.log().contains("ready")
+        });
+        assert!(daemon.terminate().success());
+        let log = fs::read_to_string(&stderr).unwrap();
+        let records: Vec<Value> = log
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        assert!(records.len() >= 3, "{log}");
+        for record in &records {
+            assert!(record["level"].is_string(), "{record}");
+            assert_eq!(record.get("timestamp").is_some(), !journald, "{record}");
+        }
+    }
 }
