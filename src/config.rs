@@ -416,6 +416,21 @@ pub fn check_config_command(file: &Path) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// A tracing filter that is a level or `target=level` directives; a bare
+/// word that is not a level would silently be read as a target and log nothing.
+fn check_log_level(filter: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        if !directive.contains('=') && !LEVELS.contains(&directive.to_ascii_lowercase().as_str()) {
+            return Err(format!("`{directive}` is not one of {}", LEVELS.join(", ")));
+        }
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(filter)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
 }
@@ -737,9 +752,7 @@ impl Validator<'_> {
                 format: l.format.unwrap_or(defaults.log.format),
                 level: match l.level {
                     Some(level) => {
-                        if let Err(e) =
-                            tracing_subscriber::EnvFilter::builder().parse(level.get_ref())
-                        {
+                        if let Err(e) = check_log_level(level.get_ref()) {
                             return self.error(
                                 level.span(),
                                 format!(
@@ -1035,5 +1048,42 @@ impl Validator<'_> {
             initial_backoff,
             max_backoff,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_units_and_sequences() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        for bad in ["", "10", "s", "10 s", "1.5s", "10sec", "-1s"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.starts_with(&format!("invalid duration \"{bad}\"")), "{e}");
+        }
+    }
+
+    #[test]
+    fn sizes_accept_bytes_and_binary_units() {
+        assert_eq!(parse_byte_size("4096"), Ok(4096));
+        assert_eq!(parse_byte_size("512KiB"), Ok(512 * 1024));
+        assert_eq!(parse_byte_size("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_byte_size("1GiB"), Ok(1 << 30));
+        for bad in ["", "MiB", "16MB", "16 mib", "1.5GiB"] {
+            assert!(parse_byte_size(bad).is_err(), "{bad} must be refused");
+        }
+    }
+
+    #[test]
+    fn log_levels_are_levels_or_target_directives() {
+        assert!(check_log_level("info").is_ok());
+        assert!(check_log_level("WARN").is_ok());
+        assert!(check_log_level("info,swantrail::sink=debug").is_ok());
+        assert!(check_log_level("verbose").is_err());
     }
 }

@@ -59,7 +59,10 @@ fn try_append(shared: &Shared, ndjson: &str, events: u64) -> Result<Appended, Sp
     if pending > 0 && pending + size > max {
         match shared.settings.full_policy {
             FullPolicy::Block => return Ok(Appended::Full { pending }),
-            FullPolicy::DropOldest => dropped = spool.drop_oldest(pending + size - max)?,
+            FullPolicy::DropOldest => {
+                dropped = spool.drop_oldest(pending + size - max)?;
+                shared.dropped.fetch_add(dropped, Ordering::Relaxed);
+            }
         }
     }
     spool.append(ndjson.as_bytes(), events)?;
@@ -86,7 +89,7 @@ pub(super) async fn enqueue(
         match outcome {
             Appended::Done { dropped } => {
                 if dropped > 0 {
-                    let total = shared.dropped.fetch_add(dropped, Ordering::Relaxed) + dropped;
+                    let total = shared.dropped.load(Ordering::Relaxed);
                     warn!(
                         sink = %shared.name,
                         dropped,
@@ -230,8 +233,9 @@ async fn deliver<S: Sink>(
     failing: &mut Option<Failing>,
     spooled: SpooledBatch,
 ) -> Wake {
-    let (end, corrupt) = (spooled.end, spooled.corrupt);
+    let (start, end, corrupt) = (spooled.start, spooled.end, spooled.corrupt);
     let batch = Batch::from_ndjson(spooled.ndjson);
+    let events = batch.len() as u64;
     let mut backoff = retry.initial_backoff;
     loop {
         let result = if batch.is_empty() {
@@ -242,18 +246,17 @@ async fn deliver<S: Sink>(
                 () = deadline_passed(stop) => return Wake::Stop,
             }
         };
+        let rejected = matches!(result, Err(SendError::Rejected(_)));
         let error = match result {
             Ok(()) => None,
             Err(SendError::Retryable(message)) => Some(message),
             Err(SendError::Rejected(reason)) => {
                 match write_dead_letter(shared, dead_letter, &batch, &reason).await {
                     Ok(()) => {
-                        let n = batch.len() as u64;
-                        shared.dead_lettered.fetch_add(n, Ordering::Relaxed);
                         error!(
                             sink = %shared.name,
-                            events = n,
-                            "sink `{}`: destination rejected {n} events for good ({reason}); written to {}",
+                            events,
+                            "sink `{}`: destination rejected {events} events for good ({reason}); written to {}",
                             shared.name,
                             dead_letter.display()
                         );
@@ -277,8 +280,13 @@ async fn deliver<S: Sink>(
                         f.since.elapsed().as_secs()
                     );
                 }
-                return acknowledge(shared, sink, stop, end, batch.len() as u64, corrupt, retry)
-                    .await;
+                let outcome = Outcome {
+                    end,
+                    delivered: if rejected { 0 } else { events },
+                    dead_lettered: if rejected { events } else { 0 },
+                    corrupt,
+                };
+                return acknowledge(shared, sink, stop, outcome, retry).await;
             }
             Some(message) => {
                 note_failure(shared, failing, message);
@@ -287,9 +295,22 @@ async fn deliver<S: Sink>(
                 if let Wake::Stop = pause(shared, sink, stop, wait).await {
                     return Wake::Stop;
                 }
+                // Drop-oldest moved the spool on while we waited: read afresh
+                // rather than deliver events already counted as dropped.
+                if lock(shared).acked() != start {
+                    return Wake::Go;
+                }
             }
         }
     }
+}
+
+/// Where a batch ended up, for the counters.
+struct Outcome {
+    end: u64,
+    delivered: u64,
+    dead_lettered: u64,
+    corrupt: u64,
 }
 
 /// Advance the acknowledged offset past a delivered batch and count it.
@@ -297,18 +318,30 @@ async fn acknowledge<S: Sink>(
     shared: &Arc<Shared>,
     sink: &mut S,
     stop: &mut watch::Receiver<Option<Instant>>,
-    end: u64,
-    delivered: u64,
-    corrupt: u64,
+    outcome: Outcome,
     retry: &RetrySettings,
 ) -> Wake {
+    let corrupt = outcome.corrupt;
     let task_shared = Arc::clone(shared);
-    let acked = tokio::task::spawn_blocking(move || lock(&task_shared).ack(end)).await;
+    let acked = tokio::task::spawn_blocking(move || {
+        // Counted under the spool lock so that stats never see a batch as
+        // neither pending nor delivered.
+        let mut spool = lock(&task_shared);
+        spool.ack(outcome.end)?;
+        let counters = [
+            (&task_shared.delivered, outcome.delivered),
+            (&task_shared.dead_lettered, outcome.dead_lettered),
+            (&task_shared.dropped, outcome.corrupt),
+        ];
+        for (counter, n) in counters {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+        Ok::<(), SpoolError>(())
+    })
+    .await;
     match acked {
-        Ok(Ok(_)) => {
-            shared.delivered.fetch_add(delivered, Ordering::Relaxed);
+        Ok(Ok(())) => {
             if corrupt > 0 {
-                shared.dropped.fetch_add(corrupt, Ordering::Relaxed);
                 error!(
                     sink = %shared.name,
                     corrupt,

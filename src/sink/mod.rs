@@ -9,6 +9,13 @@
 //! once, so that a sink (file, stdout, and later syslog and HTTP) only says how
 //! to send a batch. This module must never drop an event silently: every loss
 //! (drop-oldest, dead letter, corrupt spool line) is logged and counted.
+//!
+//! A new sink (syslog, HTTP) is written by analogy with `file.rs`: a config
+//! struct in `config.rs`, a type implementing [`Sink`] whose `send` turns a
+//! [`Batch`] into its wire format (`Batch::lines` per event, `Batch::ndjson`
+//! for a body), returns [`SendError::Retryable`] for anything that may pass
+//! later and [`SendError::Rejected`] for what never will, and one arm in
+//! [`Delivery::start`]. It never retries, sleeps or counts by itself.
 
 mod drain;
 pub mod file;
@@ -282,17 +289,16 @@ impl Delivery {
 
 impl Shared {
     fn stats(&self) -> SinkStats {
-        let (pending_events, pending_bytes) = match self.spool.lock() {
-            Ok(spool) => (spool.pending_events(), spool.pending_bytes()),
-            Err(poisoned) => {
-                let spool = poisoned.into_inner();
-                (spool.pending_events(), spool.pending_bytes())
-            }
-        };
+        // Read under the spool lock: acknowledging moves events from pending
+        // to delivered under it, so the numbers always add up.
+        let spool = self
+            .spool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         SinkStats {
             name: self.name.clone(),
-            pending_events,
-            pending_bytes,
+            pending_events: spool.pending_events(),
+            pending_bytes: spool.pending_bytes(),
             delivered_events: self.delivered.load(Ordering::Relaxed),
             dropped_events: self.dropped.load(Ordering::Relaxed),
             dead_lettered_events: self.dead_lettered.load(Ordering::Relaxed),
@@ -323,6 +329,13 @@ impl DeliveryBuilder {
                 sink = name,
                 "sink `{name}`: cut a torn tail of {} bytes from the spool (an append interrupted by a crash; those events were never confirmed)",
                 opened.recovery().truncated_bytes
+            );
+        }
+        if opened.recovery().unreadable_ack {
+            tracing::warn!(
+                sink = name,
+                "sink `{name}`: the spool's acknowledged offset in {} was unreadable; every spooled event will be delivered again (duplicates keep their event.id)",
+                dir.join("acked").display()
             );
         }
         if opened.pending_events() > 0 {

@@ -80,6 +80,9 @@ pub struct SpooledBatch {
 pub struct Recovery {
     /// Bytes cut from the end of the newest segment (a torn append).
     pub truncated_bytes: u64,
+    /// The `acked` file could not be parsed: everything still on disk is
+    /// delivered again (duplicates, never losses).
+    pub unreadable_ack: bool,
 }
 
 /// One sink's spool.
@@ -124,14 +127,18 @@ impl Spool {
         }
         segments.sort_by_key(|s| s.start);
         let acked_path = dir.join("acked");
+        let mut recovery = Recovery::default();
         let acked = match fs::read_to_string(&acked_path) {
-            Ok(text) => text.trim().parse::<u64>().ok(),
+            Ok(text) => {
+                let parsed = text.trim().parse::<u64>().ok();
+                recovery.unreadable_ack = parsed.is_none();
+                parsed
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(fail(&acked_path, "read")(e)),
         };
         let first = segments.first().map_or(0, |s| s.start);
         let mut acked = acked.unwrap_or(first).max(first);
-        let mut recovery = Recovery::default();
         if segments.is_empty() {
             segments.push(Segment {
                 start: acked,
@@ -511,6 +518,21 @@ mod tests {
         spool.append(lines(4..5).as_bytes(), 1).unwrap();
         let batch = spool.read_batch(100, 1 << 20).unwrap().unwrap();
         assert_eq!(numbers(&batch), vec![0, 1, 2, 4]);
+    }
+
+    #[test]
+    fn unreadable_ack_file_redelivers_everything_rather_than_losing_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..4).as_bytes(), 4).unwrap();
+        let batch = spool.read_batch(2, 1 << 20).unwrap().unwrap();
+        spool.ack(batch.end).unwrap();
+        drop(spool);
+        fs::write(dir.path().join("acked"), "garbage").unwrap();
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert!(spool.recovery().unreadable_ack);
+        let again = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&again), vec![0, 1, 2, 3]);
     }
 
     #[test]
