@@ -153,12 +153,10 @@ pub fn load_step(step: &ReplayStep) -> Result<Snapshot, ReplayError> {
     let mut combined: Option<Snapshot> = None;
     for path in &step.files {
         let text = read_dump(path)?;
-        let mut snap = crate::parse(&text);
-        if snap.kinds.is_empty() {
-            if let Some(kind) = kind_from_name(path) {
-                snap.kinds.push(kind);
-            }
-        }
+        let snap = match kind_from_name(path) {
+            Some(kind) => crate::status::parse_as(&text, kind),
+            None => crate::parse(&text),
+        };
         match combined.as_mut() {
             None => combined = Some(snap),
             Some(c) => c.merge(snap),

@@ -110,10 +110,10 @@ impl SaRecord {
             self.expire_due_at = st.due(TimerKind::Expire).map(|d| now + d);
             self.replace_due_at = st.due(TimerKind::Replace).map(|d| now + d);
             if let Some(spi) = &st.traffic {
-                if let Some(s) = spi.spi_in() {
+                if let Some(s) = spi.spi_in().filter(|s| is_hex(s)) {
                     self.spi_in = Some(s.to_string());
                 }
-                if let Some(s) = spi.spi_out() {
+                if let Some(s) = spi.spi_out().filter(|s| is_hex(s)) {
                     self.spi_out = Some(s.to_string());
                 }
                 if let Some(u) = &spi.username {
@@ -152,7 +152,7 @@ impl SaRecord {
         let spi = seen
             .state
             .and_then(|s| s.traffic.as_ref())
-            .and_then(|l| l.spi_in().map(str::to_string));
+            .and_then(|l| l.spi_in().filter(|s| is_hex(s)).map(str::to_string));
         matches!((spi, &self.spi_in), (Some(a), Some(b)) if &a != b)
     }
 }
@@ -266,6 +266,11 @@ pub struct ConnectionRecord {
     pub load_id: String,
     /// Whether the connection list still shows it.
     pub present: bool,
+}
+
+/// Whether an SPI as printed is one (test transcripts print `ESPSPIi`).
+fn is_hex(spi: &str) -> bool {
+    !spi.is_empty() && spi.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// The tunnel key of a connection reference: base name and peer.

@@ -575,7 +575,12 @@ impl Tracker {
         if let Some(sa) = detail.sa.as_mut() {
             sa.replaces = retry_of;
         }
-        let (ek, reason) = kind_and_reason(inventory, retry_of.map(|_| "retry"));
+        let why = match (retry_of, is_up) {
+            (Some(_), _) => Some("retry"),
+            (None, true) => Some("rekey"),
+            (None, false) => None,
+        };
+        let (ek, reason) = kind_and_reason(inventory, why);
         em.push(
             Action::NegotiationStarted,
             ek,

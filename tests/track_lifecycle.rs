@@ -1,0 +1,235 @@
+//! Tracker behaviour on real dumps other than the main lab series: a pluto
+//! restart (east's view of the lab), a corpus rekey sequence from
+//! trafficstatus alone, and pluto outages.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use swantrail::event::Event;
+use swantrail::track::{Tracker, TrackerConfig};
+
+fn east_restart_events() -> Vec<Event> {
+    replay(
+        &[root().join("tests/fixtures/lab-east-restart")],
+        TrackerConfig::new("east"),
+    )
+}
+
+#[test]
+fn pluto_restart_is_reported_once_and_ends_every_old_sa() {
+    let events = east_restart_events();
+    let restarts: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.action() == "pluto-restarted")
+        .collect();
+    assert_eq!(restarts.len(), 1);
+    assert_eq!(time_of(restarts[0]), 1795857937);
+    // Open on east before its pluto was killed (status-1795857907.txt):
+    // v1-tun ISAKMP #22, IPsec #24 and #26; v2-tun IKE #18, Child #15.
+    let ended: BTreeSet<(String, Option<u64>)> = events
+        .iter()
+        .filter(|e| e.event.reason.as_deref() == Some("pluto-restart"))
+        .filter(|e| e.libreswan.sa.is_some())
+        .map(|e| {
+            (
+                e.action().to_string(),
+                e.libreswan.sa.as_ref().map(|s| s.serial),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, Option<u64>)> = [
+        ("child-sa-deleted", 15),
+        ("child-sa-deleted", 24),
+        ("child-sa-deleted", 26),
+        ("ike-sa-deleted", 18),
+        ("ike-sa-deleted", 22),
+    ]
+    .iter()
+    .map(|(a, s)| (a.to_string(), Some(*s)))
+    .collect();
+    assert_eq!(ended, expected);
+    let downs: BTreeSet<(&str, Option<&str>)> = events
+        .iter()
+        .filter(|e| e.action() == "tunnel-down" && time_of(e) == 1795857937)
+        .map(|e| (conn_of(e).unwrap(), e.event.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        downs,
+        [
+            ("v1-tun", Some("pluto-restart")),
+            ("v2-tun", Some("pluto-restart"))
+        ]
+        .into_iter()
+        .collect()
+    );
+}
+
+#[test]
+fn sas_after_a_pluto_restart_are_new_not_rekeys() {
+    let events = east_restart_events();
+    let after: Vec<(String, Option<u64>, Option<u64>)> = events
+        .iter()
+        .filter(|e| time_of(e) >= 1795857937 && e.action().ends_with("-established"))
+        .map(sa_of)
+        .collect();
+    assert_eq!(
+        after,
+        vec![
+            ("ike-sa-established".to_string(), Some(1), None),
+            ("child-sa-established".to_string(), Some(2), None),
+            ("ike-sa-established".to_string(), Some(3), None),
+            ("ike-sa-established".to_string(), Some(4), None),
+            ("child-sa-established".to_string(), Some(5), None),
+            ("child-sa-established".to_string(), Some(6), None),
+        ]
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| time_of(e) >= 1795857937 && e.action().ends_with("-rekeyed"))
+    );
+    // The new run's SAs are a new generation, so their ids cannot collide
+    // with the old run's SAs of the same serial.
+    let new_gen: Vec<u64> = events
+        .iter()
+        .filter(|e| time_of(e) >= 1795857937 && e.action().ends_with("-established"))
+        .map(|e| e.libreswan.pluto.generation)
+        .collect();
+    assert!(new_gen.iter().all(|&g| g == 1));
+    assert_schema_valid(&events);
+}
+
+fn certoe_events() -> Vec<Event> {
+    let dir = root().join("tests/fixtures/certoe-17");
+    let mut tracker = Tracker::new(TrackerConfig::new("road"));
+    let mut events = Vec::new();
+    for n in [2, 3, 5, 7, 9, 10] {
+        let path = dir.join(format!("certoe-17-ike-replace-initiator__road__{n}.txt"));
+        events.extend(tracker.observe(&snapshot(&path, 1000 + n)));
+    }
+    events
+}
+
+#[test]
+fn certoe_17_ike_replace_sequence_is_a_chain_of_child_rekeys() {
+    let events = certoe_events();
+    let got: Vec<(String, Option<u64>, Option<u64>)> = events.iter().map(sa_of).collect();
+    let want: Vec<(&str, Option<u64>, Option<u64>)> = vec![
+        ("child-sa-established", Some(2), None),
+        ("tunnel-up", Some(2), None),
+        ("child-sa-rekeyed", Some(6), Some(2)),
+        ("child-sa-rekeyed", Some(8), Some(6)),
+        ("child-sa-expired", Some(2), None),
+        ("child-sa-rekeyed", Some(10), Some(8)),
+        ("child-sa-rekeyed", Some(13), Some(10)),
+        ("child-sa-expired", Some(6), None),
+        ("child-sa-expired", Some(8), None),
+        ("child-sa-rekeyed", Some(15), Some(13)),
+        ("child-sa-expired", Some(10), None),
+        ("child-sa-rekeyed", Some(18), Some(15)),
+        ("child-sa-expired", Some(13), None),
+        ("child-sa-rekeyed", Some(24), Some(18)),
+        ("child-sa-expired", Some(15), None),
+        ("child-sa-expired", Some(18), None),
+    ];
+    let want: Vec<(String, Option<u64>, Option<u64>)> = want
+        .into_iter()
+        .map(|(a, s, r)| (a.to_string(), s, r))
+        .collect();
+    assert_eq!(got, want);
+    let by: Vec<Option<u64>> = events
+        .iter()
+        .filter(|e| e.action() == "child-sa-expired")
+        .map(|e| e.libreswan.sa.as_ref().unwrap().replaced_by)
+        .collect();
+    assert_eq!(
+        by,
+        vec![
+            Some(6),
+            Some(8),
+            Some(10),
+            Some(13),
+            Some(15),
+            Some(18),
+            Some(24)
+        ]
+    );
+    let conn = events[0].libreswan.connection.as_ref().unwrap();
+    assert_eq!(conn.name, "private#192.1.2.0/24");
+    assert_eq!(conn.instance.as_deref(), Some("[1]"));
+    assert_schema_valid(&events);
+}
+
+#[test]
+fn pluto_unreachable_is_reported_once_per_outage_and_reachable_when_back() {
+    let dir = root().join("examples/lab-4.10/series");
+    let mut tracker = Tracker::new(TrackerConfig::new("west"));
+    tracker.observe(&snapshot(&dir.join("status-1795857662.txt"), 1795857662));
+    let first = tracker.observe_unreachable(1795857667, "connect: No such file or directory");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].action(), "pluto-unreachable");
+    assert_eq!(
+        first[0].event.reason.as_deref(),
+        Some("connect: No such file or directory")
+    );
+    assert!(tracker.observe_unreachable(1795857672, "again").is_empty());
+    let back = tracker.observe(&snapshot(&dir.join("status-1795857677.txt"), 1795857677));
+    assert_eq!(back.first().map(|e| e.action()), Some("pluto-reachable"));
+    assert_eq!(back.len(), 1, "nothing else changed: {back:?}");
+    let second = tracker.observe_unreachable(1795857682, "timeout");
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0].id(), first[0].id());
+    let mut all = first;
+    all.extend(back);
+    all.extend(second);
+    assert_schema_valid(&all);
+}
+
+#[test]
+fn traffic_metrics_come_at_the_configured_interval_for_up_tunnels_only() {
+    let mut config = TrackerConfig::new("west");
+    config.traffic_interval_s = Some(60);
+    let events = replay(&lab_inputs(true), config);
+    let traffic: Vec<(i64, &str)> = events
+        .iter()
+        .filter(|e| e.action() == "traffic")
+        .map(|e| (time_of(e), conn_of(e).unwrap()))
+        .collect();
+    let times: BTreeSet<i64> = traffic.iter().map(|t| t.0).collect();
+    assert_eq!(
+        times,
+        [1795857662, 1795857722, 1795857782, 1795857842, 1795857902]
+            .into_iter()
+            .collect()
+    );
+    assert!(
+        traffic
+            .iter()
+            .all(|(_, c)| ["v1-tun", "v2-short", "v2-tun"].contains(c))
+    );
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.action() == "traffic")
+            .all(|e| e.event.kind == swantrail::event::EventKind::Metric)
+    );
+}
+
+#[test]
+fn negotiation_stall_is_reported_once_per_episode_after_the_configured_time() {
+    let mut config = TrackerConfig::new("west");
+    config.stalled_after_s = 60;
+    let events = replay(&lab_inputs(true), config);
+    let stalls: Vec<(i64, &str)> = events
+        .iter()
+        .filter(|e| e.action() == "negotiation-stalled")
+        .map(|e| (time_of(e), conn_of(e).unwrap()))
+        .collect();
+    // Both dead peers negotiate from the first dump (1795857662) on.
+    assert_eq!(
+        stalls,
+        vec![(1795857722, "v1-deadpeer"), (1795857722, "v2-deadpeer")]
+    );
+}
