@@ -201,6 +201,7 @@ pub fn pluto_not_running(stderr: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::OutputKind;
 
     #[test]
     fn pluto_not_running_is_recognised_in_all_three_wordings() {
@@ -265,6 +266,26 @@ mod tests {
         let commands = vec![argv(&["true"]), argv(&["false"])];
         let failure = poll(&commands, Duration::from_secs(5)).await.unwrap_err();
         assert_eq!(failure.reason, "command-failed");
+    }
+
+    #[tokio::test]
+    async fn several_commands_of_one_poll_merge_into_one_snapshot() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lab-4.10");
+        let commands = vec![
+            argv(&[
+                "cat",
+                &format!("{fixtures}/02-established-trafficstatus.txt"),
+            ]),
+            argv(&["cat", &format!("{fixtures}/02-established-showstates.txt")]),
+        ];
+        let (snapshot, _) = poll(&commands, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(
+            snapshot.kinds,
+            vec![OutputKind::TrafficStatus, OutputKind::ShowStates]
+        );
+        assert!(snapshot.is_complete(), "{:?}", snapshot.incomplete);
+        assert_eq!(snapshot.traffic.len(), 3);
+        assert!(snapshot.states.len() > snapshot.traffic.len());
     }
 
     #[tokio::test]
