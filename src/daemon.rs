@@ -117,13 +117,15 @@ struct Tracked {
 /// The daemon proper, inside the runtime.
 async fn serve(config: Config) -> anyhow::Result<()> {
     let checkpoint_dir = config.state_dir.join("checkpoint");
-    std::fs::create_dir_all(&checkpoint_dir).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create the state directory {}: {e}; run as root, or choose another with \
-             --state-dir DIR or `state_dir` in the config",
-            checkpoint_dir.display()
-        )
-    })?;
+    for dir in [&config.state_dir, &checkpoint_dir] {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the state directory {}: {e}; run as root, or choose another \
+                 with --state-dir DIR or `state_dir` in the config",
+                dir.display()
+            )
+        })?;
+    }
     let hostname = config.hostname.clone().unwrap_or_else(system_hostname);
     let mut trackers = BTreeMap::new();
     for source in &config.sources {
