@@ -14,7 +14,9 @@
 mod checkpoint;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::IsTerminal;
+use std::fs::{File, OpenOptions};
+use std::io::{IsTerminal, Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -126,6 +128,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             )
         })?;
     }
+    let _lock = lock_state_dir(&config.state_dir)?;
     let hostname = config.hostname.clone().unwrap_or_else(system_hostname);
     let mut trackers = BTreeMap::new();
     for source in &config.sources {
@@ -465,6 +468,40 @@ fn notify(states: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(states) {
         debug!("sd_notify failed: {e}");
     }
+}
+
+/// Hold an exclusive lock on the state directory for the daemon's life: two
+/// daemons appending to the same spools and checkpoints would corrupt them.
+/// The kernel drops the lock when the process dies, however it dies.
+fn lock_state_dir(dir: &Path) -> anyhow::Result<File> {
+    let path = dir.join("lock");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    // SAFETY: flock(2) on a descriptor this function owns; no memory is shared.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            bail!(
+                "another swantrail (pid {}) already runs with the state directory {}; stop it, \
+                 or give this one its own --state-dir",
+                holder.trim(),
+                dir.display()
+            );
+        }
+        bail!("cannot lock {}: {error}", path.display());
+    }
+    file.set_len(0)
+        .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
+        .with_context(|| format!("cannot write the lock file {}", path.display()))?;
+    Ok(file)
 }
 
 /// This machine's name, for `observer.hostname` when the config sets none.
