@@ -82,6 +82,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Send log records to stderr: journald-friendly (no timestamps, journald
 /// adds its own) when `JOURNAL_STREAM` says stderr goes to the journal.
+/// `RUST_LOG`, when set and valid, overrides `log.level` for one run.
 fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
     let filter = match tracing_subscriber::EnvFilter::try_from_default_env() {
         Ok(filter) => filter,
@@ -118,6 +119,8 @@ struct Tracked {
 
 /// The daemon proper, inside the runtime.
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // First of all, so that a SIGTERM during startup is a clean stop, not death.
+    let mut control = Control::new()?;
     let checkpoint_dir = config.state_dir.join("checkpoint");
     for dir in [&config.state_dir, &checkpoint_dir] {
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -159,7 +162,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     drop(tx);
 
-    let mut control = Control::new()?;
     let mut ready = false;
     let mut events_queued: u64 = 0;
     let mut last_status = String::new();

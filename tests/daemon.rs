@@ -27,6 +27,8 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lab-
 struct Daemon {
     child: RefCell<Child>,
     stderr: PathBuf,
+    /// Where this daemon's lines start in a log shared across restarts.
+    log_start: usize,
 }
 
 impl Daemon {
@@ -35,6 +37,7 @@ impl Daemon {
     }
 
     fn start_with(config: &Path, stderr: &Path, env: &[(&str, &str)], args: &[&str]) -> Daemon {
+        let log_start = fs::metadata(stderr).map_or(0, |m| m.len() as usize);
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -58,6 +61,7 @@ impl Daemon {
         Daemon {
             child: RefCell::new(command.spawn().unwrap()),
             stderr: stderr.to_path_buf(),
+            log_start,
         }
     }
 
@@ -100,6 +104,14 @@ impl Daemon {
 
     fn log(&self) -> String {
         fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// The log lines of this process only.
+    fn own_log(&self) -> String {
+        self.log()
+            .get(self.log_start..)
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -322,6 +334,10 @@ fn run_series(
             || checkpoint_taken_at(&state, "lab") == Some(epoch),
         );
     }
+    // SIGTERM before the daemon set up its handlers would kill it outright.
+    wait_until(Duration::from_secs(20), "the last start", &daemon, || {
+        daemon.own_log().contains("swantrail started")
+    });
     let status = daemon.terminate();
     assert!(status.success(), "exit after SIGTERM: {status}");
     event_lines(&root.join("out"))
