@@ -8,11 +8,14 @@
 pub mod config;
 pub mod daemon;
 pub mod event;
+pub mod input;
 pub mod show;
 pub mod sink;
 pub mod snapshot;
 pub mod source;
 pub mod status;
+#[doc(hidden)]
+pub mod synth;
 pub mod track;
 
 pub use snapshot::Snapshot;

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_swantrail");
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lab-4.10");
+/// The bundled lab series (examples/lab-4.10/README.md): real 4.10 dumps.
+const SERIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/lab-4.10/series");
 
 // ---------------------------------------------------------------- helpers
 
@@ -217,7 +218,7 @@ fn lab_series() -> Option<Vec<(i64, PathBuf)>> {
 }
 
 fn fixture(epoch: i64) -> String {
-    fs::read_to_string(format!("{FIXTURES}/status-{epoch}.txt")).unwrap()
+    fs::read_to_string(format!("{SERIES}/status-{epoch}.txt")).unwrap()
 }
 
 /// Put a dump in place the way cron jobs should: temporary file, then rename.

@@ -33,7 +33,7 @@ fn assert_every_early_cut_is_incomplete(text: &str) {
 #[test]
 fn whole_dumps_are_complete() {
     for name in [
-        "lab-4.10-04-rekeyed-status.txt",
+        "../lab-4.10/status.txt",
         "v5.4-status.txt",
         "v3.25-klips-status.txt",
     ] {
@@ -49,7 +49,7 @@ fn whole_dumps_are_complete() {
 
 #[test]
 fn lab_status_is_read_in_full() {
-    let snap = parse(&fixture("lab-4.10-04-rekeyed-status.txt"));
+    let snap = parse(&fixture("../lab-4.10/status.txt"));
     assert_eq!(snap.epoch, Some(swantrail::snapshot::FormatEpoch::E5));
     assert!(snap.prefixed);
     assert_eq!(snap.connections.len(), 5);
@@ -76,13 +76,13 @@ fn lab_status_is_read_in_full() {
 
 #[test]
 fn status_cut_at_any_line_before_the_shunt_list_is_incomplete() {
-    assert_every_early_cut_is_incomplete(&fixture("lab-4.10-04-rekeyed-status.txt"));
+    assert_every_early_cut_is_incomplete(&fixture("../lab-4.10/status.txt"));
     assert_every_early_cut_is_incomplete(&fixture("v5.4-status.txt"));
 }
 
 #[test]
 fn a_last_line_cut_mid_way_is_incomplete() {
-    let text = fixture("lab-4.10-04-rekeyed-status.txt");
+    let text = fixture("../lab-4.10/status.txt");
     let cut = text.trim_end_matches('\n');
     let snap = parse(&cut[..cut.len() - 3]);
     assert!(snap.incomplete.as_deref().unwrap().contains("cut short"));

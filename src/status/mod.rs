@@ -13,7 +13,9 @@ mod states;
 
 use std::collections::HashMap;
 
-use crate::snapshot::{ConnRef, Connection, Diagnostic, FormatEpoch, OutputKind, Shunt, Snapshot};
+use crate::snapshot::{
+    ConnRef, Connection, Diagnostic, FormatEpoch, OutputKind, SaKind, Shunt, Snapshot, State,
+};
 
 use self::lexical::{excerpt, serial_colon, strip_rc};
 use self::states::{SerialLine, serial_line};
@@ -290,35 +292,21 @@ impl LineParser {
                 self.saw_states = true;
                 self.snap.states.push(*st);
             }
-            Some(SerialLine::Spi(spi)) => {
-                match self
-                    .snap
-                    .states
-                    .iter_mut()
-                    .rev()
-                    .find(|s| s.serial == serial)
-                {
-                    Some(st) => {
-                        if !spi.saids.is_empty() {
-                            // Only an established Child SA has SAIDs; the 3.x
-                            // IKE SA that prints an empty SPI line stays IKE.
-                            st.kind = Some(crate::snapshot::SaKind::Child);
-                            st.established = true;
-                        }
-                        st.traffic = Some(spi);
-                    }
-                    None => self.diag(number, "SPI line without its state line", raw),
-                }
-            }
-            Some(SerialLine::Pending(p)) => match self
-                .snap
-                .states
-                .iter_mut()
-                .rev()
-                .find(|s| s.serial == serial)
-            {
+            Some(SerialLine::Spi(spi)) => match self.state_mut(serial) {
                 Some(st) => {
-                    st.kind.get_or_insert(crate::snapshot::SaKind::Ike);
+                    if !spi.saids.is_empty() {
+                        // Only an established Child SA has SAIDs; the 3.x
+                        // IKE SA that prints an empty SPI line stays IKE.
+                        st.kind = Some(SaKind::Child);
+                        st.established = true;
+                    }
+                    st.traffic = Some(spi);
+                }
+                None => self.diag(number, "SPI line without its state line", raw),
+            },
+            Some(SerialLine::Pending(p)) => match self.state_mut(serial) {
+                Some(st) => {
+                    st.kind.get_or_insert(SaKind::Ike);
                     st.pending.push(p);
                 }
                 None => self.diag(number, "pending line without its IKE SA's state line", raw),
@@ -342,7 +330,16 @@ impl LineParser {
         }
     }
 
-    fn note_state_evidence(&mut self, st: &crate::snapshot::State, rest: &str) {
+    /// The latest state line of `serial`: SPI and pending lines follow it.
+    fn state_mut(&mut self, serial: u64) -> Option<&mut State> {
+        self.snap
+            .states
+            .iter_mut()
+            .rev()
+            .find(|s| s.serial == serial)
+    }
+
+    fn note_state_evidence(&mut self, st: &State, rest: &str) {
         let e = &mut self.evidence;
         e.import_item |= rest.contains("; import:");
         match st.name.as_deref() {

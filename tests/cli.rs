@@ -1,0 +1,307 @@
+//! `swantrail parse` and `swantrail show` as an operator runs them: the real
+//! binary on real dumps (tests/fixtures/README.md says where each came from).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+fn swantrail(args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_swantrail"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn swantrail");
+    if let Some(bytes) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(bytes)
+            .expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait for swantrail");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+fn lab_status() -> String {
+    fixture("lab-4.10/status.txt").display().to_string()
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).expect("stdout is one JSON document")
+}
+
+/// The fields of the row that starts with `name` in the block under `header`.
+fn row<'a>(output: &'a str, header: &str, name: &str) -> Option<Vec<&'a str>> {
+    output
+        .split("\n\n")
+        .find(|block| block.starts_with(header))?
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|fields| fields.first() == Some(&name))
+}
+
+/// Assert a failed run: exit 1, nothing on stdout, one stderr line with `needle`.
+fn assert_one_line_error(run: &Run, needle: &str) {
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr.lines().count(), 1, "stderr: {:?}", run.stderr);
+    assert!(run.stderr.starts_with("swantrail: "), "{:?}", run.stderr);
+    assert!(
+        run.stderr.contains(needle),
+        "{:?} lacks {needle:?}",
+        run.stderr
+    );
+}
+
+#[test]
+fn parse_prints_the_lab_status_as_json() {
+    let run = swantrail(&["parse", &lab_status()], None);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let snap = json(&run.stdout);
+    assert_eq!(snap["prefixed"], true);
+    assert_eq!(snap["kinds"], serde_json::json!(["status"]));
+    assert_eq!(snap["connections"].as_array().map(Vec::len), Some(5));
+    let mut serials: Vec<u64> = snap["states"]
+        .as_array()
+        .expect("states")
+        .iter()
+        .filter_map(|s| s["serial"].as_u64())
+        .collect();
+    serials.sort();
+    assert_eq!(serials, vec![21, 24, 30, 32, 33, 34, 35, 36, 37]);
+    assert_eq!(run.stdout.lines().count(), 1, "compact JSON is one line");
+}
+
+#[test]
+fn parse_pretty_prints_the_same_snapshot_indented() {
+    let compact = swantrail(&["parse", &lab_status()], None);
+    let pretty = swantrail(&["parse", "--pretty", &lab_status()], None);
+    assert_eq!(pretty.code, Some(0));
+    assert!(pretty.stdout.lines().count() > 100);
+    assert!(pretty.stdout.contains("\n  \"states\": ["));
+    assert_eq!(json(&pretty.stdout), json(&compact.stdout));
+}
+
+#[test]
+fn parse_reads_standard_input_for_dash_and_for_no_file() {
+    let bytes = std::fs::read(fixture("lab-4.10/status.txt")).unwrap();
+    let from_file = json(&swantrail(&["parse", &lab_status()], None).stdout);
+    let dash = swantrail(&["parse", "-"], Some(&bytes));
+    let none = swantrail(&["parse"], Some(&bytes));
+    assert_eq!(dash.code, Some(0));
+    assert_eq!(json(&dash.stdout), from_file);
+    assert_eq!(json(&none.stdout), from_file);
+}
+
+#[test]
+fn parse_of_empty_input_is_an_empty_snapshot() {
+    let run = swantrail(&["parse"], Some(b""));
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let snap = json(&run.stdout);
+    assert_eq!(snap["states"], serde_json::json!([]));
+    assert_eq!(snap["traffic"], serde_json::json!([]));
+    assert_eq!(snap["diagnostics"], serde_json::json!([]));
+}
+
+#[test]
+fn parse_of_a_missing_file_fails_naming_it() {
+    let run = swantrail(&["parse", "no/such/status.txt"], None);
+    assert_one_line_error(&run, "no/such/status.txt: no such file");
+}
+
+#[test]
+fn parse_of_a_directory_fails_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = swantrail(&["parse", &dir.path().display().to_string()], None);
+    assert_one_line_error(&run, "is a directory, not a status dump");
+}
+
+#[test]
+fn parse_of_binary_data_fails() {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x03\0>\0")
+        .unwrap();
+    let path = f.path().display().to_string();
+    let run = swantrail(&["parse", &path], None);
+    assert_one_line_error(&run, "binary data (NUL byte at offset 7)");
+    assert!(run.stderr.contains(&path));
+}
+
+#[test]
+fn parse_of_latin1_text_fails_at_the_bad_byte() {
+    let run = swantrail(
+        &["parse", "-"],
+        Some(b"000 Connection list:\n000 \"caf\xe9\": x\n"),
+    );
+    assert_one_line_error(
+        &run,
+        "standard input: not UTF-8: invalid byte at offset 29 (line 2)",
+    );
+}
+
+#[test]
+fn parse_refuses_input_over_max_bytes() {
+    let run = swantrail(&["parse", "--max-bytes", "1KiB", &lab_status()], None);
+    assert_one_line_error(&run, "larger than the limit of 1024 bytes");
+    let stdin = swantrail(&["parse", "--max-bytes", "10"], Some(b"01234567890"));
+    assert_one_line_error(&stdin, "standard input: larger than the limit of 10 bytes");
+}
+
+#[test]
+fn show_lists_the_rekeyed_lab_tunnels_with_their_newest_serials() {
+    let run = swantrail(&["show", &lab_status()], None);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let out = &run.stdout;
+    for (name, peer, version, serials) in [
+        ("v2-tun", "192.0.2.2", "v2", "#24/#21"),
+        ("v1-tun", "192.0.2.2", "v1", "#30/#34"),
+        ("v2-short", "192.0.2.2", "v2", "#37/#33"),
+    ] {
+        let fields = row(out, "TUNNEL", name).unwrap_or_else(|| panic!("no {name} in\n{out}"));
+        assert_eq!(&fields[1..5], [peer, version, "up", serials], "{out}");
+    }
+    // The v2-tun Child SA rekeys in 27908 s; bytes come rounded from the SPI line.
+    let v2 = row(out, "TUNNEL", "v2-tun").unwrap();
+    assert_eq!(&v2[5..], ["7h45m", "~20.0", "KiB", "~20.0", "KiB"], "{out}");
+    assert!(out.contains("    remote @east-v2, since -\n"), "{out}");
+}
+
+#[test]
+fn show_lists_the_dead_peers_as_negotiating() {
+    let run = swantrail(&["show", &lab_status()], None);
+    let out = &run.stdout;
+    assert_eq!(
+        row(out, "NEGOTIATING", "v2-deadpeer"),
+        Some(vec![
+            "v2-deadpeer",
+            "192.0.2.99",
+            "v2",
+            "#35",
+            "negotiating",
+            "retransmit",
+            "in",
+            "7s"
+        ]),
+        "{out}"
+    );
+    assert_eq!(
+        row(out, "NEGOTIATING", "v1-deadpeer").map(|f| f[..5].to_vec()),
+        Some(vec![
+            "v1-deadpeer",
+            "192.0.2.98",
+            "v1",
+            "#36",
+            "negotiating"
+        ]),
+        "{out}"
+    );
+    assert!(out.contains("    sent IKE_SA_INIT request\n"), "{out}");
+    assert!(row(out, "TUNNEL", "v2-deadpeer").is_none(), "{out}");
+    assert!(
+        out.contains(
+            "total: 3 tunnels up, 2 negotiating, 0 ike only; connections: 5 loaded, 3 active;"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn show_fits_80_columns_without_colour_when_piped() {
+    let run = swantrail(&["show", &lab_status()], None);
+    assert_eq!(run.code, Some(0));
+    assert!(!run.stdout.contains('\x1b'), "{:?}", run.stdout);
+    for line in run.stdout.lines() {
+        assert!(line.chars().count() <= 80, "too wide: {line:?}");
+    }
+}
+
+#[test]
+fn show_colours_when_asked_to() {
+    let run = swantrail(&["show", "--color", "always", &lab_status()], None);
+    assert_eq!(run.code, Some(0));
+    assert!(run.stdout.starts_with("\x1b[1mTUNNEL"), "{:?}", run.stdout);
+    assert!(run.stdout.contains("\x1b[32mup"), "{:?}", run.stdout);
+}
+
+#[test]
+fn show_works_on_a_trafficstatus_only_dump() {
+    let path = fixture("lab-4.10/trafficstatus.txt").display().to_string();
+    let run = swantrail(&["show", &path], None);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let out = &run.stdout;
+    assert_eq!(
+        row(out, "TUNNEL", "v1-tun").map(|f| f[3..].to_vec()),
+        Some(vec!["up", "-/#34", "-", "3.1", "KiB", "3.1", "KiB"]),
+        "{out}"
+    );
+    assert_eq!(row(out, "TUNNEL", "v2-tun").map(|f| f[4]), Some("-/#21"));
+    assert_eq!(row(out, "TUNNEL", "v2-short").map(|f| f[4]), Some("-/#33"));
+    assert!(
+        out.contains("    remote @east-v2, since 2026-11-28 09:23:03 UTC\n"),
+        "{out}"
+    );
+    assert!(out.contains("total: 3 tunnels up, 0 negotiating"), "{out}");
+}
+
+#[test]
+fn show_of_status_and_trafficstatus_together_has_exact_bytes_and_times() {
+    let mut both = std::fs::read(fixture("lab-4.10/status.txt")).unwrap();
+    both.extend(std::fs::read(fixture("lab-4.10/trafficstatus.txt")).unwrap());
+    let run = swantrail(&["show", "-"], Some(&both));
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let out = &run.stdout;
+    assert_eq!(
+        row(out, "TUNNEL", "v2-tun").map(|f| f[4..].to_vec()),
+        Some(vec!["#24/#21", "7h45m", "20.6", "KiB", "20.6", "KiB"]),
+        "{out}"
+    );
+    assert!(
+        out.contains("    remote @east-v2, since 2026-11-28 09:23:03 UTC\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn show_of_an_unreadable_file_fails_like_parse() {
+    let run = swantrail(&["show", "no/such/status.txt"], None);
+    assert_one_line_error(&run, "no/such/status.txt: no such file");
+}
+
+#[test]
+fn show_reads_the_unprefixed_5x_dialect() {
+    let path = fixture("corpus-5.4/status-ikev2-delete-01-west.txt")
+        .display()
+        .to_string();
+    let run = swantrail(&["show", &path], None);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let out = &run.stdout;
+    assert_eq!(
+        row(out, "TUNNEL", "westnet-eastnet-ipv4-psk-ikev2").map(|f| f[1..6].to_vec()),
+        Some(vec!["192.1.2.23", "v2", "up", "#1/#2", "?"]),
+        "{out}"
+    );
+}

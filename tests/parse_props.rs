@@ -1,0 +1,288 @@
+//! `parse` on hostile input: arbitrary text, arbitrary bytes, and real dumps
+//! mangled line by line. It must never panic, and what it reports must
+//! point at real lines: every diagnostic and every state names a line of
+//! the input that holds what it says. A garbage line inserted into a real
+//! dump must show up as a diagnostic with its line number while every real
+//! line around it parses exactly as before.
+//!
+//! Case counts are modest so the whole file runs in seconds; the `fuzz/`
+//! target is the place for long runs.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use swantrail::Snapshot;
+
+/// Real dumps (see tests/fixtures/README.md and tests/fixtures/parser/README.md).
+const FIXTURES: &[&str] = &[
+    "lab-4.10/status.txt",
+    "lab-4.10/trafficstatus.txt",
+    "corpus-5.4/status-ikev2-delete-01-west.txt",
+    "parser/v3.25-klips-status.txt",
+    "parser/v5.4-status.txt",
+];
+
+/// The fixtures that are whole `status` dumps with a connection list and a shunt list.
+const STATUS_FIXTURES: &[&str] = &[
+    "lab-4.10/status.txt",
+    "corpus-5.4/status-ikev2-delete-01-west.txt",
+];
+
+fn read_fixture(rel: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn fixtures() -> Vec<String> {
+    FIXTURES.iter().map(|f| read_fixture(f)).collect()
+}
+
+/// The input's lines as the parser numbers them (1-based, `\r` dropped).
+fn numbered_lines(input: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = input.split('\n').collect();
+    if lines.last() == Some(&"") {
+        lines.pop();
+    }
+    lines
+        .into_iter()
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect()
+}
+
+/// What the parser reports must point at real lines of `input`.
+fn assert_accounted(input: &str, snap: &Snapshot) -> Result<(), TestCaseError> {
+    let lines = numbered_lines(input);
+    for d in &snap.diagnostics {
+        prop_assert!(
+            (1..=lines.len()).contains(&d.line),
+            "diagnostic line {} of {}",
+            d.line,
+            lines.len()
+        );
+        prop_assert!(!d.reason.is_empty(), "diagnostic without a reason: {d:?}");
+        let line = lines[d.line - 1];
+        let text = if line.contains(d.text.as_str()) {
+            d.text.as_str()
+        } else {
+            d.text.strip_suffix('…').unwrap_or(&d.text)
+        };
+        prop_assert!(
+            line.contains(text),
+            "diagnostic {d:?} does not quote line {}: {line:?}",
+            d.line
+        );
+    }
+    for s in &snap.states {
+        prop_assert!((1..=lines.len()).contains(&s.line), "state line {}", s.line);
+        prop_assert!(
+            lines[s.line - 1].contains('#'),
+            "state #{} points at line {}: {:?}",
+            s.serial,
+            s.line,
+            lines[s.line - 1]
+        );
+    }
+    for t in &snap.traffic {
+        prop_assert!(
+            (1..=lines.len()).contains(&t.line),
+            "traffic line {}",
+            t.line
+        );
+        prop_assert!(lines[t.line - 1].contains('#'), "traffic line {}", t.line);
+    }
+    Ok(())
+}
+
+/// One edit of a real dump.
+#[derive(Debug, Clone)]
+enum Mutation {
+    Delete(usize),
+    Duplicate(usize),
+    /// Cut line `.0` after `.1` characters.
+    Truncate(usize, usize),
+    /// Put a line of another (or the same) fixture at `.2`.
+    Splice(usize, usize, usize),
+    /// Replace character `.1` of line `.0` with `.2`.
+    Flip(usize, usize, char),
+    Swap(usize, usize),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let i = 0..10_000usize;
+    prop_oneof![
+        i.clone().prop_map(Mutation::Delete),
+        i.clone().prop_map(Mutation::Duplicate),
+        (i.clone(), 0..200usize).prop_map(|(l, at)| Mutation::Truncate(l, at)),
+        (0..FIXTURES.len(), i.clone(), i.clone()).prop_map(|(f, l, at)| Mutation::Splice(f, l, at)),
+        (i.clone(), 0..200usize, prop::char::range(' ', '~'))
+            .prop_map(|(l, at, c)| Mutation::Flip(l, at, c)),
+        (i.clone(), i).prop_map(|(a, b)| Mutation::Swap(a, b)),
+    ]
+}
+
+fn apply(lines: &mut Vec<String>, m: &Mutation, all: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    let n = lines.len();
+    match *m {
+        Mutation::Delete(l) => {
+            lines.remove(l % n);
+        }
+        Mutation::Duplicate(l) => {
+            let copy = lines[l % n].clone();
+            lines.insert(l % n, copy);
+        }
+        Mutation::Truncate(l, at) => {
+            let line = &mut lines[l % n];
+            *line = line.chars().take(at).collect();
+        }
+        Mutation::Splice(f, l, at) => {
+            let donor: Vec<&str> = all[f].lines().collect();
+            if !donor.is_empty() {
+                lines.insert(at % (n + 1), donor[l % donor.len()].to_string());
+            }
+        }
+        Mutation::Flip(l, at, c) => {
+            let line = &mut lines[l % n];
+            let mut chars: Vec<char> = line.chars().collect();
+            if !chars.is_empty() {
+                let at = at % chars.len();
+                chars[at] = c;
+                *line = chars.into_iter().collect();
+            }
+        }
+        Mutation::Swap(a, b) => lines.swap(a % n, b % n),
+    }
+}
+
+/// Real lines of every fixture, for building line soups.
+fn real_line() -> impl Strategy<Value = String> {
+    let lines: Vec<String> = fixtures()
+        .iter()
+        .flat_map(|f| f.lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    prop::sample::select(lines)
+}
+
+/// Text that looks like status output to a lexer: serials, quotes, items.
+fn status_like_line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        real_line(),
+        "(000 |006 )?#[0-9]{1,3}: \"[a-z-]{1,8}\"(\\[[0-9]\\])?(:[0-9]{1,5})? [A-Za-z_ ();#0-9=.@-]{0,80}",
+        "(000 )?\"[a-z\"-]{0,8}\"?(\\[[0-9]*\\]?)*:? {0,5}[a-z:;#$ 0-9=-]{0,60}",
+        "[ -~]{0,100}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn arbitrary_text_never_panics(input in any::<String>()) {
+        let snap = swantrail::parse(&input);
+        assert_accounted(&input, &snap)?;
+    }
+
+    #[test]
+    fn arbitrary_bytes_decoded_lossily_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
+        let input = String::from_utf8_lossy(&bytes);
+        let snap = swantrail::parse(&input);
+        assert_accounted(&input, &snap)?;
+    }
+
+    #[test]
+    fn soups_of_real_and_status_like_lines_never_panic(
+        lines in prop::collection::vec(status_like_line(), 0..80),
+        crlf in any::<bool>(),
+    ) {
+        let input = lines.join(if crlf { "\r\n" } else { "\n" }) + "\n";
+        let snap = swantrail::parse(&input);
+        assert_accounted(&input, &snap)?;
+    }
+
+    #[test]
+    fn mutated_real_dumps_never_panic_and_report_real_lines(
+        which in 0..FIXTURES.len(),
+        mutations in prop::collection::vec(mutation(), 1..8),
+        keep_final_newline in any::<bool>(),
+    ) {
+        let all = fixtures();
+        let mut lines: Vec<String> = all[which].lines().map(str::to_string).collect();
+        for m in &mutations {
+            apply(&mut lines, m, &all);
+        }
+        let mut input = lines.join("\n");
+        if keep_final_newline {
+            input.push('\n');
+        }
+        let snap = swantrail::parse(&input);
+        assert_accounted(&input, &snap)?;
+        if !keep_final_newline && !input.is_empty() {
+            prop_assert!(snap.incomplete.is_some(), "a cut last line must make the dump incomplete");
+        }
+    }
+
+    #[test]
+    fn garbage_line_in_a_real_dump_is_diagnosed_and_the_rest_parses_unchanged(
+        which in 0..STATUS_FIXTURES.len(),
+        position in 0..10_000usize,
+        garbage in "~[a-zA-Z0-9 .,;:#\"()\\[\\]/-]{0,60}",
+    ) {
+        let original = read_fixture(STATUS_FIXTURES[which]);
+        let lines: Vec<&str> = original.lines().collect();
+        // Between the connection-list header and the shunt-list header:
+        // the part of a dump where every line means something.
+        let first = lines.iter().position(|l| l.ends_with("Connection list:")).expect("header") + 1;
+        let last = lines.iter().position(|l| l.ends_with("Bare Shunt list:")).expect("shunts");
+        let at = first + position % (last - first + 1);
+        let prefix = if lines[0].starts_with("000 ") { "000 " } else { "" };
+        let bad = format!("{prefix}{garbage}");
+        let mut mangled: Vec<&str> = lines.clone();
+        mangled.insert(at, &bad);
+        let input = mangled.join("\n") + "\n";
+
+        let before = swantrail::parse(&original);
+        let mut after = swantrail::parse(&input);
+        let bad_line = at + 1;
+        let found = after.diagnostics.iter().position(|d| d.line == bad_line);
+        prop_assert!(found.is_some(), "line {bad_line} {bad:?} not in {:?}", after.diagnostics);
+        let diag = after.diagnostics.remove(found.unwrap_or_default());
+        prop_assert!(bad.contains(diag.text.trim_end_matches('…')), "{diag:?}");
+
+        // Undo the shift of every later line; then nothing else may differ.
+        let unshift = |line: &mut usize| if *line > bad_line { *line -= 1 };
+        after.states.iter_mut().for_each(|s| unshift(&mut s.line));
+        after.traffic.iter_mut().for_each(|t| unshift(&mut t.line));
+        after.diagnostics.iter_mut().for_each(|d| unshift(&mut d.line));
+        prop_assert_eq!(after, before);
+    }
+}
+
+#[test]
+fn garbage_between_a_state_line_and_its_spi_line_is_reported_with_its_number() {
+    let original = read_fixture("lab-4.10/status.txt");
+    let mut lines: Vec<&str> = original.lines().collect();
+    let state = lines
+        .iter()
+        .position(|l| l.starts_with("000 #21: \"v2-tun\":500 "))
+        .expect("v2-tun child state line");
+    lines.insert(state + 1, "000 %%% not a status line %%%");
+    let input = lines.join("\n") + "\n";
+    let snap = swantrail::parse(&input);
+    assert_eq!(snap.diagnostics.len(), 1, "{:?}", snap.diagnostics);
+    assert_eq!(snap.diagnostics[0].line, state + 2);
+    assert!(
+        snap.diagnostics[0]
+            .text
+            .contains("%%% not a status line %%%")
+    );
+    let child = snap.state(21).expect("#21 still parsed");
+    assert!(child.established);
+    assert_eq!(
+        child.traffic.as_ref().and_then(|t| t.counter("ESPin")),
+        Some(20 * 1024)
+    );
+}
