@@ -89,6 +89,11 @@ pub struct CommandSourceConfig {
     pub name: String,
     /// The program and its arguments, run without a shell.
     pub argv: Vec<String>,
+    /// Further commands run in the same poll, their output merged with
+    /// `argv`'s into one snapshot (e.g. `--trafficstatus` then
+    /// `--showstates` on a big gateway instead of the heavy `--status`).
+    /// Added by the daemon branch for the command source.
+    pub extra_argv: Vec<Vec<String>>,
     /// Time between two runs.
     pub interval: Duration,
     /// A run taking longer is killed and counted as pluto unreachable.
@@ -249,6 +254,7 @@ impl Default for CommandSourceConfig {
         CommandSourceConfig {
             name: "command".to_string(),
             argv: ["ipsec", "whack", "--status"].map(String::from).to_vec(),
+            extra_argv: Vec::new(),
             interval: Duration::from_secs(10),
             timeout: Duration::from_secs(5),
             jitter: Duration::from_secs(1),
@@ -641,6 +647,7 @@ struct RawSource {
     kind: Spanned<SourceKind>,
     name: Option<Spanned<String>>,
     argv: Option<Spanned<Vec<String>>>,
+    extra_argv: Option<Spanned<Vec<Vec<String>>>>,
     interval: Option<Spanned<DurationValue>>,
     timeout: Option<Spanned<DurationValue>>,
     jitter: Option<Spanned<DurationValue>>,
@@ -882,9 +889,20 @@ impl Validator<'_> {
                     Some(a) => a.into_inner(),
                     None => d.argv,
                 };
+                let extra_argv = match raw.extra_argv {
+                    Some(a) if a.get_ref().iter().any(|c| c.is_empty() || c[0].is_empty()) => {
+                        return self.error(
+                            a.span(),
+                            "every command in `extra_argv` needs at least the program, e.g. [[\"ipsec\", \"whack\", \"--showstates\"]]".into(),
+                        );
+                    }
+                    Some(a) => a.into_inner(),
+                    None => d.extra_argv,
+                };
                 Ok(SourceConfig::Command(CommandSourceConfig {
                     name: self.name(raw.name, "command", "[[source]]", table_span, names)?,
                     argv,
+                    extra_argv,
                     interval: match raw.interval {
                         Some(v) => self.positive(v, "interval")?,
                         None => d.interval,
@@ -899,6 +917,7 @@ impl Validator<'_> {
             SourceKind::File => {
                 let what = "a `file` [[source]]";
                 self.not_for("argv", &raw.argv, what)?;
+                self.not_for("extra_argv", &raw.extra_argv, what)?;
                 self.not_for("interval", &raw.interval, what)?;
                 self.not_for("timeout", &raw.timeout, what)?;
                 self.not_for("jitter", &raw.jitter, what)?;

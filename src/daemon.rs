@@ -1,7 +1,38 @@
-//! The daemon wiring. TODO(issue 4): implement.
+//! The daemon: wires sources, trackers, spools and sinks together and
+//! behaves as a systemd service.
+//!
+//! Sources send reports over one channel; a single loop owns the trackers,
+//! so events are computed in the order snapshots arrived. For every report
+//! the order is fixed (DESIGN.md "Delivery"): compute the events, make them
+//! durable in every sink's spool, then write the tracker checkpoint. A crash
+//! between two steps repeats events with the same `event.id`, never loses
+//! one. The loop also answers signals (SIGTERM/SIGINT: drain and stop,
+//! SIGHUP: reopen files) and talks to systemd (READY, WATCHDOG, STATUS).
+//! It must never diff an incomplete snapshot and never write a checkpoint
+//! ahead of the spools.
 
-use std::path::PathBuf;
+mod checkpoint;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, OpenOptions};
+use std::io::{IsTerminal, Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use sd_notify::NotifyState;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+use crate::config::{Config, LogFormat, SourceConfig};
+use crate::sink::Delivery;
+use crate::snapshot::{SaKind, Snapshot};
+use crate::source::{self, Observation, Report};
+use crate::track::{Tracker, TrackerConfig};
+use checkpoint::Checkpoint;
 
 /// Arguments of `swantrail run`.
 #[derive(Debug, clap::Args)]
@@ -9,9 +40,483 @@ pub struct RunArgs {
     /// The TOML configuration; without it, poll the local pluto and print to stdout.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Where spools and checkpoints live (overrides `state_dir` in the config).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Log format on stderr (overrides `log.format` in the config).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormatArg>,
+}
+
+/// `--log-format`: how log lines on stderr look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    /// One readable line per record.
+    Text,
+    /// One JSON object per record, for log shippers.
+    Json,
 }
 
 /// Run the daemon until SIGTERM/SIGINT.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("run is not implemented yet ({:?})", args.config)
+    let mut config = match &args.config {
+        Some(path) => crate::config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(dir) = args.state_dir {
+        config.state_dir = dir;
+    }
+    match args.log_format {
+        Some(LogFormatArg::Text) => config.log.format = LogFormat::Text,
+        Some(LogFormatArg::Json) => config.log.format = LogFormat::Json,
+        None => {}
+    }
+    init_logging(config.log.format, &config.log.level)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Send log records to stderr: journald-friendly (no timestamps, journald
+/// adds its own) when `JOURNAL_STREAM` says stderr goes to the journal.
+/// `RUST_LOG`, when set and valid, overrides `log.level` for one run.
+fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
+    let filter = match tracing_subscriber::EnvFilter::try_from_default_env() {
+        Ok(filter) => filter,
+        Err(_) => tracing_subscriber::EnvFilter::try_new(level)
+            .with_context(|| format!("log level {level:?} is not a valid filter"))?,
+    };
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_ansi(!journald && std::io::stderr().is_terminal());
+    let installed = match (format, journald) {
+        (LogFormat::Text, false) => builder.try_init(),
+        (LogFormat::Text, true) => builder.without_time().try_init(),
+        (LogFormat::Json, false) => builder.json().try_init(),
+        (LogFormat::Json, true) => builder.json().without_time().try_init(),
+    };
+    installed.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
+}
+
+/// One source's tracker and where its checkpoint goes.
+struct Tracked {
+    checkpoint: Checkpoint,
+    path: PathBuf,
+    /// The checkpoint JSON last written, to skip rewriting an unchanged one.
+    written: Option<String>,
+    /// Whether the source has reported at least once (for READY=1).
+    reported: bool,
+    /// Tunnels up in the last snapshot, for STATUS=.
+    tunnels_up: usize,
+    /// Whether the last look found pluto unreachable, for STATUS=.
+    unreachable: bool,
+}
+
+/// The daemon proper, inside the runtime.
+async fn serve(config: Config) -> anyhow::Result<()> {
+    // First of all, so that a SIGTERM during startup is a clean stop, not death.
+    let mut control = Control::new()?;
+    let checkpoint_dir = config.state_dir.join("checkpoint");
+    for dir in [&config.state_dir, &checkpoint_dir] {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the state directory {}: {e}; run as root, or choose another \
+                 with --state-dir DIR or `state_dir` in the config",
+                dir.display()
+            )
+        })?;
+    }
+    let _lock = lock_state_dir(&config.state_dir)?;
+    let hostname = config.hostname.clone().unwrap_or_else(system_hostname);
+    let mut trackers = BTreeMap::new();
+    for source in &config.sources {
+        let name = source.name();
+        if trackers.contains_key(name) {
+            bail!("two sources are named {name:?}; every source needs its own name");
+        }
+        let tracked = restore(&checkpoint_dir, name, &config, &hostname);
+        trackers.insert(name.to_string(), tracked);
+    }
+    let delivery =
+        Delivery::start(&config.sinks, &config.state_dir).context("cannot start the sinks")?;
+
+    let (tx, mut rx) = mpsc::channel::<Report>(16);
+    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+    for source in &config.sources {
+        let tx = tx.clone();
+        let task = match source.clone() {
+            SourceConfig::Command(c) => tokio::spawn(source::command::run(c, tx)),
+            SourceConfig::File(f) => {
+                let last = trackers
+                    .get(&f.name)
+                    .and_then(|t| t.checkpoint.content_sha256.clone());
+                tokio::spawn(source::file::run(f, last, tx))
+            }
+        };
+        tasks.push(task);
+    }
+    drop(tx);
+
+    let mut ready = false;
+    let mut events_queued: u64 = 0;
+    let mut last_status = String::new();
+    info!(
+        sources = config.sources.len(),
+        sinks = config.sinks.len(),
+        state_dir = %config.state_dir.display(),
+        "swantrail started"
+    );
+
+    'running: loop {
+        let report = tokio::select! {
+            report = rx.recv() => report,
+            command = control.next() => {
+                match command {
+                    Command::Stop(why) => { info!("{why}: draining and stopping"); break 'running; }
+                    Command::Reopen => reopen(&delivery),
+                    Command::Ping => notify(&[NotifyState::Watchdog]),
+                }
+                continue;
+            }
+        };
+        let Some(report) = report else {
+            warn!("every source stopped; shutting down");
+            break;
+        };
+        // A full spool (full_policy = "block") or a slow disk can hold the
+        // pipeline here; signals and watchdog pings are still served, and a
+        // stop abandons the report, which loses nothing: its events were not
+        // checkpointed, so the next start finds them again.
+        {
+            let handling = handle(&mut trackers, &delivery, report);
+            tokio::pin!(handling);
+            loop {
+                tokio::select! {
+                    queued = &mut handling => { events_queued += queued; break; }
+                    command = control.next() => match command {
+                        Command::Stop(why) => {
+                            info!("{why}: abandoning the snapshot in progress and stopping");
+                            break 'running;
+                        }
+                        Command::Reopen => reopen(&delivery),
+                        Command::Ping => notify(&[NotifyState::Watchdog]),
+                    },
+                }
+            }
+        }
+        if !ready && trackers.values().all(|t| t.reported) {
+            ready = true;
+            notify(&[NotifyState::Ready]);
+            info!("every source has looked once; ready");
+        }
+        let status = status_line(&trackers, &delivery, events_queued);
+        if status != last_status {
+            notify(&[NotifyState::Status(&status)]);
+            last_status = status;
+        }
+    }
+
+    notify(&[NotifyState::Stopping, NotifyState::Status("draining")]);
+    // Reports still in the channel are dropped with the sources: they were
+    // never diffed or checkpointed, so the next start looks again.
+    for task in &tasks {
+        task.abort();
+    }
+    drop(rx);
+    let grace = config.shutdown_grace;
+    let shutdown = delivery.shutdown(grace);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            drained = &mut shutdown => {
+                if let Err(e) = drained {
+                    warn!("not every sink drained within {grace:?}: {e}; the rest stays in the spools");
+                }
+                break;
+            }
+            command = control.next() => match command {
+                Command::Stop(why) => {
+                    warn!("second {why}: stopping without waiting for the sinks");
+                    break;
+                }
+                Command::Reopen => {}
+                Command::Ping => notify(&[NotifyState::Watchdog]),
+            },
+        }
+    }
+    for (name, tracked) in &mut trackers {
+        write_checkpoint(name, tracked).await;
+    }
+    info!(events_queued, "stopped");
+    Ok(())
+}
+
+/// What the outside world asks of the daemon while it runs.
+enum Command {
+    /// SIGTERM or SIGINT (named): drain and exit.
+    Stop(&'static str),
+    /// SIGHUP: reopen output files (logrotate).
+    Reopen,
+    /// Time to tell systemd's watchdog we are alive.
+    Ping,
+}
+
+/// Signals and the watchdog timer, as one stream of [`Command`]s.
+struct Control {
+    sigterm: tokio::signal::unix::Signal,
+    sigint: tokio::signal::unix::Signal,
+    sighup: tokio::signal::unix::Signal,
+    /// Half of `WATCHDOG_USEC`, when systemd asked for pings.
+    watchdog: Option<tokio::time::Interval>,
+}
+
+impl Control {
+    fn new() -> anyhow::Result<Control> {
+        Ok(Control {
+            sigterm: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            sigint: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            sighup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+            watchdog: sd_notify::watchdog_enabled().map(|usec| tokio::time::interval(usec / 2)),
+        })
+    }
+
+    async fn next(&mut self) -> Command {
+        let ping = async {
+            match self.watchdog.as_mut() {
+                Some(interval) => interval.tick().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = self.sigterm.recv() => Command::Stop("SIGTERM"),
+            _ = self.sigint.recv() => Command::Stop("SIGINT"),
+            _ = self.sighup.recv() => Command::Reopen,
+            _ = ping => Command::Ping,
+        }
+    }
+}
+
+fn reopen(delivery: &Delivery) {
+    info!("SIGHUP: reopening output files");
+    delivery.reopen();
+}
+
+/// Feed one report through the pipeline; returns how many events it queued.
+///
+/// The tracker is advanced on a copy that replaces the source's state only
+/// once the events are in every spool: if queueing fails (or the daemon
+/// stops meanwhile) the changes are found again from the next snapshot.
+async fn handle(
+    trackers: &mut BTreeMap<String, Tracked>,
+    delivery: &Delivery,
+    report: Report,
+) -> u64 {
+    let Some(tracked) = trackers.get_mut(&report.source) else {
+        warn!(source = %report.source, "report from an unknown source ignored");
+        return 0;
+    };
+    tracked.reported = true;
+    let mut next = tracked.checkpoint.clone();
+    let events = match report.observation {
+        Observation::Waiting => return 0,
+        Observation::Snapshot {
+            snapshot,
+            content_sha256,
+        } => {
+            if let Some(reason) = &snapshot.incomplete {
+                warn!(source = %report.source, "incomplete snapshot not diffed: {reason}");
+                return 0;
+            }
+            tracked.unreachable = false;
+            tracked.tunnels_up = tunnels_up(&snapshot);
+            next.taken_at = snapshot.taken_at;
+            next.content_sha256 = Some(content_sha256);
+            let events = next.tracker.observe(&snapshot);
+            debug!(source = %report.source, taken_at = snapshot.taken_at, events = events.len(),
+                "snapshot diffed");
+            events
+        }
+        Observation::Unreachable { at, reason } => {
+            tracked.unreachable = true;
+            next.tracker.observe_unreachable(at, &reason)
+        }
+    };
+    let lines: Vec<String> = events.iter().map(|e| e.to_json_line()).collect();
+    if !lines.is_empty() {
+        if let Err(e) = delivery.enqueue(&lines).await {
+            error!(source = %report.source,
+                "cannot queue {} events: {e}; they will be computed again from the next snapshot",
+                lines.len());
+            return 0;
+        }
+        for event in &events {
+            debug!(source = %report.source, id = event.id(), action = event.action(), "queued");
+        }
+    }
+    tracked.checkpoint = next;
+    write_checkpoint(&report.source, tracked).await;
+    lines.len() as u64
+}
+
+/// Write a source's checkpoint if it changed since the last write.
+async fn write_checkpoint(name: &str, tracked: &mut Tracked) {
+    let json = match serde_json::to_string(&tracked.checkpoint) {
+        Ok(json) => json,
+        Err(e) => {
+            error!(source = %name, "cannot encode the checkpoint: {e}");
+            return;
+        }
+    };
+    if tracked.written.as_ref() == Some(&json) {
+        return;
+    }
+    let path = tracked.path.clone();
+    let checkpoint = tracked.checkpoint.clone();
+    let stored = tokio::task::spawn_blocking(move || checkpoint::store(&path, &checkpoint)).await;
+    match stored {
+        Ok(Ok(())) => tracked.written = Some(json),
+        Ok(Err(e)) => error!(source = %name, "{e}; a restart would repeat events"),
+        Err(e) => error!(source = %name, "checkpoint writer failed: {e}"),
+    }
+}
+
+/// A source's tracker from its checkpoint, or a new one. An unreadable
+/// checkpoint is set aside (renamed `.bad`) rather than blocking the start:
+/// a fresh tracker re-announces what is up, it loses nothing.
+fn restore(directory: &Path, name: &str, config: &Config, hostname: &str) -> Tracked {
+    let path = checkpoint::path_for(directory, name);
+    let fresh = || {
+        Tracker::new(TrackerConfig {
+            hostname: hostname.to_string(),
+            observer_version: None,
+            stalled_after_s: config.tracker.stalled_after.as_secs() as i64,
+            traffic_interval_s: config.tracker.traffic_interval.map(|d| d.as_secs() as i64),
+        })
+    };
+    let checkpoint = match checkpoint::load(&path, name) {
+        Ok(Some(checkpoint)) => {
+            info!(source = %name, path = %path.display(), "resuming from the checkpoint");
+            checkpoint
+        }
+        Ok(None) => Checkpoint::new(name, fresh()),
+        Err(e) => {
+            let mut aside = path.as_os_str().to_owned();
+            aside.push(".bad");
+            let aside = PathBuf::from(aside);
+            warn!(source = %name, "{e}; moved to {} and starting afresh", aside.display());
+            if let Err(e) = std::fs::rename(&path, &aside) {
+                warn!(source = %name, "cannot move it aside: {e}");
+            }
+            Checkpoint::new(name, fresh())
+        }
+    };
+    Tracked {
+        checkpoint,
+        path,
+        written: None,
+        reported: false,
+        tunnels_up: 0,
+        unreachable: false,
+    }
+}
+
+/// Connection instances with at least one established Child SA: what an
+/// operator calls "tunnels up".
+fn tunnels_up(snapshot: &Snapshot) -> usize {
+    let from_states = snapshot
+        .states
+        .iter()
+        .filter(|s| s.established && s.kind == Some(SaKind::Child))
+        .map(|s| &s.conn);
+    let from_traffic = snapshot.traffic.iter().map(|t| &t.conn);
+    from_states
+        .chain(from_traffic)
+        .map(|c| (&c.name, &c.instances, &c.peer))
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+/// The one-line summary systemd shows in `systemctl status`.
+fn status_line(trackers: &BTreeMap<String, Tracked>, delivery: &Delivery, queued: u64) -> String {
+    let tunnels: usize = trackers.values().map(|t| t.tunnels_up).sum();
+    let unreachable: Vec<&str> = trackers
+        .iter()
+        .filter(|(_, t)| t.unreachable)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let stats = delivery.stats();
+    let pending: u64 = stats.iter().map(|s| s.pending_events).sum();
+    let mut line =
+        format!("{tunnels} tunnels up, {queued} events since start, {pending} pending in spools");
+    for failing in stats.iter().filter(|s| s.failing) {
+        line.push_str(&format!("; sink {} failing", failing.name));
+    }
+    if !unreachable.is_empty() {
+        line.push_str(&format!(
+            "; pluto unreachable via {}",
+            unreachable.join(", ")
+        ));
+    }
+    line
+}
+
+/// Tell systemd something; outside systemd (no `NOTIFY_SOCKET`) nothing happens.
+fn notify(states: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        debug!("sd_notify failed: {e}");
+    }
+}
+
+/// Hold an exclusive lock on the state directory for the daemon's life: two
+/// daemons appending to the same spools and checkpoints would corrupt them.
+/// The kernel drops the lock when the process dies, however it dies.
+fn lock_state_dir(dir: &Path) -> anyhow::Result<File> {
+    let path = dir.join("lock");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    // SAFETY: flock(2) on a descriptor this function owns; no memory is shared.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            bail!(
+                "another swantrail (pid {}) already runs with the state directory {}; stop it, \
+                 or give this one its own --state-dir",
+                holder.trim(),
+                dir.display()
+            );
+        }
+        bail!("cannot lock {}: {error}", path.display());
+    }
+    file.set_len(0)
+        .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
+        .with_context(|| format!("cannot write the lock file {}", path.display()))?;
+    Ok(file)
+}
+
+/// This machine's name, for `observer.hostname` when the config sets none.
+fn system_hostname() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname(2) writes at most `len` bytes into the buffer we own.
+    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if rc != 0 {
+        return "localhost".to_string();
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    match std::str::from_utf8(&buffer[..end]) {
+        Ok(name) if !name.is_empty() => name.to_string(),
+        _ => "localhost".to_string(),
+    }
 }

@@ -35,6 +35,7 @@ fn every_key_of_the_example_is_written_out_with_its_default() {
         "format",
         "level",
         "argv",
+        "extra_argv",
         "interval",
         "timeout",
         "jitter",
@@ -112,6 +113,31 @@ full_policy = "drop-oldest"
     assert_eq!(spool.max_bytes, 1 << 30);
     assert_eq!(spool.segment_bytes, 65536);
     assert_eq!(spool.full_policy, config::FullPolicy::DropOldest);
+}
+
+#[test]
+fn extra_argv_adds_commands_to_the_same_poll_and_is_refused_on_a_file_source() {
+    let text = r#"
+[[source]]
+type = "command"
+argv = ["ipsec", "whack", "--trafficstatus"]
+extra_argv = [["ipsec", "whack", "--showstates"]]
+"#;
+    let loaded = config::from_toml_str(text, Path::new("swantrail.toml")).unwrap();
+    let SourceConfig::Command(command) = &loaded.sources[0] else {
+        panic!("not a command source: {:?}", loaded.sources);
+    };
+    assert_eq!(
+        command.extra_argv,
+        vec![vec!["ipsec", "whack", "--showstates"]]
+    );
+
+    let empty = error_of("[[source]]\ntype = \"command\"\nextra_argv = [[]]\n");
+    assert!(empty.contains("swantrail.toml:3"), "{empty}");
+    assert!(empty.contains("extra_argv"), "{empty}");
+    let misplaced =
+        error_of("[[source]]\ntype = \"file\"\npath = \"/x\"\nextra_argv = [[\"a\"]]\n");
+    assert!(misplaced.contains("extra_argv"), "{misplaced}");
 }
 
 fn error_of(text: &str) -> String {

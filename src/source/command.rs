@@ -1,1 +1,299 @@
-//! TODO: the command source.
+//! The command source: asks pluto for its status by running `ipsec whack`.
+//!
+//! Every interval (plus a little random jitter, so that a fleet of gateways
+//! does not poll in lockstep) it runs one or several commands, parses their
+//! output and merges it into one snapshot stamped with the time of the poll.
+//! A command that cannot be started, exits non-zero, says "Pluto is not
+//! running" or outlives its timeout makes the poll an `Unreachable` report;
+//! output that parses as incomplete is skipped with one log line. It must
+//! never send a partial merge: one failed command fails the poll.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::{Observation, Report, content_sha256, unix_now};
+use crate::config::CommandSourceConfig;
+use crate::snapshot::Snapshot;
+
+/// Why one poll did not give a snapshot: a short slug for the event's
+/// `event.reason` and one line for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollFailure {
+    /// `pluto-not-running`, `command-failed` or `command-timed-out`.
+    pub reason: &'static str,
+    /// What happened, in one line, naming the command.
+    pub detail: String,
+}
+
+/// Poll forever, sending one report per poll, until the daemon drops the
+/// receiving end (or aborts the task).
+pub async fn run(config: CommandSourceConfig, tx: mpsc::Sender<Report>) {
+    let commands: Vec<Vec<String>> = std::iter::once(config.argv.clone())
+        .chain(config.extra_argv.iter().cloned())
+        .collect();
+    let mut unreachable_since: Option<String> = None;
+    let mut skipped_reason: Option<String> = None;
+    let mut next = Instant::now();
+    loop {
+        tokio::time::sleep_until(next).await;
+        let started = Instant::now();
+        let at = unix_now();
+        let observation = match poll(&commands, config.timeout).await {
+            Ok((snapshot, _)) if snapshot.incomplete.is_some() => {
+                // pluto answered, but not with a whole dump (an SA line the
+                // parser could not read, output cut short): nothing to diff,
+                // and not an outage either.
+                let reason = snapshot.incomplete.unwrap_or_default();
+                if skipped_reason.as_ref() != Some(&reason) {
+                    warn!(source = %config.name, "skipping incomplete output: {reason}");
+                    skipped_reason = Some(reason);
+                }
+                Observation::Waiting
+            }
+            Ok((mut snapshot, content_sha256)) => {
+                skipped_reason = None;
+                snapshot.taken_at = Some(at);
+                if unreachable_since.take().is_some() {
+                    info!(source = %config.name, "pluto answers again");
+                }
+                Observation::Snapshot {
+                    snapshot: Box::new(snapshot),
+                    content_sha256,
+                }
+            }
+            Err(failure) => {
+                if unreachable_since.is_none() {
+                    warn!(source = %config.name, "pluto unreachable: {}", failure.detail);
+                } else {
+                    debug!(source = %config.name, "pluto still unreachable: {}", failure.detail);
+                }
+                unreachable_since = Some(failure.detail);
+                Observation::Unreachable {
+                    at,
+                    reason: failure.reason.to_string(),
+                }
+            }
+        };
+        let report = Report {
+            source: config.name.clone(),
+            observation,
+        };
+        if tx.send(report).await.is_err() {
+            return;
+        }
+        next = started + config.interval + jitter(config.jitter);
+        next = next.max(Instant::now());
+    }
+}
+
+/// A random delay in `[0, max]`, so that polls of many gateways spread out.
+fn jitter(max: Duration) -> Duration {
+    let max_ms = max.as_millis().min(u64::MAX as u128) as u64;
+    if max_ms == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(fastrand::u64(0..=max_ms))
+}
+
+/// Run every command of one poll and merge their snapshots.
+///
+/// Returns the merged snapshot and the digest of all the text it came from.
+pub async fn poll(
+    commands: &[Vec<String>],
+    timeout: Duration,
+) -> Result<(Snapshot, String), PollFailure> {
+    let mut merged: Option<Snapshot> = None;
+    let mut all_text = Vec::new();
+    for argv in commands {
+        let stdout = run_one(argv, timeout).await?;
+        let snapshot = crate::parse(&String::from_utf8_lossy(&stdout));
+        all_text.extend_from_slice(&stdout);
+        all_text.push(0);
+        match merged.as_mut() {
+            Some(m) => m.merge(snapshot),
+            None => merged = Some(snapshot),
+        }
+    }
+    Ok((merged.unwrap_or_default(), content_sha256(&all_text)))
+}
+
+/// Run one command with a timeout and return its standard output.
+async fn run_one(argv: &[String], timeout: Duration) -> Result<Vec<u8>, PollFailure> {
+    let shown = argv.join(" ");
+    let Some((program, args)) = argv.split_first() else {
+        return Err(PollFailure {
+            reason: "command-failed",
+            detail: "the command is empty".to_string(),
+        });
+    };
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so that a timeout also kills what the
+        // `ipsec` wrapper script started (whack itself).
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = command.spawn().map_err(|e| PollFailure {
+        reason: "command-failed",
+        detail: format!("cannot run `{shown}`: {e}"),
+    })?;
+    let pid = child.id();
+    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => {
+            return Err(PollFailure {
+                reason: "command-failed",
+                detail: format!("reading the output of `{shown}`: {e}"),
+            });
+        }
+        Err(_elapsed) => {
+            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+                // SAFETY: kill(2) with a negative pid signals the process
+                // group we created above; it touches no memory of ours.
+                unsafe {
+                    libc::kill(-pid, libc::SIGKILL);
+                }
+            }
+            return Err(PollFailure {
+                reason: "command-timed-out",
+                detail: format!("`{shown}` did not finish within {timeout:?}; killed it"),
+            });
+        }
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if let Some(line) = pluto_not_running(&stderr) {
+        return Err(PollFailure {
+            reason: "pluto-not-running",
+            detail: line.to_string(),
+        });
+    }
+    if !output.status.success() {
+        let first_line = stderr.lines().map(str::trim).find(|l| !l.is_empty());
+        return Err(PollFailure {
+            reason: "command-failed",
+            detail: match first_line {
+                Some(line) => format!("`{shown}` failed ({}): {line}", output.status),
+                None => format!("`{shown}` failed ({})", output.status),
+            },
+        });
+    }
+    Ok(output.stdout)
+}
+
+/// The stderr line that says pluto is not running, in any of its wordings
+/// (libreswan-format.md §1.3): `whack: Pluto is not running (no "...")`,
+/// `ERROR: ipsec whack: Pluto is not running ...`,
+/// `ipsec whack: ERROR: Pluto is not running ...`.
+pub fn pluto_not_running(stderr: &str) -> Option<&str> {
+    stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| l.contains("Pluto is not running"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::OutputKind;
+
+    #[test]
+    fn pluto_not_running_is_recognised_in_all_three_wordings() {
+        for line in [
+            r#"whack: Pluto is not running (no "/run/pluto/pluto.ctl")"#,
+            r#"ERROR: ipsec whack: Pluto is not running (no "/run/pluto/pluto.ctl"): No such file or directory (errno 2)"#,
+            r#"ipsec whack: ERROR: Pluto is not running (no "/run/pluto/pluto.ctl"): No such file or directory (errno 2)"#,
+        ] {
+            let stderr = format!("some noise\n{line}\n");
+            assert_eq!(pluto_not_running(&stderr), Some(line));
+        }
+        assert_eq!(
+            pluto_not_running("021 no such connection named \"x\""),
+            None
+        );
+    }
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_nonzero_exit_fails_the_poll_with_the_first_stderr_line() {
+        let commands = vec![argv(&["sh", "-c", "echo 'it broke' >&2; exit 3"])];
+        let failure = poll(&commands, Duration::from_secs(5)).await.unwrap_err();
+        assert_eq!(failure.reason, "command-failed");
+        assert!(failure.detail.contains("it broke"), "{}", failure.detail);
+    }
+
+    #[tokio::test]
+    async fn pluto_not_running_wins_even_with_exit_status_zero() {
+        let commands = vec![argv(&[
+            "sh",
+            "-c",
+            "echo 'whack: Pluto is not running (no \"/run/pluto/pluto.ctl\")' >&2",
+        ])];
+        let failure = poll(&commands, Duration::from_secs(5)).await.unwrap_err();
+        assert_eq!(failure.reason, "pluto-not-running");
+    }
+
+    #[tokio::test]
+    async fn a_command_that_hangs_is_killed_at_the_timeout() {
+        let started = std::time::Instant::now();
+        let commands = vec![argv(&["sh", "-c", "sleep 30"])];
+        let failure = poll(&commands, Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert_eq!(failure.reason, "command-timed-out");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_fails_the_poll() {
+        let commands = vec![argv(&["/nonexistent/swantrail-test-whack"])];
+        let failure = poll(&commands, Duration::from_secs(5)).await.unwrap_err();
+        assert_eq!(failure.reason, "command-failed");
+        assert!(failure.detail.contains("cannot run"), "{}", failure.detail);
+    }
+
+    #[tokio::test]
+    async fn one_failing_command_fails_the_whole_poll() {
+        let commands = vec![argv(&["true"]), argv(&["false"])];
+        let failure = poll(&commands, Duration::from_secs(5)).await.unwrap_err();
+        assert_eq!(failure.reason, "command-failed");
+    }
+
+    #[tokio::test]
+    async fn several_commands_of_one_poll_merge_into_one_snapshot() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lab-4.10");
+        let commands = vec![
+            argv(&[
+                "cat",
+                &format!("{fixtures}/02-established-trafficstatus.txt"),
+            ]),
+            argv(&["cat", &format!("{fixtures}/02-established-showstates.txt")]),
+        ];
+        let (snapshot, _) = poll(&commands, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(
+            snapshot.kinds,
+            vec![OutputKind::TrafficStatus, OutputKind::ShowStates]
+        );
+        assert!(snapshot.is_complete(), "{:?}", snapshot.incomplete);
+        assert_eq!(snapshot.traffic.len(), 3);
+        assert!(snapshot.states.len() > snapshot.traffic.len());
+    }
+
+    #[tokio::test]
+    async fn the_same_output_gives_the_same_digest() {
+        let commands = vec![argv(&["echo", "000 Bare Shunt list:"])];
+        let (_, a) = poll(&commands, Duration::from_secs(5)).await.unwrap();
+        let (_, b) = poll(&commands, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 64);
+    }
+}

@@ -1,5 +1,68 @@
 //! Where snapshots come from: a command, a watched file, or a replay.
+//!
+//! The live sources (`command`, `file`) are tokio tasks that look at pluto
+//! and send what they saw, as a [`Report`], over one channel to the daemon,
+//! which owns the trackers. A source never diffs, never decides what is an
+//! event and never sends an incomplete snapshot: it only says "this is what
+//! pluto looks like now" or "pluto could not be asked".
 
 pub mod command;
 pub mod file;
 pub mod replay;
+
+use crate::snapshot::Snapshot;
+
+/// One message from a live source to the daemon.
+///
+/// It carries the source's name because the daemon keeps one tracker (and
+/// one checkpoint) per source: two sources watching two gateways must never
+/// be diffed against each other.
+#[derive(Debug)]
+pub struct Report {
+    /// The `name` of the source in the configuration.
+    pub source: String,
+    /// What the source saw.
+    pub observation: Observation,
+}
+
+/// What a source saw on one look at pluto.
+#[derive(Debug)]
+pub enum Observation {
+    /// A complete snapshot, ready to be diffed; `taken_at` is set.
+    Snapshot {
+        /// The parsed (and, for several commands, merged) snapshot, boxed
+        /// because it is large next to the other variants.
+        snapshot: Box<Snapshot>,
+        /// A digest of the text it was parsed from. The daemon stores it in
+        /// the checkpoint so that a restarted file source does not feed the
+        /// same dump twice.
+        content_sha256: String,
+    },
+    /// pluto could not be asked (not running, command failed or timed out).
+    Unreachable {
+        /// When the attempt was made, in Unix seconds.
+        at: i64,
+        /// One line saying why, for the event and the log.
+        reason: String,
+    },
+    /// The source looked but has nothing to diff (the watched file is
+    /// absent, unchanged since the checkpoint or incomplete; the command's
+    /// output was incomplete). The daemon only counts it as "this source
+    /// has looked", so that it can tell systemd it is ready.
+    Waiting,
+}
+
+/// The current time in Unix seconds, as sources stamp their snapshots.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The hex SHA-256 of a dump's text, the identity of "the same content".
+pub(crate) fn content_sha256(text: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

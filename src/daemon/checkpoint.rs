@@ -1,0 +1,193 @@
+//! The tracker checkpoint: what a source's tracker knew after the last
+//! snapshot whose events reached every spool.
+//!
+//! One JSON file per source under `<state_dir>/checkpoint/`, replaced by an
+//! atomic rename (write a temporary file, fsync it, rename it over the old
+//! one, fsync the directory), so that after a crash the file is either the
+//! old checkpoint or the new one, never a mix. It must never be written
+//! before the events of the snapshot it describes are durable in the spools:
+//! then a crash can only repeat events, never lose one.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::track::Tracker;
+
+/// The version of the checkpoint file's layout; a file of another version
+/// is set aside and the tracker starts afresh.
+const FORMAT: u32 = 1;
+
+/// Everything one source needs to resume where it stopped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Layout version ([`FORMAT`]).
+    pub format: u32,
+    /// The source's name, to catch a file copied to the wrong place.
+    pub source: String,
+    /// The `taken_at` of the last snapshot fed to the tracker.
+    pub taken_at: Option<i64>,
+    /// The digest of the text of that snapshot, so that a file source does
+    /// not feed the same dump again after a restart.
+    pub content_sha256: Option<String>,
+    /// The tracker itself.
+    pub tracker: Tracker,
+}
+
+impl Checkpoint {
+    /// A checkpoint of `tracker` for `source`.
+    pub fn new(source: &str, tracker: Tracker) -> Checkpoint {
+        Checkpoint {
+            format: FORMAT,
+            source: source.to_string(),
+            taken_at: None,
+            content_sha256: None,
+            tracker,
+        }
+    }
+}
+
+/// Why a checkpoint file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Reading or writing the file failed.
+    #[error("checkpoint {path}: {source}")]
+    Io {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The file is not a checkpoint this version can read.
+    #[error("checkpoint {path} is unreadable ({reason})")]
+    Unreadable {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The checkpoint file of a source: its name, with anything that is not
+/// safe in a file name replaced by `_`.
+pub fn path_for(directory: &Path, source: &str) -> PathBuf {
+    let safe: String = source
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    directory.join(format!("{}.json", safe.trim_start_matches('.')))
+}
+
+/// Read a checkpoint; `Ok(None)` when there is none yet.
+pub fn load(path: &Path, source: &str) -> Result<Option<Checkpoint>, CheckpointError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(CheckpointError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let unreadable = |reason: String| CheckpointError::Unreadable {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let checkpoint: Checkpoint =
+        serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?;
+    if checkpoint.format != FORMAT {
+        return Err(unreadable(format!(
+            "format {} where {FORMAT} was expected",
+            checkpoint.format
+        )));
+    }
+    if checkpoint.source != source {
+        return Err(unreadable(format!(
+            "it belongs to source {:?}, not {source:?}",
+            checkpoint.source
+        )));
+    }
+    Ok(Some(checkpoint))
+}
+
+/// Replace the checkpoint file atomically and durably.
+pub fn store(path: &Path, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
+    let json = serde_json::to_vec(checkpoint).map_err(|e| CheckpointError::Unreadable {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    write_atomically(path, &json).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Write `bytes` to `path` so that a crash leaves the old or the new
+/// content, never a mix: temporary file, fsync, rename, fsync directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let directory = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    {
+        let mut file = File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    fs::rename(&temporary, path)?;
+    File::open(directory)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rewrite_replaces_the_whole_file_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("local.json");
+        write_atomically(&path, b"a long first version").unwrap();
+        write_atomically(&path, b"short").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"short");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("local.json")]);
+    }
+
+    #[test]
+    fn source_names_become_safe_file_names() {
+        let dir = Path::new("/state/checkpoint");
+        assert_eq!(path_for(dir, "local"), dir.join("local.json"));
+        assert_eq!(path_for(dir, "../etc/x y"), dir.join("_etc_x_y.json"));
+    }
+
+    #[test]
+    fn a_missing_checkpoint_is_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = load(&dir.path().join("none.json"), "none").unwrap();
+        assert!(loaded.is_none());
+    }
+
+    #[test]
+    fn a_garbled_checkpoint_is_reported_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("local.json");
+        fs::write(&path, b"{not json").unwrap();
+        let err = load(&path, "local").unwrap_err();
+        assert!(err.to_string().contains("local.json"), "{err}");
+    }
+}

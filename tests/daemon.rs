@@ -1,0 +1,749 @@
+//! End-to-end tests of `swantrail run`: the real binary, real files, real
+//! child processes and real signals, with a temporary state directory.
+//!
+//! They pin the promises an operator relies on: no event is lost across
+//! crashes (duplicates only with the same `event.id`), a watched dump is read
+//! once when it is complete and never when it is not, pluto going away and
+//! coming back is reported once, and the service talks to systemd.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_swantrail");
+/// The bundled lab series (examples/lab-4.10/README.md): real 4.10 dumps.
+const SERIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/lab-4.10/series");
+
+// ---------------------------------------------------------------- helpers
+
+/// A daemon under test, with its stderr captured in a file.
+struct Daemon {
+    child: RefCell<Child>,
+    stderr: PathBuf,
+    /// Where this daemon's lines start in a log shared across restarts.
+    log_start: usize,
+}
+
+impl Daemon {
+    fn start(config: &Path, stderr: &Path, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with(config, stderr, env, &[])
+    }
+
+    fn start_with(config: &Path, stderr: &Path, env: &[(&str, &str)], args: &[&str]) -> Daemon {
+        let log_start = fs::metadata(stderr).map_or(0, |m| m.len() as usize);
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(stderr)
+            .unwrap();
+        let mut command = Command::new(BIN);
+        command
+            .args(["run", "--config"])
+            .arg(config)
+            .args(args)
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("JOURNAL_STREAM")
+            .env("RUST_LOG", "swantrail=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Daemon {
+            child: RefCell::new(command.spawn().unwrap()),
+            stderr: stderr.to_path_buf(),
+            log_start,
+        }
+    }
+
+    fn signal(&self, signal: i32) {
+        let rc = unsafe { libc::kill(self.pid() as i32, signal) };
+        assert_eq!(rc, 0, "kill({signal}) failed");
+    }
+
+    /// SIGKILL: the crash the durability promise is about.
+    fn crash(mut self) {
+        let child = self.child.get_mut();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// SIGTERM, then wait for the exit (at most 30 s).
+    fn terminate(mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.get_mut().try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                self.child.get_mut().kill().unwrap();
+                panic!("no exit 30 s after SIGTERM; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.borrow().id()
+    }
+
+    /// How the daemon exited, if it has.
+    fn exited(&self) -> Option<ExitStatus> {
+        self.child.borrow_mut().try_wait().unwrap()
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// The log lines of this process only.
+    fn own_log(&self) -> String {
+        self.log()
+            .get(self.log_start..)
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let child = self.child.get_mut();
+        if let Ok(None) = child.try_wait() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Wait until `done` holds, failing with `what` (and the log) after `limit`.
+fn wait_until(limit: Duration, what: &str, daemon: &Daemon, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if let Some(status) = daemon.exited() {
+            panic!(
+                "the daemon exited ({status}) while waiting for {what}; log:\n{}",
+                daemon.log()
+            );
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}; log:\n{}", daemon.log());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The `taken_at` of the last snapshot in a source's checkpoint.
+fn checkpoint_taken_at(state: &Path, source: &str) -> Option<i64> {
+    let text = fs::read_to_string(state.join("checkpoint").join(format!("{source}.json"))).ok()?;
+    let json: Value = serde_json::from_str(&text).ok()?;
+    json["taken_at"].as_i64()
+}
+
+/// Every event line in every file of `dir` (the sink's file and its rotations).
+fn event_lines(dir: &Path) -> Vec<String> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files.reverse(); // events.ndjson.N (oldest) ... events.ndjson
+    let mut lines = Vec::new();
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        lines.extend(text.lines().filter(|l| !l.is_empty()).map(String::from));
+    }
+    lines
+}
+
+/// A field of an event, written nested (`{"event":{"id":..}}`) or dotted.
+fn field<'a>(event: &'a Value, dotted: &str) -> Option<&'a Value> {
+    if let Some(v) = event.get(dotted) {
+        return Some(v);
+    }
+    dotted.split('.').try_fold(event, |v, key| v.get(key))
+}
+
+fn parse_event(line: &str) -> Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
+
+fn event_id(line: &str) -> String {
+    let event = parse_event(line);
+    field(&event, "event.id")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no event.id: {line}"))
+        .to_string()
+}
+
+fn action(line: &str) -> String {
+    let event = parse_event(line);
+    field(&event, "event.action")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no event.action: {line}"))
+        .to_string()
+}
+
+/// The lab series as (epoch, path), oldest first, or `None` (test skipped)
+/// when neither the bundled copy nor the shared captures are present.
+fn lab_series() -> Option<Vec<(i64, PathBuf)>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let candidates = [
+        root.join("examples/lab-4.10/series"),
+        root.join("../shared/lab/captures/series"),
+    ];
+    let dir = candidates.iter().find(|d| d.is_dir())?;
+    let mut dumps: Vec<(i64, PathBuf)> = fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_name()?.to_str()?.to_string();
+            let epoch = name.strip_prefix("status-")?.strip_suffix(".txt")?;
+            Some((epoch.parse().ok()?, path))
+        })
+        .collect();
+    dumps.sort();
+    Some(dumps)
+}
+
+fn fixture(epoch: i64) -> String {
+    fs::read_to_string(format!("{SERIES}/status-{epoch}.txt")).unwrap()
+}
+
+/// Put a dump in place the way cron jobs should: temporary file, then rename.
+fn write_by_rename(target: &Path, text: &str, mtime: i64) {
+    let temporary = target.with_extension("tmp");
+    fs::write(&temporary, text).unwrap();
+    set_mtime(&temporary, mtime);
+    fs::rename(&temporary, target).unwrap();
+}
+
+/// Rewrite a dump in place the way `whack --status > file` does: truncate,
+/// then write in pieces with short pauses.
+fn write_in_place(target: &Path, text: &str, mtime: i64) {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .create(true)
+        .open(target)
+        .unwrap();
+    let bytes = text.as_bytes();
+    let third = bytes.len() / 3;
+    for piece in [
+        &bytes[..third],
+        &bytes[third..2 * third],
+        &bytes[2 * third..],
+    ] {
+        file.write_all(piece).unwrap();
+        file.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    drop(file);
+    set_mtime(target, mtime);
+}
+
+fn set_mtime(path: &Path, epoch: i64) {
+    let file = fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(epoch as u64))
+        .unwrap();
+}
+
+fn toml_path(path: &Path) -> String {
+    format!("{:?}", path.to_str().unwrap())
+}
+
+/// A config with one file source and one file sink, all under `root`.
+fn file_to_file_config(root: &Path, settle: &str, poll: &str, force_poll: bool) -> PathBuf {
+    for dir in ["watch", "state", "out"] {
+        fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    let config = format!(
+        r#"state_dir = {state}
+hostname = "gw-test"
+shutdown_grace = "10s"
+
+[[source]]
+type = "file"
+name = "lab"
+path = {watched}
+settle = "{settle}"
+poll_interval = "{poll}"
+force_poll = {force_poll}
+
+[[sink]]
+type = "file"
+path = {out}
+
+[sink.spool]
+batch_max_wait = "20ms"
+"#,
+        state = toml_path(&root.join("state")),
+        watched = toml_path(&root.join("watch/status.txt")),
+        out = toml_path(&root.join("out/events.ndjson")),
+    );
+    let path = root.join("swantrail.toml");
+    fs::write(&path, config).unwrap();
+    path
+}
+
+// ------------------------------------------------------------------ tests
+
+/// Feed the series one dump at a time, waiting until each is checkpointed;
+/// with `kills`, SIGKILL the daemon at a random moment after those dumps and
+/// restart it. Returns the event lines of all output files.
+fn run_series(
+    root: &Path,
+    series: &[(i64, PathBuf)],
+    kills: &BTreeSet<usize>,
+    seed: u64,
+    killed_before_checkpoint: &mut usize,
+) -> Vec<String> {
+    let config = file_to_file_config(root, "30ms", "1s", false);
+    let state = root.join("state");
+    let watched = root.join("watch/status.txt");
+    let stderr = root.join("stderr.log");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut daemon = Daemon::start(&config, &stderr, &[]);
+    for (index, (epoch, dump)) in series.iter().enumerate() {
+        write_by_rename(&watched, &fs::read_to_string(dump).unwrap(), *epoch);
+        if kills.contains(&index) {
+            // Anywhere from "not yet seen" through "spooled, not yet
+            // checkpointed" to "checkpointed, sink still draining".
+            std::thread::sleep(Duration::from_millis(rng.u64(0..100)));
+            daemon.crash();
+            if checkpoint_taken_at(&state, "lab") != Some(*epoch) {
+                *killed_before_checkpoint += 1;
+            }
+            daemon = Daemon::start(&config, &stderr, &[]);
+        }
+        let epoch = *epoch;
+        wait_until(
+            Duration::from_secs(20),
+            &format!("dump {epoch} checkpointed"),
+            &daemon,
+            || checkpoint_taken_at(&state, "lab") == Some(epoch),
+        );
+    }
+    // SIGTERM before the daemon set up its handlers would kill it outright.
+    wait_until(Duration::from_secs(20), "the last start", &daemon, || {
+        daemon.own_log().contains("swantrail started")
+    });
+    let status = daemon.terminate();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    event_lines(&root.join("out"))
+}
+
+#[test]
+fn sigkill_at_twenty_random_moments_loses_no_event_and_repeats_only_identical_ids() {
+    let Some(series) = lab_series() else {
+        eprintln!("SKIPPED: the lab series (examples/lab-4.10/series or ../shared) is absent");
+        return;
+    };
+    let reference_dir = tempfile::tempdir().unwrap();
+    let reference = run_series(reference_dir.path(), &series, &BTreeSet::new(), 0, &mut 0);
+    assert!(
+        reference.len() >= 5,
+        "the series gives too few events: {reference:?}"
+    );
+    let mut by_id: BTreeMap<String, &String> = BTreeMap::new();
+    for line in &reference {
+        let previous = by_id.insert(event_id(line), line);
+        assert!(previous.is_none(), "an uninterrupted run repeated {line}");
+    }
+    let actions: BTreeSet<String> = reference.iter().map(|l| action(l)).collect();
+    assert!(actions.contains("tunnel-up"), "{actions:?}");
+
+    // SWANTRAIL_TEST_SEED replays (or varies) the kill moments.
+    let seed = std::env::var("SWANTRAIL_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_0004);
+    eprintln!("seed {seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut kills = BTreeSet::new();
+    while kills.len() < 20.min(series.len()) {
+        kills.insert(rng.usize(0..series.len()));
+    }
+    let crashed_dir = tempfile::tempdir().unwrap();
+    let mut early_kills = 0;
+    let crashed = run_series(crashed_dir.path(), &series, &kills, seed, &mut early_kills);
+
+    let crashed_ids: BTreeSet<String> = crashed.iter().map(|l| event_id(l)).collect();
+    let missing: Vec<&&String> = by_id
+        .iter()
+        .filter(|(id, _)| !crashed_ids.contains(*id))
+        .map(|(_, line)| line)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "events lost across crashes: {missing:#?}"
+    );
+    for line in &crashed {
+        let id = event_id(line);
+        let Some(original) = by_id.get(&id) else {
+            panic!("an event the uninterrupted run never produced: {line}");
+        };
+        assert_eq!(
+            parse_event(line),
+            parse_event(original),
+            "a repeated event.id carries a different event"
+        );
+    }
+    eprintln!(
+        "{} events, {} lines after 20 crashes ({early_kills} before the dump was checkpointed, {} duplicates)",
+        reference.len(),
+        crashed.len(),
+        crashed.len() - reference.len()
+    );
+}
+
+/// The watched-file scenario, by inotify or by polling.
+fn renamed_and_rewritten_dumps_are_read_once_and_a_truncated_one_never(force_poll: bool) {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let config = file_to_file_config(root, "300ms", "100ms", force_poll);
+    let state = root.join("state");
+    let watched = root.join("watch/status.txt");
+    let stderr = root.join("stderr.log");
+    let daemon = Daemon::start(&config, &stderr, &[]);
+    let state = state.as_path();
+    let checkpointed = |epoch: i64| move || checkpoint_taken_at(state, "lab") == Some(epoch);
+    let limit = Duration::from_secs(15);
+
+    let (a, b, d) = (1795857662, 1795857667, 1795857672);
+    let truncated_at = 1795857670;
+    write_by_rename(&watched, &fixture(a), a);
+    wait_until(limit, "the renamed dump", &daemon, checkpointed(a));
+    write_in_place(&watched, &fixture(b), b);
+    wait_until(
+        limit,
+        "the dump rewritten in place",
+        &daemon,
+        checkpointed(b),
+    );
+
+    // A writer that died in the middle of the state list: the rest of the
+    // tunnels are missing, which must not read as "they went down".
+    let whole = fixture(d);
+    let cut = whole
+        .find("\"v2-short\":500 STATE_V2_ESTABLISHED_CHILD_SA")
+        .unwrap()
+        + 20;
+    write_in_place(&watched, &whole[..cut], truncated_at);
+    wait_until(limit, "the truncated dump to be skipped", &daemon, || {
+        daemon.log().contains("skipping incomplete dump")
+    });
+    write_by_rename(&watched, &whole, d);
+    wait_until(limit, "the last dump", &daemon, checkpointed(d));
+
+    let log = daemon.log();
+    assert!(daemon.terminate().success());
+    let skipped: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("skipping incomplete dump"))
+        .collect();
+    assert_eq!(skipped.len(), 1, "{log}");
+    assert!(
+        skipped[0].contains("status.txt"),
+        "the log line names the file: {}",
+        skipped[0]
+    );
+    for epoch in [a, b, d] {
+        let diffed = log
+            .lines()
+            .filter(|l| l.contains("snapshot diffed") && l.contains(&format!("taken_at={epoch}")))
+            .count();
+        assert_eq!(diffed, 1, "dump {epoch} diffed {diffed} times; log:\n{log}");
+    }
+    assert!(!log.contains(&format!("taken_at={truncated_at}")), "{log}");
+
+    let events = event_lines(&root.join("out"));
+    let actions: Vec<String> = events.iter().map(|l| action(l)).collect();
+    assert!(actions.iter().any(|a| a == "tunnel-up"), "{actions:?}");
+    assert!(!actions.iter().any(|a| a == "tunnel-down"), "{events:#?}");
+}
+
+#[test]
+fn watched_file_renamed_and_rewritten_dumps_are_read_once_and_a_truncated_one_never() {
+    renamed_and_rewritten_dumps_are_read_once_and_a_truncated_one_never(false);
+}
+
+#[test]
+fn polled_file_renamed_and_rewritten_dumps_are_read_once_and_a_truncated_one_never() {
+    renamed_and_rewritten_dumps_are_read_once_and_a_truncated_one_never(true);
+}
+
+/// A fake `ipsec whack` that says pluto is not running for its first
+/// `failures` calls (and while a file `down` exists next to it), otherwise
+/// prints a real captured dump; it counts its calls.
+fn flaky_whack(dir: &Path, failures: u32) -> PathBuf {
+    fs::write(dir.join("status.txt"), fixture(1795857662)).unwrap();
+    let script = dir.join("whack");
+    let dir = dir.to_str().unwrap();
+    fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+n=$(cat "{dir}/calls" 2>/dev/null || echo 0)
+n=$((n + 1))
+echo "$n" > "{dir}/calls"
+if [ "$n" -le {failures} ] || [ -e "{dir}/down" ]; then
+    echo 'whack: Pluto is not running (no "/run/pluto/pluto.ctl")' >&2
+    exit 1
+fi
+cat "{dir}/status.txt"
+"#
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+fn command_config(root: &Path, script: &Path) -> PathBuf {
+    fs::create_dir_all(root.join("out")).unwrap();
+    let config = format!(
+        r#"state_dir = {state}
+hostname = "gw-test"
+
+[[source]]
+type = "command"
+name = "pluto"
+argv = [{script}]
+interval = "100ms"
+jitter = "0s"
+timeout = "5s"
+
+[[sink]]
+type = "file"
+path = {out}
+
+[sink.spool]
+batch_max_wait = "20ms"
+"#,
+        state = toml_path(&root.join("state")),
+        script = toml_path(script),
+        out = toml_path(&root.join("out/events.ndjson")),
+    );
+    let path = root.join("swantrail.toml");
+    fs::write(&path, config).unwrap();
+    path
+}
+
+fn calls(root: &Path) -> u32 {
+    fs::read_to_string(root.join("calls"))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn pluto_failing_then_answering_gives_one_unreachable_and_one_reachable() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let script = flaky_whack(root, 4);
+    let config = command_config(root, &script);
+    let daemon = Daemon::start(&config, &root.join("stderr.log"), &[]);
+    wait_until(Duration::from_secs(20), "ten polls", &daemon, || {
+        calls(root) >= 10
+    });
+    let log = daemon.log();
+    assert!(daemon.terminate().success());
+
+    let events = event_lines(&root.join("out"));
+    let actions: Vec<String> = events.iter().map(|l| action(l)).collect();
+    let position = |wanted: &str| actions.iter().position(|a| a == wanted);
+    let count = |wanted: &str| actions.iter().filter(|a| *a == wanted).count();
+    assert_eq!(count("pluto-unreachable"), 1, "{actions:?}");
+    assert_eq!(count("pluto-reachable"), 1, "{actions:?}");
+    assert!(
+        position("pluto-unreachable") < position("pluto-reachable"),
+        "{actions:?}"
+    );
+    // The log, too, says it once per outage, not once per poll.
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("pluto unreachable"))
+        .count();
+    assert_eq!(warnings, 1, "{log}");
+    assert!(log.contains("Pluto is not running"), "{log}");
+}
+
+#[test]
+fn systemd_hears_ready_status_and_watchdog_pings_then_stopping() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let script = flaky_whack(root, 0);
+    let config = command_config(root, &script);
+    let socket_path = root.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let daemon = Daemon::start(
+        &config,
+        &root.join("stderr.log"),
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let mut messages = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if let Ok(n) = socket.recv(&mut buffer) {
+            messages.push(String::from_utf8_lossy(&buffer[..n]).to_string());
+        }
+    }
+    let status = daemon.terminate();
+    while let Ok(n) = socket.recv(&mut buffer) {
+        messages.push(String::from_utf8_lossy(&buffer[..n]).to_string());
+    }
+    assert!(status.success());
+    let has = |prefix: &str| {
+        messages
+            .iter()
+            .filter(|m| m.lines().any(|l| l.starts_with(prefix)))
+            .count()
+    };
+    assert_eq!(has("READY=1"), 1, "{messages:#?}");
+    assert!(has("WATCHDOG=1") >= 3, "{messages:#?}");
+    assert!(has("STOPPING=1") >= 1, "{messages:#?}");
+    let status_lines: Vec<&String> = messages
+        .iter()
+        .filter(|m| m.starts_with("STATUS="))
+        .collect();
+    assert!(
+        status_lines.iter().any(|m| m.contains("3 tunnels up")),
+        "{status_lines:#?}"
+    );
+}
+
+#[test]
+fn an_unusable_state_directory_is_one_clear_line_naming_the_way_out() {
+    let root = tempfile::tempdir().unwrap();
+    let blocker = root.path().join("not-a-directory");
+    fs::write(&blocker, "").unwrap();
+    let output = Command::new(BIN)
+        .args(["run", "--state-dir"])
+        .arg(blocker.join("state"))
+        .env_remove("NOTIFY_SOCKET")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("state directory"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.contains("--state-dir"), "{line}");
+    assert!(line.contains("not-a-directory"), "{line}");
+}
+
+#[test]
+fn sighup_makes_the_file_sink_start_a_new_file_after_logrotate_moved_it() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let script = flaky_whack(root, 0);
+    let config = command_config(root, &script);
+    let daemon = Daemon::start(&config, &root.join("stderr.log"), &[]);
+    let current = root.join("out/events.ndjson");
+    wait_until(Duration::from_secs(15), "the inventory", &daemon, || {
+        fs::read_to_string(&current).is_ok_and(|t| t.contains("tunnel-up"))
+    });
+    let rotated = root.join("rotated.ndjson");
+    fs::rename(&current, &rotated).unwrap();
+    daemon.signal(libc::SIGHUP);
+    wait_until(Duration::from_secs(15), "the reopen", &daemon, || {
+        daemon.log().contains("reopened")
+    });
+    fs::write(root.join("down"), "").unwrap();
+    wait_until(Duration::from_secs(15), "the outage event", &daemon, || {
+        fs::read_to_string(&current).is_ok_and(|t| t.contains("pluto-unreachable"))
+    });
+    assert!(daemon.terminate().success());
+
+    let before = fs::read_to_string(&rotated).unwrap();
+    let after = fs::read_to_string(&current).unwrap();
+    assert!(
+        before.lines().all(|l| action(l) != "pluto-unreachable"),
+        "{before}"
+    );
+    assert!(after.lines().all(|l| action(l) != "tunnel-up"), "{after}");
+    assert_eq!(
+        after
+            .lines()
+            .filter(|l| action(l) == "pluto-unreachable")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn log_lines_are_json_when_asked_and_carry_no_timestamp_under_journald() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let script = flaky_whack(root, 1);
+    let config = command_config(root, &script);
+    for (journald, stderr) in [(false, "plain.log"), (true, "journal.log")] {
+        let env: &[(&str, &str)] = if journald {
+            &[("JOURNAL_STREAM", "8:12345")]
+        } else {
+            &[]
+        };
+        let stderr = root.join(stderr);
+        let daemon = Daemon::start_with(&config, &stderr, env, &["--log-format", "json"]);
+        wait_until(Duration::from_secs(15), "a few log lines", &daemon, || {
+            daemon.log().contains("ready")
+        });
+        assert!(daemon.terminate().success());
+        let log = fs::read_to_string(&stderr).unwrap();
+        let records: Vec<Value> = log
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        assert!(records.len() >= 3, "{log}");
+        for record in &records {
+            assert!(record["level"].is_string(), "{record}");
+            assert_eq!(record.get("timestamp").is_some(), !journald, "{record}");
+        }
+    }
+}
+
+#[test]
+fn a_second_daemon_on_the_same_state_directory_refuses_to_start() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let script = flaky_whack(root, 0);
+    let config = command_config(root, &script);
+    let first = Daemon::start(&config, &root.join("first.log"), &[]);
+    wait_until(Duration::from_secs(15), "the first daemon", &first, || {
+        first.log().contains("ready")
+    });
+    let second = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&config)
+        .env_remove("NOTIFY_SOCKET")
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("already runs with the state directory"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("pid {}", first.pid())), "{stderr}");
+    assert!(first.terminate().success());
+}
