@@ -340,3 +340,65 @@ fn an_ike_rekey_and_a_child_rekey_in_one_poll_are_both_rekeys() {
         .collect()
     );
 }
+
+/// The lab's real 4.10 status and trafficstatus of one moment, with the
+/// trafficstatus text passed through `edit`.
+fn lab_moment(at: i64, edit: impl Fn(&str) -> String) -> swantrail::Snapshot {
+    let dir = root().join("tests/fixtures/lab-4.10");
+    let status = std::fs::read_to_string(dir.join("status.txt")).unwrap();
+    let traffic = edit(&std::fs::read_to_string(dir.join("trafficstatus.txt")).unwrap());
+    let mut snap = swantrail::parse(&status);
+    snap.merge(swantrail::parse(&traffic));
+    snap.taken_at = Some(at);
+    snap
+}
+
+#[test]
+fn an_add_time_that_moves_by_a_second_is_not_a_pluto_restart() {
+    // pluto prints the kernel add time of whichever direction it queried
+    // last; on a slow responder the two differ by a second or more. Seen
+    // on a real 4.10 responder polled every 2 s: the same SA's add_time
+    // alternated between two values.
+    let mut tracker = Tracker::new(TrackerConfig::new("west"));
+    tracker.observe(&lab_moment(1795857905, |t| t.to_string()));
+    let moved = tracker.observe(&lab_moment(1795857907, |t| {
+        t.replace("add_time=1795857886", "add_time=1795857887")
+    }));
+    assert!(
+        moved.is_empty(),
+        "{:?}",
+        moved.iter().map(|e| e.action()).collect::<Vec<_>>()
+    );
+    // trafficstatus alone (no SPIs to go by) is no more fooled.
+    let mut tracker = Tracker::new(TrackerConfig::new("west"));
+    let traffic = |at: i64, edit: &dyn Fn(&str) -> String| {
+        let text = edit(
+            &std::fs::read_to_string(root().join("tests/fixtures/lab-4.10/trafficstatus.txt"))
+                .unwrap(),
+        );
+        let mut snap = swantrail::parse(&text);
+        snap.taken_at = Some(at);
+        snap
+    };
+    tracker.observe(&traffic(1795857905, &|t| t.to_string()));
+    let moved = tracker.observe(&traffic(1795857907, &|t| {
+        t.replace("add_time=1795857886", "add_time=1795857887")
+    }));
+    assert!(
+        moved.is_empty(),
+        "{:?}",
+        moved.iter().map(|e| e.action()).collect::<Vec<_>>()
+    );
+    // But the same serials with add times minutes apart are new SAs of a
+    // new pluto run.
+    let restarted = tracker.observe(&traffic(1795858500, &|t| {
+        t.replace("add_time=179585", "add_time=179586")
+    }));
+    assert_eq!(
+        restarted
+            .iter()
+            .filter(|e| e.action() == "pluto-restarted")
+            .count(),
+        1
+    );
+}

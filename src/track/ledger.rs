@@ -127,7 +127,11 @@ impl SaRecord {
             }
         }
         if let Some(t) = seen.traffic {
-            self.add_time = t.add_time.or(self.add_time);
+            // The earliest reading: pluto prints either direction's add time.
+            self.add_time = match (t.add_time, self.add_time) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             if let Some(u) = t.username.as_ref().or(t.id.as_ref()) {
                 self.user = Some(u.clone());
             }
@@ -141,25 +145,53 @@ impl SaRecord {
         }
     }
 
-    /// Whether `seen`, listed under this record's serial, is evidently a
-    /// different SA (which only happens when pluto restarted).
-    pub fn is_other_sa(&self, seen: &Seen<'_>) -> bool {
-        let conn = seen.conn();
-        if conn.name != self.conn.name || seen.kind() != self.kind {
-            return true;
-        }
-        let add_time = seen.traffic.and_then(|t| t.add_time);
-        if let (Some(a), Some(b)) = (add_time, self.add_time) {
-            if a != b {
-                return true;
-            }
-        }
+    /// Whether `seen`, listed under this record's serial, is the same SA,
+    /// another one (which only happens when pluto restarted), or cannot
+    /// be told.
+    ///
+    /// SPIs are random per SA, so they decide when both are known. The
+    /// connection and kind of an established SA never change. The kernel
+    /// `add_time` is weaker evidence: pluto prints the add time of
+    /// whichever direction's kernel SA it queried last (a `status` in
+    /// between changes it), and a responder installs the inbound SA
+    /// seconds before the outbound one; only a larger difference counts.
+    pub fn identity(&self, seen: &Seen<'_>) -> Identity {
         let spi = seen
             .state
             .and_then(|s| s.traffic.as_ref())
-            .and_then(|l| l.spi_in().filter(|s| is_hex(s)).map(str::to_string));
-        matches!((spi, &self.spi_in), (Some(a), Some(b)) if &a != b)
+            .and_then(|l| l.spi_in().filter(|s| is_hex(s)));
+        if let (Some(a), Some(b)) = (spi, &self.spi_in) {
+            return if a == b {
+                Identity::Same
+            } else {
+                Identity::Other
+            };
+        }
+        if self.established && (seen.conn().name != self.conn.name || seen.kind() != self.kind) {
+            return Identity::Other;
+        }
+        match (seen.traffic.and_then(|t| t.add_time), self.add_time) {
+            (Some(a), Some(b)) if a.abs_diff(b) > ADD_TIME_SLACK_S => Identity::Other,
+            (Some(_), Some(_)) => Identity::Same,
+            _ => Identity::Unknown,
+        }
     }
+}
+
+/// How far apart (seconds) two `add_time` readings of one SA can be: the
+/// inbound and outbound kernel SAs of a slow responder are installed up to
+/// a few seconds apart, and pluto prints either.
+const ADD_TIME_SLACK_S: u64 = 10;
+
+/// What a listing says about a known serial: see [`SaRecord::identity`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// Positively the SA the record is about.
+    Same,
+    /// Positively another SA under the same serial.
+    Other,
+    /// Nothing printed tells.
+    Unknown,
 }
 
 /// A byte counter observed over time, with 32-bit wraps undone.

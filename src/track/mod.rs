@@ -23,7 +23,9 @@ use crate::event::{
     NegotiationFields, Observer, PlutoFields, SaFields, TunnelFields, User, event_id, rfc3339,
 };
 use crate::snapshot::{ConnRef, IkeVersion, OutputKind, SaKind, Snapshot};
-use ledger::{ConnectionRecord, Negotiating, SaRecord, Seen, TunnelRecord, UpPeriod, tunnel_key};
+use ledger::{
+    ConnectionRecord, Identity, Negotiating, SaRecord, Seen, TunnelRecord, UpPeriod, tunnel_key,
+};
 
 /// The reason given to everything found already there when tracking starts.
 pub const OBSERVED_AT_START: &str = "observed-at-start";
@@ -416,22 +418,27 @@ impl Tracker {
     /// Whether this snapshot comes from a new pluto run: a known serial
     /// now names a different SA, or an unknown serial at or below the
     /// highest one seen appears while no newer known SA is listed (pluto
-    /// only hands out growing serials within one run).
+    /// only hands out growing serials within one run) — and no listed SA is
+    /// positively one the tracker knows (a restart ends every SA).
     fn restart_detected(&self, current: &BTreeMap<u64, Seen<'_>>) -> bool {
         if self.max_serial == 0 {
             return false;
         }
-        current
-            .iter()
-            .any(|(serial, seen)| match self.sas.get(serial) {
-                Some(rec) => rec.is_other_sa(seen),
+        let mut evidence = false;
+        for (serial, seen) in current {
+            match self.sas.get(serial).map(|rec| rec.identity(seen)) {
+                Some(Identity::Same) => return false,
+                Some(Identity::Other) => evidence = true,
+                Some(Identity::Unknown) => {}
                 None => {
-                    *serial <= self.max_serial
+                    evidence |= *serial <= self.max_serial
                         && !current
                             .keys()
-                            .any(|s| s > serial && self.sas.contains_key(s))
+                            .any(|s| s > serial && self.sas.contains_key(s));
                 }
-            })
+            }
+        }
+        evidence
     }
 
     /// pluto restarted: report it, end every SA of the old run with reason

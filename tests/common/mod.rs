@@ -2,6 +2,8 @@
 //! every event against the published JSON Schema.
 #![allow(dead_code)]
 
+pub mod pluto_log;
+
 use std::path::{Path, PathBuf};
 
 use swantrail::event::Event;
@@ -49,19 +51,28 @@ pub fn snapshot(path: &Path, taken_at: i64) -> swantrail::Snapshot {
 
 /// Assert that every event validates against `docs/event.schema.json`.
 pub fn assert_schema_valid(events: &[Event]) {
+    let values: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| serde_json::from_str(&e.to_json_line()).expect("event JSON"))
+        .collect();
+    assert_json_schema_valid(&values);
+}
+
+/// Assert that every JSON event (as a daemon wrote it) validates against
+/// `docs/event.schema.json`.
+pub fn assert_json_schema_valid(events: &[serde_json::Value]) {
     let text = std::fs::read_to_string(root().join("docs/event.schema.json")).expect("schema");
     let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
     let validator = jsonschema::options()
         .should_validate_formats(true)
         .build(&schema)
         .expect("schema compiles");
-    for e in events {
-        let value: serde_json::Value = serde_json::from_str(&e.to_json_line()).expect("event JSON");
+    for value in events {
         let errors: Vec<String> = validator
-            .iter_errors(&value)
+            .iter_errors(value)
             .map(|err| format!("{} at {}", err, err.instance_path()))
             .collect();
-        assert!(errors.is_empty(), "{}: {errors:?}", e.to_json_line());
+        assert!(errors.is_empty(), "{value}: {errors:?}");
     }
 }
 
