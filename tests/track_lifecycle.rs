@@ -402,3 +402,47 @@ fn an_add_time_that_moves_by_a_second_is_not_a_pluto_restart() {
         1
     );
 }
+
+#[test]
+fn pluto_back_after_an_outage_without_any_known_sa_is_a_restart() {
+    // Seen on a real 4.10 peer killed and started again under a running
+    // daemon: the first answer of the new pluto lists none of the old SAs.
+    let mut tracker = Tracker::new(TrackerConfig::new("east"));
+    tracker.observe(&showstates_54(
+        1000,
+        &[
+            "#21: \"east-west\":500 established IKE SA; REKEY in 27000s; REPLACE in 28000s; newest; idle;",
+            "#22: \"east-west\":500 established Child SA; REKEY in 27000s; REPLACE in 28000s; newest; eroute owner; IKE SA #21; idle;",
+        ],
+    ));
+    assert_eq!(
+        tracker.observe_unreachable(1010, "pluto-not-running").len(),
+        1
+    );
+    let back = tracker.observe(&showstates_54(1030, &[]));
+    let actions: Vec<&str> = back.iter().map(|e| e.action()).collect();
+    assert_eq!(actions[..2], ["pluto-reachable", "pluto-restarted"]);
+    assert!(
+        back.iter()
+            .filter(|e| e.libreswan.sa.is_some())
+            .all(|e| e.event.reason.as_deref() == Some("pluto-restart"))
+    );
+    assert!(
+        back.iter()
+            .any(|e| e.action() == "tunnel-down"
+                && e.event.reason.as_deref() == Some("pluto-restart"))
+    );
+    // A pluto that only stopped answering still lists its SAs: no restart.
+    let mut tracker = Tracker::new(TrackerConfig::new("east"));
+    let listing = [
+        "#21: \"east-west\":500 established IKE SA; REKEY in 27000s; REPLACE in 28000s; newest; idle;",
+        "#22: \"east-west\":500 established Child SA; REKEY in 27000s; REPLACE in 28000s; newest; eroute owner; IKE SA #21; idle;",
+    ];
+    tracker.observe(&showstates_54(1000, &listing));
+    tracker.observe_unreachable(1010, "command-timed-out");
+    let back = tracker.observe(&showstates_54(1030, &listing));
+    assert_eq!(
+        back.iter().map(|e| e.action()).collect::<Vec<_>>(),
+        ["pluto-reachable"]
+    );
+}

@@ -301,6 +301,7 @@ impl Tracker {
         self.run_anchor.get_or_insert(now);
         let mut em = self.emitter(now);
 
+        let after_outage = self.outage.is_some();
         if let Some(n) = self.outage.take() {
             em.push(
                 Action::PlutoReachable,
@@ -312,7 +313,7 @@ impl Tracker {
         }
 
         let current = seen_by_serial(snapshot);
-        if self.restart_detected(&current) {
+        if self.restart_detected(&current, after_outage) {
             self.restart(&mut em, now);
         }
 
@@ -420,11 +421,17 @@ impl Tracker {
     /// highest one seen appears while no newer known SA is listed (pluto
     /// only hands out growing serials within one run) — and no listed SA is
     /// positively one the tracker knows (a restart ends every SA).
-    fn restart_detected(&self, current: &BTreeMap<u64, Seen<'_>>) -> bool {
+    ///
+    /// After pluto could not be reached, a listing without any SA the
+    /// tracker knows is a new pluto: one that merely stopped answering for
+    /// a while still lists its SAs.
+    fn restart_detected(&self, current: &BTreeMap<u64, Seen<'_>>, after_outage: bool) -> bool {
         if self.max_serial == 0 {
             return false;
         }
-        let mut evidence = false;
+        let mut evidence = after_outage
+            && !self.sas.is_empty()
+            && !current.keys().any(|s| self.sas.contains_key(s));
         for (serial, seen) in current {
             match self.sas.get(serial).map(|rec| rec.identity(seen)) {
                 Some(Identity::Same) => return false,
