@@ -1,32 +1,15 @@
 //! Delivery end to end on real spool files: the full-spool policies, restart
 //! redelivery, and the configured file sink.
 
+mod common;
+
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::gated_sink::GatedSink;
 use swantrail::config::{FileSinkConfig, FullPolicy, RetrySettings, SinkConfig, SpoolSettings};
 use swantrail::sink::{Batch, Delivery, SendError, Sink};
-
-/// A destination that refuses every batch until its gate is opened, and
-/// records what it accepted. The trait is the real seam every sink uses.
-#[derive(Clone, Default)]
-struct GatedSink {
-    open: Arc<AtomicBool>,
-    received: Arc<Mutex<Vec<String>>>,
-}
-
-impl Sink for GatedSink {
-    async fn send(&mut self, batch: &Batch) -> Result<(), SendError> {
-        if !self.open.load(Ordering::SeqCst) {
-            return Err(SendError::Retryable("gate closed".into()));
-        }
-        let mut received = self.received.lock().unwrap();
-        received.extend(batch.lines().map(String::from));
-        Ok(())
-    }
-}
 
 impl GatedSink {
     fn received(&self) -> Vec<String> {

@@ -2,32 +2,16 @@
 //! log line and a counter, and the pipeline never waits. In its own test
 //! binary because it installs a global log subscriber to read the log line.
 
+mod common;
+
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::gated_sink::GatedSink;
 use swantrail::config::{FullPolicy, RetrySettings, SpoolSettings};
-use swantrail::sink::{Batch, Delivery, SendError, Sink};
-
-#[derive(Clone, Default)]
-struct GatedSink {
-    open: Arc<AtomicBool>,
-    received: Arc<Mutex<Vec<String>>>,
-}
-
-impl Sink for GatedSink {
-    async fn send(&mut self, batch: &Batch) -> Result<(), SendError> {
-        if !self.open.load(Ordering::SeqCst) {
-            return Err(SendError::Retryable("gate closed".into()));
-        }
-        self.received
-            .lock()
-            .unwrap()
-            .extend(batch.lines().map(String::from));
-        Ok(())
-    }
-}
+use swantrail::sink::Delivery;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
