@@ -446,3 +446,104 @@ fn pluto_back_after_an_outage_without_any_known_sa_is_a_restart() {
         ["pluto-reachable"]
     );
 }
+
+#[test]
+fn a_responder_sa_that_switches_connection_is_reported_on_its_final_one() {
+    // Real 4.10 responder (east's pluto log): `"v2-tun" #3: switched to
+    // "v2-short"` after IKE_AUTH; IKE_SA_INIT had picked the first
+    // connection for the host pair.
+    let at = |t: i64, text: &str| {
+        let mut s = swantrail::status::parse_as(text, swantrail::snapshot::OutputKind::ShowStates);
+        s.taken_at = Some(t);
+        s
+    };
+    let mut tracker = Tracker::new(TrackerConfig::new("east"));
+    tracker.observe(&at(100, ""));
+    tracker.observe(&at(
+        102,
+        "000 #3: \"v2-tun\":500 STATE_V2_PARENT_R1 (sent IKE_SA_INIT reply); DISCARD in 10s; idle;\n",
+    ));
+    let events = tracker.observe(&at(
+        104,
+        "000 #3: \"v2-short\":500 STATE_V2_ESTABLISHED_IKE_SA (established IKE SA); REKEY in 40s; REPLACE in 60s; newest; idle;\n\
+000 #5: \"v2-short\":500 STATE_V2_ESTABLISHED_CHILD_SA (established Child SA); REKEY in 30s; REPLACE in 45s; newest; eroute owner; IKE SA #3; idle;\n\
+000 #5: \"v2-short\" esp.cf23db7@192.0.2.1 esp.7b1319c8@192.0.2.2 tun.0@192.0.2.1 tun.0@192.0.2.2 Traffic: ESPin=0B ESPout=0B ESPmax=2^63B \n",
+    ));
+    let ike = events
+        .iter()
+        .find(|e| e.action() == "ike-sa-established")
+        .expect("IKE SA established");
+    assert_eq!(conn_of(ike), Some("v2-short"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action() == "tunnel-up" && conn_of(e) == Some("v2-short"))
+    );
+    assert!(
+        events.iter().all(|e| conn_of(e) != Some("v2-tun")),
+        "nothing more happened on v2-tun"
+    );
+}
+
+#[test]
+fn connections_reloaded_by_a_restarted_pluto_get_ids_of_their_own() {
+    // A restarted 4.10 pluto answers before it has loaded its connections,
+    // then loads them under the same `$N` serials.
+    let dir = root().join("tests/fixtures/lab-4.10");
+    let full = std::fs::read_to_string(dir.join("status.txt")).unwrap();
+    let no_sas: String = full
+        .lines()
+        .filter(|l| !l.starts_with("000 #"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let no_conns: String = no_sas
+        .lines()
+        .filter(|l| !l.starts_with("000 \""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let at = |t: i64, text: &str| {
+        let mut s = swantrail::parse(text);
+        assert!(s.is_complete());
+        s.taken_at = Some(t);
+        s
+    };
+    let mut tracker = Tracker::new(TrackerConfig::new("east"));
+    let mut events = tracker.observe(&at(100, &full));
+    events.extend(tracker.observe_unreachable(110, "pluto-not-running"));
+    events.extend(tracker.observe(&at(130, &no_conns)));
+    events.extend(tracker.observe(&at(132, &no_sas)));
+    let removed: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.action() == "connection-removed")
+        .collect();
+    assert_eq!(removed.len(), 5);
+    assert!(
+        removed
+            .iter()
+            .all(|e| e.event.reason.as_deref() == Some("pluto-restart"))
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.action() == "connection-added")
+            .count(),
+        10
+    );
+    let ids: BTreeSet<&str> = events.iter().map(|e| e.id()).collect();
+    assert_eq!(ids.len(), events.len(), "every change has an id of its own");
+    // Restarted between two polls, unseen: the same `$N` serials must
+    // still not repeat the first load's ids.
+    let mut tracker = Tracker::new(TrackerConfig::new("east"));
+    let mut events = tracker.observe(&at(100, &full));
+    events.extend(tracker.observe(&at(130, &no_conns)));
+    events.extend(tracker.observe(&at(132, &no_sas)));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.action() == "connection-added")
+            .count(),
+        10
+    );
+    let ids: BTreeSet<&str> = events.iter().map(|e| e.id()).collect();
+    assert_eq!(ids.len(), events.len(), "every change has an id of its own");
+}

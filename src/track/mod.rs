@@ -313,7 +313,8 @@ impl Tracker {
         }
 
         let current = seen_by_serial(snapshot);
-        if self.restart_detected(&current, after_outage) {
+        let restarted = self.restart_detected(&current, after_outage);
+        if restarted {
             self.restart(&mut em, now);
         }
 
@@ -368,6 +369,13 @@ impl Tracker {
             match self.sas.get_mut(&serial) {
                 Some(rec) => {
                     let was_established = rec.established;
+                    if !was_established && rec.conn != *seen.conn() {
+                        // A responder's SA moves to the connection that
+                        // IKE_AUTH picked ("switched to ..." in pluto's log).
+                        touched.insert(rec.tunnel.clone());
+                        rec.conn = seen.conn().clone();
+                        rec.tunnel = tunnel_key(seen.conn());
+                    }
                     rec.update(seen, now);
                     touched.insert(rec.tunnel.clone());
                     if !was_established && seen.established() {
@@ -403,7 +411,12 @@ impl Tracker {
         }
 
         if lists_conns {
-            self.removed_connections(&mut em, snapshot);
+            let reason = if restarted {
+                "pluto-restart"
+            } else {
+                "deleted"
+            };
+            self.removed_connections(&mut em, snapshot, reason);
         }
         self.traffic_metrics(&mut em);
         self.forget_idle_tunnels();
@@ -1008,8 +1021,10 @@ impl Tracker {
                 }
             }
             let loads = known.map_or(0, |r| r.loads) + 1;
+            // The `$N` serial repeats after a pluto restart, and 3.x has
+            // none: the load count keeps every load's id its own.
             let load_id = match c.conn_serial {
-                Some(s) => format!("${s}"),
+                Some(s) => format!("load{loads}:${s}"),
                 None => format!("load{loads}"),
             };
             let subject = format!("conn:{name}:{load_id}");
@@ -1040,7 +1055,7 @@ impl Tracker {
     }
 
     /// Report connections the list no longer shows.
-    fn removed_connections(&mut self, em: &mut Emitter, snapshot: &Snapshot) {
+    fn removed_connections(&mut self, em: &mut Emitter, snapshot: &Snapshot, reason: &str) {
         let listed: BTreeSet<&str> = snapshot
             .connections
             .iter()
@@ -1054,7 +1069,7 @@ impl Tracker {
             .map(|(name, _)| name.clone())
             .collect();
         for name in gone {
-            self.connection_removed(em, &name, "deleted");
+            self.connection_removed(em, &name, reason);
         }
     }
 
