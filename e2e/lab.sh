@@ -10,11 +10,15 @@
 # Usage: sudo e2e/lab.sh [OUT_DIR]     (SERIES_SECS=180 by default)
 # Needs root (network namespaces), the lab beside the project, and the
 # Debian packages the lab installs (libreswan, user-mode-linux, ...).
+#
+# Exit status: 0 when every check passed; 1 when a check failed (a
+# swantrail defect); 3 when the lab itself could not run here (no lab, not
+# root, no UML, the scenario broke): nothing was checked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lab=${SWANTRAIL_LAB:-../shared/lab}
-[ -f "$lab/realswan.sh" ] || { echo "e2e/lab.sh: no lab at $lab" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || { echo "e2e/lab.sh: needs root (network namespaces)" >&2; exit 2; }
+[ -f "$lab/realswan.sh" ] || { echo "e2e/lab.sh: no lab at $lab: nothing checked" >&2; exit 3; }
+[ "$(id -u)" = 0 ] || { echo "e2e/lab.sh: needs root (network namespaces): nothing checked" >&2; exit 3; }
 out=${1:-$(mktemp -d "${TMPDIR:-/tmp}/swantrail-e2e.XXXXXX")}
 mkdir -p "$out"
 out=$(cd "$out" && pwd -P)
@@ -26,6 +30,9 @@ cp -r "$lab"/lib.sh "$lab"/scenario.sh "$lab"/scenario-a.sh "$lab"/realswan.sh "
 cp e2e/scenario-swantrail.sh "$stage"/
 cp target/release/swantrail "$stage"/swantrail
 
-"$stage"/realswan.sh --scenario swantrail --series-secs "${SERIES_SECS:-180}" --out "$out"
+if ! "$stage"/realswan.sh --scenario swantrail --series-secs "${SERIES_SECS:-180}" --out "$out"; then
+    echo "e2e/lab.sh: the lab scenario did not finish (see $out/state/scenario.log): nothing checked" >&2
+    exit 3
+fi
 echo "e2e: captures in $out/captures; checking the events against the pluto logs"
-SWANTRAIL_E2E_OUT="$out" cargo test --test e2e_lab -- --ignored --nocapture
+SWANTRAIL_E2E_OUT="$out" cargo test --test e2e_lab -- --ignored --nocapture || exit 1
