@@ -25,6 +25,8 @@ pub enum Source {
     Stdin,
     /// A file path as the operator typed it.
     File(PathBuf),
+    /// The output of a command the daemon ran, as configured.
+    Command(String),
 }
 
 impl Source {
@@ -43,6 +45,7 @@ impl fmt::Display for Source {
         match self {
             Source::Stdin => f.write_str("standard input"),
             Source::File(p) => write!(f, "{}", p.display()),
+            Source::Command(c) => write!(f, "output of `{c}`"),
         }
     }
 }
@@ -116,7 +119,8 @@ pub fn read_dump(path: Option<&Path>, max_bytes: u64) -> Result<String, InputErr
     }
     let input = Source::from_arg(path);
     let bytes = match &input {
-        Source::Stdin => read_limited(io::stdin().lock(), &input, max_bytes)?,
+        // `from_arg` gives standard input or a file, never a command.
+        Source::Stdin | Source::Command(_) => read_limited(io::stdin().lock(), &input, max_bytes)?,
         Source::File(p) => {
             let io_err = |error: io::Error| match error.kind() {
                 io::ErrorKind::NotFound => InputError::NotFound {

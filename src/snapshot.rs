@@ -63,6 +63,27 @@ pub enum OutputKind {
 }
 
 impl OutputKind {
+    /// The kind a command word names (`trafficstatus`, `--showstates`, as in
+    /// `ipsec trafficstatus` or `ipsec whack --showstates`).
+    pub fn from_word(word: &str) -> Option<OutputKind> {
+        match word.trim_start_matches('-').to_ascii_lowercase().as_str() {
+            "status" => Some(OutputKind::Status),
+            "trafficstatus" => Some(OutputKind::TrafficStatus),
+            "showstates" => Some(OutputKind::ShowStates),
+            "briefstatus" => Some(OutputKind::BriefStatus),
+            "connectionstatus" => Some(OutputKind::ConnectionStatus),
+            "shuntstatus" => Some(OutputKind::ShuntStatus),
+            "globalstatus" => Some(OutputKind::GlobalStatus),
+            _ => None,
+        }
+    }
+
+    /// The kind of output a command line asks for: its last argument that
+    /// names one (`["ipsec", "whack", "--ctlsocket", "X", "--trafficstatus"]`).
+    pub fn of_command(argv: &[String]) -> Option<OutputKind> {
+        argv.iter().rev().find_map(|a| OutputKind::from_word(a))
+    }
+
     /// Whether output of this kind lists every IKE SA, so that an IKE SA
     /// missing from it is really gone.
     pub fn lists_ike_sas(self) -> bool {

@@ -747,3 +747,98 @@ fn a_second_daemon_on_the_same_state_directory_refuses_to_start() {
     assert!(stderr.contains(&format!("pid {}", first.pid())), "{stderr}");
     assert!(first.terminate().success());
 }
+
+/// A fake `ipsec` that prints whatever `answer.txt` next to it holds, as
+/// `ipsec whack --trafficstatus` would; it counts its calls.
+fn scripted_ipsec(dir: &Path) -> PathBuf {
+    let script = dir.join("ipsec");
+    let d = dir.to_str().unwrap();
+    fs::write(
+        &script,
+        format!("#!/bin/sh\nn=$(cat \"{d}/calls\" 2>/dev/null || echo 0)\necho $((n + 1)) > \"{d}/calls\"\ncat \"{d}/answer.txt\"\n"),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+#[test]
+fn trafficstatus_polling_sees_the_last_tunnel_go_and_skips_what_is_not_status() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let script = scripted_ipsec(root);
+    // Real 4.10 trafficstatus (the lab's 04-rekeyed phase), one tunnel.
+    let one_tunnel = "006 #21: \"v2-tun\", type=ESP, add_time=1795857783, inBytes=21120, outBytes=21120, maxBytes=2^63B, id='@east-v2'\n";
+    fs::write(root.join("answer.txt"), one_tunnel).unwrap();
+    let config = command_config(root, &script);
+    let text = fs::read_to_string(&config).unwrap().replace(
+        &format!("argv = [{}]", toml_path(&script)),
+        &format!(
+            "argv = [{}, \"whack\", \"--trafficstatus\"]",
+            toml_path(&script)
+        ),
+    );
+    fs::write(&config, text).unwrap();
+    let daemon = Daemon::start(&config, &root.join("stderr.log"), &[]);
+    let polls_from = |n: u32| move || calls(root) >= n;
+    wait_until(
+        Duration::from_secs(20),
+        "three polls",
+        &daemon,
+        polls_from(3),
+    );
+
+    // Garbage and binary output are skipped with one line each, not read
+    // as "no tunnels".
+    fs::write(root.join("answer.txt"), "bash: ipsec: command not found\n").unwrap();
+    let n = calls(root);
+    wait_until(
+        Duration::from_secs(20),
+        "polls of garbage",
+        &daemon,
+        polls_from(n + 3),
+    );
+    fs::write(root.join("answer.txt"), b"\x00\x01\x02binary\xff\xfe\n").unwrap();
+    let n = calls(root);
+    wait_until(
+        Duration::from_secs(20),
+        "polls of binary",
+        &daemon,
+        polls_from(n + 3),
+    );
+    assert!(
+        !event_lines(&root.join("out"))
+            .iter()
+            .any(|l| action(l) == "tunnel-down"),
+        "garbage taken for an empty trafficstatus"
+    );
+
+    // pluto prints nothing at all when no Child SA is left.
+    fs::write(root.join("answer.txt"), "").unwrap();
+    wait_until(Duration::from_secs(20), "the tunnel-down", &daemon, || {
+        event_lines(&root.join("out"))
+            .iter()
+            .any(|l| action(l) == "tunnel-down")
+    });
+    let log = daemon.log();
+    assert!(daemon.terminate().success());
+    assert!(
+        log.contains("nothing in it is libreswan status output"),
+        "{log}"
+    );
+    assert!(log.contains("binary data"), "{log}");
+    let actions: Vec<String> = event_lines(&root.join("out"))
+        .iter()
+        .map(|l| action(l))
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "tunnel-up").count(),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "tunnel-down").count(),
+        1,
+        "{actions:?}"
+    );
+}

@@ -121,3 +121,42 @@ fn an_sa_line_that_cannot_be_read_makes_the_snapshot_undiffable() {
     assert!(snap.is_complete(), "{:?}", snap.incomplete);
     assert_eq!(snap.diagnostics.len(), 1);
 }
+
+#[test]
+fn text_with_no_status_line_is_not_a_snapshot_even_for_a_known_command() {
+    use swantrail::snapshot::OutputKind;
+    // A shell error captured instead of pluto's answer (as in some of
+    // libreswan's own test transcripts).
+    let snap = swantrail::status::parse_as(
+        "-bash: ipsec: command not found\n",
+        OutputKind::TrafficStatus,
+    );
+    assert!(snap.kinds.is_empty());
+    assert!(
+        snap.incomplete
+            .as_deref()
+            .unwrap()
+            .starts_with("nothing in it is libreswan status output")
+    );
+    // An empty answer is one: trafficstatus prints nothing without tunnels.
+    let snap = swantrail::status::parse_as("", OutputKind::TrafficStatus);
+    assert_eq!(
+        (snap.kinds, snap.incomplete),
+        (vec![OutputKind::TrafficStatus], None)
+    );
+    let argv: Vec<String> = [
+        "ipsec",
+        "whack",
+        "--ctlsocket",
+        "/run/pluto/pluto.ctl",
+        "--showstates",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(OutputKind::of_command(&argv), Some(OutputKind::ShowStates));
+    assert_eq!(
+        OutputKind::of_command(&["ipsec".to_string(), "status".to_string()]),
+        Some(OutputKind::Status)
+    );
+}

@@ -15,9 +15,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::{Observation, Report, content_sha256, unix_now};
+use super::{Observation, Report, content_sha256, snapshot_of, unix_now, unrecognised_summary};
 use crate::config::CommandSourceConfig;
-use crate::snapshot::Snapshot;
+use crate::input::Source;
+use crate::snapshot::{OutputKind, Snapshot};
 
 /// Why one poll did not give a snapshot: a short slug for the event's
 /// `event.reason` and one line for the log.
@@ -37,6 +38,7 @@ pub async fn run(config: CommandSourceConfig, tx: mpsc::Sender<Report>) {
         .collect();
     let mut unreachable_since: Option<String> = None;
     let mut skipped_reason: Option<String> = None;
+    let mut unrecognised: Option<String> = None;
     let mut next = Instant::now();
     loop {
         tokio::time::sleep_until(next).await;
@@ -56,6 +58,14 @@ pub async fn run(config: CommandSourceConfig, tx: mpsc::Sender<Report>) {
             }
             Ok((mut snapshot, content_sha256)) => {
                 skipped_reason = None;
+                let summary = unrecognised_summary(&snapshot);
+                if let Some(line) = summary
+                    .as_ref()
+                    .filter(|s| unrecognised.as_ref() != Some(*s))
+                {
+                    warn!(source = %config.name, "{line}");
+                }
+                unrecognised = summary;
                 snapshot.taken_at = Some(at);
                 if unreachable_since.take().is_some() {
                     info!(source = %config.name, "pluto answers again");
@@ -110,9 +120,13 @@ pub async fn poll(
     let mut all_text = Vec::new();
     for argv in commands {
         let stdout = run_one(argv, timeout).await?;
-        let snapshot = crate::parse(&String::from_utf8_lossy(&stdout));
         all_text.extend_from_slice(&stdout);
         all_text.push(0);
+        let snapshot = snapshot_of(
+            stdout,
+            Source::Command(argv.join(" ")),
+            OutputKind::of_command(argv),
+        );
         match merged.as_mut() {
             Some(m) => m.merge(snapshot),
             None => merged = Some(snapshot),

@@ -19,8 +19,9 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info, warn};
 
-use super::{Observation, Report, content_sha256, unix_now};
+use super::{Observation, Report, content_sha256, snapshot_of, unix_now, unrecognised_summary};
 use crate::config::FileSourceConfig;
+use crate::input::Source;
 
 /// How many `settle` periods a file may keep changing before it is read
 /// anyway (the completeness check still guards what is read).
@@ -186,7 +187,8 @@ impl Follower {
         if self.last_sha256.as_ref() == Some(&sha256) {
             return None;
         }
-        let mut snapshot = crate::parse(&String::from_utf8_lossy(&text));
+        let kind = super::replay::kind_from_name(&self.path);
+        let mut snapshot = snapshot_of(text, Source::File(self.path.clone()), kind);
         if let Some(reason) = &snapshot.incomplete {
             if self.last_skipped_sha256.as_ref() != Some(&sha256) {
                 warn!(source = %self.name, path = %self.path.display(),
@@ -201,6 +203,9 @@ impl Follower {
             unix_now()
         };
         snapshot.taken_at = Some(taken_at);
+        if let Some(line) = unrecognised_summary(&snapshot) {
+            warn!(source = %self.name, path = %self.path.display(), "{line}");
+        }
         self.last_sha256 = Some(sha256.clone());
         Some(Observation::Snapshot {
             snapshot: Box::new(snapshot),

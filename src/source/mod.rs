@@ -10,7 +10,8 @@ pub mod command;
 pub mod file;
 pub mod replay;
 
-use crate::snapshot::Snapshot;
+use crate::input::{Source, decode_dump};
+use crate::snapshot::{OutputKind, Snapshot};
 
 /// One message from a live source to the daemon.
 ///
@@ -50,6 +51,38 @@ pub enum Observation {
     /// output was incomplete). The daemon only counts it as "this source
     /// has looked", so that it can tell systemd it is ready.
     Waiting,
+}
+
+/// The snapshot of one dump as a live source read it.
+///
+/// Binary or non-UTF-8 bytes are not a dump: the snapshot says why in
+/// `incomplete`, like text that holds no status output at all, so the
+/// source skips it. An empty output of a command whose kind is known
+/// (`--trafficstatus` with no tunnels) is that command's answer.
+pub(crate) fn snapshot_of(bytes: Vec<u8>, origin: Source, kind: Option<OutputKind>) -> Snapshot {
+    match decode_dump(bytes, origin) {
+        Ok(text) => match kind {
+            Some(kind) => crate::status::parse_as(&text, kind),
+            None => crate::parse(&text),
+        },
+        Err(e) => Snapshot {
+            incomplete: Some(e.to_string()),
+            ..Snapshot::default()
+        },
+    }
+}
+
+/// One line about the lines of a usable dump that were not recognised
+/// (they were skipped; the rest was read), or `None` when there are none.
+pub(crate) fn unrecognised_summary(snapshot: &Snapshot) -> Option<String> {
+    let first = snapshot.diagnostics.first()?;
+    Some(format!(
+        "{} line(s) not recognised and skipped, the first at line {} ({}): {}",
+        snapshot.diagnostics.len(),
+        first.line,
+        first.reason,
+        first.text
+    ))
 }
 
 /// The current time in Unix seconds, as sources stamp their snapshots.

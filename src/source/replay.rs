@@ -174,16 +174,7 @@ pub fn kind_from_name(path: &Path) -> Option<OutputKind> {
         .chars()
         .take_while(|c| c.is_ascii_alphabetic())
         .collect();
-    match word.to_ascii_lowercase().as_str() {
-        "status" => Some(OutputKind::Status),
-        "trafficstatus" => Some(OutputKind::TrafficStatus),
-        "showstates" => Some(OutputKind::ShowStates),
-        "briefstatus" => Some(OutputKind::BriefStatus),
-        "connectionstatus" => Some(OutputKind::ConnectionStatus),
-        "shuntstatus" => Some(OutputKind::ShuntStatus),
-        "globalstatus" => Some(OutputKind::GlobalStatus),
-        _ => None,
-    }
+    OutputKind::from_word(&word)
 }
 
 /// The epoch in a file name: a run of 9 to 12 digits (1973 to 33658).

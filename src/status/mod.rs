@@ -34,7 +34,7 @@ pub fn parse(input: &str) -> Snapshot {
 /// recorded as `kind`.
 pub fn parse_as(input: &str, kind: OutputKind) -> Snapshot {
     let mut snap = parse(input);
-    if snap.kinds.is_empty() {
+    if snap.kinds.is_empty() && snap.is_complete() {
         snap.kinds.push(kind);
     }
     snap
@@ -421,6 +421,15 @@ impl LineParser {
                 ),
                 None => format!("line {line}: an SA line without a readable serial"),
             });
+        }
+        if self.snap.kinds.is_empty() && !self.snap.diagnostics.is_empty() {
+            // Not one line of it is status output: a shell error, the wrong
+            // file, garbage. Taken as a dump, it would say "no tunnels".
+            return Some(format!(
+                "nothing in it is libreswan status output ({} lines not recognised, the first at line {})",
+                self.snap.diagnostics.len(),
+                self.snap.diagnostics[0].line
+            ));
         }
         if !input.is_empty() && !input.ends_with('\n') {
             return Some("the last line is cut short (no final newline)".to_string());
