@@ -32,8 +32,16 @@ pub struct ParseArgs {
 /// Arguments of `swantrail show`.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
-    /// The dump to read; `-` or nothing for standard input.
+    /// The dump to read; `-` or nothing for standard input. With neither a
+    /// file nor piped input (a terminal on stdin), the local pluto is asked.
     pub file: Option<PathBuf>,
+    /// Ask the local pluto (`ipsec whack --status` and `--trafficstatus`)
+    /// instead of reading a dump.
+    #[arg(long, conflicts_with = "file")]
+    pub live: bool,
+    /// pluto's control socket, for `--live` (default: whack's own).
+    #[arg(long, value_name = "PATH")]
+    pub ctlsocket: Option<PathBuf>,
     /// Refuse inputs larger than this (bytes; KiB, MiB, GiB suffixes allowed).
     #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_MAX_BYTES, value_parser = parse_byte_size)]
     pub max_bytes: u64,
@@ -77,7 +85,12 @@ pub fn parse_command(args: ParseArgs) -> anyhow::Result<ExitCode> {
 
 /// Run `swantrail show`: the readable table instead of `ipsec status`.
 pub fn show_command(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let text = read_dump(args.file.as_deref(), args.max_bytes)?;
+    let live = args.live || (args.file.is_none() && std::io::stdin().is_terminal());
+    let text = if live {
+        ask_pluto(args.ctlsocket.as_deref())?
+    } else {
+        read_dump(args.file.as_deref(), args.max_bytes)?
+    };
     let snapshot = crate::parse(&text);
     let color = match args.color {
         ColorChoice::Always => true,
@@ -94,6 +107,77 @@ pub fn show_command(args: ShowArgs) -> anyhow::Result<ExitCode> {
     write_stdout(render(&tunnel_table(&snapshot), &options).as_bytes())?;
     warn_about(&snapshot);
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long one `ipsec whack` may take before `show` gives up on pluto.
+const WHACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The local pluto's `--status` followed by its `--trafficstatus` (exact
+/// bytes and "since"), as one dump.
+fn ask_pluto(ctlsocket: Option<&std::path::Path>) -> anyhow::Result<String> {
+    let mut text = String::new();
+    for what in ["--status", "--trafficstatus"] {
+        let mut command = std::process::Command::new("ipsec");
+        command.arg("whack");
+        if let Some(socket) = ctlsocket {
+            command.arg("--ctlsocket").arg(socket);
+        }
+        command
+            .arg(what)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let shown = format!("ipsec whack {what}");
+        let mut child = command.spawn().map_err(|e| {
+            anyhow::anyhow!("cannot run `{shown}`: {e}; give a dump file or pipe `ipsec status` in")
+        })?;
+        // Read while it runs: a big dump would fill the pipe and stall it.
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        );
+        let stderr = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        );
+        let deadline = std::time::Instant::now() + WHACK_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                anyhow::bail!("`{shown}` did not answer within {WHACK_TIMEOUT:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let stdout = stdout.join().unwrap_or_default();
+        let stderr = stderr.join().unwrap_or_default();
+        if !status.success() {
+            let stderr = String::from_utf8_lossy(&stderr);
+            let why = stderr.lines().next().unwrap_or("no message");
+            anyhow::bail!("cannot ask pluto: `{shown}` failed ({status}): {why}");
+        }
+        text.push_str(&crate::input::decode_dump(
+            stdout,
+            crate::input::Source::Command(shown),
+        )?);
+    }
+    Ok(text)
 }
 
 /// Write to stdout; a reader that went away (`| head`) is not an error.

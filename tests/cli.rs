@@ -305,3 +305,68 @@ fn show_reads_the_unprefixed_5x_dialect() {
         "{out}"
     );
 }
+
+/// A directory holding a fake `ipsec` that answers `whack --status` and
+/// `whack --trafficstatus` with the lab's real 4.10 captures, or fails as
+/// a stopped pluto does when `down` is set.
+fn fake_ipsec(down: bool) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let status = fixture("lab-4.10/status.txt");
+    let traffic = fixture("lab-4.10/trafficstatus.txt");
+    let body = if down {
+        "echo 'whack: Pluto is not running (no \"/run/pluto/pluto.ctl\")' >&2\nexit 1\n".to_string()
+    } else {
+        format!(
+            "for a in \"$@\"; do case $a in --status) cat '{}';; --trafficstatus) cat '{}';; esac; done\n",
+            status.display(),
+            traffic.display()
+        )
+    };
+    let script = dir.path().join("ipsec");
+    std::fs::write(&script, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+fn swantrail_with_path(args: &[&str], dir: &Path) -> Run {
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_swantrail"))
+        .args(args)
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run swantrail");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+#[test]
+fn show_live_asks_pluto_for_status_and_exact_traffic() {
+    let ipsec = fake_ipsec(false);
+    let run = swantrail_with_path(&["show", "--live", "--color", "never"], ipsec.path());
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let v2 = row(&run.stdout, "TUNNEL", "v2-tun").expect("a v2-tun row");
+    assert_eq!(v2[3], "up");
+    assert_eq!(v2[4], "#24/#21");
+    // Exact bytes come from trafficstatus: no `~` of the rounded counters.
+    assert!(
+        run.stdout.contains("20.6 KiB") && !run.stdout.contains('~'),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn show_live_without_pluto_is_one_line_saying_so() {
+    let ipsec = fake_ipsec(true);
+    let run = swantrail_with_path(&["show", "--live"], ipsec.path());
+    assert_one_line_error(&run, "Pluto is not running");
+}
