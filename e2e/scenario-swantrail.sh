@@ -4,7 +4,9 @@
 # Next to each pluto runs `swantrail run`: a command source polls
 # `ipsec whack --status` plus `--trafficstatus` over that pluto's control
 # socket every 2 s, and a file sink writes the events to
-# captures/swantrail/<side>/events.ndjson. When east's pluto is killed
+# captures/swantrail/<side>/events.ndjson. A second daemon on west,
+# "west-light", polls the cheaper `--trafficstatus` plus `--showstates`
+# that big gateways use instead of `--status`. When east's pluto is killed
 # (phase 06), west's swantrail is killed with SIGKILL too and started
 # again from its checkpoint, as after a crash of the gateway's daemon.
 # East's swantrail stays up through east's pluto being killed and
@@ -14,29 +16,30 @@
 
 SWANTRAIL_BIN=$LAB/swantrail
 
-swantrail_config() {   # $1 side
-    local s=$1
-    mkdir -p "$ST/swantrail/$s" "$CAP/swantrail/$s"
-    cat > "$ST/swantrail/$s/swantrail.toml" <<EOF
-state_dir = "$ST/swantrail/$s/state"
+swantrail_config() {   # $1 instance (west, west-light, east)
+    local i=$1 s=${1%%-*} first=--status extra=--trafficstatus
+    if [ "$i" = west-light ]; then first=--trafficstatus; extra=--showstates; fi
+    mkdir -p "$ST/swantrail/$i" "$CAP/swantrail/$i"
+    cat > "$ST/swantrail/$i/swantrail.toml" <<EOF
+state_dir = "$ST/swantrail/$i/state"
 hostname = "$s"
 
 [[source]]
 type = "command"
 name = "pluto"
-argv = ["$IPSEC", "whack", "--ctlsocket", "$ST/$s/run/pluto.ctl", "--status"]
-extra_argv = [["$IPSEC", "whack", "--ctlsocket", "$ST/$s/run/pluto.ctl", "--trafficstatus"]]
+argv = ["$IPSEC", "whack", "--ctlsocket", "$ST/$s/run/pluto.ctl", "$first"]
+extra_argv = [["$IPSEC", "whack", "--ctlsocket", "$ST/$s/run/pluto.ctl", "$extra"]]
 interval = "2s"
 timeout = "20s"
 jitter = "0s"
 
 [[sink]]
 type = "file"
-path = "$CAP/swantrail/$s/events.ndjson"
+path = "$CAP/swantrail/$i/events.ndjson"
 EOF
 }
 
-start_swantrail() {   # $1 side
+start_swantrail() {   # $1 instance
     local s=$1
     [ -f "$ST/swantrail/$s/swantrail.toml" ] || swantrail_config "$s"
     "$SWANTRAIL_BIN" run --config "$ST/swantrail/$s/swantrail.toml" \
@@ -45,7 +48,7 @@ start_swantrail() {   # $1 side
     log "swantrail for $s started pid=$!"
 }
 
-stop_swantrail() {   # $1 side, $2 signal
+stop_swantrail() {   # $1 instance, $2 signal
     local s=$1 sig=${2:-TERM} pid rc
     pid=$(cat "$ST/swantrail/$s/pid" 2>/dev/null) || return 0
     [ -d /proc/$pid ] || return 0
@@ -65,6 +68,9 @@ eval "lab_finish() $(declare -f finish | tail -n +2)"
 start_pluto() {
     lab_start_pluto "$@"
     [ -f "$ST/swantrail/$1/pid" ] || start_swantrail "$1"
+    if [ "$1" = west ] && [ ! -f "$ST/swantrail/west-light/pid" ]; then
+        start_swantrail west-light
+    fi
 }
 
 stop_pluto() {
@@ -81,6 +87,7 @@ stop_pluto() {
 finish() {
     sleep 5   # let the last polls see the final state
     stop_swantrail west TERM
+    stop_swantrail west-light TERM
     stop_swantrail east TERM
     lab_finish "$@"
 }

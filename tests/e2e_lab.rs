@@ -6,7 +6,8 @@
 //! in a plain `cargo test` because they need that run (root, about six
 //! minutes of a User-Mode-Linux guest). What they require:
 //!
-//! * west: every rekey pluto logged is a `*-rekeyed` event naming the SA it
+//! * west, watched by two daemons (`--status` + `--trafficstatus`, and the
+//!   lighter `--trafficstatus` + `--showstates`): every rekey pluto logged is a `*-rekeyed` event naming the SA it
 //!   replaced, and nothing else is; every SA pluto established that lived
 //!   long enough to be polled is reported, and nothing pluto never
 //!   established; every such SA pluto deleted before the end is reported
@@ -26,6 +27,10 @@ use std::path::PathBuf;
 use common::pluto_log::read_log;
 use serde_json::Value;
 
+/// The daemons that watched west: `--status` plus `--trafficstatus`, and
+/// the lighter `--trafficstatus` plus `--showstates`.
+const WEST_DAEMONS: [&str; 2] = ["west", "west-light"];
+
 fn out_dir() -> PathBuf {
     let dir = std::env::var_os("SWANTRAIL_E2E_OUT")
         .map(PathBuf::from)
@@ -38,10 +43,10 @@ fn out_dir() -> PathBuf {
     dir.join("captures")
 }
 
-/// The events a side's daemon wrote, with repeats (same id) removed after
+/// The events a daemon wrote, with repeats (same id) removed after
 /// checking that they are identical.
-fn events(side: &str) -> Vec<Value> {
-    let path = out_dir().join(format!("swantrail/{side}/events.ndjson"));
+fn events(daemon: &str) -> Vec<Value> {
+    let path = out_dir().join(format!("swantrail/{daemon}/events.ndjson"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut by_id: BTreeMap<String, Value> = BTreeMap::new();
     let mut ordered = Vec::new();
@@ -57,7 +62,7 @@ fn events(side: &str) -> Vec<Value> {
             }
         }
     }
-    assert!(!ordered.is_empty(), "{side}: no events");
+    assert!(!ordered.is_empty(), "{daemon}: no events");
     ordered
 }
 
@@ -125,16 +130,6 @@ fn lifetimes(log: &str) -> BTreeMap<u64, (Option<i64>, Option<i64>)> {
 #[ignore = "needs the output of e2e/lab.sh in SWANTRAIL_E2E_OUT"]
 fn west_rekeys_are_exactly_the_ones_pluto_logged() {
     let log = read_log(&out_dir().join("west-pluto.log"));
-    let got: BTreeSet<(String, u64, u64)> = events("west")
-        .iter()
-        .filter(|e| action(e).ends_with("-rekeyed"))
-        .map(|e| {
-            let replaces = e["libreswan"]["sa"]["replaces"]
-                .as_u64()
-                .expect("a rekey names what it replaces");
-            (action(e).to_string(), serial(e).unwrap(), replaces)
-        })
-        .collect();
     let expected: BTreeSet<(String, u64, u64)> = log
         .rekeys
         .iter()
@@ -144,18 +139,36 @@ fn west_rekeys_are_exactly_the_ones_pluto_logged() {
         !expected.is_empty(),
         "the log shows no rekeys: the scenario did not run as planned"
     );
-    assert_eq!(got, expected);
-    eprintln!("west: {} rekeys, all as pluto logged them", got.len());
+    for daemon in WEST_DAEMONS {
+        let got: BTreeSet<(String, u64, u64)> = events(daemon)
+            .iter()
+            .filter(|e| action(e).ends_with("-rekeyed"))
+            .map(|e| {
+                let replaces = e["libreswan"]["sa"]["replaces"]
+                    .as_u64()
+                    .expect("a rekey names what it replaces");
+                (action(e).to_string(), serial(e).unwrap(), replaces)
+            })
+            .collect();
+        assert_eq!(got, expected, "{daemon}");
+        eprintln!("{daemon}: {} rekeys, all as pluto logged them", got.len());
+    }
 }
 
 #[test]
 #[ignore = "needs the output of e2e/lab.sh in SWANTRAIL_E2E_OUT"]
 fn west_reports_every_sa_pluto_established_and_its_end() {
+    for daemon in WEST_DAEMONS {
+        every_sa_reported(daemon);
+    }
+}
+
+fn every_sa_reported(daemon: &str) {
     let cap = out_dir();
     let log_text = std::fs::read_to_string(cap.join("west-pluto.log")).unwrap();
     let log = read_log(&cap.join("west-pluto.log"));
     let life = lifetimes(&log_text);
-    let events = events("west");
+    let events = events(daemon);
     let last = events.iter().map(time_of_day).max().unwrap();
     let started: BTreeSet<u64> = events
         .iter()
@@ -203,7 +216,13 @@ fn west_reports_every_sa_pluto_established_and_its_end() {
 #[test]
 #[ignore = "needs the output of e2e/lab.sh in SWANTRAIL_E2E_OUT"]
 fn west_tunnels_go_down_and_come_back_as_the_scenario_did() {
-    let events = events("west");
+    for daemon in WEST_DAEMONS {
+        tunnels_down_and_back(daemon);
+    }
+}
+
+fn tunnels_down_and_back(daemon: &str) {
+    let events = events(daemon);
     let downs = |name: &str| {
         events
             .iter()
@@ -278,7 +297,7 @@ fn east_reports_its_pluto_outage_and_restart_once_each() {
 #[test]
 #[ignore = "needs the output of e2e/lab.sh in SWANTRAIL_E2E_OUT"]
 fn every_event_matches_the_schema() {
-    for side in ["west", "east"] {
-        common::assert_json_schema_valid(&events(side));
+    for daemon in WEST_DAEMONS.iter().chain(&["east"]) {
+        common::assert_json_schema_valid(&events(daemon));
     }
 }
