@@ -23,6 +23,10 @@ pub struct Snapshot {
     pub epoch: Option<FormatEpoch>,
     /// Whether lines carried the 3-digit `000 `/`006 ` prefix (libreswan < 5.0).
     pub prefixed: bool,
+    /// pluto's version as the `status` preamble names it (`pluto_version=4.10`),
+    /// so events can say which libreswan they came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pluto_version: Option<String>,
     /// `None` when the dump is whole; otherwise why it is not. The tracker
     /// never diffs an incomplete snapshot: it would look like tunnels went down.
     pub incomplete: Option<String>,
@@ -450,6 +454,9 @@ impl Snapshot {
         self.kinds.sort();
         self.epoch = self.epoch.max(other.epoch);
         self.prefixed |= other.prefixed;
+        if self.pluto_version.is_none() {
+            self.pluto_version = other.pluto_version;
+        }
         if self.incomplete.is_none() {
             self.incomplete = other.incomplete;
         }

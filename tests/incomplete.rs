@@ -51,6 +51,7 @@ fn whole_dumps_are_complete() {
 fn lab_status_is_read_in_full() {
     let snap = parse(&fixture("../lab-4.10/status.txt"));
     assert_eq!(snap.epoch, Some(swantrail::snapshot::FormatEpoch::E5));
+    assert_eq!(snap.pluto_version.as_deref(), Some("4.10"));
     assert!(snap.prefixed);
     assert_eq!(snap.connections.len(), 5);
     assert_eq!((snap.totals.loaded, snap.totals.active), (Some(5), Some(3)));

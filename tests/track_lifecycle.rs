@@ -547,3 +547,26 @@ fn connections_reloaded_by_a_restarted_pluto_get_ids_of_their_own() {
     let ids: BTreeSet<&str> = events.iter().map(|e| e.id()).collect();
     assert_eq!(ids.len(), events.len(), "every change has an id of its own");
 }
+
+#[test]
+fn events_name_the_pluto_version_the_status_preamble_gives() {
+    // The configuration names none; the lab's 4.10 status says
+    // `pluto_version=4.10`. A trafficstatus dump, which names none, keeps it.
+    let mut tracker = Tracker::new(TrackerConfig::new("west"));
+    let events = tracker.observe(&lab_moment(1795857905, |t| t.to_string()));
+    assert!(!events.is_empty());
+    assert!(
+        events
+            .iter()
+            .all(|e| e.observer.version.as_deref() == Some("4.10"))
+    );
+    let mut config = TrackerConfig::new("west");
+    config.observer_version = Some("4.10-2+deb12u1".to_string());
+    let mut tracker = Tracker::new(config);
+    let events = tracker.observe(&lab_moment(1795857905, |t| t.to_string()));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.observer.version.as_deref() == Some("4.10-2+deb12u1"))
+    );
+}

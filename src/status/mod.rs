@@ -195,7 +195,15 @@ impl LineParser {
             return;
         }
         if self.section == Section::Preamble {
-            return; // configuration chatter: no stable grammar, nothing to track
+            // Configuration chatter: no stable grammar, nothing to track
+            // but the version (`pluto_version=4.10, pluto_vendorid=...`).
+            if let Some((_, rest)) = text.split_once("pluto_version=") {
+                let version = rest.split([',', ' ']).next().unwrap_or("");
+                if !version.is_empty() {
+                    self.snap.pluto_version = Some(version.to_string());
+                }
+            }
+            return;
         }
         if self.section == Section::Start && PREAMBLE_STARTS.iter().any(|p| text.starts_with(p)) {
             self.section = Section::Preamble;

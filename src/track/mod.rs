@@ -92,6 +92,10 @@ pub struct Tracker {
     outage: Option<u64>,
     outages: u64,
     last_traffic_at: Option<i64>,
+    /// pluto's version as the last `status` named it, for
+    /// `observer.version` when the configuration does not give one.
+    #[serde(default)]
+    pluto_version: Option<String>,
 }
 
 /// Builds events with consecutive sequence numbers and deterministic ids.
@@ -235,6 +239,7 @@ impl Tracker {
             outage: None,
             outages: 0,
             last_traffic_at: None,
+            pluto_version: None,
         }
     }
 
@@ -251,7 +256,11 @@ impl Tracker {
     fn emitter(&self, now: i64) -> Emitter {
         Emitter {
             host: self.config.hostname.clone(),
-            version: self.config.observer_version.clone(),
+            version: self
+                .config
+                .observer_version
+                .clone()
+                .or_else(|| self.pluto_version.clone()),
             anchor: self.anchor(),
             generation: self.generation,
             sequence: self.sequence,
@@ -297,6 +306,9 @@ impl Tracker {
             return Vec::new();
         }
         let now = snapshot.taken_at.or(self.clock).unwrap_or(0);
+        if snapshot.pluto_version.is_some() {
+            self.pluto_version = snapshot.pluto_version.clone();
+        }
         let previous = self.clock;
         self.run_anchor.get_or_insert(now);
         let mut em = self.emitter(now);
