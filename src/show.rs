@@ -86,12 +86,11 @@ pub fn parse_command(args: ParseArgs) -> anyhow::Result<ExitCode> {
 /// Run `swantrail show`: the readable table instead of `ipsec status`.
 pub fn show_command(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let live = args.live || (args.file.is_none() && std::io::stdin().is_terminal());
-    let text = if live {
+    let snapshot = if live {
         ask_pluto(args.ctlsocket.as_deref())?
     } else {
-        read_dump(args.file.as_deref(), args.max_bytes)?
+        crate::parse(&read_dump(args.file.as_deref(), args.max_bytes)?)
     };
-    let snapshot = crate::parse(&text);
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -112,72 +111,31 @@ pub fn show_command(args: ShowArgs) -> anyhow::Result<ExitCode> {
 /// How long one `ipsec whack` may take before `show` gives up on pluto.
 const WHACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The local pluto's `--status` followed by its `--trafficstatus` (exact
-/// bytes and "since"), as one dump.
-fn ask_pluto(ctlsocket: Option<&std::path::Path>) -> anyhow::Result<String> {
-    let mut text = String::new();
-    for what in ["--status", "--trafficstatus"] {
-        let mut command = std::process::Command::new("ipsec");
-        command.arg("whack");
+/// The local pluto's `--status` merged with its `--trafficstatus` (exact
+/// bytes and "since"), asked the way the daemon's command source asks it.
+fn ask_pluto(ctlsocket: Option<&std::path::Path>) -> anyhow::Result<Snapshot> {
+    let whack = |what: &str| {
+        let mut argv = vec!["ipsec".to_string(), "whack".to_string()];
         if let Some(socket) = ctlsocket {
-            command.arg("--ctlsocket").arg(socket);
+            argv.push("--ctlsocket".to_string());
+            argv.push(socket.display().to_string());
         }
-        command
-            .arg(what)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let shown = format!("ipsec whack {what}");
-        let mut child = command.spawn().map_err(|e| {
-            anyhow::anyhow!("cannot run `{shown}`: {e}; give a dump file or pipe `ipsec status` in")
+        argv.push(what.to_string());
+        argv
+    };
+    let commands = [whack("--status"), whack("--trafficstatus")];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (snapshot, _) = runtime
+        .block_on(crate::source::command::poll(&commands, WHACK_TIMEOUT))
+        .map_err(|failure| {
+            anyhow::anyhow!(
+                "cannot ask pluto: {}; give a dump file or pipe `ipsec status` in",
+                failure.detail
+            )
         })?;
-        // Read while it runs: a big dump would fill the pipe and stall it.
-        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut bytes = Vec::new();
-                if let Some(mut pipe) = pipe {
-                    let _ = pipe.read_to_end(&mut bytes);
-                }
-                bytes
-            })
-        };
-        let stdout = drain(
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        );
-        let stderr = drain(
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        );
-        let deadline = std::time::Instant::now() + WHACK_TIMEOUT;
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break status;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                anyhow::bail!("`{shown}` did not answer within {WHACK_TIMEOUT:?}");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
-        let stdout = stdout.join().unwrap_or_default();
-        let stderr = stderr.join().unwrap_or_default();
-        if !status.success() {
-            let stderr = String::from_utf8_lossy(&stderr);
-            let why = stderr.lines().next().unwrap_or("no message");
-            anyhow::bail!("cannot ask pluto: `{shown}` failed ({status}): {why}");
-        }
-        text.push_str(&crate::input::decode_dump(
-            stdout,
-            crate::input::Source::Command(shown),
-        )?);
-    }
-    Ok(text)
+    Ok(snapshot)
 }
 
 /// Write to stdout; a reader that went away (`| head`) is not an error.
