@@ -88,52 +88,12 @@ fn time_of_day(e: &Value) -> i64 {
     p[0] * 3600 + p[1] * 60 + p[2]
 }
 
-/// Seconds since midnight of a pluto log line (`Nov 28 10:39:13.978532: ...`).
-fn log_time_of_day(line: &str) -> Option<i64> {
-    let hms = line.get(7..15)?;
-    let p: Vec<i64> = hms
-        .split(':')
-        .map(|x| x.parse().ok())
-        .collect::<Option<_>>()?;
-    (p.len() == 3).then(|| p[0] * 3600 + p[1] * 60 + p[2])
-}
-
-/// For every serial: when pluto logged it established and when deleted.
-fn lifetimes(log: &str) -> BTreeMap<u64, (Option<i64>, Option<i64>)> {
-    let mut life: BTreeMap<u64, (Option<i64>, Option<i64>)> = BTreeMap::new();
-    for line in log.lines() {
-        let (Some(t), Some((_, rest))) = (log_time_of_day(line), line.split_once("\" #")) else {
-            continue;
-        };
-        let Some((n, what)) = rest.split_once(": ") else {
-            continue;
-        };
-        let Ok(n) = n.parse::<u64>() else {
-            continue;
-        };
-        let entry = life.entry(n).or_default();
-        let established = what.starts_with("initiator established")
-            || what.starts_with("responder established")
-            || what.starts_with("IKE SA established")
-            || what.starts_with("IPsec SA established")
-            || what.starts_with("initiator rekeyed")
-            || what.starts_with("responder rekeyed");
-        if established && entry.0.is_none() {
-            entry.0 = Some(t);
-        }
-        if what.starts_with("deleting") && entry.1.is_none() {
-            entry.1 = Some(t);
-        }
-    }
-    life
-}
-
 #[test]
 #[ignore = "needs the output of e2e/lab.sh in SWANTRAIL_E2E_OUT"]
 fn west_rekeys_are_exactly_the_ones_pluto_logged() {
     let cap = out_dir();
     let log = read_log(&cap.join("west-pluto.log"));
-    let life = lifetimes(&std::fs::read_to_string(cap.join("west-pluto.log")).unwrap());
+    let life = &log.lifetimes;
     let logged: BTreeSet<(String, u64, u64)> = log
         .rekeys
         .iter()
@@ -193,9 +153,8 @@ fn west_reports_every_sa_pluto_established_and_its_end() {
 
 fn every_sa_reported(daemon: &str) {
     let cap = out_dir();
-    let log_text = std::fs::read_to_string(cap.join("west-pluto.log")).unwrap();
     let log = read_log(&cap.join("west-pluto.log"));
-    let life = lifetimes(&log_text);
+    let life = &log.lifetimes;
     let events = events(daemon);
     let last = events.iter().map(time_of_day).max().unwrap();
     let started: BTreeSet<u64> = events
@@ -215,7 +174,7 @@ fn every_sa_reported(daemon: &str) {
         );
     }
     let mut checked = 0;
-    for (s, (up, down)) in &life {
+    for (s, (up, down)) in life {
         let Some(up) = up else { continue };
         // Lived across at least two polls (2 s apart) with margin.
         let lived = down.unwrap_or(i64::MAX) - up;

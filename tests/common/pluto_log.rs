@@ -3,7 +3,7 @@
 //! replace #M`, `IPsec SA established`, ...). Tests compare swantrail's
 //! events against it: pluto's log is the truth.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// What the log says happened.
@@ -13,6 +13,34 @@ pub struct PlutoLog {
     pub rekeys: BTreeSet<(&'static str, u64, u64)>,
     /// Serials of SAs pluto logged as established, IKE and Child.
     pub established: BTreeSet<u64>,
+    /// For every serial: seconds since midnight when pluto first logged it
+    /// established, and when it first logged deleting it.
+    pub lifetimes: BTreeMap<u64, (Option<i64>, Option<i64>)>,
+}
+
+/// Whether pluto's words say the SA is up (as initiator, responder or
+/// by a rekey).
+fn says_established(what: &str) -> bool {
+    [
+        "initiator established",
+        "responder established",
+        "IKE SA established",
+        "IPsec SA established",
+        "initiator rekeyed",
+        "responder rekeyed",
+    ]
+    .iter()
+    .any(|p| what.starts_with(p))
+}
+
+/// Seconds since midnight of a log line (`Nov 28 10:39:13.978532: ...`).
+fn time_of_day(line: &str) -> Option<i64> {
+    let hms = line.get(7..15)?;
+    let p: Vec<i64> = hms
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    (p.len() == 3).then(|| p[0] * 3600 + p[1] * 60 + p[2])
 }
 
 /// `"conn" #N: rest` → (N, rest).
@@ -36,13 +64,15 @@ pub fn read_log(path: &Path) -> PlutoLog {
         let Some((serial, what)) = serial_and_text(line) else {
             continue;
         };
-        if what.starts_with("initiator established")
-            || what.starts_with("responder established")
-            || what.starts_with("IKE SA established")
-            || what.starts_with("IPsec SA established")
-            || what.starts_with("initiator rekeyed")
-        {
+        let life = log.lifetimes.entry(serial).or_default();
+        if says_established(what) {
             log.established.insert(serial);
+            if life.0.is_none() {
+                life.0 = time_of_day(line);
+            }
+        }
+        if what.starts_with("deleting") && life.1.is_none() {
+            life.1 = time_of_day(line);
         }
         if let Some(rest) = what.strip_prefix("initiator rekeyed Child SA #") {
             log.rekeys
