@@ -15,6 +15,21 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+pub use crate::sink::file::FileSinkConfig;
+pub use crate::sink::stdout::StdoutSinkConfig;
+
+/// Every sink type and the keys of its own (beyond the shared `type`,
+/// `name`, `spool` and `retry`), so that a key of another type is reported
+/// as not applying rather than as unknown.
+const SINK_TYPES: &[(&str, &[&str])] = &[
+    ("file", crate::sink::file::CONFIG_KEYS),
+    ("stdout", crate::sink::stdout::CONFIG_KEYS),
+];
+
+/// The keys every [[sink]] has.
+const SINK_HEADER_KEYS: [&str; 4] = ["type", "name", "spool", "retry"];
 
 /// The whole daemon configuration, after defaults were applied and values checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +133,10 @@ pub struct FileSourceConfig {
 }
 
 /// One place events go; every sink has its own spool.
+///
+/// Each sink's settings live next to the sink (`src/sink/<type>.rs`): a new
+/// sink adds its arm here, in [`SINK_TYPES`], in `Validator::sink` and in
+/// `Delivery::start`, and documents its keys in `config/swantrail.toml`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkConfig {
     /// NDJSON appended to a file with size-based rotation.
@@ -150,34 +169,6 @@ impl SinkConfig {
             SinkConfig::Stdout(s) => &s.retry,
         }
     }
-}
-
-/// The file sink.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FileSinkConfig {
-    /// Unique sink name (default: `file`).
-    pub name: String,
-    /// The NDJSON file; created with mode 0640 (and its directory with 0750).
-    pub path: PathBuf,
-    /// Rotate before a write would make the file larger than this; 0 = never (leave it to logrotate).
-    pub rotate_bytes: u64,
-    /// How many rotated files (`path.1` .. `path.N`) to keep.
-    pub rotate_keep: u32,
-    /// Spool and batching.
-    pub spool: SpoolSettings,
-    /// Retry on failure.
-    pub retry: RetrySettings,
-}
-
-/// The stdout sink.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StdoutSinkConfig {
-    /// Unique sink name (default: `stdout`).
-    pub name: String,
-    /// Spool and batching.
-    pub spool: SpoolSettings,
-    /// Retry on failure.
-    pub retry: RetrySettings,
 }
 
 /// A sink's on-disk spool and how it is drained in batches.
@@ -275,30 +266,6 @@ impl FileSourceConfig {
     }
 }
 
-impl FileSinkConfig {
-    /// A file sink on `path` with every other setting at its default.
-    pub fn new(path: PathBuf) -> FileSinkConfig {
-        FileSinkConfig {
-            name: "file".to_string(),
-            path,
-            rotate_bytes: 100 * MIB,
-            rotate_keep: 5,
-            spool: SpoolSettings::default(),
-            retry: RetrySettings::default(),
-        }
-    }
-}
-
-impl Default for StdoutSinkConfig {
-    fn default() -> StdoutSinkConfig {
-        StdoutSinkConfig {
-            name: "stdout".to_string(),
-            spool: SpoolSettings::default(),
-            retry: RetrySettings::default(),
-        }
-    }
-}
-
 impl Default for SpoolSettings {
     fn default() -> SpoolSettings {
         SpoolSettings {
@@ -322,7 +289,7 @@ impl Default for RetrySettings {
 }
 
 const KIB: u64 = 1024;
-const MIB: u64 = 1024 * KIB;
+pub(crate) const MIB: u64 = 1024 * KIB;
 const GIB: u64 = 1024 * MIB;
 
 /// A configuration that cannot be used, with where and why.
@@ -381,18 +348,34 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Validate config text; `origin` names the file in error messages.
 pub fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let span = e.span();
-        let message = e.message().to_string();
-        let message = match span.as_ref().and_then(|s| enclosing_table(text, s.start)) {
-            Some(table) if message.starts_with("unknown field") => {
-                insert_table_name(&message, &table)
-            }
-            _ => message,
-        };
-        invalid(text, origin, span.map(|s| s.start), message)
-    })?;
-    Validator { text, origin }.config(raw)
+    let toml_error = |e: toml::de::Error| toml_error(text, origin, e);
+    let mut document = DeTable::parse(text).map_err(toml_error)?;
+    // Sinks are read one by one, each by its own module (see `Validator::sink`).
+    let sinks = document.get_mut().remove("sink");
+    let raw = RawConfig::deserialize(toml::de::Deserializer::from(document)).map_err(toml_error)?;
+    Validator { text, origin }.config(raw, sinks)
+}
+
+/// A TOML or serde error at its position, with the table named in "unknown field".
+fn toml_error(text: &str, origin: &Path, e: toml::de::Error) -> ConfigError {
+    let span = e.span();
+    let message = e.message().to_string();
+    let message = match span.as_ref().and_then(|s| enclosing_table(text, s.start)) {
+        Some(table) if message.starts_with("unknown field") => insert_table_name(&message, &table),
+        _ => message,
+    };
+    invalid(text, origin, span.map(|s| s.start), message)
+}
+
+/// Deserialize one table (a [[sink]]'s own keys) with positions kept.
+pub(crate) fn read_table<T: de::DeserializeOwned>(
+    reader: &Validator<'_>,
+    table: Spanned<DeTable<'_>>,
+) -> Result<T, ConfigError> {
+    let span = table.span();
+    let value = Spanned::new(span, DeValue::Table(table.into_inner()));
+    T::deserialize(toml::de::ValueDeserializer::from(value))
+        .map_err(|e| toml_error(reader.text, reader.origin, e))
 }
 
 /// Run `swantrail check-config`.
@@ -486,7 +469,7 @@ fn insert_table_name(message: &str, table: &str) -> String {
 
 /// A duration written as `"10s"`, `"500ms"`, `"2m"`, `"1h30m"`.
 #[derive(Debug, Clone, Copy)]
-struct DurationValue(Duration);
+pub(crate) struct DurationValue(pub(crate) Duration);
 
 impl<'de> Deserialize<'de> for DurationValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -554,7 +537,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// A size written as an integer (bytes) or `"512KiB"`, `"16MiB"`, `"1GiB"`.
 #[derive(Debug, Clone, Copy)]
-struct ByteSize(u64);
+pub(crate) struct ByteSize(pub(crate) u64);
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -616,7 +599,6 @@ struct RawConfig {
     tracker: Option<RawTracker>,
     log: Option<RawLog>,
     source: Option<Spanned<Vec<RawSource>>>,
-    sink: Option<Spanned<Vec<RawSink>>>,
 }
 
 #[derive(Deserialize)]
@@ -657,24 +639,27 @@ struct RawSource {
     force_poll: Option<Spanned<bool>>,
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-enum SinkKind {
-    File,
-    Stdout,
-}
-
+/// The keys every [[sink]] shares; the rest belong to its type.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSink {
+struct RawSinkHeader {
     #[serde(rename = "type")]
-    kind: Spanned<SinkKind>,
+    kind: Spanned<String>,
     name: Option<Spanned<String>>,
-    path: Option<Spanned<PathBuf>>,
-    rotate_bytes: Option<Spanned<ByteSize>>,
-    rotate_keep: Option<Spanned<u32>>,
     spool: Option<RawSpool>,
     retry: Option<RawRetry>,
+}
+
+/// The shared settings of one [[sink]], read before its own keys.
+pub(crate) struct SinkHeader {
+    /// The unique name (default: the type).
+    pub(crate) name: String,
+    /// Spool and batching.
+    pub(crate) spool: SpoolSettings,
+    /// Retry on failure.
+    pub(crate) retry: RetrySettings,
+    /// Where the table's `type` is, for errors about the table as a whole.
+    pub(crate) span: std::ops::Range<usize>,
 }
 
 #[derive(Deserialize)]
@@ -696,13 +681,18 @@ struct RawRetry {
 }
 
 /// Turns raw values into a `Config`, reporting problems at their position.
-struct Validator<'a> {
+pub(crate) struct Validator<'a> {
     text: &'a str,
     origin: &'a Path,
 }
 
 impl Validator<'_> {
-    fn error<T>(&self, span: std::ops::Range<usize>, message: String) -> Result<T, ConfigError> {
+    /// An error at `span` of the text.
+    pub(crate) fn error<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        message: String,
+    ) -> Result<T, ConfigError> {
         Err(invalid(self.text, self.origin, Some(span.start), message))
     }
 
@@ -724,7 +714,11 @@ impl Validator<'_> {
         self.error(line_start + indent..span.end, message)
     }
 
-    fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+    fn config(
+        &self,
+        raw: RawConfig,
+        sinks: Option<Spanned<DeValue<'_>>>,
+    ) -> Result<Config, ConfigError> {
         let defaults = Config::default();
         let hostname = match raw.hostname {
             Some(h) if h.get_ref().trim().is_empty() => {
@@ -782,16 +776,30 @@ impl Validator<'_> {
                 sources
             }
         };
-        let sinks = match raw.sink {
+        let sinks = match sinks {
             None => defaults.sinks,
-            Some(list) if list.get_ref().is_empty() => {
-                return self.error(list.span(), "at least one [[sink]] is needed".into());
-            }
             Some(list) => {
+                let span = list.span();
+                let DeValue::Array(tables) = list.into_inner() else {
+                    return self.error(
+                        span,
+                        "`sink` must be a list of tables; write [[sink]]".into(),
+                    );
+                };
+                if tables.is_empty() {
+                    return self.error(span, "at least one [[sink]] is needed".into());
+                }
                 let mut sinks = Vec::new();
                 let mut names = Vec::new();
-                for raw in list.into_inner() {
-                    sinks.push(self.sink(raw, &mut names)?);
+                for table in tables {
+                    let span = table.span();
+                    let DeValue::Table(table) = table.into_inner() else {
+                        return self.error(
+                            span,
+                            "`sink` must be a list of tables; write [[sink]]".into(),
+                        );
+                    };
+                    sinks.push(self.sink(Spanned::new(span, table), &mut names)?);
                 }
                 sinks
             }
@@ -807,7 +815,12 @@ impl Validator<'_> {
         })
     }
 
-    fn positive(&self, value: Spanned<DurationValue>, key: &str) -> Result<Duration, ConfigError> {
+    /// A duration that must not be zero.
+    pub(crate) fn positive(
+        &self,
+        value: Spanned<DurationValue>,
+        key: &str,
+    ) -> Result<Duration, ConfigError> {
         let span = value.span();
         let duration = value.into_inner().0;
         if duration.is_zero() {
@@ -942,42 +955,69 @@ impl Validator<'_> {
         }
     }
 
-    fn sink(&self, raw: RawSink, names: &mut Vec<String>) -> Result<SinkConfig, ConfigError> {
-        let table_span = raw.kind.span();
-        let spool = self.spool(raw.spool)?;
-        let retry = self.retry(raw.retry)?;
-        match *raw.kind.get_ref() {
-            SinkKind::File => {
-                let Some(path) = raw.path else {
-                    return self.error(
-                        table_span,
-                        "a `file` [[sink]] needs `path`, the NDJSON file to write".into(),
-                    );
-                };
-                let d = FileSinkConfig::new(path.into_inner());
-                Ok(SinkConfig::File(FileSinkConfig {
-                    name: self.name(raw.name, "file", "[[sink]]", table_span, names)?,
-                    rotate_bytes: raw
-                        .rotate_bytes
-                        .map_or(d.rotate_bytes, |v| v.into_inner().0),
-                    rotate_keep: raw.rotate_keep.map_or(d.rotate_keep, Spanned::into_inner),
-                    path: d.path,
-                    spool,
-                    retry,
-                }))
-            }
-            SinkKind::Stdout => {
-                let what = "a `stdout` [[sink]]";
-                self.not_for("path", &raw.path, what)?;
-                self.not_for("rotate_bytes", &raw.rotate_bytes, what)?;
-                self.not_for("rotate_keep", &raw.rotate_keep, what)?;
-                Ok(SinkConfig::Stdout(StdoutSinkConfig {
-                    name: self.name(raw.name, "stdout", "[[sink]]", table_span, names)?,
-                    spool,
-                    retry,
-                }))
+    /// One [[sink]]: the shared header here, its own keys by its module.
+    fn sink(
+        &self,
+        table: Spanned<DeTable<'_>>,
+        names: &mut Vec<String>,
+    ) -> Result<SinkConfig, ConfigError> {
+        let span = table.span();
+        let (mut header, mut own) = (DeTable::new(), DeTable::new());
+        for (key, value) in table.into_inner() {
+            if SINK_HEADER_KEYS.contains(&key.get_ref().as_ref()) {
+                header.insert(key, value);
+            } else {
+                own.insert(key, value);
             }
         }
+        let raw: RawSinkHeader = read_table(self, Spanned::new(span.clone(), header))?;
+        let kind_span = raw.kind.span();
+        let kind = raw.kind.into_inner();
+        let Some((_, own_keys)) = SINK_TYPES.iter().find(|(t, _)| *t == kind) else {
+            let known: Vec<String> = SINK_TYPES.iter().map(|(t, _)| format!("`{t}`")).collect();
+            return self.error(
+                kind_span,
+                format!(
+                    "unknown variant `{kind}`, expected one of {}",
+                    known.join(", ")
+                ),
+            );
+        };
+        for (key, _) in own.iter() {
+            let name = key.get_ref().as_ref();
+            if own_keys.contains(&name) {
+                continue;
+            }
+            if SINK_TYPES.iter().any(|(_, keys)| keys.contains(&name)) {
+                return self.key_error(
+                    key.span(),
+                    format!("key `{name}` does not apply to a `{kind}` [[sink]]"),
+                );
+            }
+            let expected: Vec<String> = SINK_HEADER_KEYS
+                .iter()
+                .chain(own_keys.iter())
+                .map(|k| format!("`{k}`"))
+                .collect();
+            return self.error(
+                key.span(),
+                format!(
+                    "unknown field `{name}` in [[sink]], expected one of {}",
+                    expected.join(", ")
+                ),
+            );
+        }
+        let header = SinkHeader {
+            name: self.name(raw.name, &kind, "[[sink]]", kind_span.clone(), names)?,
+            spool: self.spool(raw.spool)?,
+            retry: self.retry(raw.retry)?,
+            span: kind_span,
+        };
+        let own = Spanned::new(span, own);
+        Ok(match kind.as_str() {
+            "file" => SinkConfig::File(FileSinkConfig::read(self, header, own)?),
+            _ => SinkConfig::Stdout(StdoutSinkConfig::read(self, header, own)?),
+        })
     }
 
     fn spool(&self, raw: Option<RawSpool>) -> Result<SpoolSettings, ConfigError> {
