@@ -20,12 +20,20 @@ use toml::de::{DeTable, DeValue};
 pub use crate::sink::file::FileSinkConfig;
 pub use crate::sink::stdout::StdoutSinkConfig;
 
-/// Every sink type and the keys of its own (beyond the shared `type`,
-/// `name`, `spool` and `retry`), so that a key of another type is reported
-/// as not applying rather than as unknown.
-const SINK_TYPES: &[(&str, &[&str])] = &[
-    ("file", crate::sink::file::CONFIG_KEYS),
-    ("stdout", crate::sink::stdout::CONFIG_KEYS),
+/// How one sink type reads its own keys into a [`SinkConfig`].
+type ReadSink =
+    fn(&Validator<'_>, SinkHeader, Spanned<DeTable<'_>>) -> Result<SinkConfig, ConfigError>;
+
+/// Every sink type, the keys of its own (beyond the shared `type`, `name`,
+/// `spool` and `retry`, so that a key of another type is reported as not
+/// applying rather than as unknown) and how it reads them.
+const SINK_TYPES: &[(&str, &[&str], ReadSink)] = &[
+    ("file", crate::sink::file::CONFIG_KEYS, |v, h, own| {
+        FileSinkConfig::read(v, h, own).map(SinkConfig::File)
+    }),
+    ("stdout", crate::sink::stdout::CONFIG_KEYS, |v, h, own| {
+        StdoutSinkConfig::read(v, h, own).map(SinkConfig::Stdout)
+    }),
 ];
 
 /// The keys every [[sink]] has.
@@ -135,7 +143,7 @@ pub struct FileSourceConfig {
 /// One place events go; every sink has its own spool.
 ///
 /// Each sink's settings live next to the sink (`src/sink/<type>.rs`): a new
-/// sink adds its arm here, in [`SINK_TYPES`], in `Validator::sink` and in
+/// sink adds its arm here, its row in [`SINK_TYPES`] and its arm in
 /// `Delivery::start`, and documents its keys in `config/swantrail.toml`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkConfig {
@@ -973,8 +981,11 @@ impl Validator<'_> {
         let raw: RawSinkHeader = read_table(self, Spanned::new(span.clone(), header))?;
         let kind_span = raw.kind.span();
         let kind = raw.kind.into_inner();
-        let Some((_, own_keys)) = SINK_TYPES.iter().find(|(t, _)| *t == kind) else {
-            let known: Vec<String> = SINK_TYPES.iter().map(|(t, _)| format!("`{t}`")).collect();
+        let Some((_, own_keys, read)) = SINK_TYPES.iter().find(|(t, _, _)| *t == kind) else {
+            let known: Vec<String> = SINK_TYPES
+                .iter()
+                .map(|(t, _, _)| format!("`{t}`"))
+                .collect();
             return self.error(
                 kind_span,
                 format!(
@@ -988,7 +999,7 @@ impl Validator<'_> {
             if own_keys.contains(&name) {
                 continue;
             }
-            if SINK_TYPES.iter().any(|(_, keys)| keys.contains(&name)) {
+            if SINK_TYPES.iter().any(|(_, keys, _)| keys.contains(&name)) {
                 return self.key_error(
                     key.span(),
                     format!("key `{name}` does not apply to a `{kind}` [[sink]]"),
@@ -1013,11 +1024,7 @@ impl Validator<'_> {
             retry: self.retry(raw.retry)?,
             span: kind_span,
         };
-        let own = Spanned::new(span, own);
-        Ok(match kind.as_str() {
-            "file" => SinkConfig::File(FileSinkConfig::read(self, header, own)?),
-            _ => SinkConfig::Stdout(StdoutSinkConfig::read(self, header, own)?),
-        })
+        read(self, header, Spanned::new(span, own))
     }
 
     fn spool(&self, raw: Option<RawSpool>) -> Result<SpoolSettings, ConfigError> {

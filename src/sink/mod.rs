@@ -10,18 +10,19 @@
 //! to send a batch. This module must never drop an event silently: every loss
 //! (drop-oldest, dead letter, corrupt spool line) is logged and counted.
 //!
-//! A new sink (syslog, HTTP) is written by analogy with `file.rs`: its config
-//! struct next to it (its own keys, `CONFIG_KEYS` and a `read` that gets the
-//! shared `name`/`spool`/`retry` header from `config.rs`), a type implementing [`Sink`] whose `send` turns a
-//! [`Batch`] into its wire format (`Batch::lines` per event, `Batch::ndjson`
-//! for a body), returns [`SendError::Retryable`] (or
-//! [`SendError::RetryNotBefore`] when the destination said when, like an HTTP
-//! `Retry-After`) for anything that may pass later and [`SendError::Rejected`]
-//! for what never will, one arm in [`Delivery::start`], one arm in
-//! `SinkConfig` (with its row in `config.rs`'s `SINK_TYPES`) and its keys in
-//! `config/swantrail.toml`. A destination that
-//! answers per event (Elasticsearch `_bulk`) implements [`Sink::send_each`]
-//! instead. A sink never retries, sleeps or counts by itself.
+//! A new sink (syslog, HTTP) is written by analogy with `file.rs`: its
+//! config struct next to it (its own keys, `CONFIG_KEYS`, and a `read` that
+//! gets the shared `name`/`spool`/`retry` header from `config.rs`); a type
+//! implementing [`Sink`] whose `send` turns a [`Batch`] into its wire format
+//! (`Batch::lines` per event, `Batch::ndjson` for a body) and returns
+//! [`SendError::Retryable`] (or [`SendError::RetryNotBefore`] when the
+//! destination said when, like an HTTP `Retry-After`) for anything that may
+//! pass later and [`SendError::Rejected`] for what never will. Then one arm in
+//! `SinkConfig` with its row in `config.rs`'s `SINK_TYPES`, one arm in
+//! [`Delivery::start`], and its keys in `config/swantrail.toml`. A destination
+//! that answers per event (Elasticsearch `_bulk`) implements
+//! [`Sink::send_each`] as well. A sink never retries, sleeps or counts by
+//! itself.
 //!
 //! # Order and acknowledgement
 //!
