@@ -9,7 +9,6 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -386,27 +385,6 @@ pub(crate) fn read_table<T: de::DeserializeOwned>(
         .map_err(|e| toml_error(reader.text, reader.origin, e))
 }
 
-/// Run `swantrail check-config`.
-pub fn check_config_command(file: &Path) -> anyhow::Result<ExitCode> {
-    match load(file) {
-        Ok(config) => {
-            println!(
-                "{}: ok ({} {}, {} {})",
-                file.display(),
-                config.sources.len(),
-                plural(config.sources.len(), "source", "sources"),
-                config.sinks.len(),
-                plural(config.sinks.len(), "sink", "sinks"),
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            Ok(ExitCode::FAILURE)
-        }
-    }
-}
-
 /// A tracing filter that is a level or `target=level` directives; a bare
 /// word that is not a level would silently be read as a target and log nothing.
 fn check_log_level(filter: &str) -> Result<(), String> {
@@ -420,10 +398,6 @@ fn check_log_level(filter: &str) -> Result<(), String> {
         .parse(filter)
         .map(drop)
         .map_err(|e| e.to_string())
-}
-
-fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
-    if n == 1 { one } else { many }
 }
 
 fn invalid(text: &str, origin: &Path, offset: Option<usize>, message: String) -> ConfigError {

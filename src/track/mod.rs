@@ -11,7 +11,6 @@
 //! same ids. It must never diff an incomplete snapshot, and never conclude
 //! that an SA is gone from a snapshot kind that does not list such SAs.
 
-pub mod cli;
 pub mod ledger;
 
 use std::collections::{BTreeMap, BTreeSet};
