@@ -90,13 +90,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(crate::hostname::system_hostname);
     let mut trackers = BTreeMap::new();
+    let mut renamed_from = BTreeSet::new();
     for source in &config.sources {
         let name = source.name();
         if trackers.contains_key(name) {
             bail!("two sources are named {name:?}; every source needs its own name");
         }
-        let tracked = restore(&checkpoint_dir, name, &config, &hostname);
+        let (tracked, previous) = restore(&checkpoint_dir, name, &config, &hostname);
+        renamed_from.extend(previous);
         trackers.insert(name.to_string(), tracked);
+    }
+    if !renamed_from.is_empty() {
+        let previous: Vec<String> = renamed_from.into_iter().collect();
+        warn!(
+            "the hostname changed from {} to {hostname:?} since the checkpoint; new events carry the new observer.hostname and event ids built from it",
+            previous.join(", ")
+        );
     }
     let delivery =
         Delivery::start(&config.sinks, &config.state_dir).context("cannot start the sinks")?;
@@ -344,19 +353,32 @@ async fn write_checkpoint(name: &str, tracked: &mut Tracked) {
 /// A source's tracker from its checkpoint, or a new one. An unreadable
 /// checkpoint is set aside (renamed `.bad`) rather than blocking the start:
 /// a fresh tracker re-announces what is up, it loses nothing.
-fn restore(directory: &Path, name: &str, config: &Config, hostname: &str) -> Tracked {
+/// A source's tracker from its checkpoint (or fresh), running with the
+/// configured settings: the configuration wins over what the checkpoint
+/// saved. Also returns the checkpoint's hostname (quoted) when it differs.
+fn restore(
+    directory: &Path,
+    name: &str,
+    config: &Config,
+    hostname: &str,
+) -> (Tracked, Option<String>) {
     let path = checkpoint::path_for(directory, name);
-    let fresh = || {
-        Tracker::new(TrackerConfig {
-            hostname: hostname.to_string(),
-            observer_version: None,
-            stalled_after_s: config.tracker.stalled_after.as_secs() as i64,
-            traffic_interval_s: config.tracker.traffic_interval.map(|d| d.as_secs() as i64),
-        })
+    let configured = TrackerConfig {
+        hostname: hostname.to_string(),
+        observer_version: None,
+        stalled_after_s: config.tracker.stalled_after.as_secs() as i64,
+        traffic_interval_s: config.tracker.traffic_interval.map(|d| d.as_secs() as i64),
     };
+    let fresh = || Tracker::new(configured.clone());
+    let mut previous = None;
     let checkpoint = match checkpoint::load(&path, name) {
-        Ok(Some(checkpoint)) => {
+        Ok(Some(mut checkpoint)) => {
             info!(source = %name, path = %path.display(), "resuming from the checkpoint");
+            let saved = &checkpoint.tracker.config().hostname;
+            if saved != hostname {
+                previous = Some(format!("{saved:?}"));
+            }
+            checkpoint.tracker.reconfigure(configured.clone());
             checkpoint
         }
         Ok(None) => Checkpoint::new(name, fresh()),
@@ -371,14 +393,15 @@ fn restore(directory: &Path, name: &str, config: &Config, hostname: &str) -> Tra
             Checkpoint::new(name, fresh())
         }
     };
-    Tracked {
+    let tracked = Tracked {
         checkpoint,
         path,
         written: None,
         reported: false,
         tunnels_up: 0,
         unreachable: false,
-    }
+    };
+    (tracked, previous)
 }
 
 /// Connection instances with at least one established Child SA: what an
