@@ -517,7 +517,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
-/// A size written as an integer (bytes) or `"512KiB"`, `"16MiB"`, `"1GiB"`.
+/// A size written as an integer (bytes) or a string [`parse_byte_size`] reads.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ByteSize(pub(crate) u64);
 
@@ -545,11 +545,14 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
-/// Parse `"512KiB"`, `"16MiB"`, `"1GiB"` or a plain number of bytes.
+/// Parse a size, the one rule for the config and `--max-bytes`: a number of
+/// bytes, optionally followed by `B`, `K`/`KiB`, `M`/`MiB` or `G`/`GiB`
+/// (`"65536"`, `"64KiB"`, `"64M"`, `"1 GiB"`). The units are powers of 1024;
+/// `KB`, `MB` and lower case are refused, because `16MB` may mean 16 000 000.
 pub fn parse_byte_size(text: &str) -> Result<u64, String> {
     let bad = || {
         format!(
-            "invalid size \"{text}\": write a number of bytes or e.g. \"512KiB\", \"16MiB\", \"1GiB\""
+            "invalid size \"{text}\": write a number of bytes or e.g. \"512KiB\", \"64M\", \"1GiB\" (K, M and G are powers of 1024)"
         )
     };
     let t = text.trim();
@@ -558,11 +561,11 @@ pub fn parse_byte_size(text: &str) -> Result<u64, String> {
         return Err(bad());
     }
     let number: u64 = t[..digits].parse().map_err(|_| bad())?;
-    let unit = match t[digits..].trim() {
+    let unit = match t[digits..].trim_start() {
         "" | "B" => 1,
-        "KiB" => KIB,
-        "MiB" => MIB,
-        "GiB" => GIB,
+        "K" | "KiB" => KIB,
+        "M" | "MiB" => MIB,
+        "G" | "GiB" => GIB,
         _ => return Err(bad()),
     };
     number.checked_mul(unit).ok_or_else(bad)
@@ -1095,6 +1098,7 @@ mod tests {
         assert_eq!(parse_byte_size("512KiB"), Ok(512 * 1024));
         assert_eq!(parse_byte_size("16MiB"), Ok(16 << 20));
         assert_eq!(parse_byte_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_byte_size("64M"), Ok(64 << 20));
         for bad in ["", "MiB", "16MB", "16 mib", "1.5GiB"] {
             assert!(parse_byte_size(bad).is_err(), "{bad} must be refused");
         }

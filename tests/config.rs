@@ -293,3 +293,20 @@ fn a_sinks_own_keys_are_checked_by_its_type_with_file_line_and_key() {
         );
     }
 }
+
+#[test]
+fn config_sizes_follow_the_same_rule_as_max_bytes() {
+    let text =
+        "[[sink]]\ntype = \"stdout\"\n[sink.spool]\nmax_bytes = \"64M\"\nsegment_bytes = \"1M\"\n";
+    let loaded = config::from_toml_str(text, Path::new("t.toml")).unwrap();
+    assert_eq!(loaded.sinks[0].spool().max_bytes, 64 << 20);
+    assert_eq!(
+        config::parse_byte_size("64M"),
+        swantrail::input::parse_byte_size("64M")
+    );
+    let refused = error_of("[[sink]]\ntype = \"stdout\"\n[sink.spool]\nmax_bytes = \"64MB\"\n");
+    assert!(
+        refused.starts_with("swantrail.toml:4:13: invalid size \"64MB\""),
+        "{refused}"
+    );
+}
