@@ -124,31 +124,37 @@ pub fn read_dump(path: Option<&Path>, max_bytes: u64) -> Result<String, InputErr
     let bytes = match &input {
         // `from_arg` gives standard input or a file, never a command.
         Source::Stdin | Source::Command(_) => read_limited(io::stdin().lock(), &input, max_bytes)?,
-        Source::File(p) => {
-            let io_err = |error: io::Error| match error.kind() {
-                io::ErrorKind::NotFound => InputError::NotFound {
-                    input: input.clone(),
-                },
-                _ => InputError::Io {
-                    input: input.clone(),
-                    error,
-                },
-            };
-            let meta = std::fs::metadata(p).map_err(io_err)?;
-            if meta.is_dir() {
-                return Err(InputError::IsDirectory { input });
-            }
-            // A regular file's size is known: refuse it before reading a byte.
-            if meta.is_file() && meta.len() > max_bytes {
-                return Err(InputError::TooLarge {
-                    input,
-                    limit: max_bytes,
-                });
-            }
-            let file = std::fs::File::open(p).map_err(io_err)?;
-            read_limited(file, &input, max_bytes)?
-        }
+        Source::File(p) => return read_file(p, max_bytes),
     };
+    decode_dump(bytes, input)
+}
+
+/// Read one dump file as text, with the checks and messages of [`read_dump`]
+/// (for `replay` and `diff`, whose paths are always files, even one named `-`).
+pub fn read_file(path: &Path, max_bytes: u64) -> Result<String, InputError> {
+    let input = Source::File(path.to_path_buf());
+    let io_err = |error: io::Error| match error.kind() {
+        io::ErrorKind::NotFound => InputError::NotFound {
+            input: input.clone(),
+        },
+        _ => InputError::Io {
+            input: input.clone(),
+            error,
+        },
+    };
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if meta.is_dir() {
+        return Err(InputError::IsDirectory { input });
+    }
+    // A regular file's size is known: refuse it before reading a byte.
+    if meta.is_file() && meta.len() > max_bytes {
+        return Err(InputError::TooLarge {
+            input,
+            limit: max_bytes,
+        });
+    }
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    let bytes = read_limited(file, &input, max_bytes)?;
     decode_dump(bytes, input)
 }
 

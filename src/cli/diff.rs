@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{TrackerArgs, print_events};
+use crate::input::{DEFAULT_MAX_BYTES, parse_byte_size};
 use crate::source::replay::{self, ReplayStep};
 use crate::track::Tracker;
 
@@ -17,6 +18,9 @@ pub struct DiffArgs {
     pub old: PathBuf,
     /// The later dump.
     pub new: PathBuf,
+    /// Refuse dumps larger than this (bytes; K/KiB, M/MiB, G/GiB suffixes allowed).
+    #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_MAX_BYTES, value_parser = parse_byte_size)]
+    pub max_bytes: u64,
     /// How the tracker is set up.
     #[command(flatten)]
     pub tracker: TrackerArgs,
@@ -33,7 +37,7 @@ pub fn diff_command(args: DiffArgs) -> anyhow::Result<ExitCode> {
             taken_at,
             files: vec![path.clone()],
         };
-        let snapshot = replay::load_step(&step)?;
+        let snapshot = replay::load_step_within(&step, args.max_bytes)?;
         if let Some(why) = &snapshot.incomplete {
             anyhow::bail!(
                 "{}: incomplete dump ({why}); nothing to diff",

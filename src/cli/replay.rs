@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{TrackerArgs, flush, write_line};
+use crate::input::{DEFAULT_MAX_BYTES, parse_byte_size};
 use crate::source::replay;
 use crate::track::Tracker;
 
@@ -20,6 +21,9 @@ pub struct ReplayArgs {
     /// `trafficstatus-<epoch>.txt`, …); dumps of one epoch are combined.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
+    /// Refuse dumps larger than this (bytes; K/KiB, M/MiB, G/GiB suffixes allowed).
+    #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_MAX_BYTES, value_parser = parse_byte_size)]
+    pub max_bytes: u64,
     /// How the tracker is set up.
     #[command(flatten)]
     pub tracker: TrackerArgs,
@@ -32,7 +36,7 @@ pub fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for step in &steps {
-        let snapshot = replay::load_step(step)?;
+        let snapshot = replay::load_step_within(step, args.max_bytes)?;
         if let Some(why) = &snapshot.incomplete {
             let first = step.files.first().map(|p| p.display().to_string());
             eprintln!(
