@@ -9,12 +9,34 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+pub use crate::sink::file::FileSinkConfig;
+pub use crate::sink::stdout::StdoutSinkConfig;
+
+/// How one sink type reads its own keys into a [`SinkConfig`].
+type ReadSink =
+    fn(&Validator<'_>, SinkHeader, Spanned<DeTable<'_>>) -> Result<SinkConfig, ConfigError>;
+
+/// Every sink type, the keys of its own (beyond the shared `type`, `name`,
+/// `spool` and `retry`, so that a key of another type is reported as not
+/// applying rather than as unknown) and how it reads them.
+const SINK_TYPES: &[(&str, &[&str], ReadSink)] = &[
+    ("file", crate::sink::file::CONFIG_KEYS, |v, h, own| {
+        FileSinkConfig::read(v, h, own).map(SinkConfig::File)
+    }),
+    ("stdout", crate::sink::stdout::CONFIG_KEYS, |v, h, own| {
+        StdoutSinkConfig::read(v, h, own).map(SinkConfig::Stdout)
+    }),
+];
+
+/// The keys every [[sink]] has.
+const SINK_HEADER_KEYS: [&str; 4] = ["type", "name", "spool", "retry"];
 
 /// The whole daemon configuration, after defaults were applied and values checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +140,10 @@ pub struct FileSourceConfig {
 }
 
 /// One place events go; every sink has its own spool.
+///
+/// Each sink's settings live next to the sink (`src/sink/<type>.rs`): a new
+/// sink adds its arm here, its row in [`SINK_TYPES`] and its arm in
+/// `Delivery::start`, and documents its keys in `config/swantrail.toml`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkConfig {
     /// NDJSON appended to a file with size-based rotation.
@@ -150,34 +176,6 @@ impl SinkConfig {
             SinkConfig::Stdout(s) => &s.retry,
         }
     }
-}
-
-/// The file sink.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FileSinkConfig {
-    /// Unique sink name (default: `file`).
-    pub name: String,
-    /// The NDJSON file; created with mode 0640 (and its directory with 0750).
-    pub path: PathBuf,
-    /// Rotate before a write would make the file larger than this; 0 = never (leave it to logrotate).
-    pub rotate_bytes: u64,
-    /// How many rotated files (`path.1` .. `path.N`) to keep.
-    pub rotate_keep: u32,
-    /// Spool and batching.
-    pub spool: SpoolSettings,
-    /// Retry on failure.
-    pub retry: RetrySettings,
-}
-
-/// The stdout sink.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StdoutSinkConfig {
-    /// Unique sink name (default: `stdout`).
-    pub name: String,
-    /// Spool and batching.
-    pub spool: SpoolSettings,
-    /// Retry on failure.
-    pub retry: RetrySettings,
 }
 
 /// A sink's on-disk spool and how it is drained in batches.
@@ -275,30 +273,6 @@ impl FileSourceConfig {
     }
 }
 
-impl FileSinkConfig {
-    /// A file sink on `path` with every other setting at its default.
-    pub fn new(path: PathBuf) -> FileSinkConfig {
-        FileSinkConfig {
-            name: "file".to_string(),
-            path,
-            rotate_bytes: 100 * MIB,
-            rotate_keep: 5,
-            spool: SpoolSettings::default(),
-            retry: RetrySettings::default(),
-        }
-    }
-}
-
-impl Default for StdoutSinkConfig {
-    fn default() -> StdoutSinkConfig {
-        StdoutSinkConfig {
-            name: "stdout".to_string(),
-            spool: SpoolSettings::default(),
-            retry: RetrySettings::default(),
-        }
-    }
-}
-
 impl Default for SpoolSettings {
     fn default() -> SpoolSettings {
         SpoolSettings {
@@ -322,7 +296,7 @@ impl Default for RetrySettings {
 }
 
 const KIB: u64 = 1024;
-const MIB: u64 = 1024 * KIB;
+pub(crate) const MIB: u64 = 1024 * KIB;
 const GIB: u64 = 1024 * MIB;
 
 /// A configuration that cannot be used, with where and why.
@@ -381,39 +355,34 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Validate config text; `origin` names the file in error messages.
 pub fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let span = e.span();
-        let message = e.message().to_string();
-        let message = match span.as_ref().and_then(|s| enclosing_table(text, s.start)) {
-            Some(table) if message.starts_with("unknown field") => {
-                insert_table_name(&message, &table)
-            }
-            _ => message,
-        };
-        invalid(text, origin, span.map(|s| s.start), message)
-    })?;
-    Validator { text, origin }.config(raw)
+    let toml_error = |e: toml::de::Error| toml_error(text, origin, e);
+    let mut document = DeTable::parse(text).map_err(toml_error)?;
+    // Sinks are read one by one, each by its own module (see `Validator::sink`).
+    let sinks = document.get_mut().remove("sink");
+    let raw = RawConfig::deserialize(toml::de::Deserializer::from(document)).map_err(toml_error)?;
+    Validator { text, origin }.config(raw, sinks)
 }
 
-/// Run `swantrail check-config`.
-pub fn check_config_command(file: &Path) -> anyhow::Result<ExitCode> {
-    match load(file) {
-        Ok(config) => {
-            println!(
-                "{}: ok ({} {}, {} {})",
-                file.display(),
-                config.sources.len(),
-                plural(config.sources.len(), "source", "sources"),
-                config.sinks.len(),
-                plural(config.sinks.len(), "sink", "sinks"),
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            Ok(ExitCode::FAILURE)
-        }
-    }
+/// A TOML or serde error at its position, with the table named in "unknown field".
+fn toml_error(text: &str, origin: &Path, e: toml::de::Error) -> ConfigError {
+    let span = e.span();
+    let message = e.message().to_string();
+    let message = match span.as_ref().and_then(|s| enclosing_table(text, s.start)) {
+        Some(table) if message.starts_with("unknown field") => insert_table_name(&message, &table),
+        _ => message,
+    };
+    invalid(text, origin, span.map(|s| s.start), message)
+}
+
+/// Deserialize one table (a [[sink]]'s own keys) with positions kept.
+pub(crate) fn read_table<T: de::DeserializeOwned>(
+    reader: &Validator<'_>,
+    table: Spanned<DeTable<'_>>,
+) -> Result<T, ConfigError> {
+    let span = table.span();
+    let value = Spanned::new(span, DeValue::Table(table.into_inner()));
+    T::deserialize(toml::de::ValueDeserializer::from(value))
+        .map_err(|e| toml_error(reader.text, reader.origin, e))
 }
 
 /// A tracing filter that is a level or `target=level` directives; a bare
@@ -429,10 +398,6 @@ fn check_log_level(filter: &str) -> Result<(), String> {
         .parse(filter)
         .map(drop)
         .map_err(|e| e.to_string())
-}
-
-fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
-    if n == 1 { one } else { many }
 }
 
 fn invalid(text: &str, origin: &Path, offset: Option<usize>, message: String) -> ConfigError {
@@ -486,7 +451,7 @@ fn insert_table_name(message: &str, table: &str) -> String {
 
 /// A duration written as `"10s"`, `"500ms"`, `"2m"`, `"1h30m"`.
 #[derive(Debug, Clone, Copy)]
-struct DurationValue(Duration);
+pub(crate) struct DurationValue(pub(crate) Duration);
 
 impl<'de> Deserialize<'de> for DurationValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -552,9 +517,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
-/// A size written as an integer (bytes) or `"512KiB"`, `"16MiB"`, `"1GiB"`.
+/// A size written as an integer (bytes) or a string [`parse_byte_size`] reads.
 #[derive(Debug, Clone, Copy)]
-struct ByteSize(u64);
+pub(crate) struct ByteSize(pub(crate) u64);
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -580,11 +545,14 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
-/// Parse `"512KiB"`, `"16MiB"`, `"1GiB"` or a plain number of bytes.
+/// Parse a size, the one rule for the config and `--max-bytes`: a number of
+/// bytes, optionally followed by `B`, `K`/`KiB`, `M`/`MiB` or `G`/`GiB`
+/// (`"65536"`, `"64KiB"`, `"64M"`, `"1 GiB"`). The units are powers of 1024;
+/// `KB`, `MB` and lower case are refused, because `16MB` may mean 16 000 000.
 pub fn parse_byte_size(text: &str) -> Result<u64, String> {
     let bad = || {
         format!(
-            "invalid size \"{text}\": write a number of bytes or e.g. \"512KiB\", \"16MiB\", \"1GiB\""
+            "invalid size \"{text}\": write a number of bytes or e.g. \"512KiB\", \"64M\", \"1GiB\" (K, M and G are powers of 1024)"
         )
     };
     let t = text.trim();
@@ -593,11 +561,11 @@ pub fn parse_byte_size(text: &str) -> Result<u64, String> {
         return Err(bad());
     }
     let number: u64 = t[..digits].parse().map_err(|_| bad())?;
-    let unit = match t[digits..].trim() {
+    let unit = match t[digits..].trim_start() {
         "" | "B" => 1,
-        "KiB" => KIB,
-        "MiB" => MIB,
-        "GiB" => GIB,
+        "K" | "KiB" => KIB,
+        "M" | "MiB" => MIB,
+        "G" | "GiB" => GIB,
         _ => return Err(bad()),
     };
     number.checked_mul(unit).ok_or_else(bad)
@@ -616,7 +584,6 @@ struct RawConfig {
     tracker: Option<RawTracker>,
     log: Option<RawLog>,
     source: Option<Spanned<Vec<RawSource>>>,
-    sink: Option<Spanned<Vec<RawSink>>>,
 }
 
 #[derive(Deserialize)]
@@ -657,24 +624,27 @@ struct RawSource {
     force_poll: Option<Spanned<bool>>,
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-enum SinkKind {
-    File,
-    Stdout,
-}
-
+/// The keys every [[sink]] shares; the rest belong to its type.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSink {
+struct RawSinkHeader {
     #[serde(rename = "type")]
-    kind: Spanned<SinkKind>,
+    kind: Spanned<String>,
     name: Option<Spanned<String>>,
-    path: Option<Spanned<PathBuf>>,
-    rotate_bytes: Option<Spanned<ByteSize>>,
-    rotate_keep: Option<Spanned<u32>>,
     spool: Option<RawSpool>,
     retry: Option<RawRetry>,
+}
+
+/// The shared settings of one [[sink]], read before its own keys.
+pub(crate) struct SinkHeader {
+    /// The unique name (default: the type).
+    pub(crate) name: String,
+    /// Spool and batching.
+    pub(crate) spool: SpoolSettings,
+    /// Retry on failure.
+    pub(crate) retry: RetrySettings,
+    /// Where the table's `type` is, for errors about the table as a whole.
+    pub(crate) span: std::ops::Range<usize>,
 }
 
 #[derive(Deserialize)]
@@ -696,13 +666,18 @@ struct RawRetry {
 }
 
 /// Turns raw values into a `Config`, reporting problems at their position.
-struct Validator<'a> {
+pub(crate) struct Validator<'a> {
     text: &'a str,
     origin: &'a Path,
 }
 
 impl Validator<'_> {
-    fn error<T>(&self, span: std::ops::Range<usize>, message: String) -> Result<T, ConfigError> {
+    /// An error at `span` of the text.
+    pub(crate) fn error<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        message: String,
+    ) -> Result<T, ConfigError> {
         Err(invalid(self.text, self.origin, Some(span.start), message))
     }
 
@@ -724,7 +699,11 @@ impl Validator<'_> {
         self.error(line_start + indent..span.end, message)
     }
 
-    fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+    fn config(
+        &self,
+        raw: RawConfig,
+        sinks: Option<Spanned<DeValue<'_>>>,
+    ) -> Result<Config, ConfigError> {
         let defaults = Config::default();
         let hostname = match raw.hostname {
             Some(h) if h.get_ref().trim().is_empty() => {
@@ -782,16 +761,30 @@ impl Validator<'_> {
                 sources
             }
         };
-        let sinks = match raw.sink {
+        let sinks = match sinks {
             None => defaults.sinks,
-            Some(list) if list.get_ref().is_empty() => {
-                return self.error(list.span(), "at least one [[sink]] is needed".into());
-            }
             Some(list) => {
+                let span = list.span();
+                let DeValue::Array(tables) = list.into_inner() else {
+                    return self.error(
+                        span,
+                        "`sink` must be a list of tables; write [[sink]]".into(),
+                    );
+                };
+                if tables.is_empty() {
+                    return self.error(span, "at least one [[sink]] is needed".into());
+                }
                 let mut sinks = Vec::new();
                 let mut names = Vec::new();
-                for raw in list.into_inner() {
-                    sinks.push(self.sink(raw, &mut names)?);
+                for table in tables {
+                    let span = table.span();
+                    let DeValue::Table(table) = table.into_inner() else {
+                        return self.error(
+                            span,
+                            "`sink` must be a list of tables; write [[sink]]".into(),
+                        );
+                    };
+                    sinks.push(self.sink(Spanned::new(span, table), &mut names)?);
                 }
                 sinks
             }
@@ -807,7 +800,12 @@ impl Validator<'_> {
         })
     }
 
-    fn positive(&self, value: Spanned<DurationValue>, key: &str) -> Result<Duration, ConfigError> {
+    /// A duration that must not be zero.
+    pub(crate) fn positive(
+        &self,
+        value: Spanned<DurationValue>,
+        key: &str,
+    ) -> Result<Duration, ConfigError> {
         let span = value.span();
         let duration = value.into_inner().0;
         if duration.is_zero() {
@@ -942,42 +940,68 @@ impl Validator<'_> {
         }
     }
 
-    fn sink(&self, raw: RawSink, names: &mut Vec<String>) -> Result<SinkConfig, ConfigError> {
-        let table_span = raw.kind.span();
-        let spool = self.spool(raw.spool)?;
-        let retry = self.retry(raw.retry)?;
-        match *raw.kind.get_ref() {
-            SinkKind::File => {
-                let Some(path) = raw.path else {
-                    return self.error(
-                        table_span,
-                        "a `file` [[sink]] needs `path`, the NDJSON file to write".into(),
-                    );
-                };
-                let d = FileSinkConfig::new(path.into_inner());
-                Ok(SinkConfig::File(FileSinkConfig {
-                    name: self.name(raw.name, "file", "[[sink]]", table_span, names)?,
-                    rotate_bytes: raw
-                        .rotate_bytes
-                        .map_or(d.rotate_bytes, |v| v.into_inner().0),
-                    rotate_keep: raw.rotate_keep.map_or(d.rotate_keep, Spanned::into_inner),
-                    path: d.path,
-                    spool,
-                    retry,
-                }))
-            }
-            SinkKind::Stdout => {
-                let what = "a `stdout` [[sink]]";
-                self.not_for("path", &raw.path, what)?;
-                self.not_for("rotate_bytes", &raw.rotate_bytes, what)?;
-                self.not_for("rotate_keep", &raw.rotate_keep, what)?;
-                Ok(SinkConfig::Stdout(StdoutSinkConfig {
-                    name: self.name(raw.name, "stdout", "[[sink]]", table_span, names)?,
-                    spool,
-                    retry,
-                }))
+    /// One [[sink]]: the shared header here, its own keys by its module.
+    fn sink(
+        &self,
+        table: Spanned<DeTable<'_>>,
+        names: &mut Vec<String>,
+    ) -> Result<SinkConfig, ConfigError> {
+        let span = table.span();
+        let (mut header, mut own) = (DeTable::new(), DeTable::new());
+        for (key, value) in table.into_inner() {
+            if SINK_HEADER_KEYS.contains(&key.get_ref().as_ref()) {
+                header.insert(key, value);
+            } else {
+                own.insert(key, value);
             }
         }
+        let raw: RawSinkHeader = read_table(self, Spanned::new(span.clone(), header))?;
+        let kind_span = raw.kind.span();
+        let kind = raw.kind.into_inner();
+        let Some((_, own_keys, read)) = SINK_TYPES.iter().find(|(t, _, _)| *t == kind) else {
+            let known: Vec<String> = SINK_TYPES
+                .iter()
+                .map(|(t, _, _)| format!("`{t}`"))
+                .collect();
+            return self.error(
+                kind_span,
+                format!(
+                    "unknown variant `{kind}`, expected one of {}",
+                    known.join(", ")
+                ),
+            );
+        };
+        for (key, _) in own.iter() {
+            let name = key.get_ref().as_ref();
+            if own_keys.contains(&name) {
+                continue;
+            }
+            if SINK_TYPES.iter().any(|(_, keys, _)| keys.contains(&name)) {
+                return self.key_error(
+                    key.span(),
+                    format!("key `{name}` does not apply to a `{kind}` [[sink]]"),
+                );
+            }
+            let expected: Vec<String> = SINK_HEADER_KEYS
+                .iter()
+                .chain(own_keys.iter())
+                .map(|k| format!("`{k}`"))
+                .collect();
+            return self.error(
+                key.span(),
+                format!(
+                    "unknown field `{name}` in [[sink]], expected one of {}",
+                    expected.join(", ")
+                ),
+            );
+        }
+        let header = SinkHeader {
+            name: self.name(raw.name, &kind, "[[sink]]", kind_span.clone(), names)?,
+            spool: self.spool(raw.spool)?,
+            retry: self.retry(raw.retry)?,
+            span: kind_span,
+        };
+        read(self, header, Spanned::new(span, own))
     }
 
     fn spool(&self, raw: Option<RawSpool>) -> Result<SpoolSettings, ConfigError> {
@@ -1074,6 +1098,7 @@ mod tests {
         assert_eq!(parse_byte_size("512KiB"), Ok(512 * 1024));
         assert_eq!(parse_byte_size("16MiB"), Ok(16 << 20));
         assert_eq!(parse_byte_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_byte_size("64M"), Ok(64 << 20));
         for bad in ["", "MiB", "16MB", "16 mib", "1.5GiB"] {
             assert!(parse_byte_size(bad).is_err(), "{bad} must be refused");
         }

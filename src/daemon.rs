@@ -18,7 +18,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use sd_notify::NotifyState;
@@ -34,56 +33,10 @@ use crate::source::{self, Observation, Report};
 use crate::track::{Tracker, TrackerConfig};
 use checkpoint::Checkpoint;
 
-/// Arguments of `swantrail run`.
-#[derive(Debug, clap::Args)]
-pub struct RunArgs {
-    /// The TOML configuration; without it, poll the local pluto and print to stdout.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Where spools and checkpoints live (overrides `state_dir` in the config).
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// Log format on stderr (overrides `log.format` in the config).
-    #[arg(long, value_enum, value_name = "FORMAT")]
-    pub log_format: Option<LogFormatArg>,
-}
-
-/// `--log-format`: how log lines on stderr look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormatArg {
-    /// One readable line per record.
-    Text,
-    /// One JSON object per record, for log shippers.
-    Json,
-}
-
-/// Run the daemon until SIGTERM/SIGINT.
-pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut config = match &args.config {
-        Some(path) => crate::config::load(path)?,
-        None => Config::default(),
-    };
-    if let Some(dir) = args.state_dir {
-        config.state_dir = dir;
-    }
-    match args.log_format {
-        Some(LogFormatArg::Text) => config.log.format = LogFormat::Text,
-        Some(LogFormatArg::Json) => config.log.format = LogFormat::Json,
-        None => {}
-    }
-    init_logging(config.log.format, &config.log.level)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))?;
-    Ok(ExitCode::SUCCESS)
-}
-
 /// Send log records to stderr: journald-friendly (no timestamps, journald
 /// adds its own) when `JOURNAL_STREAM` says stderr goes to the journal.
 /// `RUST_LOG`, when set and valid, overrides `log.level` for one run.
-fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
+pub fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
     let filter = match tracing_subscriber::EnvFilter::try_from_default_env() {
         Ok(filter) => filter,
         Err(_) => tracing_subscriber::EnvFilter::try_new(level)
@@ -118,7 +71,7 @@ struct Tracked {
 }
 
 /// The daemon proper, inside the runtime.
-async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(config: Config) -> anyhow::Result<()> {
     // First of all, so that a SIGTERM during startup is a clean stop, not death.
     let mut control = Control::new()?;
     let checkpoint_dir = config.state_dir.join("checkpoint");
@@ -132,15 +85,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         })?;
     }
     let _lock = lock_state_dir(&config.state_dir)?;
-    let hostname = config.hostname.clone().unwrap_or_else(system_hostname);
+    let hostname = config
+        .hostname
+        .clone()
+        .unwrap_or_else(crate::hostname::system_hostname);
     let mut trackers = BTreeMap::new();
+    let mut renamed_from = BTreeSet::new();
     for source in &config.sources {
         let name = source.name();
         if trackers.contains_key(name) {
             bail!("two sources are named {name:?}; every source needs its own name");
         }
-        let tracked = restore(&checkpoint_dir, name, &config, &hostname);
+        let (tracked, previous) = restore(&checkpoint_dir, name, &config, &hostname);
+        renamed_from.extend(previous);
         trackers.insert(name.to_string(), tracked);
+    }
+    if !renamed_from.is_empty() {
+        let previous: Vec<String> = renamed_from.into_iter().collect();
+        warn!(
+            "the hostname changed from {} to {hostname:?} since the checkpoint; new events carry the new observer.hostname and event ids built from it",
+            previous.join(", ")
+        );
     }
     let delivery =
         Delivery::start(&config.sinks, &config.state_dir).context("cannot start the sinks")?;
@@ -388,19 +353,32 @@ async fn write_checkpoint(name: &str, tracked: &mut Tracked) {
 /// A source's tracker from its checkpoint, or a new one. An unreadable
 /// checkpoint is set aside (renamed `.bad`) rather than blocking the start:
 /// a fresh tracker re-announces what is up, it loses nothing.
-fn restore(directory: &Path, name: &str, config: &Config, hostname: &str) -> Tracked {
+/// A source's tracker from its checkpoint (or fresh), running with the
+/// configured settings: the configuration wins over what the checkpoint
+/// saved. Also returns the checkpoint's hostname (quoted) when it differs.
+fn restore(
+    directory: &Path,
+    name: &str,
+    config: &Config,
+    hostname: &str,
+) -> (Tracked, Option<String>) {
     let path = checkpoint::path_for(directory, name);
-    let fresh = || {
-        Tracker::new(TrackerConfig {
-            hostname: hostname.to_string(),
-            observer_version: None,
-            stalled_after_s: config.tracker.stalled_after.as_secs() as i64,
-            traffic_interval_s: config.tracker.traffic_interval.map(|d| d.as_secs() as i64),
-        })
+    let configured = TrackerConfig {
+        hostname: hostname.to_string(),
+        observer_version: None,
+        stalled_after_s: config.tracker.stalled_after.as_secs() as i64,
+        traffic_interval_s: config.tracker.traffic_interval.map(|d| d.as_secs() as i64),
     };
+    let fresh = || Tracker::new(configured.clone());
+    let mut previous = None;
     let checkpoint = match checkpoint::load(&path, name) {
-        Ok(Some(checkpoint)) => {
+        Ok(Some(mut checkpoint)) => {
             info!(source = %name, path = %path.display(), "resuming from the checkpoint");
+            let saved = &checkpoint.tracker.config().hostname;
+            if saved != hostname {
+                previous = Some(format!("{saved:?}"));
+            }
+            checkpoint.tracker.reconfigure(configured.clone());
             checkpoint
         }
         Ok(None) => Checkpoint::new(name, fresh()),
@@ -415,14 +393,15 @@ fn restore(directory: &Path, name: &str, config: &Config, hostname: &str) -> Tra
             Checkpoint::new(name, fresh())
         }
     };
-    Tracked {
+    let tracked = Tracked {
         checkpoint,
         path,
         written: None,
         reported: false,
         tunnels_up: 0,
         unreachable: false,
-    }
+    };
+    (tracked, previous)
 }
 
 /// Connection instances with at least one established Child SA: what an
@@ -504,19 +483,4 @@ fn lock_state_dir(dir: &Path) -> anyhow::Result<File> {
         .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
         .with_context(|| format!("cannot write the lock file {}", path.display()))?;
     Ok(file)
-}
-
-/// This machine's name, for `observer.hostname` when the config sets none.
-fn system_hostname() -> String {
-    let mut buffer = [0u8; 256];
-    // SAFETY: gethostname(2) writes at most `len` bytes into the buffer we own.
-    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
-    if rc != 0 {
-        return "localhost".to_string();
-    }
-    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-    match std::str::from_utf8(&buffer[..end]) {
-        Ok(name) if !name.is_empty() => name.to_string(),
-        _ => "localhost".to_string(),
-    }
 }

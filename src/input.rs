@@ -11,6 +11,9 @@ use std::fmt;
 use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
+/// One size rule for `--max-bytes` and the config.
+pub use crate::config::parse_byte_size;
+
 /// The default `--max-bytes`: far above any real `ipsec status` (about 2 KiB
 /// per connection), low enough that a wrong file cannot exhaust memory.
 pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -121,31 +124,37 @@ pub fn read_dump(path: Option<&Path>, max_bytes: u64) -> Result<String, InputErr
     let bytes = match &input {
         // `from_arg` gives standard input or a file, never a command.
         Source::Stdin | Source::Command(_) => read_limited(io::stdin().lock(), &input, max_bytes)?,
-        Source::File(p) => {
-            let io_err = |error: io::Error| match error.kind() {
-                io::ErrorKind::NotFound => InputError::NotFound {
-                    input: input.clone(),
-                },
-                _ => InputError::Io {
-                    input: input.clone(),
-                    error,
-                },
-            };
-            let meta = std::fs::metadata(p).map_err(io_err)?;
-            if meta.is_dir() {
-                return Err(InputError::IsDirectory { input });
-            }
-            // A regular file's size is known: refuse it before reading a byte.
-            if meta.is_file() && meta.len() > max_bytes {
-                return Err(InputError::TooLarge {
-                    input,
-                    limit: max_bytes,
-                });
-            }
-            let file = std::fs::File::open(p).map_err(io_err)?;
-            read_limited(file, &input, max_bytes)?
-        }
+        Source::File(p) => return read_file(p, max_bytes),
     };
+    decode_dump(bytes, input)
+}
+
+/// Read one dump file as text, with the checks and messages of [`read_dump`]
+/// (for `replay` and `diff`, whose paths are always files, even one named `-`).
+pub fn read_file(path: &Path, max_bytes: u64) -> Result<String, InputError> {
+    let input = Source::File(path.to_path_buf());
+    let io_err = |error: io::Error| match error.kind() {
+        io::ErrorKind::NotFound => InputError::NotFound {
+            input: input.clone(),
+        },
+        _ => InputError::Io {
+            input: input.clone(),
+            error,
+        },
+    };
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if meta.is_dir() {
+        return Err(InputError::IsDirectory { input });
+    }
+    // A regular file's size is known: refuse it before reading a byte.
+    if meta.is_file() && meta.len() > max_bytes {
+        return Err(InputError::TooLarge {
+            input,
+            limit: max_bytes,
+        });
+    }
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    let bytes = read_limited(file, &input, max_bytes)?;
     decode_dump(bytes, input)
 }
 
@@ -212,33 +221,6 @@ fn binary_evidence(bytes: &[u8]) -> Option<String> {
         ));
     }
     None
-}
-
-/// Parse a byte size for `--max-bytes`: `65536`, `64KiB`, `64M`, `1GiB`.
-///
-/// Suffixes are binary (K = 1024) whether or not the `i` is written, as
-/// operators mean it for memory limits.
-pub fn parse_byte_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(digits_end);
-    let number: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size (examples: 65536, 64KiB, 64M, 1G)"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => {
-            return Err(format!(
-                "`{text}` has an unknown unit (use B, KiB, MiB or GiB)"
-            ));
-        }
-    };
-    number
-        .checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 #[cfg(test)]

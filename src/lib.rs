@@ -4,10 +4,31 @@
 //! plain function or a small type with one job; the async runtime lives
 //! only in the daemon wiring, the sources and the network sinks. The binary
 //! (`main.rs`) only turns the command line into calls to this library.
+//!
+//! # Module map
+//!
+//! | module | owns | must never import |
+//! |---|---|---|
+//! | [`status`] | the parser: text in, [`Snapshot`] out | anything but `snapshot` |
+//! | [`snapshot`] | the model the parser produces | anything of this crate |
+//! | [`track`] | snapshots to events: the tunnel ledger, the tracker state a checkpoint saves | `source`, `sink`, `cli`, `daemon`, clap, anyhow, tokio |
+//! | [`event`] | the event schema and its NDJSON encoding | `source`, `sink`, `cli`, clap, anyhow |
+//! | [`input`] | reading one dump (size limit, binary and UTF-8 checks) | `track`, `sink`, `cli` |
+//! | [`show`] | the rows of `swantrail show` and their rendering | `source`, `sink`, `cli`, clap, anyhow |
+//! | [`source`] | where snapshots come from: command, file watch, replay | `track`, `sink`, `cli` |
+//! | [`sink`] | spools, the shared drain, each sink and its own config keys | `source`, `track`, `cli` |
+//! | [`config`] | the TOML file, defaults and checks (sinks read their own keys) | `source`, `daemon`, `cli` |
+//! | [`daemon`] | the wiring: sources, trackers, spools, checkpoint, signals, systemd | `cli` |
+//! | [`cli`] | one file per subcommand; the only place of clap and stdout | (may import all) |
+//! | [`hostname`] | this machine's name, the default `observer.hostname` | anything of this crate |
 
+#![warn(missing_docs)]
+
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod event;
+pub mod hostname;
 pub mod input;
 pub mod show;
 pub mod sink;

@@ -16,15 +16,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon: poll pluto (or watch dumps) and ship events to the sinks.
-    Run(swantrail::daemon::RunArgs),
+    Run(swantrail::cli::run::RunArgs),
     /// Parse one dump and print the snapshot as JSON.
-    Parse(swantrail::show::ParseArgs),
+    Parse(swantrail::cli::parse::ParseArgs),
     /// Print a readable table of the tunnels in one dump.
-    Show(swantrail::show::ShowArgs),
+    Show(swantrail::cli::show::ShowArgs),
     /// Print the events between two dumps as NDJSON.
-    Diff(swantrail::track::cli::DiffArgs),
+    Diff(swantrail::cli::diff::DiffArgs),
     /// Replay a series of dumps and print the events as NDJSON.
-    Replay(swantrail::track::cli::ReplayArgs),
+    Replay(swantrail::cli::replay::ReplayArgs),
     /// Validate a configuration file and say exactly what is wrong.
     CheckConfig {
         /// The TOML configuration file.
@@ -35,12 +35,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => swantrail::daemon::run(args),
-        Command::Parse(args) => swantrail::show::parse_command(args),
-        Command::Show(args) => swantrail::show::show_command(args),
-        Command::Diff(args) => swantrail::track::cli::diff_command(args),
-        Command::Replay(args) => swantrail::track::cli::replay_command(args),
-        Command::CheckConfig { file } => swantrail::config::check_config_command(&file),
+        Command::Run(args) => swantrail::cli::run::run(args),
+        Command::Parse(args) => swantrail::cli::parse::parse_command(args),
+        Command::Show(args) => swantrail::cli::show::show_command(args),
+        Command::Diff(args) => swantrail::cli::diff::diff_command(args),
+        Command::Replay(args) => swantrail::cli::replay::replay_command(args),
+        Command::CheckConfig { file } => swantrail::cli::check_config::check_config_command(&file),
     };
     match result {
         Ok(code) => code,

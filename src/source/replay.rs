@@ -11,14 +11,14 @@
 
 use std::cmp::Ordering;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use crate::input::InputError;
 use crate::snapshot::{OutputKind, Snapshot};
 
-/// The largest dump read; a status dump of a very big gateway is a few MiB.
-pub const MAX_DUMP_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest dump read by default: the `--max-bytes` default of every command.
+pub const MAX_DUMP_BYTES: u64 = crate::input::DEFAULT_MAX_BYTES;
 
 /// What can go wrong reading a replay; each names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -31,18 +31,21 @@ pub enum ReplayError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A dump is larger than [`MAX_DUMP_BYTES`].
-    #[error("{}: larger than {} MiB; is this really a status dump?", path.display(), MAX_DUMP_BYTES / 1024 / 1024)]
+    /// A dump is larger than the limit (`--max-bytes`, by default [`MAX_DUMP_BYTES`]).
+    #[error("{cause}")]
     TooLarge {
-        /// The file.
-        path: PathBuf,
+        /// What the dump reader said, naming the file.
+        cause: InputError,
     },
-    /// A dump is not UTF-8 text.
-    #[error("{}: not a text dump (binary or not UTF-8); pass pluto status output only", path.display())]
+    /// A dump is binary or not UTF-8.
+    #[error("{cause}")]
     NotText {
-        /// The file.
-        path: PathBuf,
+        /// What the dump reader said, naming the file.
+        cause: InputError,
     },
+    /// A dump could not be read (missing, a directory, no permission).
+    #[error("{0}")]
+    Unreadable(InputError),
     /// Nothing to replay.
     #[error("no dumps found in {0}")]
     Empty(String),
@@ -117,29 +120,15 @@ pub fn plan(inputs: &[PathBuf]) -> Result<Vec<ReplayStep>, ReplayError> {
 
 /// Read one dump as text: at most [`MAX_DUMP_BYTES`], UTF-8, no NUL bytes.
 pub fn read_dump(path: &Path) -> Result<String, ReplayError> {
-    let file = fs::File::open(path).map_err(|source| ReplayError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut bytes = Vec::new();
-    file.take(MAX_DUMP_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| ReplayError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    if bytes.len() as u64 > MAX_DUMP_BYTES {
-        return Err(ReplayError::TooLarge {
-            path: path.to_path_buf(),
-        });
-    }
-    if bytes.contains(&0) {
-        return Err(ReplayError::NotText {
-            path: path.to_path_buf(),
-        });
-    }
-    String::from_utf8(bytes).map_err(|_| ReplayError::NotText {
-        path: path.to_path_buf(),
+    read_dump_within(path, MAX_DUMP_BYTES)
+}
+
+/// Read one dump as text with the reader and messages of `parse`.
+pub fn read_dump_within(path: &Path, max_bytes: u64) -> Result<String, ReplayError> {
+    crate::input::read_file(path, max_bytes).map_err(|cause| match cause {
+        InputError::TooLarge { .. } => ReplayError::TooLarge { cause },
+        InputError::Binary { .. } | InputError::NotUtf8 { .. } => ReplayError::NotText { cause },
+        other => ReplayError::Unreadable(other),
     })
 }
 
@@ -150,9 +139,14 @@ pub fn read_dump(path: &Path) -> Result<String, ReplayError> {
 /// `trafficstatus-<epoch>.txt` means "no tunnels", not "nothing known") is
 /// attributed by its file name's first word.
 pub fn load_step(step: &ReplayStep) -> Result<Snapshot, ReplayError> {
+    load_step_within(step, MAX_DUMP_BYTES)
+}
+
+/// [`load_step`] with dumps of at most `max_bytes` (`--max-bytes`).
+pub fn load_step_within(step: &ReplayStep, max_bytes: u64) -> Result<Snapshot, ReplayError> {
     let mut combined: Option<Snapshot> = None;
     for path in &step.files {
-        let text = read_dump(path)?;
+        let text = read_dump_within(path, max_bytes)?;
         let snap = match kind_from_name(path) {
             Some(kind) => crate::status::parse_as(&text, kind),
             None => crate::parse(&text),

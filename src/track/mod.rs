@@ -11,7 +11,6 @@
 //! same ids. It must never diff an incomplete snapshot, and never conclude
 //! that an SA is gone from a snapshot kind that does not list such SAs.
 
-pub mod cli;
 pub mod ledger;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,7 +30,8 @@ use ledger::{
 pub const OBSERVED_AT_START: &str = "observed-at-start";
 
 /// How the tracker is told about the gateway and which optional events to
-/// emit. It is part of the checkpoint, so a restored tracker behaves the same.
+/// emit. It is saved in the checkpoint; the daemon re-applies the configured one
+/// on restore (see `Tracker::reconfigure`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrackerConfig {
     /// `observer.hostname` of every event, and part of every event id.
@@ -246,6 +246,16 @@ impl Tracker {
     /// The configuration the tracker runs with.
     pub fn config(&self) -> &TrackerConfig {
         &self.config
+    }
+
+    /// Run with `config` from now on, keeping everything the tracker has seen.
+    ///
+    /// A checkpoint holds the configuration it was saved with; the daemon
+    /// re-applies the operator's current one on restore, or an edited
+    /// `stalled_after` or `hostname` would silently do nothing. A new
+    /// hostname changes the ids of the events from now on.
+    pub fn reconfigure(&mut self, config: TrackerConfig) {
+        self.config = config;
     }
 
     /// The last `event.sequence` handed out.

@@ -1,0 +1,115 @@
+//! The commands of `swantrail`, one file per subcommand: the only place clap,
+//! anyhow and stdout live.
+//!
+//! Each file holds its subcommand's argument struct and the function that
+//! runs it; the work itself is the library's (parse, track, show, daemon).
+//! `main.rs` only picks the subcommand. Nothing below `cli` may be imported
+//! by the core modules (status, snapshot, track, event): they stay usable
+//! without a terminal or a runtime.
+
+pub mod check_config;
+pub mod diff;
+pub mod parse;
+pub mod replay;
+pub mod run;
+pub mod show;
+
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::event::Event;
+use crate::snapshot::Snapshot;
+use crate::track::TrackerConfig;
+
+/// Options shared by `diff` and `replay`: how the tracker is set up.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrackerArgs {
+    /// `observer.hostname` of the events (default: this machine's host name).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// `observer.version`: the libreswan version that printed the dumps.
+    #[arg(long)]
+    pub observer_version: Option<String>,
+    /// Seconds of negotiating without an established Child SA before
+    /// `negotiation-stalled`.
+    #[arg(long, default_value_t = 120)]
+    pub stalled_after: i64,
+    /// Emit `traffic` metrics for up tunnels at most every N seconds.
+    #[arg(long)]
+    pub traffic_interval: Option<i64>,
+}
+
+impl TrackerArgs {
+    pub(crate) fn config(&self) -> TrackerConfig {
+        let mut config = TrackerConfig::new(
+            self.hostname
+                .clone()
+                .unwrap_or_else(crate::hostname::system_hostname),
+        );
+        config.observer_version = self.observer_version.clone();
+        config.stalled_after_s = self.stalled_after;
+        config.traffic_interval_s = self.traffic_interval;
+        config
+    }
+}
+
+/// Print events as NDJSON on stdout; a closed pipe ends quietly.
+pub(crate) fn print_events(events: &[Event]) -> anyhow::Result<ExitCode> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for event in events {
+        if !write_line(&mut out, event)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    flush(&mut out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write one event line; `false` when the reader went away (a closed pipe
+/// such as `| head` is a normal end, not an error).
+pub(crate) fn write_line(out: &mut impl Write, event: &Event) -> anyhow::Result<bool> {
+    match writeln!(out, "{}", event.to_json_line()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e).context("writing events to stdout"),
+    }
+}
+
+/// Flush stdout; a closed pipe is a normal end.
+pub(crate) fn flush(out: &mut impl Write) -> anyhow::Result<()> {
+    match out.flush() {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(e).context("writing events to stdout")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Write to stdout; a reader that went away (`| head`) is not an error.
+pub(crate) fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to standard output"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Tell the operator on stderr what the parser skipped or found wanting.
+pub(crate) fn warn_about(snapshot: &Snapshot) {
+    if let Some(why) = &snapshot.incomplete {
+        eprintln!("swantrail: warning: the dump is incomplete: {why}");
+    }
+    if let Some(first) = snapshot.diagnostics.first() {
+        eprintln!(
+            "swantrail: note: {} line(s) not recognised (first: line {}: {}); `swantrail parse` lists them under \"diagnostics\"",
+            snapshot.diagnostics.len(),
+            first.line,
+            first.reason
+        );
+    }
+}

@@ -1,0 +1,56 @@
+//! `swantrail replay`: a series of saved dumps in, NDJSON events out.
+//!
+//! It runs the same [`Tracker`] the daemon runs, with event times taken
+//! from the dumps (epoch in the file name, else mtime), so its output is
+//! reproducible and lines up with pluto's log. It only reads files and
+//! writes to stdout; it never talk to pluto.
+
+use std::io::{self, BufWriter};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{TrackerArgs, flush, write_line};
+use crate::input::{DEFAULT_MAX_BYTES, parse_byte_size};
+use crate::source::replay;
+use crate::track::Tracker;
+
+/// Arguments of `swantrail replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Dumps or directories of dumps (`status-<epoch>.txt`,
+    /// `trafficstatus-<epoch>.txt`, …); dumps of one epoch are combined.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Refuse dumps larger than this (bytes; K/KiB, M/MiB, G/GiB suffixes allowed).
+    #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_MAX_BYTES, value_parser = parse_byte_size)]
+    pub max_bytes: u64,
+    /// How the tracker is set up.
+    #[command(flatten)]
+    pub tracker: TrackerArgs,
+}
+
+/// Run `swantrail replay`: every event of a series of dumps, as NDJSON.
+pub fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let steps = replay::plan(&args.inputs)?;
+    let mut tracker = Tracker::new(args.tracker.config());
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for step in &steps {
+        let snapshot = replay::load_step_within(step, args.max_bytes)?;
+        if let Some(why) = &snapshot.incomplete {
+            let first = step.files.first().map(|p| p.display().to_string());
+            eprintln!(
+                "swantrail: skipping incomplete dump {} ({why})",
+                first.unwrap_or_default()
+            );
+            continue;
+        }
+        for event in tracker.observe(&snapshot) {
+            if !write_line(&mut out, &event)? {
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+    flush(&mut out)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,59 @@
+//! `swantrail run`: the command line of the daemon.
+//!
+//! It only merges the flags into the configuration, sets up logging and the
+//! runtime, and hands over to [`crate::daemon::serve`]; everything the daemon
+//! does lives there.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::config::{Config, LogFormat};
+use crate::daemon::{init_logging, serve};
+
+/// Arguments of `swantrail run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The TOML configuration; without it, poll the local pluto and print to stdout.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Where spools and checkpoints live (overrides `state_dir` in the config).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Log format on stderr (overrides `log.format` in the config).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormatArg>,
+}
+
+/// `--log-format`: how log lines on stderr look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    /// One readable line per record.
+    Text,
+    /// One JSON object per record, for log shippers.
+    Json,
+}
+
+/// Run the daemon until SIGTERM/SIGINT.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => crate::config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(dir) = args.state_dir {
+        config.state_dir = dir;
+    }
+    match args.log_format {
+        Some(LogFormatArg::Text) => config.log.format = LogFormat::Text,
+        Some(LogFormatArg::Json) => config.log.format = LogFormat::Json,
+        None => {}
+    }
+    init_logging(config.log.format, &config.log.level)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}
