@@ -50,9 +50,10 @@ pub async fn run(config: CommandSourceConfig, tx: mpsc::Sender<Report>) {
                 // parser could not read, output cut short): nothing to diff,
                 // and not an outage either.
                 let reason = snapshot.incomplete.unwrap_or_default();
-                if skipped_reason.as_ref() != Some(&reason) {
+                let class = reason_class(&reason);
+                if skipped_reason.as_ref() != Some(&class) {
                     warn!(source = %config.name, "skipping incomplete output: {reason}");
-                    skipped_reason = Some(reason);
+                    skipped_reason = Some(class);
                 }
                 Observation::Waiting
             }
@@ -158,7 +159,10 @@ async fn run_one(argv: &[String], timeout: Duration) -> Result<Vec<u8>, PollFail
         reason: "command-failed",
         detail: format!("cannot run `{shown}`: {e}"),
     })?;
-    let pid = child.id();
+    // Killed on a timeout, and when the poll is abandoned (shutdown aborts
+    // the source task): a wrapper script without `exec` leaves whack, its
+    // grandchild, running otherwise.
+    let mut group = ProcessGroup(child.id().and_then(|p| i32::try_from(p).ok()));
     let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
         Ok(Ok(output)) => output,
         Ok(Err(e)) => {
@@ -168,19 +172,15 @@ async fn run_one(argv: &[String], timeout: Duration) -> Result<Vec<u8>, PollFail
             });
         }
         Err(_elapsed) => {
-            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-                // SAFETY: kill(2) with a negative pid signals the process
-                // group we created above; it touches no memory of ours.
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
-                }
-            }
+            drop(group);
             return Err(PollFailure {
                 reason: "command-timed-out",
                 detail: format!("`{shown}` did not finish within {timeout:?}; killed it"),
             });
         }
     };
+    // Its output is complete: the command is done with.
+    group.0 = None;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if let Some(line) = pluto_not_running(&stderr) {
         return Err(PollFailure {
@@ -199,6 +199,29 @@ async fn run_one(argv: &[String], timeout: Duration) -> Result<Vec<u8>, PollFail
         });
     }
     Ok(output.stdout)
+}
+
+/// The process group of a running poll command, killed when dropped
+/// unless the command finished (then the group id is taken out).
+struct ProcessGroup(Option<i32>);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            // SAFETY: kill(2) with a negative pid signals the process group
+            // the poll created (`process_group(0)`); no memory is shared.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// A reason with its numbers left out (offsets, line numbers, counts), so
+/// that output that stays unusable is logged once, not once per poll
+/// because a byte offset moved.
+pub(crate) fn reason_class(reason: &str) -> String {
+    reason.chars().filter(|c| !c.is_ascii_digit()).collect()
 }
 
 /// The stderr line that says pluto is not running, in any of its wordings
