@@ -380,3 +380,130 @@ fn a_full_state_disk_for_30s_loses_falsifies_and_floods_nothing() {
     assert!(duplicates <= reference.len() / 2, "{duplicates} duplicates");
     assert!(extra_warnings <= 5, "{log}");
 }
+
+/// The daemon's peak resident memory in KiB (`VmHWM`).
+fn peak_kib(daemon: &Daemon) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{}/status", daemon.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn sixty_dumps_renamed_in_faster_than_settle_are_each_diffed_or_counted() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let config = file_config(root, "settle = \"500ms\"\npoll_interval = \"2s\"");
+    let watched = root.join("watch/status.txt");
+    let state = root.join("state");
+    let daemon = Daemon::start(&config, &root.join("stderr.log"));
+    wait_until(LIMIT, "the start", &daemon, || {
+        daemon.log().contains("swantrail started")
+    });
+    let series = lab_series();
+    for (epoch, dump) in &series {
+        write_by_rename(&watched, &fs::read_to_string(dump).unwrap(), *epoch);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let last = series.last().unwrap().0;
+    wait_until(LIMIT, "the last dump", &daemon, || {
+        checkpoint_taken_at(&state, "lab") == Some(last)
+    });
+    let log = daemon.log();
+    assert!(daemon.terminate().success());
+    let diffed = series
+        .iter()
+        .filter(|(epoch, _)| {
+            log.lines()
+                .any(|l| l.contains("snapshot diffed") && l.contains(&format!("taken_at={epoch}")))
+        })
+        .count();
+    let skipped: usize = log
+        .lines()
+        .filter_map(|l| l.split(" skipped=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<usize>().ok())
+        .sum();
+    eprintln!(
+        "{diffed} of {} dumps diffed, {skipped} counted as skipped",
+        series.len()
+    );
+    assert_eq!(diffed + skipped, series.len(), "{log}");
+}
+
+#[test]
+fn an_unreadable_dump_and_a_stale_one_are_each_warned_about_once() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let config = file_config(
+        root,
+        "settle = \"30ms\"\npoll_interval = \"100ms\"\nstale_after_intervals = 3",
+    );
+    let watched = root.join("watch/status.txt");
+    let state = root.join("state");
+    fs::create_dir(&watched).unwrap();
+    let daemon = Daemon::start(&config, &root.join("stderr.log"));
+    wait_until(LIMIT, "the warning about the directory", &daemon, || {
+        daemon.log().contains("cannot read the dump")
+    });
+    fs::remove_dir(&watched).unwrap();
+    let series = lab_series();
+    for (epoch, dump) in series.iter().take(5) {
+        write_by_rename(&watched, &fs::read_to_string(dump).unwrap(), *epoch);
+        let epoch = *epoch;
+        wait_until(LIMIT, "the dump", &daemon, || {
+            checkpoint_taken_at(&state, "lab") == Some(epoch)
+        });
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    wait_until(LIMIT, "the stale warning", &daemon, || {
+        daemon.log().contains("has not changed for")
+    });
+    let log = daemon.log();
+    assert!(daemon.terminate().success());
+    assert_eq!(count_lines(&log, "cannot read the dump"), 1, "{log}");
+    assert_eq!(count_lines(&log, "readable again"), 1, "{log}");
+    assert_eq!(count_lines(&log, "has not changed for"), 1, "{log}");
+}
+
+#[test]
+fn junk_past_max_bytes_is_not_read_into_memory() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    // A watched file of 200 MB junk, with the default limit.
+    let config = file_config(root, "settle = \"30ms\"\npoll_interval = \"100ms\"");
+    let watched = root.join("watch/status.txt");
+    let file = fs::File::create(&watched).unwrap();
+    file.set_len(200_000_000).unwrap();
+    drop(file);
+    let daemon = Daemon::start(&config, &root.join("stderr.log"));
+    wait_until(LIMIT, "the warning", &daemon, || {
+        daemon.log().contains("larger than max_bytes")
+    });
+    let file_peak = peak_kib(&daemon);
+    assert!(daemon.terminate().success());
+
+    // 100 MB on a command's stdout, with a limit of 1 MiB.
+    let junk = script(
+        &root.join("junk"),
+        "head -c 100000000 /dev/zero | tr '\\0' x\n",
+    );
+    let config = command_config(
+        root,
+        &[junk.to_str().unwrap(), "--status"],
+        "max_bytes = \"1MiB\"",
+        "",
+    );
+    let daemon = Daemon::start(&config, &root.join("command.log"));
+    wait_until(LIMIT, "the warning", &daemon, || {
+        daemon.log().contains("printed more than max_bytes")
+    });
+    let command_peak = peak_kib(&daemon);
+    let log = daemon.log();
+    assert!(daemon.terminate().success());
+    eprintln!("peak memory: {file_peak} KiB (200 MB file), {command_peak} KiB (100 MB stdout)");
+    assert!(file_peak < 64 * 1024, "{file_peak} KiB");
+    assert!(command_peak < 64 * 1024, "{command_peak} KiB");
+    assert_eq!(count_lines(&log, "printed more than max_bytes"), 1, "{log}");
+}
