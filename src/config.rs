@@ -122,6 +122,9 @@ pub struct CommandSourceConfig {
     pub timeout: Duration,
     /// Random extra delay up to this much, so a fleet does not poll in lockstep.
     pub jitter: Duration,
+    /// A command printing more than this is stopped and its output skipped:
+    /// a runaway command must not take the gateway's memory.
+    pub max_bytes: u64,
 }
 
 /// Watches one status-dump file.
@@ -137,6 +140,11 @@ pub struct FileSourceConfig {
     pub poll_interval: Duration,
     /// Poll even when inotify works (network filesystems).
     pub force_poll: bool,
+    /// A dump larger than this is not read (it is not a status dump).
+    pub max_bytes: u64,
+    /// Warn when the dump has not changed for this many times its usual
+    /// interval (its writer probably died); 0 turns the warning off.
+    pub stale_after_intervals: u32,
 }
 
 /// One place events go; every sink has its own spool.
@@ -256,6 +264,7 @@ impl Default for CommandSourceConfig {
             interval: Duration::from_secs(10),
             timeout: Duration::from_secs(5),
             jitter: Duration::from_secs(1),
+            max_bytes: crate::input::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -269,6 +278,8 @@ impl FileSourceConfig {
             settle: Duration::from_millis(500),
             poll_interval: Duration::from_secs(2),
             force_poll: false,
+            max_bytes: crate::input::DEFAULT_MAX_BYTES,
+            stale_after_intervals: 5,
         }
     }
 }
@@ -622,6 +633,8 @@ struct RawSource {
     settle: Option<Spanned<DurationValue>>,
     poll_interval: Option<Spanned<DurationValue>>,
     force_poll: Option<Spanned<bool>>,
+    max_bytes: Option<Spanned<ByteSize>>,
+    stale_after_intervals: Option<Spanned<u32>>,
 }
 
 /// The keys every [[sink]] shares; the rest belong to its type.
@@ -876,6 +889,7 @@ impl Validator<'_> {
                 self.not_for("settle", &raw.settle, what)?;
                 self.not_for("poll_interval", &raw.poll_interval, what)?;
                 self.not_for("force_poll", &raw.force_poll, what)?;
+                self.not_for("stale_after_intervals", &raw.stale_after_intervals, what)?;
                 let d = CommandSourceConfig::default();
                 let argv = match raw.argv {
                     Some(a) if a.get_ref().is_empty() || a.get_ref()[0].is_empty() => {
@@ -910,6 +924,7 @@ impl Validator<'_> {
                         None => d.timeout,
                     },
                     jitter: raw.jitter.map_or(d.jitter, |v| v.into_inner().0),
+                    max_bytes: raw.max_bytes.map_or(d.max_bytes, |v| v.into_inner().0),
                 }))
             }
             SourceKind::File => {
@@ -934,6 +949,10 @@ impl Validator<'_> {
                         None => d.poll_interval,
                     },
                     force_poll: raw.force_poll.map_or(d.force_poll, Spanned::into_inner),
+                    max_bytes: raw.max_bytes.map_or(d.max_bytes, |v| v.into_inner().0),
+                    stale_after_intervals: raw
+                        .stale_after_intervals
+                        .map_or(d.stale_after_intervals, Spanned::into_inner),
                     path: d.path,
                 }))
             }

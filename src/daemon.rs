@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -68,6 +69,10 @@ struct Tracked {
     tunnels_up: usize,
     /// Whether the last look found pluto unreachable, for STATUS=.
     unreachable: bool,
+    /// Checkpoint writes failed in a row (logged once, at the first).
+    checkpoint_failures: u64,
+    /// Whether the source's clock is behind the tracker's (logged once).
+    clock_behind: bool,
 }
 
 /// The daemon proper, inside the runtime.
@@ -76,13 +81,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let mut control = Control::new()?;
     let checkpoint_dir = config.state_dir.join("checkpoint");
     for dir in [&config.state_dir, &checkpoint_dir] {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot create the state directory {}: {e}; run as root, or choose another \
+        // 0750, like the spool's: checkpoints name peers and users.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(dir)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot create the state directory {}: {e}; run as root, or choose another \
                  with --state-dir DIR or `state_dir` in the config",
-                dir.display()
-            )
-        })?;
+                    dir.display()
+                )
+            })?;
     }
     let _lock = lock_state_dir(&config.state_dir)?;
     let hostname = config
@@ -157,20 +167,43 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         // pipeline here; signals and watchdog pings are still served, and a
         // stop abandons the report, which loses nothing: its events were not
         // checkpointed, so the next start finds them again.
-        {
-            let handling = handle(&mut trackers, &delivery, report);
-            tokio::pin!(handling);
-            loop {
-                tokio::select! {
-                    queued = &mut handling => { events_queued += queued; break; }
-                    command = control.next() => match command {
-                        Command::Stop(why) => {
-                            info!("{why}: abandoning the snapshot in progress and stopping");
-                            break 'running;
-                        }
-                        Command::Reopen => reopen(&delivery),
-                        Command::Ping => notify(&[NotifyState::Watchdog]),
-                    },
+        //
+        // Events that cannot be spooled (a full or failing state disk) keep
+        // their report: it is retried, with backoff, before the next one is
+        // taken, so that the next diff is against what was reported, never
+        // against a stale checkpoint (which turns a rekey into a deletion).
+        let mut failed_attempts: u64 = 0;
+        loop {
+            let handling = handle(&mut trackers, &delivery, &report);
+            match until(&mut control, &delivery, handling).await {
+                Err(why) => {
+                    info!("{why}: abandoning the snapshot in progress and stopping");
+                    break 'running;
+                }
+                Ok(Ok(queued)) => {
+                    if failed_attempts > 0 {
+                        info!(source = %report.source, failed_attempts, events = queued,
+                            "events queued again after {failed_attempts} failed {}; the pipeline goes on",
+                            plural(failed_attempts, "attempt", "attempts"));
+                    }
+                    events_queued += queued;
+                    break;
+                }
+                Ok(Err(e)) => {
+                    failed_attempts += 1;
+                    if failed_attempts == 1 {
+                        error!(source = %report.source,
+                            "cannot queue events: {e}; holding this snapshot and retrying it before the next one");
+                        let status = format!("cannot queue events: {e}");
+                        notify(&[NotifyState::Status(&status)]);
+                        last_status = status;
+                    }
+                    let wait = QUEUE_RETRY.saturating_mul(failed_attempts.min(5) as u32);
+                    if let Err(why) = until(&mut control, &delivery, tokio::time::sleep(wait)).await
+                    {
+                        info!("{why}: abandoning the snapshot in progress and stopping");
+                        break 'running;
+                    }
                 }
             }
         }
@@ -219,6 +252,35 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     info!(events_queued, "stopped");
     Ok(())
+}
+
+/// The first wait before retrying a snapshot whose events could not be
+/// spooled; later waits grow to five times this.
+const QUEUE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Run `work` to completion while serving signals and watchdog pings;
+/// `Err` names the signal that asked to stop first.
+async fn until<T>(
+    control: &mut Control,
+    delivery: &Delivery,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, &'static str> {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return Ok(done),
+            command = control.next() => match command {
+                Command::Stop(why) => return Err(why),
+                Command::Reopen => reopen(delivery),
+                Command::Ping => notify(&[NotifyState::Watchdog]),
+            },
+        }
+    }
+}
+
+/// `singular` or `plural` after a count, for log lines.
+fn plural(n: u64, singular: &'static str, plural: &'static str) -> &'static str {
+    if n == 1 { singular } else { plural }
 }
 
 /// What the outside world asks of the daemon while it runs.
@@ -275,57 +337,73 @@ fn reopen(delivery: &Delivery) {
 ///
 /// The tracker is advanced on a copy that replaces the source's state only
 /// once the events are in every spool: if queueing fails (or the daemon
-/// stops meanwhile) the changes are found again from the next snapshot.
+/// stops meanwhile) nothing changed, and the caller retries the same
+/// report, which gives the same events with the same ids.
 async fn handle(
     trackers: &mut BTreeMap<String, Tracked>,
     delivery: &Delivery,
-    report: Report,
-) -> u64 {
+    report: &Report,
+) -> Result<u64, crate::sink::SinkError> {
     let Some(tracked) = trackers.get_mut(&report.source) else {
         warn!(source = %report.source, "report from an unknown source ignored");
-        return 0;
+        return Ok(0);
     };
     tracked.reported = true;
     let mut next = tracked.checkpoint.clone();
-    let events = match report.observation {
-        Observation::Waiting => return 0,
+    let events = match &report.observation {
+        Observation::Waiting => return Ok(0),
         Observation::Snapshot {
             snapshot,
             content_sha256,
         } => {
             if let Some(reason) = &snapshot.incomplete {
                 warn!(source = %report.source, "incomplete snapshot not diffed: {reason}");
-                return 0;
+                return Ok(0);
             }
             tracked.unreachable = false;
-            tracked.tunnels_up = tunnels_up(&snapshot);
+            tracked.tunnels_up = tunnels_up(snapshot);
             next.taken_at = snapshot.taken_at;
-            next.content_sha256 = Some(content_sha256);
-            let events = next.tracker.observe(&snapshot);
+            next.content_sha256 = Some(content_sha256.clone());
+            note_clock(&report.source, tracked, snapshot.taken_at);
+            let events = next.tracker.observe(snapshot);
             debug!(source = %report.source, taken_at = snapshot.taken_at, events = events.len(),
                 "snapshot diffed");
             events
         }
         Observation::Unreachable { at, reason } => {
             tracked.unreachable = true;
-            next.tracker.observe_unreachable(at, &reason)
+            note_clock(&report.source, tracked, Some(*at));
+            next.tracker.observe_unreachable(*at, reason)
         }
     };
     let lines: Vec<String> = events.iter().map(|e| e.to_json_line()).collect();
     if !lines.is_empty() {
-        if let Err(e) = delivery.enqueue(&lines).await {
-            error!(source = %report.source,
-                "cannot queue {} events: {e}; they will be computed again from the next snapshot",
-                lines.len());
-            return 0;
-        }
+        delivery.enqueue(&lines).await?;
         for event in &events {
             debug!(source = %report.source, id = event.id(), action = event.action(), "queued");
         }
     }
     tracked.checkpoint = next;
     write_checkpoint(&report.source, tracked).await;
-    lines.len() as u64
+    Ok(lines.len() as u64)
+}
+
+/// Say once when a source's clock goes behind the tracker's (an NTP step,
+/// a dump copied with its old mtime), and once when it has caught up. The
+/// tracker itself never lets its clock run backwards.
+fn note_clock(source: &str, tracked: &mut Tracked, at: Option<i64>) {
+    let (Some(at), Some(clock)) = (at, tracked.checkpoint.tracker.clock()) else {
+        return;
+    };
+    if at < clock && !tracked.clock_behind {
+        warn!(source = %source, behind_s = clock - at,
+            "the snapshot's time is {}s before the last one's; events keep the last time until it catches up",
+            clock - at);
+        tracked.clock_behind = true;
+    } else if at >= clock && tracked.clock_behind {
+        info!(source = %source, "the snapshot time has caught up with the tracker's clock");
+        tracked.clock_behind = false;
+    }
 }
 
 /// Write a source's checkpoint if it changed since the last write.
@@ -343,10 +421,25 @@ async fn write_checkpoint(name: &str, tracked: &mut Tracked) {
     let path = tracked.path.clone();
     let checkpoint = tracked.checkpoint.clone();
     let stored = tokio::task::spawn_blocking(move || checkpoint::store(&path, &checkpoint)).await;
-    match stored {
-        Ok(Ok(())) => tracked.written = Some(json),
-        Ok(Err(e)) => error!(source = %name, "{e}; a restart would repeat events"),
-        Err(e) => error!(source = %name, "checkpoint writer failed: {e}"),
+    let failure = match stored {
+        Ok(Ok(())) => {
+            tracked.written = Some(json);
+            if tracked.checkpoint_failures > 0 {
+                info!(source = %name, failed_writes = tracked.checkpoint_failures,
+                    "checkpoint written again after {} failed {}",
+                    tracked.checkpoint_failures,
+                    plural(tracked.checkpoint_failures, "write", "writes"));
+                tracked.checkpoint_failures = 0;
+            }
+            return;
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => format!("checkpoint writer failed: {e}"),
+    };
+    tracked.checkpoint_failures += 1;
+    if tracked.checkpoint_failures == 1 {
+        error!(source = %name,
+            "{failure}; tracking goes on in memory, a restart before the next successful write would repeat events");
     }
 }
 
@@ -400,6 +493,8 @@ fn restore(
         reported: false,
         tunnels_up: 0,
         unreachable: false,
+        checkpoint_failures: 0,
+        clock_behind: false,
     };
     (tracked, previous)
 }
@@ -461,6 +556,7 @@ fn lock_state_dir(dir: &Path) -> anyhow::Result<File> {
         .truncate(false)
         .read(true)
         .write(true)
+        .mode(0o640)
         .open(&path)
         .with_context(|| format!("cannot open the lock file {}", path.display()))?;
     // SAFETY: flock(2) on a descriptor this function owns; no memory is shared.

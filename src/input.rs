@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 /// One size rule for `--max-bytes` and the config.
 pub use crate::config::parse_byte_size;
 
-/// The default `--max-bytes`: far above any real `ipsec status` (about 2 KiB
-/// per connection), low enough that a wrong file cannot exhaust memory.
-pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// The default `--max-bytes` and `max_bytes` of the live sources: room for
+/// the `ipsec status` of a 50,000-tunnel gateway (about 2.5 KiB per
+/// connection), low enough that a wrong file cannot exhaust memory.
+pub const DEFAULT_MAX_BYTES: u64 = 160 * 1024 * 1024;
 
 /// How many leading bytes are looked at to tell binary data from text.
 const SNIFF_BYTES: usize = 8192;
@@ -226,6 +227,18 @@ fn binary_evidence(bytes: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_limit_holds_the_status_of_a_50000_tunnel_gateway() {
+        use crate::synth::{Dialect, status_dump};
+        for dialect in [Dialect::V4_10, Dialect::V5_4] {
+            let per_5000 = status_dump(5_000, dialect).text.len() as u64;
+            assert!(
+                per_5000 * 10 < DEFAULT_MAX_BYTES,
+                "{per_5000} bytes per 5,000"
+            );
+        }
+    }
 
     fn write_temp(bytes: &[u8]) -> tempfile::NamedTempFile {
         let mut f = tempfile::NamedTempFile::new().unwrap();

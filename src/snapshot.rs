@@ -82,6 +82,19 @@ impl OutputKind {
         }
     }
 
+    /// The command word of this kind, as `ipsec` takes it (for messages).
+    pub fn word(self) -> &'static str {
+        match self {
+            OutputKind::Status => "status",
+            OutputKind::TrafficStatus => "trafficstatus",
+            OutputKind::ShowStates => "showstates",
+            OutputKind::BriefStatus => "briefstatus",
+            OutputKind::ConnectionStatus => "connectionstatus",
+            OutputKind::ShuntStatus => "shuntstatus",
+            OutputKind::GlobalStatus => "globalstatus",
+        }
+    }
+
     /// The kind of output a command line asks for: its last argument that
     /// names one (`["ipsec", "whack", "--ctlsocket", "X", "--trafficstatus"]`).
     pub fn of_command(argv: &[String]) -> Option<OutputKind> {

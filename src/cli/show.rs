@@ -92,7 +92,11 @@ fn ask_pluto(ctlsocket: Option<&std::path::Path>) -> anyhow::Result<Snapshot> {
         .enable_all()
         .build()?;
     let (snapshot, _) = runtime
-        .block_on(crate::source::command::poll(&commands, WHACK_TIMEOUT))
+        .block_on(crate::source::command::poll(
+            &commands,
+            WHACK_TIMEOUT,
+            crate::input::DEFAULT_MAX_BYTES,
+        ))
         .map_err(|failure| {
             anyhow::anyhow!(
                 "cannot ask pluto: {}; give a dump file or pipe `ipsec status` in",

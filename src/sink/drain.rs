@@ -426,6 +426,8 @@ async fn acknowledge<S: Sink>(
         // neither pending nor delivered.
         let mut spool = lock(&task_shared);
         spool.ack(outcome.end)?;
+        let unsaved = spool.unsaved_ack().map(str::to_string);
+        note_unsaved_ack(&task_shared, unsaved, spool.pending_events());
         let counters = [
             (&task_shared.delivered, outcome.delivered),
             (&task_shared.dead_lettered, outcome.dead_lettered),
@@ -459,6 +461,26 @@ async fn acknowledge<S: Sink>(
             error!(sink = %shared.name, "sink `{}`: acknowledging failed: {e}", shared.name);
             pause(shared, sink, stop, retry.initial_backoff).await
         }
+    }
+}
+
+/// Log once when the acknowledged offset stops being saved (delivery goes
+/// on from memory) and once when it is saved again.
+fn note_unsaved_ack(shared: &Shared, unsaved: Option<String>, pending: u64) {
+    match unsaved {
+        Some(e) if !shared.ack_unsaved.swap(true, Ordering::Relaxed) => warn!(
+            sink = %shared.name,
+            pending_events = pending,
+            "sink `{}`: {e}; delivery goes on, but a crash before the offset is saved would send the events delivered since then again",
+            shared.name
+        ),
+        None if shared.ack_unsaved.swap(false, Ordering::Relaxed) => info!(
+            sink = %shared.name,
+            pending_events = pending,
+            "sink `{}`: the acknowledged offset is saved again",
+            shared.name
+        ),
+        _ => {}
     }
 }
 

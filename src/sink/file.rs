@@ -1,9 +1,13 @@
 //! The file sink: NDJSON appended to a file, with size-based rotation and
 //! reopen on SIGHUP so that logrotate works either way.
 //!
-//! A batch counts as delivered once it is written and fdatasync'ed. A failed
-//! write is cut back to where it started, so the retry does not leave half a
-//! line in front of a whole one. The file is created with mode 0640 (its
+//! A batch counts as delivered once it is written and fdatasync'ed to the
+//! file the configured path still names: before each write the path's
+//! device and inode are compared with the open file's, and a file (or
+//! directory) removed or replaced behind our back is recreated, so nothing
+//! acknowledged lands in an unreachable inode. A failed write is cut back
+//! to where it started, and a torn last line left by a crash is cut on
+//! open, so a retry never glues a whole line onto half a one. The file is created with mode 0640 (its
 //! directory with 0750) because events name users and peers. This sink must
 //! never truncate or delete the current file except by the rotation the
 //! operator configured.
@@ -146,6 +150,10 @@ fn cannot(path: &Path, what: &str, e: io::Error) -> SendError {
     SendError::Retryable(format!("cannot {what} {}: {e}", path.display()))
 }
 
+/// Open (creating it and its directory) the file at `path`, and make it
+/// end at a line boundary: a SIGKILL in the middle of a large write leaves
+/// half a line that was never acknowledged, and the resent batch must not
+/// be glued to it.
 fn open(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::DirBuilder::new()
@@ -153,18 +161,66 @@ fn open(path: &Path) -> io::Result<File> {
             .mode(0o750)
             .create(dir)?;
     }
-    OpenOptions::new()
+    let file = OpenOptions::new()
+        .read(true)
         .append(true)
         .create(true)
         .mode(0o640)
-        .open(path)
+        .open(path)?;
+    let cut = cut_torn_tail(&file)?;
+    if cut > 0 {
+        tracing::warn!(path = %path.display(), cut_bytes = cut,
+            "file sink: cut a torn last line of {cut} bytes from {} (a write interrupted by a crash; its batch is sent again)",
+            path.display());
+    }
+    Ok(file)
+}
+
+/// Truncate what follows the file's last newline; returns how many bytes went.
+fn cut_torn_tail(file: &File) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut chunk = vec![0u8; 8192];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let piece = &mut chunk[..(end - start) as usize];
+        file.read_exact_at(piece, start)?;
+        if let Some(i) = piece.iter().rposition(|&b| b == b'\n') {
+            end = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if end < len {
+        file.set_len(end)?;
+        file.sync_data()?;
+    }
+    Ok(len - end)
+}
+
+/// Whether `path` still names the open file: `rm` of the file (or of its
+/// directory) leaves us writing to an inode no one can reach, so a batch
+/// written there must not count as delivered.
+fn still_named(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(path), file.metadata()) {
+        (Ok(named), Ok(open)) => named.dev() == open.dev() && named.ino() == open.ino(),
+        _ => false,
+    }
 }
 
 impl Writer {
     fn write(&mut self, data: &[u8]) -> Result<(), SendError> {
         let path = self.path.clone();
         let mut file = match self.file.take() {
-            Some(file) => file,
+            Some(file) if still_named(&path, &file) => file,
+            Some(_) => {
+                tracing::warn!(path = %path.display(),
+                    "file sink: {} was removed or replaced; writing to a new file there",
+                    path.display());
+                open(&path).map_err(|e| cannot(&path, "open", e))?
+            }
             None => open(&path).map_err(|e| cannot(&path, "open", e))?,
         };
         // Asked of the file each time: copytruncate may have emptied it.
@@ -261,15 +317,43 @@ mod tests {
         let mut sink = FileSink::new(path.clone(), 0, 0);
         sink.send(&batch(0..1)).await.unwrap();
         fs::rename(&path, &moved).unwrap();
-        sink.send(&batch(1..2)).await.unwrap(); // still the old, moved file
         sink.reopen().unwrap();
         assert!(path.exists(), "reopen creates the file at once");
+        sink.send(&batch(1..2)).await.unwrap();
+        assert_eq!(fs::read_to_string(&moved).unwrap(), "{\"n\":0}\n");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "{\"n\":1}\n");
+    }
+
+    #[tokio::test]
+    async fn a_removed_file_and_directory_are_recreated_before_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log").join("events.ndjson");
+        let mut sink = FileSink::new(path.clone(), 0, 0);
+        sink.send(&batch(0..1)).await.unwrap();
+        fs::remove_dir_all(dir.path().join("log")).unwrap();
+        sink.send(&batch(1..2)).await.unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "{\"n\":1}\n");
+        fs::remove_file(&path).unwrap();
         sink.send(&batch(2..3)).await.unwrap();
-        assert_eq!(
-            fs::read_to_string(&moved).unwrap(),
-            "{\"n\":0}\n{\"n\":1}\n"
-        );
         assert_eq!(fs::read_to_string(&path).unwrap(), "{\"n\":2}\n");
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_left_by_a_crash_is_cut_before_the_resent_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ndjson");
+        let torn = format!("{{\"n\":0}}\n{{\"n\":1,\"pad\":\"{}", "x".repeat(20_000));
+        fs::write(&path, torn).unwrap();
+        let mut sink = FileSink::new(path.clone(), 0, 0);
+        sink.send(&batch(1..3)).await.unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n"
+        );
+        fs::write(&path, "no newline at all").unwrap();
+        let mut sink = FileSink::new(path.clone(), 0, 0);
+        sink.send(&batch(3..4)).await.unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "{\"n\":3}\n");
     }
 
     #[tokio::test]

@@ -249,6 +249,8 @@ struct Shared {
     failing: AtomicBool,
     /// True while an enqueue waits for room (to log the state change once).
     blocked: AtomicBool,
+    /// True while the spool's acknowledged offset cannot be saved.
+    ack_unsaved: AtomicBool,
 }
 
 struct SinkHandle {
@@ -425,6 +427,7 @@ impl DeliveryBuilder {
             dead_lettered: AtomicU64::new(0),
             failing: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
+            ack_unsaved: AtomicBool::new(false),
         });
         let dead_letter = self
             .state_dir

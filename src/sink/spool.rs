@@ -95,6 +95,8 @@ pub struct Spool {
     acked: u64,
     pending_events: u64,
     recovery: Recovery,
+    /// Set while the acknowledged offset could not be saved (the error).
+    unsaved_ack: Option<String>,
 }
 
 impl Spool {
@@ -175,6 +177,7 @@ impl Spool {
             acked,
             pending_events: 0,
             recovery,
+            unsaved_ack: None,
         };
         spool.pending_events = spool.count_lines(acked, end)?;
         spool.reclaim()?;
@@ -309,10 +312,25 @@ impl Spool {
             return Ok(0);
         }
         let events = self.count_lines(self.acked, end)?;
-        self.write_acked(end)?;
+        // Acknowledged in memory even when the offset cannot be saved (a
+        // full disk): the events are delivered, and sending them again and
+        // again would flood the destination with duplicates. Only a crash
+        // before the next successful save repeats them.
+        self.acked = end;
         self.pending_events = self.pending_events.saturating_sub(events);
-        self.reclaim()?;
+        match self.write_acked(end) {
+            Ok(()) => {
+                self.unsaved_ack = None;
+                self.reclaim()?;
+            }
+            Err(e) => self.unsaved_ack = Some(e.to_string()),
+        }
         Ok(events)
+    }
+
+    /// Why the acknowledged offset in memory is not on disk yet, while it is not.
+    pub fn unsaved_ack(&self) -> Option<&str> {
+        self.unsaved_ack.as_deref()
     }
 
     /// Make room for `bytes` more bytes by acknowledging the oldest events
@@ -370,17 +388,21 @@ impl Spool {
         Ok(count)
     }
 
-    fn write_acked(&mut self, offset: u64) -> Result<(), SpoolError> {
+    fn write_acked(&self, offset: u64) -> Result<(), SpoolError> {
         let tmp = self.dir.join("acked.tmp");
         let path = self.dir.join("acked");
-        let mut file = File::create(&tmp).map_err(fail(&tmp, "create"))?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o640)
+            .open(&tmp)
+            .map_err(fail(&tmp, "create"))?;
         file.write_all(format!("{offset}\n").as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(fail(&tmp, "write"))?;
         fs::rename(&tmp, &path).map_err(fail(&path, "rename"))?;
-        sync_dir(&self.dir)?;
-        self.acked = offset;
-        Ok(())
+        sync_dir(&self.dir)
     }
 
     /// Delete every segment but the newest that lies wholly before the acknowledged offset.
@@ -597,6 +619,30 @@ mod tests {
         assert_eq!(numbers(&batch), vec![0, 1]);
         let tiny = spool.read_batch(100, 3).unwrap().unwrap();
         assert_eq!(numbers(&tiny), vec![0]);
+    }
+
+    #[test]
+    fn an_ack_that_cannot_be_saved_still_moves_on_and_is_saved_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..4).as_bytes(), 4).unwrap();
+        let first = spool.read_batch(2, 1 << 20).unwrap().unwrap();
+        // A directory where the temporary file goes: its creation fails.
+        fs::create_dir(dir.path().join("acked.tmp")).unwrap();
+        assert_eq!(spool.ack(first.end).unwrap(), 2);
+        assert!(spool.unsaved_ack().is_some());
+        let next = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(
+            numbers(&next),
+            vec![2, 3],
+            "the delivered batch is not resent"
+        );
+        fs::remove_dir(dir.path().join("acked.tmp")).unwrap();
+        spool.ack(next.end).unwrap();
+        assert!(spool.unsaved_ack().is_none());
+        drop(spool);
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(spool.pending_events(), 0);
     }
 
     #[test]

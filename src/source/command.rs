@@ -44,15 +44,16 @@ pub async fn run(config: CommandSourceConfig, tx: mpsc::Sender<Report>) {
         tokio::time::sleep_until(next).await;
         let started = Instant::now();
         let at = unix_now();
-        let observation = match poll(&commands, config.timeout).await {
+        let observation = match poll(&commands, config.timeout, config.max_bytes).await {
             Ok((snapshot, _)) if snapshot.incomplete.is_some() => {
                 // pluto answered, but not with a whole dump (an SA line the
                 // parser could not read, output cut short): nothing to diff,
                 // and not an outage either.
                 let reason = snapshot.incomplete.unwrap_or_default();
-                if skipped_reason.as_ref() != Some(&reason) {
+                let class = reason_class(&reason);
+                if skipped_reason.as_ref() != Some(&class) {
                     warn!(source = %config.name, "skipping incomplete output: {reason}");
-                    skipped_reason = Some(reason);
+                    skipped_reason = Some(class);
                 }
                 Observation::Waiting
             }
@@ -112,14 +113,28 @@ fn jitter(max: Duration) -> Duration {
 /// Run every command of one poll and merge their snapshots.
 ///
 /// Returns the merged snapshot and the digest of all the text it came from.
+///
+/// A command whose output passes `max_bytes` is stopped there; the poll
+/// then gives an incomplete snapshot saying so (skipped, not an outage).
 pub async fn poll(
     commands: &[Vec<String>],
     timeout: Duration,
+    max_bytes: u64,
 ) -> Result<(Snapshot, String), PollFailure> {
     let mut merged: Option<Snapshot> = None;
     let mut all_text = Vec::new();
     for argv in commands {
-        let stdout = run_one(argv, timeout).await?;
+        let Some(stdout) = run_one(argv, timeout, max_bytes).await? else {
+            let incomplete = format!(
+                "`{}` printed more than max_bytes = {max_bytes} bytes; it was stopped and its output skipped",
+                argv.join(" ")
+            );
+            let snapshot = Snapshot {
+                incomplete: Some(incomplete),
+                ..Snapshot::default()
+            };
+            return Ok((snapshot, String::new()));
+        };
         all_text.extend_from_slice(&stdout);
         all_text.push(0);
         let snapshot = snapshot_of(
@@ -135,8 +150,14 @@ pub async fn poll(
     Ok((merged.unwrap_or_default(), content_sha256(&all_text)))
 }
 
-/// Run one command with a timeout and return its standard output.
-async fn run_one(argv: &[String], timeout: Duration) -> Result<Vec<u8>, PollFailure> {
+/// Run one command with a timeout and return its standard output, or
+/// `None` when it printed more than `max_bytes` (it is killed then, and
+/// nothing past the limit is read into memory).
+async fn run_one(
+    argv: &[String],
+    timeout: Duration,
+    max_bytes: u64,
+) -> Result<Option<Vec<u8>>, PollFailure> {
     let shown = argv.join(" ");
     let Some((program, args)) = argv.split_first() else {
         return Err(PollFailure {
@@ -154,33 +175,40 @@ async fn run_one(argv: &[String], timeout: Duration) -> Result<Vec<u8>, PollFail
         // `ipsec` wrapper script started (whack itself).
         .process_group(0)
         .kill_on_drop(true);
-    let child = command.spawn().map_err(|e| PollFailure {
+    let mut child = command.spawn().map_err(|e| PollFailure {
         reason: "command-failed",
         detail: format!("cannot run `{shown}`: {e}"),
     })?;
-    let pid = child.id();
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(Ok(output)) => output,
-        Ok(Err(e)) => {
-            return Err(PollFailure {
-                reason: "command-failed",
-                detail: format!("reading the output of `{shown}`: {e}"),
-            });
-        }
-        Err(_elapsed) => {
-            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-                // SAFETY: kill(2) with a negative pid signals the process
-                // group we created above; it touches no memory of ours.
-                unsafe {
-                    libc::kill(-pid, libc::SIGKILL);
-                }
-            }
-            return Err(PollFailure {
-                reason: "command-timed-out",
-                detail: format!("`{shown}` did not finish within {timeout:?}; killed it"),
-            });
-        }
+    // Killed on a timeout, and when the poll is abandoned (shutdown aborts
+    // the source task): a wrapper script without `exec` leaves whack, its
+    // grandchild, running otherwise.
+    let mut group = ProcessGroup(child.id().and_then(|p| i32::try_from(p).ok()));
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(PollFailure {
+            reason: "command-failed",
+            detail: format!("`{shown}`: no pipe to read its output from"),
+        });
     };
+    let output =
+        match tokio::time::timeout(timeout, read_output(child, stdout, stderr, max_bytes)).await {
+            Ok(Ok(None)) => return Ok(None), // the group is killed as `group` drops
+            Ok(Ok(Some(output))) => output,
+            Ok(Err(e)) => {
+                return Err(PollFailure {
+                    reason: "command-failed",
+                    detail: format!("reading the output of `{shown}`: {e}"),
+                });
+            }
+            Err(_elapsed) => {
+                drop(group);
+                return Err(PollFailure {
+                    reason: "command-timed-out",
+                    detail: format!("`{shown}` did not finish within {timeout:?}; killed it"),
+                });
+            }
+        };
+    // Its output is complete: the command is done with.
+    group.0 = None;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if let Some(line) = pluto_not_running(&stderr) {
         return Err(PollFailure {
@@ -198,7 +226,72 @@ async fn run_one(argv: &[String], timeout: Duration) -> Result<Vec<u8>, PollFail
             },
         });
     }
-    Ok(output.stdout)
+    Ok(Some(output.stdout))
+}
+
+/// How much of a poll command's stderr is kept: enough for its first lines.
+const STDERR_BYTES: u64 = 64 * 1024;
+
+/// Read a command's stdout (at most `max_bytes`; `None` past that) and the
+/// start of its stderr, then wait for it to exit.
+async fn read_output(
+    mut child: tokio::process::Child,
+    stdout: tokio::process::ChildStdout,
+    stderr: tokio::process::ChildStderr,
+    max_bytes: u64,
+) -> std::io::Result<Option<std::process::Output>> {
+    use tokio::io::AsyncReadExt;
+    // Past its first lines, stderr is drained without being kept.
+    let read_err = tokio::spawn(async move {
+        let mut stderr = stderr;
+        let mut err = Vec::new();
+        (&mut stderr)
+            .take(STDERR_BYTES)
+            .read_to_end(&mut err)
+            .await?;
+        tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await?;
+        Ok::<_, std::io::Error>(err)
+    });
+    let mut out = Vec::new();
+    let mut limited = stdout.take(max_bytes.saturating_add(1));
+    let read_out = limited.read_to_end(&mut out).await;
+    if read_out.is_err() || out.len() as u64 > max_bytes {
+        read_err.abort();
+    }
+    read_out?;
+    if out.len() as u64 > max_bytes {
+        return Ok(None);
+    }
+    let err = read_err.await.map_err(std::io::Error::other)??;
+    let status = child.wait().await?;
+    Ok(Some(std::process::Output {
+        status,
+        stdout: out,
+        stderr: err,
+    }))
+}
+
+/// The process group of a running poll command, killed when dropped
+/// unless the command finished (then the group id is taken out).
+struct ProcessGroup(Option<i32>);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            // SAFETY: kill(2) with a negative pid signals the process group
+            // the poll created (`process_group(0)`); no memory is shared.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// A reason with its numbers left out (offsets, line numbers, counts), so
+/// that output that stays unusable is logged once, not once per poll
+/// because a byte offset moved.
+pub(crate) fn reason_class(reason: &str) -> String {
+    reason.chars().filter(|c| !c.is_ascii_digit()).collect()
 }
 
 /// The stderr line that says pluto is not running, in any of its wordings
@@ -240,7 +333,9 @@ mod tests {
     #[tokio::test]
     async fn a_nonzero_exit_fails_the_poll_with_the_first_stderr_line() {
         let commands = vec![argv(&["sh", "-c", "echo 'it broke' >&2; exit 3"])];
-        let failure = poll(&commands, Duration::from_secs(5)).await.unwrap_err();
+        let failure = poll(&commands, Duration::from_secs(5), 1 << 20)
+            .await
+            .unwrap_err();
         assert_eq!(failure.reason, "command-failed");
         assert!(failure.detail.contains("it broke"), "{}", failure.detail);
     }
@@ -252,7 +347,9 @@ mod tests {
             "-c",
             "echo 'whack: Pluto is not running (no \"/run/pluto/pluto.ctl\")' >&2",
         ])];
-        let failure = poll(&commands, Duration::from_secs(5)).await.unwrap_err();
+        let failure = poll(&commands, Duration::from_secs(5), 1 << 20)
+            .await
+            .unwrap_err();
         assert_eq!(failure.reason, "pluto-not-running");
     }
 
@@ -260,7 +357,7 @@ mod tests {
     async fn a_command_that_hangs_is_killed_at_the_timeout() {
         let started = std::time::Instant::now();
         let commands = vec![argv(&["sh", "-c", "sleep 30"])];
-        let failure = poll(&commands, Duration::from_millis(200))
+        let failure = poll(&commands, Duration::from_millis(200), 1 << 20)
             .await
             .unwrap_err();
         assert_eq!(failure.reason, "command-timed-out");
@@ -268,9 +365,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn output_past_max_bytes_is_cut_off_and_skipped() {
+        let commands = vec![argv(&["sh", "-c", "yes 000 Bare Shunt list:"])];
+        let (snapshot, _) = poll(&commands, Duration::from_secs(30), 4096)
+            .await
+            .unwrap();
+        let why = snapshot.incomplete.unwrap_or_default();
+        assert!(why.contains("max_bytes = 4096"), "{why}");
+    }
+
+    #[tokio::test]
     async fn a_missing_program_fails_the_poll() {
         let commands = vec![argv(&["/nonexistent/swantrail-test-whack"])];
-        let failure = poll(&commands, Duration::from_secs(5)).await.unwrap_err();
+        let failure = poll(&commands, Duration::from_secs(5), 1 << 20)
+            .await
+            .unwrap_err();
         assert_eq!(failure.reason, "command-failed");
         assert!(failure.detail.contains("cannot run"), "{}", failure.detail);
     }
@@ -278,7 +387,9 @@ mod tests {
     #[tokio::test]
     async fn one_failing_command_fails_the_whole_poll() {
         let commands = vec![argv(&["true"]), argv(&["false"])];
-        let failure = poll(&commands, Duration::from_secs(5)).await.unwrap_err();
+        let failure = poll(&commands, Duration::from_secs(5), 1 << 20)
+            .await
+            .unwrap_err();
         assert_eq!(failure.reason, "command-failed");
     }
 
@@ -292,7 +403,9 @@ mod tests {
             ]),
             argv(&["cat", &format!("{fixtures}/02-established-showstates.txt")]),
         ];
-        let (snapshot, _) = poll(&commands, Duration::from_secs(5)).await.unwrap();
+        let (snapshot, _) = poll(&commands, Duration::from_secs(5), 1 << 20)
+            .await
+            .unwrap();
         assert_eq!(
             snapshot.kinds,
             vec![OutputKind::TrafficStatus, OutputKind::ShowStates]
@@ -305,8 +418,12 @@ mod tests {
     #[tokio::test]
     async fn the_same_output_gives_the_same_digest() {
         let commands = vec![argv(&["echo", "000 Bare Shunt list:"])];
-        let (_, a) = poll(&commands, Duration::from_secs(5)).await.unwrap();
-        let (_, b) = poll(&commands, Duration::from_secs(5)).await.unwrap();
+        let (_, a) = poll(&commands, Duration::from_secs(5), 1 << 20)
+            .await
+            .unwrap();
+        let (_, b) = poll(&commands, Duration::from_secs(5), 1 << 20)
+            .await
+            .unwrap();
         assert_eq!(a, b);
         assert_eq!(a.len(), 64);
     }

@@ -4,20 +4,25 @@
 //! a monitoring agent; this source follows that file. It watches the parent
 //! directory with inotify (so that an atomic rename into place is seen as
 //! well as a rewrite in place), and falls back to polling the file's inode,
-//! size and mtime where inotify is unavailable. Before reading, it waits
-//! until the file has stopped changing for `settle`. It must never send an
+//! size and mtime where inotify is unavailable. A dump renamed into place
+//! is complete and read at once; one rewritten in place is read once it has
+//! stopped changing for `settle`. A dump replaced before it could be read is
+//! counted and logged, an unreadable or oversized one is warned about once,
+//! and so is a dump that stopped changing for `stale_after_intervals` times
+//! its usual interval (its writer probably died). It must never send an
 //! incomplete dump (it would look like every tunnel went down) and never
 //! sends the same content twice.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use notify::event::{AccessKind, AccessMode};
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::{Notify, mpsc};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::{Observation, Report, content_sha256, snapshot_of, unix_now, unrecognised_summary};
 use crate::config::FileSourceConfig;
@@ -56,13 +61,14 @@ impl Signature {
 /// so that a restart does not feed the same dump again.
 pub async fn run(config: FileSourceConfig, last_sha256: Option<String>, tx: mpsc::Sender<Report>) {
     let wake = Arc::new(Notify::new());
+    let renamed = Arc::new(AtomicU64::new(0));
     // The watcher must live as long as the loop: dropping it stops inotify.
     let _watcher = if config.force_poll {
         info!(source = %config.name, path = %config.path.display(),
             "polling every {:?} (force_poll)", config.poll_interval);
         None
     } else {
-        match watch_directory_of(&config.path, Arc::clone(&wake)) {
+        match watch_directory_of(&config.path, Arc::clone(&wake), Arc::clone(&renamed)) {
             Ok(watcher) => Some(watcher),
             Err(e) => {
                 warn!(source = %config.name, path = %config.path.display(),
@@ -80,11 +86,22 @@ pub async fn run(config: FileSourceConfig, last_sha256: Option<String>, tx: mpsc
         last_sha256,
         last_skipped_sha256: None,
         absent_logged: false,
+        max_bytes: config.max_bytes,
+        wake: Arc::clone(&wake),
+        renamed,
+        unreadable: None,
+        replaced_unread: 0,
+        replaced_unread_logged: 0,
+        stale_after_intervals: config.stale_after_intervals,
+        last_new: None,
+        usual_interval: None,
+        stale_logged: false,
     };
     let mut first = true;
     let mut woken = true;
     loop {
         let observation = follower.look(woken).await;
+        follower.check_stale();
         let observation = match observation {
             Some(o) => Some(o),
             None if first => Some(Observation::Waiting),
@@ -110,9 +127,13 @@ pub async fn run(config: FileSourceConfig, last_sha256: Option<String>, tx: mpsc
 }
 
 /// Start inotify on the file's directory; events about the file wake `wake`.
+///
+/// `renamed` counts renames into place: such a dump is complete and needs
+/// no settle wait.
 fn watch_directory_of(
     path: &Path,
     wake: Arc<Notify>,
+    renamed: Arc<AtomicU64>,
 ) -> notify::Result<notify::RecommendedWatcher> {
     let directory = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -133,6 +154,16 @@ fn watch_directory_of(
                     .paths
                     .iter()
                     .any(|p| p.file_name().map(|n| n.to_os_string()) == file_name);
+                let renamed_here = matches!(
+                    event.kind,
+                    EventKind::Modify(ModifyKind::Name(RenameMode::To))
+                ) && event
+                    .paths
+                    .last()
+                    .is_some_and(|p| p.file_name().map(|n| n.to_os_string()) == file_name);
+                if renamed_here {
+                    renamed.fetch_add(1, Ordering::Relaxed);
+                }
                 if is_write && about_the_file {
                     wake.notify_one();
                 }
@@ -158,6 +189,26 @@ struct Follower {
     /// logged once, not at every look.
     last_skipped_sha256: Option<String>,
     absent_logged: bool,
+    /// Larger dumps are not read.
+    max_bytes: u64,
+    /// Woken by the watcher; a settle wait listens too, for renames.
+    wake: Arc<Notify>,
+    /// Renames into place the watcher saw and no look has taken yet.
+    renamed: Arc<AtomicU64>,
+    /// Why the file could not be read, while it cannot (logged once).
+    unreadable: Option<String>,
+    /// Versions replaced before they could be read, since start.
+    replaced_unread: u64,
+    /// `replaced_unread` when it was last logged.
+    replaced_unread_logged: u64,
+    /// 0 = no stale warning; else the multiple of the usual interval.
+    stale_after_intervals: u32,
+    /// When the last new content was read.
+    last_new: Option<Instant>,
+    /// The usual time between two new dumps (a moving average).
+    usual_interval: Option<Duration>,
+    /// Whether the stale warning was given for the current silence.
+    stale_logged: bool,
 }
 
 impl Follower {
@@ -174,14 +225,37 @@ impl Follower {
         if !woken && self.last_seen == Some(signature) {
             return None;
         }
-        let signature = self.wait_until_stable(signature).await?;
-        let text = match tokio::fs::read(&self.path).await {
+        // A dump renamed into place is complete: no settle wait.
+        let signature = if self.take_renames() {
+            signature
+        } else {
+            self.wait_until_stable(signature).await?
+        };
+        let text = match self.read(signature).await {
             Ok(text) => text,
-            Err(e) => {
-                debug!(source = %self.name, path = %self.path.display(), "read failed: {e}");
+            Err(why) => {
+                if self.unreadable.as_ref() != Some(&why) {
+                    warn!(source = %self.name, path = %self.path.display(),
+                        "cannot read the dump: {why}; waiting for a readable one");
+                    self.unreadable = Some(why);
+                }
+                self.last_seen = Some(signature);
                 return None;
             }
         };
+        if self.unreadable.take().is_some() {
+            info!(source = %self.name, path = %self.path.display(), "the dump is readable again");
+        }
+        if self.replaced_unread > self.replaced_unread_logged {
+            let burst = self.replaced_unread - self.replaced_unread_logged;
+            warn!(source = %self.name, path = %self.path.display(), skipped = burst,
+                skipped_total = self.replaced_unread,
+                "{burst} {} replaced before {} could be read ({} since start); the writer rewrites in place faster than settle = {:?}",
+                if burst == 1 { "dump was" } else { "dumps were" },
+                if burst == 1 { "it" } else { "they" },
+                self.replaced_unread, self.settle);
+            self.replaced_unread_logged = self.replaced_unread;
+        }
         self.last_seen = Some(signature);
         let sha256 = content_sha256(&text);
         if self.last_sha256.as_ref() == Some(&sha256) {
@@ -207,10 +281,82 @@ impl Follower {
             warn!(source = %self.name, path = %self.path.display(), "{line}");
         }
         self.last_sha256 = Some(sha256.clone());
+        self.note_new_dump();
         Some(Observation::Snapshot {
             snapshot: Box::new(snapshot),
             content_sha256: sha256,
         })
+    }
+
+    /// Whether the file was renamed into place since the last look; all but
+    /// the last of several renames were replaced before they could be read.
+    fn take_renames(&mut self) -> bool {
+        let renames = self.renamed.swap(0, Ordering::Relaxed);
+        self.replaced_unread += renames.saturating_sub(1);
+        renames > 0
+    }
+
+    /// The file's bytes, at most `max_bytes` of them, or why not.
+    async fn read(&self, signature: Signature) -> Result<Vec<u8>, String> {
+        use tokio::io::AsyncReadExt;
+        let too_large = || {
+            format!(
+                "larger than max_bytes = {} bytes, so not a status dump (raise `max_bytes` if it is one)",
+                self.max_bytes
+            )
+        };
+        if signature.size > self.max_bytes {
+            return Err(too_large());
+        }
+        let file = tokio::fs::File::open(&self.path)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut text = Vec::new();
+        file.take(self.max_bytes.saturating_add(1))
+            .read_to_end(&mut text)
+            .await
+            .map_err(|e| e.to_string())?;
+        if text.len() as u64 > self.max_bytes {
+            return Err(too_large());
+        }
+        Ok(text)
+    }
+
+    /// Learn the usual interval between dumps, and end a stale warning.
+    fn note_new_dump(&mut self) {
+        let now = Instant::now();
+        if let Some(last) = self.last_new {
+            let interval = now - last;
+            self.usual_interval = Some(match self.usual_interval {
+                Some(usual) => (usual * 3 + interval) / 4,
+                None => interval,
+            });
+            if self.stale_logged {
+                info!(source = %self.name, path = %self.path.display(),
+                    "the dump changes again, after {}s", interval.as_secs());
+                self.stale_logged = false;
+            }
+        }
+        self.last_new = Some(now);
+    }
+
+    /// Warn once when the dump has not changed for `stale_after_intervals`
+    /// times its usual interval: a stale dump means its writer stopped.
+    fn check_stale(&mut self) {
+        let (Some(last), Some(usual)) = (self.last_new, self.usual_interval) else {
+            return;
+        };
+        if self.stale_after_intervals == 0 || self.stale_logged || usual.is_zero() {
+            return;
+        }
+        let silent = last.elapsed();
+        if silent > usual * self.stale_after_intervals {
+            warn!(source = %self.name, path = %self.path.display(),
+                silent_s = silent.as_secs(), usual_s = usual.as_secs_f64(),
+                "the dump has not changed for {}s, more than {} times its usual interval of {:.1}s; is its writer still running?",
+                silent.as_secs(), self.stale_after_intervals, usual.as_secs_f64());
+            self.stale_logged = true;
+        }
     }
 
     /// The file's signature, or `None` (logged once) while it is absent.
@@ -238,10 +384,29 @@ impl Follower {
     /// that a writer rewriting it in place has finished.
     async fn wait_until_stable(&mut self, mut signature: Signature) -> Option<Signature> {
         for _ in 0..MAX_SETTLE_ROUNDS {
-            tokio::time::sleep(self.settle).await;
+            // A rename into place ends the wait at once: that dump is complete.
+            let until = tokio::time::Instant::now() + self.settle;
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep_until(until) => break,
+                    () = self.wake.notified() => {
+                        if self.renamed.load(Ordering::Relaxed) > 0 {
+                            break;
+                        }
+                    }
+                }
+            }
             let now = self.stat().await?;
             if now == signature {
                 return Some(now);
+            }
+            let replaced = (now.dev, now.inode) != (signature.dev, signature.inode);
+            if replaced && self.last_seen != Some(signature) {
+                // Another file took the place of a version never read.
+                self.replaced_unread += 1;
+            }
+            if self.take_renames() {
+                return Some(now); // renamed into place: complete
             }
             signature = now;
         }

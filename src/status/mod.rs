@@ -32,12 +32,34 @@ pub fn parse(input: &str) -> Snapshot {
 /// Parse the output of a known command: like [`parse`], but an output
 /// with nothing that identifies it (an empty `trafficstatus`, say) is
 /// recorded as `kind`.
+///
+/// An empty answer is only an answer where the command can give one:
+/// `trafficstatus` and `showstates` print nothing when there is nothing to
+/// list, but `status`, `briefstatus` and `globalstatus` always print
+/// something on a running pluto. Empty output of those is a writer that
+/// has not written yet (or a command that failed quietly), so it is marked
+/// incomplete: diffed, it would report every tunnel down.
 pub fn parse_as(input: &str, kind: OutputKind) -> Snapshot {
     let mut snap = parse(input);
     if snap.kinds.is_empty() && snap.is_complete() {
+        if never_empty(kind) && input.trim().is_empty() {
+            snap.incomplete = Some(format!(
+                "the output is empty, and `{}` always prints something on a running pluto",
+                kind.word()
+            ));
+            return snap;
+        }
         snap.kinds.push(kind);
     }
     snap
+}
+
+/// Whether a running pluto always prints something for this command.
+fn never_empty(kind: OutputKind) -> bool {
+    matches!(
+        kind,
+        OutputKind::Status | OutputKind::BriefStatus | OutputKind::GlobalStatus
+    )
 }
 
 /// Where in a `status` dump the parser is.

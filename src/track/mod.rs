@@ -287,6 +287,7 @@ impl Tracker {
     /// pluto could not be queried at `at` (unix seconds): one
     /// `pluto-unreachable` per outage, none on repeats.
     pub fn observe_unreachable(&mut self, at: i64, reason: &str) -> Vec<Event> {
+        let at = at.max(self.clock.unwrap_or(i64::MIN));
         self.clock = Some(at);
         if self.outage.is_some() {
             return Vec::new();
@@ -307,6 +308,12 @@ impl Tracker {
         em.events
     }
 
+    /// The time of the last observation; the tracker's clock never runs
+    /// backwards, so a snapshot stamped earlier is treated as taken then.
+    pub fn clock(&self) -> Option<i64> {
+        self.clock
+    }
+
     /// Diff `snapshot` (its `taken_at` is the event time; if None use the
     /// last known time) against the previous one.
     /// An incomplete snapshot returns no events and leaves the state unchanged.
@@ -315,7 +322,13 @@ impl Tracker {
         if !snapshot.is_complete() {
             return Vec::new();
         }
-        let now = snapshot.taken_at.or(self.clock).unwrap_or(0);
+        // Never backwards: an NTP step or an old dump would give negative
+        // durations and a tunnel ending before it began.
+        let now = snapshot
+            .taken_at
+            .or(self.clock)
+            .unwrap_or(0)
+            .max(self.clock.unwrap_or(i64::MIN));
         if snapshot.pluto_version.is_some() {
             self.pluto_version = snapshot.pluto_version.clone();
         }

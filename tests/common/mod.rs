@@ -2,6 +2,7 @@
 //! every event against the published JSON Schema.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod gated_sink;
 pub mod pluto_log;
 
