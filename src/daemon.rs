@@ -30,7 +30,6 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, LogFormat, SourceConfig};
 use crate::sink::Delivery;
-use crate::snapshot::{SaKind, Snapshot};
 use crate::source::{self, Observation, Report};
 use crate::track::{Tracker, TrackerConfig};
 use checkpoint::Checkpoint;
@@ -311,7 +310,7 @@ async fn handle(
                 return 0;
             }
             tracked.unreachable = false;
-            tracked.tunnels_up = tunnels_up(&snapshot);
+            tracked.tunnels_up = snapshot.tunnels_up().len();
             next.taken_at = snapshot.taken_at;
             next.content_sha256 = Some(content_sha256);
             let events = next.tracker.observe(&snapshot);
@@ -415,22 +414,6 @@ fn restore(
         unreachable: false,
     };
     (tracked, previous)
-}
-
-/// Connection instances with at least one established Child SA: what an
-/// operator calls "tunnels up".
-fn tunnels_up(snapshot: &Snapshot) -> usize {
-    let from_states = snapshot
-        .states
-        .iter()
-        .filter(|s| s.established && s.kind == Some(SaKind::Child))
-        .map(|s| &s.conn);
-    let from_traffic = snapshot.traffic.iter().map(|t| &t.conn);
-    from_states
-        .chain(from_traffic)
-        .map(|c| (&c.name, &c.instances, &c.peer))
-        .collect::<BTreeSet<_>>()
-        .len()
 }
 
 /// The one-line summary systemd shows in `systemctl status`.
