@@ -6,8 +6,10 @@
 //! the order is fixed (DESIGN.md "Delivery"): compute the events, make them
 //! durable in every sink's spool, then write the tracker checkpoint. A crash
 //! between two steps repeats events with the same `event.id`, never loses
-//! one. The loop also answers signals (SIGTERM/SIGINT: drain and stop,
-//! SIGHUP: reopen files) and talks to systemd (READY, WATCHDOG, STATUS).
+//! one. The loop also answers the requests of the control stream it is
+//! given ([`signals`] in production: SIGTERM/SIGINT drain and stop, SIGHUP
+//! reopens files, the watchdog timer pings) and talks to systemd (READY,
+//! WATCHDOG, STATUS).
 //! It must never diff an incomplete snapshot and never write a checkpoint
 //! ahead of the spools.
 
@@ -29,7 +31,6 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, LogFormat, SourceConfig};
 use crate::sink::Delivery;
-use crate::snapshot::{SaKind, Snapshot};
 use crate::source::{self, Observation, Report};
 use crate::track::{Tracker, TrackerConfig};
 use checkpoint::Checkpoint;
@@ -76,9 +77,11 @@ struct Tracked {
 }
 
 /// The daemon proper, inside the runtime.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    // First of all, so that a SIGTERM during startup is a clean stop, not death.
-    let mut control = Control::new()?;
+///
+/// `control` is what the outside world asks while it runs: [`signals`] in
+/// the real daemon, a channel in tests (as mini-redis passes its shutdown
+/// future), so the whole loop runs in-process. A closed `control` is a stop.
+pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyhow::Result<()> {
     let checkpoint_dir = config.state_dir.join("checkpoint");
     for dir in [&config.state_dir, &checkpoint_dir] {
         // 0750, like the spool's: checkpoints name peers and users.
@@ -150,11 +153,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     'running: loop {
         let report = tokio::select! {
             report = rx.recv() => report,
-            command = control.next() => {
-                match command {
-                    Command::Stop(why) => { info!("{why}: draining and stopping"); break 'running; }
-                    Command::Reopen => reopen(&delivery),
-                    Command::Ping => notify(&[NotifyState::Watchdog]),
+            request = control.recv() => {
+                if let Some(why) = answer(request, Some(&delivery)) {
+                    info!("{why}: draining and stopping");
+                    break 'running;
                 }
                 continue;
             }
@@ -237,14 +239,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 }
                 break;
             }
-            command = control.next() => match command {
-                Command::Stop(why) => {
+            request = control.recv() => {
+                // The sinks are shutting down: a reopen has nothing to do.
+                if let Some(why) = answer(request, None) {
                     warn!("second {why}: stopping without waiting for the sinks");
                     break;
                 }
-                Command::Reopen => {}
-                Command::Ping => notify(&[NotifyState::Watchdog]),
-            },
+            }
         }
     }
     for (name, tracked) in &mut trackers {
@@ -261,7 +262,7 @@ const QUEUE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Run `work` to completion while serving signals and watchdog pings;
 /// `Err` names the signal that asked to stop first.
 async fn until<T>(
-    control: &mut Control,
+    control: &mut mpsc::Receiver<Request>,
     delivery: &Delivery,
     work: impl std::future::Future<Output = T>,
 ) -> Result<T, &'static str> {
@@ -269,11 +270,11 @@ async fn until<T>(
     loop {
         tokio::select! {
             done = &mut work => return Ok(done),
-            command = control.next() => match command {
-                Command::Stop(why) => return Err(why),
-                Command::Reopen => reopen(delivery),
-                Command::Ping => notify(&[NotifyState::Watchdog]),
-            },
+            request = control.recv() => {
+                if let Some(why) = answer(request, Some(delivery)) {
+                    return Err(why);
+                }
+            }
         }
     }
 }
@@ -284,7 +285,8 @@ fn plural(n: u64, singular: &'static str, plural: &'static str) -> &'static str 
 }
 
 /// What the outside world asks of the daemon while it runs.
-enum Command {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
     /// SIGTERM or SIGINT (named): drain and exit.
     Stop(&'static str),
     /// SIGHUP: reopen output files (logrotate).
@@ -293,44 +295,56 @@ enum Command {
     Ping,
 }
 
-/// Signals and the watchdog timer, as one stream of [`Command`]s.
-struct Control {
-    sigterm: tokio::signal::unix::Signal,
-    sigint: tokio::signal::unix::Signal,
-    sighup: tokio::signal::unix::Signal,
-    /// Half of `WATCHDOG_USEC`, when systemd asked for pings.
-    watchdog: Option<tokio::time::Interval>,
-}
-
-impl Control {
-    fn new() -> anyhow::Result<Control> {
-        Ok(Control {
-            sigterm: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
-            sigint: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
-            sighup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
-            watchdog: sd_notify::watchdog_enabled().map(|usec| tokio::time::interval(usec / 2)),
-        })
-    }
-
-    async fn next(&mut self) -> Command {
-        let ping = async {
-            match self.watchdog.as_mut() {
-                Some(interval) => interval.tick().await,
-                None => std::future::pending().await,
+/// Serve one request; `Some(why)` when it asks to stop (a closed control
+/// stream does too). Without `delivery` (sinks shutting down) a reopen is moot.
+fn answer(request: Option<Request>, delivery: Option<&Delivery>) -> Option<&'static str> {
+    match request {
+        None => Some("control stream closed"),
+        Some(Request::Stop(why)) => Some(why),
+        Some(Request::Reopen) => {
+            if let Some(delivery) = delivery {
+                info!("SIGHUP: reopening output files");
+                delivery.reopen();
             }
-        };
-        tokio::select! {
-            _ = self.sigterm.recv() => Command::Stop("SIGTERM"),
-            _ = self.sigint.recv() => Command::Stop("SIGINT"),
-            _ = self.sighup.recv() => Command::Reopen,
-            _ = ping => Command::Ping,
+            None
+        }
+        Some(Request::Ping) => {
+            notify(&[NotifyState::Watchdog]);
+            None
         }
     }
 }
 
-fn reopen(delivery: &Delivery) {
-    info!("SIGHUP: reopening output files");
-    delivery.reopen();
+/// Signals and the systemd watchdog timer as a stream of [`Request`]s for
+/// [`serve`]. Install it first, so that a SIGTERM during startup is a clean
+/// stop rather than death; needs a tokio runtime.
+pub fn signals() -> anyhow::Result<mpsc::Receiver<Request>> {
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut sighup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    // Half of `WATCHDOG_USEC`, when systemd asked for pings.
+    let mut watchdog = sd_notify::watchdog_enabled().map(|usec| tokio::time::interval(usec / 2));
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        loop {
+            let ping = async {
+                match watchdog.as_mut() {
+                    Some(interval) => interval.tick().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let request = tokio::select! {
+                _ = sigterm.recv() => Request::Stop("SIGTERM"),
+                _ = sigint.recv() => Request::Stop("SIGINT"),
+                _ = sighup.recv() => Request::Reopen,
+                _ = ping => Request::Ping,
+            };
+            if tx.send(request).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
 }
 
 /// Feed one report through the pipeline; returns how many events it queued.
@@ -361,7 +375,7 @@ async fn handle(
                 return Ok(0);
             }
             tracked.unreachable = false;
-            tracked.tunnels_up = tunnels_up(snapshot);
+            tracked.tunnels_up = snapshot.tunnels_up().len();
             next.taken_at = snapshot.taken_at;
             next.content_sha256 = Some(content_sha256.clone());
             note_clock(&report.source, tracked, snapshot.taken_at);
@@ -497,22 +511,6 @@ fn restore(
         clock_behind: false,
     };
     (tracked, previous)
-}
-
-/// Connection instances with at least one established Child SA: what an
-/// operator calls "tunnels up".
-fn tunnels_up(snapshot: &Snapshot) -> usize {
-    let from_states = snapshot
-        .states
-        .iter()
-        .filter(|s| s.established && s.kind == Some(SaKind::Child))
-        .map(|s| &s.conn);
-    let from_traffic = snapshot.traffic.iter().map(|t| &t.conn);
-    from_states
-        .chain(from_traffic)
-        .map(|c| (&c.name, &c.instances, &c.peer))
-        .collect::<BTreeSet<_>>()
-        .len()
 }
 
 /// The one-line summary systemd shows in `systemctl status`.

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::snapshot::{ConnRef, IkeVersion, SaKind, Snapshot, State, TimerKind};
+use crate::snapshot::{ConnRef, Connection, IkeVersion, SaKind, Snapshot, State, TimerKind};
 
 /// Everything `show` prints, as values: the tunnels, the negotiations, the totals.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,8 +188,20 @@ fn is_ike(state: &State) -> bool {
 /// the newest one. Everything not established becomes a negotiation row,
 /// as does an established IKE SA whose connection has no tunnel.
 pub fn tunnel_table(snapshot: &Snapshot) -> TunnelTable {
-    // Established Child SAs per instance: from the states, then any serial
-    // only trafficstatus knows.
+    let children = established_children(snapshot);
+    let tunnels = tunnel_rows(snapshot, &children);
+    let negotiations = negotiation_rows(snapshot, &children);
+    let summary = summary(snapshot, &tunnels, &negotiations);
+    TunnelTable {
+        tunnels,
+        negotiations,
+        summary,
+    }
+}
+
+/// The established Child SAs of every connection instance: from the states,
+/// then any serial only trafficstatus knows.
+fn established_children(snapshot: &Snapshot) -> BTreeMap<InstanceKey, Vec<u64>> {
     let mut children: BTreeMap<InstanceKey, Vec<u64>> = BTreeMap::new();
     for state in snapshot
         .states
@@ -210,24 +222,32 @@ pub fn tunnel_table(snapshot: &Snapshot) -> TunnelTable {
         }
     }
 
-    let connection = |key: &InstanceKey| {
-        snapshot
-            .connections
-            .iter()
-            .find(|c| c.conn.name == key.0 && c.conn.instances == key.1)
-    };
-    let rekeying = |key: &InstanceKey| {
-        snapshot.states.iter().any(|s| {
-            (!s.established && is_child(s) && key_of(&s.conn) == *key)
-                || s.pending
-                    .iter()
-                    .any(|p| p.replacing.is_some() && key_of(&p.conn) == *key)
-        })
-    };
+    children
+}
 
+/// The connection-list entry of an instance, when the dump has one.
+fn connection_of<'a>(snapshot: &'a Snapshot, key: &InstanceKey) -> Option<&'a Connection> {
+    snapshot
+        .connections
+        .iter()
+        .find(|c| c.conn.name == key.0 && c.conn.instances == key.1)
+}
+
+/// Whether an instance with a tunnel is negotiating its replacement.
+fn rekeying(snapshot: &Snapshot, key: &InstanceKey) -> bool {
+    snapshot.states.iter().any(|s| {
+        (!s.established && is_child(s) && key_of(&s.conn) == *key)
+            || s.pending
+                .iter()
+                .any(|p| p.replacing.is_some() && key_of(&p.conn) == *key)
+    })
+}
+
+/// One row per instance with an established Child SA, showing the newest.
+fn tunnel_rows(snapshot: &Snapshot, children: &BTreeMap<InstanceKey, Vec<u64>>) -> Vec<TunnelRow> {
     let mut tunnels = Vec::new();
-    for (key, serials) in &children {
-        let conn_entry = connection(key);
+    for (key, serials) in children {
+        let conn_entry = connection_of(snapshot, key);
         let child_serial = newest_child(snapshot, serials, conn_entry.and_then(|c| c.newest_child));
         let state = snapshot.state(child_serial);
         let traffic = snapshot.traffic_of(child_serial);
@@ -290,7 +310,7 @@ pub fn tunnel_table(snapshot: &Snapshot) -> TunnelTable {
                 .or_else(|| conn_entry.and_then(|c| c.remote_host.clone())),
             conn,
             ike_version,
-            state: if rekeying(key) {
+            state: if rekeying(snapshot, key) {
                 TunnelState::Rekeying
             } else {
                 TunnelState::Up
@@ -307,6 +327,14 @@ pub fn tunnel_table(snapshot: &Snapshot) -> TunnelTable {
         });
     }
 
+    tunnels
+}
+
+/// Everything not established, and established IKE SAs without a tunnel.
+fn negotiation_rows(
+    snapshot: &Snapshot,
+    children: &BTreeMap<InstanceKey, Vec<u64>>,
+) -> Vec<NegotiationRow> {
     let mut negotiations: Vec<NegotiationRow> = snapshot
         .states
         .iter()
@@ -323,7 +351,7 @@ pub fn tunnel_table(snapshot: &Snapshot) -> TunnelTable {
             } else {
                 return None;
             };
-            let conn_entry = connection(&key);
+            let conn_entry = connection_of(snapshot, &key);
             Some(NegotiationRow {
                 conn: s.conn.clone(),
                 peer: s
@@ -346,10 +374,15 @@ pub fn tunnel_table(snapshot: &Snapshot) -> TunnelTable {
         .collect();
     negotiations.sort_by(|a, b| (&a.conn, a.serial).cmp(&(&b.conn, b.serial)));
 
+    negotiations
+}
+
+/// The totals line: what the rows count and what pluto's totals say.
+fn summary(snapshot: &Snapshot, tunnels: &[TunnelRow], negotiations: &[NegotiationRow]) -> Summary {
     let count =
         |name: &str, list: &[(String, u64)]| list.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
     let totals = &snapshot.totals;
-    let summary = Summary {
+    Summary {
         tunnels: tunnels.len(),
         negotiating: negotiations
             .iter()
@@ -364,11 +397,6 @@ pub fn tunnel_table(snapshot: &Snapshot) -> TunnelTable {
         ike_sas: count("total", &totals.ike_sas),
         half_open: count("half-open", &totals.ike_sas),
         ipsec_sas: count("total", &totals.ipsec_sas),
-    };
-    TunnelTable {
-        tunnels,
-        negotiations,
-        summary,
     }
 }
 

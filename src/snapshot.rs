@@ -6,6 +6,8 @@
 //! events. It must never hold anything the input did not say: a value that
 //! was not printed is `None`, not a guess.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 
 /// One parsed dump of pluto's status, possibly combined from several commands.
@@ -150,7 +152,26 @@ pub struct ConnRef {
     pub peer: Option<String>,
 }
 
+/// A tunnel: a connection keyed by base name and peer, so that the
+/// instances of a road warrior that churn (`"rw"[1]` then `"rw"[2]`) stay
+/// one tunnel.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TunnelId {
+    /// The base connection name.
+    pub name: String,
+    /// The instance suffix (the peer), when printed.
+    pub peer: Option<String>,
+}
+
 impl ConnRef {
+    /// The tunnel this connection reference belongs to.
+    pub fn tunnel(&self) -> TunnelId {
+        TunnelId {
+            name: self.name.clone(),
+            peer: self.peer.clone(),
+        }
+    }
+
     /// The `"name"[N]` text libreswan prints, without the suffix.
     pub fn display_name(&self) -> String {
         let mut s = format!("\"{}\"", self.name);
@@ -422,6 +443,38 @@ pub struct Diagnostic {
 }
 
 impl Snapshot {
+    /// Every serial a snapshot shows, with its state line and trafficstatus line.
+    pub fn seen_by_serial(&self) -> BTreeMap<u64, Seen<'_>> {
+        let mut map: BTreeMap<u64, Seen<'_>> = BTreeMap::new();
+        for st in &self.states {
+            map.entry(st.serial).or_insert(Seen {
+                state: Some(st),
+                traffic: None,
+            });
+        }
+        for t in &self.traffic {
+            let e = map.entry(t.serial).or_insert(Seen {
+                state: None,
+                traffic: None,
+            });
+            if e.traffic.is_none() {
+                e.traffic = Some(t);
+            }
+        }
+        map.remove(&0);
+        map
+    }
+
+    /// The tunnels with an established Child SA: the one rule `show`, the
+    /// tracker's events and the systemd STATUS line count tunnels by
+    /// ([`Seen::kind`], [`Seen::established`], [`ConnRef::tunnel`]).
+    pub fn tunnels_up(&self) -> BTreeSet<TunnelId> {
+        self.seen_by_serial()
+            .values()
+            .filter(|seen| seen.kind() == SaKind::Child && seen.established())
+            .map(|seen| seen.conn().tunnel())
+            .collect()
+    }
     /// Whether this snapshot can be diffed by the tracker.
     pub fn is_complete(&self) -> bool {
         self.incomplete.is_none()
@@ -497,5 +550,74 @@ impl Snapshot {
         if self.taken_at.is_none() {
             self.taken_at = other.taken_at;
         }
+    }
+}
+
+/// What one snapshot says about one serial: its state line and/or its
+/// trafficstatus line.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    /// The state line, from `status` / `showstates`.
+    pub state: Option<&'a State>,
+    /// The trafficstatus line.
+    pub traffic: Option<&'a Traffic>,
+}
+
+impl<'a> Seen<'a> {
+    /// IKE or Child: as the parser said, else told by what was printed.
+    pub fn kind(&self) -> SaKind {
+        if let Some(k) = self.state.and_then(|s| s.kind) {
+            return k;
+        }
+        let child_signs = self.traffic.is_some()
+            || self
+                .state
+                .is_some_and(|s| s.traffic.is_some() || s.parent_serial.is_some());
+        if child_signs {
+            SaKind::Child
+        } else {
+            SaKind::Ike
+        }
+    }
+
+    /// Whether this snapshot shows the SA established.
+    pub fn established(&self) -> bool {
+        self.traffic.is_some()
+            || self
+                .state
+                .is_some_and(|s| s.established || s.traffic.is_some())
+    }
+
+    /// The connection reference (the state line's, else trafficstatus').
+    pub fn conn(&self) -> &'a ConnRef {
+        match (self.state, self.traffic) {
+            (Some(s), _) => &s.conn,
+            (None, Some(t)) => &t.conn,
+            // A Seen is only built from at least one of the two.
+            (None, None) => {
+                static EMPTY: std::sync::OnceLock<ConnRef> = std::sync::OnceLock::new();
+                EMPTY.get_or_init(ConnRef::default)
+            }
+        }
+    }
+
+    /// Byte counters (in, out) and whether they are exact: trafficstatus
+    /// where printed, else the rounded SPI-line counters.
+    pub fn bytes(&self) -> (Option<u64>, Option<u64>, bool) {
+        if let Some(t) = self.traffic {
+            if t.in_bytes.is_some() || t.out_bytes.is_some() {
+                return (t.in_bytes, t.out_bytes, true);
+            }
+        }
+        if let Some(line) = self.state.and_then(|s| s.traffic.as_ref()) {
+            for proto in ["ESP", "AH", "IPCOMP"] {
+                let i = line.counter(&format!("{proto}in"));
+                let o = line.counter(&format!("{proto}out"));
+                if i.is_some() || o.is_some() {
+                    return (i, o, false);
+                }
+            }
+        }
+        (None, None, false)
     }
 }

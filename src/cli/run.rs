@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::config::{Config, LogFormat};
-use crate::daemon::{init_logging, serve};
+use crate::daemon::{init_logging, serve, signals};
 
 /// Arguments of `swantrail run`.
 #[derive(Debug, clap::Args)]
@@ -54,6 +54,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))?;
+    runtime.block_on(async {
+        // First of all, so that a SIGTERM during startup is a clean stop.
+        let control = signals()?;
+        serve(config, control).await
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::snapshot::{ConnRef, IkeVersion, SaKind, State, TimerKind, Traffic};
+pub use crate::snapshot::Seen;
+use crate::snapshot::{ConnRef, IkeVersion, SaKind, TimerKind};
 
 /// One SA (IKE or Child, established or still negotiating) of the current
 /// pluto run, keyed by its serial in the tracker.
@@ -313,75 +314,6 @@ fn is_hex(spi: &str) -> bool {
 /// The tunnel key of a connection reference: base name and peer.
 pub fn tunnel_key(conn: &ConnRef) -> String {
     format!("{}\u{1f}{}", conn.name, conn.peer.as_deref().unwrap_or(""))
-}
-
-/// What one snapshot says about one serial: its state line and/or its
-/// trafficstatus line.
-#[derive(Debug, Clone, Copy)]
-pub struct Seen<'a> {
-    /// The state line, from `status` / `showstates`.
-    pub state: Option<&'a State>,
-    /// The trafficstatus line.
-    pub traffic: Option<&'a Traffic>,
-}
-
-impl<'a> Seen<'a> {
-    /// IKE or Child: as the parser said, else told by what was printed.
-    pub fn kind(&self) -> SaKind {
-        if let Some(k) = self.state.and_then(|s| s.kind) {
-            return k;
-        }
-        let child_signs = self.traffic.is_some()
-            || self
-                .state
-                .is_some_and(|s| s.traffic.is_some() || s.parent_serial.is_some());
-        if child_signs {
-            SaKind::Child
-        } else {
-            SaKind::Ike
-        }
-    }
-
-    /// Whether this snapshot shows the SA established.
-    pub fn established(&self) -> bool {
-        self.traffic.is_some()
-            || self
-                .state
-                .is_some_and(|s| s.established || s.traffic.is_some())
-    }
-
-    /// The connection reference (the state line's, else trafficstatus').
-    pub fn conn(&self) -> &'a ConnRef {
-        match (self.state, self.traffic) {
-            (Some(s), _) => &s.conn,
-            (None, Some(t)) => &t.conn,
-            // A Seen is only built from at least one of the two.
-            (None, None) => {
-                static EMPTY: std::sync::OnceLock<ConnRef> = std::sync::OnceLock::new();
-                EMPTY.get_or_init(ConnRef::default)
-            }
-        }
-    }
-
-    /// Byte counters (in, out) and whether they are exact: trafficstatus
-    /// where printed, else the rounded SPI-line counters.
-    pub fn bytes(&self) -> (Option<u64>, Option<u64>, bool) {
-        if let Some(t) = self.traffic {
-            if t.in_bytes.is_some() || t.out_bytes.is_some() {
-                return (t.in_bytes, t.out_bytes, true);
-            }
-        }
-        if let Some(line) = self.state.and_then(|s| s.traffic.as_ref()) {
-            for proto in ["ESP", "AH", "IPCOMP"] {
-                let i = line.counter(&format!("{proto}in"));
-                let o = line.counter(&format!("{proto}out"));
-                if i.is_some() || o.is_some() {
-                    return (i, o, false);
-                }
-            }
-        }
-        (None, None, false)
-    }
 }
 
 #[cfg(test)]

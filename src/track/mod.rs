@@ -21,7 +21,7 @@ use crate::event::{
     Action, ConnectionFields, ECS_VERSION, Ecs, Endpoint, Event, EventKind, EventMeta, Libreswan,
     NegotiationFields, Observer, PlutoFields, SaFields, TunnelFields, User, event_id, rfc3339,
 };
-use crate::snapshot::{ConnRef, IkeVersion, OutputKind, SaKind, Snapshot};
+use crate::snapshot::{ConnRef, IkeVersion, OutputKind, SaKind, Snapshot, TunnelId};
 use ledger::{
     ConnectionRecord, Identity, Negotiating, SaRecord, Seen, TunnelRecord, UpPeriod, tunnel_key,
 };
@@ -258,6 +258,16 @@ impl Tracker {
         self.config = config;
     }
 
+    /// The tunnels the tracker holds up: the same rule as
+    /// [`Snapshot::tunnels_up`], accumulated over the snapshots seen.
+    pub fn tunnels_up(&self) -> BTreeSet<TunnelId> {
+        self.tunnels
+            .values()
+            .filter(|t| t.up.is_some())
+            .map(|t| t.conn.tunnel())
+            .collect()
+    }
+
     /// The last `event.sequence` handed out.
     pub fn sequence(&self) -> u64 {
         self.sequence
@@ -347,7 +357,7 @@ impl Tracker {
             );
         }
 
-        let current = seen_by_serial(snapshot);
+        let current = snapshot.seen_by_serial();
         let restarted = self.restart_detected(&current, after_outage);
         if restarted {
             self.restart(&mut em, now);
@@ -1166,26 +1176,4 @@ impl Tracker {
             t.up.is_some() || t.negotiating.is_some() || in_use.contains(key.as_str())
         });
     }
-}
-
-/// Every serial a snapshot shows, with its state line and trafficstatus line.
-fn seen_by_serial(snapshot: &Snapshot) -> BTreeMap<u64, Seen<'_>> {
-    let mut map: BTreeMap<u64, Seen<'_>> = BTreeMap::new();
-    for st in &snapshot.states {
-        map.entry(st.serial).or_insert(Seen {
-            state: Some(st),
-            traffic: None,
-        });
-    }
-    for t in &snapshot.traffic {
-        let e = map.entry(t.serial).or_insert(Seen {
-            state: None,
-            traffic: None,
-        });
-        if e.traffic.is_none() {
-            e.traffic = Some(t);
-        }
-    }
-    map.remove(&0);
-    map
 }
