@@ -507,3 +507,221 @@ fn junk_past_max_bytes_is_not_read_into_memory() {
     assert!(command_peak < 64 * 1024, "{command_peak} KiB");
     assert_eq!(count_lines(&log, "printed more than max_bytes"), 1, "{log}");
 }
+
+/// A deterministic series with thousands of events per step: a synthetic
+/// gateway of 1,000 tunnels alternating with the lab's three, so that every
+/// step is one large batch (MBs) for the file sink.
+fn large_series() -> Vec<(i64, String)> {
+    use swantrail::synth::{Dialect, status_dump};
+    let big = status_dump(1_000, Dialect::V4_10).text;
+    (0..6)
+        .map(|i| {
+            let epoch = A + 5 * i;
+            let text = if i % 2 == 0 { big.clone() } else { fixture(A) };
+            (epoch, text)
+        })
+        .collect()
+}
+
+/// The crash harness of tests/daemon.rs with large batches: feed `series`
+/// by rename, SIGKILL at a random moment after the dumps in `kills`, and
+/// `rm -rf` the sink's directory after the dumps in `removals` (its files
+/// are moved aside first and collected once the sink has moved on to a new
+/// directory). Returns every event line written, and the log.
+fn crash_harness(
+    root: &std::path::Path,
+    series: &[(i64, String)],
+    kills: &std::collections::BTreeSet<usize>,
+    removals: &std::collections::BTreeSet<usize>,
+    seed: u64,
+) -> (Vec<String>, String) {
+    let config = file_config(root, "settle = \"30ms\"\npoll_interval = \"1s\"");
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "batch_max_wait = \"20ms\"",
+        "batch_max_wait = \"20ms\"\nbatch_max_events = 20000\nbatch_max_bytes = \"64MiB\"",
+    );
+    fs::write(&config, text).unwrap();
+    let state = root.join("state");
+    let out = root.join("out");
+    let collected = root.join("collected");
+    fs::create_dir_all(&collected).unwrap();
+    let watched = root.join("watch/status.txt");
+    let stderr = root.join("stderr.log");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut daemon = Daemon::start(&config, &stderr);
+    let mut moved_aside: Option<std::path::PathBuf> = None;
+    for (index, (epoch, dump)) in series.iter().enumerate() {
+        let sink_file = out.join("events.ndjson");
+        let size = || fs::metadata(&sink_file).map_or(0, |m| m.len());
+        let before = size();
+        write_by_rename(&watched, dump, *epoch);
+        if kills.contains(&index) {
+            if rng.bool() {
+                // As soon as the sink starts writing this step's batch.
+                let deadline = std::time::Instant::now() + LIMIT;
+                while size() == before && std::time::Instant::now() < deadline {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::sleep(Duration::from_millis(rng.u64(0..400)));
+            }
+            daemon.crash();
+            daemon = Daemon::start(&config, &stderr);
+        }
+        let epoch = *epoch;
+        wait_until(
+            LIMIT * 2,
+            &format!("dump {epoch} checkpointed"),
+            &daemon,
+            || checkpoint_taken_at(&state, "lab") == Some(epoch),
+        );
+        if let Some(gone) = moved_aside.take() {
+            // The sink wrote this step's events to a new directory: nothing
+            // more goes to the removed one.
+            wait_until(LIMIT * 2, "the sink directory recreated", &daemon, || {
+                out.join("events.ndjson").exists()
+            });
+            for line in event_lines(&gone) {
+                let mut file = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(collected.join(format!("{index}.ndjson")))
+                    .unwrap();
+                std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes()).unwrap();
+            }
+            fs::remove_dir_all(&gone).unwrap();
+        }
+        if removals.contains(&index) {
+            let gone = root.join(format!("out.removed-{index}"));
+            std::thread::sleep(Duration::from_millis(rng.u64(0..200)));
+            fs::rename(&out, &gone).unwrap();
+            moved_aside = Some(gone);
+        }
+    }
+    wait_until(LIMIT, "the last start", &daemon, || {
+        daemon.own_log().contains("swantrail started")
+    });
+    let log = daemon.log();
+    assert!(daemon.terminate().success());
+    let mut lines = event_lines(&collected);
+    lines.extend(event_lines(&out));
+    (lines, log)
+}
+
+#[test]
+fn crashes_in_large_batches_and_a_removed_sink_directory_lose_nothing_and_tear_no_line() {
+    let series = large_series();
+    let reference_root = tempfile::tempdir().unwrap();
+    let none = std::collections::BTreeSet::new();
+    let (reference, _) = crash_harness(reference_root.path(), &series, &none, &none, 0);
+    let mut by_id = std::collections::BTreeMap::new();
+    for line in &reference {
+        assert!(
+            by_id.insert(event_id(line), line).is_none(),
+            "repeated: {line}"
+        );
+    }
+    assert!(reference.len() > 3_000, "{} events", reference.len());
+
+    let seed = std::env::var("SWANTRAIL_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_0007);
+    eprintln!("seed {seed}");
+    let kills: std::collections::BTreeSet<usize> = [0, 2, 3, 5].into();
+    let removals: std::collections::BTreeSet<usize> = [1, 4].into();
+    let crashed_root = tempfile::tempdir().unwrap();
+    let (crashed, log) = crash_harness(crashed_root.path(), &series, &kills, &removals, seed);
+    // event_lines and event_id fail on a line that is not JSON (a torn write).
+    let ids: std::collections::BTreeSet<String> = crashed.iter().map(|l| event_id(l)).collect();
+    let missing = by_id.keys().filter(|id| !ids.contains(*id)).count();
+    assert_eq!(missing, 0, "{missing} events lost");
+    for line in &crashed {
+        let original = by_id
+            .get(&event_id(line))
+            .unwrap_or_else(|| panic!("never in the uninterrupted run: {line}"));
+        assert_eq!(parse_event(line), parse_event(original));
+    }
+    eprintln!(
+        "{} events, {} lines after {} crashes and {} removals ({} torn tails cut)",
+        reference.len(),
+        crashed.len(),
+        kills.len(),
+        removals.len(),
+        count_lines(&log, "cut a torn last line")
+    );
+}
+
+#[test]
+fn a_missing_dump_names_the_os_error_once() {
+    let output = Command::new(BIN)
+        .args([
+            "diff",
+            "/nonexistent/status-1.txt",
+            "/nonexistent/status-2.txt",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+}
+
+#[test]
+fn stopping_with_a_sink_down_says_how_many_events_stay_in_the_spool() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let whack = answering_whack(root);
+    fs::write(root.join("answer.txt"), fixture(A)).unwrap();
+    let config = command_config(root, &[whack.to_str().unwrap(), "--status"], "", "");
+    // A directory where the sink's file should be: every write fails.
+    fs::create_dir_all(root.join("out/events.ndjson")).unwrap();
+    let daemon = Daemon::start(&config, &root.join("stderr.log"));
+    wait_until(LIMIT, "the failing delivery", &daemon, || {
+        daemon.log().contains("delivery failed")
+    });
+    let failed = daemon.log();
+    assert!(daemon.terminate().success());
+    let log = fs::read_to_string(root.join("stderr.log")).unwrap();
+    let failing = failed
+        .lines()
+        .find(|l| l.contains("delivery failed"))
+        .unwrap();
+    let waiting: u64 = failing
+        .split("; ")
+        .find_map(|part| part.split_once(" events wait in the spool").map(|(n, _)| n))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{failing}"));
+    assert!(waiting > 1, "{failing}");
+    let stopped = log.lines().find(|l| l.contains("stopped;")).unwrap();
+    assert!(
+        stopped.contains(&format!("{waiting} events stay in the spools")),
+        "{stopped}"
+    );
+}
+
+#[test]
+fn stalled_after_and_traffic_interval_take_the_configs_units() {
+    let old = format!("{SERIES}/status-{A}.txt");
+    let new = format!("{SERIES}/status-{}.txt", A + 5);
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("diff")
+            .arg(&old)
+            .arg(&new)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let minutes = run(&["--stalled-after", "2m", "--traffic-interval", "1m"]);
+    let seconds = run(&["--stalled-after", "120", "--traffic-interval", "60"]);
+    assert!(
+        minutes.status.success(),
+        "{}",
+        String::from_utf8_lossy(&minutes.stderr)
+    );
+    assert_eq!(minutes.stdout, seconds.stdout);
+    let wrong = run(&["--stalled-after", "2 fortnights"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("invalid duration"));
+}

@@ -24,12 +24,12 @@ pub const MAX_DUMP_BYTES: u64 = crate::input::DEFAULT_MAX_BYTES;
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     /// A path could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {error}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, so not a separate cause).
+        error: std::io::Error,
     },
     /// A dump is larger than the limit (`--max-bytes`, by default [`MAX_DUMP_BYTES`]).
     #[error("{cause}")]
@@ -70,19 +70,19 @@ pub struct ReplayStep {
 pub fn plan(inputs: &[PathBuf]) -> Result<Vec<ReplayStep>, ReplayError> {
     let mut files: Vec<(i64, bool, PathBuf)> = Vec::new();
     for input in inputs {
-        let meta = fs::metadata(input).map_err(|source| ReplayError::Io {
+        let meta = fs::metadata(input).map_err(|error| ReplayError::Io {
             path: input.clone(),
-            source,
+            error,
         })?;
         if meta.is_dir() {
-            let entries = fs::read_dir(input).map_err(|source| ReplayError::Io {
+            let entries = fs::read_dir(input).map_err(|error| ReplayError::Io {
                 path: input.clone(),
-                source,
+                error,
             })?;
             for entry in entries {
-                let entry = entry.map_err(|source| ReplayError::Io {
+                let entry = entry.map_err(|error| ReplayError::Io {
                     path: input.clone(),
-                    source,
+                    error,
                 })?;
                 let path = entry.path();
                 let hidden = entry.file_name().to_string_lossy().starts_with('.');
@@ -190,9 +190,9 @@ pub fn dump_time(path: &Path) -> Result<(i64, bool), ReplayError> {
     if let Some(t) = epoch_in_name(path) {
         return Ok((t, true));
     }
-    let meta = fs::metadata(path).map_err(|source| ReplayError::Io {
+    let meta = fs::metadata(path).map_err(|error| ReplayError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let mtime = meta
         .modified()
