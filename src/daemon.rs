@@ -182,9 +182,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "swantrail started"
     );
 
+    // STATUS= follows deliveries and sink outages too, not only snapshots.
+    let mut status_refresh = tokio::time::interval(std::time::Duration::from_secs(1));
     'running: loop {
         let report = tokio::select! {
             report = rx.recv() => report,
+            _ = status_refresh.tick() => {
+                let status = status_line(&trackers, &delivery, events_queued);
+                if status != last_status {
+                    notify(&[NotifyState::Status(&status)]);
+                    last_status = status;
+                }
+                continue;
+            }
             command = control.next() => {
                 match command {
                     Command::Stop(why) => { info!("{why}: draining and stopping"); break 'running; }
@@ -218,8 +228,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 Ok(Ok(queued)) => {
                     if failed_attempts > 0 {
                         info!(source = %report.source, failed_attempts, events = queued,
-                            "events queued again after {failed_attempts} failed {}; the pipeline goes on",
-                            plural(failed_attempts, "attempt", "attempts"));
+                            "events queued again after {}; the pipeline goes on",
+                            crate::counted(failed_attempts, "failed attempt", "failed attempts"));
                     }
                     events_queued += queued;
                     break;
@@ -264,11 +274,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let grace = config.shutdown_grace;
     let shutdown = delivery.shutdown(grace);
     tokio::pin!(shutdown);
+    let mut left_in_spools = None;
     loop {
         tokio::select! {
             drained = &mut shutdown => {
-                if let Err(e) = drained {
-                    warn!("not every sink drained within {grace:?}: {e}; the rest stays in the spools");
+                match drained {
+                    Ok(left) => left_in_spools = Some(left),
+                    Err(e) => warn!("not every sink drained within {grace:?}: {e}; the rest stays in the spools"),
                 }
                 break;
             }
@@ -285,7 +297,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for (name, tracked) in &mut trackers {
         write_checkpoint(name, tracked).await;
     }
-    info!(events_queued, "stopped");
+    match left_in_spools {
+        Some(left) => info!(
+            events_queued,
+            left_in_spools = left,
+            "stopped; {} for the next start",
+            crate::counted(
+                left,
+                "event stays in the spools",
+                "events stay in the spools"
+            )
+        ),
+        None => info!(
+            events_queued,
+            "stopped; undelivered events stay in the spools for the next start"
+        ),
+    }
     Ok(())
 }
 
@@ -311,11 +338,6 @@ async fn until<T>(
             },
         }
     }
-}
-
-/// `singular` or `plural` after a count, for log lines.
-fn plural(n: u64, singular: &'static str, plural: &'static str) -> &'static str {
-    if n == 1 { singular } else { plural }
 }
 
 /// What the outside world asks of the daemon while it runs.
@@ -461,9 +483,8 @@ async fn write_checkpoint(name: &str, tracked: &mut Tracked) {
             tracked.written = Some(json);
             if tracked.checkpoint_failures > 0 {
                 info!(source = %name, failed_writes = tracked.checkpoint_failures,
-                    "checkpoint written again after {} failed {}",
-                    tracked.checkpoint_failures,
-                    plural(tracked.checkpoint_failures, "write", "writes"));
+                    "checkpoint written again after {}",
+                    crate::counted(tracked.checkpoint_failures, "failed write", "failed writes"));
                 tracked.checkpoint_failures = 0;
             }
             return;

@@ -20,3 +20,13 @@ pub mod track;
 
 pub use snapshot::Snapshot;
 pub use status::parse;
+
+/// A count with its noun, `1 event` or `2 events`, for log lines: "1
+/// events" reads as a bug to the operator who sees it.
+pub(crate) fn counted(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}

@@ -74,7 +74,7 @@ async fn drop_oldest_policy_never_blocks_and_counts_and_logs_what_it_dropped() {
     assert_eq!(warnings.len(), 14, "one loud line per drop:\n{text}");
     assert!(warnings[0].contains("WARN"), "{}", warnings[0]);
     assert!(
-        warnings[13].contains("sink `gated`: spool full (max_bytes = 200), DROPPED the 1 oldest undelivered events to make room (14 dropped since start; full_policy = drop-oldest)"),
+        warnings[13].contains("sink `gated`: spool full (max_bytes = 200), DROPPED the 1 oldest undelivered event to make room (14 dropped since start; full_policy = drop-oldest)"),
         "{}",
         warnings[13]
     );

@@ -651,3 +651,77 @@ fn crashes_in_large_batches_and_a_removed_sink_directory_lose_nothing_and_tear_n
         count_lines(&log, "cut a torn last line")
     );
 }
+
+#[test]
+fn a_missing_dump_names_the_os_error_once() {
+    let output = Command::new(BIN)
+        .args([
+            "diff",
+            "/nonexistent/status-1.txt",
+            "/nonexistent/status-2.txt",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+}
+
+#[test]
+fn stopping_with_a_sink_down_says_how_many_events_stay_in_the_spool() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let whack = answering_whack(root);
+    fs::write(root.join("answer.txt"), fixture(A)).unwrap();
+    let config = command_config(root, &[whack.to_str().unwrap(), "--status"], "", "");
+    // A directory where the sink's file should be: every write fails.
+    fs::create_dir_all(root.join("out/events.ndjson")).unwrap();
+    let daemon = Daemon::start(&config, &root.join("stderr.log"));
+    wait_until(LIMIT, "the failing delivery", &daemon, || {
+        daemon.log().contains("delivery failed")
+    });
+    let failed = daemon.log();
+    assert!(daemon.terminate().success());
+    let log = fs::read_to_string(root.join("stderr.log")).unwrap();
+    let failing = failed
+        .lines()
+        .find(|l| l.contains("delivery failed"))
+        .unwrap();
+    let waiting: u64 = failing
+        .split("; ")
+        .find_map(|part| part.split_once(" events wait in the spool").map(|(n, _)| n))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{failing}"));
+    assert!(waiting > 1, "{failing}");
+    let stopped = log.lines().find(|l| l.contains("stopped;")).unwrap();
+    assert!(
+        stopped.contains(&format!("{waiting} events stay in the spools")),
+        "{stopped}"
+    );
+}
+
+#[test]
+fn stalled_after_and_traffic_interval_take_the_configs_units() {
+    let old = format!("{SERIES}/status-{A}.txt");
+    let new = format!("{SERIES}/status-{}.txt", A + 5);
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("diff")
+            .arg(&old)
+            .arg(&new)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let minutes = run(&["--stalled-after", "2m", "--traffic-interval", "1m"]);
+    let seconds = run(&["--stalled-after", "120", "--traffic-interval", "60"]);
+    assert!(
+        minutes.status.success(),
+        "{}",
+        String::from_utf8_lossy(&minutes.stderr)
+    );
+    assert_eq!(minutes.stdout, seconds.stdout);
+    let wrong = run(&["--stalled-after", "2 fortnights"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("invalid duration"));
+}

@@ -54,12 +54,12 @@ impl Checkpoint {
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     /// Reading or writing the file failed.
-    #[error("checkpoint {path}: {source}")]
+    #[error("checkpoint {path}: {error}")]
     Io {
         /// The checkpoint file.
         path: PathBuf,
-        /// What the system said.
-        source: io::Error,
+        /// What the system said (in the message, so not a separate cause).
+        error: io::Error,
     },
     /// The file is not a checkpoint this version can read.
     #[error("checkpoint {path} is unreadable ({reason})")]
@@ -92,10 +92,10 @@ pub fn load(path: &Path, source: &str) -> Result<Option<Checkpoint>, CheckpointE
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
+        Err(error) => {
             return Err(CheckpointError::Io {
                 path: path.to_path_buf(),
-                source,
+                error,
             });
         }
     };
@@ -126,9 +126,9 @@ pub fn store(path: &Path, checkpoint: &Checkpoint) -> Result<(), CheckpointError
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    write_atomically(path, &json).map_err(|source| CheckpointError::Io {
+    write_atomically(path, &json).map_err(|error| CheckpointError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 

@@ -35,10 +35,10 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Spool> {
     shared.spool.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn spool_error(shared: &Shared, source: SpoolError) -> SinkError {
+fn spool_error(shared: &Shared, error: SpoolError) -> SinkError {
     SinkError::Spool {
         sink: shared.name.clone(),
-        source,
+        error,
     }
 }
 
@@ -94,9 +94,10 @@ pub(super) async fn enqueue(
                         sink = %shared.name,
                         dropped,
                         dropped_total = total,
-                        "sink `{}`: spool full (max_bytes = {}), DROPPED the {dropped} oldest undelivered events to make room ({total} dropped since start; full_policy = {})",
+                        "sink `{}`: spool full (max_bytes = {}), DROPPED the {} to make room ({total} dropped since start; full_policy = {})",
                         shared.name,
                         shared.settings.max_bytes,
+                        crate::counted(dropped, "oldest undelivered event", "oldest undelivered events"),
                         policy_name(shared.settings.full_policy),
                     );
                 }
@@ -256,8 +257,9 @@ async fn deliver<S: Sink>(
                         error!(
                             sink = %shared.name,
                             events,
-                            "sink `{}`: destination rejected {events} events for good ({reason}); written to {}",
+                            "sink `{}`: destination rejected {} for good ({reason}); written to {}",
                             shared.name,
+                            crate::counted(events, "event", "events"),
                             dead_letter.display()
                         );
                         None
@@ -272,12 +274,15 @@ async fn deliver<S: Sink>(
             None => {
                 if let Some(f) = failing.take() {
                     shared.failing.store(false, Ordering::Relaxed);
+                    let pending = lock(shared).pending_events();
                     info!(
                         sink = %shared.name,
-                        "sink `{}`: delivery recovered after {} failed attempts over {}s",
+                        pending_events = pending,
+                        "sink `{}`: delivery recovered after {} over {}s; {} in the spool",
                         shared.name,
-                        f.attempts,
-                        f.since.elapsed().as_secs()
+                        crate::counted(u64::from(f.attempts), "failed attempt", "failed attempts"),
+                        f.since.elapsed().as_secs(),
+                        crate::counted(pending, "event waits", "events wait"),
                     );
                 }
                 let outcome = Outcome {
@@ -347,8 +352,9 @@ async fn acknowledge<S: Sink>(
                 error!(
                     sink = %shared.name,
                     corrupt,
-                    "sink `{}`: skipped {corrupt} corrupt lines in the spool (not valid JSON; disk damage?)",
-                    shared.name
+                    "sink `{}`: skipped {} in the spool (not valid JSON; disk damage?)",
+                    shared.name,
+                    crate::counted(corrupt, "corrupt line", "corrupt lines")
                 );
             }
             shared.acked.notify_waiters();
@@ -394,8 +400,9 @@ fn note_failure(shared: &Shared, failing: &mut Option<Failing>, message: String)
             warn!(
                 sink = %shared.name,
                 pending_events = pending,
-                "sink `{}`: delivery failed: {message}; {pending} events wait in the spool, retrying with backoff",
-                shared.name
+                "sink `{}`: delivery failed: {message}; {} in the spool, retrying with backoff",
+                shared.name,
+                crate::counted(pending, "event waits", "events wait")
             );
             *failing = Some(Failing {
                 since: Instant::now(),
@@ -409,8 +416,9 @@ fn note_failure(shared: &Shared, failing: &mut Option<Failing>, message: String)
                 warn!(
                     sink = %shared.name,
                     pending_events = pending,
-                    "sink `{}`: delivery still failing, now: {message}; {pending} events wait in the spool",
-                    shared.name
+                    "sink `{}`: delivery still failing, now: {message}; {} in the spool",
+                    shared.name,
+                    crate::counted(pending, "event waits", "events wait")
                 );
                 f.last = message;
             }

@@ -112,12 +112,12 @@ impl Batch {
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// A spool could not be opened or written.
-    #[error("sink `{sink}`: {source}")]
+    #[error("sink `{sink}`: {error}")]
     Spool {
         /// The sink whose spool failed.
         sink: String,
-        /// What failed.
-        source: SpoolError,
+        /// What failed (in the message, so not a separate cause).
+        error: SpoolError,
     },
     /// Two sinks with the same name would share a spool.
     #[error("two sinks are named `{0}`; sink names must be unique")]
@@ -267,8 +267,9 @@ impl Delivery {
     }
 
     /// Drain what can be drained within `grace`, then stop the drain tasks;
-    /// what is left stays in the spools for the next start.
-    pub async fn shutdown(self, grace: Duration) -> Result<(), SinkError> {
+    /// what is left stays in the spools for the next start. Returns how
+    /// many events that is, so that the operator hears it at shutdown.
+    pub async fn shutdown(self, grace: Duration) -> Result<u64, SinkError> {
         let deadline = tokio::time::Instant::now() + grace;
         self.stop.send_replace(Some(deadline));
         let mut result = Ok(());
@@ -280,7 +281,12 @@ impl Delivery {
                 });
             }
         }
-        result
+        let left = self
+            .sinks
+            .iter()
+            .map(|s| s.shared.stats().pending_events)
+            .sum();
+        result.map(|()| left)
     }
 
     /// Per-sink pending/delivered/dropped counters, for logs and sd_notify STATUS=.
@@ -322,9 +328,9 @@ impl DeliveryBuilder {
             return Err(SinkError::DuplicateName(name.to_string()));
         }
         let dir = self.state_dir.join("spool").join(name);
-        let opened = Spool::open(&dir, spool.segment_bytes).map_err(|source| SinkError::Spool {
+        let opened = Spool::open(&dir, spool.segment_bytes).map_err(|error| SinkError::Spool {
             sink: name.to_string(),
-            source,
+            error,
         })?;
         if opened.recovery().truncated_bytes > 0 {
             tracing::warn!(
@@ -343,8 +349,12 @@ impl DeliveryBuilder {
         if opened.pending_events() > 0 {
             tracing::info!(
                 sink = name,
-                "sink `{name}`: {} undelivered events from the previous run are in the spool",
-                opened.pending_events()
+                "sink `{name}`: {} from the previous run in the spool",
+                crate::counted(
+                    opened.pending_events(),
+                    "undelivered event",
+                    "undelivered events"
+                )
             );
         }
         let shared = Arc::new(Shared {

@@ -29,22 +29,22 @@ use std::path::{Path, PathBuf};
 
 /// Why a spool operation failed: which file, doing what, and the OS error.
 #[derive(Debug, thiserror::Error)]
-#[error("spool {}: cannot {action}: {source}", path.display())]
+#[error("spool {}: cannot {action}: {error}", path.display())]
 pub struct SpoolError {
     /// The file or directory concerned.
     pub path: PathBuf,
     /// What was being done ("create directory", "fsync", ...).
     pub action: &'static str,
-    /// The OS error.
-    pub source: io::Error,
+    /// The OS error (in the message, so not a separate cause).
+    pub error: io::Error,
 }
 
 fn fail(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> SpoolError {
     let path = path.to_path_buf();
-    move |source| SpoolError {
+    move |error| SpoolError {
         path,
         action,
-        source,
+        error,
     }
 }
 

@@ -77,8 +77,8 @@ pub(crate) fn snapshot_of(bytes: Vec<u8>, origin: Source, kind: Option<OutputKin
 pub(crate) fn unrecognised_summary(snapshot: &Snapshot) -> Option<String> {
     let first = snapshot.diagnostics.first()?;
     Some(format!(
-        "{} line(s) not recognised and skipped, the first at line {} ({}): {}",
-        snapshot.diagnostics.len(),
+        "{} not recognised and skipped, the first at line {} ({}): {}",
+        crate::counted(snapshot.diagnostics.len() as u64, "line", "lines"),
         first.line,
         first.reason,
         first.text

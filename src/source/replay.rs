@@ -24,12 +24,12 @@ pub const MAX_DUMP_BYTES: u64 = 64 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     /// A path could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {error}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, so not a separate cause).
+        error: std::io::Error,
     },
     /// A dump is larger than [`MAX_DUMP_BYTES`].
     #[error("{}: larger than {} MiB; is this really a status dump?", path.display(), MAX_DUMP_BYTES / 1024 / 1024)]
@@ -67,19 +67,19 @@ pub struct ReplayStep {
 pub fn plan(inputs: &[PathBuf]) -> Result<Vec<ReplayStep>, ReplayError> {
     let mut files: Vec<(i64, bool, PathBuf)> = Vec::new();
     for input in inputs {
-        let meta = fs::metadata(input).map_err(|source| ReplayError::Io {
+        let meta = fs::metadata(input).map_err(|error| ReplayError::Io {
             path: input.clone(),
-            source,
+            error,
         })?;
         if meta.is_dir() {
-            let entries = fs::read_dir(input).map_err(|source| ReplayError::Io {
+            let entries = fs::read_dir(input).map_err(|error| ReplayError::Io {
                 path: input.clone(),
-                source,
+                error,
             })?;
             for entry in entries {
-                let entry = entry.map_err(|source| ReplayError::Io {
+                let entry = entry.map_err(|error| ReplayError::Io {
                     path: input.clone(),
-                    source,
+                    error,
                 })?;
                 let path = entry.path();
                 let hidden = entry.file_name().to_string_lossy().starts_with('.');
@@ -117,16 +117,16 @@ pub fn plan(inputs: &[PathBuf]) -> Result<Vec<ReplayStep>, ReplayError> {
 
 /// Read one dump as text: at most [`MAX_DUMP_BYTES`], UTF-8, no NUL bytes.
 pub fn read_dump(path: &Path) -> Result<String, ReplayError> {
-    let file = fs::File::open(path).map_err(|source| ReplayError::Io {
+    let file = fs::File::open(path).map_err(|error| ReplayError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let mut bytes = Vec::new();
     file.take(MAX_DUMP_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|source| ReplayError::Io {
+        .map_err(|error| ReplayError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
     if bytes.len() as u64 > MAX_DUMP_BYTES {
         return Err(ReplayError::TooLarge {
@@ -196,9 +196,9 @@ pub fn dump_time(path: &Path) -> Result<(i64, bool), ReplayError> {
     if let Some(t) = epoch_in_name(path) {
         return Ok((t, true));
     }
-    let meta = fs::metadata(path).map_err(|source| ReplayError::Io {
+    let meta = fs::metadata(path).map_err(|error| ReplayError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let mtime = meta
         .modified()

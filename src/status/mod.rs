@@ -456,8 +456,8 @@ impl LineParser {
             // Not one line of it is status output: a shell error, the wrong
             // file, garbage. Taken as a dump, it would say "no tunnels".
             return Some(format!(
-                "nothing in it is libreswan status output ({} lines not recognised, the first at line {})",
-                self.snap.diagnostics.len(),
+                "nothing in it is libreswan status output ({} not recognised, the first at line {})",
+                crate::counted(self.snap.diagnostics.len() as u64, "line", "lines"),
                 self.snap.diagnostics[0].line
             ));
         }

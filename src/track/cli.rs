@@ -24,12 +24,12 @@ pub struct TrackerArgs {
     /// `observer.version`: the libreswan version that printed the dumps.
     #[arg(long)]
     pub observer_version: Option<String>,
-    /// Seconds of negotiating without an established Child SA before
-    /// `negotiation-stalled`.
-    #[arg(long, default_value_t = 120)]
+    /// How long negotiating without an established Child SA lasts before
+    /// `negotiation-stalled`, in the config's units (`120`, `90s`, `2m`).
+    #[arg(long, default_value = "2m", value_parser = seconds)]
     pub stalled_after: i64,
-    /// Emit `traffic` metrics for up tunnels at most every N seconds.
-    #[arg(long)]
+    /// Emit `traffic` metrics for up tunnels at most this often (`60`, `5m`).
+    #[arg(long, value_parser = seconds)]
     pub traffic_interval: Option<i64>,
 }
 
@@ -65,6 +65,16 @@ pub struct ReplayArgs {
     /// How the tracker is set up.
     #[command(flatten)]
     pub tracker: TrackerArgs,
+}
+
+/// A duration as the config writes it (`2m`, `90s`), or bare seconds, in
+/// whole seconds: the command line takes what the config file takes.
+fn seconds(text: &str) -> Result<i64, String> {
+    let duration = match text.parse::<u64>() {
+        Ok(n) => std::time::Duration::from_secs(n),
+        Err(_) => crate::config::parse_duration(text)?,
+    };
+    i64::try_from(duration.as_secs()).map_err(|_| format!("{text:?} is too long"))
 }
 
 /// Run `swantrail diff`: the events between OLD and NEW (the inventory of
