@@ -93,6 +93,7 @@ pub async fn run(config: FileSourceConfig, last_sha256: Option<String>, tx: mpsc
         replaced_unread: 0,
         replaced_unread_logged: 0,
         stale_after_intervals: config.stale_after_intervals,
+        poll_interval: config.poll_interval,
         last_new: None,
         usual_interval: None,
         stale_logged: false,
@@ -203,6 +204,8 @@ struct Follower {
     replaced_unread_logged: u64,
     /// 0 = no stale warning; else the multiple of the usual interval.
     stale_after_intervals: u32,
+    /// The timer between looks, the shortest interval a stale check trusts.
+    poll_interval: Duration,
     /// When the last new content was read.
     last_new: Option<Instant>,
     /// The usual time between two new dumps (a moving average).
@@ -231,8 +234,10 @@ impl Follower {
         } else {
             self.wait_until_stable(signature).await?
         };
-        let text = match self.read(signature).await {
-            Ok(text) => text,
+        // The signature of what was read, not of what was stat'ed before:
+        // another rename may have come in between.
+        let (signature, text) = match self.read().await {
+            Ok(read) => read,
             Err(why) => {
                 if self.unreadable.as_ref() != Some(&why) {
                     warn!(source = %self.name, path = %self.path.display(),
@@ -296,8 +301,9 @@ impl Follower {
         renames > 0
     }
 
-    /// The file's bytes, at most `max_bytes` of them, or why not.
-    async fn read(&self, signature: Signature) -> Result<Vec<u8>, String> {
+    /// The file's signature and bytes (at most `max_bytes` of them), both
+    /// from one open file, or why not.
+    async fn read(&self) -> Result<(Signature, Vec<u8>), String> {
         use tokio::io::AsyncReadExt;
         let too_large = || {
             format!(
@@ -305,12 +311,13 @@ impl Follower {
                 self.max_bytes
             )
         };
-        if signature.size > self.max_bytes {
-            return Err(too_large());
-        }
         let file = tokio::fs::File::open(&self.path)
             .await
             .map_err(|e| e.to_string())?;
+        let signature = Signature::of(&file.metadata().await.map_err(|e| e.to_string())?);
+        if signature.size > self.max_bytes {
+            return Err(too_large());
+        }
         let mut text = Vec::new();
         file.take(self.max_bytes.saturating_add(1))
             .read_to_end(&mut text)
@@ -319,7 +326,7 @@ impl Follower {
         if text.len() as u64 > self.max_bytes {
             return Err(too_large());
         }
-        Ok(text)
+        Ok((signature, text))
     }
 
     /// Learn the usual interval between dumps, and end a stale warning.
@@ -350,7 +357,9 @@ impl Follower {
             return;
         }
         let silent = last.elapsed();
-        if silent > usual * self.stale_after_intervals {
+        // Never sooner than that many polls: a burst of dumps a few
+        // milliseconds apart says nothing about the writer's pace.
+        if silent > usual.max(self.poll_interval) * self.stale_after_intervals {
             warn!(source = %self.name, path = %self.path.display(),
                 silent_s = silent.as_secs(), usual_s = usual.as_secs_f64(),
                 "the dump has not changed for {}s, more than {} times its usual interval of {:.1}s; is its writer still running?",
