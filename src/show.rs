@@ -724,6 +724,17 @@ fn negotiation_line(row: &NegotiationRow) -> Line {
 
 /// Lay out one block: header, then each row and its detail line.
 fn render_block(out: &mut String, columns: &[Column], lines: &[Line], options: &RenderOptions) {
+    // Names come from pluto's config: a control character in one must not
+    // reach the terminal as an escape sequence.
+    let lines: Vec<Line> = lines
+        .iter()
+        .map(|l| Line {
+            cells: l.cells.iter().map(|c| escape_controls(c)).collect(),
+            state_color: l.state_color,
+            detail: escape_controls(&l.detail),
+        })
+        .collect();
+    let lines = &lines[..];
     let mut widths: Vec<usize> = columns
         .iter()
         .enumerate()
@@ -917,10 +928,96 @@ fn utc_time(unix: u64) -> String {
         .map_or_else(|| format!("@{unix}"), |t| format!("{t} UTC"))
 }
 
-/// Printed width in terminal columns (one per character; names are ASCII
-/// in practice and a wrong guess only misaligns, never cuts bytes).
+/// Control characters written out (`\x1b`, `\u{9b}`), so that text from
+/// outside cannot move the cursor, recolour or retitle the terminal.
+fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if c.is_control() && (c as u32) < 0x80 => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Printed width in terminal columns: two for East Asian wide and
+/// fullwidth characters and most emoji, none for combining marks and
+/// zero-width characters, one otherwise.
 fn text_width(text: &str) -> usize {
-    text.chars().count()
+    text.chars().map(char_width).sum()
+}
+
+/// The columns one character takes (see [`text_width`]).
+fn char_width(c: char) -> usize {
+    let c = c as u32;
+    let zero = [
+        (0x0300, 0x036F),
+        (0x0483, 0x0489),
+        (0x0591, 0x05BD),
+        (0x0610, 0x061A),
+        (0x064B, 0x065F),
+        (0x200B, 0x200F),
+        (0x20D0, 0x20FF),
+        (0xFE00, 0xFE0F),
+        (0xFE20, 0xFE2F),
+    ];
+    let wide = [
+        (0x1100, 0x115F),
+        (0x2E80, 0x303E),
+        (0x3041, 0x33FF),
+        (0x3400, 0x4DBF),
+        (0x4E00, 0x9FFF),
+        (0xA000, 0xA4CF),
+        (0xAC00, 0xD7A3),
+        (0xF900, 0xFAFF),
+        (0xFE30, 0xFE4F),
+        (0xFF00, 0xFF60),
+        (0xFFE0, 0xFFE6),
+        (0x1F300, 0x1F64F),
+        (0x1F900, 0x1F9FF),
+        (0x20000, 0x3FFFD),
+    ];
+    let within = |ranges: &[(u32, u32)]| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&c));
+    if within(&zero) {
+        0
+    } else if within(&wide) {
+        2
+    } else {
+        1
+    }
+}
+
+/// The longest prefix of `text` that fits in `width` columns.
+fn take_width(text: &str, width: usize) -> String {
+    let mut used = 0;
+    text.chars()
+        .take_while(|&c| {
+            used += char_width(c);
+            used <= width
+        })
+        .collect()
+}
+
+/// The longest suffix of `text` that fits in `width` columns.
+fn tail_width(text: &str, width: usize) -> String {
+    let mut used = 0;
+    let mut tail: Vec<char> = text
+        .chars()
+        .rev()
+        .take_while(|&c| {
+            used += char_width(c);
+            used <= width
+        })
+        .collect();
+    tail.reverse();
+    tail.into_iter().collect()
 }
 
 fn pad(text: &str, width: usize, right: bool) -> String {
@@ -938,14 +1035,14 @@ fn shorten(text: &str, width: usize, how: Shorten) -> String {
     if len <= width || how == Shorten::Never || width == 0 {
         return text.to_string();
     }
-    let take = |n: usize| text.chars().take(n).collect::<String>();
-    let tail = |n: usize| text.chars().skip(len - n).collect::<String>();
+    let take = |n: usize| take_width(text, n);
+    let tail = |n: usize| tail_width(text, n);
     match how {
         Shorten::Name => {
             // Keep the `[N]` instance suffix: it tells instances apart.
             let suffix_len = text
                 .rfind(|c| c != ']' && c != '[' && !char::is_ascii_digit(&c))
-                .map_or(0, |i| text[i + 1..].chars().count());
+                .map_or(0, |i| text_width(&text[i + 1..]));
             if suffix_len > 0 && suffix_len + 2 <= width {
                 format!("{}…{}", take(width - 1 - suffix_len), tail(suffix_len))
             } else {
@@ -964,6 +1061,25 @@ fn shorten(text: &str, width: usize, how: Shorten) -> String {
 mod tests {
     use super::*;
     use crate::snapshot::{Connection, SpiLine, Timer, Totals, Traffic};
+
+    #[test]
+    fn control_characters_in_a_name_are_written_out_not_sent_to_the_terminal() {
+        assert_eq!(
+            escape_controls("v2\u{1b}]0;owned\u{7}"),
+            "v2\\x1b]0;owned\\x07"
+        );
+        assert_eq!(escape_controls("a\u{9b}b"), "a\\u{9b}b");
+        assert_eq!(escape_controls("plain"), "plain");
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns_when_padding_and_shortening() {
+        assert_eq!(text_width("東京-gw"), 7);
+        assert_eq!(pad("東京", 6, false), "東京  ");
+        let cut = shorten("東京大阪名古屋", 7, Shorten::Middle);
+        assert!(text_width(&cut) <= 7, "{cut}");
+        assert_eq!(cut, "東…屋");
+    }
 
     fn conn(name: &str) -> ConnRef {
         ConnRef {
