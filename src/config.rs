@@ -16,6 +16,10 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use toml::Spanned;
 
+use crate::sink::syslog::{
+    self, Facility, Format, Framing, MessageFormat, SyslogSinkConfig, TlsSettings, Transport,
+};
+
 /// The whole daemon configuration, after defaults were applied and values checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -124,6 +128,8 @@ pub enum SinkConfig {
     File(FileSinkConfig),
     /// NDJSON on standard output.
     Stdout(StdoutSinkConfig),
+    /// Syslog messages to /dev/log or a remote receiver.
+    Syslog(SyslogSinkConfig),
 }
 
 impl SinkConfig {
@@ -132,6 +138,7 @@ impl SinkConfig {
         match self {
             SinkConfig::File(f) => &f.name,
             SinkConfig::Stdout(s) => &s.name,
+            SinkConfig::Syslog(s) => &s.name,
         }
     }
 
@@ -140,6 +147,7 @@ impl SinkConfig {
         match self {
             SinkConfig::File(f) => &f.spool,
             SinkConfig::Stdout(s) => &s.spool,
+            SinkConfig::Syslog(s) => &s.spool,
         }
     }
 
@@ -148,6 +156,7 @@ impl SinkConfig {
         match self {
             SinkConfig::File(f) => &f.retry,
             SinkConfig::Stdout(s) => &s.retry,
+            SinkConfig::Syslog(s) => &s.retry,
         }
     }
 }
@@ -662,6 +671,7 @@ struct RawSource {
 enum SinkKind {
     File,
     Stdout,
+    Syslog,
 }
 
 #[derive(Deserialize)]
@@ -675,6 +685,27 @@ struct RawSink {
     rotate_keep: Option<Spanned<u32>>,
     spool: Option<RawSpool>,
     retry: Option<RawRetry>,
+    // The keys of a `syslog` [[sink]]; every one is refused on other sinks.
+    transport: Option<Spanned<Transport>>,
+    address: Option<Spanned<String>>,
+    format: Option<Spanned<Format>>,
+    framing: Option<Spanned<Framing>>,
+    facility: Option<Spanned<Facility>>,
+    app_name: Option<Spanned<String>>,
+    hostname: Option<Spanned<String>>,
+    message: Option<Spanned<MessageFormat>>,
+    max_message_bytes: Option<Spanned<ByteSize>>,
+    tls: Option<Spanned<RawTls>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    ca_file: Option<PathBuf>,
+    client_cert: Option<Spanned<PathBuf>>,
+    client_key: Option<Spanned<PathBuf>>,
+    server_name: Option<Spanned<String>>,
+    insecure_skip_verify: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -942,10 +973,13 @@ impl Validator<'_> {
         }
     }
 
-    fn sink(&self, raw: RawSink, names: &mut Vec<String>) -> Result<SinkConfig, ConfigError> {
+    fn sink(&self, mut raw: RawSink, names: &mut Vec<String>) -> Result<SinkConfig, ConfigError> {
         let table_span = raw.kind.span();
-        let spool = self.spool(raw.spool)?;
-        let retry = self.retry(raw.retry)?;
+        if *raw.kind.get_ref() != SinkKind::Syslog {
+            self.no_syslog_keys(&raw)?;
+        }
+        let spool = self.spool(raw.spool.take())?;
+        let retry = self.retry(raw.retry.take())?;
         match *raw.kind.get_ref() {
             SinkKind::File => {
                 let Some(path) = raw.path else {
@@ -977,7 +1011,192 @@ impl Validator<'_> {
                     retry,
                 }))
             }
+            SinkKind::Syslog => {
+                let what = "a `syslog` [[sink]]";
+                self.not_for("path", &raw.path, what)?;
+                self.not_for("rotate_bytes", &raw.rotate_bytes, what)?;
+                self.not_for("rotate_keep", &raw.rotate_keep, what)?;
+                let name = self.name(
+                    raw.name.clone(),
+                    "syslog",
+                    "[[sink]]",
+                    table_span.clone(),
+                    names,
+                )?;
+                self.syslog_sink(raw, name, table_span, spool, retry)
+            }
         }
+    }
+
+    fn no_syslog_keys(&self, raw: &RawSink) -> Result<(), ConfigError> {
+        let what = "this [[sink]]; only to type = \"syslog\"";
+        self.not_for("transport", &raw.transport, what)?;
+        self.not_for("address", &raw.address, what)?;
+        self.not_for("format", &raw.format, what)?;
+        self.not_for("framing", &raw.framing, what)?;
+        self.not_for("facility", &raw.facility, what)?;
+        self.not_for("app_name", &raw.app_name, what)?;
+        self.not_for("hostname", &raw.hostname, what)?;
+        self.not_for("message", &raw.message, what)?;
+        self.not_for("max_message_bytes", &raw.max_message_bytes, what)?;
+        self.not_for("tls", &raw.tls, what)
+    }
+
+    /// A syslog sink; refuses every transport/format/framing mix that cannot work.
+    fn syslog_sink(
+        &self,
+        raw: RawSink,
+        name: String,
+        table_span: std::ops::Range<usize>,
+        spool: SpoolSettings,
+        retry: RetrySettings,
+    ) -> Result<SinkConfig, ConfigError> {
+        let d = SyslogSinkConfig::new();
+        let transport = raw.transport.as_ref().map_or(d.transport, |t| *t.get_ref());
+        let tname = match transport {
+            Transport::Unix => "unix",
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        };
+        let format = raw.format.as_ref().map_or(d.format, |f| *f.get_ref());
+        if let (Some(f), Transport::Tls) = (&raw.format, transport) {
+            if *f.get_ref() == Format::Rfc3164 {
+                return self.key_error(
+                    f.span(),
+                    "format = \"rfc3164\" does not go with transport = \"tls\": RFC 5425 carries RFC 5424 messages; write format = \"rfc5424\", or use transport = \"tcp\"".into(),
+                );
+            }
+        }
+        if let Some(framing) = &raw.framing {
+            if transport.is_datagram() {
+                return self.key_error(
+                    framing.span(),
+                    format!("key `framing` does not apply to transport = \"{tname}\" (a datagram is one message); it is for \"tcp\" and \"tls\""),
+                );
+            }
+        }
+        if let Some(tls) = &raw.tls {
+            if transport != Transport::Tls {
+                return self.key_error(
+                    tls.span(),
+                    format!("the [sink.tls] table does not apply to transport = \"{tname}\"; write transport = \"tls\" or remove it"),
+                );
+            }
+        }
+        let max_message_bytes = match &raw.max_message_bytes {
+            Some(m) if !transport.is_datagram() => {
+                return self.key_error(
+                    m.span(),
+                    format!("key `max_message_bytes` does not apply to transport = \"{tname}\" (a stream takes any length); it is for \"udp\" and \"unix\""),
+                );
+            }
+            Some(m) if m.get_ref().0 < 480 || m.get_ref().0 > 65507 => {
+                return self.error(
+                    m.span(),
+                    "`max_message_bytes` must be between 480 (what every receiver must take, RFC 5424 §6.1) and 65507 (the largest UDP datagram)".into(),
+                );
+            }
+            Some(m) => usize::try_from(m.get_ref().0).ok(),
+            None if transport.is_datagram() => Some(syslog::default_max_message_bytes(format)),
+            None => None,
+        };
+        let address = match raw.address {
+            Some(a) => {
+                let span = a.span();
+                let address = a.into_inner();
+                let ok = match transport {
+                    Transport::Unix => address.starts_with('/'),
+                    _ => address.rsplit_once(':').is_some_and(|(host, port)| {
+                        !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+                    }),
+                };
+                if !ok {
+                    let want = match transport {
+                        Transport::Unix => "an absolute socket path such as \"/dev/log\"",
+                        _ => "host:port, e.g. \"logs.example.net:514\" or \"[2001:db8::1]:6514\"",
+                    };
+                    return self.error(
+                        span,
+                        format!("invalid `address` \"{address}\" for transport = \"{tname}\": write {want}"),
+                    );
+                }
+                address
+            }
+            None if transport == Transport::Unix => d.address,
+            None => {
+                return self.error(
+                    table_span,
+                    format!("a `syslog` [[sink]] with transport = \"{tname}\" needs `address`, the receiver's host:port"),
+                );
+            }
+        };
+        let header = |value: Option<Spanned<String>>, key: &str, max: usize| {
+            match value {
+            Some(v) if v.get_ref().is_empty()
+                || v.get_ref().len() > max
+                || !v.get_ref().chars().all(|c| c.is_ascii_graphic()) =>
+            {
+                self.error(
+                    v.span(),
+                    format!("invalid `{key}` \"{}\": syslog allows 1 to {max} printable ASCII characters without spaces", v.get_ref()),
+                )
+            }
+            Some(v) => Ok(Some(v.into_inner())),
+            None => Ok(None),
+        }
+        };
+        let app_name = header(raw.app_name, "app_name", 48)?.unwrap_or(d.app_name);
+        let hostname = header(raw.hostname, "hostname", 255)?;
+        let tls = match raw.tls {
+            None => TlsSettings::default(),
+            Some(t) => {
+                let span = t.span();
+                let t = t.into_inner();
+                if t.client_cert.is_some() != t.client_key.is_some() {
+                    let at = t
+                        .client_cert
+                        .as_ref()
+                        .or(t.client_key.as_ref())
+                        .map_or(span, Spanned::span);
+                    return self.key_error(
+                        at,
+                        "`tls.client_cert` and `tls.client_key` go together: give both or neither"
+                            .into(),
+                    );
+                }
+                if let Some(n) = &t.server_name {
+                    if rustls_pki_types::ServerName::try_from(n.get_ref().as_str()).is_err() {
+                        return self.error(
+                            n.span(),
+                            format!("invalid `tls.server_name` \"{}\": write a DNS name or an IP address", n.get_ref()),
+                        );
+                    }
+                }
+                TlsSettings {
+                    ca_file: t.ca_file,
+                    client_cert: t.client_cert.map(Spanned::into_inner),
+                    client_key: t.client_key.map(Spanned::into_inner),
+                    server_name: t.server_name.map(Spanned::into_inner),
+                    insecure_skip_verify: t.insecure_skip_verify.unwrap_or(false),
+                }
+            }
+        };
+        Ok(SinkConfig::Syslog(SyslogSinkConfig {
+            name,
+            transport,
+            address,
+            format,
+            framing: raw.framing.map_or(d.framing, Spanned::into_inner),
+            facility: raw.facility.map_or(d.facility, Spanned::into_inner),
+            app_name,
+            hostname,
+            message: raw.message.map_or(d.message, Spanned::into_inner),
+            max_message_bytes,
+            tls,
+            spool,
+            retry,
+        }))
     }
 
     fn spool(&self, raw: Option<RawSpool>) -> Result<SpoolSettings, ConfigError> {
