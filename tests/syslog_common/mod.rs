@@ -325,7 +325,10 @@ impl Receiver {
     /// What it wrote so far, parsed.
     pub fn received(&self) -> Vec<Received> {
         let text = std::fs::read_to_string(self.out()).unwrap_or_default();
-        text.lines()
+        // Only whole lines: the receiver may be halfway through writing one.
+        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+        whole
+            .lines()
             .map(|line| {
                 let v: Value = serde_json::from_str(line).unwrap_or_else(|e| {
                     panic!("receiver wrote a line that is not JSON ({e}): {line}")
@@ -333,6 +336,13 @@ impl Receiver {
                 self.normalize(&v)
             })
             .collect()
+    }
+
+    /// How many messages it wrote so far, without parsing them.
+    pub fn count(&self) -> usize {
+        std::fs::read(self.out())
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0)
     }
 
     /// Wait until at least `count` messages arrived (or the timeout passed).
