@@ -15,10 +15,33 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
-use crate::sink::syslog::{
-    self, Facility, Format, Framing, MessageFormat, SyslogSinkConfig, TlsSettings, Transport,
-};
+pub use crate::sink::file::FileSinkConfig;
+pub use crate::sink::stdout::StdoutSinkConfig;
+pub use crate::sink::syslog::SyslogSinkConfig;
+
+/// How one sink type reads its own keys into a [`SinkConfig`].
+type ReadSink =
+    fn(&Validator<'_>, SinkHeader, Spanned<DeTable<'_>>) -> Result<SinkConfig, ConfigError>;
+
+/// Every sink type, the keys of its own (beyond the shared `type`, `name`,
+/// `spool` and `retry`, so that a key of another type is reported as not
+/// applying rather than as unknown) and how it reads them.
+const SINK_TYPES: &[(&str, &[&str], ReadSink)] = &[
+    ("file", crate::sink::file::CONFIG_KEYS, |v, h, own| {
+        FileSinkConfig::read(v, h, own).map(SinkConfig::File)
+    }),
+    ("stdout", crate::sink::stdout::CONFIG_KEYS, |v, h, own| {
+        StdoutSinkConfig::read(v, h, own).map(SinkConfig::Stdout)
+    }),
+    ("syslog", crate::sink::syslog::CONFIG_KEYS, |v, h, own| {
+        SyslogSinkConfig::read(v, h, own).map(SinkConfig::Syslog)
+    }),
+];
+
+/// The keys every [[sink]] has.
+const SINK_HEADER_KEYS: [&str; 4] = ["type", "name", "spool", "retry"];
 
 /// The whole daemon configuration, after defaults were applied and values checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +145,10 @@ pub struct FileSourceConfig {
 }
 
 /// One place events go; every sink has its own spool.
+///
+/// Each sink's settings live next to the sink (`src/sink/<type>.rs`): a new
+/// sink adds its arm here, its row in [`SINK_TYPES`] and its arm in
+/// `Delivery::start`, and documents its keys in `config/swantrail.toml`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkConfig {
     /// NDJSON appended to a file with size-based rotation.
@@ -159,34 +186,6 @@ impl SinkConfig {
             SinkConfig::Syslog(s) => &s.retry,
         }
     }
-}
-
-/// The file sink.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FileSinkConfig {
-    /// Unique sink name (default: `file`).
-    pub name: String,
-    /// The NDJSON file; created with mode 0640 (and its directory with 0750).
-    pub path: PathBuf,
-    /// Rotate before a write would make the file larger than this; 0 = never (leave it to logrotate).
-    pub rotate_bytes: u64,
-    /// How many rotated files (`path.1` .. `path.N`) to keep.
-    pub rotate_keep: u32,
-    /// Spool and batching.
-    pub spool: SpoolSettings,
-    /// Retry on failure.
-    pub retry: RetrySettings,
-}
-
-/// The stdout sink.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StdoutSinkConfig {
-    /// Unique sink name (default: `stdout`).
-    pub name: String,
-    /// Spool and batching.
-    pub spool: SpoolSettings,
-    /// Retry on failure.
-    pub retry: RetrySettings,
 }
 
 /// A sink's on-disk spool and how it is drained in batches.
@@ -284,30 +283,6 @@ impl FileSourceConfig {
     }
 }
 
-impl FileSinkConfig {
-    /// A file sink on `path` with every other setting at its default.
-    pub fn new(path: PathBuf) -> FileSinkConfig {
-        FileSinkConfig {
-            name: "file".to_string(),
-            path,
-            rotate_bytes: 100 * MIB,
-            rotate_keep: 5,
-            spool: SpoolSettings::default(),
-            retry: RetrySettings::default(),
-        }
-    }
-}
-
-impl Default for StdoutSinkConfig {
-    fn default() -> StdoutSinkConfig {
-        StdoutSinkConfig {
-            name: "stdout".to_string(),
-            spool: SpoolSettings::default(),
-            retry: RetrySettings::default(),
-        }
-    }
-}
-
 impl Default for SpoolSettings {
     fn default() -> SpoolSettings {
         SpoolSettings {
@@ -331,7 +306,7 @@ impl Default for RetrySettings {
 }
 
 const KIB: u64 = 1024;
-const MIB: u64 = 1024 * KIB;
+pub(crate) const MIB: u64 = 1024 * KIB;
 const GIB: u64 = 1024 * MIB;
 
 /// A configuration that cannot be used, with where and why.
@@ -390,18 +365,34 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Validate config text; `origin` names the file in error messages.
 pub fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let span = e.span();
-        let message = e.message().to_string();
-        let message = match span.as_ref().and_then(|s| enclosing_table(text, s.start)) {
-            Some(table) if message.starts_with("unknown field") => {
-                insert_table_name(&message, &table)
-            }
-            _ => message,
-        };
-        invalid(text, origin, span.map(|s| s.start), message)
-    })?;
-    Validator { text, origin }.config(raw)
+    let toml_error = |e: toml::de::Error| toml_error(text, origin, e);
+    let mut document = DeTable::parse(text).map_err(toml_error)?;
+    // Sinks are read one by one, each by its own module (see `Validator::sink`).
+    let sinks = document.get_mut().remove("sink");
+    let raw = RawConfig::deserialize(toml::de::Deserializer::from(document)).map_err(toml_error)?;
+    Validator { text, origin }.config(raw, sinks)
+}
+
+/// A TOML or serde error at its position, with the table named in "unknown field".
+fn toml_error(text: &str, origin: &Path, e: toml::de::Error) -> ConfigError {
+    let span = e.span();
+    let message = e.message().to_string();
+    let message = match span.as_ref().and_then(|s| enclosing_table(text, s.start)) {
+        Some(table) if message.starts_with("unknown field") => insert_table_name(&message, &table),
+        _ => message,
+    };
+    invalid(text, origin, span.map(|s| s.start), message)
+}
+
+/// Deserialize one table (a [[sink]]'s own keys) with positions kept.
+pub(crate) fn read_table<T: de::DeserializeOwned>(
+    reader: &Validator<'_>,
+    table: Spanned<DeTable<'_>>,
+) -> Result<T, ConfigError> {
+    let span = table.span();
+    let value = Spanned::new(span, DeValue::Table(table.into_inner()));
+    T::deserialize(toml::de::ValueDeserializer::from(value))
+        .map_err(|e| toml_error(reader.text, reader.origin, e))
 }
 
 /// Run `swantrail check-config`.
@@ -495,7 +486,7 @@ fn insert_table_name(message: &str, table: &str) -> String {
 
 /// A duration written as `"10s"`, `"500ms"`, `"2m"`, `"1h30m"`.
 #[derive(Debug, Clone, Copy)]
-struct DurationValue(Duration);
+pub(crate) struct DurationValue(pub(crate) Duration);
 
 impl<'de> Deserialize<'de> for DurationValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -563,7 +554,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// A size written as an integer (bytes) or `"512KiB"`, `"16MiB"`, `"1GiB"`.
 #[derive(Debug, Clone, Copy)]
-struct ByteSize(u64);
+pub(crate) struct ByteSize(pub(crate) u64);
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -625,7 +616,6 @@ struct RawConfig {
     tracker: Option<RawTracker>,
     log: Option<RawLog>,
     source: Option<Spanned<Vec<RawSource>>>,
-    sink: Option<Spanned<Vec<RawSink>>>,
 }
 
 #[derive(Deserialize)]
@@ -666,46 +656,27 @@ struct RawSource {
     force_poll: Option<Spanned<bool>>,
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-enum SinkKind {
-    File,
-    Stdout,
-    Syslog,
-}
-
+/// The keys every [[sink]] shares; the rest belong to its type.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSink {
+struct RawSinkHeader {
     #[serde(rename = "type")]
-    kind: Spanned<SinkKind>,
+    kind: Spanned<String>,
     name: Option<Spanned<String>>,
-    path: Option<Spanned<PathBuf>>,
-    rotate_bytes: Option<Spanned<ByteSize>>,
-    rotate_keep: Option<Spanned<u32>>,
     spool: Option<RawSpool>,
     retry: Option<RawRetry>,
-    // The keys of a `syslog` [[sink]]; every one is refused on other sinks.
-    transport: Option<Spanned<Transport>>,
-    address: Option<Spanned<String>>,
-    format: Option<Spanned<Format>>,
-    framing: Option<Spanned<Framing>>,
-    facility: Option<Spanned<Facility>>,
-    app_name: Option<Spanned<String>>,
-    hostname: Option<Spanned<String>>,
-    message: Option<Spanned<MessageFormat>>,
-    max_message_bytes: Option<Spanned<ByteSize>>,
-    tls: Option<Spanned<RawTls>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTls {
-    ca_file: Option<PathBuf>,
-    client_cert: Option<Spanned<PathBuf>>,
-    client_key: Option<Spanned<PathBuf>>,
-    server_name: Option<Spanned<String>>,
-    insecure_skip_verify: Option<bool>,
+/// The shared settings of one [[sink]], read before its own keys.
+pub(crate) struct SinkHeader {
+    /// The unique name (default: the type).
+    pub(crate) name: String,
+    /// Spool and batching.
+    pub(crate) spool: SpoolSettings,
+    /// Retry on failure.
+    pub(crate) retry: RetrySettings,
+    /// Where the table's `type` is, for errors about the table as a whole.
+    pub(crate) span: std::ops::Range<usize>,
 }
 
 #[derive(Deserialize)]
@@ -727,18 +698,23 @@ struct RawRetry {
 }
 
 /// Turns raw values into a `Config`, reporting problems at their position.
-struct Validator<'a> {
+pub(crate) struct Validator<'a> {
     text: &'a str,
     origin: &'a Path,
 }
 
 impl Validator<'_> {
-    fn error<T>(&self, span: std::ops::Range<usize>, message: String) -> Result<T, ConfigError> {
+    /// An error at `span` of the text.
+    pub(crate) fn error<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        message: String,
+    ) -> Result<T, ConfigError> {
         Err(invalid(self.text, self.origin, Some(span.start), message))
     }
 
     /// Position of the key whose value is at `span`: the start of its line.
-    fn key_error<T>(
+    pub(crate) fn key_error<T>(
         &self,
         span: std::ops::Range<usize>,
         message: String,
@@ -755,7 +731,11 @@ impl Validator<'_> {
         self.error(line_start + indent..span.end, message)
     }
 
-    fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+    fn config(
+        &self,
+        raw: RawConfig,
+        sinks: Option<Spanned<DeValue<'_>>>,
+    ) -> Result<Config, ConfigError> {
         let defaults = Config::default();
         let hostname = match raw.hostname {
             Some(h) if h.get_ref().trim().is_empty() => {
@@ -813,16 +793,30 @@ impl Validator<'_> {
                 sources
             }
         };
-        let sinks = match raw.sink {
+        let sinks = match sinks {
             None => defaults.sinks,
-            Some(list) if list.get_ref().is_empty() => {
-                return self.error(list.span(), "at least one [[sink]] is needed".into());
-            }
             Some(list) => {
+                let span = list.span();
+                let DeValue::Array(tables) = list.into_inner() else {
+                    return self.error(
+                        span,
+                        "`sink` must be a list of tables; write [[sink]]".into(),
+                    );
+                };
+                if tables.is_empty() {
+                    return self.error(span, "at least one [[sink]] is needed".into());
+                }
                 let mut sinks = Vec::new();
                 let mut names = Vec::new();
-                for raw in list.into_inner() {
-                    sinks.push(self.sink(raw, &mut names)?);
+                for table in tables {
+                    let span = table.span();
+                    let DeValue::Table(table) = table.into_inner() else {
+                        return self.error(
+                            span,
+                            "`sink` must be a list of tables; write [[sink]]".into(),
+                        );
+                    };
+                    sinks.push(self.sink(Spanned::new(span, table), &mut names)?);
                 }
                 sinks
             }
@@ -838,7 +832,12 @@ impl Validator<'_> {
         })
     }
 
-    fn positive(&self, value: Spanned<DurationValue>, key: &str) -> Result<Duration, ConfigError> {
+    /// A duration that must not be zero.
+    pub(crate) fn positive(
+        &self,
+        value: Spanned<DurationValue>,
+        key: &str,
+    ) -> Result<Duration, ConfigError> {
         let span = value.span();
         let duration = value.into_inner().0;
         if duration.is_zero() {
@@ -973,230 +972,68 @@ impl Validator<'_> {
         }
     }
 
-    fn sink(&self, mut raw: RawSink, names: &mut Vec<String>) -> Result<SinkConfig, ConfigError> {
-        let table_span = raw.kind.span();
-        if *raw.kind.get_ref() != SinkKind::Syslog {
-            self.no_syslog_keys(&raw)?;
-        }
-        let spool = self.spool(raw.spool.take())?;
-        let retry = self.retry(raw.retry.take())?;
-        match *raw.kind.get_ref() {
-            SinkKind::File => {
-                let Some(path) = raw.path else {
-                    return self.error(
-                        table_span,
-                        "a `file` [[sink]] needs `path`, the NDJSON file to write".into(),
-                    );
-                };
-                let d = FileSinkConfig::new(path.into_inner());
-                Ok(SinkConfig::File(FileSinkConfig {
-                    name: self.name(raw.name, "file", "[[sink]]", table_span, names)?,
-                    rotate_bytes: raw
-                        .rotate_bytes
-                        .map_or(d.rotate_bytes, |v| v.into_inner().0),
-                    rotate_keep: raw.rotate_keep.map_or(d.rotate_keep, Spanned::into_inner),
-                    path: d.path,
-                    spool,
-                    retry,
-                }))
-            }
-            SinkKind::Stdout => {
-                let what = "a `stdout` [[sink]]";
-                self.not_for("path", &raw.path, what)?;
-                self.not_for("rotate_bytes", &raw.rotate_bytes, what)?;
-                self.not_for("rotate_keep", &raw.rotate_keep, what)?;
-                Ok(SinkConfig::Stdout(StdoutSinkConfig {
-                    name: self.name(raw.name, "stdout", "[[sink]]", table_span, names)?,
-                    spool,
-                    retry,
-                }))
-            }
-            SinkKind::Syslog => {
-                let what = "a `syslog` [[sink]]";
-                self.not_for("path", &raw.path, what)?;
-                self.not_for("rotate_bytes", &raw.rotate_bytes, what)?;
-                self.not_for("rotate_keep", &raw.rotate_keep, what)?;
-                let name = self.name(
-                    raw.name.clone(),
-                    "syslog",
-                    "[[sink]]",
-                    table_span.clone(),
-                    names,
-                )?;
-                self.syslog_sink(raw, name, table_span, spool, retry)
-            }
-        }
-    }
-
-    fn no_syslog_keys(&self, raw: &RawSink) -> Result<(), ConfigError> {
-        let what = "this [[sink]]; only to type = \"syslog\"";
-        self.not_for("transport", &raw.transport, what)?;
-        self.not_for("address", &raw.address, what)?;
-        self.not_for("format", &raw.format, what)?;
-        self.not_for("framing", &raw.framing, what)?;
-        self.not_for("facility", &raw.facility, what)?;
-        self.not_for("app_name", &raw.app_name, what)?;
-        self.not_for("hostname", &raw.hostname, what)?;
-        self.not_for("message", &raw.message, what)?;
-        self.not_for("max_message_bytes", &raw.max_message_bytes, what)?;
-        self.not_for("tls", &raw.tls, what)
-    }
-
-    /// A syslog sink; refuses every transport/format/framing mix that cannot work.
-    fn syslog_sink(
+    /// One [[sink]]: the shared header here, its own keys by its module.
+    fn sink(
         &self,
-        raw: RawSink,
-        name: String,
-        table_span: std::ops::Range<usize>,
-        spool: SpoolSettings,
-        retry: RetrySettings,
+        table: Spanned<DeTable<'_>>,
+        names: &mut Vec<String>,
     ) -> Result<SinkConfig, ConfigError> {
-        let d = SyslogSinkConfig::new();
-        let transport = raw.transport.as_ref().map_or(d.transport, |t| *t.get_ref());
-        let tname = match transport {
-            Transport::Unix => "unix",
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        };
-        let format = raw.format.as_ref().map_or(d.format, |f| *f.get_ref());
-        if let (Some(f), Transport::Tls) = (&raw.format, transport) {
-            if *f.get_ref() == Format::Rfc3164 {
-                return self.key_error(
-                    f.span(),
-                    "format = \"rfc3164\" does not go with transport = \"tls\": RFC 5425 carries RFC 5424 messages; write format = \"rfc5424\", or use transport = \"tcp\"".into(),
-                );
+        let span = table.span();
+        let (mut header, mut own) = (DeTable::new(), DeTable::new());
+        for (key, value) in table.into_inner() {
+            if SINK_HEADER_KEYS.contains(&key.get_ref().as_ref()) {
+                header.insert(key, value);
+            } else {
+                own.insert(key, value);
             }
         }
-        if let Some(framing) = &raw.framing {
-            if transport.is_datagram() {
+        let raw: RawSinkHeader = read_table(self, Spanned::new(span.clone(), header))?;
+        let kind_span = raw.kind.span();
+        let kind = raw.kind.into_inner();
+        let Some((_, own_keys, read)) = SINK_TYPES.iter().find(|(t, _, _)| *t == kind) else {
+            let known: Vec<String> = SINK_TYPES
+                .iter()
+                .map(|(t, _, _)| format!("`{t}`"))
+                .collect();
+            return self.error(
+                kind_span,
+                format!(
+                    "unknown variant `{kind}`, expected one of {}",
+                    known.join(", ")
+                ),
+            );
+        };
+        for (key, _) in own.iter() {
+            let name = key.get_ref().as_ref();
+            if own_keys.contains(&name) {
+                continue;
+            }
+            if SINK_TYPES.iter().any(|(_, keys, _)| keys.contains(&name)) {
                 return self.key_error(
-                    framing.span(),
-                    format!("key `framing` does not apply to transport = \"{tname}\" (a datagram is one message); it is for \"tcp\" and \"tls\""),
+                    key.span(),
+                    format!("key `{name}` does not apply to a `{kind}` [[sink]]"),
                 );
             }
+            let expected: Vec<String> = SINK_HEADER_KEYS
+                .iter()
+                .chain(own_keys.iter())
+                .map(|k| format!("`{k}`"))
+                .collect();
+            return self.error(
+                key.span(),
+                format!(
+                    "unknown field `{name}` in [[sink]], expected one of {}",
+                    expected.join(", ")
+                ),
+            );
         }
-        if let Some(tls) = &raw.tls {
-            if transport != Transport::Tls {
-                return self.key_error(
-                    tls.span(),
-                    format!("the [sink.tls] table does not apply to transport = \"{tname}\"; write transport = \"tls\" or remove it"),
-                );
-            }
-        }
-        let max_message_bytes = match &raw.max_message_bytes {
-            Some(m) if !transport.is_datagram() => {
-                return self.key_error(
-                    m.span(),
-                    format!("key `max_message_bytes` does not apply to transport = \"{tname}\" (a stream takes any length); it is for \"udp\" and \"unix\""),
-                );
-            }
-            Some(m) if m.get_ref().0 < 480 || m.get_ref().0 > 65507 => {
-                return self.error(
-                    m.span(),
-                    "`max_message_bytes` must be between 480 (what every receiver must take, RFC 5424 §6.1) and 65507 (the largest UDP datagram)".into(),
-                );
-            }
-            Some(m) => usize::try_from(m.get_ref().0).ok(),
-            None if transport.is_datagram() => Some(syslog::default_max_message_bytes(format)),
-            None => None,
+        let header = SinkHeader {
+            name: self.name(raw.name, &kind, "[[sink]]", kind_span.clone(), names)?,
+            spool: self.spool(raw.spool)?,
+            retry: self.retry(raw.retry)?,
+            span: kind_span,
         };
-        let address = match raw.address {
-            Some(a) => {
-                let span = a.span();
-                let address = a.into_inner();
-                let ok = match transport {
-                    Transport::Unix => address.starts_with('/'),
-                    _ => address.rsplit_once(':').is_some_and(|(host, port)| {
-                        !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
-                    }),
-                };
-                if !ok {
-                    let want = match transport {
-                        Transport::Unix => "an absolute socket path such as \"/dev/log\"",
-                        _ => "host:port, e.g. \"logs.example.net:514\" or \"[2001:db8::1]:6514\"",
-                    };
-                    return self.error(
-                        span,
-                        format!("invalid `address` \"{address}\" for transport = \"{tname}\": write {want}"),
-                    );
-                }
-                address
-            }
-            None if transport == Transport::Unix => d.address,
-            None => {
-                return self.error(
-                    table_span,
-                    format!("a `syslog` [[sink]] with transport = \"{tname}\" needs `address`, the receiver's host:port"),
-                );
-            }
-        };
-        let header = |value: Option<Spanned<String>>, key: &str, max: usize| {
-            match value {
-            Some(v) if v.get_ref().is_empty()
-                || v.get_ref().len() > max
-                || !v.get_ref().chars().all(|c| c.is_ascii_graphic()) =>
-            {
-                self.error(
-                    v.span(),
-                    format!("invalid `{key}` \"{}\": syslog allows 1 to {max} printable ASCII characters without spaces", v.get_ref()),
-                )
-            }
-            Some(v) => Ok(Some(v.into_inner())),
-            None => Ok(None),
-        }
-        };
-        let app_name = header(raw.app_name, "app_name", 48)?.unwrap_or(d.app_name);
-        let hostname = header(raw.hostname, "hostname", 255)?;
-        let tls = match raw.tls {
-            None => TlsSettings::default(),
-            Some(t) => {
-                let span = t.span();
-                let t = t.into_inner();
-                if t.client_cert.is_some() != t.client_key.is_some() {
-                    let at = t
-                        .client_cert
-                        .as_ref()
-                        .or(t.client_key.as_ref())
-                        .map_or(span, Spanned::span);
-                    return self.key_error(
-                        at,
-                        "`tls.client_cert` and `tls.client_key` go together: give both or neither"
-                            .into(),
-                    );
-                }
-                if let Some(n) = &t.server_name {
-                    if rustls_pki_types::ServerName::try_from(n.get_ref().as_str()).is_err() {
-                        return self.error(
-                            n.span(),
-                            format!("invalid `tls.server_name` \"{}\": write a DNS name or an IP address", n.get_ref()),
-                        );
-                    }
-                }
-                TlsSettings {
-                    ca_file: t.ca_file,
-                    client_cert: t.client_cert.map(Spanned::into_inner),
-                    client_key: t.client_key.map(Spanned::into_inner),
-                    server_name: t.server_name.map(Spanned::into_inner),
-                    insecure_skip_verify: t.insecure_skip_verify.unwrap_or(false),
-                }
-            }
-        };
-        Ok(SinkConfig::Syslog(SyslogSinkConfig {
-            name,
-            transport,
-            address,
-            format,
-            framing: raw.framing.map_or(d.framing, Spanned::into_inner),
-            facility: raw.facility.map_or(d.facility, Spanned::into_inner),
-            app_name,
-            hostname,
-            message: raw.message.map_or(d.message, Spanned::into_inner),
-            max_message_bytes,
-            tls,
-            spool,
-            retry,
-        }))
+        read(self, header, Spanned::new(span, own))
     }
 
     fn spool(&self, raw: Option<RawSpool>) -> Result<SpoolSettings, ConfigError> {

@@ -357,7 +357,7 @@ fn check_config_refuses_a_wrong_syslog_transport_format_framing_mix_by_key_and_l
         ),
         (
             "[[sink]]\ntype = \"file\"\npath = \"/x\"\ntransport = \"tcp\"\n".to_string(),
-            "swantrail.toml:4:1: key `transport` does not apply to this [[sink]]; only to type = \"syslog\"",
+            "swantrail.toml:4:1: key `transport` does not apply to a `file` [[sink]]",
         ),
         (
             sink(
@@ -371,6 +371,39 @@ fn check_config_refuses_a_wrong_syslog_transport_format_framing_mix_by_key_and_l
         assert!(
             e.starts_with(expected),
             "for\n{text}\ngot:      {e}\nexpected: {expected}"
+        );
+    }
+}
+
+#[test]
+fn a_sinks_own_keys_are_checked_by_its_type_with_file_line_and_key() {
+    let cases = [
+        (
+            "[[sink]]\ntype = \"stdout\"\npath = \"/x\"\n",
+            "swantrail.toml:3:1: key `path` does not apply to a `stdout` [[sink]]",
+        ),
+        (
+            "[[sink]]\ntype = \"file\"\npath = \"/x\"\nrotate_kept = 3\n",
+            "swantrail.toml:4:1: unknown field `rotate_kept` in [[sink]], expected one of `type`, `name`, `spool`, `retry`, `path`, `rotate_bytes`, `rotate_keep`",
+        ),
+        (
+            "[[sink]]\ntype = \"file\"\npath = \"/x\"\nrotate_bytes = \"lots\"\n",
+            "swantrail.toml:4:16: invalid size \"lots\"",
+        ),
+        (
+            "[[sink]]\ntype = \"carrier-pigeon\"\n",
+            "swantrail.toml:2:8: unknown variant `carrier-pigeon`, expected one of `file`, `stdout`",
+        ),
+        (
+            "sink = 3\n",
+            "swantrail.toml:1:8: `sink` must be a list of tables; write [[sink]]",
+        ),
+    ];
+    for (text, expected) in cases {
+        let message = error_of(text);
+        assert!(
+            message.starts_with(expected),
+            "for\n{text}\nexpected a message starting with\n  {expected}\ngot\n  {message}"
         );
     }
 }

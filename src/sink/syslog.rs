@@ -30,7 +30,12 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket, UnixDatagram};
 
 use super::{Batch, SendError, Sink};
-use crate::config::{RetrySettings, SpoolSettings};
+use toml::Spanned;
+use toml::de::DeTable;
+
+use crate::config::{
+    ByteSize, ConfigError, RetrySettings, SinkHeader, SpoolSettings, Validator, read_table,
+};
 use encode::{Encoder, frame};
 
 /// How long connecting (and the TLS handshake) and writing one batch may take
@@ -213,6 +218,206 @@ impl SyslogSinkConfig {
 impl Default for SyslogSinkConfig {
     fn default() -> SyslogSinkConfig {
         SyslogSinkConfig::new()
+    }
+}
+
+/// The syslog sink's own keys (beyond `type`, `name`, `spool`, `retry`).
+pub(crate) const CONFIG_KEYS: &[&str] = &[
+    "transport",
+    "address",
+    "format",
+    "framing",
+    "facility",
+    "app_name",
+    "hostname",
+    "message",
+    "max_message_bytes",
+    "tls",
+];
+
+/// The syslog sink's own keys as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSyslogSink {
+    transport: Option<Spanned<Transport>>,
+    address: Option<Spanned<String>>,
+    format: Option<Spanned<Format>>,
+    framing: Option<Spanned<Framing>>,
+    facility: Option<Spanned<Facility>>,
+    app_name: Option<Spanned<String>>,
+    hostname: Option<Spanned<String>>,
+    message: Option<Spanned<MessageFormat>>,
+    max_message_bytes: Option<Spanned<ByteSize>>,
+    tls: Option<Spanned<RawTls>>,
+}
+
+/// The `[sink.tls]` table as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    ca_file: Option<PathBuf>,
+    client_cert: Option<Spanned<PathBuf>>,
+    client_key: Option<Spanned<PathBuf>>,
+    server_name: Option<Spanned<String>>,
+    insecure_skip_verify: Option<bool>,
+}
+
+impl SyslogSinkConfig {
+    /// A syslog sink; refuses every transport/format/framing mix that cannot work.
+    pub(crate) fn read(
+        reader: &Validator<'_>,
+        header: SinkHeader,
+        own: Spanned<DeTable<'_>>,
+    ) -> Result<SyslogSinkConfig, ConfigError> {
+        let raw: RawSyslogSink = read_table(reader, own)?;
+        let (name, table_span, spool, retry) =
+            (header.name, header.span, header.spool, header.retry);
+        let d = SyslogSinkConfig::new();
+        let transport = raw.transport.as_ref().map_or(d.transport, |t| *t.get_ref());
+        let tname = match transport {
+            Transport::Unix => "unix",
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        };
+        let format = raw.format.as_ref().map_or(d.format, |f| *f.get_ref());
+        if let (Some(f), Transport::Tls) = (&raw.format, transport) {
+            if *f.get_ref() == Format::Rfc3164 {
+                return reader.key_error(
+                    f.span(),
+                    "format = \"rfc3164\" does not go with transport = \"tls\": RFC 5425 carries RFC 5424 messages; write format = \"rfc5424\", or use transport = \"tcp\"".into(),
+                );
+            }
+        }
+        if let Some(framing) = &raw.framing {
+            if transport.is_datagram() {
+                return reader.key_error(
+                    framing.span(),
+                    format!("key `framing` does not apply to transport = \"{tname}\" (a datagram is one message); it is for \"tcp\" and \"tls\""),
+                );
+            }
+        }
+        if let Some(tls) = &raw.tls {
+            if transport != Transport::Tls {
+                return reader.key_error(
+                    tls.span(),
+                    format!("the [sink.tls] table does not apply to transport = \"{tname}\"; write transport = \"tls\" or remove it"),
+                );
+            }
+        }
+        let max_message_bytes = match &raw.max_message_bytes {
+            Some(m) if !transport.is_datagram() => {
+                return reader.key_error(
+                    m.span(),
+                    format!("key `max_message_bytes` does not apply to transport = \"{tname}\" (a stream takes any length); it is for \"udp\" and \"unix\""),
+                );
+            }
+            Some(m) if m.get_ref().0 < 480 || m.get_ref().0 > 65507 => {
+                return reader.error(
+                    m.span(),
+                    "`max_message_bytes` must be between 480 (what every receiver must take, RFC 5424 §6.1) and 65507 (the largest UDP datagram)".into(),
+                );
+            }
+            Some(m) => usize::try_from(m.get_ref().0).ok(),
+            None if transport.is_datagram() => Some(default_max_message_bytes(format)),
+            None => None,
+        };
+        let address = match raw.address {
+            Some(a) => {
+                let span = a.span();
+                let address = a.into_inner();
+                let ok = match transport {
+                    Transport::Unix => address.starts_with('/'),
+                    _ => address.rsplit_once(':').is_some_and(|(host, port)| {
+                        !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+                    }),
+                };
+                if !ok {
+                    let want = match transport {
+                        Transport::Unix => "an absolute socket path such as \"/dev/log\"",
+                        _ => "host:port, e.g. \"logs.example.net:514\" or \"[2001:db8::1]:6514\"",
+                    };
+                    return reader.error(
+                        span,
+                        format!("invalid `address` \"{address}\" for transport = \"{tname}\": write {want}"),
+                    );
+                }
+                address
+            }
+            None if transport == Transport::Unix => d.address,
+            None => {
+                return reader.error(
+                    table_span,
+                    format!("a `syslog` [[sink]] with transport = \"{tname}\" needs `address`, the receiver's host:port"),
+                );
+            }
+        };
+        let header = |value: Option<Spanned<String>>, key: &str, max: usize| {
+            match value {
+            Some(v) if v.get_ref().is_empty()
+                || v.get_ref().len() > max
+                || !v.get_ref().chars().all(|c| c.is_ascii_graphic()) =>
+            {
+                reader.error(
+                    v.span(),
+                    format!("invalid `{key}` \"{}\": syslog allows 1 to {max} printable ASCII characters without spaces", v.get_ref()),
+                )
+            }
+            Some(v) => Ok(Some(v.into_inner())),
+            None => Ok(None),
+        }
+        };
+        let app_name = header(raw.app_name, "app_name", 48)?.unwrap_or(d.app_name);
+        let hostname = header(raw.hostname, "hostname", 255)?;
+        let tls = match raw.tls {
+            None => TlsSettings::default(),
+            Some(t) => {
+                let span = t.span();
+                let t = t.into_inner();
+                if t.client_cert.is_some() != t.client_key.is_some() {
+                    let at = t
+                        .client_cert
+                        .as_ref()
+                        .or(t.client_key.as_ref())
+                        .map_or(span, Spanned::span);
+                    return reader.key_error(
+                        at,
+                        "`tls.client_cert` and `tls.client_key` go together: give both or neither"
+                            .into(),
+                    );
+                }
+                if let Some(n) = &t.server_name {
+                    if rustls_pki_types::ServerName::try_from(n.get_ref().as_str()).is_err() {
+                        return reader.error(
+                            n.span(),
+                            format!("invalid `tls.server_name` \"{}\": write a DNS name or an IP address", n.get_ref()),
+                        );
+                    }
+                }
+                TlsSettings {
+                    ca_file: t.ca_file,
+                    client_cert: t.client_cert.map(Spanned::into_inner),
+                    client_key: t.client_key.map(Spanned::into_inner),
+                    server_name: t.server_name.map(Spanned::into_inner),
+                    insecure_skip_verify: t.insecure_skip_verify.unwrap_or(false),
+                }
+            }
+        };
+        Ok(SyslogSinkConfig {
+            name,
+            transport,
+            address,
+            format,
+            framing: raw.framing.map_or(d.framing, Spanned::into_inner),
+            facility: raw.facility.map_or(d.facility, Spanned::into_inner),
+            app_name,
+            hostname,
+            message: raw.message.map_or(d.message, Spanned::into_inner),
+            max_message_bytes,
+            tls,
+            spool,
+            retry,
+        })
     }
 }
 
