@@ -18,6 +18,7 @@ use toml::de::{DeTable, DeValue};
 
 pub use crate::sink::file::FileSinkConfig;
 pub use crate::sink::stdout::StdoutSinkConfig;
+pub use crate::sink::syslog::SyslogSinkConfig;
 
 /// How one sink type reads its own keys into a [`SinkConfig`].
 type ReadSink =
@@ -32,6 +33,9 @@ const SINK_TYPES: &[(&str, &[&str], ReadSink)] = &[
     }),
     ("stdout", crate::sink::stdout::CONFIG_KEYS, |v, h, own| {
         StdoutSinkConfig::read(v, h, own).map(SinkConfig::Stdout)
+    }),
+    ("syslog", crate::sink::syslog::CONFIG_KEYS, |v, h, own| {
+        SyslogSinkConfig::read(v, h, own).map(SinkConfig::Syslog)
     }),
 ];
 
@@ -158,6 +162,8 @@ pub enum SinkConfig {
     File(FileSinkConfig),
     /// NDJSON on standard output.
     Stdout(StdoutSinkConfig),
+    /// Syslog messages to /dev/log or a remote receiver.
+    Syslog(SyslogSinkConfig),
 }
 
 impl SinkConfig {
@@ -166,6 +172,7 @@ impl SinkConfig {
         match self {
             SinkConfig::File(f) => &f.name,
             SinkConfig::Stdout(s) => &s.name,
+            SinkConfig::Syslog(s) => &s.name,
         }
     }
 
@@ -174,6 +181,7 @@ impl SinkConfig {
         match self {
             SinkConfig::File(f) => &f.spool,
             SinkConfig::Stdout(s) => &s.spool,
+            SinkConfig::Syslog(s) => &s.spool,
         }
     }
 
@@ -182,6 +190,7 @@ impl SinkConfig {
         match self {
             SinkConfig::File(f) => &f.retry,
             SinkConfig::Stdout(s) => &s.retry,
+            SinkConfig::Syslog(s) => &s.retry,
         }
     }
 }
@@ -695,7 +704,7 @@ impl Validator<'_> {
     }
 
     /// Position of the key whose value is at `span`: the start of its line.
-    fn key_error<T>(
+    pub(crate) fn key_error<T>(
         &self,
         span: std::ops::Range<usize>,
         message: String,

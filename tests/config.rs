@@ -53,6 +53,18 @@ fn every_key_of_the_example_is_written_out_with_its_default() {
         "batch_max_wait",
         "initial_backoff",
         "max_backoff",
+        "transport",
+        "address",
+        "framing",
+        "facility",
+        "app_name",
+        "message",
+        "max_message_bytes",
+        "ca_file",
+        "client_cert",
+        "client_key",
+        "server_name",
+        "insecure_skip_verify",
     ];
     for key in keys {
         let present = text
@@ -259,6 +271,108 @@ fn check_config_on_a_missing_file_says_so() {
         stderr.starts_with("/nonexistent/swantrail.toml: cannot read: No such file"),
         "{stderr}"
     );
+}
+
+#[test]
+fn syslog_sink_defaults_to_dev_log_rfc5424_authpriv_json() {
+    let loaded =
+        config::from_toml_str("[[sink]]\ntype = \"syslog\"\n", Path::new("t.toml")).unwrap();
+    let SinkConfig::Syslog(s) = &loaded.sinks[0] else {
+        panic!("not a syslog sink: {:?}", loaded.sinks);
+    };
+    use swantrail::sink::syslog::{Facility, Format, Framing, MessageFormat, Transport};
+    assert_eq!(s.name, "syslog");
+    assert_eq!(s.transport, Transport::Unix);
+    assert_eq!(s.address, "/dev/log");
+    assert_eq!(s.format, Format::Rfc5424);
+    assert_eq!(s.facility, Facility::Authpriv);
+    assert_eq!(s.message, MessageFormat::Json);
+    assert_eq!(s.app_name, "swantrail");
+    assert_eq!(s.hostname, None);
+    assert_eq!(s.max_message_bytes, Some(8192));
+    let text = "[[sink]]\ntype = \"syslog\"\ntransport = \"udp\"\naddress = \"192.0.2.9:514\"\nformat = \"rfc3164\"\n";
+    let SinkConfig::Syslog(s) = &config::from_toml_str(text, Path::new("t.toml"))
+        .unwrap()
+        .sinks[0]
+    else {
+        panic!("not a syslog sink");
+    };
+    assert_eq!(s.max_message_bytes, Some(2048));
+    let text = "[[sink]]\ntype = \"syslog\"\ntransport = \"tls\"\naddress = \"logs.example.net:6514\"\n[sink.tls]\nca_file = \"/etc/ca.pem\"\n";
+    let SinkConfig::Syslog(s) = &config::from_toml_str(text, Path::new("t.toml"))
+        .unwrap()
+        .sinks[0]
+    else {
+        panic!("not a syslog sink");
+    };
+    assert_eq!(s.framing, Framing::OctetCounting);
+    assert_eq!(s.max_message_bytes, None);
+    assert_eq!(s.tls.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
+    assert!(!s.tls.insecure_skip_verify);
+}
+
+#[test]
+fn check_config_refuses_a_wrong_syslog_transport_format_framing_mix_by_key_and_line() {
+    let sink = |body: &str| format!("[[sink]]\ntype = \"syslog\"\n{body}");
+    let cases = [
+        (
+            sink("transport = \"udp\"\naddress = \"h:514\"\nframing = \"newline\"\n"),
+            "swantrail.toml:5:1: key `framing` does not apply to transport = \"udp\"",
+        ),
+        (
+            sink("framing = \"octet-counting\"\n"),
+            "swantrail.toml:3:1: key `framing` does not apply to transport = \"unix\"",
+        ),
+        (
+            sink("transport = \"tls\"\naddress = \"h:6514\"\nformat = \"rfc3164\"\n"),
+            "swantrail.toml:5:1: format = \"rfc3164\" does not go with transport = \"tls\"",
+        ),
+        (
+            sink("transport = \"tcp\"\naddress = \"h:514\"\nmax_message_bytes = 4096\n"),
+            "swantrail.toml:5:1: key `max_message_bytes` does not apply to transport = \"tcp\"",
+        ),
+        (
+            sink("transport = \"tcp\"\naddress = \"h:514\"\n[sink.tls]\nca_file = \"/x\"\n"),
+            "swantrail.toml:5:1: the [sink.tls] table does not apply to transport = \"tcp\"",
+        ),
+        (
+            sink("transport = \"tcp\"\n"),
+            "swantrail.toml:2:8: a `syslog` [[sink]] with transport = \"tcp\" needs `address`",
+        ),
+        (
+            sink("transport = \"udp\"\naddress = \"logs.example.net\"\n"),
+            "swantrail.toml:4:11: invalid `address` \"logs.example.net\" for transport = \"udp\"",
+        ),
+        (
+            sink("transport = \"tcp\"\naddress = \"h:514\"\nformat = \"rfc5425\"\n"),
+            "swantrail.toml:5:10: unknown variant `rfc5425`, expected `rfc5424` or `rfc3164`",
+        ),
+        (
+            sink("transport = \"udp\"\naddress = \"h:514\"\nmax_message_bytes = 100\n"),
+            "swantrail.toml:5:21: `max_message_bytes` must be between 480",
+        ),
+        (
+            sink("app_name = \"swan trail\"\n"),
+            "swantrail.toml:3:12: invalid `app_name` \"swan trail\"",
+        ),
+        (
+            "[[sink]]\ntype = \"file\"\npath = \"/x\"\ntransport = \"tcp\"\n".to_string(),
+            "swantrail.toml:4:1: key `transport` does not apply to a `file` [[sink]]",
+        ),
+        (
+            sink(
+                "transport = \"tls\"\naddress = \"h:6514\"\n[sink.tls]\nclient_cert = \"/c.pem\"\n",
+            ),
+            "swantrail.toml:6:1: `tls.client_cert` and `tls.client_key` go together",
+        ),
+    ];
+    for (text, expected) in cases {
+        let e = error_of(&text);
+        assert!(
+            e.starts_with(expected),
+            "for\n{text}\ngot:      {e}\nexpected: {expected}"
+        );
+    }
 }
 
 #[test]

@@ -40,6 +40,7 @@ mod drain;
 pub mod file;
 pub mod spool;
 pub mod stdout;
+pub mod syslog;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -196,6 +197,14 @@ pub enum SinkError {
         /// Position in the slice given to `enqueue`.
         index: usize,
     },
+    /// A sink could not be set up (a TLS file that cannot be read).
+    #[error("sink `{sink}`: {message}")]
+    Setup {
+        /// The sink concerned.
+        sink: String,
+        /// What is wrong and which key to fix.
+        message: String,
+    },
     /// A drain task panicked or a blocking spool task failed.
     #[error("sink `{sink}`: internal task failed: {message}")]
     Task {
@@ -284,6 +293,14 @@ impl Delivery {
                 )?,
                 SinkConfig::Stdout(s) => {
                     builder.add_sink(&s.name, &s.spool, &s.retry, stdout::StdoutSink::new())?
+                }
+                SinkConfig::Syslog(s) => {
+                    let sink =
+                        syslog::SyslogSink::new(s.clone()).map_err(|message| SinkError::Setup {
+                            sink: s.name.clone(),
+                            message,
+                        })?;
+                    builder.add_sink(&s.name, &s.spool, &s.retry, sink)?
                 }
             };
         }
