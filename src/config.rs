@@ -124,6 +124,8 @@ pub enum SinkConfig {
     File(FileSinkConfig),
     /// NDJSON on standard output.
     Stdout(StdoutSinkConfig),
+    /// Batches POSTed to a log pipeline, Elasticsearch, Splunk HEC or an OTLP collector.
+    Http(Box<crate::sink::http::HttpSinkConfig>),
 }
 
 impl SinkConfig {
@@ -132,6 +134,7 @@ impl SinkConfig {
         match self {
             SinkConfig::File(f) => &f.name,
             SinkConfig::Stdout(s) => &s.name,
+            SinkConfig::Http(h) => &h.name,
         }
     }
 
@@ -140,6 +143,7 @@ impl SinkConfig {
         match self {
             SinkConfig::File(f) => &f.spool,
             SinkConfig::Stdout(s) => &s.spool,
+            SinkConfig::Http(h) => &h.spool,
         }
     }
 
@@ -148,6 +152,7 @@ impl SinkConfig {
         match self {
             SinkConfig::File(f) => &f.retry,
             SinkConfig::Stdout(s) => &s.retry,
+            SinkConfig::Http(h) => &h.retry,
         }
     }
 }
@@ -662,6 +667,7 @@ struct RawSource {
 enum SinkKind {
     File,
     Stdout,
+    Http,
 }
 
 #[derive(Deserialize)]
@@ -675,6 +681,60 @@ struct RawSink {
     rotate_keep: Option<Spanned<u32>>,
     spool: Option<RawSpool>,
     retry: Option<RawRetry>,
+    // The http sink's keys (`http_sink` reads them).
+    url: Option<Spanned<String>>,
+    mode: Option<Spanned<String>>,
+    compression: Option<Spanned<crate::sink::http::Compression>>,
+    headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    auth: Option<Spanned<String>>,
+    user: Option<Spanned<String>>,
+    password_file: Option<Spanned<PathBuf>>,
+    password_env: Option<Spanned<String>>,
+    token_file: Option<Spanned<PathBuf>>,
+    token_env: Option<Spanned<String>>,
+    index: Option<Spanned<String>>,
+    source: Option<Spanned<String>>,
+    sourcetype: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<DurationValue>>,
+    request_timeout: Option<Spanned<DurationValue>>,
+    tls: Option<Spanned<RawTls>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    ca_file: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    verify: Option<bool>,
+}
+
+impl RawSink {
+    /// The first http-only key present, for "does not apply" errors.
+    fn http_key(&self) -> Option<(&'static str, std::ops::Range<usize>)> {
+        fn at<T>(
+            key: &'static str,
+            v: &Option<Spanned<T>>,
+        ) -> Option<(&'static str, std::ops::Range<usize>)> {
+            v.as_ref().map(|v| (key, v.span()))
+        }
+        at("url", &self.url)
+            .or_else(|| at("mode", &self.mode))
+            .or_else(|| at("compression", &self.compression))
+            .or_else(|| at("headers", &self.headers))
+            .or_else(|| at("auth", &self.auth))
+            .or_else(|| at("user", &self.user))
+            .or_else(|| at("password_file", &self.password_file))
+            .or_else(|| at("password_env", &self.password_env))
+            .or_else(|| at("token_file", &self.token_file))
+            .or_else(|| at("token_env", &self.token_env))
+            .or_else(|| at("index", &self.index))
+            .or_else(|| at("source", &self.source))
+            .or_else(|| at("sourcetype", &self.sourcetype))
+            .or_else(|| at("connect_timeout", &self.connect_timeout))
+            .or_else(|| at("request_timeout", &self.request_timeout))
+            .or_else(|| at("tls", &self.tls))
+    }
 }
 
 #[derive(Deserialize)]
@@ -942,11 +1002,34 @@ impl Validator<'_> {
         }
     }
 
-    fn sink(&self, raw: RawSink, names: &mut Vec<String>) -> Result<SinkConfig, ConfigError> {
+    fn sink(&self, mut raw: RawSink, names: &mut Vec<String>) -> Result<SinkConfig, ConfigError> {
         let table_span = raw.kind.span();
-        let spool = self.spool(raw.spool)?;
-        let retry = self.retry(raw.retry)?;
+        let spool = self.spool(raw.spool.take())?;
+        let retry = self.retry(raw.retry.take())?;
+        if *raw.kind.get_ref() != SinkKind::Http
+            && let Some((key, span)) = raw.http_key()
+        {
+            return self.key_error(
+                span,
+                format!("key `{key}` only applies to an `http` [[sink]]"),
+            );
+        }
         match *raw.kind.get_ref() {
+            SinkKind::Http => {
+                let what = "an `http` [[sink]]";
+                self.not_for("path", &raw.path, what)?;
+                self.not_for("rotate_bytes", &raw.rotate_bytes, what)?;
+                self.not_for("rotate_keep", &raw.rotate_keep, what)?;
+                let name = self.name(
+                    raw.name.clone(),
+                    "http",
+                    "[[sink]]",
+                    table_span.clone(),
+                    names,
+                )?;
+                let http = self.http_sink(raw, name, table_span, spool, retry)?;
+                Ok(SinkConfig::Http(Box::new(http)))
+            }
             SinkKind::File => {
                 let Some(path) = raw.path else {
                     return self.error(
@@ -1047,6 +1130,295 @@ impl Validator<'_> {
         Ok(RetrySettings {
             initial_backoff,
             max_backoff,
+        })
+    }
+
+    fn http_sink(
+        &self,
+        raw: RawSink,
+        name: String,
+        table_span: std::ops::Range<usize>,
+        spool: SpoolSettings,
+        retry: RetrySettings,
+    ) -> Result<crate::sink::http::HttpSinkConfig, ConfigError> {
+        use crate::sink::http::client::{Auth, ClientSettings, SecretSource, TlsSettings};
+        use crate::sink::http::{Compression, HttpSinkConfig, Mode, elasticsearch, splunk};
+        let Some(url_text) = raw.url else {
+            return self.error(
+                table_span,
+                "an `http` [[sink]] needs `url`, e.g. \"https://es.example.net:9200\"".into(),
+            );
+        };
+        let url = match reqwest::Url::parse(url_text.get_ref()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => u,
+            _ => {
+                return self.error(
+                    url_text.span(),
+                    format!(
+                        "`url` \"{}\" is not an http:// or https:// URL",
+                        url_text.get_ref()
+                    ),
+                );
+            }
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            // Not echoed: the URL holds a credential.
+            return self.error(
+                url_text.span(),
+                "`url` must not carry credentials (user:password@); use `auth` with `password_file` or `password_env`".into(),
+            );
+        }
+        let mode_name = raw.mode.as_ref().map_or("ndjson", |m| m.get_ref().as_str());
+        let mode_span = raw.mode.as_ref().map_or(table_span.clone(), Spanned::span);
+        let only_for = |key: &str, v: Option<std::ops::Range<usize>>, modes: &str| match v {
+            Some(span) => self.key_error(span, format!("key `{key}` only applies to mode {modes}")),
+            None => Ok(()),
+        };
+        let span_of = |v: &Option<Spanned<String>>| v.as_ref().map(Spanned::span);
+        let mode = match mode_name {
+            "ndjson" | "otlp" => {
+                only_for(
+                    "index",
+                    span_of(&raw.index),
+                    "\"elasticsearch\" or \"splunk-hec\"",
+                )?;
+                only_for("source", span_of(&raw.source), "\"splunk-hec\"")?;
+                only_for("sourcetype", span_of(&raw.sourcetype), "\"splunk-hec\"")?;
+                if mode_name == "otlp" {
+                    Mode::Otlp
+                } else {
+                    Mode::Ndjson
+                }
+            }
+            "elasticsearch" => {
+                only_for("source", span_of(&raw.source), "\"splunk-hec\"")?;
+                only_for("sourcetype", span_of(&raw.sourcetype), "\"splunk-hec\"")?;
+                let (text, span) = match &raw.index {
+                    Some(i) => (i.get_ref().as_str(), i.span()),
+                    None => (elasticsearch::DEFAULT_INDEX, table_span.clone()),
+                };
+                match elasticsearch::IndexName::parse(text) {
+                    Ok(index) => Mode::Elasticsearch { index },
+                    Err(e) => return self.error(span, e),
+                }
+            }
+            "splunk-hec" => Mode::SplunkHec(splunk::Envelope {
+                source: raw
+                    .source
+                    .as_ref()
+                    .map_or_else(|| "swantrail".to_string(), |s| s.get_ref().clone()),
+                sourcetype: raw.sourcetype.as_ref().map_or_else(
+                    || splunk::DEFAULT_SOURCETYPE.to_string(),
+                    |s| s.get_ref().clone(),
+                ),
+                index: raw.index.as_ref().map(|i| i.get_ref().clone()),
+            }),
+            other => {
+                return self.error(
+                    mode_span,
+                    format!(
+                        "unknown `mode` \"{other}\": write \"ndjson\", \"elasticsearch\", \"splunk-hec\" or \"otlp\""
+                    ),
+                );
+            }
+        };
+        let secret = |file: Option<Spanned<PathBuf>>,
+                      env: Option<Spanned<String>>,
+                      file_key: &str,
+                      env_key: &str,
+                      why: &str|
+         -> Result<Option<SecretSource>, ConfigError> {
+            match (file, env) {
+                (Some(_), Some(e)) => {
+                    self.key_error(
+                        e.span(),
+                        format!("give either `{file_key}` or `{env_key}`, not both"),
+                    )
+                }
+                (Some(f), None) => Ok(Some(SecretSource::File(f.into_inner()))),
+                (None, Some(e)) if e.get_ref().is_empty() => self.error(
+                    e.span(),
+                    format!("`{env_key}` names an environment variable and cannot be empty"),
+                ),
+                (None, Some(e)) => Ok(Some(SecretSource::Env(e.into_inner()))),
+                (None, None) if why.is_empty() => Ok(None),
+                (None, None) => self.error(
+                    table_span.clone(),
+                    format!("{why} needs `{file_key}` or `{env_key}` (the secret itself never goes in this file)"),
+                ),
+            }
+        };
+        let auth_name = raw.auth.as_ref().map(|a| a.get_ref().as_str());
+        let auth_span = raw.auth.as_ref().map_or(table_span.clone(), Spanned::span);
+        let user_span = raw.user.as_ref().map(Spanned::span);
+        let password_span = raw
+            .password_file
+            .as_ref()
+            .map(Spanned::span)
+            .or(span_of(&raw.password_env));
+        let token_span = raw
+            .token_file
+            .as_ref()
+            .map(Spanned::span)
+            .or(span_of(&raw.token_env));
+        let not_with = |span: Option<std::ops::Range<usize>>, key: &str, auth: &str| match span {
+            Some(span) => self.key_error(span, format!("key `{key}` does not apply to {auth}")),
+            None => Ok(()),
+        };
+        let auth = match (mode_name, auth_name) {
+            ("splunk-hec", None | Some("splunk")) => {
+                not_with(user_span, "user", "HEC's token authentication")?;
+                not_with(password_span, "password_file", "HEC's token authentication")?;
+                let token = secret(
+                    raw.token_file,
+                    raw.token_env,
+                    "token_file",
+                    "token_env",
+                    "mode \"splunk-hec\"",
+                )?;
+                match token {
+                    Some(token) => Auth::Bearer {
+                        scheme: "Splunk".into(),
+                        token,
+                    },
+                    None => Auth::None,
+                }
+            }
+            (_, None | Some("none")) => {
+                not_with(
+                    user_span,
+                    "user",
+                    "`auth = \"none\"`; set `auth = \"basic\"`",
+                )?;
+                not_with(
+                    password_span,
+                    "password_file/password_env",
+                    "`auth = \"none\"`; set `auth = \"basic\"`",
+                )?;
+                not_with(
+                    token_span,
+                    "token_file/token_env",
+                    "`auth = \"none\"`; set `auth = \"bearer\"`",
+                )?;
+                Auth::None
+            }
+            (_, Some("basic")) => {
+                not_with(token_span, "token_file/token_env", "`auth = \"basic\"`")?;
+                let Some(user) = raw.user else {
+                    return self.error(auth_span, "`auth = \"basic\"` needs `user`".into());
+                };
+                let password = secret(
+                    raw.password_file,
+                    raw.password_env,
+                    "password_file",
+                    "password_env",
+                    "`auth = \"basic\"`",
+                )?;
+                match password {
+                    Some(password) => Auth::Basic {
+                        user: user.into_inner(),
+                        password,
+                    },
+                    None => Auth::None,
+                }
+            }
+            (_, Some(scheme @ ("bearer" | "apikey"))) => {
+                not_with(user_span, "user", "token authentication")?;
+                not_with(
+                    password_span,
+                    "password_file/password_env",
+                    "token authentication",
+                )?;
+                let token = secret(
+                    raw.token_file,
+                    raw.token_env,
+                    "token_file",
+                    "token_env",
+                    "token authentication",
+                )?;
+                match token {
+                    Some(token) => Auth::Bearer {
+                        scheme: if scheme == "bearer" {
+                            "Bearer"
+                        } else {
+                            "ApiKey"
+                        }
+                        .into(),
+                        token,
+                    },
+                    None => Auth::None,
+                }
+            }
+            (_, Some(other)) => {
+                return self.error(
+                    auth_span,
+                    format!("unknown `auth` \"{other}\": write \"none\", \"basic\", \"bearer\" or \"apikey\" (for splunk-hec the token is implied)"),
+                );
+            }
+        };
+        let mut headers = Vec::new();
+        if let Some(h) = raw.headers {
+            let span = h.span();
+            for (key, value) in h.into_inner() {
+                if key.eq_ignore_ascii_case("authorization") {
+                    return self.key_error(
+                        span,
+                        "`headers` must not set Authorization (a secret would sit in this file); use `auth` with a file or environment variable".into(),
+                    );
+                }
+                if reqwest::header::HeaderName::from_bytes(key.as_bytes()).is_err()
+                    || reqwest::header::HeaderValue::from_str(&value).is_err()
+                {
+                    return self.key_error(
+                        span,
+                        format!("`headers`: \"{key}\" is not a valid HTTP header name and value"),
+                    );
+                }
+                headers.push((key, value));
+            }
+        }
+        let tls = match raw.tls {
+            None => TlsSettings {
+                verify: true,
+                ..TlsSettings::default()
+            },
+            Some(t) => {
+                let span = t.span();
+                let t = t.into_inner();
+                if t.client_cert.is_some() != t.client_key.is_some() {
+                    return self.key_error(
+                        span,
+                        "`tls.client_cert` and `tls.client_key` go together".into(),
+                    );
+                }
+                TlsSettings {
+                    ca_file: t.ca_file,
+                    client_cert: t.client_cert,
+                    client_key: t.client_key,
+                    verify: t.verify.unwrap_or(true),
+                }
+            }
+        };
+        let timeout = |v: Option<Spanned<DurationValue>>, key: &str, default: u64| match v {
+            Some(v) => self.positive(v, key),
+            None => Ok(Duration::from_secs(default)),
+        };
+        Ok(HttpSinkConfig {
+            name,
+            url,
+            mode,
+            compression: raw
+                .compression
+                .map_or(Compression::Gzip, Spanned::into_inner),
+            auth,
+            client: ClientSettings {
+                tls,
+                connect_timeout: timeout(raw.connect_timeout, "connect_timeout", 10)?,
+                request_timeout: timeout(raw.request_timeout, "request_timeout", 30)?,
+                headers,
+            },
+            spool,
+            retry,
         })
     }
 }

@@ -19,6 +19,7 @@
 
 mod drain;
 pub mod file;
+pub mod http;
 pub mod spool;
 pub mod stdout;
 
@@ -215,6 +216,12 @@ impl Delivery {
                 SinkConfig::Stdout(s) => {
                     builder.add_sink(&s.name, &s.spool, &s.retry, stdout::StdoutSink::new())?
                 }
+                SinkConfig::Http(h) => builder.add_sink(
+                    &h.name,
+                    &h.spool,
+                    &h.retry,
+                    http::HttpSink::new(h.as_ref().clone()),
+                )?,
             };
         }
         Ok(builder.start())
