@@ -15,6 +15,35 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+pub use crate::sink::file::FileSinkConfig;
+pub use crate::sink::http::HttpSinkConfig;
+pub use crate::sink::stdout::StdoutSinkConfig;
+
+/// How one sink type reads its own keys into a [`SinkConfig`].
+type ReadSink =
+    fn(&Validator<'_>, SinkHeader, Spanned<DeTable<'_>>) -> Result<SinkConfig, ConfigError>;
+
+/// Every sink type, the keys of its own (beyond the shared `type`, `name`,
+/// `spool` and `retry`, so that a key of another type is reported as not
+/// applying rather than as unknown) and how it reads them.
+const SINK_TYPES: &[(&str, &[&str], ReadSink)] = &[
+    ("file", crate::sink::file::CONFIG_KEYS, |v, h, own| {
+        FileSinkConfig::read(v, h, own).map(SinkConfig::File)
+    }),
+    ("stdout", crate::sink::stdout::CONFIG_KEYS, |v, h, own| {
+        StdoutSinkConfig::read(v, h, own).map(SinkConfig::Stdout)
+    }),
+    (
+        "http",
+        crate::sink::http::config::CONFIG_KEYS,
+        |v, h, own| HttpSinkConfig::read(v, h, own).map(|c| SinkConfig::Http(Box::new(c))),
+    ),
+];
+
+/// The keys every [[sink]] has.
+const SINK_HEADER_KEYS: [&str; 4] = ["type", "name", "spool", "retry"];
 
 /// The whole daemon configuration, after defaults were applied and values checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +147,10 @@ pub struct FileSourceConfig {
 }
 
 /// One place events go; every sink has its own spool.
+///
+/// Each sink's settings live next to the sink (`src/sink/<type>.rs`): a new
+/// sink adds its arm here, its row in [`SINK_TYPES`] and its arm in
+/// `Delivery::start`, and documents its keys in `config/swantrail.toml`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkConfig {
     /// NDJSON appended to a file with size-based rotation.
@@ -125,7 +158,7 @@ pub enum SinkConfig {
     /// NDJSON on standard output.
     Stdout(StdoutSinkConfig),
     /// Batches POSTed to a log pipeline, Elasticsearch, Splunk HEC or an OTLP collector.
-    Http(Box<crate::sink::http::HttpSinkConfig>),
+    Http(Box<HttpSinkConfig>),
 }
 
 impl SinkConfig {
@@ -155,34 +188,6 @@ impl SinkConfig {
             SinkConfig::Http(h) => &h.retry,
         }
     }
-}
-
-/// The file sink.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FileSinkConfig {
-    /// Unique sink name (default: `file`).
-    pub name: String,
-    /// The NDJSON file; created with mode 0640 (and its directory with 0750).
-    pub path: PathBuf,
-    /// Rotate before a write would make the file larger than this; 0 = never (leave it to logrotate).
-    pub rotate_bytes: u64,
-    /// How many rotated files (`path.1` .. `path.N`) to keep.
-    pub rotate_keep: u32,
-    /// Spool and batching.
-    pub spool: SpoolSettings,
-    /// Retry on failure.
-    pub retry: RetrySettings,
-}
-
-/// The stdout sink.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StdoutSinkConfig {
-    /// Unique sink name (default: `stdout`).
-    pub name: String,
-    /// Spool and batching.
-    pub spool: SpoolSettings,
-    /// Retry on failure.
-    pub retry: RetrySettings,
 }
 
 /// A sink's on-disk spool and how it is drained in batches.
@@ -280,30 +285,6 @@ impl FileSourceConfig {
     }
 }
 
-impl FileSinkConfig {
-    /// A file sink on `path` with every other setting at its default.
-    pub fn new(path: PathBuf) -> FileSinkConfig {
-        FileSinkConfig {
-            name: "file".to_string(),
-            path,
-            rotate_bytes: 100 * MIB,
-            rotate_keep: 5,
-            spool: SpoolSettings::default(),
-            retry: RetrySettings::default(),
-        }
-    }
-}
-
-impl Default for StdoutSinkConfig {
-    fn default() -> StdoutSinkConfig {
-        StdoutSinkConfig {
-            name: "stdout".to_string(),
-            spool: SpoolSettings::default(),
-            retry: RetrySettings::default(),
-        }
-    }
-}
-
 impl Default for SpoolSettings {
     fn default() -> SpoolSettings {
         SpoolSettings {
@@ -327,7 +308,7 @@ impl Default for RetrySettings {
 }
 
 const KIB: u64 = 1024;
-const MIB: u64 = 1024 * KIB;
+pub(crate) const MIB: u64 = 1024 * KIB;
 const GIB: u64 = 1024 * MIB;
 
 /// A configuration that cannot be used, with where and why.
@@ -386,18 +367,34 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Validate config text; `origin` names the file in error messages.
 pub fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let span = e.span();
-        let message = e.message().to_string();
-        let message = match span.as_ref().and_then(|s| enclosing_table(text, s.start)) {
-            Some(table) if message.starts_with("unknown field") => {
-                insert_table_name(&message, &table)
-            }
-            _ => message,
-        };
-        invalid(text, origin, span.map(|s| s.start), message)
-    })?;
-    Validator { text, origin }.config(raw)
+    let toml_error = |e: toml::de::Error| toml_error(text, origin, e);
+    let mut document = DeTable::parse(text).map_err(toml_error)?;
+    // Sinks are read one by one, each by its own module (see `Validator::sink`).
+    let sinks = document.get_mut().remove("sink");
+    let raw = RawConfig::deserialize(toml::de::Deserializer::from(document)).map_err(toml_error)?;
+    Validator { text, origin }.config(raw, sinks)
+}
+
+/// A TOML or serde error at its position, with the table named in "unknown field".
+fn toml_error(text: &str, origin: &Path, e: toml::de::Error) -> ConfigError {
+    let span = e.span();
+    let message = e.message().to_string();
+    let message = match span.as_ref().and_then(|s| enclosing_table(text, s.start)) {
+        Some(table) if message.starts_with("unknown field") => insert_table_name(&message, &table),
+        _ => message,
+    };
+    invalid(text, origin, span.map(|s| s.start), message)
+}
+
+/// Deserialize one table (a [[sink]]'s own keys) with positions kept.
+pub(crate) fn read_table<T: de::DeserializeOwned>(
+    reader: &Validator<'_>,
+    table: Spanned<DeTable<'_>>,
+) -> Result<T, ConfigError> {
+    let span = table.span();
+    let value = Spanned::new(span, DeValue::Table(table.into_inner()));
+    T::deserialize(toml::de::ValueDeserializer::from(value))
+        .map_err(|e| toml_error(reader.text, reader.origin, e))
 }
 
 /// Run `swantrail check-config`.
@@ -491,7 +488,7 @@ fn insert_table_name(message: &str, table: &str) -> String {
 
 /// A duration written as `"10s"`, `"500ms"`, `"2m"`, `"1h30m"`.
 #[derive(Debug, Clone, Copy)]
-struct DurationValue(Duration);
+pub(crate) struct DurationValue(pub(crate) Duration);
 
 impl<'de> Deserialize<'de> for DurationValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -559,7 +556,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// A size written as an integer (bytes) or `"512KiB"`, `"16MiB"`, `"1GiB"`.
 #[derive(Debug, Clone, Copy)]
-struct ByteSize(u64);
+pub(crate) struct ByteSize(pub(crate) u64);
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -621,7 +618,6 @@ struct RawConfig {
     tracker: Option<RawTracker>,
     log: Option<RawLog>,
     source: Option<Spanned<Vec<RawSource>>>,
-    sink: Option<Spanned<Vec<RawSink>>>,
 }
 
 #[derive(Deserialize)]
@@ -662,79 +658,27 @@ struct RawSource {
     force_poll: Option<Spanned<bool>>,
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-enum SinkKind {
-    File,
-    Stdout,
-    Http,
-}
-
+/// The keys every [[sink]] shares; the rest belong to its type.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSink {
+struct RawSinkHeader {
     #[serde(rename = "type")]
-    kind: Spanned<SinkKind>,
+    kind: Spanned<String>,
     name: Option<Spanned<String>>,
-    path: Option<Spanned<PathBuf>>,
-    rotate_bytes: Option<Spanned<ByteSize>>,
-    rotate_keep: Option<Spanned<u32>>,
     spool: Option<RawSpool>,
     retry: Option<RawRetry>,
-    // The http sink's keys (`http_sink` reads them).
-    url: Option<Spanned<String>>,
-    mode: Option<Spanned<String>>,
-    compression: Option<Spanned<crate::sink::http::Compression>>,
-    headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
-    auth: Option<Spanned<String>>,
-    user: Option<Spanned<String>>,
-    password_file: Option<Spanned<PathBuf>>,
-    password_env: Option<Spanned<String>>,
-    token_file: Option<Spanned<PathBuf>>,
-    token_env: Option<Spanned<String>>,
-    index: Option<Spanned<String>>,
-    source: Option<Spanned<String>>,
-    sourcetype: Option<Spanned<String>>,
-    connect_timeout: Option<Spanned<DurationValue>>,
-    request_timeout: Option<Spanned<DurationValue>>,
-    tls: Option<Spanned<RawTls>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTls {
-    ca_file: Option<PathBuf>,
-    client_cert: Option<PathBuf>,
-    client_key: Option<PathBuf>,
-    verify: Option<bool>,
-}
-
-impl RawSink {
-    /// The first http-only key present, for "does not apply" errors.
-    fn http_key(&self) -> Option<(&'static str, std::ops::Range<usize>)> {
-        fn at<T>(
-            key: &'static str,
-            v: &Option<Spanned<T>>,
-        ) -> Option<(&'static str, std::ops::Range<usize>)> {
-            v.as_ref().map(|v| (key, v.span()))
-        }
-        at("url", &self.url)
-            .or_else(|| at("mode", &self.mode))
-            .or_else(|| at("compression", &self.compression))
-            .or_else(|| at("headers", &self.headers))
-            .or_else(|| at("auth", &self.auth))
-            .or_else(|| at("user", &self.user))
-            .or_else(|| at("password_file", &self.password_file))
-            .or_else(|| at("password_env", &self.password_env))
-            .or_else(|| at("token_file", &self.token_file))
-            .or_else(|| at("token_env", &self.token_env))
-            .or_else(|| at("index", &self.index))
-            .or_else(|| at("source", &self.source))
-            .or_else(|| at("sourcetype", &self.sourcetype))
-            .or_else(|| at("connect_timeout", &self.connect_timeout))
-            .or_else(|| at("request_timeout", &self.request_timeout))
-            .or_else(|| at("tls", &self.tls))
-    }
+/// The shared settings of one [[sink]], read before its own keys.
+pub(crate) struct SinkHeader {
+    /// The unique name (default: the type).
+    pub(crate) name: String,
+    /// Spool and batching.
+    pub(crate) spool: SpoolSettings,
+    /// Retry on failure.
+    pub(crate) retry: RetrySettings,
+    /// Where the table's `type` is, for errors about the table as a whole.
+    pub(crate) span: std::ops::Range<usize>,
 }
 
 #[derive(Deserialize)]
@@ -756,18 +700,23 @@ struct RawRetry {
 }
 
 /// Turns raw values into a `Config`, reporting problems at their position.
-struct Validator<'a> {
+pub(crate) struct Validator<'a> {
     text: &'a str,
     origin: &'a Path,
 }
 
 impl Validator<'_> {
-    fn error<T>(&self, span: std::ops::Range<usize>, message: String) -> Result<T, ConfigError> {
+    /// An error at `span` of the text.
+    pub(crate) fn error<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        message: String,
+    ) -> Result<T, ConfigError> {
         Err(invalid(self.text, self.origin, Some(span.start), message))
     }
 
     /// Position of the key whose value is at `span`: the start of its line.
-    fn key_error<T>(
+    pub(crate) fn key_error<T>(
         &self,
         span: std::ops::Range<usize>,
         message: String,
@@ -784,7 +733,11 @@ impl Validator<'_> {
         self.error(line_start + indent..span.end, message)
     }
 
-    fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+    fn config(
+        &self,
+        raw: RawConfig,
+        sinks: Option<Spanned<DeValue<'_>>>,
+    ) -> Result<Config, ConfigError> {
         let defaults = Config::default();
         let hostname = match raw.hostname {
             Some(h) if h.get_ref().trim().is_empty() => {
@@ -842,16 +795,30 @@ impl Validator<'_> {
                 sources
             }
         };
-        let sinks = match raw.sink {
+        let sinks = match sinks {
             None => defaults.sinks,
-            Some(list) if list.get_ref().is_empty() => {
-                return self.error(list.span(), "at least one [[sink]] is needed".into());
-            }
             Some(list) => {
+                let span = list.span();
+                let DeValue::Array(tables) = list.into_inner() else {
+                    return self.error(
+                        span,
+                        "`sink` must be a list of tables; write [[sink]]".into(),
+                    );
+                };
+                if tables.is_empty() {
+                    return self.error(span, "at least one [[sink]] is needed".into());
+                }
                 let mut sinks = Vec::new();
                 let mut names = Vec::new();
-                for raw in list.into_inner() {
-                    sinks.push(self.sink(raw, &mut names)?);
+                for table in tables {
+                    let span = table.span();
+                    let DeValue::Table(table) = table.into_inner() else {
+                        return self.error(
+                            span,
+                            "`sink` must be a list of tables; write [[sink]]".into(),
+                        );
+                    };
+                    sinks.push(self.sink(Spanned::new(span, table), &mut names)?);
                 }
                 sinks
             }
@@ -867,7 +834,12 @@ impl Validator<'_> {
         })
     }
 
-    fn positive(&self, value: Spanned<DurationValue>, key: &str) -> Result<Duration, ConfigError> {
+    /// A duration that must not be zero.
+    pub(crate) fn positive(
+        &self,
+        value: Spanned<DurationValue>,
+        key: &str,
+    ) -> Result<Duration, ConfigError> {
         let span = value.span();
         let duration = value.into_inner().0;
         if duration.is_zero() {
@@ -1002,65 +974,68 @@ impl Validator<'_> {
         }
     }
 
-    fn sink(&self, mut raw: RawSink, names: &mut Vec<String>) -> Result<SinkConfig, ConfigError> {
-        let table_span = raw.kind.span();
-        let spool = self.spool(raw.spool.take())?;
-        let retry = self.retry(raw.retry.take())?;
-        if *raw.kind.get_ref() != SinkKind::Http
-            && let Some((key, span)) = raw.http_key()
-        {
-            return self.key_error(
-                span,
-                format!("key `{key}` only applies to an `http` [[sink]]"),
+    /// One [[sink]]: the shared header here, its own keys by its module.
+    fn sink(
+        &self,
+        table: Spanned<DeTable<'_>>,
+        names: &mut Vec<String>,
+    ) -> Result<SinkConfig, ConfigError> {
+        let span = table.span();
+        let (mut header, mut own) = (DeTable::new(), DeTable::new());
+        for (key, value) in table.into_inner() {
+            if SINK_HEADER_KEYS.contains(&key.get_ref().as_ref()) {
+                header.insert(key, value);
+            } else {
+                own.insert(key, value);
+            }
+        }
+        let raw: RawSinkHeader = read_table(self, Spanned::new(span.clone(), header))?;
+        let kind_span = raw.kind.span();
+        let kind = raw.kind.into_inner();
+        let Some((_, own_keys, read)) = SINK_TYPES.iter().find(|(t, _, _)| *t == kind) else {
+            let known: Vec<String> = SINK_TYPES
+                .iter()
+                .map(|(t, _, _)| format!("`{t}`"))
+                .collect();
+            return self.error(
+                kind_span,
+                format!(
+                    "unknown variant `{kind}`, expected one of {}",
+                    known.join(", ")
+                ),
+            );
+        };
+        for (key, _) in own.iter() {
+            let name = key.get_ref().as_ref();
+            if own_keys.contains(&name) {
+                continue;
+            }
+            if SINK_TYPES.iter().any(|(_, keys, _)| keys.contains(&name)) {
+                return self.key_error(
+                    key.span(),
+                    format!("key `{name}` does not apply to a `{kind}` [[sink]]"),
+                );
+            }
+            let expected: Vec<String> = SINK_HEADER_KEYS
+                .iter()
+                .chain(own_keys.iter())
+                .map(|k| format!("`{k}`"))
+                .collect();
+            return self.error(
+                key.span(),
+                format!(
+                    "unknown field `{name}` in [[sink]], expected one of {}",
+                    expected.join(", ")
+                ),
             );
         }
-        match *raw.kind.get_ref() {
-            SinkKind::Http => {
-                let what = "an `http` [[sink]]";
-                self.not_for("path", &raw.path, what)?;
-                self.not_for("rotate_bytes", &raw.rotate_bytes, what)?;
-                self.not_for("rotate_keep", &raw.rotate_keep, what)?;
-                let name = self.name(
-                    raw.name.clone(),
-                    "http",
-                    "[[sink]]",
-                    table_span.clone(),
-                    names,
-                )?;
-                let http = self.http_sink(raw, name, table_span, spool, retry)?;
-                Ok(SinkConfig::Http(Box::new(http)))
-            }
-            SinkKind::File => {
-                let Some(path) = raw.path else {
-                    return self.error(
-                        table_span,
-                        "a `file` [[sink]] needs `path`, the NDJSON file to write".into(),
-                    );
-                };
-                let d = FileSinkConfig::new(path.into_inner());
-                Ok(SinkConfig::File(FileSinkConfig {
-                    name: self.name(raw.name, "file", "[[sink]]", table_span, names)?,
-                    rotate_bytes: raw
-                        .rotate_bytes
-                        .map_or(d.rotate_bytes, |v| v.into_inner().0),
-                    rotate_keep: raw.rotate_keep.map_or(d.rotate_keep, Spanned::into_inner),
-                    path: d.path,
-                    spool,
-                    retry,
-                }))
-            }
-            SinkKind::Stdout => {
-                let what = "a `stdout` [[sink]]";
-                self.not_for("path", &raw.path, what)?;
-                self.not_for("rotate_bytes", &raw.rotate_bytes, what)?;
-                self.not_for("rotate_keep", &raw.rotate_keep, what)?;
-                Ok(SinkConfig::Stdout(StdoutSinkConfig {
-                    name: self.name(raw.name, "stdout", "[[sink]]", table_span, names)?,
-                    spool,
-                    retry,
-                }))
-            }
-        }
+        let header = SinkHeader {
+            name: self.name(raw.name, &kind, "[[sink]]", kind_span.clone(), names)?,
+            spool: self.spool(raw.spool)?,
+            retry: self.retry(raw.retry)?,
+            span: kind_span,
+        };
+        read(self, header, Spanned::new(span, own))
     }
 
     fn spool(&self, raw: Option<RawSpool>) -> Result<SpoolSettings, ConfigError> {
@@ -1130,295 +1105,6 @@ impl Validator<'_> {
         Ok(RetrySettings {
             initial_backoff,
             max_backoff,
-        })
-    }
-
-    fn http_sink(
-        &self,
-        raw: RawSink,
-        name: String,
-        table_span: std::ops::Range<usize>,
-        spool: SpoolSettings,
-        retry: RetrySettings,
-    ) -> Result<crate::sink::http::HttpSinkConfig, ConfigError> {
-        use crate::sink::http::client::{Auth, ClientSettings, SecretSource, TlsSettings};
-        use crate::sink::http::{Compression, HttpSinkConfig, Mode, elasticsearch, splunk};
-        let Some(url_text) = raw.url else {
-            return self.error(
-                table_span,
-                "an `http` [[sink]] needs `url`, e.g. \"https://es.example.net:9200\"".into(),
-            );
-        };
-        let url = match reqwest::Url::parse(url_text.get_ref()) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => u,
-            _ => {
-                return self.error(
-                    url_text.span(),
-                    format!(
-                        "`url` \"{}\" is not an http:// or https:// URL",
-                        url_text.get_ref()
-                    ),
-                );
-            }
-        };
-        if !url.username().is_empty() || url.password().is_some() {
-            // Not echoed: the URL holds a credential.
-            return self.error(
-                url_text.span(),
-                "`url` must not carry credentials (user:password@); use `auth` with `password_file` or `password_env`".into(),
-            );
-        }
-        let mode_name = raw.mode.as_ref().map_or("ndjson", |m| m.get_ref().as_str());
-        let mode_span = raw.mode.as_ref().map_or(table_span.clone(), Spanned::span);
-        let only_for = |key: &str, v: Option<std::ops::Range<usize>>, modes: &str| match v {
-            Some(span) => self.key_error(span, format!("key `{key}` only applies to mode {modes}")),
-            None => Ok(()),
-        };
-        let span_of = |v: &Option<Spanned<String>>| v.as_ref().map(Spanned::span);
-        let mode = match mode_name {
-            "ndjson" | "otlp" => {
-                only_for(
-                    "index",
-                    span_of(&raw.index),
-                    "\"elasticsearch\" or \"splunk-hec\"",
-                )?;
-                only_for("source", span_of(&raw.source), "\"splunk-hec\"")?;
-                only_for("sourcetype", span_of(&raw.sourcetype), "\"splunk-hec\"")?;
-                if mode_name == "otlp" {
-                    Mode::Otlp
-                } else {
-                    Mode::Ndjson
-                }
-            }
-            "elasticsearch" => {
-                only_for("source", span_of(&raw.source), "\"splunk-hec\"")?;
-                only_for("sourcetype", span_of(&raw.sourcetype), "\"splunk-hec\"")?;
-                let (text, span) = match &raw.index {
-                    Some(i) => (i.get_ref().as_str(), i.span()),
-                    None => (elasticsearch::DEFAULT_INDEX, table_span.clone()),
-                };
-                match elasticsearch::IndexName::parse(text) {
-                    Ok(index) => Mode::Elasticsearch { index },
-                    Err(e) => return self.error(span, e),
-                }
-            }
-            "splunk-hec" => Mode::SplunkHec(splunk::Envelope {
-                source: raw
-                    .source
-                    .as_ref()
-                    .map_or_else(|| "swantrail".to_string(), |s| s.get_ref().clone()),
-                sourcetype: raw.sourcetype.as_ref().map_or_else(
-                    || splunk::DEFAULT_SOURCETYPE.to_string(),
-                    |s| s.get_ref().clone(),
-                ),
-                index: raw.index.as_ref().map(|i| i.get_ref().clone()),
-            }),
-            other => {
-                return self.error(
-                    mode_span,
-                    format!(
-                        "unknown `mode` \"{other}\": write \"ndjson\", \"elasticsearch\", \"splunk-hec\" or \"otlp\""
-                    ),
-                );
-            }
-        };
-        let secret = |file: Option<Spanned<PathBuf>>,
-                      env: Option<Spanned<String>>,
-                      file_key: &str,
-                      env_key: &str,
-                      why: &str|
-         -> Result<Option<SecretSource>, ConfigError> {
-            match (file, env) {
-                (Some(_), Some(e)) => {
-                    self.key_error(
-                        e.span(),
-                        format!("give either `{file_key}` or `{env_key}`, not both"),
-                    )
-                }
-                (Some(f), None) => Ok(Some(SecretSource::File(f.into_inner()))),
-                (None, Some(e)) if e.get_ref().is_empty() => self.error(
-                    e.span(),
-                    format!("`{env_key}` names an environment variable and cannot be empty"),
-                ),
-                (None, Some(e)) => Ok(Some(SecretSource::Env(e.into_inner()))),
-                (None, None) if why.is_empty() => Ok(None),
-                (None, None) => self.error(
-                    table_span.clone(),
-                    format!("{why} needs `{file_key}` or `{env_key}` (the secret itself never goes in this file)"),
-                ),
-            }
-        };
-        let auth_name = raw.auth.as_ref().map(|a| a.get_ref().as_str());
-        let auth_span = raw.auth.as_ref().map_or(table_span.clone(), Spanned::span);
-        let user_span = raw.user.as_ref().map(Spanned::span);
-        let password_span = raw
-            .password_file
-            .as_ref()
-            .map(Spanned::span)
-            .or(span_of(&raw.password_env));
-        let token_span = raw
-            .token_file
-            .as_ref()
-            .map(Spanned::span)
-            .or(span_of(&raw.token_env));
-        let not_with = |span: Option<std::ops::Range<usize>>, key: &str, auth: &str| match span {
-            Some(span) => self.key_error(span, format!("key `{key}` does not apply to {auth}")),
-            None => Ok(()),
-        };
-        let auth = match (mode_name, auth_name) {
-            ("splunk-hec", None | Some("splunk")) => {
-                not_with(user_span, "user", "HEC's token authentication")?;
-                not_with(password_span, "password_file", "HEC's token authentication")?;
-                let token = secret(
-                    raw.token_file,
-                    raw.token_env,
-                    "token_file",
-                    "token_env",
-                    "mode \"splunk-hec\"",
-                )?;
-                match token {
-                    Some(token) => Auth::Bearer {
-                        scheme: "Splunk".into(),
-                        token,
-                    },
-                    None => Auth::None,
-                }
-            }
-            (_, None | Some("none")) => {
-                not_with(
-                    user_span,
-                    "user",
-                    "`auth = \"none\"`; set `auth = \"basic\"`",
-                )?;
-                not_with(
-                    password_span,
-                    "password_file/password_env",
-                    "`auth = \"none\"`; set `auth = \"basic\"`",
-                )?;
-                not_with(
-                    token_span,
-                    "token_file/token_env",
-                    "`auth = \"none\"`; set `auth = \"bearer\"`",
-                )?;
-                Auth::None
-            }
-            (_, Some("basic")) => {
-                not_with(token_span, "token_file/token_env", "`auth = \"basic\"`")?;
-                let Some(user) = raw.user else {
-                    return self.error(auth_span, "`auth = \"basic\"` needs `user`".into());
-                };
-                let password = secret(
-                    raw.password_file,
-                    raw.password_env,
-                    "password_file",
-                    "password_env",
-                    "`auth = \"basic\"`",
-                )?;
-                match password {
-                    Some(password) => Auth::Basic {
-                        user: user.into_inner(),
-                        password,
-                    },
-                    None => Auth::None,
-                }
-            }
-            (_, Some(scheme @ ("bearer" | "apikey"))) => {
-                not_with(user_span, "user", "token authentication")?;
-                not_with(
-                    password_span,
-                    "password_file/password_env",
-                    "token authentication",
-                )?;
-                let token = secret(
-                    raw.token_file,
-                    raw.token_env,
-                    "token_file",
-                    "token_env",
-                    "token authentication",
-                )?;
-                match token {
-                    Some(token) => Auth::Bearer {
-                        scheme: if scheme == "bearer" {
-                            "Bearer"
-                        } else {
-                            "ApiKey"
-                        }
-                        .into(),
-                        token,
-                    },
-                    None => Auth::None,
-                }
-            }
-            (_, Some(other)) => {
-                return self.error(
-                    auth_span,
-                    format!("unknown `auth` \"{other}\": write \"none\", \"basic\", \"bearer\" or \"apikey\" (for splunk-hec the token is implied)"),
-                );
-            }
-        };
-        let mut headers = Vec::new();
-        if let Some(h) = raw.headers {
-            let span = h.span();
-            for (key, value) in h.into_inner() {
-                if key.eq_ignore_ascii_case("authorization") {
-                    return self.key_error(
-                        span,
-                        "`headers` must not set Authorization (a secret would sit in this file); use `auth` with a file or environment variable".into(),
-                    );
-                }
-                if reqwest::header::HeaderName::from_bytes(key.as_bytes()).is_err()
-                    || reqwest::header::HeaderValue::from_str(&value).is_err()
-                {
-                    return self.key_error(
-                        span,
-                        format!("`headers`: \"{key}\" is not a valid HTTP header name and value"),
-                    );
-                }
-                headers.push((key, value));
-            }
-        }
-        let tls = match raw.tls {
-            None => TlsSettings {
-                verify: true,
-                ..TlsSettings::default()
-            },
-            Some(t) => {
-                let span = t.span();
-                let t = t.into_inner();
-                if t.client_cert.is_some() != t.client_key.is_some() {
-                    return self.key_error(
-                        span,
-                        "`tls.client_cert` and `tls.client_key` go together".into(),
-                    );
-                }
-                TlsSettings {
-                    ca_file: t.ca_file,
-                    client_cert: t.client_cert,
-                    client_key: t.client_key,
-                    verify: t.verify.unwrap_or(true),
-                }
-            }
-        };
-        let timeout = |v: Option<Spanned<DurationValue>>, key: &str, default: u64| match v {
-            Some(v) => self.positive(v, key),
-            None => Ok(Duration::from_secs(default)),
-        };
-        Ok(HttpSinkConfig {
-            name,
-            url,
-            mode,
-            compression: raw
-                .compression
-                .map_or(Compression::Gzip, Spanned::into_inner),
-            auth,
-            client: ClientSettings {
-                tls,
-                connect_timeout: timeout(raw.connect_timeout, "connect_timeout", 10)?,
-                request_timeout: timeout(raw.request_timeout, "request_timeout", 30)?,
-                headers,
-            },
-            spool,
-            retry,
         })
     }
 }

@@ -260,3 +260,36 @@ fn check_config_on_a_missing_file_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_sinks_own_keys_are_checked_by_its_type_with_file_line_and_key() {
+    let cases = [
+        (
+            "[[sink]]\ntype = \"stdout\"\npath = \"/x\"\n",
+            "swantrail.toml:3:1: key `path` does not apply to a `stdout` [[sink]]",
+        ),
+        (
+            "[[sink]]\ntype = \"file\"\npath = \"/x\"\nrotate_kept = 3\n",
+            "swantrail.toml:4:1: unknown field `rotate_kept` in [[sink]], expected one of `type`, `name`, `spool`, `retry`, `path`, `rotate_bytes`, `rotate_keep`",
+        ),
+        (
+            "[[sink]]\ntype = \"file\"\npath = \"/x\"\nrotate_bytes = \"lots\"\n",
+            "swantrail.toml:4:16: invalid size \"lots\"",
+        ),
+        (
+            "[[sink]]\ntype = \"carrier-pigeon\"\n",
+            "swantrail.toml:2:8: unknown variant `carrier-pigeon`, expected one of `file`, `stdout`",
+        ),
+        (
+            "sink = 3\n",
+            "swantrail.toml:1:8: `sink` must be a list of tables; write [[sink]]",
+        ),
+    ];
+    for (text, expected) in cases {
+        let message = error_of(text);
+        assert!(
+            message.starts_with(expected),
+            "for\n{text}\nexpected a message starting with\n  {expected}\ngot\n  {message}"
+        );
+    }
+}

@@ -166,7 +166,7 @@ fn mistakes_name_the_key_and_the_fix() {
     assert!(e.contains("not a valid index name"), "{e}");
     let e = error("[[sink]]\ntype = \"file\"\npath = \"/x\"\nurl = \"https://es:9200\"\n");
     assert!(
-        e.starts_with("t.toml:4:1: key `url` only applies to an `http` [[sink]]"),
+        e.starts_with("t.toml:4:1: key `url` does not apply to a `file` [[sink]]"),
         "{e}"
     );
     let e = error("[[sink]]\ntype = \"http\"\nurl = \"ftp://es\"\n");

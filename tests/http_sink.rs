@@ -159,8 +159,16 @@ async fn elasticsearch_partial_bulk_failures_are_retried_and_each_event_is_one_d
             .all(|(index, _)| index == "logs-libreswan.tunnel-default")
     );
     let requests = receiver.requests();
-    assert!(requests.len() >= 2, "the refused items were sent again");
     assert!(requests.iter().all(|r| r.path == "/_bulk" && r.gzip));
+    // The second request holds only the two refused events, nothing twice.
+    let second = String::from_utf8(requests[1].body.clone()).unwrap();
+    let resent: Vec<&str> = second.lines().step_by(2).collect();
+    assert_eq!(resent.len(), 2, "{second}");
+    assert!(
+        resent[0].contains(&expected_ids(2..3)[0]) && resent[1].contains(&expected_ids(5..6)[0]),
+        "{second}"
+    );
+    assert_eq!(requests.len(), 2);
     assert_eq!(delivery.stats()[0].dead_lettered_events, 0);
     delivery.shutdown(Duration::from_secs(1)).await.unwrap();
 }
@@ -254,6 +262,123 @@ async fn server_errors_closed_connections_and_stalls_are_retried_until_delivered
         "{statuses:?}"
     );
     delivery.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_in_seconds_or_as_a_date_is_respected_to_the_measured_moment() {
+    let receiver = Receiver::start(Protocol::Ndjson).await;
+    let scripted = Instant::now();
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(6));
+    receiver.script([
+        Reply::Status {
+            status: 429,
+            body: "slow down".into(),
+            retry_after: Some("2".into()),
+        },
+        Reply::Status {
+            status: 503,
+            body: "maintenance".into(),
+            retry_after: Some(date),
+        },
+    ]);
+    let state = tempfile::tempdir().unwrap();
+    let delivery = start(state.path(), config(&receiver.url(), Mode::Ndjson));
+    delivery.enqueue(&events(0..3)).await.unwrap();
+    wait_delivered(&delivery, 3, Duration::from_secs(20)).await;
+    let at: Vec<Instant> = receiver.requests().iter().map(|r| r.at).collect();
+    assert_eq!(at.len(), 3);
+    let first_wait = at[1] - at[0];
+    let until_date = at[2] - scripted;
+    println!(
+        "Retry-After: 2 -> next request after {first_wait:?}; Retry-After: <date 6 s after scripting> -> request {until_date:?} after scripting"
+    );
+    assert!(first_wait >= Duration::from_secs(2), "{first_wait:?}");
+    // An HTTP date has one-second resolution: at least 5 of the 6 s.
+    assert!(until_date >= Duration::from_secs(5), "{until_date:?}");
+    assert_eq!(ids(&receiver.events(), "/event/id"), expected_ids(0..3));
+    delivery.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splunk_hec_invalid_event_is_dead_lettered_alone_and_the_others_indexed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("hec-token");
+    std::fs::write(&token_file, "t0ken").unwrap();
+    let receiver = Receiver::start(Protocol::SplunkHec {
+        token: "t0ken".into(),
+    })
+    .await;
+    let mut cfg = config(
+        &receiver.url(),
+        Mode::SplunkHec(splunk::Envelope {
+            source: "swantrail".into(),
+            sourcetype: splunk::DEFAULT_SOURCETYPE.into(),
+            index: None,
+        }),
+    );
+    cfg.auth = Auth::Bearer {
+        scheme: "Splunk".into(),
+        token: SecretSource::File(token_file),
+    };
+    let state = tempfile::tempdir().unwrap();
+    let delivery = start(state.path(), cfg);
+    // An event whose `event` HEC would take as blank: not JSON an encoder can read.
+    let mut batch = events(0..3);
+    batch.push("[1]".into());
+    batch.extend(events(3..5));
+    delivery.enqueue(&batch).await.unwrap();
+    wait_delivered(&delivery, 6, Duration::from_secs(20)).await;
+    let stats = delivery.stats()[0].clone();
+    assert_eq!((stats.delivered_events, stats.dead_lettered_events), (5, 1));
+    assert_eq!(
+        ids(&receiver.events(), "/event/event/id"),
+        expected_ids(0..5)
+    );
+    let dead = std::fs::read_to_string(state.path().join("dead-letter/http.ndjson")).unwrap();
+    assert!(
+        dead.contains("event 3 of the batch is not a JSON object"),
+        "{dead}"
+    );
+    delivery.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn splunk_hec_invalid_event_number_splits_the_answer() {
+    let receiver = Receiver::start(Protocol::SplunkHec { token: "t".into() }).await;
+    receiver.script([Reply::Status {
+        status: 400,
+        body: r#"{"text":"Invalid data format","code":6,"invalid-event-number":2}"#.into(),
+        retry_after: None,
+    }]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t"), "t").unwrap();
+    let mut cfg = config(
+        &receiver.url(),
+        Mode::SplunkHec(splunk::Envelope {
+            source: "swantrail".into(),
+            sourcetype: splunk::DEFAULT_SOURCETYPE.into(),
+            index: None,
+        }),
+    );
+    cfg.auth = Auth::Bearer {
+        scheme: "Splunk".into(),
+        token: SecretSource::File(dir.path().join("t")),
+    };
+    let mut sink = HttpSink::new(cfg);
+    let mut ndjson = events(0..4).join("\n");
+    ndjson.push('\n');
+    use swantrail::sink::http::answer::{ItemOutcome, Verdict};
+    let Verdict::PerEvent { outcomes, .. } = sink.deliver(&Batch::from_ndjson(ndjson)).await else {
+        panic!("expected per-event outcomes");
+    };
+    assert_eq!(
+        outcomes[..2],
+        [ItemOutcome::Delivered, ItemOutcome::Delivered]
+    );
+    assert!(
+        matches!(&outcomes[2], ItemOutcome::Rejected(r) if r.contains("HTTP 400") && r.contains("Invalid data format"))
+    );
+    assert!(matches!(outcomes[3], ItemOutcome::Retry(_)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

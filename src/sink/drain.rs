@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use super::spool::{Spool, SpoolError, SpooledBatch};
-use super::{Batch, SendError, Shared, Sink, SinkError, policy_name};
+use super::{Batch, EventOutcome, SendError, Shared, Sink, SinkError, policy_name};
 use crate::config::{FullPolicy, RetrySettings};
 
 /// What a try to append found.
@@ -223,7 +223,9 @@ async fn read(shared: &Arc<Shared>) -> Result<Option<SpooledBatch>, SinkError> {
         .map_err(|e| spool_error(shared, e))
 }
 
-/// Send one batch until it is delivered (or dead-lettered), then acknowledge it.
+/// Send one batch until each of its events is delivered or dead-lettered,
+/// then acknowledge it. Events the sink asks to retry are sent again alone
+/// (see the order guarantee in the module `sink`).
 async fn deliver<S: Sink>(
     shared: &Arc<Shared>,
     sink: &mut S,
@@ -234,74 +236,170 @@ async fn deliver<S: Sink>(
     spooled: SpooledBatch,
 ) -> Wake {
     let (start, end, corrupt) = (spooled.start, spooled.end, spooled.corrupt);
-    let batch = Batch::from_ndjson(spooled.ndjson);
-    let events = batch.len() as u64;
+    let mut unsent: Vec<String> = spooled
+        .ndjson
+        .split_terminator('\n')
+        .map(String::from)
+        .collect();
+    let (mut delivered, mut dead_lettered) = (0, 0);
     let mut backoff = retry.initial_backoff;
-    loop {
-        let result = if batch.is_empty() {
-            Ok(()) // only corrupt lines: nothing to send, acknowledge them away
-        } else {
-            tokio::select! {
-                result = sink.send(&batch) => result,
-                () = deadline_passed(stop) => return Wake::Stop,
-            }
+    // Only corrupt lines: nothing to send, acknowledge them away.
+    while !unsent.is_empty() {
+        let batch = batch_of(&unsent);
+        let outcomes = tokio::select! {
+            result = sink.send_each(&batch) => per_event(result, unsent.len()),
+            () = deadline_passed(stop) => return Wake::Stop,
         };
-        let rejected = matches!(result, Err(SendError::Rejected(_)));
-        let error = match result {
-            Ok(()) => None,
-            Err(SendError::Retryable(message)) => Some(message),
-            Err(SendError::Rejected(reason)) => {
-                match write_dead_letter(shared, dead_letter, &batch, &reason).await {
-                    Ok(()) => {
-                        error!(
-                            sink = %shared.name,
-                            events,
-                            "sink `{}`: destination rejected {events} events for good ({reason}); written to {}",
-                            shared.name,
-                            dead_letter.display()
-                        );
-                        None
-                    }
-                    Err(e) => Some(format!(
-                        "rejected ({reason}) and the dead-letter file failed: {e}"
-                    )),
-                }
-            }
-        };
-        match error {
-            None => {
-                if let Some(f) = failing.take() {
-                    shared.failing.store(false, Ordering::Relaxed);
-                    info!(
+        let sorted = sort_outcomes(unsent, outcomes);
+        delivered += sorted.delivered;
+        let mut retry_lines = sorted.retry;
+        let mut message = sorted.message;
+        if !sorted.rejected.is_empty() {
+            let count = sorted.rejected.len() as u64;
+            match write_dead_letter(shared, dead_letter, &sorted.rejected).await {
+                Ok(()) => {
+                    dead_lettered += count;
+                    error!(
                         sink = %shared.name,
-                        "sink `{}`: delivery recovered after {} failed attempts over {}s",
+                        events = count,
+                        "sink `{}`: destination rejected {count} events for good ({}); written to {}",
                         shared.name,
-                        f.attempts,
-                        f.since.elapsed().as_secs()
+                        reasons(&sorted.rejected),
+                        dead_letter.display()
                     );
                 }
-                let outcome = Outcome {
-                    end,
-                    delivered: if rejected { 0 } else { events },
-                    dead_lettered: if rejected { events } else { 0 },
-                    corrupt,
-                };
-                return acknowledge(shared, sink, stop, outcome, retry).await;
-            }
-            Some(message) => {
-                note_failure(shared, failing, message);
-                let wait = jittered(backoff);
-                backoff = (backoff * 2).min(retry.max_backoff);
-                if let Wake::Stop = pause(shared, sink, stop, wait).await {
-                    return Wake::Stop;
-                }
-                // Drop-oldest moved the spool on while we waited: read afresh
-                // rather than deliver events already counted as dropped.
-                if lock(shared).acked() != start {
-                    return Wake::Go;
+                Err(e) => {
+                    // Keep them (in order, ahead of the retried ones): they
+                    // may only leave the spool once the dead-letter file has them.
+                    message.get_or_insert_with(|| {
+                        format!(
+                            "rejected ({}) and the dead-letter file failed: {e}",
+                            reasons(&sorted.rejected)
+                        )
+                    });
+                    let mut kept: Vec<String> =
+                        sorted.rejected.into_iter().map(|(line, _)| line).collect();
+                    kept.append(&mut retry_lines);
+                    retry_lines = kept;
                 }
             }
         }
+        unsent = retry_lines;
+        let Some(message) = message.filter(|_| !unsent.is_empty()) else {
+            break;
+        };
+        note_failure(shared, failing, message);
+        let mut wait = jittered(backoff);
+        if let Some(not_before) = sorted.not_before {
+            wait = wait.max(not_before.saturating_duration_since(Instant::now()));
+        }
+        backoff = (backoff * 2).min(retry.max_backoff);
+        if let Wake::Stop = pause(shared, sink, stop, wait).await {
+            return Wake::Stop;
+        }
+        // Drop-oldest moved the spool on while we waited: read afresh
+        // rather than deliver events already counted as dropped.
+        if lock(shared).acked() != start {
+            return Wake::Go;
+        }
+    }
+    if let Some(f) = failing.take() {
+        shared.failing.store(false, Ordering::Relaxed);
+        info!(
+            sink = %shared.name,
+            "sink `{}`: delivery recovered after {} failed attempts over {}s",
+            shared.name,
+            f.attempts,
+            f.since.elapsed().as_secs()
+        );
+    }
+    let outcome = Outcome {
+        end,
+        delivered,
+        dead_lettered,
+        corrupt,
+    };
+    acknowledge(shared, sink, stop, outcome, retry).await
+}
+
+/// A batch of the given events, in their order.
+fn batch_of(lines: &[String]) -> Batch {
+    let mut ndjson = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    for line in lines {
+        ndjson.push_str(line);
+        ndjson.push('\n');
+    }
+    Batch::from_ndjson(ndjson)
+}
+
+/// One outcome per event: a whole-batch answer applies to every event, and
+/// a sink that miscounted gets all of them retried (a duplicate, never a loss).
+fn per_event(result: Result<Vec<EventOutcome>, SendError>, events: usize) -> Vec<EventOutcome> {
+    match result {
+        Ok(outcomes) if outcomes.len() == events => outcomes,
+        Ok(outcomes) => {
+            let message = format!(
+                "the sink reported {} outcomes for a batch of {events} events (a bug in the sink); sending the batch again",
+                outcomes.len()
+            );
+            vec![Err(SendError::Retryable(message)); events]
+        }
+        Err(e) => vec![Err(e); events],
+    }
+}
+
+/// The events of one send, sorted by what the destination said.
+struct Sorted {
+    delivered: u64,
+    /// To send again, in their order.
+    retry: Vec<String>,
+    /// For the dead-letter file, each with its reason.
+    rejected: Vec<(String, String)>,
+    /// The first retry message, for the log.
+    message: Option<String>,
+    /// The latest time a destination asked to wait for.
+    not_before: Option<Instant>,
+}
+
+fn sort_outcomes(lines: Vec<String>, outcomes: Vec<EventOutcome>) -> Sorted {
+    let mut sorted = Sorted {
+        delivered: 0,
+        retry: Vec::new(),
+        rejected: Vec::new(),
+        message: None,
+        not_before: None,
+    };
+    for (line, outcome) in lines.into_iter().zip(outcomes) {
+        match outcome {
+            Ok(()) => sorted.delivered += 1,
+            Err(SendError::Rejected(reason)) => sorted.rejected.push((line, reason)),
+            Err(e) => {
+                if let SendError::RetryNotBefore { not_before, .. } = &e {
+                    sorted.not_before = sorted.not_before.max(Some(*not_before));
+                }
+                sorted.message.get_or_insert_with(|| e.to_string());
+                sorted.retry.push(line);
+            }
+        }
+    }
+    sorted
+}
+
+/// The first reason of a set of rejections, and how many others there are
+/// (the dead-letter file has each one).
+fn reasons(rejected: &[(String, String)]) -> String {
+    let Some((_, first)) = rejected.first() else {
+        return String::new();
+    };
+    let others = rejected
+        .iter()
+        .filter(|(_, r)| r != first)
+        .map(|(_, r)| r.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    match others {
+        0 => first.clone(),
+        n => format!("{first}; and {n} other reasons"),
     }
 }
 
@@ -451,20 +549,23 @@ fn reopen<S: Sink>(shared: &Shared, sink: &mut S) {
     }
 }
 
+/// Append the rejected events, each wrapped with its reason, to the sink's
+/// dead-letter file and fsync it.
 async fn write_dead_letter(
     shared: &Shared,
     path: &Path,
-    batch: &Batch,
-    reason: &str,
+    rejected: &[(String, String)],
 ) -> std::io::Result<()> {
     let path = path.to_path_buf();
-    let ndjson = batch.shared();
-    let prefix = format!(
-        "{{\"sink\":{},\"reason\":{},\"rejected_at\":{},\"event\":",
-        serde_json::Value::from(shared.name.as_str()),
-        serde_json::Value::from(reason),
-        serde_json::Value::from(now_rfc3339()),
-    );
+    let sink = serde_json::Value::from(shared.name.as_str());
+    let rejected_at = serde_json::Value::from(now_rfc3339());
+    let mut out = String::new();
+    for (line, reason) in rejected {
+        out.push_str(&format!(
+            "{{\"sink\":{sink},\"reason\":{},\"rejected_at\":{rejected_at},\"event\":{line}}}\n",
+            serde_json::Value::from(reason.as_str()),
+        ));
+    }
     tokio::task::spawn_blocking(move || {
         if let Some(dir) = path.parent() {
             std::fs::DirBuilder::new()
@@ -477,12 +578,6 @@ async fn write_dead_letter(
             .create(true)
             .mode(0o640)
             .open(&path)?;
-        let mut out = String::new();
-        for line in ndjson.split_terminator('\n') {
-            out.push_str(&prefix);
-            out.push_str(line);
-            out.push_str("}\n");
-        }
         file.write_all(out.as_bytes())?;
         file.sync_data()
     })

@@ -14,7 +14,83 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::DeTable;
+
 use super::{Batch, SendError, Sink};
+use crate::config::{
+    ByteSize, ConfigError, MIB, RetrySettings, SinkHeader, SpoolSettings, Validator, read_table,
+};
+
+/// The file sink's settings: `type = "file"` in a [[sink]] table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSinkConfig {
+    /// Unique sink name (default: `file`).
+    pub name: String,
+    /// The NDJSON file; created with mode 0640 (and its directory with 0750).
+    pub path: PathBuf,
+    /// Rotate before a write would make the file larger than this; 0 = never (leave it to logrotate).
+    pub rotate_bytes: u64,
+    /// How many rotated files (`path.1` .. `path.N`) to keep.
+    pub rotate_keep: u32,
+    /// Spool and batching.
+    pub spool: SpoolSettings,
+    /// Retry on failure.
+    pub retry: RetrySettings,
+}
+
+/// The keys of a file [[sink]] beyond the shared ones.
+pub(crate) const CONFIG_KEYS: &[&str] = &["path", "rotate_bytes", "rotate_keep"];
+
+/// The file sink's own keys as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFileSink {
+    path: Option<Spanned<PathBuf>>,
+    rotate_bytes: Option<Spanned<ByteSize>>,
+    rotate_keep: Option<Spanned<u32>>,
+}
+
+impl FileSinkConfig {
+    /// A file sink on `path` with every other setting at its default.
+    pub fn new(path: PathBuf) -> FileSinkConfig {
+        FileSinkConfig {
+            name: "file".to_string(),
+            path,
+            rotate_bytes: 100 * MIB,
+            rotate_keep: 5,
+            spool: SpoolSettings::default(),
+            retry: RetrySettings::default(),
+        }
+    }
+
+    /// A file [[sink]] from its shared header and its own keys.
+    pub(crate) fn read(
+        reader: &Validator<'_>,
+        header: SinkHeader,
+        own: Spanned<DeTable<'_>>,
+    ) -> Result<FileSinkConfig, ConfigError> {
+        let raw: RawFileSink = read_table(reader, own)?;
+        let Some(path) = raw.path else {
+            return reader.error(
+                header.span,
+                "a `file` [[sink]] needs `path`, the NDJSON file to write".into(),
+            );
+        };
+        let d = FileSinkConfig::new(path.into_inner());
+        Ok(FileSinkConfig {
+            name: header.name,
+            rotate_bytes: raw
+                .rotate_bytes
+                .map_or(d.rotate_bytes, |v| v.into_inner().0),
+            rotate_keep: raw.rotate_keep.map_or(d.rotate_keep, Spanned::into_inner),
+            path: d.path,
+            spool: header.spool,
+            retry: header.retry,
+        })
+    }
+}
 
 /// Appends batches to one NDJSON file.
 pub struct FileSink {

@@ -14,17 +14,18 @@
 
 pub mod answer;
 pub mod client;
+pub mod config;
 pub mod elasticsearch;
 pub mod fields;
 pub mod otlp;
 pub mod splunk;
 
 use std::io::Write as _;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 
-use super::{Batch, SendError, Sink};
+use super::{Batch, EventOutcome, SendError, Sink};
 use crate::config::{RetrySettings, SpoolSettings};
 use answer::{ItemOutcome, StatusClass, Verdict};
 use client::{Auth, ClientSettings};
@@ -367,36 +368,49 @@ fn spread(verdict: Verdict, encoded: &Encoded, events: usize) -> Verdict {
     Verdict::PerEvent { outcomes, after }.simplified()
 }
 
-/// A verdict as the drain's error for a whole batch (`None`: delivered).
-fn batch_error(verdict: Verdict) -> Option<SendError> {
+/// A retry, not before the server's `Retry-After` when it sent one.
+fn retry_error(reason: String, after: Option<Duration>) -> SendError {
+    match after {
+        Some(after) => SendError::retry_after(reason, after),
+        None => SendError::Retryable(reason),
+    }
+}
+
+/// A verdict in the drain's terms: an error for the whole batch, or one
+/// outcome per event.
+fn outcomes(verdict: Verdict, events: usize) -> Result<Vec<EventOutcome>, SendError> {
     match verdict {
-        Verdict::Delivered => None,
-        Verdict::Retry { reason, .. } => Some(SendError::Retryable(reason)),
-        Verdict::Rejected(reason) => Some(SendError::Rejected(reason)),
-        Verdict::PerEvent { outcomes, .. } => {
-            let retry = outcomes.iter().find_map(|o| match o {
-                ItemOutcome::Retry(r) => Some(r.clone()),
-                _ => None,
-            });
-            let rejected = outcomes.iter().find_map(|o| match o {
-                ItemOutcome::Rejected(r) => Some(r.clone()),
-                _ => None,
-            });
-            match (retry, rejected) {
-                (Some(r), _) => Some(SendError::Retryable(r)),
-                (None, Some(r)) => Some(SendError::Rejected(r)),
-                (None, None) => None,
-            }
-        }
+        Verdict::Delivered => Ok(vec![Ok(()); events]),
+        Verdict::Retry { reason, after } => Err(retry_error(reason, after)),
+        Verdict::Rejected(reason) => Err(SendError::Rejected(reason)),
+        Verdict::PerEvent { outcomes, after } => Ok(outcomes
+            .into_iter()
+            .map(|o| match o {
+                ItemOutcome::Delivered => Ok(()),
+                ItemOutcome::Retry(reason) => Err(retry_error(reason, after)),
+                ItemOutcome::Rejected(reason) => Err(SendError::Rejected(reason)),
+            })
+            .collect()),
     }
 }
 
 impl Sink for HttpSink {
+    /// All or nothing, for callers that cannot take per-event outcomes; the
+    /// drain calls `send_each`.
     async fn send(&mut self, batch: &Batch) -> Result<(), SendError> {
-        match batch_error(self.deliver(batch).await) {
+        let events = batch.len();
+        match outcomes(self.deliver(batch).await, events)?
+            .into_iter()
+            .find_map(Result::err)
+        {
             None => Ok(()),
             Some(e) => Err(e),
         }
+    }
+
+    async fn send_each(&mut self, batch: &Batch) -> Result<Vec<EventOutcome>, SendError> {
+        let events = batch.len();
+        outcomes(self.deliver(batch).await, events)
     }
 
     /// SIGHUP: read the secret files, the CA and the client certificate again.

@@ -10,12 +10,31 @@
 //! to send a batch. This module must never drop an event silently: every loss
 //! (drop-oldest, dead letter, corrupt spool line) is logged and counted.
 //!
-//! A new sink (syslog, HTTP) is written by analogy with `file.rs`: a config
-//! struct in `config.rs`, a type implementing [`Sink`] whose `send` turns a
-//! [`Batch`] into its wire format (`Batch::lines` per event, `Batch::ndjson`
-//! for a body), returns [`SendError::Retryable`] for anything that may pass
-//! later and [`SendError::Rejected`] for what never will, and one arm in
-//! [`Delivery::start`]. It never retries, sleeps or counts by itself.
+//! A new sink (syslog, HTTP) is written by analogy with `file.rs`: its
+//! config struct next to it (its own keys, `CONFIG_KEYS`, and a `read` that
+//! gets the shared `name`/`spool`/`retry` header from `config.rs`); a type
+//! implementing [`Sink`] whose `send` turns a [`Batch`] into its wire format
+//! (`Batch::lines` per event, `Batch::ndjson` for a body) and returns
+//! [`SendError::Retryable`] (or [`SendError::RetryNotBefore`] when the
+//! destination said when, like an HTTP `Retry-After`) for anything that may
+//! pass later and [`SendError::Rejected`] for what never will. Then one arm in
+//! `SinkConfig` with its row in `config.rs`'s `SINK_TYPES`, one arm in
+//! [`Delivery::start`], and its keys in `config/swantrail.toml`. A destination
+//! that answers per event (Elasticsearch `_bulk`) implements
+//! [`Sink::send_each`] as well. A sink never retries, sleeps or counts by
+//! itself.
+//!
+//! # Order and acknowledgement
+//!
+//! Events reach a sink in spool order, batch after batch. A batch is
+//! acknowledged as a whole, and only once every one of its events was
+//! delivered or written to the dead-letter file. The events of a batch that a
+//! sink asked to retry are sent again, alone and in their order, before any
+//! event of a later batch is read: a retried event may arrive after later
+//! events of its own batch, never after an event of a later batch. An event
+//! reported delivered is not sent again, except after a crash or a drop-oldest
+//! that cut into the batch while it waited: then the whole unacknowledged
+//! batch is read afresh and may be delivered twice (with the same `event.id`).
 
 mod drain;
 pub mod file;
@@ -33,6 +52,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::config::{FullPolicy, RetrySettings, SinkConfig, SpoolSettings};
 use spool::{Spool, SpoolError};
@@ -49,22 +69,70 @@ pub trait Sink: Send + 'static {
     /// must not leave garbage behind.
     fn send(&mut self, batch: &Batch) -> impl Future<Output = Result<(), SendError>> + Send;
 
+    /// Deliver the batch and say what became of each event, for destinations
+    /// that answer per event (an Elasticsearch `_bulk` response). The drain
+    /// calls only this; the default is all-or-nothing through [`Sink::send`], so
+    /// a sink that cannot tell events apart (file, stdout, syslog) leaves it be.
+    ///
+    /// `Err` is an answer for the whole batch (connection refused); `Ok` holds
+    /// one [`EventOutcome`] per event of `batch`, in its order. The drain sends
+    /// the events to retry again, alone, in a smaller batch.
+    fn send_each(
+        &mut self,
+        batch: &Batch,
+    ) -> impl Future<Output = Result<Vec<EventOutcome>, SendError>> + Send {
+        let events = batch.len();
+        let sent = self.send(batch);
+        async move {
+            sent.await?;
+            Ok(vec![Ok(()); events])
+        }
+    }
+
     /// Let go of the destination and open it again (SIGHUP, for logrotate).
     fn reopen(&mut self) -> Result<(), SendError> {
         Ok(())
     }
 }
 
-/// Why a batch was not delivered; decides whether the drain retries.
+/// What became of one event of a batch: `Ok` delivered, or why not (the
+/// [`SendError`] says whether to retry it, when, or to dead-letter it).
+pub type EventOutcome = Result<(), SendError>;
+
+/// Why a batch (or one event of it) was not delivered; decides whether the
+/// drain retries, when, or dead-letters it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// The destination may accept it later (down, full, timeout, 5xx): keep it and retry.
+    /// The destination may accept it later (down, full, timeout, 5xx): keep it
+    /// and retry after the drain's backoff.
     #[error("{0}")]
     Retryable(String),
-    /// The destination will never accept this batch (a 4xx that is not 429):
-    /// it goes to the sink's dead-letter file with the reason, and draining goes on.
+    /// The destination may accept it later and said when (HTTP 429 or 503 with
+    /// `Retry-After`): the drain waits at least until `not_before`, and at
+    /// least its own backoff, before it tries again.
+    #[error("{message} (retry not before {}s from now)", not_before.saturating_duration_since(Instant::now()).as_secs())]
+    RetryNotBefore {
+        /// What the destination answered, for the log.
+        message: String,
+        /// The earliest time to try again.
+        not_before: Instant,
+    },
+    /// The destination will never accept this batch or event (a 4xx that is
+    /// not 429): it goes to the sink's dead-letter file with the reason, and
+    /// draining goes on.
     #[error("rejected: {0}")]
     Rejected(String),
+}
+
+impl SendError {
+    /// Retryable, not before `after` from now: the usual way to turn an HTTP
+    /// `Retry-After: <seconds>` into an error.
+    pub fn retry_after(message: impl Into<String>, after: Duration) -> SendError {
+        SendError::RetryNotBefore {
+            message: message.into(),
+            not_before: Instant::now() + after,
+        }
+    }
 }
 
 /// Events read from a spool, handed to a sink: NDJSON, one event per line, each
@@ -161,7 +229,7 @@ pub struct SinkStats {
 /// The delivery half of the pipeline: every sink's spool and drain task.
 pub struct Delivery {
     sinks: Vec<SinkHandle>,
-    stop: watch::Sender<Option<tokio::time::Instant>>,
+    stop: watch::Sender<Option<Instant>>,
     tasks: Vec<(String, JoinHandle<()>)>,
 }
 
@@ -197,7 +265,7 @@ pub struct DeliveryBuilder {
     names: HashSet<String>,
     sinks: Vec<SinkHandle>,
     drains: Vec<(String, DrainFuture)>,
-    stop: watch::Sender<Option<tokio::time::Instant>>,
+    stop: watch::Sender<Option<Instant>>,
 }
 
 impl Delivery {
@@ -274,7 +342,7 @@ impl Delivery {
     /// Drain what can be drained within `grace`, then stop the drain tasks;
     /// what is left stays in the spools for the next start.
     pub async fn shutdown(self, grace: Duration) -> Result<(), SinkError> {
-        let deadline = tokio::time::Instant::now() + grace;
+        let deadline = Instant::now() + grace;
         self.stop.send_replace(Some(deadline));
         let mut result = Ok(());
         for (name, task) in self.tasks {

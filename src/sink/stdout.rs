@@ -6,7 +6,51 @@
 
 use tokio::io::AsyncWriteExt;
 
+use toml::Spanned;
+use toml::de::DeTable;
+
 use super::{Batch, SendError, Sink};
+use crate::config::{ConfigError, RetrySettings, SinkHeader, SpoolSettings, Validator};
+
+/// The stdout sink's settings: `type = "stdout"` in a [[sink]] table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StdoutSinkConfig {
+    /// Unique sink name (default: `stdout`).
+    pub name: String,
+    /// Spool and batching.
+    pub spool: SpoolSettings,
+    /// Retry on failure.
+    pub retry: RetrySettings,
+}
+
+/// The stdout sink has no keys beyond the shared ones.
+pub(crate) const CONFIG_KEYS: &[&str] = &[];
+
+impl Default for StdoutSinkConfig {
+    fn default() -> StdoutSinkConfig {
+        StdoutSinkConfig {
+            name: "stdout".to_string(),
+            spool: SpoolSettings::default(),
+            retry: RetrySettings::default(),
+        }
+    }
+}
+
+impl StdoutSinkConfig {
+    /// A stdout [[sink]] from its shared header (its own keys were checked
+    /// to be none).
+    pub(crate) fn read(
+        _reader: &Validator<'_>,
+        header: SinkHeader,
+        _own: Spanned<DeTable<'_>>,
+    ) -> Result<StdoutSinkConfig, ConfigError> {
+        Ok(StdoutSinkConfig {
+            name: header.name,
+            spool: header.spool,
+            retry: header.retry,
+        })
+    }
+}
 
 /// Writes each batch to stdout and flushes it.
 pub struct StdoutSink {
