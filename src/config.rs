@@ -17,6 +17,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 pub use crate::sink::file::FileSinkConfig;
+pub use crate::sink::http::HttpSinkConfig;
 pub use crate::sink::stdout::StdoutSinkConfig;
 pub use crate::sink::syslog::SyslogSinkConfig;
 
@@ -37,6 +38,11 @@ const SINK_TYPES: &[(&str, &[&str], ReadSink)] = &[
     ("syslog", crate::sink::syslog::CONFIG_KEYS, |v, h, own| {
         SyslogSinkConfig::read(v, h, own).map(SinkConfig::Syslog)
     }),
+    (
+        "http",
+        crate::sink::http::config::CONFIG_KEYS,
+        |v, h, own| HttpSinkConfig::read(v, h, own).map(|c| SinkConfig::Http(Box::new(c))),
+    ),
 ];
 
 /// The keys every [[sink]] has.
@@ -164,6 +170,8 @@ pub enum SinkConfig {
     Stdout(StdoutSinkConfig),
     /// Syslog messages to /dev/log or a remote receiver.
     Syslog(SyslogSinkConfig),
+    /// Batches POSTed to a log pipeline, Elasticsearch, Splunk HEC or an OTLP collector.
+    Http(Box<HttpSinkConfig>),
 }
 
 impl SinkConfig {
@@ -173,6 +181,7 @@ impl SinkConfig {
             SinkConfig::File(f) => &f.name,
             SinkConfig::Stdout(s) => &s.name,
             SinkConfig::Syslog(s) => &s.name,
+            SinkConfig::Http(h) => &h.name,
         }
     }
 
@@ -182,6 +191,7 @@ impl SinkConfig {
             SinkConfig::File(f) => &f.spool,
             SinkConfig::Stdout(s) => &s.spool,
             SinkConfig::Syslog(s) => &s.spool,
+            SinkConfig::Http(h) => &h.spool,
         }
     }
 
@@ -191,6 +201,7 @@ impl SinkConfig {
             SinkConfig::File(f) => &f.retry,
             SinkConfig::Stdout(s) => &s.retry,
             SinkConfig::Syslog(s) => &s.retry,
+            SinkConfig::Http(h) => &h.retry,
         }
     }
 }

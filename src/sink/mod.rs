@@ -38,6 +38,7 @@
 
 mod drain;
 pub mod file;
+pub mod http;
 pub mod spool;
 pub mod stdout;
 pub mod syslog;
@@ -302,6 +303,12 @@ impl Delivery {
                         })?;
                     builder.add_sink(&s.name, &s.spool, &s.retry, sink)?
                 }
+                SinkConfig::Http(h) => builder.add_sink(
+                    &h.name,
+                    &h.spool,
+                    &h.retry,
+                    http::HttpSink::new(h.as_ref().clone()),
+                )?,
             };
         }
         Ok(builder.start())
