@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::snapshot::{ConnRef, Connection, IkeVersion, SaKind, Snapshot, State, TimerKind};
+use crate::snapshot::{ConnRef, Connection, IkeVersion, SaKind, Seen, Snapshot, State, TimerKind};
 
 mod render;
 
@@ -279,20 +279,10 @@ fn tunnel_rows(snapshot: &Snapshot, children: &BTreeMap<InstanceKey, Vec<u64>>) 
             .or_else(|| conn_entry.and_then(|c| c.ike_version))
             .or_else(|| ike_serial.and_then(|p| snapshot.state(p)?.ike_version));
         let spi = state.and_then(|s| s.traffic.as_ref());
-        let counted = |exact: Option<u64>, direction: &str| {
-            exact
-                .map(|bytes| ByteCount { bytes, exact: true })
-                .or_else(|| {
-                    let spi = spi?;
-                    ["ESP", "AH", "IPCOMP"]
-                        .iter()
-                        .find_map(|proto| spi.counter(&format!("{proto}{direction}")))
-                        .map(|bytes| ByteCount {
-                            bytes,
-                            exact: false,
-                        })
-                })
-        };
+        // The snapshot's one rule (also the ledger's): trafficstatus where
+        // printed, else the rounded SPI-line counters.
+        let (bytes_in, bytes_out, exact) = Seen { state, traffic }.bytes();
+        let counted = |bytes: Option<u64>| bytes.map(|bytes| ByteCount { bytes, exact });
         let remote = traffic
             .and_then(|t| {
                 t.username
@@ -325,8 +315,8 @@ fn tunnel_rows(snapshot: &Snapshot, children: &BTreeMap<InstanceKey, Vec<u64>>) 
             next_rekey: state.and_then(|s| {
                 due_of(s, TimerKind::Rekey).or_else(|| due_of(s, TimerKind::Replace))
             }),
-            bytes_in: counted(traffic.and_then(|t| t.in_bytes), "in"),
-            bytes_out: counted(traffic.and_then(|t| t.out_bytes), "out"),
+            bytes_in: counted(bytes_in),
+            bytes_out: counted(bytes_out),
             remote,
         });
     }
