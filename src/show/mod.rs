@@ -173,7 +173,7 @@ fn key_of(conn: &ConnRef) -> InstanceKey {
 fn is_child(state: &State) -> bool {
     match state.kind {
         Some(kind) => kind == SaKind::Child,
-        None => state.traffic.is_some(),
+        None => state.spi_line.is_some(),
     }
 }
 
@@ -181,7 +181,7 @@ fn is_child(state: &State) -> bool {
 fn is_ike(state: &State) -> bool {
     match state.kind {
         Some(kind) => kind == SaKind::Ike,
-        None => state.traffic.is_none(),
+        None => state.spi_line.is_none(),
     }
 }
 
@@ -278,7 +278,7 @@ fn tunnel_rows(snapshot: &Snapshot, children: &BTreeMap<InstanceKey, Vec<u64>>) 
             .and_then(|s| s.ike_version)
             .or_else(|| conn_entry.and_then(|c| c.ike_version))
             .or_else(|| ike_serial.and_then(|p| snapshot.state(p)?.ike_version));
-        let spi = state.and_then(|s| s.traffic.as_ref());
+        let spi = state.and_then(|s| s.spi_line.as_ref());
         // The snapshot's one rule (also the ledger's): trafficstatus where
         // printed, else the rounded SPI-line counters.
         let (bytes_in, bytes_out, exact) = Seen { state, traffic }.bytes();
@@ -471,7 +471,7 @@ mod tests {
             newest: false,
             eroute_owner: false,
             parent_serial: None,
-            traffic: None,
+            spi_line: None,
             pending: vec![],
             other_items: vec![],
             line: serial as usize,
@@ -513,7 +513,7 @@ mod tests {
         let mut old = state(2, "tun", SaKind::Child, true);
         old.parent_serial = Some(1);
         old.timers = vec![timer(TimerKind::Expire, "EXPIRE", 10)];
-        old.traffic = Some(spi(1000, 1000));
+        old.spi_line = Some(spi(1000, 1000));
         let mut new = state(4, "tun", SaKind::Child, true);
         new.parent_serial = Some(1);
         new.newest = true;
@@ -522,7 +522,7 @@ mod tests {
             timer(TimerKind::Rekey, "REKEY", 27908),
             timer(TimerKind::Replace, "REPLACE", 28680),
         ];
-        new.traffic = Some(spi(20 * 1024, 20 * 1024));
+        new.spi_line = Some(spi(20 * 1024, 20 * 1024));
         let mut dead = state(5, "dead", SaKind::Ike, false);
         dead.timers = vec![timer(TimerKind::Retransmit, "RETRANSMIT", 7)];
         let lonely = state(6, "lonely", SaKind::Ike, true);
