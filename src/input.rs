@@ -22,9 +22,10 @@ pub const DEFAULT_MAX_BYTES: u64 = 160 * 1024 * 1024;
 /// How many leading bytes are looked at to tell binary data from text.
 const SNIFF_BYTES: usize = 8192;
 
-/// Where a dump comes from, as the error messages name it.
+/// Where a dump comes from, as the error messages name it; not to be
+/// confused with the `source` module, which produces snapshots for the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub enum DumpOrigin {
     /// Standard input (`-` or no file argument).
     Stdin,
     /// A file path as the operator typed it.
@@ -33,23 +34,23 @@ pub enum Source {
     Command(String),
 }
 
-impl Source {
+impl DumpOrigin {
     /// The input an optional path argument means: none or `-` is stdin.
-    pub fn from_arg(path: Option<&Path>) -> Source {
+    pub fn from_arg(path: Option<&Path>) -> DumpOrigin {
         match path {
-            None => Source::Stdin,
-            Some(p) if p.as_os_str() == "-" => Source::Stdin,
-            Some(p) => Source::File(p.to_path_buf()),
+            None => DumpOrigin::Stdin,
+            Some(p) if p.as_os_str() == "-" => DumpOrigin::Stdin,
+            Some(p) => DumpOrigin::File(p.to_path_buf()),
         }
     }
 }
 
-impl fmt::Display for Source {
+impl fmt::Display for DumpOrigin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::Stdin => f.write_str("standard input"),
-            Source::File(p) => write!(f, "{}", p.display()),
-            Source::Command(c) => write!(f, "output of `{c}`"),
+            DumpOrigin::Stdin => f.write_str("standard input"),
+            DumpOrigin::File(p) => write!(f, "{}", p.display()),
+            DumpOrigin::Command(c) => write!(f, "output of `{c}`"),
         }
     }
 }
@@ -61,19 +62,19 @@ pub enum InputError {
     #[error("{input}: no such file")]
     NotFound {
         /// The file.
-        input: Source,
+        input: DumpOrigin,
     },
     /// The path names a directory; `replay` takes directories, these commands do not.
     #[error("{input}: is a directory, not a status dump")]
     IsDirectory {
         /// The directory.
-        input: Source,
+        input: DumpOrigin,
     },
     /// Any other I/O failure (permissions, device errors).
     #[error("{input}: cannot read: {error}")]
     Io {
         /// The file or stdin.
-        input: Source,
+        input: DumpOrigin,
         /// The operating system's error.
         error: io::Error,
     },
@@ -81,7 +82,7 @@ pub enum InputError {
     #[error("{input}: larger than the limit of {limit} bytes (raise it with --max-bytes)")]
     TooLarge {
         /// The file or stdin.
-        input: Source,
+        input: DumpOrigin,
         /// The limit in bytes.
         limit: u64,
     },
@@ -89,7 +90,7 @@ pub enum InputError {
     #[error("{input}: binary data ({why}), not a libreswan status dump")]
     Binary {
         /// The file or stdin.
-        input: Source,
+        input: DumpOrigin,
         /// What gave it away, e.g. `NUL byte at offset 12`.
         why: String,
     },
@@ -102,7 +103,7 @@ pub enum InputError {
     #[error("{input}: not UTF-8: invalid byte at offset {offset} (line {line})")]
     NotUtf8 {
         /// The file or stdin.
-        input: Source,
+        input: DumpOrigin,
         /// 0-based byte offset of the first invalid byte.
         offset: usize,
         /// 1-based line of that byte.
@@ -121,11 +122,13 @@ pub fn read_dump(path: Option<&Path>, max_bytes: u64) -> Result<String, InputErr
     if path.is_none() && io::stdin().is_terminal() {
         return Err(InputError::StdinIsTerminal);
     }
-    let input = Source::from_arg(path);
+    let input = DumpOrigin::from_arg(path);
     let bytes = match &input {
         // `from_arg` gives standard input or a file, never a command.
-        Source::Stdin | Source::Command(_) => read_limited(io::stdin().lock(), &input, max_bytes)?,
-        Source::File(p) => return read_file(p, max_bytes),
+        DumpOrigin::Stdin | DumpOrigin::Command(_) => {
+            read_limited(io::stdin().lock(), &input, max_bytes)?
+        }
+        DumpOrigin::File(p) => return read_file(p, max_bytes),
     };
     decode_dump(bytes, input)
 }
@@ -133,7 +136,7 @@ pub fn read_dump(path: Option<&Path>, max_bytes: u64) -> Result<String, InputErr
 /// Read one dump file as text, with the checks and messages of [`read_dump`]
 /// (for `replay` and `diff`, whose paths are always files, even one named `-`).
 pub fn read_file(path: &Path, max_bytes: u64) -> Result<String, InputError> {
-    let input = Source::File(path.to_path_buf());
+    let input = DumpOrigin::File(path.to_path_buf());
     let io_err = |error: io::Error| match error.kind() {
         io::ErrorKind::NotFound => InputError::NotFound {
             input: input.clone(),
@@ -163,7 +166,7 @@ pub fn read_file(path: &Path, max_bytes: u64) -> Result<String, InputError> {
 ///
 /// Sources that get their bytes elsewhere (a command's stdout, a watched
 /// file) use this so their errors read the same.
-pub fn decode_dump(bytes: Vec<u8>, input: Source) -> Result<String, InputError> {
+pub fn decode_dump(bytes: Vec<u8>, input: DumpOrigin) -> Result<String, InputError> {
     if let Some(why) = binary_evidence(&bytes) {
         return Err(InputError::Binary { input, why });
     }
@@ -182,7 +185,11 @@ pub fn decode_dump(bytes: Vec<u8>, input: Source) -> Result<String, InputError> 
 }
 
 /// Read at most `max_bytes` (plus one, to notice that there is more).
-fn read_limited(reader: impl Read, input: &Source, max_bytes: u64) -> Result<Vec<u8>, InputError> {
+fn read_limited(
+    reader: impl Read,
+    input: &DumpOrigin,
+    max_bytes: u64,
+) -> Result<Vec<u8>, InputError> {
     let mut bytes = Vec::new();
     reader
         .take(max_bytes.saturating_add(1))
@@ -286,7 +293,7 @@ mod tests {
 
     #[test]
     fn stream_over_the_limit_is_refused() {
-        let err = read_limited(&b"0123456789A"[..], &Source::Stdin, 10).unwrap_err();
+        let err = read_limited(&b"0123456789A"[..], &DumpOrigin::Stdin, 10).unwrap_err();
         assert_eq!(
             err.to_string(),
             "standard input: larger than the limit of 10 bytes (raise it with --max-bytes)"
@@ -295,7 +302,7 @@ mod tests {
 
     #[test]
     fn nul_byte_means_binary_with_its_offset() {
-        let err = decode_dump(b"000 ok\n\0rest".to_vec(), Source::Stdin).unwrap_err();
+        let err = decode_dump(b"000 ok\n\0rest".to_vec(), DumpOrigin::Stdin).unwrap_err();
         assert_eq!(
             err.to_string(),
             "standard input: binary data (NUL byte at offset 7), not a libreswan status dump"
@@ -304,13 +311,13 @@ mod tests {
 
     #[test]
     fn mostly_control_characters_means_binary() {
-        let err = decode_dump(vec![0x01, 0x02, b'a', 0x1b, 0x7f], Source::Stdin).unwrap_err();
+        let err = decode_dump(vec![0x01, 0x02, b'a', 0x1b, 0x7f], DumpOrigin::Stdin).unwrap_err();
         assert!(matches!(err, InputError::Binary { .. }), "{err}");
     }
 
     #[test]
     fn tabs_and_crlf_are_text() {
-        let text = decode_dump(b"a\tb\r\nc\r\n".to_vec(), Source::Stdin).unwrap();
+        let text = decode_dump(b"a\tb\r\nc\r\n".to_vec(), DumpOrigin::Stdin).unwrap();
         assert_eq!(text, "a\tb\r\nc\r\n");
     }
 
@@ -318,7 +325,7 @@ mod tests {
     fn invalid_utf8_reports_offset_and_line() {
         let err = decode_dump(
             b"line one\nline \xe9two\n".to_vec(),
-            Source::File("d.txt".into()),
+            DumpOrigin::File("d.txt".into()),
         )
         .unwrap_err();
         assert_eq!(
@@ -329,11 +336,14 @@ mod tests {
 
     #[test]
     fn dash_means_stdin() {
-        assert_eq!(Source::from_arg(Some(Path::new("-"))), Source::Stdin);
-        assert_eq!(Source::from_arg(None), Source::Stdin);
         assert_eq!(
-            Source::from_arg(Some(Path::new("x"))),
-            Source::File("x".into())
+            DumpOrigin::from_arg(Some(Path::new("-"))),
+            DumpOrigin::Stdin
+        );
+        assert_eq!(DumpOrigin::from_arg(None), DumpOrigin::Stdin);
+        assert_eq!(
+            DumpOrigin::from_arg(Some(Path::new("x"))),
+            DumpOrigin::File("x".into())
         );
     }
 

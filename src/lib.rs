@@ -20,10 +20,12 @@
 //! | [`config`] | the TOML file, defaults and checks (sinks read their own keys) | `source`, `daemon`, `cli` |
 //! | [`daemon`] | the wiring: sources, trackers, spools, checkpoint, signals, systemd | `cli` |
 //! | [`cli`] | one file per subcommand; the only place of clap and stdout | (may import all) |
+//! | [`atomic`] | replacing a small file atomically and durably (spool ack, checkpoint) | anything of this crate |
 //! | [`hostname`] | this machine's name, the default `observer.hostname` | anything of this crate |
 
 #![warn(missing_docs)]
 
+pub mod atomic;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -263,8 +263,12 @@ pub struct State {
     pub eroute_owner: bool,
     /// The parent IKE SA of an established Child SA (`IKE SA #P`, `isakmp#P`).
     pub parent_serial: Option<u64>,
-    /// The SPI/traffic line of an established Child SA.
-    pub traffic: Option<SpiLine>,
+    /// The SPI line of an established Child SA (SPIs and pluto's rounded
+    /// byte counters); named apart from [`Snapshot::traffic`], the
+    /// trafficstatus rows, which hold the exact bytes. Still `traffic` in
+    /// the `parse` JSON, which stays as it was.
+    #[serde(rename = "traffic")]
+    pub spi_line: Option<SpiLine>,
     /// Child SAs queued on this IKE SA (`pending Child SA for ...`).
     pub pending: Vec<Pending>,
     /// Items not otherwise modelled (`idle`, `lastdpd=...`, `nodpd`), as printed.
@@ -572,7 +576,7 @@ impl<'a> Seen<'a> {
         let child_signs = self.traffic.is_some()
             || self
                 .state
-                .is_some_and(|s| s.traffic.is_some() || s.parent_serial.is_some());
+                .is_some_and(|s| s.spi_line.is_some() || s.parent_serial.is_some());
         if child_signs {
             SaKind::Child
         } else {
@@ -585,7 +589,7 @@ impl<'a> Seen<'a> {
         self.traffic.is_some()
             || self
                 .state
-                .is_some_and(|s| s.established || s.traffic.is_some())
+                .is_some_and(|s| s.established || s.spi_line.is_some())
     }
 
     /// The connection reference (the state line's, else trafficstatus').
@@ -609,7 +613,7 @@ impl<'a> Seen<'a> {
                 return (t.in_bytes, t.out_bytes, true);
             }
         }
-        if let Some(line) = self.state.and_then(|s| s.traffic.as_ref()) {
+        if let Some(line) = self.state.and_then(|s| s.spi_line.as_ref()) {
             for proto in ["ESP", "AH", "IPCOMP"] {
                 let i = line.counter(&format!("{proto}in"));
                 let o = line.counter(&format!("{proto}out"));

@@ -86,7 +86,7 @@ fn e5_v4_15_item_lists_and_spi_line() {
         (st.ike_version, st.parent_serial),
         (Some(IkeVersion::V2), Some(1))
     );
-    let spi = st.traffic.as_ref().expect("SPI line attached");
+    let spi = st.spi_line.as_ref().expect("SPI line attached");
     assert_eq!(spi.saids.len(), 4);
     assert_eq!(spi.counter("ESPin"), Some(84));
     assert_eq!(spi.counter("ESPmax"), None);
@@ -227,11 +227,11 @@ fn gotcha5_rekey_overlap_keeps_both_children_by_serial() {
     assert!(!old.newest && new.newest);
     assert_eq!(old.due(TimerKind::Expire), Some(10));
     assert_eq!(
-        old.traffic.as_ref().unwrap().counter("ESPin"),
+        old.spi_line.as_ref().unwrap().counter("ESPin"),
         Some(5 * 1024)
     );
-    assert_eq!(new.traffic.as_ref().unwrap().spi_in(), Some("bb791062"));
-    assert_eq!(new.traffic.as_ref().unwrap().spi_out(), Some("53018a06"));
+    assert_eq!(new.spi_line.as_ref().unwrap().spi_in(), Some("bb791062"));
+    assert_eq!(new.spi_line.as_ref().unwrap().spi_out(), Some("53018a06"));
 }
 
 #[test]
@@ -293,7 +293,7 @@ fn gotcha8_lossy_units_and_the_old_bang() {
     // v3.32 status: `ESPout=336B!` and a kilo-humber ESPmax.
     let text = "000 #2: \"westnet-eastnet-ikev2\":500 STATE_V2_IPSEC_I (IPsec SA established); EVENT_SA_EXPIRE in XXs; newest IPSEC; eroute owner; isakmp#1; idle;\n\
 000 #2: \"westnet-eastnet-ikev2\" esp.ESPSPIi@192.1.2.23 esp.ESPSPIi@192.1.2.45 tun.0@192.1.2.23 tun.0@192.1.2.45 ref=0 refhim=0 Traffic: ESPin=336B ESPout=336B! ESPmax=0B \n";
-    let spi = only_state(text).traffic.unwrap();
+    let spi = only_state(text).spi_line.unwrap();
     assert_eq!(spi.counter("ESPout"), Some(336));
     assert_eq!(spi.counter("ESPmax"), Some(0));
 }

@@ -296,7 +296,7 @@ fn garbage_between_a_state_line_and_its_spi_line_is_reported_with_its_number() {
     let child = snap.state(21).expect("#21 still parsed");
     assert!(child.established);
     assert_eq!(
-        child.traffic.as_ref().and_then(|t| t.counter("ESPin")),
+        child.spi_line.as_ref().and_then(|t| t.counter("ESPin")),
         Some(20 * 1024)
     );
 }

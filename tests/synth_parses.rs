@@ -25,7 +25,7 @@ fn check(dialect: Dialect) {
         snap.states
             .iter()
             .filter(|s| s.kind == Some(SaKind::Child))
-            .all(|s| s.traffic.is_some() && s.parent_serial.is_some()),
+            .all(|s| s.spi_line.is_some() && s.parent_serial.is_some()),
         "{dialect:?}"
     );
 }

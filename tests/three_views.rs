@@ -1,7 +1,8 @@
 //! `swantrail show`, the tracker's events and the systemd STATUS line must
 //! count the same tunnels on the same dump: every dump of the bundled lab
 //! series and of the corpus (`../shared/corpus`, skipped when absent) goes
-//! to all three.
+//! to all three. `show`'s byte counters must be the snapshot's rule
+//! (`Seen::bytes`, which the tracker's ledger records) for the row's Child SA.
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use common::root;
-use swantrail::show::tunnel_table;
+use swantrail::show::{ByteCount, tunnel_table};
 use swantrail::snapshot::TunnelId;
 use swantrail::track::{Tracker, TrackerConfig};
 
@@ -54,11 +55,26 @@ fn show_the_tracker_and_the_status_line_count_the_same_tunnels_on_every_dump() {
         snapshot.taken_at = Some(1_800_000_000);
         // The systemd STATUS line counts `Snapshot::tunnels_up`.
         let status: BTreeSet<TunnelId> = snapshot.tunnels_up();
-        let shown: BTreeSet<TunnelId> = tunnel_table(&snapshot)
-            .tunnels
-            .iter()
-            .map(|row| row.conn.tunnel())
-            .collect();
+        let table = tunnel_table(&snapshot);
+        let shown: BTreeSet<TunnelId> = table.tunnels.iter().map(|row| row.conn.tunnel()).collect();
+        let seen = snapshot.seen_by_serial();
+        for row in &table.tunnels {
+            let rule = seen.get(&row.child_serial).map(|s| s.bytes());
+            let count = |c: Option<ByteCount>| c.map(|c| c.bytes);
+            let exact = row.bytes_in.or(row.bytes_out).map(|c| c.exact);
+            let shown_bytes = (count(row.bytes_in), count(row.bytes_out));
+            let agrees = match rule {
+                Some((i, o, e)) => shown_bytes == (i, o) && exact.is_none_or(|x| x == e),
+                None => shown_bytes == (None, None),
+            };
+            if !agrees {
+                disagreements.push(format!(
+                    "{}: #{} shows bytes {shown_bytes:?}, the rule says {rule:?}",
+                    path.display(),
+                    row.child_serial
+                ));
+            }
+        }
         let mut tracker = Tracker::new(TrackerConfig::new("gw"));
         tracker.observe(&snapshot);
         let tracked = tracker.tunnels_up();

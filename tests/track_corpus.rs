@@ -69,9 +69,9 @@ fn established(snap: &Snapshot) -> (BTreeSet<u64>, BTreeSet<u64>) {
     for s in &snap.states {
         let is_child = match s.kind {
             Some(k) => k == SaKind::Child,
-            None => s.traffic.is_some() || s.parent_serial.is_some(),
+            None => s.spi_line.is_some() || s.parent_serial.is_some(),
         };
-        if is_child && (s.established || s.traffic.is_some()) {
+        if is_child && (s.established || s.spi_line.is_some()) {
             child.insert(s.serial);
         } else if !is_child && s.established {
             ike.insert(s.serial);

@@ -2,15 +2,14 @@
 //! snapshot whose events reached every spool.
 //!
 //! One JSON file per source under `<state_dir>/checkpoint/`, replaced by an
-//! atomic rename (write a temporary file, fsync it, rename it over the old
-//! one, fsync the directory), so that after a crash the file is either the
+//! atomic rename ([`crate::atomic::replace`]: write a temporary file, fsync
+//! it, rename it over the old one, fsync the directory), so that after a crash the file is either the
 //! old checkpoint or the new one, never a mix. It must never be written
 //! before the events of the snapshot it describes are durable in the spools:
 //! then a crash can only repeat events, never lose one.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -126,35 +125,10 @@ pub fn store(path: &Path, checkpoint: &Checkpoint) -> Result<(), CheckpointError
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    write_atomically(path, &json).map_err(|error| CheckpointError::Io {
+    crate::atomic::replace(path, &json).map_err(|e| CheckpointError::Io {
         path: path.to_path_buf(),
-        error,
+        error: e.error,
     })
-}
-
-/// Write `bytes` to `path` so that a crash leaves the old or the new
-/// content, never a mix: temporary file, fsync, rename, fsync directory.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let directory = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    {
-        // 0640: a checkpoint names peers and users, like the events do.
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o640)
-            .open(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    fs::rename(&temporary, path)?;
-    File::open(directory)?.sync_all()
 }
 
 #[cfg(test)]
@@ -165,8 +139,8 @@ mod tests {
     fn a_rewrite_replaces_the_whole_file_and_leaves_no_temporary() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("local.json");
-        write_atomically(&path, b"a long first version").unwrap();
-        write_atomically(&path, b"short").unwrap();
+        crate::atomic::replace(&path, b"a long first version").unwrap();
+        crate::atomic::replace(&path, b"short").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"short");
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
@@ -180,7 +154,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("local.json");
-        write_atomically(&path, b"{}").unwrap();
+        crate::atomic::replace(&path, b"{}").unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
     }

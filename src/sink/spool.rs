@@ -6,7 +6,8 @@
 //!   The name is the logical offset of the segment's first byte (20 digits), so
 //!   offsets keep growing across segments and restarts;
 //! * `acked` — the logical offset up to which the sink has acknowledged events,
-//!   replaced by atomic rename (write `acked.tmp`, fsync, rename, fsync dir).
+//!   replaced by atomic rename (write `acked.tmp`, fsync, rename, fsync dir;
+//!   [`crate::atomic::replace`]).
 //!
 //! An append writes whole lines and fsyncs before it returns, so everything the
 //! pipeline was told is spooled survives a crash. A crash during an append can
@@ -389,20 +390,13 @@ impl Spool {
     }
 
     fn write_acked(&self, offset: u64) -> Result<(), SpoolError> {
-        let tmp = self.dir.join("acked.tmp");
-        let path = self.dir.join("acked");
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o640)
-            .open(&tmp)
-            .map_err(fail(&tmp, "create"))?;
-        file.write_all(format!("{offset}\n").as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(fail(&tmp, "write"))?;
-        fs::rename(&tmp, &path).map_err(fail(&path, "rename"))?;
-        sync_dir(&self.dir)
+        crate::atomic::replace(&self.dir.join("acked"), format!("{offset}\n").as_bytes()).map_err(
+            |e| SpoolError {
+                path: e.path,
+                action: e.action,
+                error: e.error,
+            },
+        )
     }
 
     /// Delete every segment but the newest that lies wholly before the acknowledged offset.

@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use super::{Observation, Report, content_sha256, snapshot_of, unix_now, unrecognised_summary};
 use crate::config::CommandSourceConfig;
-use crate::input::Source;
+use crate::input::DumpOrigin;
 use crate::snapshot::{OutputKind, Snapshot};
 
 /// Why one poll did not give a snapshot: a short slug for the event's
@@ -139,7 +139,7 @@ pub async fn poll(
         all_text.push(0);
         let snapshot = snapshot_of(
             stdout,
-            Source::Command(argv.join(" ")),
+            DumpOrigin::Command(argv.join(" ")),
             OutputKind::of_command(argv),
         );
         match merged.as_mut() {

@@ -26,7 +26,7 @@ use tracing::{info, warn};
 
 use super::{Observation, Report, content_sha256, snapshot_of, unix_now, unrecognised_summary};
 use crate::config::FileSourceConfig;
-use crate::input::Source;
+use crate::input::DumpOrigin;
 
 /// How many `settle` periods a file may keep changing before it is read
 /// anyway (the completeness check still guards what is read).
@@ -267,7 +267,7 @@ impl Follower {
             return None;
         }
         let kind = super::replay::kind_from_name(&self.path);
-        let mut snapshot = snapshot_of(text, Source::File(self.path.clone()), kind);
+        let mut snapshot = snapshot_of(text, DumpOrigin::File(self.path.clone()), kind);
         if let Some(reason) = &snapshot.incomplete {
             if self.last_skipped_sha256.as_ref() != Some(&sha256) {
                 warn!(source = %self.name, path = %self.path.display(),

@@ -10,7 +10,7 @@ pub mod command;
 pub mod file;
 pub mod replay;
 
-use crate::input::{Source, decode_dump};
+use crate::input::{DumpOrigin, decode_dump};
 use crate::snapshot::{OutputKind, Snapshot};
 
 /// One message from a live source to the daemon.
@@ -59,7 +59,11 @@ pub enum Observation {
 /// `incomplete`, like text that holds no status output at all, so the
 /// source skips it. An empty output of a command whose kind is known
 /// (`--trafficstatus` with no tunnels) is that command's answer.
-pub(crate) fn snapshot_of(bytes: Vec<u8>, origin: Source, kind: Option<OutputKind>) -> Snapshot {
+pub(crate) fn snapshot_of(
+    bytes: Vec<u8>,
+    origin: DumpOrigin,
+    kind: Option<OutputKind>,
+) -> Snapshot {
     match decode_dump(bytes, origin) {
         Ok(text) => match kind {
             Some(kind) => crate::status::parse_as(&text, kind),

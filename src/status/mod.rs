@@ -330,7 +330,7 @@ impl LineParser {
                         st.kind = Some(SaKind::Child);
                         st.established = true;
                     }
-                    st.traffic = Some(spi);
+                    st.spi_line = Some(spi);
                 }
                 None => self.diag(number, "SPI line without its state line", raw),
             },

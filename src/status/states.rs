@@ -101,7 +101,7 @@ fn state(serial: u64, rest: &str, line: usize) -> Option<State> {
         newest: false,
         eroute_owner: false,
         parent_serial: None,
-        traffic: None,
+        spi_line: None,
         pending: Vec::new(),
         other_items: Vec::new(),
         line,

@@ -115,7 +115,7 @@ impl SaRecord {
             self.expire_due_at = st.due(TimerKind::Expire).map(|d| now + d);
             self.replace_due_at = st.due(TimerKind::Replace).map(|d| now + d);
             self.rekey_due_at = st.due(TimerKind::Rekey).map(|d| now + d);
-            if let Some(spi) = &st.traffic {
+            if let Some(spi) = &st.spi_line {
                 if let Some(s) = spi.spi_in().filter(|s| is_hex(s)) {
                     self.spi_in = Some(s.to_string());
                 }
@@ -159,7 +159,7 @@ impl SaRecord {
     pub fn identity(&self, seen: &Seen<'_>) -> Identity {
         let spi = seen
             .state
-            .and_then(|s| s.traffic.as_ref())
+            .and_then(|s| s.spi_line.as_ref())
             .and_then(|l| l.spi_in().filter(|s| is_hex(s)));
         if let (Some(a), Some(b)) = (spi, &self.spi_in) {
             return if a == b {
