@@ -5,10 +5,12 @@
 //! only in the daemon wiring, the sources and the network sinks. The binary
 //! (`main.rs`) only turns the command line into calls to this library.
 
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod event;
 pub mod input;
+pub mod report;
 pub mod show;
 pub mod sink;
 pub mod snapshot;

@@ -25,6 +25,8 @@ enum Command {
     Diff(swantrail::track::cli::DiffArgs),
     /// Replay a series of dumps and print the events as NDJSON.
     Replay(swantrail::track::cli::ReplayArgs),
+    /// Print the audit history of tunnel lifetimes from event files.
+    Report(swantrail::cli::report::ReportArgs),
     /// Validate a configuration file and say exactly what is wrong.
     CheckConfig {
         /// The TOML configuration file.
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Show(args) => swantrail::show::show_command(args),
         Command::Diff(args) => swantrail::track::cli::diff_command(args),
         Command::Replay(args) => swantrail::track::cli::replay_command(args),
+        Command::Report(args) => swantrail::cli::report::report_command(args),
         Command::CheckConfig { file } => swantrail::config::check_config_command(&file),
     };
     match result {
