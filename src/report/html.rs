@@ -21,6 +21,7 @@ body{font:13px/1.35 system-ui,sans-serif;margin:1em 2em;color:#222;background:#f
 h1{font-size:1.4em;margin:.2em 0}h2{font-size:1.1em;margin:1.2em 0 .4em}
 .scroll{max-height:80vh;overflow:auto;border:1px solid #ccc}
 table{border-collapse:collapse;width:100%}
+#timeline{table-layout:fixed}
 th,td{padding:2px 6px;border-bottom:1px solid #eee;text-align:left;white-space:nowrap}
 thead th{position:sticky;top:0;background:#f4f4f4;z-index:1}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
@@ -61,8 +62,10 @@ pub fn render_html(r: &Report) -> String {
     out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str(
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
-         style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n",
+         style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n",
     );
+    // An icon of its own, so the browser does not go looking for one.
+    out.push_str("<link rel=\"icon\" href=\"data:,\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     let _ = writeln!(
         out,
@@ -187,12 +190,14 @@ fn timeline_row(out: &mut String, t: &TunnelRow, r: &Report, x: &dyn Fn(i64) -> 
     let mut gap_class = "not-up".to_string();
     let mut gap_title = "seen, not up".to_string();
     let gap = |out: &mut String, from: i64, to: i64, class: &str, title: &str| {
-        if to > from {
+        // A tunnel that went down and was back by the next poll still gets
+        // a visible mark: the outage happened, only its length is unknown.
+        if to > from || (to == from && class != "not-up") {
             let (a, b) = (x(from), x(to));
             let _ = write!(
                 out,
                 "<rect class=\"{class}\" x=\"{a:.2}\" y=\"3\" width=\"{:.2}\" height=\"8\"><title>{} from {} for {}</title></rect>",
-                (b - a).max(0.5),
+                (b - a).max(2.0),
                 esc(title),
                 esc(&utc(&crate::event::rfc3339(from))),
                 human_duration(to - from)
