@@ -501,20 +501,20 @@ impl Reader {
             }
         }
         match action {
-            "tunnel-up" => {
-                if t.up_since.is_none() {
-                    let start = up_since.unwrap_or(at);
-                    if let Some((down_at, _)) = t.down_since.take() {
-                        t.record_outage(down_at, start.max(down_at), since);
-                    }
-                    t.up_since = Some(start);
-                    t.ever_up = true;
-                    t.open_bytes = ev
-                        .libreswan
-                        .tunnel
-                        .as_ref()
-                        .map_or((0, 0), |tf| (tf.bytes_in, tf.bytes_out));
+            // A tunnel-up of a later tracker's start-up inventory for a tunnel
+            // already up continues its period.
+            "tunnel-up" if t.up_since.is_none() => {
+                let start = up_since.unwrap_or(at);
+                if let Some((down_at, _)) = t.down_since.take() {
+                    t.record_outage(down_at, start.max(down_at), since);
                 }
+                t.up_since = Some(start);
+                t.ever_up = true;
+                t.open_bytes = ev
+                    .libreswan
+                    .tunnel
+                    .as_ref()
+                    .map_or((0, 0), |tf| (tf.bytes_in, tf.bytes_out));
             }
             "tunnel-down" => {
                 let start = t.up_since.take().or(up_since).unwrap_or(at);
