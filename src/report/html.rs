@@ -26,7 +26,8 @@ th,td{padding:2px 6px;border-bottom:1px solid #eee;text-align:left;white-space:n
 thead th{position:sticky;top:0;background:#f4f4f4;z-index:1}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 tr[hidden]{display:none}
-#timeline th{width:14em;overflow:hidden;text-overflow:ellipsis;max-width:14em;font-weight:normal}
+#timeline th{overflow:hidden;text-overflow:ellipsis;font-weight:normal}
+#timeline thead th:first-child{width:14em}
 #timeline td{width:auto;padding:1px 6px}
 #timeline svg{display:block;width:100%;height:14px}
 #timeline tr.gateway th{font-weight:bold}
