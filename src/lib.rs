@@ -19,6 +19,7 @@
 //! | [`sink`] | spools, the shared drain, each sink and its own config keys | `source`, `track`, `cli` |
 //! | [`config`] | the TOML file, defaults and checks (sinks read their own keys) | `source`, `daemon`, `cli` |
 //! | [`daemon`] | the wiring: sources, trackers, spools, checkpoint, signals, systemd | `cli` |
+//! | [`report`] | the event trail read back into per-tunnel figures and their table, CSV, JSON and HTML | `source`, `sink`, `cli`, clap |
 //! | [`cli`] | one file per subcommand; the only place of clap and stdout | (may import all) |
 //! | [`atomic`] | replacing a small file atomically and durably (spool ack, checkpoint) | anything of this crate |
 //! | [`hostname`] | this machine's name, the default `observer.hostname` | anything of this crate |
@@ -32,6 +33,7 @@ pub mod daemon;
 pub mod event;
 pub mod hostname;
 pub mod input;
+pub mod report;
 pub mod show;
 pub mod sink;
 pub mod snapshot;

@@ -25,6 +25,8 @@ enum Command {
     Diff(swantrail::cli::diff::DiffArgs),
     /// Replay a series of dumps and print the events as NDJSON.
     Replay(swantrail::cli::replay::ReplayArgs),
+    /// Print the audit history of tunnel lifetimes from event files.
+    Report(swantrail::cli::report::ReportArgs),
     /// Validate a configuration file and say exactly what is wrong.
     CheckConfig {
         /// The TOML configuration file.
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => swantrail::cli::diff::diff_command(args),
         Command::Replay(args) => swantrail::cli::replay::replay_command(args),
         Command::CheckConfig { file } => swantrail::cli::check_config::check_config_command(&file),
+        Command::Report(args) => swantrail::cli::report::report_command(args),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@ pub mod check_config;
 pub mod diff;
 pub mod parse;
 pub mod replay;
+pub mod report;
 pub mod run;
 pub mod show;
 
