@@ -341,6 +341,10 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// More than one value is wrong: every one, in file order, so that one
+    /// run of `check-config` names all that needs fixing.
+    #[error("{}", several(.0))]
+    Several(Vec<ConfigError>),
     /// The file was read but a value is wrong; `line`/`column` are 1-based.
     #[error("{}", Located { path, line: *line, column: *column, message })]
     Invalid {
@@ -353,6 +357,43 @@ pub enum ConfigError {
         /// What is wrong and, where possible, what to write instead.
         message: String,
     },
+}
+
+/// One error per line.
+fn several(errors: &[ConfigError]) -> String {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    lines.join("\n")
+}
+
+/// Collects the errors of the independent parts of a config (each top-level
+/// key, each source, each sink) so that all of them are reported at once.
+#[derive(Default)]
+struct Errors(Vec<ConfigError>);
+
+impl Errors {
+    /// The value, or `default` after keeping the error.
+    fn keep<T>(&mut self, result: Result<T, ConfigError>, default: T) -> T {
+        match result {
+            Ok(value) => value,
+            Err(e) => {
+                self.0.push(e);
+                default
+            }
+        }
+    }
+
+    /// `Ok(value)` when nothing was wrong; the one error, or all of them.
+    fn finish<T>(mut self, value: T) -> Result<T, ConfigError> {
+        self.0.sort_by_key(|e| match e {
+            ConfigError::Invalid { line, column, .. } => (*line, *column),
+            _ => (None, None),
+        });
+        match self.0.len() {
+            0 => Ok(value),
+            1 => Err(self.0.remove(0)),
+            _ => Err(ConfigError::Several(self.0)),
+        }
+    }
 }
 
 struct Located<'a> {
@@ -711,7 +752,12 @@ impl Validator<'_> {
         span: std::ops::Range<usize>,
         message: String,
     ) -> Result<T, ConfigError> {
-        Err(invalid(self.text, self.origin, Some(span.start), message))
+        Err(self.invalid(span, message))
+    }
+
+    /// The error of [`Validator::error`] itself, for collecting.
+    fn invalid(&self, span: std::ops::Range<usize>, message: String) -> ConfigError {
+        invalid(self.text, self.origin, Some(span.start), message)
     }
 
     /// Position of the key whose value is at `span`: the start of its line.
@@ -738,13 +784,15 @@ impl Validator<'_> {
         sinks: Option<Spanned<DeValue<'_>>>,
     ) -> Result<Config, ConfigError> {
         let defaults = Config::default();
+        let mut errors = Errors::default();
         let hostname = match raw.hostname {
-            Some(h) if h.get_ref().trim().is_empty() => {
-                return self.error(
+            Some(h) if h.get_ref().trim().is_empty() => errors.keep(
+                self.error(
                     h.span(),
                     "`hostname` is empty; remove the key to use the system's host name".into(),
-                );
-            }
+                ),
+                None,
+            ),
             Some(h) => Some(h.into_inner()),
             None => None,
         };
@@ -752,7 +800,10 @@ impl Validator<'_> {
             None => defaults.tracker,
             Some(t) => TrackerSettings {
                 stalled_after: match t.stalled_after {
-                    Some(d) => self.positive(d, "tracker.stalled_after")?,
+                    Some(d) => errors.keep(
+                        self.positive(d, "tracker.stalled_after"),
+                        defaults.tracker.stalled_after,
+                    ),
                     None => defaults.tracker.stalled_after,
                 },
                 traffic_interval: t.traffic_interval.and_then(|d| d.0),
@@ -763,33 +814,37 @@ impl Validator<'_> {
             Some(l) => LogSettings {
                 format: l.format.unwrap_or(defaults.log.format),
                 level: match l.level {
-                    Some(level) => {
-                        if let Err(e) = check_log_level(level.get_ref()) {
-                            return self.error(
+                    Some(level) => match check_log_level(level.get_ref()) {
+                        Err(e) => errors.keep(
+                            self.error(
                                 level.span(),
                                 format!(
                                     "invalid `log.level` \"{}\": {e}; write e.g. \"info\" or \"info,swantrail::sink=debug\"",
                                     level.get_ref()
                                 ),
-                            );
-                        }
-                        level.into_inner()
-                    }
+                            ),
+                            defaults.log.level,
+                        ),
+                        Ok(()) => level.into_inner(),
+                    },
                     None => defaults.log.level,
                 },
             },
         };
         let sources = match raw.source {
             None => defaults.sources,
-            Some(list) if list.get_ref().is_empty() => {
-                return self.error(list.span(), "at least one [[source]] is needed".into());
-            }
+            Some(list) if list.get_ref().is_empty() => errors.keep(
+                self.error(list.span(), "at least one [[source]] is needed".into()),
+                Vec::new(),
+            ),
             Some(list) => {
                 let mut sources = Vec::new();
                 let mut names = Vec::new();
                 for raw in list.into_inner() {
-                    let source = self.source(raw, &mut names)?;
-                    sources.push(source);
+                    if let Some(source) = errors.keep(self.source(raw, &mut names).map(Some), None)
+                    {
+                        sources.push(source);
+                    }
                 }
                 sources
             }
@@ -798,30 +853,37 @@ impl Validator<'_> {
             None => defaults.sinks,
             Some(list) => {
                 let span = list.span();
-                let DeValue::Array(tables) = list.into_inner() else {
-                    return self.error(
+                let mut sinks = Vec::new();
+                match list.into_inner() {
+                    DeValue::Array(tables) if tables.is_empty() => errors
+                        .0
+                        .push(self.invalid(span, "at least one [[sink]] is needed".into())),
+                    DeValue::Array(tables) => {
+                        let mut names = Vec::new();
+                        for table in tables {
+                            let span = table.span();
+                            let DeValue::Table(table) = table.into_inner() else {
+                                errors.0.push(self.invalid(
+                                    span,
+                                    "`sink` must be a list of tables; write [[sink]]".into(),
+                                ));
+                                continue;
+                            };
+                            let sink = self.sink(Spanned::new(span, table), &mut names);
+                            if let Some(sink) = errors.keep(sink.map(Some), None) {
+                                sinks.push(sink);
+                            }
+                        }
+                    }
+                    _ => errors.0.push(self.invalid(
                         span,
                         "`sink` must be a list of tables; write [[sink]]".into(),
-                    );
-                };
-                if tables.is_empty() {
-                    return self.error(span, "at least one [[sink]] is needed".into());
-                }
-                let mut sinks = Vec::new();
-                let mut names = Vec::new();
-                for table in tables {
-                    let span = table.span();
-                    let DeValue::Table(table) = table.into_inner() else {
-                        return self.error(
-                            span,
-                            "`sink` must be a list of tables; write [[sink]]".into(),
-                        );
-                    };
-                    sinks.push(self.sink(Spanned::new(span, table), &mut names)?);
+                    )),
                 }
                 sinks
             }
         };
+        errors.finish(())?;
         Ok(Config {
             state_dir: raw.state_dir.unwrap_or(defaults.state_dir),
             hostname,

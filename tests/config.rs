@@ -213,6 +213,43 @@ fn mistakes_are_reported_with_file_line_and_key() {
 }
 
 #[test]
+fn check_config_reports_every_mistake_in_file_order_not_only_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("swantrail.toml");
+    let text = "[[source]]\ntype = \"command\"\npath = \"/tmp/x\"\n\n\
+                [[sink]]\ntype = \"file\"\n\n\
+                [log]\nlevel = \"loud\"\n\n\
+                [tracker]\nstalled_after = \"0s\"\n";
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_swantrail"))
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    let at = |line: usize| format!("{}:{line}:", file.display());
+    assert_eq!(lines.len(), 4, "{stderr}");
+    assert!(
+        lines[0].starts_with(&at(3)) && lines[0].contains("`path` does not apply"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with(&at(6)) && lines[1].contains("needs `path`"),
+        "{stderr}"
+    );
+    assert!(
+        lines[2].starts_with(&at(9)) && lines[2].contains("log.level"),
+        "{stderr}"
+    );
+    assert!(
+        lines[3].starts_with(&at(12)) && lines[3].contains("stalled_after"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_config_names_the_typoed_key_and_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("swantrail.toml");

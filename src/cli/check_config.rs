@@ -2,7 +2,9 @@
 //!
 //! The checks are `crate::config`'s; this file only prints the verdict, on
 //! stdout when the file is good and as one `file:line:column: message` line
-//! on stderr when it is not.
+//! per mistake on stderr when it is not (every key, source and sink is checked
+//! on its own, so one run names everything to fix; a TOML syntax error or an
+//! unknown key still stops the reading where it is).
 
 use std::path::Path;
 use std::process::ExitCode;
