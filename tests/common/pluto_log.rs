@@ -14,7 +14,8 @@ pub struct PlutoLog {
     /// Serials of SAs pluto logged as established, IKE and Child.
     pub established: BTreeSet<u64>,
     /// For every serial: seconds since midnight when pluto first logged it
-    /// established, and when it first logged deleting it.
+    /// established, and when it first logged deleting it (or, for a Child
+    /// SA, its traffic summary, which is all a deletion with its parent logs).
     pub lifetimes: BTreeMap<u64, (Option<i64>, Option<i64>)>,
 }
 
@@ -71,7 +72,11 @@ pub fn read_log(path: &Path) -> PlutoLog {
                 life.0 = time_of_day(line);
             }
         }
-        if what.starts_with("deleting") && life.1.is_none() {
+        // A Child SA deleted with its IKE SA (at shutdown, say) gets no
+        // "deleting" line of its own, only the traffic summary pluto logs
+        // as it deletes it.
+        let deleted = what.starts_with("deleting") || what.starts_with("ESP traffic information");
+        if deleted && life.1.is_none() {
             life.1 = time_of_day(line);
         }
         if let Some(rest) = what.strip_prefix("initiator rekeyed Child SA #") {
