@@ -269,19 +269,8 @@ fn figures_table(out: &mut String, r: &Report) {
     }
     out.push_str("</tr></thead>\n<tbody>\n");
     for t in &r.tunnels {
-        let remote: Vec<&str> = [
-            t.peer.as_deref(),
-            t.remote_ip.as_deref(),
-            t.remote_id.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let reasons: Vec<String> = t
-            .end_reasons
-            .iter()
-            .map(|(r, n)| format!("{r} {n}"))
-            .collect();
+        let remote = t.remote();
+        let reasons = super::tally(&t.end_reasons);
         let _ = writeln!(
             out,
             "<tr data-tunnel=\"{l}\" data-host=\"{h}\" data-search=\"{s}\"><td>{l}</td><td>{h}</td><td>{}</td>\
@@ -376,11 +365,7 @@ fn gateway_lists(out: &mut String, r: &Report) {
         ] {
             let _ = writeln!(out, "<li>{what}: {} {}</li>", items.len(), times(items));
         }
-        let failed: Vec<String> = g
-            .negotiations_failed
-            .iter()
-            .map(|(r, n)| format!("{r} {n}"))
-            .collect();
+        let failed = super::tally(&g.negotiations_failed);
         let _ = writeln!(
             out,
             "<li>negotiations failed: {} {}</li>",

@@ -350,7 +350,25 @@ pub struct TunnelRow {
     pub timeline: Timeline,
 }
 
+/// `reason count` for each reason of a tally, in the tally's order: how
+/// every format prints end reasons and failed negotiations.
+pub fn tally(counts: &BTreeMap<String, u64>) -> Vec<String> {
+    counts.iter().map(|(r, n)| format!("{r} {n}")).collect()
+}
+
 impl TunnelRow {
+    /// What is known of the far end, in this order: peer, remote IP, remote id.
+    pub fn remote(&self) -> Vec<&str> {
+        [
+            self.peer.as_deref(),
+            self.remote_ip.as_deref(),
+            self.remote_id.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     /// The name an operator types: connection plus instance (`rw[2]`).
     pub fn label(&self) -> String {
         format!(

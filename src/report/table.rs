@@ -88,21 +88,10 @@ fn details(t: &TunnelRow) -> String {
         short_time(&t.last_seen)
     )];
     if !t.end_reasons.is_empty() {
-        let reasons: Vec<String> = t
-            .end_reasons
-            .iter()
-            .map(|(r, n)| format!("{r} {n}"))
-            .collect();
+        let reasons = super::tally(&t.end_reasons);
         parts.push(format!("ended: {}", reasons.join(", ")));
     }
-    let remote: Vec<&str> = [
-        t.peer.as_deref(),
-        t.remote_ip.as_deref(),
-        t.remote_id.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let remote = t.remote();
     if !remote.is_empty() {
         parts.push(format!("remote {}", remote.join(" ")));
     }
@@ -166,11 +155,7 @@ fn gateway_text(g: &Gateway) -> String {
         );
     }
     let failed: u64 = g.negotiations_failed.values().sum();
-    let reasons: Vec<String> = g
-        .negotiations_failed
-        .iter()
-        .map(|(r, n)| format!("{r} {n}"))
-        .collect();
+    let reasons = super::tally(&g.negotiations_failed);
     let _ = writeln!(
         out,
         "    negotiations failed: {failed}{}",
