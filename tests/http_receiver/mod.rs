@@ -89,6 +89,15 @@ pub struct State {
     pub authorization: Option<String>,
     /// Answer this when nothing is scripted (e.g. 503 for a long outage).
     pub default_reply: Option<Reply>,
+    /// Benchmark mode (NDJSON and `_bulk`): check that every line is JSON
+    /// and count it, but keep neither documents nor bodies. A receiver that
+    /// builds and stores 200,000 parsed documents in the sink's process
+    /// measures itself, not the sink.
+    pub counting: bool,
+    /// Events taken in counting mode.
+    pub counted: u64,
+    /// Decoded body bytes of every request, in any mode.
+    pub decoded_bytes: u64,
 }
 
 /// A running receiver.
@@ -242,12 +251,19 @@ impl Receiver {
         body: &[u8],
         status: u16,
     ) {
-        self.state.lock().unwrap().requests.push(Seen {
+        let mut state = self.state.lock().unwrap();
+        state.decoded_bytes += body.len() as u64;
+        let body = if state.counting {
+            Vec::new()
+        } else {
+            body.to_vec()
+        };
+        state.requests.push(Seen {
             at,
             path: path.to_string(),
             headers: headers.clone(),
             gzip,
-            body: body.to_vec(),
+            body,
             status,
         });
     }
@@ -274,6 +290,17 @@ impl Receiver {
     }
 
     fn ndjson(&self, body: &[u8]) -> (u16, String) {
+        if self.state.lock().unwrap().counting {
+            let mut n = 0;
+            for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_err() {
+                    return (400, "not NDJSON".into());
+                }
+                n += 1;
+            }
+            self.state.lock().unwrap().counted += n;
+            return (200, "ok".into());
+        }
         let text = String::from_utf8_lossy(body);
         let mut values = Vec::new();
         for line in text.lines() {
@@ -314,6 +341,9 @@ impl Receiver {
                 "illegal_argument_exception",
                 "The bulk request must be terminated by a newline [\\n]",
             );
+        }
+        if self.state.lock().unwrap().counting {
+            return self.bulk_counting(body);
         }
         let text = String::from_utf8_lossy(body);
         let mut lines = text.lines();
@@ -423,6 +453,31 @@ impl Receiver {
         (
             200,
             json!({"took": 1, "errors": errors, "items": items}).to_string(),
+        )
+    }
+
+    /// `_bulk` in counting mode: every document created, nothing kept.
+    fn bulk_counting(&self, body: &[u8]) -> (u16, String) {
+        let mut lines = body.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+        let mut items = Vec::new();
+        while let Some(action_line) = lines.next() {
+            let (Ok(action), Some(doc)) =
+                (serde_json::from_slice::<Value>(action_line), lines.next())
+            else {
+                return (400, "malformed bulk body".into());
+            };
+            if serde_json::from_slice::<serde::de::IgnoredAny>(doc).is_err() {
+                return (400, "malformed document".into());
+            }
+            let Some((op, meta)) = action.as_object().and_then(|o| o.iter().next()) else {
+                return (400, "malformed action".into());
+            };
+            items.push(json!({ op.clone(): {"_index": meta["_index"], "_id": meta["_id"], "status": 201, "result": "created", "_version": 1} }));
+        }
+        self.state.lock().unwrap().counted += items.len() as u64;
+        (
+            200,
+            json!({"took": 1, "errors": false, "items": items}).to_string(),
         )
     }
 

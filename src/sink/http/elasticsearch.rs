@@ -104,16 +104,30 @@ impl IndexName {
 /// Appends the `create` action and the document of one event to a bulk body.
 pub fn encode_event(body: &mut Vec<u8>, index: &IndexName, line: &str, fields: &EventFields) {
     let name = index.expand(fields.datetime());
-    let mut action = serde_json::Map::new();
-    action.insert("_index".into(), name.into());
+    // Written directly rather than through a `serde_json::Value`: this runs
+    // once per event, and the strings still go through serde_json's escaping.
+    body.extend_from_slice(br#"{"create":{"_index":"#);
+    json_string(body, &name);
     if let Some(id) = &fields.event.id {
-        action.insert("_id".into(), id.as_ref().into());
+        body.extend_from_slice(br#","_id":"#);
+        json_string(body, id);
     }
-    let action = serde_json::json!({ "create": action });
-    body.extend_from_slice(action.to_string().as_bytes());
-    body.push(b'\n');
+    body.extend_from_slice(b"}}\n");
     body.extend_from_slice(line.as_bytes());
     body.push(b'\n');
+}
+
+/// Appends `text` as a JSON string.
+fn json_string(body: &mut Vec<u8>, text: &str) {
+    // Writing a `&str` into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *body, text);
+}
+
+/// The top of a `_bulk` answer: when `errors` is false every item was
+/// created, and the items (one per document) need not be decoded at all.
+#[derive(Deserialize)]
+struct BulkHead {
+    errors: bool,
 }
 
 #[derive(Deserialize)]
@@ -132,6 +146,9 @@ struct BulkItem {
 
 /// Reads a 2xx `_bulk` answer for a request of `items` documents.
 pub fn read_answer(body: &[u8], items: usize) -> Verdict {
+    if let Ok(BulkHead { errors: false }) = serde_json::from_slice(body) {
+        return Verdict::Delivered;
+    }
     let answer: BulkAnswer = match serde_json::from_slice(body) {
         Ok(a) => a,
         Err(e) => {
@@ -224,10 +241,24 @@ mod tests {
         assert_eq!(lines.len(), 4);
         assert_eq!(
             lines[0],
-            r#"{"create":{"_id":"a1","_index":"logs-libreswan.tunnel-default"}}"#
+            r#"{"create":{"_index":"logs-libreswan.tunnel-default","_id":"a1"}}"#
         );
         assert_eq!(lines[1], event("a1", "2026-11-28T09:25:42Z"));
         assert!(text.ends_with('\n'), "a bulk body ends with a newline");
+    }
+
+    #[test]
+    fn a_hostile_id_stays_inside_its_json_string() {
+        let index = IndexName::parse(DEFAULT_INDEX).unwrap();
+        let line =
+            r#"{"@timestamp":"2026-11-28T09:25:42Z","event":{"id":"x\"}},{\"delete\":\n\u0000"}}"#;
+        let fields = EventFields::read(line, 0).unwrap();
+        let mut body = Vec::new();
+        encode_event(&mut body, &index, line, &fields);
+        let text = String::from_utf8(body).unwrap();
+        let action: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(action["create"]["_id"], "x\"}},{\"delete\":\n\u{0}");
+        assert_eq!(text.lines().count(), 2, "no line break escaped the action");
     }
 
     #[test]

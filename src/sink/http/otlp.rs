@@ -15,36 +15,20 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::fields::EventFields;
+use crate::sink::syslog::encode::{Severity, severity};
 
 /// The path of the logs endpoint (appended to the configured base URL).
 pub const LOGS_PATH: &str = "/v1/logs";
 
-/// RFC 5424 severity of an event: 3 error, 4 warning, 5 notice, 6 informational.
-///
-/// Losing pluto or a tunnel going down because it was deleted is what an
-/// operator is paged for; routine SA churn is informational.
-pub fn syslog_severity(action: &str, reason: Option<&str>) -> u8 {
-    match (action, reason) {
-        ("pluto-unreachable", _) => 3,
-        ("tunnel-down", Some("deleted" | "pluto-restart")) => 4,
-        ("negotiation-stalled" | "negotiation-failed" | "pluto-restarted", _) => 4,
-        ("tunnel-up" | "tunnel-down" | "pluto-reachable", _) => 5,
-        _ => 6,
-    }
-}
-
-/// OpenTelemetry's SeverityNumber and SeverityText for a syslog severity,
-/// as the OpenTelemetry log data model maps syslog.
-fn otel_severity(syslog: u8) -> (u8, &'static str) {
-    match syslog {
-        0 => (21, "FATAL"),
-        1 => (19, "ERROR3"),
-        2 => (18, "ERROR2"),
-        3 => (17, "ERROR"),
-        4 => (13, "WARN"),
-        5 => (10, "INFO2"),
-        6 => (9, "INFO"),
-        _ => (5, "DEBUG"),
+/// OpenTelemetry's SeverityNumber and SeverityText for an event: the
+/// syslog sink's table (docs/events.md "Severity"), so that a collector and
+/// a syslog receiver rank the same event alike, mapped as the
+/// OpenTelemetry log data model maps syslog severities.
+fn otel_severity(severity: Severity) -> (u8, &'static str) {
+    match severity {
+        Severity::Warning => (13, "WARN"),
+        Severity::Notice => (10, "INFO2"),
+        Severity::Informational => (9, "INFO"),
     }
 }
 
@@ -79,7 +63,7 @@ fn string_attribute(key: &str, value: &str) -> Value {
 pub fn log_record(line: &str, fields: &EventFields) -> Result<Value, String> {
     let event: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let action = fields.event.action.as_deref().unwrap_or("");
-    let (number, text) = otel_severity(syslog_severity(action, fields.event.reason.as_deref()));
+    let (number, text) = otel_severity(severity(action));
     let mut attributes = Vec::new();
     if let Some(id) = &fields.event.id {
         attributes.push(string_attribute("log.record.uid", id));
@@ -191,8 +175,8 @@ mod tests {
         let fields = EventFields::read(LINE, 0).unwrap();
         let record = log_record(LINE, &fields).unwrap();
         assert_eq!(record["timeUnixNano"], "1795857942000000000");
-        assert_eq!(record["severityNumber"], 13);
-        assert_eq!(record["severityText"], "WARN");
+        assert_eq!(record["severityNumber"], 10);
+        assert_eq!(record["severityText"], "INFO2");
         let attributes = record["attributes"].as_array().unwrap();
         let get = |k: &str| {
             attributes
@@ -265,9 +249,12 @@ mod tests {
 
     #[test]
     fn severities_follow_the_syslog_table() {
-        assert_eq!(syslog_severity("pluto-unreachable", Some("timeout")), 3);
-        assert_eq!(syslog_severity("tunnel-down", Some("expired")), 5);
-        assert_eq!(syslog_severity("child-sa-rekeyed", Some("rekey")), 6);
-        assert_eq!(otel_severity(6), (9, "INFO"));
+        let otel = |action| otel_severity(severity(action));
+        assert_eq!(otel("pluto-unreachable"), (13, "WARN"));
+        assert_eq!(otel("negotiation-failed"), (13, "WARN"));
+        assert_eq!(otel("tunnel-down"), (10, "INFO2"));
+        assert_eq!(otel("child-sa-deleted"), (10, "INFO2"));
+        assert_eq!(otel("child-sa-rekeyed"), (9, "INFO"));
+        assert_eq!(otel("tunnel-up"), (9, "INFO"));
     }
 }
