@@ -21,12 +21,14 @@
 //! | [`daemon`] | the wiring: sources, trackers, spools, checkpoint, signals, systemd | `cli` |
 //! | [`report`] | the event trail read back into per-tunnel figures and their table, CSV, JSON and HTML | `source`, `sink`, `cli`, clap |
 //! | [`cli`] | one file per subcommand; the only place of clap and stdout | (may import all) |
+//! | [`audit`] | pluto's Linux audit records: parsing them, reading them from netlink | `track`, `sink`, `cli`, `daemon` |
 //! | [`atomic`] | replacing a small file atomically and durably (spool ack, checkpoint) | anything of this crate |
 //! | [`hostname`] | this machine's name, the default `observer.hostname` | anything of this crate |
 
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod daemon;
