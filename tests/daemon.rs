@@ -6,228 +6,21 @@
 //! once when it is complete and never when it is not, pluto going away and
 //! coming back is reported once, and the service talks to systemd.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_swantrail");
-/// The bundled lab series (examples/lab-4.10/README.md): real 4.10 dumps.
-const SERIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/lab-4.10/series");
+mod common;
+use common::daemon::*;
 
 // ---------------------------------------------------------------- helpers
-
-/// A daemon under test, with its stderr captured in a file.
-struct Daemon {
-    child: RefCell<Child>,
-    stderr: PathBuf,
-    /// Where this daemon's lines start in a log shared across restarts.
-    log_start: usize,
-}
-
-impl Daemon {
-    fn start(config: &Path, stderr: &Path, env: &[(&str, &str)]) -> Daemon {
-        Daemon::start_with(config, stderr, env, &[])
-    }
-
-    fn start_with(config: &Path, stderr: &Path, env: &[(&str, &str)], args: &[&str]) -> Daemon {
-        let log_start = fs::metadata(stderr).map_or(0, |m| m.len() as usize);
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(stderr)
-            .unwrap();
-        let mut command = Command::new(BIN);
-        command
-            .args(["run", "--config"])
-            .arg(config)
-            .args(args)
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("JOURNAL_STREAM")
-            .env("RUST_LOG", "swantrail=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        Daemon {
-            child: RefCell::new(command.spawn().unwrap()),
-            stderr: stderr.to_path_buf(),
-            log_start,
-        }
-    }
-
-    fn signal(&self, signal: i32) {
-        let rc = unsafe { libc::kill(self.pid() as i32, signal) };
-        assert_eq!(rc, 0, "kill({signal}) failed");
-    }
-
-    /// SIGKILL: the crash the durability promise is about.
-    fn crash(mut self) {
-        let child = self.child.get_mut();
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-
-    /// SIGTERM, then wait for the exit (at most 30 s).
-    fn terminate(mut self) -> ExitStatus {
-        self.signal(libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.get_mut().try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                self.child.get_mut().kill().unwrap();
-                panic!("no exit 30 s after SIGTERM; log:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.borrow().id()
-    }
-
-    /// How the daemon exited, if it has.
-    fn exited(&self) -> Option<ExitStatus> {
-        self.child.borrow_mut().try_wait().unwrap()
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// The log lines of this process only.
-    fn own_log(&self) -> String {
-        self.log()
-            .get(self.log_start..)
-            .unwrap_or_default()
-            .to_string()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let child = self.child.get_mut();
-        if let Ok(None) = child.try_wait() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Wait until `done` holds, failing with `what` (and the log) after `limit`.
-fn wait_until(limit: Duration, what: &str, daemon: &Daemon, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        if let Some(status) = daemon.exited() {
-            panic!(
-                "the daemon exited ({status}) while waiting for {what}; log:\n{}",
-                daemon.log()
-            );
-        }
-        if Instant::now() > deadline {
-            panic!("timed out waiting for {what}; log:\n{}", daemon.log());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// The `taken_at` of the last snapshot in a source's checkpoint.
-fn checkpoint_taken_at(state: &Path, source: &str) -> Option<i64> {
-    let text = fs::read_to_string(state.join("checkpoint").join(format!("{source}.json"))).ok()?;
-    let json: Value = serde_json::from_str(&text).ok()?;
-    json["taken_at"].as_i64()
-}
-
-/// Every event line in every file of `dir` (the sink's file and its rotations).
-fn event_lines(dir: &Path) -> Vec<String> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files.reverse(); // events.ndjson.N (oldest) ... events.ndjson
-    let mut lines = Vec::new();
-    for file in files {
-        let text = fs::read_to_string(&file).unwrap();
-        lines.extend(text.lines().filter(|l| !l.is_empty()).map(String::from));
-    }
-    lines
-}
-
-/// A field of an event, written nested (`{"event":{"id":..}}`) or dotted.
-fn field<'a>(event: &'a Value, dotted: &str) -> Option<&'a Value> {
-    if let Some(v) = event.get(dotted) {
-        return Some(v);
-    }
-    dotted.split('.').try_fold(event, |v, key| v.get(key))
-}
-
-fn parse_event(line: &str) -> Value {
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
-}
-
-fn event_id(line: &str) -> String {
-    let event = parse_event(line);
-    field(&event, "event.id")
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("no event.id: {line}"))
-        .to_string()
-}
-
-fn action(line: &str) -> String {
-    let event = parse_event(line);
-    field(&event, "event.action")
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("no event.action: {line}"))
-        .to_string()
-}
-
-/// The lab series as (epoch, path), oldest first, or `None` (test skipped)
-/// when neither the bundled copy nor the shared captures are present.
-fn lab_series() -> Option<Vec<(i64, PathBuf)>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        root.join("examples/lab-4.10/series"),
-        root.join("../shared/lab/captures/series"),
-    ];
-    let dir = candidates.iter().find(|d| d.is_dir())?;
-    let mut dumps: Vec<(i64, PathBuf)> = fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| {
-            let path = e.unwrap().path();
-            let name = path.file_name()?.to_str()?.to_string();
-            let epoch = name.strip_prefix("status-")?.strip_suffix(".txt")?;
-            Some((epoch.parse().ok()?, path))
-        })
-        .collect();
-    dumps.sort();
-    Some(dumps)
-}
-
-fn fixture(epoch: i64) -> String {
-    fs::read_to_string(format!("{SERIES}/status-{epoch}.txt")).unwrap()
-}
-
-/// Put a dump in place the way cron jobs should: temporary file, then rename.
-fn write_by_rename(target: &Path, text: &str, mtime: i64) {
-    let temporary = target.with_extension("tmp");
-    fs::write(&temporary, text).unwrap();
-    set_mtime(&temporary, mtime);
-    fs::rename(&temporary, target).unwrap();
-}
 
 /// Rewrite a dump in place the way `whack --status > file` does: truncate,
 /// then write in pieces with short pauses.
@@ -251,16 +44,6 @@ fn write_in_place(target: &Path, text: &str, mtime: i64) {
     }
     drop(file);
     set_mtime(target, mtime);
-}
-
-fn set_mtime(path: &Path, epoch: i64) {
-    let file = fs::OpenOptions::new().write(true).open(path).unwrap();
-    file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(epoch as u64))
-        .unwrap();
-}
-
-fn toml_path(path: &Path) -> String {
-    format!("{:?}", path.to_str().unwrap())
 }
 
 /// A config with one file source and one file sink, all under `root`.
@@ -314,7 +97,7 @@ fn run_series(
     let watched = root.join("watch/status.txt");
     let stderr = root.join("stderr.log");
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut daemon = Daemon::start(&config, &stderr, &[]);
+    let mut daemon = Daemon::start(&config, &stderr);
     for (index, (epoch, dump)) in series.iter().enumerate() {
         write_by_rename(&watched, &fs::read_to_string(dump).unwrap(), *epoch);
         if kills.contains(&index) {
@@ -325,7 +108,7 @@ fn run_series(
             if checkpoint_taken_at(&state, "lab") != Some(*epoch) {
                 *killed_before_checkpoint += 1;
             }
-            daemon = Daemon::start(&config, &stderr, &[]);
+            daemon = Daemon::start(&config, &stderr);
         }
         let epoch = *epoch;
         wait_until(
@@ -346,10 +129,7 @@ fn run_series(
 
 #[test]
 fn sigkill_at_twenty_random_moments_loses_no_event_and_repeats_only_identical_ids() {
-    let Some(series) = lab_series() else {
-        eprintln!("SKIPPED: the lab series (examples/lab-4.10/series or ../shared) is absent");
-        return;
-    };
+    let series = lab_series();
     let reference_dir = tempfile::tempdir().unwrap();
     let reference = run_series(reference_dir.path(), &series, &BTreeSet::new(), 0, &mut 0);
     assert!(
@@ -416,7 +196,7 @@ fn renamed_and_rewritten_dumps_are_read_once_and_a_truncated_one_never(force_pol
     let state = root.join("state");
     let watched = root.join("watch/status.txt");
     let stderr = root.join("stderr.log");
-    let daemon = Daemon::start(&config, &stderr, &[]);
+    let daemon = Daemon::start(&config, &stderr);
     let state = state.as_path();
     let checkpointed = |epoch: i64| move || checkpoint_taken_at(state, "lab") == Some(epoch);
     let limit = Duration::from_secs(15);
@@ -541,20 +321,13 @@ batch_max_wait = "20ms"
     path
 }
 
-fn calls(root: &Path) -> u32 {
-    fs::read_to_string(root.join("calls"))
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn pluto_failing_then_answering_gives_one_unreachable_and_one_reachable() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
     let script = flaky_whack(root, 4);
     let config = command_config(root, &script);
-    let daemon = Daemon::start(&config, &root.join("stderr.log"), &[]);
+    let daemon = Daemon::start(&config, &root.join("stderr.log"));
     wait_until(Duration::from_secs(20), "ten polls", &daemon, || {
         calls(root) >= 10
     });
@@ -591,13 +364,14 @@ fn systemd_hears_ready_status_and_watchdog_pings_then_stopping() {
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let daemon = Daemon::start(
+    let daemon = Daemon::start_with(
         &config,
         &root.join("stderr.log"),
         &[
             ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
             ("WATCHDOG_USEC", "400000"),
         ],
+        &[],
     );
     let mut messages = Vec::new();
     let mut buffer = [0u8; 4096];
@@ -658,7 +432,7 @@ fn sighup_makes_the_file_sink_start_a_new_file_after_logrotate_moved_it() {
     let root = root.path();
     let script = flaky_whack(root, 0);
     let config = command_config(root, &script);
-    let daemon = Daemon::start(&config, &root.join("stderr.log"), &[]);
+    let daemon = Daemon::start(&config, &root.join("stderr.log"));
     let current = root.join("out/events.ndjson");
     wait_until(Duration::from_secs(15), "the inventory", &daemon, || {
         fs::read_to_string(&current).is_ok_and(|t| t.contains("tunnel-up"))
@@ -728,7 +502,7 @@ fn a_second_daemon_on_the_same_state_directory_refuses_to_start() {
     let root = root.path();
     let script = flaky_whack(root, 0);
     let config = command_config(root, &script);
-    let first = Daemon::start(&config, &root.join("first.log"), &[]);
+    let first = Daemon::start(&config, &root.join("first.log"));
     wait_until(Duration::from_secs(15), "the first daemon", &first, || {
         first.log().contains("ready")
     });
@@ -779,7 +553,7 @@ fn trafficstatus_polling_sees_the_last_tunnel_go_and_skips_what_is_not_status() 
         ),
     );
     fs::write(&config, text).unwrap();
-    let daemon = Daemon::start(&config, &root.join("stderr.log"), &[]);
+    let daemon = Daemon::start(&config, &root.join("stderr.log"));
     let polls_from = |n: u32| move || calls(root) >= n;
     wait_until(
         Duration::from_secs(20),

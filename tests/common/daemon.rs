@@ -27,6 +27,12 @@ pub struct Daemon {
 impl Daemon {
     /// Start `swantrail run --config CONFIG`, stderr appended to `stderr`.
     pub fn start(config: &Path, stderr: &Path) -> Daemon {
+        Daemon::start_with(config, stderr, &[], &[])
+    }
+
+    /// `start` with extra environment variables and extra arguments after
+    /// the config (the systemd variables, `--log-format json`).
+    pub fn start_with(config: &Path, stderr: &Path, env: &[(&str, &str)], args: &[&str]) -> Daemon {
         let log_start = fs::metadata(stderr).map_or(0, |m| m.len() as usize);
         let log = fs::OpenOptions::new()
             .create(true)
@@ -37,6 +43,7 @@ impl Daemon {
         command
             .args(["run", "--config"])
             .arg(config)
+            .args(args)
             .env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")
             .env_remove("JOURNAL_STREAM")
@@ -44,6 +51,9 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
+        for (key, value) in env {
+            command.env(key, value);
+        }
         Daemon {
             child: RefCell::new(command.spawn().unwrap()),
             stderr: stderr.to_path_buf(),
