@@ -441,6 +441,18 @@ enum Connection {
     Stream(Box<dyn Stream>),
 }
 
+impl Connection {
+    /// One message as one datagram on the datagram transports; a stream
+    /// frames and writes a whole batch instead, so it never comes here.
+    async fn send_datagram(&self, message: &[u8]) -> io::Result<()> {
+        match self {
+            Connection::Unix(socket) => socket.send(message).await.map(drop),
+            Connection::Udp(socket) => socket.send(message).await.map(drop),
+            Connection::Stream(_) => Err(io::Error::other("a stream takes framed batches")),
+        }
+    }
+}
+
 /// Sends batches to one syslog receiver.
 pub struct SyslogSink {
     config: SyslogSinkConfig,
@@ -565,39 +577,26 @@ impl Sink for SyslogSink {
             None => self.connect().await?,
         };
         let address = &self.config.address;
-        let sent = match &mut connection {
-            Connection::Unix(socket) => {
-                let mut result = Ok(());
-                for message in &messages {
-                    if let Err(e) = socket.send(message).await {
-                        result = Err(datagram_error(address, message.len(), e));
-                        break;
-                    }
-                }
-                result
+        let sent = if let Connection::Stream(stream) = &mut connection {
+            let mut buffer = Vec::with_capacity(messages.iter().map(|m| m.len() + 8).sum());
+            for message in &messages {
+                frame(message, self.config.framing, &mut buffer);
             }
-            Connection::Udp(socket) => {
-                let mut result = Ok(());
-                for message in &messages {
-                    if let Err(e) = socket.send(message).await {
-                        result = Err(datagram_error(address, message.len(), e));
-                        break;
-                    }
+            timed(async {
+                stream.write_all(&buffer).await?;
+                stream.flush().await
+            })
+            .await
+            .map_err(|e| SendError::Retryable(format!("cannot write to {address}: {e}")))
+        } else {
+            let mut result = Ok(());
+            for message in &messages {
+                if let Err(e) = connection.send_datagram(message).await {
+                    result = Err(datagram_error(address, message.len(), e));
+                    break;
                 }
-                result
             }
-            Connection::Stream(stream) => {
-                let mut buffer = Vec::with_capacity(messages.iter().map(|m| m.len() + 8).sum());
-                for message in &messages {
-                    frame(message, self.config.framing, &mut buffer);
-                }
-                timed(async {
-                    stream.write_all(&buffer).await?;
-                    stream.flush().await
-                })
-                .await
-                .map_err(|e| SendError::Retryable(format!("cannot write to {address}: {e}")))
-            }
+            result
         };
         sent?;
         self.connection = Some(connection);
