@@ -77,7 +77,8 @@ struct Gateway {
     child_sas: BTreeMap<String, i64>,
     connections: BTreeMap<String, i64>,
     tunnels: Vec<TunnelSeries>,
-    left_out: i64,
+    tunnels_left_out: i64,
+    connections_left_out: i64,
 }
 
 /// One up tunnel's series.
@@ -262,7 +263,7 @@ impl Metrics {
             ),
             left_out: metric!(
                 "swantrail_tunnel_series_left_out",
-                "Tunnels or connections of the last snapshot without their own series because of max_tunnel_series"
+                "Tunnels (kind=tunnel) and connections (kind=connection) of the last snapshot without their own series because of max_tunnel_series"
             ),
             registry,
         }
@@ -376,7 +377,14 @@ impl Metrics {
             self.half_open
                 .get_or_create(&source_labels)
                 .set(g.half_open);
-            self.left_out.get_or_create(&source_labels).set(g.left_out);
+            for (kind, n) in [
+                ("tunnel", g.tunnels_left_out),
+                ("connection", g.connections_left_out),
+            ] {
+                self.left_out
+                    .get_or_create(&labels(&[("source", source), ("kind", kind)]))
+                    .set(n);
+            }
             for (state, n) in &g.ike_sas {
                 self.ike_sas
                     .get_or_create(&labels(&[("source", source), ("state", state)]))
@@ -465,8 +473,8 @@ impl Metrics {
                 )),
                 (Some(at), Some(interval)) if at.elapsed() > interval * 3 => {
                     reasons.push(format!(
-                        "source `{name}` last polled successfully {}s ago (more than 3 intervals of {}s): {failure}",
-                        at.elapsed().as_secs(),
+                        "source `{name}` last polled successfully {:.1}s ago (more than 3 intervals of {}s): {failure}",
+                        at.elapsed().as_secs_f64(),
                         interval.as_secs_f64()
                     ))
                 }
@@ -521,10 +529,9 @@ fn gateway_of(snapshot: &Snapshot, cap: usize) -> Gateway {
         .map(|c| c.conn.name.as_str())
         .collect();
     connections.extend(up.iter().map(|t| t.name.as_str()));
-    let mut left_out = 0usize;
     for (i, name) in connections.into_iter().enumerate() {
         if i >= cap {
-            left_out += 1;
+            g.connections_left_out += 1;
             continue;
         }
         let count = up.iter().filter(|t| t.name == name).count();
@@ -533,7 +540,7 @@ fn gateway_of(snapshot: &Snapshot, cap: usize) -> Gateway {
     let table = crate::show::tunnel_table(snapshot);
     for (i, row) in table.tunnels.iter().enumerate() {
         if i >= cap {
-            left_out += 1;
+            g.tunnels_left_out += 1;
             continue;
         }
         let instance: Vec<String> = row.conn.instances.iter().map(u64::to_string).collect();
@@ -546,7 +553,6 @@ fn gateway_of(snapshot: &Snapshot, cap: usize) -> Gateway {
             up_since: row.established_since,
         });
     }
-    g.left_out = left_out as i64;
     g
 }
 
