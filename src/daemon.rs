@@ -9,7 +9,8 @@
 //! one. The loop also answers the requests of the control stream it is
 //! given ([`signals`] in production: SIGTERM/SIGINT drain and stop, SIGHUP
 //! reopens files, the watchdog timer pings) and talks to systemd (READY,
-//! WATCHDOG, STATUS).
+//! WATCHDOG, STATUS). Every report and checkpoint write is also counted in
+//! `metrics`, which the optional `[metrics]` endpoint serves.
 //! It must never diff an incomplete snapshot and never write a checkpoint
 //! ahead of the spools.
 
