@@ -404,3 +404,92 @@ path = {out}
     assert_eq!(get(&address, "/nothing").0, 404);
     assert!(daemon.terminate().success());
 }
+
+#[test]
+fn a_sink_that_cannot_deliver_makes_health_503_and_counts_its_retries_and_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (_, status) = lab_series().pop().unwrap();
+    // A port nothing listens on: bound, then let go.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = root.join("swantrail.toml");
+    fs::write(
+        &config,
+        format!(
+            r#"state_dir = {state}
+hostname = "gw-test"
+shutdown_grace = "1s"
+
+[metrics]
+listen = "127.0.0.1:0"
+
+[[source]]
+type = "command"
+name = "pluto"
+argv = ["cat", {status}]
+interval = "200ms"
+jitter = "0s"
+
+[[sink]]
+type = "http"
+name = "collector"
+url = "http://{closed}/"
+mode = "ndjson"
+
+[sink.retry]
+initial_backoff = "50ms"
+max_backoff = "200ms"
+"#,
+            state = toml_path(&root.join("state")),
+            status = toml_path(&status),
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&config, &root.join("stderr.log"));
+    let address = endpoint(&daemon);
+    let mut health = (0, String::new());
+    wait_until(
+        Duration::from_secs(30),
+        "/health 503 for the sink",
+        &daemon,
+        || {
+            health = get(&address, "/health");
+            health.0 == 503 && health.1.contains("sink `collector`")
+        },
+    );
+    let reason: serde_json::Value = serde_json::from_str(&health.1).unwrap();
+    let reasons = reason["reasons"].as_array().unwrap();
+    assert_eq!(reasons.len(), 1, "only the sink fails: {reasons:?}");
+    assert!(
+        reasons[0]
+            .as_str()
+            .unwrap()
+            .starts_with("sink `collector` is failing and retrying"),
+        "{reasons:?}"
+    );
+    let mut scrape = scrape_metrics(&address);
+    wait_until(Duration::from_secs(30), "two retries", &daemon, || {
+        scrape = scrape_metrics(&address);
+        let sink = [("sink", "collector")];
+        value(&scrape, "swantrail_sink_retried_events_total", &sink).unwrap_or(0.0) >= 2.0
+    });
+    let sink = [("sink", "collector")];
+    let queued: f64 = by_label(&scrape, "swantrail_events_total", "action")
+        .values()
+        .sum();
+    assert!(queued > 0.0);
+    assert_eq!(
+        value(&scrape, "swantrail_spool_events", &sink),
+        Some(queued)
+    );
+    assert!(value(&scrape, "swantrail_spool_bytes", &sink).unwrap() > queued);
+    assert_eq!(value(&scrape, "swantrail_sink_failing", &sink), Some(1.0));
+    assert_eq!(
+        value(&scrape, "swantrail_sink_delivered_events_total", &sink),
+        Some(0.0)
+    );
+    assert!(daemon.terminate().success());
+}
