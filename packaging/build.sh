@@ -12,6 +12,9 @@ bin=target/release/swantrail
 out=target/packaging
 rm -rf "$out"
 mkdir -p "$out/man" "$out/completions"
+# The release profile keeps debug info (profiling, backtraces); the
+# packages get the binary without it, symbols kept, the same in both.
+objcopy --strip-debug "$bin" "$out/swantrail"
 
 "$bin" man --out-dir "$out/man"
 # -n: no name or time stamp in the archive, so the same pages give the same bytes.

@@ -42,8 +42,10 @@ step "maintainer scripts: enable nothing, try-restart on upgrade"
 scripts=$(mktemp -d)
 trap 'rm -rf "$scripts"' EXIT
 dpkg-deb --control "$deb" "$scripts/control"
-if grep -Eq 'deb-systemd-helper (--quiet )?enable|deb-systemd-invoke (start|restart) ' "$scripts"/control/* 2>/dev/null; then
-    fail "a maintainer script enables or starts the service"
+# (deb-systemd-helper enable appears only under was-enabled: an upgrade
+# keeps the operator's choice; the install itself is checked below.)
+if grep -Eq 'deb-systemd-invoke (start|restart) ' "$scripts"/control/* 2>/dev/null; then
+    fail "a maintainer script starts the service"
 fi
 grep -q 'try-restart' "$scripts/control/postinst" || fail "postinst does not try-restart on upgrade"
 
@@ -58,6 +60,9 @@ while read -r path; do
     [[ -e $path ]] || fail "$path is in the package but not on disk"
     grep -qx "$path" <<<"$installed" || fail "$path is not listed by dpkg -L"
 done <<<"$deb_list"
+
+enabled=$(find /etc/systemd/system -name swantrail.service -path '*.wants/*' 2>/dev/null)
+[[ -z $enabled ]] || fail "dpkg -i enabled the service: $enabled"
 
 step "every file where the unit and the config expect it"
 unit=/usr/lib/systemd/system/swantrail.service

@@ -94,7 +94,9 @@ struct TunnelSeries {
 /// Every metric the daemon exports, and the state `/health` reads.
 pub(crate) struct Metrics {
     registry: Registry,
-    max_tunnel_series: usize,
+    /// At most this many per-tunnel series per source; `None` when no
+    /// endpoint serves the gauges, so none are computed.
+    max_tunnel_series: Option<usize>,
     started: Instant,
     sources: Mutex<BTreeMap<String, SourceHealth>>,
     gateways: Mutex<BTreeMap<String, Gateway>>,
@@ -151,10 +153,7 @@ impl Metrics {
             }};
         }
         Metrics {
-            max_tunnel_series: config
-                .metrics
-                .as_ref()
-                .map_or(usize::MAX, |m| m.max_tunnel_series),
+            max_tunnel_series: config.metrics.as_ref().map(|m| m.max_tunnel_series),
             started: Instant::now(),
             sources: Mutex::new(
                 config
@@ -347,7 +346,12 @@ impl Metrics {
         self.diagnostics
             .get_or_create(&labels(&[("source", source)]))
             .inc_by(snapshot.diagnostics.len() as u64);
-        let gateway = gateway_of(snapshot, self.max_tunnel_series);
+        // The gauges cost a pass over every SA of the snapshot; without an
+        // endpoint to serve them (a 50,000-tunnel gateway), skip it.
+        let Some(cap) = self.max_tunnel_series else {
+            return;
+        };
+        let gateway = gateway_of(snapshot, cap);
         let mut gateways = lock(&self.gateways);
         gateways.insert(source.to_string(), gateway);
         self.publish(&gateways);
