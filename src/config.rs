@@ -65,6 +65,39 @@ pub struct Config {
     pub log: LogSettings,
     /// On SIGTERM, how long the sinks may keep draining their spools before exit.
     pub shutdown_grace: Duration,
+    /// The `/metrics` and `/health` endpoint; `None` (the default) serves nothing.
+    pub metrics: Option<MetricsSettings>,
+}
+
+/// The `[metrics]` table: where the daemon serves `/metrics` (Prometheus) and
+/// `/health`, and how many per-tunnel series it may export.
+///
+/// Off unless the table is present, and loopback only unless
+/// `allow_non_loopback = true`: the gauges name every peer and connection of
+/// the gateway, which is not for the network at large, and the endpoint has
+/// no authentication (put a reverse proxy with TLS in front to scrape it
+/// from elsewhere).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsSettings {
+    /// The address to listen on (default `127.0.0.1:9846`; port 0 picks one).
+    pub listen: std::net::SocketAddr,
+    /// Whether a non-loopback `listen` is accepted (it is refused otherwise).
+    pub allow_non_loopback: bool,
+    /// At most this many tunnels get per-tunnel series (bytes, up-since) per
+    /// source; the rest are counted in `swantrail_tunnel_series_left_out`,
+    /// so a 50,000-tunnel gateway does not flood the Prometheus server.
+    pub max_tunnel_series: usize,
+}
+
+impl Default for MetricsSettings {
+    /// The documented defaults of a bare `[metrics]` table.
+    fn default() -> MetricsSettings {
+        MetricsSettings {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9846)),
+            allow_non_loopback: false,
+            max_tunnel_series: 1000,
+        }
+    }
 }
 
 /// Tracker knobs that change which events are produced.
@@ -253,6 +286,7 @@ impl Default for Config {
             sinks: vec![SinkConfig::Stdout(StdoutSinkConfig::default())],
             log: LogSettings::default(),
             shutdown_grace: Duration::from_secs(5),
+            metrics: None,
         }
     }
 }
@@ -655,7 +689,16 @@ struct RawConfig {
     shutdown_grace: Option<DurationValue>,
     tracker: Option<RawTracker>,
     log: Option<RawLog>,
+    metrics: Option<RawMetrics>,
     source: Option<Spanned<Vec<RawSource>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<Spanned<String>>,
+    allow_non_loopback: Option<bool>,
+    max_tunnel_series: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -831,6 +874,9 @@ impl Validator<'_> {
                 },
             },
         };
+        let metrics = raw
+            .metrics
+            .and_then(|m| errors.keep(self.metrics(m).map(Some), None));
         let sources = match raw.source {
             None => defaults.sources,
             Some(list) if list.get_ref().is_empty() => errors.keep(
@@ -892,6 +938,43 @@ impl Validator<'_> {
             sinks,
             log,
             shutdown_grace: raw.shutdown_grace.map_or(defaults.shutdown_grace, |d| d.0),
+            metrics,
+        })
+    }
+
+    /// The `[metrics]` table: an address that parses, loopback unless allowed.
+    fn metrics(&self, raw: RawMetrics) -> Result<MetricsSettings, ConfigError> {
+        let d = MetricsSettings::default();
+        let allow_non_loopback = raw.allow_non_loopback.unwrap_or(d.allow_non_loopback);
+        let listen = match raw.listen {
+            None => d.listen,
+            Some(text) => {
+                let span = text.span();
+                let Ok(listen) = text.get_ref().parse::<std::net::SocketAddr>() else {
+                    return self.error(
+                        span,
+                        format!(
+                            "`metrics.listen` \"{}\" is not an address and port; write e.g. \"127.0.0.1:9846\" or \"[::1]:9846\"",
+                            text.get_ref()
+                        ),
+                    );
+                };
+                if !listen.ip().is_loopback() && !allow_non_loopback {
+                    return self.error(
+                        span,
+                        format!(
+                            "`metrics.listen` \"{listen}\" is not a loopback address: the metrics name every peer and have no authentication; listen on 127.0.0.1 (and scrape through a proxy), or set `allow_non_loopback = true`"
+                        ),
+                    );
+                }
+                listen
+            }
+        };
+        let max_tunnel_series = raw.max_tunnel_series.unwrap_or(d.max_tunnel_series);
+        Ok(MetricsSettings {
+            listen,
+            allow_non_loopback,
+            max_tunnel_series,
         })
     }
 

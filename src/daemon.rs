@@ -9,11 +9,14 @@
 //! one. The loop also answers the requests of the control stream it is
 //! given ([`signals`] in production: SIGTERM/SIGINT drain and stop, SIGHUP
 //! reopens files, the watchdog timer pings) and talks to systemd (READY,
-//! WATCHDOG, STATUS).
+//! WATCHDOG, STATUS). Every report and checkpoint write is also counted in
+//! `metrics`, which the optional `[metrics]` endpoint serves.
 //! It must never diff an incomplete snapshot and never write a checkpoint
 //! ahead of the spools.
 
 mod checkpoint;
+mod endpoint;
+mod metrics;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -21,6 +24,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use sd_notify::NotifyState;
@@ -34,6 +38,7 @@ use crate::sink::Delivery;
 use crate::source::{self, Observation, Report};
 use crate::track::{Tracker, TrackerConfig};
 use checkpoint::Checkpoint;
+use metrics::Metrics;
 
 /// Send log records to stderr: journald-friendly (no timestamps, journald
 /// adds its own) when `JOURNAL_STREAM` says stderr goes to the journal.
@@ -120,8 +125,16 @@ pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyh
             previous.join(", ")
         );
     }
+    // Bound before anything starts, so that a port in use is a clear stop.
+    let listener = match &config.metrics {
+        Some(settings) => Some(endpoint::bind(settings).await?),
+        None => None,
+    };
     let delivery =
         Delivery::start(&config.sinks, &config.state_dir).context("cannot start the sinks")?;
+    let metrics = Arc::new(Metrics::new(&config));
+    metrics.watch_delivery(delivery.stats_handle());
+    let endpoint = listener.map(|l| tokio::spawn(endpoint::serve(l, Arc::clone(&metrics))));
 
     let (tx, mut rx) = mpsc::channel::<Report>(16);
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
@@ -184,9 +197,10 @@ pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyh
         // their report: it is retried, with backoff, before the next one is
         // taken, so that the next diff is against what was reported, never
         // against a stale checkpoint (which turns a rekey into a deletion).
+        metrics.report(&report);
         let mut failed_attempts: u64 = 0;
         loop {
-            let handling = handle(&mut trackers, &delivery, &report);
+            let handling = handle(&mut trackers, &delivery, &metrics, &report);
             match until(&mut control, &delivery, handling).await {
                 Err(why) => {
                     info!("{why}: abandoning the snapshot in progress and stopping");
@@ -234,7 +248,7 @@ pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyh
     notify(&[NotifyState::Stopping, NotifyState::Status("draining")]);
     // Reports still in the channel are dropped with the sources: they were
     // never diffed or checkpointed, so the next start looks again.
-    for task in &tasks {
+    for task in tasks.iter().chain(&endpoint) {
         task.abort();
     }
     drop(rx);
@@ -261,7 +275,7 @@ pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyh
         }
     }
     for (name, tracked) in &mut trackers {
-        write_checkpoint(name, tracked).await;
+        write_checkpoint(name, tracked, &metrics).await;
     }
     match left_in_spools {
         Some(left) => info!(
@@ -378,6 +392,7 @@ pub fn signals() -> anyhow::Result<mpsc::Receiver<Request>> {
 async fn handle(
     trackers: &mut BTreeMap<String, Tracked>,
     delivery: &Delivery,
+    metrics: &Metrics,
     report: &Report,
 ) -> Result<u64, crate::sink::SinkError> {
     let Some(tracked) = trackers.get_mut(&report.source) else {
@@ -415,12 +430,13 @@ async fn handle(
     let lines: Vec<String> = events.iter().map(|e| e.to_json_line()).collect();
     if !lines.is_empty() {
         delivery.enqueue(&lines).await?;
+        metrics.events_queued(&report.source, events.iter().map(|e| e.action()));
         for event in &events {
             debug!(source = %report.source, id = event.id(), action = event.action(), "queued");
         }
     }
     tracked.checkpoint = next;
-    write_checkpoint(&report.source, tracked).await;
+    write_checkpoint(&report.source, tracked, metrics).await;
     Ok(lines.len() as u64)
 }
 
@@ -443,7 +459,7 @@ fn note_clock(source: &str, tracked: &mut Tracked, at: Option<i64>) {
 }
 
 /// Write a source's checkpoint if it changed since the last write.
-async fn write_checkpoint(name: &str, tracked: &mut Tracked) {
+async fn write_checkpoint(name: &str, tracked: &mut Tracked, metrics: &Metrics) {
     let json = match serde_json::to_string(&tracked.checkpoint) {
         Ok(json) => json,
         Err(e) => {
@@ -452,6 +468,7 @@ async fn write_checkpoint(name: &str, tracked: &mut Tracked) {
         }
     };
     if tracked.written.as_ref() == Some(&json) {
+        metrics.checkpoint_current(name);
         return;
     }
     let path = tracked.path.clone();
@@ -460,6 +477,7 @@ async fn write_checkpoint(name: &str, tracked: &mut Tracked) {
     let failure = match stored {
         Ok(Ok(())) => {
             tracked.written = Some(json);
+            metrics.checkpoint_current(name);
             if tracked.checkpoint_failures > 0 {
                 info!(source = %name, failed_writes = tracked.checkpoint_failures,
                     "checkpoint written again after {}",

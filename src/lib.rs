@@ -18,7 +18,7 @@
 //! | [`source`] | where snapshots come from: command, file watch, replay | `track`, `sink`, `cli` |
 //! | [`sink`] | spools, the shared drain, each sink and its own config keys | `source`, `track`, `cli` |
 //! | [`config`] | the TOML file, defaults and checks (sinks read their own keys) | `source`, `daemon`, `cli` |
-//! | [`daemon`] | the wiring: sources, trackers, spools, checkpoint, signals, systemd | `cli` |
+//! | [`daemon`] | the wiring: sources, trackers, spools, checkpoint, signals, systemd, the `/metrics` and `/health` endpoint | `cli` |
 //! | [`report`] | the event trail read back into per-tunnel figures and their table, CSV, JSON and HTML | `source`, `sink`, `cli`, clap |
 //! | [`cli`] | one file per subcommand; the only place of clap and stdout | (may import all) |
 //! | [`audit`] | pluto's Linux audit records: parsing them, reading them from netlink | `track`, `sink`, `cli`, `daemon` |

@@ -3,11 +3,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// swantrail turns libreswan's status output into an audit trail.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    propagate_version = true,
+    after_long_help = "Files: /etc/swantrail/swantrail.toml (the configuration the systemd unit \
+        runs with; see swantrail.toml(5)), /var/lib/swantrail (spools and checkpoints), \
+        /var/log/swantrail (the example's event file). Every event field and action: \
+        /usr/share/doc/swantrail/docs/events.md."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,6 +40,10 @@ enum Command {
         /// The TOML configuration file.
         file: PathBuf,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(swantrail::cli::completions::CompletionsArgs),
+    /// Print a manual page, or write them all with --out-dir.
+    Man(swantrail::cli::man::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +56,10 @@ fn main() -> ExitCode {
         Command::Replay(args) => swantrail::cli::replay::replay_command(args),
         Command::CheckConfig { file } => swantrail::cli::check_config::check_config_command(&file),
         Command::Report(args) => swantrail::cli::report::report_command(args),
+        Command::Completions(args) => {
+            swantrail::cli::completions::completions_command(args, Cli::command())
+        }
+        Command::Man(args) => swantrail::cli::man::man_command(args, Cli::command()),
     };
     match result {
         Ok(code) => code,

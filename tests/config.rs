@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use swantrail::config::{self, Config, FileSinkConfig, SinkConfig, SourceConfig};
+use swantrail::config::{self, Config, FileSinkConfig, MetricsSettings, SinkConfig, SourceConfig};
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config/swantrail.toml")
@@ -65,6 +65,9 @@ fn every_key_of_the_example_is_written_out_with_its_default() {
         "client_key",
         "server_name",
         "insecure_skip_verify",
+        "listen",
+        "allow_non_loopback",
+        "max_tunnel_series",
     ];
     for key in keys {
         let present = text
@@ -73,6 +76,46 @@ fn every_key_of_the_example_is_written_out_with_its_default() {
             .any(|l| l.starts_with(&format!("{key} = ")));
         assert!(present, "config/swantrail.toml does not show `{key}`");
     }
+}
+
+#[test]
+fn metrics_are_off_by_default_and_loopback_unless_allowed() {
+    let off = config::from_toml_str("", Path::new("m.toml")).unwrap();
+    assert_eq!(off.metrics, None);
+    let bare = config::from_toml_str("[metrics]\n", Path::new("m.toml")).unwrap();
+    assert_eq!(bare.metrics, Some(MetricsSettings::default()));
+    assert_eq!(
+        MetricsSettings::default().listen.to_string(),
+        "127.0.0.1:9846"
+    );
+    let refused = config::from_toml_str(
+        "[metrics]\nlisten = \"0.0.0.0:9846\"\n",
+        Path::new("m.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        refused.starts_with("m.toml:2:")
+            && refused.contains("not a loopback address")
+            && refused.contains("allow_non_loopback = true"),
+        "{refused}"
+    );
+    let allowed = config::from_toml_str(
+        "[metrics]\nlisten = \"[::]:9100\"\nallow_non_loopback = true\nmax_tunnel_series = 5\n",
+        Path::new("m.toml"),
+    )
+    .unwrap();
+    let metrics = allowed.metrics.unwrap();
+    assert_eq!(metrics.listen.to_string(), "[::]:9100");
+    assert_eq!(metrics.max_tunnel_series, 5);
+    let garbage = config::from_toml_str("[metrics]\nlisten = \"localhost\"\n", Path::new("m.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(garbage.contains("is not an address and port"), "{garbage}");
+    let typo = config::from_toml_str("[metrics]\nlsten = \"127.0.0.1:1\"\n", Path::new("m.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(typo.contains("lsten"), "{typo}");
 }
 
 #[test]

@@ -15,8 +15,12 @@ use crate::config::load;
 pub fn check_config_command(file: &Path) -> anyhow::Result<ExitCode> {
     match load(file) {
         Ok(config) => {
+            let metrics = match &config.metrics {
+                Some(m) => format!(", metrics on {}", m.listen),
+                None => String::new(),
+            };
             println!(
-                "{}: ok ({} {}, {} {})",
+                "{}: ok ({} {}, {} {}{metrics})",
                 file.display(),
                 config.sources.len(),
                 plural(config.sources.len(), "source", "sources"),

@@ -8,7 +8,9 @@
 //! without a terminal or a runtime.
 
 pub mod check_config;
+pub mod completions;
 pub mod diff;
+pub mod man;
 pub mod parse;
 pub mod replay;
 pub mod report;

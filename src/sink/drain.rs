@@ -291,6 +291,9 @@ async fn deliver<S: Sink>(
             break;
         };
         note_failure(shared, failing, message);
+        shared
+            .retried
+            .fetch_add(unsent.len() as u64, Ordering::Relaxed);
         let mut wait = jittered(backoff);
         if let Some(not_before) = sorted.not_before {
             wait = wait.max(not_before.saturating_duration_since(Instant::now()));

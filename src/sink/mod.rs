@@ -231,6 +231,9 @@ pub struct SinkStats {
     pub dropped_events: u64,
     /// Events the destination rejected for good, written to the dead-letter file.
     pub dead_lettered_events: u64,
+    /// Events sent again after a failed attempt, counted once per retry
+    /// (an event retried three times counts three).
+    pub retried_events: u64,
     /// The last send failed and the drain is retrying.
     pub failing: bool,
 }
@@ -256,6 +259,7 @@ struct Shared {
     delivered: AtomicU64,
     dropped: AtomicU64,
     dead_lettered: AtomicU64,
+    retried: AtomicU64,
     failing: AtomicBool,
     /// True while an enqueue waits for room (to log the state change once).
     blocked: AtomicBool,
@@ -385,6 +389,28 @@ impl Delivery {
     pub fn stats(&self) -> Vec<SinkStats> {
         self.sinks.iter().map(|s| s.shared.stats()).collect()
     }
+
+    /// A view of the same counters that another task can keep: the metrics
+    /// endpoint answers scrapes while the daemon loop owns the `Delivery`.
+    pub fn stats_handle(&self) -> DeliveryStats {
+        DeliveryStats {
+            sinks: self.sinks.iter().map(|s| Arc::clone(&s.shared)).collect(),
+        }
+    }
+}
+
+/// Every sink's counters, readable from anywhere ([`Delivery::stats_handle`]);
+/// it can only read them, never enqueue or stop anything.
+#[derive(Clone)]
+pub struct DeliveryStats {
+    sinks: Vec<Arc<Shared>>,
+}
+
+impl DeliveryStats {
+    /// Per-sink counters, as [`Delivery::stats`] gives them.
+    pub fn stats(&self) -> Vec<SinkStats> {
+        self.sinks.iter().map(|s| s.stats()).collect()
+    }
 }
 
 impl Shared {
@@ -402,6 +428,7 @@ impl Shared {
             delivered_events: self.delivered.load(Ordering::Relaxed),
             dropped_events: self.dropped.load(Ordering::Relaxed),
             dead_lettered_events: self.dead_lettered.load(Ordering::Relaxed),
+            retried_events: self.retried.load(Ordering::Relaxed),
             failing: self.failing.load(Ordering::Relaxed),
         }
     }
@@ -459,6 +486,7 @@ impl DeliveryBuilder {
             delivered: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
             failing: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
             ack_unsaved: AtomicBool::new(false),

@@ -1,0 +1,569 @@
+//! The daemon's counters and the gateway's gauges, for `/metrics`, and the
+//! verdict of `/health`.
+//!
+//! The daemon loop calls the hooks here (a poll came back, events were
+//! queued, a checkpoint was written); sink counters are read from the
+//! spools' own counters when a scrape asks, so nothing is counted twice. The
+//! gateway gauges are the last complete snapshot of each source, seen
+//! through the same definitions `show` and the STATUS line use
+//! ([`Snapshot::tunnels_up`], [`crate::show::tunnel_table`]), so the three
+//! views never disagree. This module must never block the daemon loop (every
+//! hook is a few atomic writes or a short lock) and never export a series
+//! per tunnel beyond `max_tunnel_series` per source.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant, SystemTime};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::config::{Config, SourceConfig};
+use crate::sink::DeliveryStats;
+use crate::snapshot::{SaKind, Snapshot};
+use crate::source::{Observation, Report};
+
+/// Label pairs of one series.
+type Labels = Vec<(String, String)>;
+/// A gauge that holds seconds or bytes as a float.
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// How one look of a source ended, the `outcome` label of `swantrail_polls_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PollOutcome {
+    /// A complete snapshot, diffed.
+    Snapshot,
+    /// A snapshot that was cut short or not status output; not diffed.
+    Incomplete,
+    /// pluto could not be asked (not running, command failed or timed out).
+    Unreachable,
+    /// The source looked and had nothing new (a watched file absent or unchanged).
+    Waiting,
+}
+
+impl PollOutcome {
+    fn word(self) -> &'static str {
+        match self {
+            PollOutcome::Snapshot => "snapshot",
+            PollOutcome::Incomplete => "incomplete",
+            PollOutcome::Unreachable => "unreachable",
+            PollOutcome::Waiting => "waiting",
+        }
+    }
+}
+
+/// What `/health` needs to know about one source.
+struct SourceHealth {
+    /// A command source must answer within 3 of these; a file source has no
+    /// schedule (it reports when its dump changes), so looking once suffices.
+    interval: Option<Duration>,
+    /// The last look that gave a usable answer.
+    last_success: Option<Instant>,
+    /// Why the last look failed, while it is the latest.
+    failure: Option<String>,
+    /// When the checkpoint was last known to match the tracker.
+    checkpoint_current: Option<Instant>,
+}
+
+/// The gauges of one source's last complete snapshot.
+#[derive(Default)]
+struct Gateway {
+    tunnels_up: i64,
+    half_open: i64,
+    ike_sas: BTreeMap<String, i64>,
+    child_sas: BTreeMap<String, i64>,
+    connections: BTreeMap<String, i64>,
+    tunnels: Vec<TunnelSeries>,
+    tunnels_left_out: i64,
+    connections_left_out: i64,
+}
+
+/// One up tunnel's series.
+struct TunnelSeries {
+    connection: String,
+    instance: String,
+    peer: String,
+    bytes_in: Option<u64>,
+    bytes_out: Option<u64>,
+    up_since: Option<u64>,
+}
+
+/// Every metric the daemon exports, and the state `/health` reads.
+pub(crate) struct Metrics {
+    registry: Registry,
+    /// At most this many per-tunnel series per source; `None` when no
+    /// endpoint serves the gauges, so none are computed.
+    max_tunnel_series: Option<usize>,
+    started: Instant,
+    sources: Mutex<BTreeMap<String, SourceHealth>>,
+    gateways: Mutex<BTreeMap<String, Gateway>>,
+    delivery: Mutex<Option<DeliveryStats>>,
+    polls: Family<Labels, Counter>,
+    diagnostics: Family<Labels, Counter>,
+    events: Family<Labels, Counter>,
+    last_success: Family<Labels, FloatGauge>,
+    checkpoint_age: Family<Labels, FloatGauge>,
+    source_up: Family<Labels, Gauge>,
+    spool_events: Family<Labels, Gauge>,
+    spool_bytes: Family<Labels, Gauge>,
+    delivered: Family<Labels, Counter>,
+    retried: Family<Labels, Counter>,
+    dead_lettered: Family<Labels, Counter>,
+    dropped: Family<Labels, Counter>,
+    sink_failing: Family<Labels, Gauge>,
+    tunnels_up: Family<Labels, Gauge>,
+    half_open: Family<Labels, Gauge>,
+    ike_sas: Family<Labels, Gauge>,
+    child_sas: Family<Labels, Gauge>,
+    connection_tunnels_up: Family<Labels, Gauge>,
+    tunnel_in: Family<Labels, Gauge>,
+    tunnel_out: Family<Labels, Gauge>,
+    tunnel_up_since: Family<Labels, Gauge>,
+    left_out: Family<Labels, Gauge>,
+}
+
+/// A label set from pairs.
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
+}
+
+/// Seconds since the Unix epoch, as Prometheus timestamps are written.
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Metrics {
+    /// The metrics of a daemon with this configuration (its sources decide
+    /// what `/health` waits for).
+    pub(crate) fn new(config: &Config) -> Metrics {
+        let mut registry = Registry::default();
+        macro_rules! metric {
+            ($name:literal, $help:literal) => {{
+                let family = Family::default();
+                registry.register($name, $help, family.clone());
+                family
+            }};
+        }
+        Metrics {
+            max_tunnel_series: config.metrics.as_ref().map(|m| m.max_tunnel_series),
+            started: Instant::now(),
+            sources: Mutex::new(
+                config
+                    .sources
+                    .iter()
+                    .map(|s| {
+                        let interval = match s {
+                            SourceConfig::Command(c) => Some(c.interval),
+                            SourceConfig::File(_) => None,
+                        };
+                        let health = SourceHealth {
+                            interval,
+                            last_success: None,
+                            failure: None,
+                            checkpoint_current: None,
+                        };
+                        (s.name().to_string(), health)
+                    })
+                    .collect(),
+            ),
+            gateways: Mutex::new(BTreeMap::new()),
+            delivery: Mutex::new(None),
+            polls: metric!(
+                "swantrail_polls",
+                "Looks at pluto by source and outcome (snapshot, incomplete, unreachable, waiting)"
+            ),
+            diagnostics: metric!(
+                "swantrail_parse_diagnostics",
+                "Lines of complete snapshots the parser did not recognise (skipped; `swantrail parse` lists them)"
+            ),
+            events: metric!(
+                "swantrail_events",
+                "Events queued to the sinks, by source and event.action"
+            ),
+            last_success: metric!(
+                "swantrail_last_successful_poll_timestamp_seconds",
+                "When each source last gave a usable answer, in Unix seconds"
+            ),
+            checkpoint_age: metric!(
+                "swantrail_checkpoint_age_seconds",
+                "Seconds since each source's tracker checkpoint was last known to be current"
+            ),
+            source_up: metric!(
+                "swantrail_source_up",
+                "1 when the source's last look gave a usable answer, 0 when pluto was unreachable or the dump unusable"
+            ),
+            spool_events: metric!(
+                "swantrail_spool_events",
+                "Events in each sink's spool not yet delivered"
+            ),
+            spool_bytes: metric!(
+                "swantrail_spool_bytes",
+                "Bytes in each sink's spool not yet delivered"
+            ),
+            delivered: metric!(
+                "swantrail_sink_delivered_events",
+                "Events each sink's destination accepted since start"
+            ),
+            retried: metric!(
+                "swantrail_sink_retried_events",
+                "Events each sink sent again after a failed attempt, once per retry"
+            ),
+            dead_lettered: metric!(
+                "swantrail_sink_dead_lettered_events",
+                "Events a destination rejected for good, written to the sink's dead-letter file"
+            ),
+            dropped: metric!(
+                "swantrail_sink_dropped_events",
+                "Events deleted unsent (full spool with drop-oldest, corrupt spool lines)"
+            ),
+            sink_failing: metric!(
+                "swantrail_sink_failing",
+                "1 while the sink's last delivery attempt failed and it is retrying"
+            ),
+            tunnels_up: metric!(
+                "swantrail_tunnels_up",
+                "Connection instances with an established Child SA in the source's last snapshot"
+            ),
+            half_open: metric!(
+                "swantrail_half_open_negotiations",
+                "IKE SAs not yet established in the last snapshot"
+            ),
+            ike_sas: metric!(
+                "swantrail_ike_sas",
+                "IKE SAs in the last snapshot, by pluto's state name"
+            ),
+            child_sas: metric!(
+                "swantrail_child_sas",
+                "Child (IPsec) SAs in the last snapshot, by pluto's state name"
+            ),
+            connection_tunnels_up: metric!(
+                "swantrail_connection_tunnels_up",
+                "Up tunnels of each connection the last snapshot listed (0: loaded but down); capped by max_tunnel_series"
+            ),
+            tunnel_in: metric!(
+                "swantrail_tunnel_in_bytes",
+                "Bytes received through each up tunnel's newest Child SA; capped by max_tunnel_series"
+            ),
+            tunnel_out: metric!(
+                "swantrail_tunnel_out_bytes",
+                "Bytes sent through each up tunnel's newest Child SA; capped by max_tunnel_series"
+            ),
+            tunnel_up_since: metric!(
+                "swantrail_tunnel_up_since_timestamp_seconds",
+                "When each up tunnel's newest Child SA was added to the kernel (trafficstatus add_time), Unix seconds"
+            ),
+            left_out: metric!(
+                "swantrail_tunnel_series_left_out",
+                "Tunnels (kind=tunnel) and connections (kind=connection) of the last snapshot without their own series because of max_tunnel_series"
+            ),
+            registry,
+        }
+    }
+
+    /// Read sink counters from these spools at every scrape.
+    pub(crate) fn watch_delivery(&self, delivery: DeliveryStats) {
+        *lock(&self.delivery) = Some(delivery);
+    }
+
+    /// A source's report arrived: count the look and, for a complete
+    /// snapshot, take its diagnostics and gateway gauges. Called once per
+    /// report, before the pipeline handles it (and maybe retries it).
+    pub(crate) fn report(&self, report: &Report) {
+        match &report.observation {
+            Observation::Snapshot { snapshot, .. } => match &snapshot.incomplete {
+                Some(why) => self.poll(&report.source, PollOutcome::Incomplete, Some(why)),
+                None => {
+                    self.poll(&report.source, PollOutcome::Snapshot, None);
+                    self.snapshot(&report.source, snapshot);
+                }
+            },
+            Observation::Unreachable { reason, .. } => {
+                self.poll(&report.source, PollOutcome::Unreachable, Some(reason));
+            }
+            Observation::Waiting => self.poll(&report.source, PollOutcome::Waiting, None),
+        }
+    }
+
+    /// One look of `source` came back with `outcome` (`why` when it failed).
+    fn poll(&self, source: &str, outcome: PollOutcome, why: Option<&str>) {
+        self.polls
+            .get_or_create(&labels(&[("source", source), ("outcome", outcome.word())]))
+            .inc();
+        let mut sources = lock(&self.sources);
+        let Some(health) = sources.get_mut(source) else {
+            return;
+        };
+        let usable = match outcome {
+            PollOutcome::Snapshot => true,
+            PollOutcome::Waiting => health.interval.is_none(),
+            PollOutcome::Incomplete | PollOutcome::Unreachable => false,
+        };
+        let source_labels = labels(&[("source", source)]);
+        if usable {
+            health.last_success = Some(Instant::now());
+            health.failure = None;
+            self.last_success
+                .get_or_create(&source_labels)
+                .set(unix_now());
+            self.source_up.get_or_create(&source_labels).set(1);
+        } else if outcome != PollOutcome::Waiting {
+            health.failure = Some(format!(
+                "{}: {}",
+                outcome.word(),
+                why.unwrap_or("no usable answer")
+            ));
+            self.source_up.get_or_create(&source_labels).set(0);
+        }
+    }
+
+    /// Events of `source` reached every spool.
+    pub(crate) fn events_queued<'a>(&self, source: &str, actions: impl Iterator<Item = &'a str>) {
+        for action in actions {
+            self.events
+                .get_or_create(&labels(&[("source", source), ("action", action)]))
+                .inc();
+        }
+    }
+
+    /// `source`'s checkpoint matches its tracker (written, or unchanged).
+    pub(crate) fn checkpoint_current(&self, source: &str) {
+        if let Some(health) = lock(&self.sources).get_mut(source) {
+            health.checkpoint_current = Some(Instant::now());
+        }
+    }
+
+    /// A complete snapshot of `source`: its diagnostics, and the gateway
+    /// gauges it replaces.
+    fn snapshot(&self, source: &str, snapshot: &Snapshot) {
+        self.diagnostics
+            .get_or_create(&labels(&[("source", source)]))
+            .inc_by(snapshot.diagnostics.len() as u64);
+        // The gauges cost a pass over every SA of the snapshot; without an
+        // endpoint to serve them (a 50,000-tunnel gateway), skip it.
+        let Some(cap) = self.max_tunnel_series else {
+            return;
+        };
+        let gateway = gateway_of(snapshot, cap);
+        let mut gateways = lock(&self.gateways);
+        gateways.insert(source.to_string(), gateway);
+        self.publish(&gateways);
+    }
+
+    /// Rebuild the gateway families from every source's last snapshot, so
+    /// that a tunnel gone or an SA state no longer held leaves no stale series.
+    fn publish(&self, gateways: &BTreeMap<String, Gateway>) {
+        for family in [
+            &self.tunnels_up,
+            &self.half_open,
+            &self.ike_sas,
+            &self.child_sas,
+            &self.connection_tunnels_up,
+            &self.tunnel_in,
+            &self.tunnel_out,
+            &self.tunnel_up_since,
+            &self.left_out,
+        ] {
+            family.clear();
+        }
+        for (source, g) in gateways {
+            let source_labels = labels(&[("source", source)]);
+            self.tunnels_up
+                .get_or_create(&source_labels)
+                .set(g.tunnels_up);
+            self.half_open
+                .get_or_create(&source_labels)
+                .set(g.half_open);
+            for (kind, n) in [
+                ("tunnel", g.tunnels_left_out),
+                ("connection", g.connections_left_out),
+            ] {
+                self.left_out
+                    .get_or_create(&labels(&[("source", source), ("kind", kind)]))
+                    .set(n);
+            }
+            for (state, n) in &g.ike_sas {
+                self.ike_sas
+                    .get_or_create(&labels(&[("source", source), ("state", state)]))
+                    .set(*n);
+            }
+            for (state, n) in &g.child_sas {
+                self.child_sas
+                    .get_or_create(&labels(&[("source", source), ("state", state)]))
+                    .set(*n);
+            }
+            for (connection, n) in &g.connections {
+                self.connection_tunnels_up
+                    .get_or_create(&labels(&[("source", source), ("connection", connection)]))
+                    .set(*n);
+            }
+            for t in &g.tunnels {
+                let series = labels(&[
+                    ("source", source),
+                    ("connection", &t.connection),
+                    ("connection_instance", &t.instance),
+                    ("peer", &t.peer),
+                ]);
+                let gauge = |family: &Family<Labels, Gauge>, value: Option<u64>| {
+                    if let Some(value) = value {
+                        family
+                            .get_or_create(&series)
+                            .set(i64::try_from(value).unwrap_or(i64::MAX));
+                    }
+                };
+                gauge(&self.tunnel_in, t.bytes_in);
+                gauge(&self.tunnel_out, t.bytes_out);
+                gauge(&self.tunnel_up_since, t.up_since);
+            }
+        }
+    }
+
+    /// The exposition for `/metrics`, with the sink counters and the
+    /// checkpoint ages read now.
+    pub(crate) fn render(&self) -> Result<String, std::fmt::Error> {
+        if let Some(delivery) = lock(&self.delivery).as_ref() {
+            for stats in delivery.stats() {
+                let sink = labels(&[("sink", &stats.name)]);
+                let sync = |family: &Family<Labels, Counter>, total: u64| {
+                    let counter = family.get_or_create(&sink);
+                    counter.inc_by(total.saturating_sub(counter.get()));
+                };
+                sync(&self.delivered, stats.delivered_events);
+                sync(&self.retried, stats.retried_events);
+                sync(&self.dead_lettered, stats.dead_lettered_events);
+                sync(&self.dropped, stats.dropped_events);
+                let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                self.spool_events
+                    .get_or_create(&sink)
+                    .set(as_i64(stats.pending_events));
+                self.spool_bytes
+                    .get_or_create(&sink)
+                    .set(as_i64(stats.pending_bytes));
+                self.sink_failing
+                    .get_or_create(&sink)
+                    .set(i64::from(stats.failing));
+            }
+        }
+        for (source, health) in lock(&self.sources).iter() {
+            if let Some(at) = health.checkpoint_current {
+                self.checkpoint_age
+                    .get_or_create(&labels(&[("source", source)]))
+                    .set(at.elapsed().as_secs_f64());
+            }
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+
+    /// `/health`: `Ok` when every source gave a usable answer within 3 of
+    /// its intervals (a file source: once) and no sink is failing; else
+    /// every reason, one per source or sink.
+    pub(crate) fn health(&self) -> Result<(), Vec<String>> {
+        let mut reasons = Vec::new();
+        for (name, health) in lock(&self.sources).iter() {
+            let failure = health.failure.as_deref().unwrap_or("no usable answer yet");
+            match (health.last_success, health.interval) {
+                (None, _) => reasons.push(format!(
+                    "source `{name}` has not polled successfully since start ({}s ago): {failure}",
+                    self.started.elapsed().as_secs()
+                )),
+                (Some(at), Some(interval)) if at.elapsed() > interval * 3 => {
+                    reasons.push(format!(
+                        "source `{name}` last polled successfully {:.1}s ago (more than 3 intervals of {}s): {failure}",
+                        at.elapsed().as_secs_f64(),
+                        interval.as_secs_f64()
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if let Some(delivery) = lock(&self.delivery).as_ref() {
+            for stats in delivery.stats().iter().filter(|s| s.failing) {
+                reasons.push(format!(
+                    "sink `{}` is failing and retrying; {} waiting in its spool",
+                    stats.name,
+                    crate::counted(stats.pending_events, "event", "events")
+                ));
+            }
+        }
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(reasons)
+        }
+    }
+}
+
+/// The gauges of one snapshot, at most `cap` tunnels and connections with
+/// their own series (the first by name; the rest only counted).
+fn gateway_of(snapshot: &Snapshot, cap: usize) -> Gateway {
+    let mut g = Gateway::default();
+    let up = snapshot.tunnels_up();
+    g.tunnels_up = up.len() as i64;
+    for seen in snapshot.seen_by_serial().values() {
+        let established = seen.established();
+        let state = seen.state.and_then(|s| s.name.clone()).unwrap_or_else(|| {
+            if established {
+                "established".to_string()
+            } else {
+                "negotiating".to_string()
+            }
+        });
+        match seen.kind() {
+            SaKind::Ike => {
+                if !established {
+                    g.half_open += 1;
+                }
+                *g.ike_sas.entry(state).or_default() += 1;
+            }
+            SaKind::Child => *g.child_sas.entry(state).or_default() += 1,
+        }
+    }
+    let mut connections: BTreeSet<&str> = snapshot
+        .connections
+        .iter()
+        .map(|c| c.conn.name.as_str())
+        .collect();
+    connections.extend(up.iter().map(|t| t.name.as_str()));
+    for (i, name) in connections.into_iter().enumerate() {
+        if i >= cap {
+            g.connections_left_out += 1;
+            continue;
+        }
+        let count = up.iter().filter(|t| t.name == name).count();
+        g.connections.insert(name.to_string(), count as i64);
+    }
+    let table = crate::show::tunnel_table(snapshot);
+    for (i, row) in table.tunnels.iter().enumerate() {
+        if i >= cap {
+            g.tunnels_left_out += 1;
+            continue;
+        }
+        let instance: Vec<String> = row.conn.instances.iter().map(u64::to_string).collect();
+        g.tunnels.push(TunnelSeries {
+            connection: row.conn.name.clone(),
+            instance: instance.join("/"),
+            peer: row.peer.clone().unwrap_or_default(),
+            bytes_in: row.bytes_in.map(|b| b.bytes),
+            bytes_out: row.bytes_out.map(|b| b.bytes),
+            up_since: row.established_since,
+        });
+    }
+    g
+}
+
+/// A lock that survives a panicked holder: the metrics are counters, a
+/// half-updated one is still better than none.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
