@@ -132,7 +132,10 @@ fn file_sink(c: &mut Criterion) {
                         .start();
                     // One poll's worth at a time, as the daemon enqueues.
                     for chunk in lines.chunks(BATCH) {
-                        delivery.enqueue(chunk).await.unwrap_or_else(|e| panic!("{e}"));
+                        delivery
+                            .enqueue(chunk)
+                            .await
+                            .unwrap_or_else(|e| panic!("{e}"));
                     }
                     while delivery.stats()[0].pending_events > 0 {
                         tokio::time::sleep(Duration::from_millis(1)).await;
