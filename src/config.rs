@@ -166,7 +166,8 @@ pub struct CommandSourceConfig {
     /// Random extra delay up to this much, so a fleet does not poll in lockstep.
     pub jitter: Duration,
     /// A command printing more than this is stopped and its output skipped:
-    /// a runaway command must not take the gateway's memory.
+    /// a runaway command must not keep the daemon parsing (the output is
+    /// parsed as it arrives, so this bounds time, not memory).
     pub max_bytes: u64,
 }
 

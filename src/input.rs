@@ -1,23 +1,36 @@
 //! Reading one status dump from a file or standard input, refusing what is not one.
 //!
 //! Every command that takes a dump (`parse`, `show`, `diff`, `replay`) reads
-//! it through [`read_dump`], so an operator gets the same one-line error for
-//! a missing file, a directory, binary data, text that is not UTF-8 or a
-//! file over the size limit, whichever command they typed. This module
-//! only reads and vets bytes: it must never interpret the text (that is the
-//! parser's job) and never read more than the limit into memory.
+//! it through [`read_dump`] or [`parse_dump`], so an operator gets the same
+//! one-line error for a missing file, a directory, binary data, text that
+//! is not UTF-8 or a file over the size limit, whichever command they
+//! typed. The live sources feed what they read to a [`DumpFeed`], which
+//! applies the same checks to a stream, so a 100 MB dump is never held as
+//! text next to the snapshot it becomes. This module only reads and vets
+//! bytes and hands whole lines to the parser: it must never interpret the
+//! text itself (that is the parser's job) and never read more than the
+//! limit.
 
 use std::fmt;
 use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
+use crate::snapshot::{OutputKind, Snapshot};
+use crate::status::LineFeed;
+
 /// One size rule for `--max-bytes` and the config.
 pub use crate::config::parse_byte_size;
 
-/// The default `--max-bytes` and `max_bytes` of the live sources: room for
-/// the `ipsec status` of a 50,000-tunnel gateway (about 2.5 KiB per
-/// connection), low enough that a wrong file cannot exhaust memory.
-pub const DEFAULT_MAX_BYTES: u64 = 160 * 1024 * 1024;
+/// The default `--max-bytes` and `max_bytes` of the live sources: 1 GiB,
+/// ten times the `ipsec status` of a 50,000-tunnel gateway (about 2.2 KiB
+/// per connection, 110 MB), so that no real gateway is refused, while a
+/// runaway writer (`yes`, a log file, `/dev/zero`) is stopped after a few
+/// seconds of parsing. Dumps are parsed as they are read, so the limit
+/// bounds the time spent, not the memory held.
+pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// How much a reader asks for at a time when it streams a dump.
+pub const CHUNK_BYTES: usize = 256 * 1024;
 
 /// How many leading bytes are looked at to tell binary data from text.
 const SNIFF_BYTES: usize = 8192;
@@ -184,6 +197,248 @@ pub fn decode_dump(bytes: Vec<u8>, input: DumpOrigin) -> Result<String, InputErr
     })
 }
 
+/// Parse one dump as it is read: `None` or `-` reads standard input.
+///
+/// The same checks and messages as [`read_dump`] (missing, directory,
+/// over `max_bytes`, binary, not UTF-8), but the text is parsed chunk by
+/// chunk and never held whole. With `kind`, the output is attributed as
+/// [`crate::status::parse_as`] does.
+pub fn parse_dump(
+    path: Option<&Path>,
+    max_bytes: u64,
+    kind: Option<OutputKind>,
+) -> Result<Snapshot, InputError> {
+    if path.is_none() && io::stdin().is_terminal() {
+        return Err(InputError::StdinIsTerminal);
+    }
+    match DumpOrigin::from_arg(path) {
+        DumpOrigin::File(p) => parse_file(&p, max_bytes, kind),
+        // `from_arg` gives standard input or a file, never a command.
+        input => parse_reader(io::stdin().lock(), input, max_bytes, kind),
+    }
+}
+
+/// Parse one dump file as it is read, with the checks of [`read_file`].
+pub fn parse_file(
+    path: &Path,
+    max_bytes: u64,
+    kind: Option<OutputKind>,
+) -> Result<Snapshot, InputError> {
+    let input = DumpOrigin::File(path.to_path_buf());
+    let file = open_dump(path, &input, max_bytes)?;
+    parse_reader(file, input, max_bytes, kind)
+}
+
+/// Open a dump file, refusing a directory and a regular file larger than
+/// `max_bytes` before reading a byte.
+fn open_dump(path: &Path, input: &DumpOrigin, max_bytes: u64) -> Result<std::fs::File, InputError> {
+    let io_err = |error: io::Error| match error.kind() {
+        io::ErrorKind::NotFound => InputError::NotFound {
+            input: input.clone(),
+        },
+        _ => InputError::Io {
+            input: input.clone(),
+            error,
+        },
+    };
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if meta.is_dir() {
+        return Err(InputError::IsDirectory {
+            input: input.clone(),
+        });
+    }
+    if meta.is_file() && meta.len() > max_bytes {
+        return Err(InputError::TooLarge {
+            input: input.clone(),
+            limit: max_bytes,
+        });
+    }
+    std::fs::File::open(path).map_err(io_err)
+}
+
+/// Feed everything `reader` gives to a [`DumpFeed`] and finish it.
+fn parse_reader(
+    mut reader: impl Read,
+    input: DumpOrigin,
+    max_bytes: u64,
+    kind: Option<OutputKind>,
+) -> Result<Snapshot, InputError> {
+    let mut feed = DumpFeed::new(input, max_bytes);
+    let mut chunk = vec![0u8; CHUNK_BYTES];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                return Err(InputError::Io {
+                    input: feed.origin,
+                    error,
+                });
+            }
+        };
+        feed.push(&chunk[..n])?;
+    }
+    feed.finish(kind)
+}
+
+/// A dump parsed as its bytes arrive, vetted as [`decode_dump`] vets a
+/// whole one.
+///
+/// Push the bytes in chunks of any size; the feed splits them into lines
+/// and parses each line as soon as it is complete, keeping only the one
+/// line not yet ended. [`DumpFeed::finish`] gives the snapshot, or the same
+/// error [`read_dump`] would have given for these bytes: binary data (a NUL
+/// anywhere, or mostly control characters in the first 8 KiB), text that is
+/// not UTF-8 (offset and line of the first bad byte), or more than the
+/// limit (as soon as it is passed, so the caller can stop reading). A dump
+/// cut short inside a line is incomplete, as [`crate::parse`] says.
+pub struct DumpFeed {
+    origin: DumpOrigin,
+    max_bytes: u64,
+    lines: LineFeed,
+    /// The line begun and not yet ended.
+    partial: Vec<u8>,
+    /// Bytes pushed so far.
+    total: u64,
+    /// Where `partial` starts in the input, and how many lines came before.
+    line_start: u64,
+    line_number: usize,
+    nul_at: Option<u64>,
+    /// Control characters among the first [`SNIFF_BYTES`] bytes.
+    control: usize,
+    not_utf8: Option<(u64, usize)>,
+}
+
+impl DumpFeed {
+    /// A feed for the dump from `origin`, refusing more than `max_bytes`.
+    pub fn new(origin: DumpOrigin, max_bytes: u64) -> DumpFeed {
+        DumpFeed {
+            origin,
+            max_bytes,
+            lines: LineFeed::new(),
+            partial: Vec::new(),
+            total: 0,
+            line_start: 0,
+            line_number: 0,
+            nul_at: None,
+            control: 0,
+            not_utf8: None,
+        }
+    }
+
+    /// The next bytes of the dump. Fails once the dump passes the limit;
+    /// the feed must not be used after that.
+    pub fn push(&mut self, mut chunk: &[u8]) -> Result<(), InputError> {
+        let start = self.total;
+        self.total += chunk.len() as u64;
+        if self.total > self.max_bytes {
+            return Err(InputError::TooLarge {
+                input: self.origin.clone(),
+                limit: self.max_bytes,
+            });
+        }
+        if self.nul_at.is_none() {
+            self.nul_at = memchr::memchr(0, chunk).map(|i| start + i as u64);
+        }
+        if start < SNIFF_BYTES as u64 {
+            let sniff = &chunk[..chunk.len().min(SNIFF_BYTES - start as usize)];
+            self.control += sniff.iter().filter(|&&b| is_control(b)).count();
+        }
+        if !self.partial.is_empty() {
+            let Some(end) = memchr::memchr(b'\n', chunk) else {
+                self.partial.extend_from_slice(chunk);
+                return Ok(());
+            };
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(&chunk[..=end]);
+            self.whole_lines(&line);
+            line.clear();
+            self.partial = line;
+            chunk = &chunk[end + 1..];
+        }
+        match memchr::memrchr(b'\n', chunk) {
+            Some(end) => {
+                self.whole_lines(&chunk[..=end]);
+                self.partial.extend_from_slice(&chunk[end + 1..]);
+            }
+            None => self.partial.extend_from_slice(chunk),
+        }
+        Ok(())
+    }
+
+    /// Parse `block`, whole lines that each end in `\n`, unless the dump
+    /// is already known not to be text.
+    fn whole_lines(&mut self, block: &[u8]) {
+        if self.not_utf8.is_some() {
+            return;
+        }
+        let text = match std::str::from_utf8(block) {
+            Ok(text) => text,
+            Err(e) => {
+                let valid = &block[..e.valid_up_to()];
+                let before = memchr::memchr_iter(b'\n', valid).count();
+                self.not_utf8 = Some((
+                    self.line_start + e.valid_up_to() as u64,
+                    self.line_number + before + 1,
+                ));
+                return;
+            }
+        };
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', text.as_bytes()) {
+            self.lines.line(&text[start..end]);
+            self.line_number += 1;
+            start = end + 1;
+        }
+        self.line_start += block.len() as u64;
+    }
+
+    /// The snapshot of the whole dump (attributed to `kind` when given, as
+    /// [`crate::status::parse_as`] does), or why these bytes are not one.
+    pub fn finish(mut self, kind: Option<OutputKind>) -> Result<Snapshot, InputError> {
+        let rest = std::mem::take(&mut self.partial);
+        if self.not_utf8.is_none() {
+            match std::str::from_utf8(&rest) {
+                Ok(text) => self.lines.cut_short(text),
+                Err(e) => {
+                    self.not_utf8 = Some((
+                        self.line_start + e.valid_up_to() as u64,
+                        self.line_number + 1,
+                    ))
+                }
+            }
+        }
+        if let Some(offset) = self.nul_at {
+            return Err(InputError::Binary {
+                input: self.origin,
+                why: format!("NUL byte at offset {offset}"),
+            });
+        }
+        let sampled = self.total.min(SNIFF_BYTES as u64) as usize;
+        if self.control * 10 > sampled {
+            return Err(InputError::Binary {
+                input: self.origin,
+                why: format!(
+                    "{} control characters in the first {sampled} bytes",
+                    self.control
+                ),
+            });
+        }
+        if let Some((offset, line)) = self.not_utf8 {
+            return Err(InputError::NotUtf8 {
+                input: self.origin,
+                offset: offset as usize,
+                line,
+            });
+        }
+        Ok(match kind {
+            Some(kind) => self.lines.finish_as(kind),
+            None => self.lines.finish(),
+        })
+    }
+}
+
 /// Read at most `max_bytes` (plus one, to notice that there is more).
 fn read_limited(
     reader: impl Read,
@@ -207,6 +462,12 @@ fn read_limited(
     Ok(bytes)
 }
 
+/// A byte that text does not hold: a control character other than tab,
+/// line ends and form feed, or DEL (ESC counts).
+fn is_control(b: u8) -> bool {
+    (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c)) || b == 0x7f
+}
+
 /// Why these bytes look binary, if they do.
 ///
 /// A NUL byte anywhere is conclusive: libreswan never prints one. Otherwise
@@ -218,10 +479,7 @@ fn binary_evidence(bytes: &[u8]) -> Option<String> {
         return Some(format!("NUL byte at offset {offset}"));
     }
     let sample = &bytes[..bytes.len().min(SNIFF_BYTES)];
-    let control = sample
-        .iter()
-        .filter(|&&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c)) || b == 0x7f)
-        .count();
+    let control = sample.iter().filter(|&&b| is_control(b)).count();
     if control * 10 > sample.len() {
         return Some(format!(
             "{control} control characters in the first {} bytes",
@@ -236,12 +494,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_limit_holds_the_status_of_a_50000_tunnel_gateway() {
+    fn the_default_limit_holds_the_status_of_a_50000_tunnel_gateway_several_times() {
         use crate::synth::{Dialect, status_dump};
         for dialect in [Dialect::V4_10, Dialect::V5_4] {
             let per_5000 = status_dump(5_000, dialect).text.len() as u64;
             assert!(
-                per_5000 * 10 < DEFAULT_MAX_BYTES,
+                per_5000 * 10 * 4 < DEFAULT_MAX_BYTES,
                 "{per_5000} bytes per 5,000"
             );
         }
@@ -332,6 +590,80 @@ mod tests {
             err.to_string(),
             "d.txt: not UTF-8: invalid byte at offset 14 (line 2)"
         );
+    }
+
+    /// Feed `bytes` in pieces of `size` bytes.
+    fn fed(bytes: &[u8], size: usize) -> Result<Snapshot, InputError> {
+        let mut feed = DumpFeed::new(DumpOrigin::Stdin, DEFAULT_MAX_BYTES);
+        for piece in bytes.chunks(size.max(1)) {
+            feed.push(piece)?;
+        }
+        feed.finish(None)
+    }
+
+    #[test]
+    fn a_dump_fed_in_any_pieces_parses_as_the_whole_text() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/lab-4.10/status.txt"
+        ))
+        .unwrap();
+        let whole = crate::parse(&text);
+        for size in [1, 2, 7, 100, 4096, text.len()] {
+            assert_eq!(
+                fed(text.as_bytes(), size).unwrap(),
+                whole,
+                "pieces of {size}"
+            );
+        }
+        let cut = &text[..text.len() - 10];
+        for size in [1, 13, cut.len()] {
+            let snap = fed(cut.as_bytes(), size).unwrap();
+            assert_eq!(snap, crate::parse(cut), "pieces of {size}");
+            assert!(!snap.is_complete());
+        }
+    }
+
+    #[test]
+    fn a_fed_dump_is_refused_as_decode_dump_refuses_it() {
+        let cases: [&[u8]; 6] = [
+            b"000 ok\n\0rest",
+            b"000 ok\nline \xe9two\n",
+            b"line one\nline \xe9",
+            b"\xe9\n",
+            b"\x01\x02a\x1b\x7f",
+            b"a\xc3\xa9b\n000 \xff\n\0",
+        ];
+        for bytes in cases {
+            let whole = decode_dump(bytes.to_vec(), DumpOrigin::Stdin).unwrap_err();
+            for size in [1, 3, bytes.len()] {
+                let err = fed(bytes, size).unwrap_err();
+                assert_eq!(err.to_string(), whole.to_string(), "{bytes:?} in {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_fed_dump_stops_at_the_limit() {
+        let mut feed = DumpFeed::new(DumpOrigin::Stdin, 10);
+        assert!(feed.push(b"0123456789").is_ok());
+        let err = feed.push(b"A").unwrap_err();
+        assert!(
+            matches!(err, InputError::TooLarge { limit: 10, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn parse_dump_reads_a_file_as_read_dump_does() {
+        let f = write_temp(b"000 #1: \"a\":500 STATE_MAIN_I1 (sent MI1);\n");
+        let text = read_dump(Some(f.path()), DEFAULT_MAX_BYTES).unwrap();
+        let snap = parse_dump(Some(f.path()), DEFAULT_MAX_BYTES, None).unwrap();
+        assert_eq!(snap, crate::parse(&text));
+        let err = parse_dump(Some(f.path()), 10, None).unwrap_err();
+        assert!(matches!(err, InputError::TooLarge { .. }), "{err}");
+        let err = parse_dump(Some(Path::new("no/such/dump.txt")), 10, None).unwrap_err();
+        assert_eq!(err.to_string(), "no/such/dump.txt: no such file");
     }
 
     #[test]

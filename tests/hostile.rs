@@ -471,11 +471,12 @@ fn an_unreadable_dump_and_a_stale_one_are_each_warned_about_once() {
 fn junk_past_max_bytes_is_not_read_into_memory() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
-    // A watched file of 200 MB junk, with the default limit.
+    // A watched (sparse) file of junk just past the default limit.
     let config = file_config(root, "settle = \"30ms\"\npoll_interval = \"100ms\"");
     let watched = root.join("watch/status.txt");
     let file = fs::File::create(&watched).unwrap();
-    file.set_len(200_000_000).unwrap();
+    file.set_len(swantrail::input::DEFAULT_MAX_BYTES + 1)
+        .unwrap();
     drop(file);
     let daemon = Daemon::start(&config, &root.join("stderr.log"));
     wait_until(LIMIT, "the warning", &daemon, || {
@@ -502,7 +503,7 @@ fn junk_past_max_bytes_is_not_read_into_memory() {
     let command_peak = peak_kib(&daemon);
     let log = daemon.log();
     assert!(daemon.terminate().success());
-    eprintln!("peak memory: {file_peak} KiB (200 MB file), {command_peak} KiB (100 MB stdout)");
+    eprintln!("peak memory: {file_peak} KiB (1 GiB file), {command_peak} KiB (100 MB stdout)");
     assert!(file_peak < 64 * 1024, "{file_peak} KiB");
     assert!(command_peak < 64 * 1024, "{command_peak} KiB");
     assert_eq!(count_lines(&log, "printed more than max_bytes"), 1, "{log}");

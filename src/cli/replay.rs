@@ -21,7 +21,8 @@ pub struct ReplayArgs {
     /// `trafficstatus-<epoch>.txt`, …); dumps of one epoch are combined.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Refuse dumps larger than this (bytes; K/KiB, M/MiB, G/GiB suffixes allowed).
+    /// Refuse dumps larger than this (bytes; K/KiB, M/MiB, G/GiB suffixes allowed;
+    /// default 1 GiB, ten times the `status` of a 50,000-tunnel gateway).
     #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_MAX_BYTES, value_parser = parse_byte_size)]
     pub max_bytes: u64,
     /// How the tracker is set up.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{warn_about, write_stdout};
-use crate::input::{DEFAULT_MAX_BYTES, parse_byte_size, read_dump};
+use crate::input::{DEFAULT_MAX_BYTES, parse_byte_size, parse_dump};
 use crate::show::{RenderOptions, render, tunnel_table};
 use crate::snapshot::Snapshot;
 
@@ -25,7 +25,8 @@ pub struct ShowArgs {
     /// pluto's control socket, for `--live` (default: whack's own).
     #[arg(long, value_name = "PATH")]
     pub ctlsocket: Option<PathBuf>,
-    /// Refuse inputs larger than this (bytes; KiB, MiB, GiB suffixes allowed).
+    /// Refuse inputs larger than this (bytes; KiB, MiB, GiB suffixes allowed;
+    /// default 1 GiB, ten times the `status` of a 50,000-tunnel gateway).
     #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_MAX_BYTES, value_parser = parse_byte_size)]
     pub max_bytes: u64,
     /// When to colour the table: `auto` colours only a terminal without `NO_COLOR`.
@@ -53,7 +54,7 @@ pub fn show_command(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let snapshot = if live {
         ask_pluto(args.ctlsocket.as_deref())?
     } else {
-        crate::parse(&read_dump(args.file.as_deref(), args.max_bytes)?)
+        parse_dump(args.file.as_deref(), args.max_bytes, None)?
     };
     let color = match args.color {
         ColorChoice::Always => true,

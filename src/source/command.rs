@@ -15,9 +15,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::{Observation, Report, content_sha256, snapshot_of, unix_now, unrecognised_summary};
+use sha2::Digest;
+
+use super::{Observation, Report, hex, unix_now, unrecognised_summary};
 use crate::config::CommandSourceConfig;
-use crate::input::DumpOrigin;
+use crate::input::{CHUNK_BYTES, DumpFeed, DumpOrigin};
 use crate::snapshot::{OutputKind, Snapshot};
 
 /// Why one poll did not give a snapshot: a short slug for the event's
@@ -113,6 +115,10 @@ fn jitter(max: Duration) -> Duration {
 /// Run every command of one poll and merge their snapshots.
 ///
 /// Returns the merged snapshot and the digest of all the text it came from.
+/// Each command's output is parsed as it arrives from the pipe, so the
+/// text of a big gateway's status is never held whole; a command that then
+/// fails (non-zero exit, killed at the timeout, pluto not running) fails
+/// the poll and what was parsed of it is dropped, never diffed.
 ///
 /// A command whose output passes `max_bytes` is stopped there; the poll
 /// then gives an incomplete snapshot saying so (skipped, not an outage).
@@ -122,9 +128,10 @@ pub async fn poll(
     max_bytes: u64,
 ) -> Result<(Snapshot, String), PollFailure> {
     let mut merged: Option<Snapshot> = None;
-    let mut all_text = Vec::new();
+    // The digest of every output, each followed by a NUL byte.
+    let mut digest = sha2::Sha256::new();
     for argv in commands {
-        let Some(stdout) = run_one(argv, timeout, max_bytes).await? else {
+        let Some(snapshot) = run_one(argv, timeout, max_bytes, &mut digest).await? else {
             let incomplete = format!(
                 "`{}` printed more than max_bytes = {max_bytes} bytes; it was stopped and its output skipped",
                 argv.join(" ")
@@ -135,29 +142,25 @@ pub async fn poll(
             };
             return Ok((snapshot, String::new()));
         };
-        all_text.extend_from_slice(&stdout);
-        all_text.push(0);
-        let snapshot = snapshot_of(
-            stdout,
-            DumpOrigin::Command(argv.join(" ")),
-            OutputKind::of_command(argv),
-        );
+        digest.update([0]);
         match merged.as_mut() {
             Some(m) => m.merge(snapshot),
             None => merged = Some(snapshot),
         }
     }
-    Ok((merged.unwrap_or_default(), content_sha256(&all_text)))
+    Ok((merged.unwrap_or_default(), hex(&digest.finalize())))
 }
 
-/// Run one command with a timeout and return its standard output, or
-/// `None` when it printed more than `max_bytes` (it is killed then, and
-/// nothing past the limit is read into memory).
+/// Run one command with a timeout and return the snapshot of its standard
+/// output (parsed as it is read, its bytes added to `digest`), or `None`
+/// when it printed more than `max_bytes` (it is killed then, and nothing
+/// past the limit is read).
 async fn run_one(
     argv: &[String],
     timeout: Duration,
     max_bytes: u64,
-) -> Result<Option<Vec<u8>>, PollFailure> {
+    digest: &mut sha2::Sha256,
+) -> Result<Option<Snapshot>, PollFailure> {
     let shown = argv.join(" ");
     let Some((program, args)) = argv.split_first() else {
         return Err(PollFailure {
@@ -189,24 +192,25 @@ async fn run_one(
             detail: format!("`{shown}`: no pipe to read its output from"),
         });
     };
-    let output =
-        match tokio::time::timeout(timeout, read_output(child, stdout, stderr, max_bytes)).await {
-            Ok(Ok(None)) => return Ok(None), // the group is killed as `group` drops
-            Ok(Ok(Some(output))) => output,
-            Ok(Err(e)) => {
-                return Err(PollFailure {
-                    reason: "command-failed",
-                    detail: format!("reading the output of `{shown}`: {e}"),
-                });
-            }
-            Err(_elapsed) => {
-                drop(group);
-                return Err(PollFailure {
-                    reason: "command-timed-out",
-                    detail: format!("`{shown}` did not finish within {timeout:?}; killed it"),
-                });
-            }
-        };
+    let feed = DumpFeed::new(DumpOrigin::Command(shown.clone()), max_bytes);
+    let read = read_output(child, stdout, stderr, feed, digest);
+    let output = match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(None)) => return Ok(None), // the group is killed as `group` drops
+        Ok(Ok(Some(output))) => output,
+        Ok(Err(e)) => {
+            return Err(PollFailure {
+                reason: "command-failed",
+                detail: format!("reading the output of `{shown}`: {e}"),
+            });
+        }
+        Err(_elapsed) => {
+            drop(group);
+            return Err(PollFailure {
+                reason: "command-timed-out",
+                detail: format!("`{shown}` did not finish within {timeout:?}; killed it"),
+            });
+        }
+    };
     // Its output is complete: the command is done with.
     group.0 = None;
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -226,20 +230,42 @@ async fn run_one(
             },
         });
     }
-    Ok(Some(output.stdout))
+    // Binary or non-UTF-8 output is not a dump: the snapshot says why in
+    // `incomplete`, like text that holds no status output at all, so the
+    // poll skips it. An empty output of a command whose kind is known
+    // (`--trafficstatus` with no tunnels) is that command's answer.
+    Ok(Some(
+        match output.feed.finish(OutputKind::of_command(argv)) {
+            Ok(snapshot) => snapshot,
+            Err(e) => Snapshot {
+                incomplete: Some(e.to_string()),
+                ..Snapshot::default()
+            },
+        },
+    ))
 }
 
 /// How much of a poll command's stderr is kept: enough for its first lines.
 const STDERR_BYTES: u64 = 64 * 1024;
 
-/// Read a command's stdout (at most `max_bytes`; `None` past that) and the
-/// start of its stderr, then wait for it to exit.
+/// What a finished poll command left: its exit status, its stdout as fed
+/// to the parser so far, and the start of its stderr.
+struct Finished {
+    status: std::process::ExitStatus,
+    feed: DumpFeed,
+    stderr: Vec<u8>,
+}
+
+/// Feed a command's stdout to `feed` as it arrives (`None` once it passes
+/// the feed's limit) while keeping the start of its stderr, then wait for
+/// it to exit.
 async fn read_output(
     mut child: tokio::process::Child,
-    stdout: tokio::process::ChildStdout,
+    mut stdout: tokio::process::ChildStdout,
     stderr: tokio::process::ChildStderr,
-    max_bytes: u64,
-) -> std::io::Result<Option<std::process::Output>> {
+    mut feed: DumpFeed,
+    digest: &mut sha2::Sha256,
+) -> std::io::Result<Option<Finished>> {
     use tokio::io::AsyncReadExt;
     // Past its first lines, stderr is drained without being kept.
     let read_err = tokio::spawn(async move {
@@ -252,22 +278,28 @@ async fn read_output(
         tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await?;
         Ok::<_, std::io::Error>(err)
     });
-    let mut out = Vec::new();
-    let mut limited = stdout.take(max_bytes.saturating_add(1));
-    let read_out = limited.read_to_end(&mut out).await;
-    if read_out.is_err() || out.len() as u64 > max_bytes {
-        read_err.abort();
+    let mut chunk = vec![0u8; CHUNK_BYTES];
+    loop {
+        let n = match stdout.read(&mut chunk).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                read_err.abort();
+                return Err(e);
+            }
+        };
+        digest.update(&chunk[..n]);
+        if feed.push(&chunk[..n]).is_err() {
+            read_err.abort();
+            return Ok(None);
+        }
     }
-    read_out?;
-    if out.len() as u64 > max_bytes {
-        return Ok(None);
-    }
-    let err = read_err.await.map_err(std::io::Error::other)??;
+    let stderr = read_err.await.map_err(std::io::Error::other)??;
     let status = child.wait().await?;
-    Ok(Some(std::process::Output {
+    Ok(Some(Finished {
         status,
-        stdout: out,
-        stderr: err,
+        feed,
+        stderr,
     }))
 }
 

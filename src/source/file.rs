@@ -24,9 +24,10 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 
-use super::{Observation, Report, content_sha256, snapshot_of, unix_now, unrecognised_summary};
+use super::{Observation, Report, hex, unix_now, unrecognised_summary};
 use crate::config::FileSourceConfig;
-use crate::input::DumpOrigin;
+use crate::input::{CHUNK_BYTES, DumpFeed, DumpOrigin};
+use crate::snapshot::Snapshot;
 
 /// How many `settle` periods a file may keep changing before it is read
 /// anyway (the completeness check still guards what is read).
@@ -236,7 +237,7 @@ impl Follower {
         };
         // The signature of what was read, not of what was stat'ed before:
         // another rename may have come in between.
-        let (signature, text) = match self.read().await {
+        let (signature, sha256, snapshot) = match self.read().await {
             Ok(read) => read,
             Err(why) => {
                 if self.unreadable.as_ref() != Some(&why) {
@@ -262,12 +263,10 @@ impl Follower {
             self.replaced_unread_logged = self.replaced_unread;
         }
         self.last_seen = Some(signature);
-        let sha256 = content_sha256(&text);
         if self.last_sha256.as_ref() == Some(&sha256) {
             return None;
         }
-        let kind = super::replay::kind_from_name(&self.path);
-        let mut snapshot = snapshot_of(text, DumpOrigin::File(self.path.clone()), kind);
+        let mut snapshot = snapshot;
         if let Some(reason) = &snapshot.incomplete {
             if self.last_skipped_sha256.as_ref() != Some(&sha256) {
                 warn!(source = %self.name, path = %self.path.display(),
@@ -301,32 +300,19 @@ impl Follower {
         renames > 0
     }
 
-    /// The file's signature and bytes (at most `max_bytes` of them), both
-    /// from one open file, or why not.
-    async fn read(&self) -> Result<(Signature, Vec<u8>), String> {
-        use tokio::io::AsyncReadExt;
-        let too_large = || {
-            format!(
-                "larger than max_bytes = {} bytes, so not a status dump (raise `max_bytes` if it is one)",
-                self.max_bytes
-            )
-        };
-        let file = tokio::fs::File::open(&self.path)
+    /// The file's signature, the digest of its bytes and their snapshot,
+    /// all from one open file, or why not.
+    ///
+    /// The file is parsed as it is read (on a blocking thread: a big dump
+    /// is a few hundred milliseconds of CPU), so its text is never held
+    /// whole. Bytes that are not a dump (binary, not UTF-8) give a snapshot
+    /// whose `incomplete` says why, so they are skipped like a cut dump.
+    async fn read(&self) -> Result<(Signature, String, Snapshot), String> {
+        let path = self.path.clone();
+        let max_bytes = self.max_bytes;
+        tokio::task::spawn_blocking(move || read_and_parse(&path, max_bytes))
             .await
-            .map_err(|e| e.to_string())?;
-        let signature = Signature::of(&file.metadata().await.map_err(|e| e.to_string())?);
-        if signature.size > self.max_bytes {
-            return Err(too_large());
-        }
-        let mut text = Vec::new();
-        file.take(self.max_bytes.saturating_add(1))
-            .read_to_end(&mut text)
-            .await
-            .map_err(|e| e.to_string())?;
-        if text.len() as u64 > self.max_bytes {
-            return Err(too_large());
-        }
-        Ok((signature, text))
+            .map_err(|e| format!("the reading task failed: {e}"))?
     }
 
     /// Learn the usual interval between dumps, and end a stale warning.
@@ -423,4 +409,42 @@ impl Follower {
             "still changing after {:?}; reading it anyway", self.settle * MAX_SETTLE_ROUNDS);
         Some(signature)
     }
+}
+
+/// Open `path`, stat it and parse it chunk by chunk while hashing it
+/// (see [`Follower::read`]).
+fn read_and_parse(path: &Path, max_bytes: u64) -> Result<(Signature, String, Snapshot), String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let too_large = || {
+        format!(
+            "larger than max_bytes = {max_bytes} bytes, so not a status dump (raise `max_bytes` if it is one)"
+        )
+    };
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let signature = Signature::of(&file.metadata().map_err(|e| e.to_string())?);
+    if signature.size > max_bytes {
+        return Err(too_large());
+    }
+    let mut feed = DumpFeed::new(DumpOrigin::File(path.to_path_buf()), max_bytes);
+    let mut digest = sha2::Sha256::new();
+    let mut chunk = vec![0u8; CHUNK_BYTES];
+    loop {
+        let n = match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.to_string()),
+        };
+        digest.update(&chunk[..n]);
+        if feed.push(&chunk[..n]).is_err() {
+            return Err(too_large());
+        }
+    }
+    let kind = super::replay::kind_from_name(path);
+    let snapshot = feed.finish(kind).unwrap_or_else(|e| Snapshot {
+        incomplete: Some(e.to_string()),
+        ..Snapshot::default()
+    });
+    Ok((signature, hex(&digest.finalize()), snapshot))
 }

@@ -10,8 +10,7 @@ pub mod command;
 pub mod file;
 pub mod replay;
 
-use crate::input::{DumpOrigin, decode_dump};
-use crate::snapshot::{OutputKind, Snapshot};
+use crate::snapshot::Snapshot;
 
 /// One message from a live source to the daemon.
 ///
@@ -53,29 +52,6 @@ pub enum Observation {
     Waiting,
 }
 
-/// The snapshot of one dump as a live source read it.
-///
-/// Binary or non-UTF-8 bytes are not a dump: the snapshot says why in
-/// `incomplete`, like text that holds no status output at all, so the
-/// source skips it. An empty output of a command whose kind is known
-/// (`--trafficstatus` with no tunnels) is that command's answer.
-pub(crate) fn snapshot_of(
-    bytes: Vec<u8>,
-    origin: DumpOrigin,
-    kind: Option<OutputKind>,
-) -> Snapshot {
-    match decode_dump(bytes, origin) {
-        Ok(text) => match kind {
-            Some(kind) => crate::status::parse_as(&text, kind),
-            None => crate::parse(&text),
-        },
-        Err(e) => Snapshot {
-            incomplete: Some(e.to_string()),
-            ..Snapshot::default()
-        },
-    }
-}
-
 /// One line about the lines of a usable dump that were not recognised
 /// (they were skipped; the rest was read), or `None` when there are none.
 pub(crate) fn unrecognised_summary(snapshot: &Snapshot) -> Option<String> {
@@ -97,9 +73,8 @@ pub(crate) fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// The hex SHA-256 of a dump's text, the identity of "the same content".
-pub(crate) fn content_sha256(text: &[u8]) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(text);
+/// A digest in hex, as checkpoints store "the same content" (the
+/// SHA-256 of a dump's text).
+pub(crate) fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -125,11 +125,16 @@ pub fn read_dump(path: &Path) -> Result<String, ReplayError> {
 
 /// Read one dump as text with the reader and messages of `parse`.
 pub fn read_dump_within(path: &Path, max_bytes: u64) -> Result<String, ReplayError> {
-    crate::input::read_file(path, max_bytes).map_err(|cause| match cause {
+    crate::input::read_file(path, max_bytes).map_err(replay_error)
+}
+
+/// The replay error of a dump that could not be read.
+fn replay_error(cause: InputError) -> ReplayError {
+    match cause {
         InputError::TooLarge { .. } => ReplayError::TooLarge { cause },
         InputError::Binary { .. } | InputError::NotUtf8 { .. } => ReplayError::NotText { cause },
         other => ReplayError::Unreadable(other),
-    })
+    }
 }
 
 /// Read, parse and combine the dumps of one step into one snapshot taken
@@ -146,11 +151,8 @@ pub fn load_step(step: &ReplayStep) -> Result<Snapshot, ReplayError> {
 pub fn load_step_within(step: &ReplayStep, max_bytes: u64) -> Result<Snapshot, ReplayError> {
     let mut combined: Option<Snapshot> = None;
     for path in &step.files {
-        let text = read_dump_within(path, max_bytes)?;
-        let snap = match kind_from_name(path) {
-            Some(kind) => crate::status::parse_as(&text, kind),
-            None => crate::parse(&text),
-        };
+        let snap = crate::input::parse_file(path, max_bytes, kind_from_name(path))
+            .map_err(replay_error)?;
         match combined.as_mut() {
             None => combined = Some(snap),
             Some(c) => c.merge(snap),

@@ -7,12 +7,13 @@
 
 use crate::snapshot::{Connection, IkeVersion, Totals};
 
-use super::lexical::{conn_name, number};
+use super::lexical::{conn_name_ref, number, semicolon_items, split_key};
 
 /// A connection-list line split into its connection and payload.
 pub struct ConnLine<'a> {
-    /// Base name.
-    pub name: String,
+    /// Base name, borrowed from the line (most lines repeat the name of the
+    /// line before, so it is copied only when the connection changes).
+    pub name: &'a str,
     /// Instance serials.
     pub instances: Vec<u64>,
     /// The payload after `: `, with its leading spaces.
@@ -21,7 +22,7 @@ pub struct ConnLine<'a> {
 
 /// `"c"[1]: payload`, or `None`.
 pub fn conn_line(text: &str) -> Option<ConnLine<'_>> {
-    let (name, instances, rest) = conn_name(text)?;
+    let (name, instances, rest) = conn_name_ref(text)?;
     let payload = rest.strip_prefix(':')?;
     if !payload.starts_with(' ') && !payload.is_empty() {
         return None;
@@ -40,7 +41,7 @@ pub fn apply(conn: &mut Connection, payload: &str) {
         topology(conn, payload.trim());
         return;
     }
-    for item in payload.split(';').map(str::trim) {
+    for item in semicolon_items(payload).map(str::trim) {
         let serial_of = |v: &str| {
             v.trim()
                 .trim_start_matches('#')
@@ -48,7 +49,7 @@ pub fn apply(conn: &mut Connection, payload: &str) {
                 .ok()
                 .filter(|&n| n != 0)
         };
-        if let Some((key, value)) = item.split_once(": ") {
+        if let Some((key, value)) = split_key(item) {
             match key {
                 "newest ISAKMP SA" | "established ISAKMP SA" => {
                     conn.newest_ike = serial_of(value).or(conn.newest_ike);

@@ -17,7 +17,7 @@ use crate::snapshot::{
     ConnRef, Connection, Diagnostic, FormatEpoch, OutputKind, SaKind, Shunt, Snapshot, State,
 };
 
-use self::lexical::{excerpt, serial_colon, strip_rc};
+use self::lexical::{Word, excerpt, serial_colon, strip_rc};
 use self::states::{SerialLine, serial_line};
 
 /// Parse one dump. Never panics; unrecognised lines become diagnostics.
@@ -26,7 +26,9 @@ use self::states::{SerialLine, serial_line};
 /// the caller knows which command produced it, because an empty
 /// `trafficstatus` means "no tunnels" while an empty file means nothing.
 pub fn parse(input: &str) -> Snapshot {
-    LineParser::default().run(input)
+    let mut feed = LineFeed::new();
+    feed.text(input);
+    feed.finish()
 }
 
 /// Parse the output of a known command: like [`parse`], but an output
@@ -40,18 +42,87 @@ pub fn parse(input: &str) -> Snapshot {
 /// has not written yet (or a command that failed quietly), so it is marked
 /// incomplete: diffed, it would report every tunnel down.
 pub fn parse_as(input: &str, kind: OutputKind) -> Snapshot {
-    let mut snap = parse(input);
-    if snap.kinds.is_empty() && snap.is_complete() {
-        if never_empty(kind) && input.trim().is_empty() {
-            snap.incomplete = Some(format!(
-                "the output is empty, and `{}` always prints something on a running pluto",
-                kind.word()
-            ));
-            return snap;
-        }
-        snap.kinds.push(kind);
+    let mut feed = LineFeed::new();
+    feed.text(input);
+    feed.finish_as(kind)
+}
+
+/// A dump read line by line as it arrives, so that a source never holds
+/// the whole text next to the snapshot it becomes.
+///
+/// [`parse`] is this fed one whole text; a feed given the same bytes in any
+/// split gives the same snapshot. The caller splits the input at `\n` and
+/// hands over each line as it completes; what is left without a final
+/// newline when the input ends goes to [`LineFeed::cut_short`], and is what
+/// makes a truncated dump incomplete. It never sees bytes, only text: the
+/// caller (see [`crate::input::DumpFeed`]) vets encoding and size.
+#[derive(Default)]
+pub struct LineFeed {
+    parser: LineParser,
+    number: usize,
+    /// Every line so far holds only whitespace (for [`parse_as`]).
+    not_blank: bool,
+    /// The input ended inside a line.
+    cut_short: bool,
+}
+
+impl LineFeed {
+    /// A feed that has read nothing yet.
+    pub fn new() -> LineFeed {
+        LineFeed::default()
     }
-    snap
+
+    /// One line of the input, without its `\n` (a `\r` before it is dropped).
+    pub fn line(&mut self, raw: &str) {
+        self.number += 1;
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        if !self.not_blank {
+            self.not_blank = !raw.trim().is_empty();
+        }
+        self.parser.line(self.number, raw);
+    }
+
+    /// The end of an input that stopped inside a line: `raw` is that last,
+    /// unterminated piece (nothing happens when it is empty).
+    pub fn cut_short(&mut self, raw: &str) {
+        if !raw.is_empty() {
+            self.line(raw);
+            self.cut_short = true;
+        }
+    }
+
+    /// A whole text, or a run of whole lines followed by a piece that may
+    /// be cut short (the last piece is taken as the end of the input).
+    pub fn text(&mut self, input: &str) {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', input.as_bytes()) {
+            self.line(&input[start..end]);
+            start = end + 1;
+        }
+        self.cut_short(&input[start..]);
+    }
+
+    /// The snapshot of everything fed, as [`parse`] gives it.
+    pub fn finish(self) -> Snapshot {
+        self.parser.finish(self.cut_short)
+    }
+
+    /// The snapshot of everything fed, as [`parse_as`] gives it.
+    pub fn finish_as(self, kind: OutputKind) -> Snapshot {
+        let blank = !self.not_blank;
+        let mut snap = self.finish();
+        if snap.kinds.is_empty() && snap.is_complete() {
+            if never_empty(kind) && blank {
+                snap.incomplete = Some(format!(
+                    "the output is empty, and `{}` always prints something on a running pluto",
+                    kind.word()
+                ));
+                return snap;
+            }
+            snap.kinds.push(kind);
+        }
+        snap
+    }
 }
 
 /// Whether a running pluto always prints something for this command.
@@ -134,6 +205,10 @@ struct LineParser {
     section: Section,
     evidence: Evidence,
     conn_index: HashMap<(String, Vec<u64>), usize>,
+    /// The connection of the last connection-list line and its index: the
+    /// lines of one connection come together, so most lines find theirs
+    /// here without building a key.
+    last_conn: Option<(String, Vec<u64>, usize)>,
     unprefixed_lines: bool,
     saw_status: bool,
     saw_conn_header: bool,
@@ -160,20 +235,6 @@ const PREAMBLE_STARTS: &[&str] = &[
 ];
 
 impl LineParser {
-    fn run(mut self, input: &str) -> Snapshot {
-        let mut lines = input.split('\n').peekable();
-        let mut number = 0;
-        while let Some(raw) = lines.next() {
-            if lines.peek().is_none() && raw.is_empty() {
-                break;
-            }
-            number += 1;
-            let raw = raw.strip_suffix('\r').unwrap_or(raw);
-            self.line(number, raw);
-        }
-        self.finish(input)
-    }
-
     fn diag(&mut self, line: usize, reason: &str, text: &str) {
         self.snap.diagnostics.push(Diagnostic {
             line,
@@ -196,7 +257,8 @@ impl LineParser {
             Some(_) => self.snap.prefixed = true,
             None => self.unprefixed_lines = true,
         }
-        if text.contains("Pluto is not running") {
+        static NOT_RUNNING: Word = Word::new("Pluto is not running");
+        if NOT_RUNNING.is_in(text) {
             self.not_running = Some(excerpt(text, 200));
             return;
         }
@@ -289,22 +351,32 @@ impl LineParser {
         if self.section != Section::Shunts {
             self.section = Section::Body;
         }
-        self.evidence.conn_serial |= line.payload.contains("conn serial:");
-        let key = (line.name, line.instances);
-        let idx = match self.conn_index.get(&key) {
-            Some(&i) => i,
-            None => {
-                let i = self.snap.connections.len();
-                self.snap.connections.push(Connection {
-                    conn: ConnRef {
-                        name: key.0.clone(),
-                        instances: key.1.clone(),
-                        peer: None,
-                    },
-                    ..Connection::default()
-                });
-                self.conn_index.insert(key, i);
-                i
+        static CONN_SERIAL: Word = Word::new("conn serial:");
+        if !self.evidence.conn_serial {
+            self.evidence.conn_serial = CONN_SERIAL.is_in(line.payload);
+        }
+        let idx = match &self.last_conn {
+            Some((name, instances, i)) if name == line.name && *instances == line.instances => *i,
+            _ => {
+                let key = (line.name.to_string(), line.instances);
+                let idx = match self.conn_index.get(&key) {
+                    Some(&i) => i,
+                    None => {
+                        let i = self.snap.connections.len();
+                        self.snap.connections.push(Connection {
+                            conn: ConnRef {
+                                name: key.0.clone(),
+                                instances: key.1.clone(),
+                                peer: None,
+                            },
+                            ..Connection::default()
+                        });
+                        self.conn_index.insert(key.clone(), i);
+                        i
+                    }
+                };
+                self.last_conn = Some((key.0, key.1, idx));
+                idx
             }
         };
         connections::apply(&mut self.snap.connections[idx], line.payload);
@@ -370,8 +442,18 @@ impl LineParser {
     }
 
     fn note_state_evidence(&mut self, st: &State, rest: &str) {
+        static IMPORT: Word = Word::new("; import:");
+        static NEWEST_ISAKMP: Word = Word::new("; newest ISAKMP");
+        static NEWEST_IPSEC: Word = Word::new("; newest IPSEC");
+        static ISAKMP_PARENT: Word = Word::new("isakmp#");
+        static NEWEST: Word = Word::new(" newest;");
+        static IKE_SA: Word = Word::new(" IKE SA #");
+        static ISAKMP_SA: Word = Word::new(" ISAKMP SA #");
         let e = &mut self.evidence;
-        e.import_item |= rest.contains("; import:");
+        // Each piece of evidence is searched for only until it is found.
+        if !e.import_item {
+            e.import_item = IMPORT.is_in(rest);
+        }
         match st.name.as_deref() {
             None => e.nameless_states = true,
             Some(n) => {
@@ -392,15 +474,16 @@ impl LineParser {
                 e.short_events = true;
             }
         }
-        e.old_newest |= rest.contains("; newest ISAKMP")
-            || rest.contains("; newest IPSEC")
-            || rest.contains("isakmp#");
-        e.new_items |= rest.contains(" newest;")
-            || rest.contains(" IKE SA #")
-            || rest.contains(" ISAKMP SA #");
+        if !e.old_newest {
+            e.old_newest =
+                NEWEST_ISAKMP.is_in(rest) || NEWEST_IPSEC.is_in(rest) || ISAKMP_PARENT.is_in(rest);
+        }
+        if !e.new_items {
+            e.new_items = NEWEST.is_in(rest) || IKE_SA.is_in(rest) || ISAKMP_SA.is_in(rest);
+        }
     }
 
-    fn finish(mut self, input: &str) -> Snapshot {
+    fn finish(mut self, cut_short: bool) -> Snapshot {
         let prefixed = self.snap.prefixed;
         self.snap.epoch = self.evidence.epoch(prefixed, self.unprefixed_lines);
         let kinds = &mut self.snap.kinds;
@@ -427,12 +510,12 @@ impl LineParser {
             kinds.push(OutputKind::TrafficStatus);
         }
         kinds.sort();
-        self.snap.incomplete = self.incompleteness(input);
+        self.snap.incomplete = self.incompleteness(cut_short);
         self.snap
     }
 
     /// Why this dump must not be diffed, if it must not.
-    fn incompleteness(&self, input: &str) -> Option<String> {
+    fn incompleteness(&self, cut_short: bool) -> Option<String> {
         if let Some(line) = &self.not_running {
             return Some(format!("pluto is not running ({line})"));
         }
@@ -461,7 +544,7 @@ impl LineParser {
                 self.snap.diagnostics[0].line
             ));
         }
-        if !input.is_empty() && !input.ends_with('\n') {
+        if cut_short {
             return Some("the last line is cut short (no final newline)".to_string());
         }
         if !self.saw_status {

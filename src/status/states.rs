@@ -7,7 +7,13 @@
 
 use crate::snapshot::{IkeVersion, Pending, SaKind, Said, SpiLine, State, Timer, Traffic};
 
-use super::lexical::{conn_ref, humber, number, timer_item, timer_kind};
+use super::lexical::{Word, conn_ref, humber, number, semicolon_items, timer_item, timer_kind};
+
+/// The markers of a `trafficstatus` line; a line with neither is not one.
+static TYPE_FIELD: Word = Word::new(", type=");
+static USERNAME_FIELD: Word = Word::new(", username=");
+/// The counters of an SPI line.
+static TRAFFIC: Word = Word::new("Traffic:");
 
 /// What kind of `#N:` line this is, decided from its shape alone.
 pub enum SerialLine {
@@ -26,10 +32,15 @@ pub fn serial_line(serial: u64, rest: &str, line: usize) -> Option<SerialLine> {
     if let Some(p) = rest.strip_prefix("pending ") {
         return pending(p).map(SerialLine::Pending);
     }
-    if let Some((t, problems)) = traffic(serial, rest, line) {
-        return Some(SerialLine::Traffic(Box::new(t), problems));
+    // Most `#` lines are state lines: look for the traffic markers before
+    // reading the line as one.
+    if TYPE_FIELD.is_in(rest) || USERNAME_FIELD.is_in(rest) {
+        if let Some((t, problems)) = traffic(serial, rest, line) {
+            return Some(SerialLine::Traffic(Box::new(t), problems));
+        }
     }
-    if rest.contains(" Traffic:") {
+    static SPI_TRAFFIC: Word = Word::new(" Traffic:");
+    if SPI_TRAFFIC.is_in(rest) {
         return spi_line(rest).map(SerialLine::Spi);
     }
     state(serial, rest, line).map(|s| SerialLine::State(Box::new(s)))
@@ -107,7 +118,10 @@ fn state(serial: u64, rest: &str, line: usize) -> Option<State> {
         line,
     };
     let mut parent_version = None;
-    for item in items.split(';').map(str::trim).filter(|i| !i.is_empty()) {
+    for item in semicolon_items(items)
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+    {
         if let Some((tname, due)) = timer_item(item) {
             if tname != "none" {
                 st.timers.push(Timer {
@@ -315,7 +329,7 @@ fn spi_line(rest: &str) -> Option<SpiLine> {
         s.len()
     };
     let (_, after) = conn_ref(rest, suffix_end)?;
-    let (head, traffic) = after.split_once("Traffic:")?;
+    let (head, traffic) = TRAFFIC.split_once(after)?;
     let mut spi = SpiLine::default();
     let mut tokens = head.split_whitespace().peekable();
     while let Some(tok) = tokens.next() {
@@ -366,9 +380,9 @@ fn spi_line(rest: &str) -> Option<SpiLine> {
 /// look like a deleted Child SA. The fields not understood are returned.
 fn traffic(serial: u64, rest: &str, line: usize) -> Option<(Traffic, Vec<String>)> {
     let field_start = |s: &str| {
-        [", type=", ", username="]
+        [&TYPE_FIELD, &USERNAME_FIELD]
             .iter()
-            .filter_map(|m| s.find(m))
+            .filter_map(|m| m.find(s))
             .min()
             .unwrap_or(s.len())
     };
