@@ -135,3 +135,37 @@ fn every_established_or_rekeyed_sa_is_one_pluto_established() {
         }
     }
 }
+
+/// Recall and precision over every transition pluto logged (SAs up 12 s,
+/// two 5 s ticks and a margin, after the series began) and the share of
+/// right end reasons, printed and held to 99 %, 99 % and 95 %.
+#[test]
+fn scores_against_pluto_log() {
+    use common::pluto_log::judge;
+    for run in runs() {
+        let history = read_history(&run.join("west-pluto.log"));
+        let first = replay::plan(&[run.join("series")]).unwrap()[0].taken_at;
+        let score = judge(&history, &replay_run(&run), 12, first.rem_euclid(86_400));
+        eprintln!(
+            "{}: recall {:.3} ({}/{}) precision {:.3} ({}/{}) end reasons {:.3} ({}/{}); missed {:#?}; false {:#?}; wrong {:#?}",
+            run.display(),
+            score.recall(),
+            score.found,
+            score.judged,
+            score.precision(),
+            score.right,
+            score.reported,
+            score.end_reasons(),
+            score.ends_right,
+            score.ends,
+            score.missed,
+            score.false_reports,
+            score.wrong_reasons
+        );
+        assert!(
+            score.recall() >= 0.99 && score.precision() >= 0.99 && score.end_reasons() >= 0.95,
+            "{}: below 99 % recall, 99 % precision or 95 % right end reasons",
+            run.display()
+        );
+    }
+}
