@@ -296,12 +296,19 @@ pub fn read_history(path: &Path) -> History {
     if shutting_down {
         close_run(&mut h, run, last);
     }
-    // An IKEv1 "replace" is a rekey only when both SAs were up: the dead
-    // peers' retries also say "to replace #N".
+    // An IKEv1 "replace" is a rekey only when the old SA was still up as
+    // the new one came up: the dead peers' retries also say "to replace
+    // #N", and 5.x with rekey=no logs "to replace #N" for an ISAKMP SA that
+    // then expires (`IKE SA expired (--dontrekey)`) before the new one is
+    // established, which is a revival.
     for (run, new, old) in v1_replacing {
-        let both_up = [new, old]
-            .iter()
-            .all(|s| h.sas.get(&(run, *s)).is_some_and(|sa| sa.up.is_some()));
+        let (Some(n), Some(o)) = (h.sas.get(&(run, new)), h.sas.get(&(run, old))) else {
+            continue;
+        };
+        let both_up = match (n.up, o.up) {
+            (Some(nu), Some(_)) => o.down.is_none_or(|od| od >= nu),
+            _ => false,
+        };
         if both_up {
             if let Some(sa) = h.sas.get_mut(&(run, new)) {
                 sa.replaces = Some(old);
