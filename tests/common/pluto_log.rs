@@ -163,6 +163,8 @@ pub struct Sa {
     pub parent: Option<u64>,
     /// Its IKE SA was deleted within a second of its own end.
     pub parent_went_too: bool,
+    /// An IKEv1 SA (`IPsec SA established`, `ISAKMP SA established`).
+    pub ikev1: bool,
 }
 
 impl Sa {
@@ -173,11 +175,15 @@ impl Sa {
             "replaced"
         } else if self.at_shutdown {
             "pluto-restart"
-        } else if self.expired || (self.revived && !self.peer_deleted && !self.parent_went_too) {
+        } else if self.expired
+            || (self.ikev1 && self.revived && !self.peer_deleted && !self.parent_went_too)
+        {
             // 5.x logs no `expired` line for an IKEv1 Child SA whose
             // lifetime ran out with rekey=no: it schedules the revival and
-            // deletes it. A revival that no Delete (of it or of its IKE
-            // SA) explains is that.
+            // deletes it. An IKEv1 revival that no Delete (of it or of its
+            // ISAKMP SA) explains is that. (IKEv2 logs `CHILD SA expired`;
+            // a peer's IKEv2 Delete of a Child SA leaves only the revival
+            // line.)
             "expired"
         } else {
             "deleted"
@@ -245,6 +251,13 @@ pub fn read_history(path: &Path) -> History {
                 sa.up = Some(t);
             }
             let ike = what.contains("IKE SA") || what.contains("ISAKMP SA");
+            sa.ikev1 |= [
+                "IPsec SA established",
+                "ISAKMP SA established",
+                "IKE SA established",
+            ]
+            .iter()
+            .any(|p| what.starts_with(p));
             sa.kind = Some(if ike { Kind::Ike } else { Kind::Child });
             for (p, _) in [
                 ("rekeyed Child SA #", Kind::Child),
