@@ -1,21 +1,39 @@
 #!/usr/bin/env bash
-# e2e/lab.sh - swantrail end to end, next to two real libreswan 4.10 peers.
+# e2e/lab.sh - swantrail end to end, next to two real libreswan peers.
 #
-# Stages the project's lab (../shared/lab) with the scenario
-# e2e/scenario-swantrail.sh and a release build of swantrail, runs it (in a
-# User-Mode-Linux guest where this kernel has no ESP; about 6 minutes),
-# then checks the events both daemons wrote against the plutos' own logs
-# with `cargo test --test e2e_lab -- --ignored`.
+# Stages the project's lab (../shared/lab) with a scenario from e2e/ and a
+# release build of swantrail, runs it (in a User-Mode-Linux guest where this
+# kernel has no ESP; 6 to 10 minutes), then checks the events the daemons
+# wrote against the plutos' own logs with `cargo test --test e2e_lab --
+# --ignored`, which also prints recall, precision and the share of right
+# end reasons per daemon.
 #
-# Usage: sudo e2e/lab.sh [OUT_DIR]     (SERIES_SECS=180 by default)
+# Usage: sudo e2e/lab.sh [--libreswan 4.10|5.2] [OUT_DIR]   (SERIES_SECS=180 by default)
+#
+#   4.10 (default)  Debian 12's libreswan, installed on this machine;
+#                   scenario e2e/scenario-swantrail.sh
+#   5.2             Debian 13's libreswan from a trixie root built once by
+#                   e2e/trixie-root.sh (cached under target/debian/);
+#                   scenario e2e/scenario-swantrail-52.sh
+#
 # Needs root (network namespaces), the lab beside the project, and the
 # Debian packages the lab installs (libreswan, user-mode-linux, ...).
 #
 # Exit status: 0 when every check passed; 1 when a check failed (a
 # swantrail defect); 3 when the lab itself could not run here (no lab, not
-# root, no UML, the scenario broke): nothing was checked.
+# root, no UML, no trixie root, the scenario broke): nothing was checked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+version=4.10
+if [[ ${1:-} == --libreswan ]]; then
+    version=${2:?--libreswan needs 4.10 or 5.2}
+    shift 2
+fi
+case $version in
+4.10) scenario=swantrail ;;
+5.2) scenario=swantrail-52 ;;
+*) echo "e2e/lab.sh: unknown --libreswan $version (4.10 or 5.2)" >&2; exit 2 ;;
+esac
 lab=${SWANTRAIL_LAB:-../shared/lab}
 [ -f "$lab/realswan.sh" ] || { echo "e2e/lab.sh: no lab at $lab: nothing checked" >&2; exit 3; }
 [ "$(id -u)" = 0 ] || { echo "e2e/lab.sh: needs root (network namespaces): nothing checked" >&2; exit 3; }
@@ -23,16 +41,30 @@ out=${1:-$(mktemp -d "${TMPDIR:-/tmp}/swantrail-e2e.XXXXXX")}
 mkdir -p "$out"
 out=$(cd "$out" && pwd -P)
 
+if [[ $version == 5.2 ]]; then
+    root=target/debian/trixie-root
+    if ! e2e/trixie-root.sh "$root"; then
+        echo "e2e/lab.sh: no trixie root with libreswan 5.2 (see above): nothing checked" >&2
+        exit 3
+    fi
+    root=$(cd "$root" && pwd -P)
+    # The guest binds the output directory into the root at the same path.
+    mkdir -p "$root$out"
+fi
+
 cargo build --release --bin swantrail
 stage=$(mktemp -d "${TMPDIR:-/tmp}/swantrail-lab.XXXXXX")
-trap 'rm -rf "$stage"' EXIT
+trap 'rm -rf "$stage"; [[ -z ${root:-} ]] || rmdir "$root$out" 2>/dev/null || true' EXIT
 cp -r "$lab"/lib.sh "$lab"/scenario.sh "$lab"/scenario-a.sh "$lab"/realswan.sh "$lab"/teardown.sh "$lab"/uml "$stage"/
-cp e2e/scenario-swantrail.sh "$stage"/
+cp e2e/scenario-swantrail.sh e2e/scenario-swantrail-52.sh "$stage"/
 cp target/release/swantrail "$stage"/swantrail
+[[ -z ${root:-} ]] || echo "$root" > "$stage"/trixie-root.path
 
-if ! "$stage"/realswan.sh --scenario swantrail --series-secs "${SERIES_SECS:-180}" --out "$out"; then
+echo "e2e: libreswan $version, scenario $scenario, output in $out"
+if ! "$stage"/realswan.sh --scenario "$scenario" --series-secs "${SERIES_SECS:-180}" --out "$out"; then
     echo "e2e/lab.sh: the lab scenario did not finish (see $out/state/scenario.log): nothing checked" >&2
     exit 3
 fi
 echo "e2e: captures in $out/captures; checking the events against the pluto logs"
-SWANTRAIL_E2E_OUT="$out" cargo test --test e2e_lab -- --ignored --nocapture || exit 1
+SWANTRAIL_E2E_OUT="$out" SWANTRAIL_E2E_LIBRESWAN="$version" \
+    cargo test --test e2e_lab -- --ignored --nocapture || exit 1

@@ -536,6 +536,14 @@ fn scripted_ipsec(dir: &Path) -> PathBuf {
     script
 }
 
+/// Replaces `answer.txt` in one step (write aside, rename): a poll that
+/// reads it half-written would see an empty trafficstatus, "no tunnels".
+fn set_answer(dir: &Path, answer: impl AsRef<[u8]>) {
+    let aside = dir.join("answer.txt.new");
+    fs::write(&aside, answer).unwrap();
+    fs::rename(&aside, dir.join("answer.txt")).unwrap();
+}
+
 #[test]
 fn trafficstatus_polling_sees_the_last_tunnel_go_and_skips_what_is_not_status() {
     let root = tempfile::tempdir().unwrap();
@@ -543,7 +551,7 @@ fn trafficstatus_polling_sees_the_last_tunnel_go_and_skips_what_is_not_status() 
     let script = scripted_ipsec(root);
     // Real 4.10 trafficstatus (the lab's 04-rekeyed phase), one tunnel.
     let one_tunnel = "006 #21: \"v2-tun\", type=ESP, add_time=1795857783, inBytes=21120, outBytes=21120, maxBytes=2^63B, id='@east-v2'\n";
-    fs::write(root.join("answer.txt"), one_tunnel).unwrap();
+    set_answer(root, one_tunnel);
     let config = command_config(root, &script);
     let text = fs::read_to_string(&config).unwrap().replace(
         &format!("argv = [{}]", toml_path(&script)),
@@ -564,7 +572,7 @@ fn trafficstatus_polling_sees_the_last_tunnel_go_and_skips_what_is_not_status() 
 
     // Garbage and binary output are skipped with one line each, not read
     // as "no tunnels".
-    fs::write(root.join("answer.txt"), "bash: ipsec: command not found\n").unwrap();
+    set_answer(root, "bash: ipsec: command not found\n");
     let n = calls(root);
     wait_until(
         Duration::from_secs(20),
@@ -572,7 +580,7 @@ fn trafficstatus_polling_sees_the_last_tunnel_go_and_skips_what_is_not_status() 
         &daemon,
         polls_from(n + 3),
     );
-    fs::write(root.join("answer.txt"), b"\x00\x01\x02binary\xff\xfe\n").unwrap();
+    set_answer(root, b"\x00\x01\x02binary\xff\xfe\n");
     let n = calls(root);
     wait_until(
         Duration::from_secs(20),
@@ -588,7 +596,7 @@ fn trafficstatus_polling_sees_the_last_tunnel_go_and_skips_what_is_not_status() 
     );
 
     // pluto prints nothing at all when no Child SA is left.
-    fs::write(root.join("answer.txt"), "").unwrap();
+    set_answer(root, "");
     wait_until(Duration::from_secs(20), "the tunnel-down", &daemon, || {
         event_lines(&root.join("out"))
             .iter()

@@ -624,7 +624,8 @@ impl Tracker {
     /// revival after the peer deleted it: a new SA, not a rekey).
     ///
     /// A rekey shows in the listing: the old SA is still listed beside the
-    /// new one, or a Child SA's new parent is its old parent or the IKE SA
+    /// new one; an old SA that is gone and was last listed with only an
+    /// `EXPIRE` timer expired (no rekey was coming); else a Child SA's new parent is its old parent or the IKE SA
     /// that rekeyed it, or an IKE SA's surviving Child SAs moved onto the
     /// new IKE SA. When the listing cannot tell (no parents printed, an
     /// IKE SA without children), it is a rekey, as libreswan-format.md §14
@@ -638,6 +639,12 @@ impl Tracker {
     ) -> bool {
         if current.contains_key(&old.serial) {
             return true;
+        }
+        // Gone after a listing that showed it expiring with no rekey or
+        // replace timer (`rekey=no`, `EXPIRE in 15s`): it ran out, and the
+        // new SA is a 5.x revival on the same parent, not a rekey.
+        if old.expire_shown && old.rekey_due_at.is_none() && old.replace_due_at.is_none() {
+            return false;
         }
         match new.kind {
             SaKind::Child => match (new.parent_serial, old.parent_serial) {

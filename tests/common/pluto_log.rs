@@ -1,7 +1,13 @@
 //! What pluto's own log says happened, read by the patterns pluto 4.10
-//! prints (`initiator rekeyed Child SA #M`, `initiating Quick Mode ... to
-//! replace #M`, `IPsec SA established`, ...). Tests compare swantrail's
-//! events against it: pluto's log is the truth.
+//! and 5.x print (`initiator rekeyed Child SA #M`, `initiating Quick Mode
+//! ... to replace #M`, `IPsec SA established`, `CHILD SA expired
+//! (--dontrekey)`, ...). Tests compare swantrail's events against it:
+//! pluto's log is the truth.
+//!
+//! [`read_log`] gives the rekeys and lifetimes by serial; [`read_history`]
+//! gives every SA and negotiation of every pluto run in the log (a
+//! restarted pluto appends to the same log and counts serials from #1
+//! again), and [`judge`] scores a daemon's events against it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -26,6 +32,7 @@ fn says_established(what: &str) -> bool {
         "initiator established",
         "responder established",
         "IKE SA established",
+        "ISAKMP SA established",
         "IPsec SA established",
         "initiator rekeyed",
         "responder rekeyed",
@@ -104,4 +111,475 @@ pub fn read_log(path: &Path) -> PlutoLog {
         }
     }
     log
+}
+
+/// IKE SA (IKEv1 ISAKMP SA) or Child SA (IKEv1 IPsec SA).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Ike,
+    Child,
+}
+
+impl Kind {
+    /// The prefix of swantrail's actions for this kind (`ike-sa`, `child-sa`).
+    pub fn action_prefix(self) -> &'static str {
+        match self {
+            Kind::Ike => "ike-sa",
+            Kind::Child => "child-sa",
+        }
+    }
+}
+
+/// One serial of one pluto run, as its log lines tell it.
+#[derive(Clone, Debug, Default)]
+pub struct Sa {
+    /// The connection named on its lines.
+    pub conn: String,
+    /// Seconds since midnight of its first line.
+    pub first: i64,
+    /// Known once it was established.
+    pub kind: Option<Kind>,
+    /// When pluto logged it established (or rekeyed).
+    pub up: Option<i64>,
+    /// The SA it rekeyed, when pluto said so.
+    pub replaces: Option<u64>,
+    /// When pluto logged deleting it (or, for a Child SA, its traffic
+    /// summary), or when that pluto shut down.
+    pub down: Option<i64>,
+    /// pluto logged `IKE SA expired` / `CHILD SA expired` for it.
+    pub expired: bool,
+    /// It ended while its pluto was shutting down.
+    pub at_shutdown: bool,
+    /// A later SA of the same pluto run rekeyed it.
+    pub replaced: bool,
+    /// The peer deleted it (`received Delete SA payload`, `received Delete`).
+    pub peer_deleted: bool,
+    /// pluto scheduled a revival of its connection on its account
+    /// (5.x: `connection is supposed to remain up; revival attempt N`).
+    pub revived: bool,
+    /// Seconds since midnight of its last line.
+    pub last: i64,
+    /// A Child SA's IKE SA (`using #N`, IKEv1 `using isakmp#N`).
+    pub parent: Option<u64>,
+    /// Its IKE SA was deleted within a second of its own end.
+    pub parent_went_too: bool,
+    /// An IKEv1 SA (`IPsec SA established`, `ISAKMP SA established`).
+    pub ikev1: bool,
+}
+
+impl Sa {
+    /// The end reason swantrail must give it (`replaced`, `expired`,
+    /// `pluto-restart`, `deleted`), judged from pluto's own words.
+    pub fn end_reason(&self) -> &'static str {
+        if self.replaced {
+            "replaced"
+        } else if self.at_shutdown {
+            "pluto-restart"
+        } else if self.expired
+            || (self.ikev1 && self.revived && !self.peer_deleted && !self.parent_went_too)
+        {
+            // 5.x logs no `expired` line for an IKEv1 Child SA whose
+            // lifetime ran out with rekey=no: it schedules the revival and
+            // deletes it. An IKEv1 revival that no Delete (of it or of its
+            // ISAKMP SA) explains is that. (IKEv2 logs `CHILD SA expired`;
+            // a peer's IKEv2 Delete of a Child SA leaves only the revival
+            // line.)
+            "expired"
+        } else {
+            "deleted"
+        }
+    }
+}
+
+/// Every SA and negotiation of every pluto run in one log.
+#[derive(Default)]
+pub struct History {
+    /// (pluto run, counted from 0, serial) → what happened to it.
+    pub sas: BTreeMap<(usize, u64), Sa>,
+    /// How many times pluto started in this log.
+    pub runs: usize,
+}
+
+/// Seconds since midnight of a log line, or `None` when it has no stamp.
+fn stamp(line: &str) -> Option<i64> {
+    line.get(15..16).filter(|c| *c == "." || *c == ":")?;
+    time_of_day(line)
+}
+
+/// The connection name of `"conn" #N: ...` (or `"conn"[1] ... #N: ...`).
+fn conn_of_line(line: &str) -> Option<&str> {
+    let start = line.find('"')? + 1;
+    let len = line[start..].find('"')?;
+    Some(&line[start..start + len])
+}
+
+/// Reads every SA and negotiation from a pluto log of 4.10 or 5.x.
+pub fn read_history(path: &Path) -> History {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut h = History::default();
+    let mut run = 0usize;
+    let mut shutting_down = false;
+    let mut v1_replacing: Vec<(usize, u64, u64)> = Vec::new();
+    let mut last = 0;
+    for line in text.lines() {
+        let Some(t) = stamp(line) else { continue };
+        last = t;
+        let body = line.split_once(": ").map_or("", |(_, b)| b);
+        if body.starts_with("Starting Pluto") {
+            if h.runs > 0 {
+                close_run(&mut h, run, t);
+                run += 1;
+            }
+            h.runs += 1;
+            shutting_down = false;
+            continue;
+        }
+        if body.starts_with("Pluto is shutting down") {
+            shutting_down = true;
+            continue;
+        }
+        let Some((serial, what)) = serial_and_text(line) else {
+            continue;
+        };
+        let sa = h.sas.entry((run, serial)).or_insert_with(|| Sa {
+            conn: conn_of_line(line).unwrap_or("").to_string(),
+            first: t,
+            ..Sa::default()
+        });
+        if says_established(what) {
+            if sa.up.is_none() {
+                sa.up = Some(t);
+            }
+            let ike = what.contains("IKE SA") || what.contains("ISAKMP SA");
+            sa.ikev1 |= [
+                "IPsec SA established",
+                "ISAKMP SA established",
+                "IKE SA established",
+            ]
+            .iter()
+            .any(|p| what.starts_with(p));
+            sa.kind = Some(if ike { Kind::Ike } else { Kind::Child });
+            for (p, _) in [
+                ("rekeyed Child SA #", Kind::Child),
+                ("rekeyed IKE SA #", Kind::Ike),
+            ] {
+                if let Some((_, rest)) = what.split_once(p) {
+                    sa.replaces = leading_serial(rest);
+                }
+            }
+        }
+        sa.last = t;
+        if sa.parent.is_none() {
+            for p in ["using isakmp#", "established Child SA using #", " using #"] {
+                if let Some((_, rest)) = what.split_once(p) {
+                    sa.parent = leading_serial(rest);
+                    break;
+                }
+            }
+        }
+        if what.starts_with("IKE SA expired") || what.starts_with("CHILD SA expired") {
+            sa.expired = true;
+        }
+        if what.starts_with("received Delete") {
+            sa.peer_deleted = true;
+        }
+        if what.starts_with("connection is supposed to remain up; revival") {
+            sa.revived = true;
+        }
+        let deleted = what.starts_with("deleting") || what.starts_with("ESP traffic information");
+        if deleted && sa.down.is_none() {
+            sa.down = Some(t);
+            sa.at_shutdown = shutting_down;
+        }
+        if let Some((_, old)) = what
+            .split_once(" to replace #")
+            .filter(|_| what.starts_with("initiating Quick Mode"))
+        {
+            if let Some(old) = leading_serial(old) {
+                v1_replacing.push((run, serial, old));
+            }
+        } else if let Some(old) =
+            what.strip_prefix("initiating IKEv1 Main Mode connection to replace #")
+        {
+            if let Some(old) = leading_serial(old) {
+                v1_replacing.push((run, serial, old));
+            }
+        }
+    }
+    if shutting_down {
+        close_run(&mut h, run, last);
+    }
+    // An IKEv1 "replace" is a rekey only when the old SA was still up as
+    // the new one came up: the dead peers' retries also say "to replace
+    // #N", and 5.x with rekey=no logs "to replace #N" for an ISAKMP SA that
+    // then expires (`IKE SA expired (--dontrekey)`) before the new one is
+    // established, which is a revival.
+    for (run, new, old) in v1_replacing {
+        let (Some(n), Some(o)) = (h.sas.get(&(run, new)), h.sas.get(&(run, old))) else {
+            continue;
+        };
+        let both_up = match (n.up, o.up) {
+            (Some(nu), Some(_)) => o.down.is_none_or(|od| od >= nu),
+            _ => false,
+        };
+        if both_up {
+            if let Some(sa) = h.sas.get_mut(&(run, new)) {
+                sa.replaces = Some(old);
+            }
+        }
+    }
+    for sa in h.sas.values_mut() {
+        if sa.up.is_none() && sa.down.is_none() {
+            sa.down = Some(sa.last);
+        }
+    }
+    let ends: BTreeMap<(usize, u64), i64> = h
+        .sas
+        .iter()
+        .filter_map(|(k, sa)| sa.down.map(|d| (*k, d)))
+        .collect();
+    for ((run, _), sa) in h.sas.iter_mut() {
+        if let (Some(p), Some(down)) = (sa.parent, sa.down) {
+            sa.parent_went_too = ends
+                .get(&(*run, p))
+                .is_some_and(|pd| (pd - down).abs() <= 1);
+        }
+    }
+    let replaced: Vec<(usize, u64)> = h
+        .sas
+        .iter()
+        .filter_map(|((run, _), sa)| sa.replaces.map(|old| (*run, old)))
+        .collect();
+    for key in replaced {
+        if let Some(sa) = h.sas.get_mut(&key) {
+            sa.replaced = true;
+        }
+    }
+    h
+}
+
+/// A pluto run is over: the SAs it had open ended with it. A larval SA
+/// that never got up and was never logged deleted (the Child SA of a
+/// refused IKE SA) ended at its last line.
+fn close_run(h: &mut History, run: usize, t: i64) {
+    for ((r, _), sa) in h.sas.iter_mut() {
+        if *r == run && sa.down.is_none() {
+            if sa.up.is_some() {
+                sa.down = Some(t);
+                sa.at_shutdown = true;
+            } else {
+                sa.down = Some(sa.last);
+            }
+        }
+    }
+}
+
+/// One transition: an SA starting (established, or rekeyed from the
+/// serial named), an SA ending, or a negotiation failing.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Transition {
+    Start {
+        run: usize,
+        serial: u64,
+        kind: Kind,
+        replaces: Option<u64>,
+    },
+    End {
+        run: usize,
+        serial: u64,
+        kind: Kind,
+    },
+    NegotiationFailed {
+        run: usize,
+        serial: u64,
+    },
+}
+
+/// How a daemon's events compare with pluto's log.
+#[derive(Default, Debug)]
+pub struct Score {
+    /// Judged transitions pluto logged (SAs and negotiations that lived at
+    /// least `min_life` seconds, ends before the daemon's last event).
+    pub judged: usize,
+    /// Judged transitions the daemon reported.
+    pub found: usize,
+    /// Transitions the daemon reported.
+    pub reported: usize,
+    /// Reported transitions that are in pluto's log.
+    pub right: usize,
+    /// Judged ends the daemon reported (SA ends, and negotiations that
+    /// ended with pluto), and how many of them carry pluto's reason.
+    pub ends: usize,
+    pub ends_right: usize,
+    /// What was missed, reported falsely, or reported with a wrong reason.
+    pub missed: Vec<String>,
+    pub false_reports: Vec<String>,
+    pub wrong_reasons: Vec<String>,
+}
+
+impl Score {
+    pub fn recall(&self) -> f64 {
+        ratio(self.found, self.judged)
+    }
+    pub fn precision(&self) -> f64 {
+        ratio(self.right, self.reported)
+    }
+    pub fn end_reasons(&self) -> f64 {
+        ratio(self.ends_right, self.ends)
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 1.0 } else { a as f64 / b as f64 }
+}
+
+/// Seconds since midnight UTC of an event's `@timestamp`.
+fn event_time(e: &serde_json::Value) -> i64 {
+    let ts = e["@timestamp"].as_str().unwrap_or("");
+    ts.get(11..19)
+        .and_then(|hms| {
+            let p: Vec<i64> = hms.split(':').filter_map(|x| x.parse().ok()).collect();
+            (p.len() == 3).then(|| p[0] * 3600 + p[1] * 60 + p[2])
+        })
+        .unwrap_or(0)
+}
+
+/// Scores a daemon's events (in the order written) against pluto's log.
+/// A transition is judged when its SA (or negotiation) lived `min_life`
+/// seconds or more, and, for an end, when the daemon ran `min_life`
+/// seconds past it. The daemon's pluto run is the number of
+/// `pluto-restarted` events before the event. Transitions before `from`
+/// (seconds since midnight: when a replayed series starts) are not judged,
+/// and the daemon's inventory of what it found (`observed-at-start`) is
+/// not counted.
+pub fn judge(h: &History, events: &[serde_json::Value], min_life: i64, from: i64) -> Score {
+    let last = events.iter().map(event_time).max().unwrap_or(0);
+    let mut truth: BTreeMap<Transition, String> = BTreeMap::new();
+    let mut judged: BTreeSet<Transition> = BTreeSet::new();
+    for ((run, serial), sa) in &h.sas {
+        let (run, serial) = (*run, *serial);
+        let lived = sa
+            .down
+            .unwrap_or(i64::MAX)
+            .saturating_sub(sa.up.unwrap_or(sa.first));
+        let began = sa.up.unwrap_or(sa.first);
+        let long = lived >= min_life && began + min_life <= last && began > from;
+        let ended_in_view = sa.down.is_some_and(|d| d + min_life < last);
+        match sa.kind {
+            Some(kind) => {
+                let start = Transition::Start {
+                    run,
+                    serial,
+                    kind,
+                    replaces: sa.replaces,
+                };
+                truth.insert(start.clone(), String::new());
+                if long {
+                    judged.insert(start);
+                }
+                if sa.down.is_some() {
+                    let end = Transition::End { run, serial, kind };
+                    truth.insert(end.clone(), sa.end_reason().to_string());
+                    if long && ended_in_view {
+                        judged.insert(end);
+                    }
+                }
+            }
+            None => {
+                if sa.down.is_some() {
+                    let t = Transition::NegotiationFailed { run, serial };
+                    let reason = if sa.at_shutdown { "pluto-restart" } else { "" };
+                    truth.insert(t.clone(), reason.to_string());
+                    if long && ended_in_view {
+                        judged.insert(t);
+                    }
+                }
+            }
+        }
+    }
+    let mut score = Score {
+        judged: judged.len(),
+        ..Score::default()
+    };
+    let mut run: usize = 0;
+    let mut seen = BTreeSet::new();
+    for e in events {
+        let action = e["event"]["action"].as_str().unwrap_or("");
+        if action == "pluto-restarted" {
+            run += 1;
+            continue;
+        }
+        let sa = &e["libreswan"]["sa"];
+        let Some(serial) = sa["serial"].as_u64() else {
+            continue;
+        };
+        let reason = e["event"]["reason"].as_str().unwrap_or("");
+        if reason == "observed-at-start" {
+            continue;
+        }
+        // What a restart ends is reported just after `pluto-restarted`,
+        // about SAs of the run before.
+        let run = if reason == "pluto-restart" {
+            run.saturating_sub(1)
+        } else {
+            run
+        };
+        let kind = if action.starts_with("ike-sa-") {
+            Kind::Ike
+        } else {
+            Kind::Child
+        };
+        let t = if action.ends_with("-sa-established") || action.ends_with("-sa-rekeyed") {
+            Transition::Start {
+                run,
+                serial,
+                kind,
+                replaces: sa["replaces"]
+                    .as_u64()
+                    .filter(|_| action.ends_with("-rekeyed")),
+            }
+        } else if action.ends_with("-sa-expired") || action.ends_with("-sa-deleted") {
+            Transition::End { run, serial, kind }
+        } else if action == "negotiation-failed" {
+            Transition::NegotiationFailed { run, serial }
+        } else {
+            continue;
+        };
+        score.reported += 1;
+        let describe = || format!("{action} #{serial} (pluto run {run}, reason {reason:?})");
+        match truth.get(&t) {
+            Some(want) => {
+                score.right += 1;
+                if judged.contains(&t) && seen.insert(t.clone()) {
+                    score.found += 1;
+                    let checks_reason =
+                        matches!(t, Transition::End { .. }) || want == "pluto-restart";
+                    if checks_reason {
+                        score.ends += 1;
+                        // An SA pluto deleted while it shut down was both.
+                        let both = want == "pluto-restart" && reason == "deleted";
+                        if reason == want || both {
+                            score.ends_right += 1;
+                        } else {
+                            score
+                                .wrong_reasons
+                                .push(format!("{}, pluto: {want}", describe()));
+                        }
+                    }
+                }
+            }
+            None => score.false_reports.push(describe()),
+        }
+    }
+    for t in judged.difference(&seen) {
+        let sa = match t {
+            Transition::Start { run, serial, .. }
+            | Transition::End { run, serial, .. }
+            | Transition::NegotiationFailed { run, serial } => &h.sas[&(*run, *serial)],
+        };
+        score
+            .missed
+            .push(format!("{t:?} of {:?} (pluto: {sa:?})", sa.conn));
+    }
+    score
 }
