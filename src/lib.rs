@@ -39,6 +39,7 @@ pub mod sink;
 pub mod snapshot;
 pub mod source;
 pub mod status;
+#[cfg(feature = "synth")]
 #[doc(hidden)]
 pub mod synth;
 pub mod track;

@@ -614,9 +614,14 @@ impl<'a> Seen<'a> {
             }
         }
         if let Some(line) = self.state.and_then(|s| s.spi_line.as_ref()) {
-            for proto in ["ESP", "AH", "IPCOMP"] {
-                let i = line.counter(&format!("{proto}in"));
-                let o = line.counter(&format!("{proto}out"));
+            // Static names: this runs for every SA at every poll.
+            for (name_in, name_out) in [
+                ("ESPin", "ESPout"),
+                ("AHin", "AHout"),
+                ("IPCOMPin", "IPCOMPout"),
+            ] {
+                let i = line.counter(name_in);
+                let o = line.counter(name_out);
                 if i.is_some() || o.is_some() {
                     return (i, o, false);
                 }
