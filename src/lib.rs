@@ -23,6 +23,7 @@
 //! | [`cli`] | one file per subcommand; the only place of clap and stdout | (may import all) |
 //! | [`atomic`] | replacing a small file atomically and durably (spool ack, checkpoint) | anything of this crate |
 //! | [`hostname`] | this machine's name, the default `observer.hostname` | anything of this crate |
+//! | `work` | the dev-only count of records visited, for the linear-growth test | anything of this crate |
 
 #![warn(missing_docs)]
 
@@ -43,6 +44,8 @@ pub mod status;
 #[doc(hidden)]
 pub mod synth;
 pub mod track;
+#[doc(hidden)]
+pub mod work;
 
 pub use snapshot::Snapshot;
 pub use status::parse;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::snapshot::Seen;
 use crate::snapshot::{ConnRef, IkeVersion, SaKind, TimerKind};
+use crate::work;
 
 /// One SA (IKE or Child, established or still negotiating) of the current
 /// pluto run, keyed by its serial in the tracker.
@@ -502,35 +503,6 @@ impl Serialize for SaTable {
 impl<'de> Deserialize<'de> for SaTable {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<SaTable, D::Error> {
         BTreeMap::<u64, SaRecord>::deserialize(deserializer).map(SaTable::from_records)
-    }
-}
-
-/// A count of the records the tracker and `show` visit, for the test that
-/// shows their work grows linearly with the gateway (without timing
-/// anything). It exists only with the dev-only `synth` feature; in the
-/// shipped binary counting compiles to nothing.
-#[doc(hidden)]
-pub mod work {
-    #[cfg(feature = "synth")]
-    thread_local! {
-        static VISITED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    }
-
-    /// Count `n` records visited on this thread.
-    #[inline(always)]
-    pub fn count(n: u64) {
-        #[cfg(feature = "synth")]
-        VISITED.with(|v| v.set(v.get() + n));
-        #[cfg(not(feature = "synth"))]
-        let _ = n;
-    }
-
-    /// Records visited on this thread so far (always 0 without `synth`).
-    pub fn visited() -> u64 {
-        #[cfg(feature = "synth")]
-        return VISITED.with(|v| v.get());
-        #[cfg(not(feature = "synth"))]
-        0
     }
 }
 

@@ -22,9 +22,10 @@ use crate::event::{
     NegotiationFields, Observer, PlutoFields, SaFields, TunnelFields, User, event_id, rfc3339,
 };
 use crate::snapshot::{ConnRef, Connection, IkeVersion, OutputKind, SaKind, Snapshot, TunnelId};
+use crate::work;
 use ledger::{
     ConnectionRecord, Identity, Negotiating, SaRecord, SaTable, Seen, TunnelRecord, UpPeriod,
-    tunnel_key, work,
+    tunnel_key,
 };
 
 /// The reason given to everything found already there when tracking starts.
