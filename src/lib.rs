@@ -24,6 +24,7 @@
 //! | [`audit`] | pluto's Linux audit records: parsing them, reading them from netlink | `track`, `sink`, `cli`, `daemon` |
 //! | [`atomic`] | replacing a small file atomically and durably (spool ack, checkpoint) | anything of this crate |
 //! | [`hostname`] | this machine's name, the default `observer.hostname` | anything of this crate |
+//! | `work` | the dev-only count of records visited, for the linear-growth test | anything of this crate |
 
 #![warn(missing_docs)]
 
@@ -41,9 +42,12 @@ pub mod sink;
 pub mod snapshot;
 pub mod source;
 pub mod status;
+#[cfg(feature = "synth")]
 #[doc(hidden)]
 pub mod synth;
 pub mod track;
+#[doc(hidden)]
+pub mod work;
 
 pub use snapshot::Snapshot;
 pub use status::parse;

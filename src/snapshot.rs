@@ -6,7 +6,7 @@
 //! events. It must never hold anything the input did not say: a value that
 //! was not printed is `None`, not a guess.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -530,21 +530,27 @@ impl Snapshot {
         if self.incomplete.is_none() {
             self.incomplete = other.incomplete;
         }
+        // Sets of what this side holds, so that merging the dumps of a big
+        // gateway is not a scan of one side per item of the other.
+        let mut conns: HashSet<ConnRef> = self.connections.iter().map(|c| c.conn.clone()).collect();
         for c in other.connections {
-            if !self.connections.iter().any(|mine| mine.conn == c.conn) {
+            if !conns.contains(&c.conn) {
+                conns.insert(c.conn.clone());
                 self.connections.push(c);
             }
         }
         if self.totals == Totals::default() {
             self.totals = other.totals;
         }
+        let mut serials: HashSet<u64> = self.states.iter().map(|s| s.serial).collect();
         for s in other.states {
-            if self.state(s.serial).is_none() {
+            if serials.insert(s.serial) {
                 self.states.push(s);
             }
         }
+        let mut serials: HashSet<u64> = self.traffic.iter().map(|t| t.serial).collect();
         for t in other.traffic {
-            if self.traffic_of(t.serial).is_none() {
+            if serials.insert(t.serial) {
                 self.traffic.push(t);
             }
         }
@@ -614,9 +620,14 @@ impl<'a> Seen<'a> {
             }
         }
         if let Some(line) = self.state.and_then(|s| s.spi_line.as_ref()) {
-            for proto in ["ESP", "AH", "IPCOMP"] {
-                let i = line.counter(&format!("{proto}in"));
-                let o = line.counter(&format!("{proto}out"));
+            // Static names: this runs for every SA at every poll.
+            for (name_in, name_out) in [
+                ("ESPin", "ESPout"),
+                ("AHin", "AHout"),
+                ("IPCOMPin", "IPCOMPout"),
+            ] {
+                let i = line.counter(name_in);
+                let o = line.counter(name_out);
                 if i.is_some() || o.is_some() {
                     return (i, o, false);
                 }

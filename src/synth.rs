@@ -1,23 +1,78 @@
-//! Synthetic `ipsec status` dumps of any size, for the parse benchmark and tests.
+//! Synthetic libreswan status output of any size, for benchmarks and tests.
 //!
 //! Real dumps are small (the lab has five connections); a gateway with
-//! thousands of tunnels is what the parser must be fast on. This module
-//! writes such a dump from templates copied from real output: the 4.10 lab
-//! capture for the prefixed dialect and a libreswan v5.4 test run for the
-//! unprefixed one. It covers the connection list (with road-warrior
-//! templates and instances), totals, briefstatus, established IKE and Child
-//! SAs with SPI lines, just-rekeyed tunnels whose old Child SA is expiring,
-//! and half-open negotiations with pending Child SAs. It is deterministic
-//! (the same arguments give the same text) and must never be used for
-//! anything but tests and benchmarks.
+//! thousands of tunnels is what the parser, the tracker and `show` must be
+//! fast on. This module writes such output from templates copied from real
+//! output (the 4.10 lab capture, libreswan's own 5.0, 5.3 and 5.4 test
+//! transcripts in the corpus), in every epoch the field runs: 4.x with
+//! `000 `/`006 ` prefixes, 5.0 unprefixed with `STATE_V2_` names, 5.1–5.3
+//! with short IKEv2 names, 5.4+ with stories only. It writes `status`,
+//! `showstates` and `trafficstatus`, and [`Series`] turns a gateway into
+//! successive snapshots with a given share of rekeys, new tunnels,
+//! deletions and half-open negotiations per step. It covers the connection
+//! list (with road-warrior templates and instances), totals, briefstatus,
+//! established IKE and Child SAs with SPI lines, just-rekeyed tunnels whose
+//! old Child SA is expiring, and half-open negotiations with pending Child
+//! SAs. It is deterministic (the same arguments give the same text) and is
+//! compiled only with the dev-only `synth` feature: it must never be used
+//! for anything but tests, benchmarks and the scale examples.
 
 /// Which libreswan output dialect to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
-    /// libreswan 4.10 (Debian 12): `000 ` prefixes, state names, `newest IKE SA: #N`.
+    /// libreswan 4.x (4.10, Debian 12): `000 ` prefixes, state names, `newest IKE SA: #N`.
     V4_10,
-    /// libreswan 5.4: no prefixes, stories only, `routing: ...; established ... SA: #N`.
+    /// libreswan 5.0: no prefixes, `STATE_V2_` names, the reworked connection list.
+    V5_0,
+    /// libreswan 5.1–5.3: IKEv2 state names without `STATE_V2_`, `routed N` in the totals.
+    V5_3,
+    /// libreswan 5.4+: no prefixes, stories only, `routing: ...; established ... SA: #N`.
     V5_4,
+}
+
+impl Dialect {
+    /// Every dialect, oldest first: for tests and benches that cover all epochs.
+    pub const ALL: [Dialect; 4] = [Dialect::V4_10, Dialect::V5_0, Dialect::V5_3, Dialect::V5_4];
+
+    /// A short label for bench and file names (`4.10`, `5.4`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Dialect::V4_10 => "4.10",
+            Dialect::V5_0 => "5.0",
+            Dialect::V5_3 => "5.3",
+            Dialect::V5_4 => "5.4",
+        }
+    }
+
+    /// The dialect a label names (`4.10`, `5.0`, `5.3`, `5.4`).
+    pub fn from_label(label: &str) -> Option<Dialect> {
+        Dialect::ALL.into_iter().find(|d| d.label() == label)
+    }
+
+    fn family(self) -> Family {
+        match self {
+            Dialect::V4_10 => Family::Four,
+            _ => Family::Five,
+        }
+    }
+}
+
+/// The connection-list layout: 4.x or the 5.x rework.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Four,
+    Five,
+}
+
+/// Which status command's output to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// `ipsec status`: everything, connection list included.
+    Status,
+    /// `ipsec showstates`: the state lines only.
+    ShowStates,
+    /// `ipsec trafficstatus`: one line per established Child SA.
+    TrafficStatus,
 }
 
 /// A generated dump and what a correct parser must find in it.
@@ -64,14 +119,18 @@ fn shape(i: usize) -> Shape {
 }
 
 /// Serials of one tunnel's states, allocated in negotiation order.
+#[derive(Debug, Clone)]
 struct Serials {
     ike: u64,
     old_child: Option<u64>,
     child: Option<u64>,
 }
 
-/// Everything the templates need about tunnel `i`.
+/// Everything the templates need about one tunnel.
+#[derive(Debug, Clone)]
 struct Tunnel {
+    /// Its number: names it and seeds its timers and counters.
+    id: usize,
     name: String,
     /// `[1]` for road-warrior instances.
     instance: &'static str,
@@ -102,153 +161,397 @@ impl Tunnel {
 
 const LOCAL: &str = "192.0.2.1";
 
+/// A gateway's tunnels and pluto's counters: what every dump of it prints.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    tunnels: Vec<Tunnel>,
+    next_serial: u64,
+    next_conn_serial: u64,
+    next_id: usize,
+    /// Steps taken; the byte counters grow with it.
+    step: u64,
+}
+
+impl Gateway {
+    /// A gateway with `tunnels` connections: one in ten a dead peer
+    /// (half-open), one in ten just rekeyed, one in five IKEv1 and one in
+    /// twenty a road-warrior instance.
+    pub fn new(tunnels: usize) -> Gateway {
+        let mut gw = Gateway {
+            tunnels: Vec::with_capacity(tunnels),
+            next_serial: 1,
+            next_conn_serial: 1,
+            next_id: 0,
+            step: 0,
+        };
+        for _ in 0..tunnels {
+            let id = gw.next_id;
+            gw.add(shape(id));
+        }
+        gw
+    }
+
+    fn serial(&mut self) -> u64 {
+        let s = self.next_serial;
+        self.next_serial += 1;
+        s
+    }
+
+    /// Add the next tunnel, of `shape`, with fresh serials.
+    fn add(&mut self, shape: Shape) {
+        let i = self.next_id;
+        self.next_id += 1;
+        let serials = match shape {
+            Shape::DeadV1 | Shape::DeadV2 => Serials {
+                ike: self.serial(),
+                old_child: None,
+                child: None,
+            },
+            Shape::V2Rekeyed => {
+                let ike = self.serial();
+                let old = self.serial();
+                Serials {
+                    ike,
+                    old_child: Some(old),
+                    child: Some(self.serial()),
+                }
+            }
+            _ => {
+                let ike = self.serial();
+                Serials {
+                    ike,
+                    old_child: None,
+                    child: Some(self.serial()),
+                }
+            }
+        };
+        let (a, b, c) = ((i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
+        let peer = format!("10.{a}.{b}.{c}");
+        let rw = shape == Shape::RoadWarrior;
+        if rw {
+            self.next_conn_serial += 1; // the template
+        }
+        let conn_serial = self.next_conn_serial;
+        self.next_conn_serial += 1;
+        self.tunnels.push(Tunnel {
+            id: i,
+            name: format!(
+                "c{i:06}-{}",
+                match shape {
+                    Shape::V1 => "v1",
+                    Shape::V2 | Shape::V2Rekeyed => "v2",
+                    Shape::RoadWarrior => "rw",
+                    Shape::DeadV1 | Shape::DeadV2 => "dead",
+                }
+            ),
+            instance: if rw { "[1]" } else { "" },
+            suffix: if rw {
+                format!(" {peer}")
+            } else {
+                String::new()
+            },
+            peer,
+            local_subnet: format!("172.{}.{b}.{c}/32", 16 + a % 16),
+            remote_subnet: format!("100.{}.{b}.{c}/32", 64 + a % 64),
+            shape,
+            serials,
+            conn_serial,
+        });
+    }
+
+    /// Tunnels with an established Child SA.
+    pub fn tunnels_up(&self) -> usize {
+        self.tunnels.iter().filter(|t| !t.dead()).count()
+    }
+
+    /// The output of one status command in `dialect`.
+    pub fn dump(&self, dialect: Dialect, output: Output) -> SynthDump {
+        match output {
+            Output::Status => self.status(dialect),
+            Output::ShowStates => self.showstates(dialect),
+            Output::TrafficStatus => self.trafficstatus(dialect),
+        }
+    }
+
+    fn status(&self, dialect: Dialect) -> SynthDump {
+        let list = &self.tunnels;
+        let prefix = prefix(dialect);
+        let mut out = String::with_capacity(list.len() * 2600 + 4096);
+        let mut line = |text: &str| {
+            out.push_str(prefix);
+            out.push_str(text);
+            out.push('\n');
+        };
+        // Every dialect separates sections with a line holding one space.
+        let blank = " ";
+
+        for text in chatter(dialect) {
+            line(text);
+        }
+        line("Connection list:");
+        line(blank);
+        let mut connections = 0;
+        for t in list {
+            if t.shape == Shape::RoadWarrior {
+                for text in template_group(t, dialect) {
+                    line(&text);
+                }
+                connections += 1;
+            }
+            for text in connection_group(t, dialect) {
+                line(&text);
+            }
+            connections += 1;
+        }
+        line(blank);
+        let up = self.tunnels_up();
+        let half_open = list.len() - up;
+        let children: usize = list
+            .iter()
+            .map(|t| {
+                usize::from(t.serials.child.is_some()) + usize::from(t.serials.old_child.is_some())
+            })
+            .sum();
+        match dialect {
+            Dialect::V4_10 | Dialect::V5_0 => line(&format!(
+                "Total IPsec connections: loaded {connections}, active {up}"
+            )),
+            Dialect::V5_3 | Dialect::V5_4 => line(&format!(
+                "Total IPsec connections: loaded {connections}, routed {up}, active {up}"
+            )),
+        }
+        line(blank);
+        line("State Information: DDoS cookies not required, Accepting new IKE connections");
+        line(&format!(
+            "IKE SAs: total({}), half-open({half_open}), open(0), authenticated({up}), anonymous(0)",
+            list.len()
+        ));
+        line(&format!(
+            "IPsec SAs: total({children}), authenticated({children}), anonymous(0)"
+        ));
+        line(blank);
+        let mut states = 0;
+        for t in list {
+            let lines = state_lines(t, self.step, dialect);
+            states += lines.iter().filter(|(is_state, _)| *is_state).count();
+            for (_, text) in lines {
+                line(&text);
+            }
+        }
+        line(blank);
+        line("Bare Shunt list:");
+        line(blank);
+
+        SynthDump {
+            text: out,
+            connections,
+            states,
+            tunnels: up,
+            half_open,
+        }
+    }
+
+    fn showstates(&self, dialect: Dialect) -> SynthDump {
+        let prefix = prefix(dialect);
+        let mut out = String::with_capacity(self.tunnels.len() * 400);
+        let mut states = 0;
+        for t in &self.tunnels {
+            for (is_state, text) in state_lines(t, self.step, dialect) {
+                states += usize::from(is_state);
+                out.push_str(prefix);
+                out.push_str(&text);
+                out.push('\n');
+            }
+        }
+        let up = self.tunnels_up();
+        SynthDump {
+            text: out,
+            connections: 0,
+            states,
+            tunnels: up,
+            half_open: self.tunnels.len() - up,
+        }
+    }
+
+    fn trafficstatus(&self, dialect: Dialect) -> SynthDump {
+        // trafficstatus lines carry RC 006 before 5.0.
+        let prefix = match dialect {
+            Dialect::V4_10 => "006 ",
+            _ => "",
+        };
+        let mut out = String::with_capacity(self.tunnels.len() * 160);
+        for t in &self.tunnels {
+            for serial in [t.serials.old_child, t.serials.child].into_iter().flatten() {
+                let bytes = counter(t.id, self.step);
+                out.push_str(&format!(
+                    "{prefix}#{serial}: {}, type=ESP, add_time={}, inBytes={bytes}, outBytes={}, maxBytes=2^63B, id='@east-{}'\n",
+                    t.conn_ref(),
+                    ADD_TIME_BASE + serial,
+                    bytes / 2 + 84,
+                    t.name
+                ));
+            }
+        }
+        SynthDump {
+            text: out,
+            connections: 0,
+            states: 0,
+            tunnels: self.tunnels_up(),
+            half_open: 0,
+        }
+    }
+}
+
+/// The kernel `add_time` of serial 0: a fixed day, so dumps are reproducible.
+const ADD_TIME_BASE: u64 = 1_795_000_000;
+
+/// Bytes through tunnel `id` after `step` steps: grows by step, wraps
+/// nowhere near 32 bits.
+fn counter(id: usize, step: u64) -> u64 {
+    (id as u64 + 1) * 98_765 % 3_000_000_000 + step * 4096
+}
+
+fn prefix(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::V4_10 => "000 ",
+        _ => "",
+    }
+}
+
 /// Write a `status` dump with `tunnels` connections in `dialect`.
 ///
 /// One in ten connections is a dead peer (half-open), one in ten was just
 /// rekeyed, one in five is IKEv1 and one in twenty a road-warrior instance.
 pub fn status_dump(tunnels: usize, dialect: Dialect) -> SynthDump {
-    let mut serial = 0u64;
-    let mut next = || {
-        serial += 1;
-        serial
-    };
-    let mut list: Vec<Tunnel> = (0..tunnels)
-        .map(|i| {
-            let shape = shape(i);
-            let serials = match shape {
-                Shape::DeadV1 | Shape::DeadV2 => Serials {
-                    ike: next(),
-                    old_child: None,
-                    child: None,
-                },
-                Shape::V2Rekeyed => {
-                    let ike = next();
-                    let old = next();
-                    Serials {
-                        ike,
-                        old_child: Some(old),
-                        child: Some(next()),
-                    }
-                }
-                _ => Serials {
-                    ike: next(),
-                    old_child: None,
-                    child: Some(next()),
-                },
-            };
-            let (a, b, c) = ((i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
-            let peer = format!("10.{a}.{b}.{c}");
-            let rw = shape == Shape::RoadWarrior;
-            Tunnel {
-                name: format!(
-                    "c{i:06}-{}",
-                    match shape {
-                        Shape::V1 => "v1",
-                        Shape::V2 | Shape::V2Rekeyed => "v2",
-                        Shape::RoadWarrior => "rw",
-                        Shape::DeadV1 | Shape::DeadV2 => "dead",
-                    }
-                ),
-                instance: if rw { "[1]" } else { "" },
-                suffix: if rw {
-                    format!(" {peer}")
-                } else {
-                    String::new()
-                },
-                peer,
-                local_subnet: format!("172.{}.{b}.{c}/32", 16 + a % 16),
-                remote_subnet: format!("100.{}.{b}.{c}/32", 64 + a % 64),
-                shape,
-                serials,
-                conn_serial: 0,
+    Gateway::new(tunnels).dump(dialect, Output::Status)
+}
+
+/// How much of the gateway changes per step of a [`Series`], as shares of
+/// the tunnels that are up (0.01 = 1 %).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Churn {
+    /// Tunnels whose Child SA is replaced by a new serial.
+    pub rekeyed: f64,
+    /// Tunnels added (connection and SAs), established.
+    pub added: f64,
+    /// Tunnels deleted (connection and SAs gone).
+    pub deleted: f64,
+    /// Half-open negotiations added (a dead peer's IKE SA).
+    pub half_open: f64,
+}
+
+impl Churn {
+    /// The same share for each kind of change: `Churn::even(0.01)` is the
+    /// issue's "1 % churn" split evenly, 0.25 % of each kind.
+    pub fn even(total: f64) -> Churn {
+        let each = total / 4.0;
+        Churn {
+            rekeyed: each,
+            added: each,
+            deleted: each,
+            half_open: each,
+        }
+    }
+}
+
+/// What one step of a [`Series`] changed: what the tracker must report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Child SAs rekeyed (`child-sa-rekeyed`).
+    pub rekeyed: usize,
+    /// Tunnels added and up (`tunnel-up`, `connection-added`).
+    pub added: usize,
+    /// Tunnels deleted (`tunnel-down`, `connection-removed`).
+    pub deleted: usize,
+    /// Half-open negotiations started (`negotiation-started`).
+    pub half_open: usize,
+}
+
+/// Successive snapshots of one gateway: each [`Series::advance`] applies
+/// the churn deterministically (the same arguments give the same series).
+#[derive(Debug, Clone)]
+pub struct Series {
+    gateway: Gateway,
+    churn: Churn,
+    /// State of the pick sequence.
+    seed: u64,
+}
+
+impl Series {
+    /// A series starting from `Gateway::new(tunnels)`.
+    pub fn new(tunnels: usize, churn: Churn) -> Series {
+        Series {
+            gateway: Gateway::new(tunnels),
+            churn,
+            seed: 0x5eed_0000_0000_0001,
+        }
+    }
+
+    /// The gateway as the current snapshot shows it.
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// Go to the next snapshot: rekey, delete, add and half-open as many
+    /// tunnels as the churn says (at least one of each share above zero).
+    pub fn advance(&mut self) -> Step {
+        let up = self.gateway.tunnels_up();
+        let count = |share: f64| -> usize {
+            if share <= 0.0 {
+                0
+            } else {
+                ((up as f64 * share).round() as usize).max(1)
             }
-        })
-        .collect();
-    let mut conn_serial = 0u64;
-    for t in &mut list {
-        if t.shape == Shape::RoadWarrior {
-            conn_serial += 1; // the template
-        }
-        conn_serial += 1;
-        t.conn_serial = conn_serial;
-    }
-
-    let prefix = match dialect {
-        Dialect::V4_10 => "000 ",
-        Dialect::V5_4 => "",
-    };
-    let mut out = String::with_capacity(tunnels * 2600 + 4096);
-    let mut line = |text: &str| {
-        out.push_str(prefix);
-        out.push_str(text);
-        out.push('\n');
-    };
-    // Both dialects separate sections with a line holding one space.
-    let blank = " ";
-
-    for text in chatter(dialect) {
-        line(text);
-    }
-    line("Connection list:");
-    line(blank);
-    let mut connections = 0;
-    for t in &list {
-        if t.shape == Shape::RoadWarrior {
-            for text in template_group(t, dialect) {
-                line(&text);
+        };
+        let (rekeys, deletes) = (count(self.churn.rekeyed), count(self.churn.deleted));
+        let (adds, half_opens) = (count(self.churn.added), count(self.churn.half_open));
+        self.gateway.step += 1;
+        // Distinct up tunnels: the first `rekeys` are rekeyed, the next
+        // `deletes` deleted.
+        let mut picked: Vec<usize> = Vec::with_capacity(rekeys + deletes);
+        let mut taken = std::collections::HashSet::new();
+        let candidates: Vec<usize> = (0..self.gateway.tunnels.len())
+            .filter(|&i| !self.gateway.tunnels[i].dead())
+            .collect();
+        let wanted = (rekeys + deletes).min(candidates.len());
+        while picked.len() < wanted {
+            let i = candidates[(self.next() % candidates.len() as u64) as usize];
+            if taken.insert(i) {
+                picked.push(i);
             }
-            connections += 1;
         }
-        for text in connection_group(t, dialect) {
-            line(&text);
+        let mut step = Step::default();
+        for &i in picked.iter().take(rekeys) {
+            let serial = self.gateway.serial();
+            let s = &mut self.gateway.tunnels[i].serials;
+            s.old_child = None;
+            s.child = Some(serial);
+            step.rekeyed += 1;
         }
-        connections += 1;
-    }
-    line(blank);
-    let up = list.iter().filter(|t| !t.dead()).count();
-    let half_open = list.len() - up;
-    let children: usize = list
-        .iter()
-        .map(|t| {
-            usize::from(t.serials.child.is_some()) + usize::from(t.serials.old_child.is_some())
-        })
-        .sum();
-    match dialect {
-        Dialect::V4_10 => line(&format!(
-            "Total IPsec connections: loaded {connections}, active {up}"
-        )),
-        Dialect::V5_4 => line(&format!(
-            "Total IPsec connections: loaded {connections}, routed {up}, active {up}"
-        )),
-    }
-    line(blank);
-    line("State Information: DDoS cookies not required, Accepting new IKE connections");
-    line(&format!(
-        "IKE SAs: total({}), half-open({half_open}), open(0), authenticated({up}), anonymous(0)",
-        list.len()
-    ));
-    line(&format!(
-        "IPsec SAs: total({children}), authenticated({children}), anonymous(0)"
-    ));
-    line(blank);
-    let mut states = 0;
-    for (i, t) in list.iter().enumerate() {
-        let lines = state_lines(t, i, dialect);
-        states += lines.iter().filter(|(is_state, _)| *is_state).count();
-        for (_, text) in lines {
-            line(&text);
+        let mut deleted: Vec<usize> = picked.iter().skip(rekeys).copied().collect();
+        deleted.sort_unstable();
+        for &i in deleted.iter().rev() {
+            self.gateway.tunnels.remove(i);
+            step.deleted += 1;
         }
+        for _ in 0..adds {
+            self.gateway.add(Shape::V2);
+            step.added += 1;
+        }
+        for _ in 0..half_opens {
+            self.gateway.add(Shape::DeadV2);
+            step.half_open += 1;
+        }
+        step
     }
-    line(blank);
-    line("Bare Shunt list:");
-    line(blank);
 
-    SynthDump {
-        text: out,
-        connections,
-        states,
-        tunnels: up,
-        half_open,
+    /// splitmix64: a fixed, dependency-free sequence.
+    fn next(&mut self) -> u64 {
+        self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 }
 
@@ -274,6 +577,8 @@ fn chatter(dialect: Dialect) -> Vec<&'static str> {
     ];
     lines.push(match dialect {
         Dialect::V4_10 => "pluto_version=4.10, pluto_vendorid=OE-Libreswan-4.10, audit-log=yes",
+        Dialect::V5_0 => "pluto_version=5.0, pluto_vendorid=OE-Libreswan-5.0, audit-log=yes",
+        Dialect::V5_3 => "pluto_version=5.3, pluto_vendorid=OE-Libreswan-5.3, audit-log=yes",
         Dialect::V5_4 => "pluto_version=5.4, pluto_vendorid=OE-Libreswan-5.4, audit-log=yes",
     });
     lines.extend([
@@ -305,35 +610,35 @@ fn chatter(dialect: Dialect) -> Vec<&'static str> {
 /// The template of a road-warrior instance: configured, never negotiated.
 fn template_group(t: &Tunnel, dialect: Dialect) -> Vec<String> {
     let n = format!("\"{}\":", t.name);
-    let mut lines = vec![match dialect {
-        Dialect::V4_10 => format!(
+    let mut lines = vec![match dialect.family() {
+        Family::Four => format!(
             "{n} {}==={LOCAL}[@west-{name}]...%any[@east-{name}]==={}; unrouted; eroute owner: #0",
             t.local_subnet,
             t.remote_subnet,
             name = t.name
         ),
-        Dialect::V5_4 => format!(
+        Family::Five => format!(
             "{n} {}==={LOCAL}[@west-{name}]...%any[@east-{name}]==={}; unrouted; my_ip=unset; their_ip=unset;",
             t.local_subnet,
             t.remote_subnet,
             name = t.name
         ),
     }];
-    lines.push(match dialect {
-        Dialect::V4_10 => {
+    lines.push(match dialect.family() {
+        Family::Four => {
             format!("{n}     oriented; my_ip=unset; their_ip=unset; my_updown=ipsec _updown;")
         }
-        Dialect::V5_4 => format!("{n}   host: oriented; local: {LOCAL}; remote: %any;"),
+        Family::Five => format!("{n}   host: oriented; local: {LOCAL}; remote: %any;"),
     });
     lines.push(format!(
         "{n}   policy: IKEv2+PSK+ENCRYPT+TUNNEL+PFS+UP+IKE_FRAG_ALLOW+ESN_NO+ESN_YES;"
     ));
-    lines.push(match dialect {
-        Dialect::V4_10 => format!(
+    lines.push(match dialect.family() {
+        Family::Four => format!(
             "{n}   newest IKE SA: #0; newest IPsec SA: #0; conn serial: ${};",
             t.conn_serial - 1
         ),
-        Dialect::V5_4 => format!("{n}   conn serial: ${};", t.conn_serial - 1),
+        Family::Five => format!("{n}   conn serial: ${};", t.conn_serial - 1),
     });
     lines
 }
@@ -352,8 +657,8 @@ fn connection_group(t: &Tunnel, dialect: Dialect) -> Vec<String> {
     let child = t.serials.child.unwrap_or(0);
     let policy = if v1 { "IKEv1" } else { "IKEv2" };
     let mut lines = Vec::with_capacity(26);
-    match dialect {
-        Dialect::V4_10 => {
+    match dialect.family() {
+        Family::Four => {
             let routing = if t.dead() { "unrouted" } else { "erouted" };
             lines.push(format!(
                 "{n} {}==={LOCAL}[@west-{name}]...{}[@east-{name}]==={}; {routing}; eroute owner: #{child}",
@@ -406,7 +711,7 @@ fn connection_group(t: &Tunnel, dialect: Dialect) -> Vec<String> {
                 t.conn_serial
             ));
         }
-        Dialect::V5_4 => {
+        Family::Five => {
             let routing = if t.dead() {
                 "routed-negotiation"
             } else {
@@ -514,23 +819,28 @@ fn spi(seed: u64) -> String {
 
 /// The state lines of one tunnel in serial order; `true` marks a state line
 /// (as opposed to an SPI or pending line).
-fn state_lines(t: &Tunnel, i: usize, dialect: Dialect) -> Vec<(bool, String)> {
+fn state_lines(t: &Tunnel, step: u64, dialect: Dialect) -> Vec<(bool, String)> {
     let conn = t.conn_ref();
-    let bare = format!("\"{}\"{}{}", t.name, t.instance, t.suffix);
-    let v4 = dialect == Dialect::V4_10;
+    let bare = &conn;
+    let i = t.id;
     let rekey = 600 + (i as u64 * 37) % 27_000;
     let mut lines = Vec::new();
     let s = &t.serials;
     if t.dead() {
-        let (name, story, pending) = match (t.ikev1(), v4) {
-            (true, true) => ("STATE_MAIN_I1 ", "(sent Main Mode request)", "Phase 2"),
-            (false, true) => (
-                "STATE_V2_PARENT_I1 ",
-                "(sent IKE_SA_INIT request)",
-                "CHILD SA",
-            ),
-            (true, false) => ("", "sent Main Mode request", "IPsec SA"),
-            (false, false) => ("", "sent IKE_SA_INIT request", "Child SA"),
+        let (name, story) = match (t.ikev1(), dialect) {
+            (true, Dialect::V5_4) => ("", "sent Main Mode request"),
+            (true, _) => ("STATE_MAIN_I1 ", "(sent Main Mode request)"),
+            (false, Dialect::V4_10 | Dialect::V5_0) => {
+                ("STATE_V2_PARENT_I1 ", "(sent IKE_SA_INIT request)")
+            }
+            (false, Dialect::V5_3) => ("IKE_SA_INIT_I ", "(sent IKE_SA_INIT request)"),
+            (false, Dialect::V5_4) => ("", "sent IKE_SA_INIT request"),
+        };
+        let pending = match (t.ikev1(), dialect) {
+            (true, Dialect::V4_10) => "Phase 2",
+            (false, Dialect::V4_10) => "CHILD SA",
+            (true, _) => "IPsec SA",
+            (false, _) => "Child SA",
         };
         let dpd = if t.ikev1() { " nodpd;" } else { "" };
         lines.push((
@@ -547,29 +857,29 @@ fn state_lines(t: &Tunnel, i: usize, dialect: Dialect) -> Vec<(bool, String)> {
         ));
         return lines;
     }
-    let ike_line = match (t.ikev1(), v4) {
-        (true, true) => format!(
-            "#{}: {conn}:500 STATE_MAIN_I4 (IKE SA established); REPLACE in {}s; newest; lastdpd=-1s(seq in:0 out:0); idle;",
+    let ike_part = match (t.ikev1(), dialect) {
+        (true, Dialect::V4_10) => "STATE_MAIN_I4 (IKE SA established)",
+        (true, Dialect::V5_4) => "ISAKMP SA established",
+        (true, _) => "STATE_MAIN_I4 (ISAKMP SA established)",
+        (false, Dialect::V4_10 | Dialect::V5_0) => {
+            "STATE_V2_ESTABLISHED_IKE_SA (established IKE SA)"
+        }
+        (false, Dialect::V5_3) => "ESTABLISHED_IKE_SA (established IKE SA)",
+        (false, Dialect::V5_4) => "established IKE SA",
+    };
+    let ike_line = if t.ikev1() {
+        format!(
+            "#{}: {conn}:500 {ike_part}; REPLACE in {}s; newest; lastdpd=-1s(seq in:0 out:0); idle;",
             s.ike,
             rekey + 900
-        ),
-        (true, false) => format!(
-            "#{}: {conn}:500 ISAKMP SA established; REPLACE in {}s; newest; lastdpd=-1s(seq in:0 out:0); idle;",
-            s.ike,
-            rekey + 900
-        ),
-        (false, true) => format!(
-            "#{}: {conn}:500 STATE_V2_ESTABLISHED_IKE_SA (established IKE SA); REKEY in {}s; REPLACE in {}s; newest; idle;",
+        )
+    } else {
+        format!(
+            "#{}: {conn}:500 {ike_part}; REKEY in {}s; REPLACE in {}s; newest; idle;",
             s.ike,
             rekey + 300,
             rekey + 1100
-        ),
-        (false, false) => format!(
-            "#{}: {conn}:500 established IKE SA; REKEY in {}s; REPLACE in {}s; newest; idle;",
-            s.ike,
-            rekey + 300,
-            rekey + 1100
-        ),
+        )
     };
     lines.push((true, ike_line));
     let child_state = |serial: u64, newest: bool| -> String {
@@ -582,11 +892,14 @@ fn state_lines(t: &Tunnel, i: usize, dialect: Dialect) -> Vec<(bool, String)> {
             format!("REKEY in {rekey}s; REPLACE in {}s;", rekey + 780)
         };
         let flags = if newest { " newest; eroute owner;" } else { "" };
-        let part = match (t.ikev1(), v4) {
-            (true, true) => "STATE_QUICK_I2 (IPsec SA established)",
-            (true, false) => "IPsec SA established",
-            (false, true) => "STATE_V2_ESTABLISHED_CHILD_SA (established Child SA)",
-            (false, false) => "established Child SA",
+        let part = match (t.ikev1(), dialect) {
+            (true, Dialect::V5_4) => "IPsec SA established",
+            (true, _) => "STATE_QUICK_I2 (IPsec SA established)",
+            (false, Dialect::V4_10 | Dialect::V5_0) => {
+                "STATE_V2_ESTABLISHED_CHILD_SA (established Child SA)"
+            }
+            (false, Dialect::V5_3) => "ESTABLISHED_CHILD_SA (established Child SA)",
+            (false, Dialect::V5_4) => "established Child SA",
         };
         format!(
             "#{serial}: {conn}:500 {part}; {timers}{flags} {parent} #{}; idle;",
@@ -594,7 +907,7 @@ fn state_lines(t: &Tunnel, i: usize, dialect: Dialect) -> Vec<(bool, String)> {
         )
     };
     let spi_line = |serial: u64| -> String {
-        let bytes = (i as u64 + 1) * 98_765 % 3_000_000_000;
+        let bytes = counter(i, step);
         format!(
             "#{serial}: {bare} esp.{}@{peer} esp.{}@{LOCAL} tun.0@{peer} tun.0@{LOCAL} Traffic: ESPin={} ESPout={} ESPmax=2^63B ",
             spi(serial * 2),

@@ -6,9 +6,12 @@
 //! module presents what the parser found; it must never guess a value the
 //! dump did not print (unknown is shown as `-`), and never print.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::snapshot::{ConnRef, Connection, IkeVersion, SaKind, Seen, Snapshot, State, TimerKind};
+use crate::snapshot::{
+    ConnRef, Connection, IkeVersion, SaKind, Seen, Snapshot, State, TimerKind, Traffic,
+};
+use crate::work;
 
 mod render;
 
@@ -163,10 +166,11 @@ pub struct Summary {
 
 /// A connection instance, ignoring the peer suffix (lines of one instance
 /// agree on it, but trafficstatus and state lines may differ in detail).
-type InstanceKey = (String, Vec<u64>);
+/// Borrowed from the snapshot: it is built for every state of a dump.
+type InstanceKey<'a> = (&'a str, &'a [u64]);
 
-fn key_of(conn: &ConnRef) -> InstanceKey {
-    (conn.name.clone(), conn.instances.clone())
+fn key_of(conn: &ConnRef) -> InstanceKey<'_> {
+    (conn.name.as_str(), conn.instances.as_slice())
 }
 
 /// Whether a state is a Child SA: by its kind, else by its SPI line.
@@ -185,6 +189,73 @@ fn is_ike(state: &State) -> bool {
     }
 }
 
+/// What the rows look up per tunnel and per state, indexed once: a dump of
+/// a big gateway has tens of thousands of each, and scanning the snapshot
+/// for every row made `show` quadratic.
+struct Lookup<'a> {
+    /// The first state line of each serial.
+    states: HashMap<u64, &'a State>,
+    /// The first trafficstatus line of each serial.
+    traffic: HashMap<u64, &'a Traffic>,
+    /// The first connection-list entry of each instance.
+    connections: HashMap<InstanceKey<'a>, &'a Connection>,
+    /// Instances negotiating a replacement Child SA.
+    rekeying: HashSet<InstanceKey<'a>>,
+    /// The highest established IKE SA serial of each instance.
+    newest_ike: HashMap<InstanceKey<'a>, u64>,
+}
+
+impl<'a> Lookup<'a> {
+    fn new(snapshot: &'a Snapshot) -> Lookup<'a> {
+        let mut lookup = Lookup {
+            states: HashMap::with_capacity(snapshot.states.len()),
+            traffic: HashMap::with_capacity(snapshot.traffic.len()),
+            connections: HashMap::with_capacity(snapshot.connections.len()),
+            rekeying: HashSet::new(),
+            newest_ike: HashMap::new(),
+        };
+        for s in &snapshot.states {
+            work::count(1);
+            lookup.states.entry(s.serial).or_insert(s);
+            if !s.established && is_child(s) {
+                lookup.rekeying.insert(key_of(&s.conn));
+            }
+            for p in s.pending.iter().filter(|p| p.replacing.is_some()) {
+                lookup.rekeying.insert(key_of(&p.conn));
+            }
+            if s.established && is_ike(s) {
+                let newest = lookup.newest_ike.entry(key_of(&s.conn)).or_insert(s.serial);
+                *newest = (*newest).max(s.serial);
+            }
+        }
+        for t in &snapshot.traffic {
+            work::count(1);
+            lookup.traffic.entry(t.serial).or_insert(t);
+        }
+        for c in &snapshot.connections {
+            work::count(1);
+            lookup.connections.entry(key_of(&c.conn)).or_insert(c);
+        }
+        lookup
+    }
+
+    fn state(&self, serial: u64) -> Option<&'a State> {
+        work::count(1);
+        self.states.get(&serial).copied()
+    }
+
+    fn traffic(&self, serial: u64) -> Option<&'a Traffic> {
+        work::count(1);
+        self.traffic.get(&serial).copied()
+    }
+
+    /// The connection-list entry of an instance, when the dump has one.
+    fn connection(&self, key: &InstanceKey<'a>) -> Option<&'a Connection> {
+        work::count(1);
+        self.connections.get(key).copied()
+    }
+}
+
 /// Turn a snapshot into the rows `show` prints. Pure: no I/O, no clock.
 ///
 /// A tunnel is a connection instance with an established Child SA, in
@@ -192,9 +263,10 @@ fn is_ike(state: &State) -> bool {
 /// the newest one. Everything not established becomes a negotiation row,
 /// as does an established IKE SA whose connection has no tunnel.
 pub fn tunnel_table(snapshot: &Snapshot) -> TunnelTable {
-    let children = established_children(snapshot);
-    let tunnels = tunnel_rows(snapshot, &children);
-    let negotiations = negotiation_rows(snapshot, &children);
+    let lookup = Lookup::new(snapshot);
+    let children = established_children(snapshot, &lookup);
+    let tunnels = tunnel_rows(&lookup, &children);
+    let negotiations = negotiation_rows(snapshot, &lookup, &children);
     let summary = summary(snapshot, &tunnels, &negotiations);
     TunnelTable {
         tunnels,
@@ -205,8 +277,11 @@ pub fn tunnel_table(snapshot: &Snapshot) -> TunnelTable {
 
 /// The established Child SAs of every connection instance: from the states,
 /// then any serial only trafficstatus knows.
-fn established_children(snapshot: &Snapshot) -> BTreeMap<InstanceKey, Vec<u64>> {
-    let mut children: BTreeMap<InstanceKey, Vec<u64>> = BTreeMap::new();
+fn established_children<'a>(
+    snapshot: &'a Snapshot,
+    lookup: &Lookup<'a>,
+) -> BTreeMap<InstanceKey<'a>, Vec<u64>> {
+    let mut children: BTreeMap<InstanceKey<'a>, Vec<u64>> = BTreeMap::new();
     for state in snapshot
         .states
         .iter()
@@ -218,7 +293,7 @@ fn established_children(snapshot: &Snapshot) -> BTreeMap<InstanceKey, Vec<u64>> 
             .push(state.serial);
     }
     for traffic in &snapshot.traffic {
-        if snapshot.state(traffic.serial).is_none() {
+        if lookup.state(traffic.serial).is_none() {
             children
                 .entry(key_of(&traffic.conn))
                 .or_default()
@@ -229,55 +304,33 @@ fn established_children(snapshot: &Snapshot) -> BTreeMap<InstanceKey, Vec<u64>> 
     children
 }
 
-/// The connection-list entry of an instance, when the dump has one.
-fn connection_of<'a>(snapshot: &'a Snapshot, key: &InstanceKey) -> Option<&'a Connection> {
-    snapshot
-        .connections
-        .iter()
-        .find(|c| c.conn.name == key.0 && c.conn.instances == key.1)
-}
-
-/// Whether an instance with a tunnel is negotiating its replacement.
-fn rekeying(snapshot: &Snapshot, key: &InstanceKey) -> bool {
-    snapshot.states.iter().any(|s| {
-        (!s.established && is_child(s) && key_of(&s.conn) == *key)
-            || s.pending
-                .iter()
-                .any(|p| p.replacing.is_some() && key_of(&p.conn) == *key)
-    })
-}
-
 /// One row per instance with an established Child SA, showing the newest.
-fn tunnel_rows(snapshot: &Snapshot, children: &BTreeMap<InstanceKey, Vec<u64>>) -> Vec<TunnelRow> {
-    let mut tunnels = Vec::new();
+fn tunnel_rows<'a>(
+    lookup: &Lookup<'a>,
+    children: &BTreeMap<InstanceKey<'a>, Vec<u64>>,
+) -> Vec<TunnelRow> {
+    let mut tunnels = Vec::with_capacity(children.len());
     for (key, serials) in children {
-        let conn_entry = connection_of(snapshot, key);
-        let child_serial = newest_child(snapshot, serials, conn_entry.and_then(|c| c.newest_child));
-        let state = snapshot.state(child_serial);
-        let traffic = snapshot.traffic_of(child_serial);
+        let conn_entry = lookup.connection(key);
+        let child_serial = newest_child(lookup, serials, conn_entry.and_then(|c| c.newest_child));
+        let state = lookup.state(child_serial);
+        let traffic = lookup.traffic(child_serial);
         let conn = state
             .map(|s| s.conn.clone())
             .or_else(|| traffic.map(|t| t.conn.clone()))
             .unwrap_or_else(|| ConnRef {
-                name: key.0.clone(),
-                instances: key.1.clone(),
+                name: key.0.to_string(),
+                instances: key.1.to_vec(),
                 peer: None,
             });
         let ike_serial = state
             .and_then(|s| s.parent_serial)
             .or_else(|| conn_entry.and_then(|c| c.newest_ike))
-            .or_else(|| {
-                snapshot
-                    .states
-                    .iter()
-                    .filter(|s| s.established && is_ike(s) && key_of(&s.conn) == *key)
-                    .map(|s| s.serial)
-                    .max()
-            });
+            .or_else(|| lookup.newest_ike.get(key).copied());
         let ike_version = state
             .and_then(|s| s.ike_version)
             .or_else(|| conn_entry.and_then(|c| c.ike_version))
-            .or_else(|| ike_serial.and_then(|p| snapshot.state(p)?.ike_version));
+            .or_else(|| ike_serial.and_then(|p| lookup.state(p)?.ike_version));
         let spi = state.and_then(|s| s.spi_line.as_ref());
         // The snapshot's one rule (also the ledger's): trafficstatus where
         // printed, else the rounded SPI-line counters.
@@ -304,7 +357,7 @@ fn tunnel_rows(snapshot: &Snapshot, children: &BTreeMap<InstanceKey, Vec<u64>>) 
                 .or_else(|| conn_entry.and_then(|c| c.remote_host.clone())),
             conn,
             ike_version,
-            state: if rekeying(snapshot, key) {
+            state: if lookup.rekeying.contains(key) {
                 TunnelState::Rekeying
             } else {
                 TunnelState::Up
@@ -325,9 +378,10 @@ fn tunnel_rows(snapshot: &Snapshot, children: &BTreeMap<InstanceKey, Vec<u64>>) 
 }
 
 /// Everything not established, and established IKE SAs without a tunnel.
-fn negotiation_rows(
-    snapshot: &Snapshot,
-    children: &BTreeMap<InstanceKey, Vec<u64>>,
+fn negotiation_rows<'a>(
+    snapshot: &'a Snapshot,
+    lookup: &Lookup<'a>,
+    children: &BTreeMap<InstanceKey<'a>, Vec<u64>>,
 ) -> Vec<NegotiationRow> {
     let mut negotiations: Vec<NegotiationRow> = snapshot
         .states
@@ -345,7 +399,7 @@ fn negotiation_rows(
             } else {
                 return None;
             };
-            let conn_entry = connection_of(snapshot, &key);
+            let conn_entry = lookup.connection(&key);
             Some(NegotiationRow {
                 conn: s.conn.clone(),
                 peer: s
@@ -396,14 +450,14 @@ fn summary(snapshot: &Snapshot, tunnels: &[TunnelRow], negotiations: &[Negotiati
 
 /// The Child SA a tunnel row shows: the one the connection list calls
 /// newest, else the one flagged `newest`, else the highest serial.
-fn newest_child(snapshot: &Snapshot, serials: &[u64], listed: Option<u64>) -> u64 {
+fn newest_child(lookup: &Lookup<'_>, serials: &[u64], listed: Option<u64>) -> u64 {
     if let Some(listed) = listed.filter(|s| serials.contains(s)) {
         return listed;
     }
     let flagged = serials
         .iter()
         .copied()
-        .filter(|&s| snapshot.state(s).is_some_and(|st| st.newest))
+        .filter(|&s| lookup.state(s).is_some_and(|st| st.newest))
         .max();
     flagged
         .or_else(|| serials.iter().copied().max())

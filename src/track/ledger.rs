@@ -6,10 +6,13 @@
 //! (byte totals with wraps undone, absolute due times); they never decide
 //! which events to emit — that is `track::Tracker`'s job.
 
-use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::snapshot::Seen;
 use crate::snapshot::{ConnRef, IkeVersion, SaKind, TimerKind};
+use crate::work;
 
 /// One SA (IKE or Child, established or still negotiating) of the current
 /// pluto run, keyed by its serial in the tracker.
@@ -100,15 +103,20 @@ impl SaRecord {
     }
 
     /// Take in what this snapshot printed about the SA.
+    ///
+    /// Runs for every listed SA at every poll: a value that did not change
+    /// is left alone rather than copied again.
     pub fn update(&mut self, seen: &Seen<'_>, now: i64) {
         self.last_seen = now;
         if let Some(st) = seen.state {
             self.ike_version = st.ike_version.or(self.ike_version);
-            self.state = st
+            let state = st
                 .name
-                .clone()
-                .or_else(|| (!st.story.is_empty()).then(|| st.story.clone()))
-                .or(self.state.take());
+                .as_deref()
+                .or_else(|| (!st.story.is_empty()).then_some(st.story.as_str()));
+            if let Some(state) = state {
+                set_text(&mut self.state, state);
+            }
             self.parent_serial = st.parent_serial.or(self.parent_serial);
             self.port = st.port.or(self.port);
             self.expire_shown = st.has_timer(TimerKind::Expire);
@@ -117,13 +125,13 @@ impl SaRecord {
             self.rekey_due_at = st.due(TimerKind::Rekey).map(|d| now + d);
             if let Some(spi) = &st.spi_line {
                 if let Some(s) = spi.spi_in().filter(|s| is_hex(s)) {
-                    self.spi_in = Some(s.to_string());
+                    set_text(&mut self.spi_in, s);
                 }
                 if let Some(s) = spi.spi_out().filter(|s| is_hex(s)) {
-                    self.spi_out = Some(s.to_string());
+                    set_text(&mut self.spi_out, s);
                 }
                 if let Some(u) = &spi.username {
-                    self.user = Some(u.clone());
+                    set_text(&mut self.user, u);
                 }
             }
         }
@@ -134,7 +142,7 @@ impl SaRecord {
                 (a, b) => a.or(b),
             };
             if let Some(u) = t.username.as_ref().or(t.id.as_ref()) {
-                self.user = Some(u.clone());
+                set_text(&mut self.user, u);
             }
         }
         let (bytes_in, bytes_out, exact) = seen.bytes();
@@ -304,6 +312,205 @@ pub struct ConnectionRecord {
     pub load_id: String,
     /// Whether the connection list still shows it.
     pub present: bool,
+}
+
+/// The open SAs by serial, with the two indexes the tracker looks up per
+/// SA: the SAs of a tunnel and the Child SAs of an IKE SA.
+///
+/// A gateway holds tens of thousands of SAs; scanning all of them for each
+/// one made a poll quadratic. The indexes are derived data: a checkpoint
+/// holds only the records (the same JSON as a plain map by serial) and the
+/// indexes are rebuilt on restore. Every change of a record's tunnel or
+/// parent goes through [`SaTable::update`] or [`SaTable::move_to_tunnel`], so
+/// the indexes never go stale.
+#[derive(Debug, Clone, Default)]
+pub struct SaTable {
+    by_serial: BTreeMap<u64, SaRecord>,
+    /// Serials of every SA of a tunnel, by [`tunnel_key`].
+    by_tunnel: HashMap<String, BTreeSet<u64>>,
+    /// Serials of the SAs whose `parent_serial` is the key.
+    by_parent: HashMap<u64, BTreeSet<u64>>,
+}
+
+impl SaTable {
+    /// The record of `serial`.
+    pub fn get(&self, serial: u64) -> Option<&SaRecord> {
+        work::count(1);
+        self.by_serial.get(&serial)
+    }
+
+    /// Whether `serial` is open.
+    pub fn contains(&self, serial: u64) -> bool {
+        work::count(1);
+        self.by_serial.contains_key(&serial)
+    }
+
+    /// Whether no SA is open.
+    pub fn is_empty(&self) -> bool {
+        self.by_serial.is_empty()
+    }
+
+    /// Every record, by serial.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &SaRecord> {
+        self.by_serial.values().inspect(|_| work::count(1))
+    }
+
+    /// Every open serial, in order.
+    pub fn serials(&self) -> impl DoubleEndedIterator<Item = u64> + '_ {
+        self.by_serial.keys().copied().inspect(|_| work::count(1))
+    }
+
+    /// Open a record (replacing one under the same serial).
+    pub fn insert(&mut self, rec: SaRecord) {
+        work::count(1);
+        let _replaced = self.remove(rec.serial);
+        self.index(&rec);
+        self.by_serial.insert(rec.serial, rec);
+    }
+
+    /// Close a record.
+    pub fn remove(&mut self, serial: u64) -> Option<SaRecord> {
+        work::count(1);
+        let rec = self.by_serial.remove(&serial)?;
+        self.unindex(&rec);
+        Some(rec)
+    }
+
+    /// Change a record with `change`, keeping the parent index current; the
+    /// tunnel is changed only by [`SaTable::move_to_tunnel`].
+    pub fn update<R>(&mut self, serial: u64, change: impl FnOnce(&mut SaRecord) -> R) -> Option<R> {
+        work::count(1);
+        let rec = self.by_serial.get_mut(&serial)?;
+        let parent = rec.parent_serial;
+        let out = change(rec);
+        let now = rec.parent_serial;
+        if parent != now {
+            if let Some(p) = parent {
+                remove_from(&mut self.by_parent, &p, serial);
+            }
+            if let Some(p) = now {
+                self.by_parent.entry(p).or_default().insert(serial);
+            }
+        }
+        Some(out)
+    }
+
+    /// Move a record to the tunnel of `conn` (a responder's SA that
+    /// IKE_AUTH switched to another connection).
+    pub fn move_to_tunnel(&mut self, serial: u64, conn: &ConnRef) {
+        work::count(1);
+        let Some(rec) = self.by_serial.get_mut(&serial) else {
+            return;
+        };
+        let key = tunnel_key(conn);
+        rec.conn = conn.clone();
+        if rec.tunnel != key {
+            remove_from(&mut self.by_tunnel, rec.tunnel.as_str(), serial);
+            self.by_tunnel
+                .entry(key.clone())
+                .or_default()
+                .insert(serial);
+            rec.tunnel = key;
+        }
+    }
+
+    /// The SAs of a tunnel, oldest (lowest serial) first.
+    pub fn of_tunnel<'s>(
+        &'s self,
+        key: &str,
+    ) -> impl DoubleEndedIterator<Item = &'s SaRecord> + 's {
+        self.by_tunnel
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| self.by_serial.get(s))
+            .inspect(|_| work::count(1))
+    }
+
+    /// The SAs whose parent is `serial`, oldest first.
+    pub fn children_of(&self, serial: u64) -> impl Iterator<Item = &SaRecord> + '_ {
+        self.by_parent
+            .get(&serial)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| self.by_serial.get(s))
+            .inspect(|_| work::count(1))
+    }
+
+    fn index(&mut self, rec: &SaRecord) {
+        match self.by_tunnel.get_mut(rec.tunnel.as_str()) {
+            Some(set) => {
+                set.insert(rec.serial);
+            }
+            None => {
+                self.by_tunnel
+                    .insert(rec.tunnel.clone(), BTreeSet::from([rec.serial]));
+            }
+        }
+        if let Some(p) = rec.parent_serial {
+            self.by_parent.entry(p).or_default().insert(rec.serial);
+        }
+    }
+
+    fn unindex(&mut self, rec: &SaRecord) {
+        remove_from(&mut self.by_tunnel, rec.tunnel.as_str(), rec.serial);
+        if let Some(p) = rec.parent_serial {
+            remove_from(&mut self.by_parent, &p, rec.serial);
+        }
+    }
+
+    fn from_records(by_serial: BTreeMap<u64, SaRecord>) -> SaTable {
+        let mut table = SaTable {
+            by_serial: BTreeMap::new(),
+            by_tunnel: HashMap::new(),
+            by_parent: HashMap::new(),
+        };
+        for rec in by_serial.values() {
+            table.index(rec);
+        }
+        table.by_serial = by_serial;
+        table
+    }
+}
+
+/// Take `serial` out of `key`'s set, dropping the set when it empties so
+/// that churn does not leave empty sets behind.
+fn remove_from<K, Q>(map: &mut HashMap<K, BTreeSet<u64>>, key: &Q, serial: u64)
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
+    if let Some(set) = map.get_mut(key) {
+        set.remove(&serial);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+impl PartialEq for SaTable {
+    fn eq(&self, other: &SaTable) -> bool {
+        self.by_serial == other.by_serial
+    }
+}
+
+impl Serialize for SaTable {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.by_serial.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for SaTable {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<SaTable, D::Error> {
+        BTreeMap::<u64, SaRecord>::deserialize(deserializer).map(SaTable::from_records)
+    }
+}
+
+/// Set `slot` to `text`, copying only when it differs.
+fn set_text(slot: &mut Option<String>, text: &str) {
+    if slot.as_deref() != Some(text) {
+        *slot = Some(text.to_string());
+    }
 }
 
 /// Whether an SPI as printed is one (test transcripts print `ESPSPIi`).

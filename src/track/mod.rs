@@ -13,7 +13,7 @@
 
 pub mod ledger;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -21,9 +21,11 @@ use crate::event::{
     Action, ConnectionFields, ECS_VERSION, Ecs, Endpoint, Event, EventKind, EventMeta, Libreswan,
     NegotiationFields, Observer, PlutoFields, SaFields, TunnelFields, User, event_id, rfc3339,
 };
-use crate::snapshot::{ConnRef, IkeVersion, OutputKind, SaKind, Snapshot, TunnelId};
+use crate::snapshot::{ConnRef, Connection, IkeVersion, OutputKind, SaKind, Snapshot, TunnelId};
+use crate::work;
 use ledger::{
-    ConnectionRecord, Identity, Negotiating, SaRecord, Seen, TunnelRecord, UpPeriod, tunnel_key,
+    ConnectionRecord, Identity, Negotiating, SaRecord, SaTable, Seen, TunnelRecord, UpPeriod,
+    tunnel_key,
 };
 
 /// The reason given to everything found already there when tracking starts.
@@ -85,7 +87,7 @@ pub struct Tracker {
     /// Highest serial seen in the current run.
     max_serial: u64,
     listed: Listed,
-    sas: BTreeMap<u64, SaRecord>,
+    sas: SaTable,
     tunnels: BTreeMap<String, TunnelRecord>,
     connections: BTreeMap<String, ConnectionRecord>,
     /// Set while pluto is unreachable: the outage number.
@@ -173,6 +175,48 @@ impl Emitter {
     }
 }
 
+/// What one snapshot lists, indexed once per observation so that the
+/// per-SA steps look things up instead of scanning the snapshot.
+struct Listing<'a> {
+    /// Every listed serial with what the snapshot says about it.
+    current: BTreeMap<u64, Seen<'a>>,
+    /// The first connection-list entry of each instance (name, instances).
+    connections: HashMap<(&'a str, &'a [u64]), &'a Connection>,
+    /// Base names the connection list shows.
+    names: HashSet<&'a str>,
+}
+
+impl<'a> Listing<'a> {
+    fn new(snapshot: &'a Snapshot) -> Listing<'a> {
+        let mut connections = HashMap::with_capacity(snapshot.connections.len());
+        let mut names = HashSet::with_capacity(snapshot.connections.len());
+        for c in &snapshot.connections {
+            work::count(1);
+            connections
+                .entry((c.conn.name.as_str(), c.conn.instances.as_slice()))
+                .or_insert(c);
+            names.insert(c.conn.name.as_str());
+        }
+        Listing {
+            current: snapshot.seen_by_serial(),
+            connections,
+            names,
+        }
+    }
+
+    fn lists(&self, serial: u64) -> bool {
+        work::count(1);
+        self.current.contains_key(&serial)
+    }
+}
+
+/// Add `key` to the touched tunnels, copying it only the first time.
+fn touch(touched: &mut BTreeSet<String>, key: &str) {
+    if !touched.contains(key) {
+        touched.insert(key.to_string());
+    }
+}
+
 /// Whether an event is part of the start-up inventory or a change.
 fn kind_and_reason(inventory: bool, reason: Option<&str>) -> (EventKind, Option<&str>) {
     if inventory {
@@ -212,6 +256,21 @@ fn ip_only(text: Option<&str>) -> Option<String> {
     t.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
 }
 
+/// Set `slot` to the address in `text` if it is one, copying only when it
+/// differs (the slot always holds an address in its canonical form).
+fn set_ip(slot: &mut Option<String>, text: Option<&str>) {
+    let Some(ip) = text.and_then(|t| t.trim().parse::<std::net::IpAddr>().ok()) else {
+        return;
+    };
+    let same = slot
+        .as_deref()
+        .and_then(|s| s.parse::<std::net::IpAddr>().ok())
+        .is_some_and(|known| known == ip);
+    if !same {
+        *slot = Some(ip.to_string());
+    }
+}
+
 /// When an SA (or a tunnel) started: the kernel `add_time` if it is
 /// plausible (not after `now`, not before the previous snapshot), else `now`.
 fn start_time(add_time: Option<u64>, previous: Option<i64>, now: i64) -> i64 {
@@ -233,7 +292,7 @@ impl Tracker {
             run_anchor: None,
             max_serial: 0,
             listed: Listed::default(),
-            sas: BTreeMap::new(),
+            sas: SaTable::default(),
             tunnels: BTreeMap::new(),
             connections: BTreeMap::new(),
             outage: None,
@@ -357,8 +416,9 @@ impl Tracker {
             );
         }
 
-        let current = snapshot.seen_by_serial();
-        let restarted = self.restart_detected(&current, after_outage);
+        let listing = Listing::new(snapshot);
+        let current = &listing.current;
+        let restarted = self.restart_detected(current, after_outage);
         if restarted {
             self.restart(&mut em, now);
         }
@@ -376,13 +436,13 @@ impl Tracker {
         if lists_conns {
             self.added_connections(&mut em, snapshot, inventory_conns);
         }
-        self.learn_endpoints(snapshot, &current);
+        self.learn_endpoints(&listing);
 
         // Serials this snapshot shows gone: it lists their kind, and they are absent.
         let gone: BTreeSet<u64> = self
             .sas
             .values()
-            .filter(|r| !current.contains_key(&r.serial))
+            .filter(|r| !listing.lists(r.serial))
             .filter(|r| {
                 if r.established && r.kind == SaKind::Child {
                     lists_child
@@ -411,28 +471,29 @@ impl Tracker {
             } else {
                 inventory_ike
             };
-            match self.sas.get_mut(&serial) {
+            match self.sas.get(serial) {
                 Some(rec) => {
                     let was_established = rec.established;
                     if !was_established && rec.conn != *seen.conn() {
                         // A responder's SA moves to the connection that
                         // IKE_AUTH picked ("switched to ..." in pluto's log).
-                        touched.insert(rec.tunnel.clone());
-                        rec.conn = seen.conn().clone();
-                        rec.tunnel = tunnel_key(seen.conn());
+                        touch(&mut touched, &rec.tunnel);
+                        self.sas.move_to_tunnel(serial, seen.conn());
                     }
-                    rec.update(seen, now);
-                    touched.insert(rec.tunnel.clone());
+                    self.sas.update(serial, |rec| rec.update(seen, now));
+                    if let Some(rec) = self.sas.get(serial) {
+                        touch(&mut touched, &rec.tunnel);
+                    }
                     if !was_established && seen.established() {
-                        self.establish(&mut em, serial, seen, inventory, previous, &current);
+                        self.establish(&mut em, serial, seen, inventory, previous, &listing);
                     }
                 }
                 None => {
                     let rec = SaRecord::new(serial, seen, now);
-                    touched.insert(rec.tunnel.clone());
-                    self.sas.insert(serial, rec);
+                    touch(&mut touched, &rec.tunnel);
+                    self.sas.insert(rec);
                     if seen.established() {
-                        self.establish(&mut em, serial, seen, inventory, previous, &current);
+                        self.establish(&mut em, serial, seen, inventory, previous, &listing);
                     } else {
                         self.negotiation_started(&mut em, serial, &gone, inventory);
                     }
@@ -441,17 +502,26 @@ impl Tracker {
         }
 
         for serial in &gone {
-            if let Some(rec) = self.sas.get(serial) {
-                touched.insert(rec.tunnel.clone());
+            if let Some(rec) = self.sas.get(*serial) {
+                touch(&mut touched, &rec.tunnel);
             }
-            self.close(&mut em, *serial, &current, snapshot, lists_conns);
+            self.close(&mut em, *serial, &listing, lists_conns);
         }
 
         for key in &touched {
             self.tunnel_transitions(&mut em, key, inventory_child);
         }
-        let keys: Vec<String> = self.tunnels.keys().cloned().collect();
-        for key in &keys {
+        // Only a tunnel with an attempt or a negotiation episode has
+        // anything to check; the others would be visited for nothing.
+        let negotiating: Vec<String> = self
+            .tunnels
+            .iter()
+            .filter(|(key, t)| {
+                t.negotiating.is_some() || self.sas.of_tunnel(key).any(|r| !r.established)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &negotiating {
             self.check_stalled(&mut em, key);
         }
 
@@ -487,19 +557,18 @@ impl Tracker {
         if self.max_serial == 0 {
             return false;
         }
-        let mut evidence = after_outage
-            && !self.sas.is_empty()
-            && !current.keys().any(|s| self.sas.contains_key(s));
+        // The highest listed serial the tracker knows: an unknown serial
+        // below it is simply new in this run.
+        let highest_known = current.keys().rev().find(|s| self.sas.contains(**s));
+        let mut evidence = after_outage && !self.sas.is_empty() && highest_known.is_none();
         for (serial, seen) in current {
-            match self.sas.get(serial).map(|rec| rec.identity(seen)) {
+            match self.sas.get(*serial).map(|rec| rec.identity(seen)) {
                 Some(Identity::Same) => return false,
                 Some(Identity::Other) => evidence = true,
                 Some(Identity::Unknown) => {}
                 None => {
-                    evidence |= *serial <= self.max_serial
-                        && !current
-                            .keys()
-                            .any(|s| s > serial && self.sas.contains_key(s));
+                    evidence |=
+                        *serial <= self.max_serial && highest_known.is_none_or(|k| k <= serial);
                 }
             }
         }
@@ -524,15 +593,20 @@ impl Tracker {
         );
         em.anchor = old_anchor;
         em.generation = old_generation;
-        let serials: Vec<u64> = self.sas.keys().copied().collect();
-        let mut order: Vec<u64> = serials
-            .iter()
-            .copied()
-            .filter(|s| self.sas[s].kind == SaKind::Child)
+        let mut order: Vec<u64> = self
+            .sas
+            .values()
+            .filter(|r| r.kind == SaKind::Child)
+            .map(|r| r.serial)
             .collect();
-        order.extend(serials.iter().filter(|s| self.sas[s].kind == SaKind::Ike));
+        order.extend(
+            self.sas
+                .values()
+                .filter(|r| r.kind == SaKind::Ike)
+                .map(|r| r.serial),
+        );
         for serial in order {
-            let Some(rec) = self.sas.remove(&serial) else {
+            let Some(rec) = self.sas.remove(serial) else {
                 continue;
             };
             self.end_sa(em, rec, "pluto-restart", None);
@@ -561,9 +635,9 @@ impl Tracker {
         seen: &Seen<'_>,
         inventory: bool,
         previous: Option<i64>,
-        current: &BTreeMap<u64, Seen<'_>>,
+        listing: &Listing<'_>,
     ) {
-        let Some(rec) = self.sas.get(&serial) else {
+        let Some(rec) = self.sas.get(serial) else {
             return;
         };
         let (tunnel, kind) = (rec.tunnel.clone(), rec.kind);
@@ -572,10 +646,9 @@ impl Tracker {
         } else {
             let older: Vec<&SaRecord> = self
                 .sas
-                .values()
+                .of_tunnel(&tunnel)
                 .filter(|r| r.serial < serial && r.established && r.kind == kind)
-                .filter(|r| r.tunnel == tunnel)
-                .filter(|r| self.continues(rec, r, current, em.now))
+                .filter(|r| self.continues(rec, r, listing, em.now))
                 .collect();
             older
                 .iter()
@@ -584,17 +657,19 @@ impl Tracker {
                 .or(older.last())
                 .map(|r| r.serial)
         };
-        if let Some(old) = replaces.and_then(|r| self.sas.get_mut(&r)) {
-            old.replaced_by = Some(serial);
+        if let Some(old) = replaces {
+            self.sas.update(old, |old| old.replaced_by = Some(serial));
         }
         let add_time = seen.traffic.and_then(|t| t.add_time);
         let now = em.now;
-        let Some(rec) = self.sas.get_mut(&serial) else {
+        let established = self.sas.update(serial, |rec| {
+            rec.established = true;
+            rec.replaces = replaces;
+            rec.established_at = Some(start_time(add_time, previous, now));
+        });
+        if established.is_none() {
             return;
-        };
-        rec.established = true;
-        rec.replaces = replaces;
-        rec.established_at = Some(start_time(add_time, previous, now));
+        }
         let action = match (kind, replaces.is_some()) {
             (SaKind::Ike, false) => Action::IkeSaEstablished,
             (SaKind::Ike, true) => Action::IkeSaRekeyed,
@@ -606,7 +681,9 @@ impl Tracker {
                 up.rekeys += 1;
             }
         }
-        let rec = &self.sas[&serial];
+        let Some(rec) = self.sas.get(serial) else {
+            return;
+        };
         let mut detail = self.sa_detail(rec, false, em.now);
         if let Some(sa) = detail.sa.as_mut() {
             sa.replaces = replaces;
@@ -630,14 +707,8 @@ impl Tracker {
     /// new IKE SA. When the listing cannot tell (no parents printed, an
     /// IKE SA without children), it is a rekey, as libreswan-format.md §14
     /// suggests.
-    fn continues(
-        &self,
-        new: &SaRecord,
-        old: &SaRecord,
-        current: &BTreeMap<u64, Seen<'_>>,
-        now: i64,
-    ) -> bool {
-        if current.contains_key(&old.serial) {
+    fn continues(&self, new: &SaRecord, old: &SaRecord, listing: &Listing<'_>, now: i64) -> bool {
+        if listing.lists(old.serial) {
             return true;
         }
         // Gone after a listing that showed it expiring with no rekey or
@@ -650,20 +721,16 @@ impl Tracker {
             SaKind::Child => match (new.parent_serial, old.parent_serial) {
                 (Some(np), Some(op)) => {
                     np == op
-                        || current.contains_key(&op)
-                        || self.sas.get(&np).is_some_and(|p| p.replaces == Some(op))
+                        || listing.lists(op)
+                        || self.sas.get(np).is_some_and(|p| p.replaces == Some(op))
                 }
                 _ => true,
             },
             SaKind::Ike => {
                 let children: Vec<u64> = self
                     .sas
-                    .values()
-                    .filter(|r| {
-                        r.kind == SaKind::Child
-                            && r.established
-                            && r.parent_serial == Some(old.serial)
-                    })
+                    .children_of(old.serial)
+                    .filter(|r| r.kind == SaKind::Child && r.established)
                     .map(|r| r.serial)
                     .collect();
                 // Child SAs that outlive their IKE SA were handed over: the
@@ -673,7 +740,7 @@ impl Tracker {
                     .into_iter()
                     .flatten()
                     .any(|at| at <= now);
-                children.is_empty() || children.iter().any(|c| current.contains_key(c)) || due
+                children.is_empty() || children.iter().any(|&c| listing.lists(c)) || due
             }
         }
     }
@@ -686,22 +753,22 @@ impl Tracker {
         gone: &BTreeSet<u64>,
         inventory: bool,
     ) {
-        let Some(rec) = self.sas.get(&serial) else {
+        let Some(rec) = self.sas.get(serial) else {
             return;
         };
         let (tunnel, kind) = (rec.tunnel.clone(), rec.kind);
-        let retry_of = gone
-            .iter()
+        // The newest gone attempt of the same tunnel and kind.
+        let retry_of = self
+            .sas
+            .of_tunnel(&tunnel)
             .rev()
-            .filter_map(|s| self.sas.get(s))
-            .find(|r| !r.established && r.kind == kind && r.tunnel == tunnel)
+            .filter(|r| gone.contains(&r.serial))
+            .find(|r| !r.established && r.kind == kind)
             .map(|r| r.serial);
-        if let Some(old) = retry_of.and_then(|s| self.sas.get_mut(&s)) {
-            old.replaced_by = Some(serial);
+        if let Some(old) = retry_of {
+            self.sas.update(old, |old| old.replaced_by = Some(serial));
         }
-        if let Some(rec) = self.sas.get_mut(&serial) {
-            rec.replaces = retry_of;
-        }
+        self.sas.update(serial, |rec| rec.replaces = retry_of);
         let is_up = self.tunnels.get(&tunnel).is_some_and(|t| t.up.is_some());
         if let Some(t) = self.tunnels.get_mut(&tunnel) {
             if !is_up {
@@ -713,7 +780,9 @@ impl Tracker {
                 n.attempts += 1;
             }
         }
-        let rec = &self.sas[&serial];
+        let Some(rec) = self.sas.get(serial) else {
+            return;
+        };
         let mut detail = self.sa_detail(rec, false, em.now);
         if let Some(sa) = detail.sa.as_mut() {
             sa.replaces = retry_of;
@@ -734,15 +803,8 @@ impl Tracker {
     }
 
     /// A listed SA is gone: decide why and report it.
-    fn close(
-        &mut self,
-        em: &mut Emitter,
-        serial: u64,
-        current: &BTreeMap<u64, Seen<'_>>,
-        snapshot: &Snapshot,
-        lists_conns: bool,
-    ) {
-        let Some(mut rec) = self.sas.remove(&serial) else {
+    fn close(&mut self, em: &mut Emitter, serial: u64, listing: &Listing<'_>, lists_conns: bool) {
+        let Some(mut rec) = self.sas.remove(serial) else {
             return;
         };
         let now = em.now;
@@ -750,10 +812,10 @@ impl Tracker {
             if rec.replaced_by.is_none() {
                 rec.replaced_by = self
                     .sas
-                    .values()
+                    .of_tunnel(&rec.tunnel)
                     .filter(|r| r.serial > serial && r.established && r.kind == rec.kind)
-                    .filter(|r| r.tunnel == rec.tunnel && current.contains_key(&r.serial))
-                    .filter(|r| self.continues(r, &rec, current, now))
+                    .filter(|r| listing.lists(r.serial))
+                    .filter(|r| self.continues(r, &rec, listing, now))
                     .map(|r| r.serial)
                     .max();
             }
@@ -770,11 +832,7 @@ impl Tracker {
             let replaced_by = rec.replaced_by;
             self.end_sa(em, rec, reason, replaced_by);
         } else {
-            let removed = lists_conns
-                && !snapshot
-                    .connections
-                    .iter()
-                    .any(|c| c.conn.name == rec.conn.name);
+            let removed = lists_conns && !listing.names.contains(rec.conn.name.as_str());
             let reason = if rec.replaced_by.is_some() {
                 "retried"
             } else if removed {
@@ -893,47 +951,52 @@ impl Tracker {
     /// The established Child SAs of a tunnel, oldest first.
     fn live_children<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s SaRecord> + 's {
         self.sas
-            .values()
-            .filter(move |r| r.tunnel == key && r.established && r.kind == SaKind::Child)
-    }
-
-    /// Make sure the tunnel of `conn` has a record, and keep its
-    /// connection reference current.
-    fn tunnel_entry(&mut self, conn: &ConnRef) -> String {
-        let key = tunnel_key(conn);
-        let t = self
-            .tunnels
-            .entry(key.clone())
-            .or_insert_with(|| TunnelRecord {
-                conn: conn.clone(),
-                local_ip: None,
-                remote_ip: None,
-                up: None,
-                negotiating: None,
-            });
-        t.conn = conn.clone();
-        key
+            .of_tunnel(key)
+            .filter(|r| r.established && r.kind == SaKind::Child)
     }
 
     /// Record the tunnels of every listed SA, with the endpoints the
     /// connection list prints for them.
-    fn learn_endpoints(&mut self, snapshot: &Snapshot, current: &BTreeMap<u64, Seen<'_>>) {
-        for seen in current.values() {
+    ///
+    /// This runs for every listed SA at every poll, so it copies nothing
+    /// that did not change: one key buffer is reused, and a connection
+    /// reference or address is replaced only when it differs.
+    fn learn_endpoints(&mut self, listing: &Listing<'_>) {
+        let mut key = String::new();
+        for seen in listing.current.values() {
+            work::count(1);
             let conn = seen.conn();
-            let key = self.tunnel_entry(conn);
-            let listed = snapshot
-                .connections
-                .iter()
-                .find(|c| c.conn.name == conn.name && c.conn.instances == conn.instances);
-            if let Some(t) = self.tunnels.get_mut(&key) {
-                if let Some(c) = listed {
-                    t.local_ip = ip_only(c.local_host.as_deref()).or(t.local_ip.take());
-                    t.remote_ip = ip_only(c.remote_host.as_deref()).or(t.remote_ip.take());
-                }
-                if let Some(peer) = ip_only(conn.peer.as_deref()) {
-                    t.remote_ip = Some(peer);
-                }
+            key.clear();
+            key.push_str(&conn.name);
+            key.push('\u{1f}');
+            key.push_str(conn.peer.as_deref().unwrap_or(""));
+            debug_assert_eq!(key, tunnel_key(conn));
+            if !self.tunnels.contains_key(key.as_str()) {
+                self.tunnels.insert(
+                    key.clone(),
+                    TunnelRecord {
+                        conn: conn.clone(),
+                        local_ip: None,
+                        remote_ip: None,
+                        up: None,
+                        negotiating: None,
+                    },
+                );
             }
+            let Some(t) = self.tunnels.get_mut(key.as_str()) else {
+                continue;
+            };
+            if t.conn != *conn {
+                t.conn = conn.clone();
+            }
+            let listed = listing
+                .connections
+                .get(&(conn.name.as_str(), conn.instances.as_slice()));
+            if let Some(c) = listed {
+                set_ip(&mut t.local_ip, c.local_host.as_deref());
+                set_ip(&mut t.remote_ip, c.remote_host.as_deref());
+            }
+            set_ip(&mut t.remote_ip, conn.peer.as_deref());
         }
     }
 
@@ -1010,9 +1073,9 @@ impl Tracker {
     fn check_stalled(&mut self, em: &mut Emitter, key: &str) {
         let newest_attempt = self
             .sas
-            .values()
-            .filter(|r| r.tunnel == key && !r.established)
-            .max_by_key(|r| r.serial)
+            .of_tunnel(key)
+            .rev()
+            .find(|r| !r.established)
             .cloned();
         let limit = self.config.stalled_after_s;
         let Some(t) = self.tunnels.get_mut(key) else {
@@ -1178,9 +1241,9 @@ impl Tracker {
     /// Drop tunnels that are down, not negotiating and have no SA left, so
     /// road-warrior churn does not grow the state forever.
     fn forget_idle_tunnels(&mut self) {
-        let in_use: BTreeSet<&str> = self.sas.values().map(|r| r.tunnel.as_str()).collect();
+        let sas = &self.sas;
         self.tunnels.retain(|key, t| {
-            t.up.is_some() || t.negotiating.is_some() || in_use.contains(key.as_str())
+            t.up.is_some() || t.negotiating.is_some() || sas.of_tunnel(key).next().is_some()
         });
     }
 }
