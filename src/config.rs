@@ -194,7 +194,7 @@ pub struct FileSourceConfig {
 /// One place events go; every sink has its own spool.
 ///
 /// Each sink's settings live next to the sink (`src/sink/<type>.rs`): a new
-/// sink adds its arm here, its row in [`SINK_TYPES`] and its arm in
+/// sink adds its arm here, its row in `SINK_TYPES` and its arm in
 /// `Delivery::start`, and documents its keys in `config/swantrail.toml`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkConfig {

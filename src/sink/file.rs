@@ -27,7 +27,7 @@ use crate::config::{
     ByteSize, ConfigError, MIB, RetrySettings, SinkHeader, SpoolSettings, Validator, read_table,
 };
 
-/// The file sink's settings: `type = "file"` in a [[sink]] table.
+/// The file sink's settings: `type = "file"` in a `[[sink]]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileSinkConfig {
     /// Unique sink name (default: `file`).

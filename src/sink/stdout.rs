@@ -12,7 +12,7 @@ use toml::de::DeTable;
 use super::{Batch, SendError, Sink};
 use crate::config::{ConfigError, RetrySettings, SinkHeader, SpoolSettings, Validator};
 
-/// The stdout sink's settings: `type = "stdout"` in a [[sink]] table.
+/// The stdout sink's settings: `type = "stdout"` in a `[[sink]]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StdoutSinkConfig {
     /// Unique sink name (default: `stdout`).
