@@ -83,7 +83,21 @@ async fn pluto_records_arrive_on_the_readlog_group_with_the_kernel_time() {
         eprintln!("audit_netlink: not root, so no audit socket can be opened: nothing checked");
         return;
     }
-    let before = status().expect("the kernel answers AUDIT_GET");
+    // A container without the audit capabilities, or a kernel without
+    // audit, cannot run this at all: said, not failed.
+    let before = match status() {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EPERM | libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT)
+            ) =>
+        {
+            eprintln!("audit_netlink: the kernel refuses the audit socket ({e}): nothing checked");
+            return;
+        }
+        Err(e) => panic!("the kernel does not answer AUDIT_GET: {e}"),
+    };
     let _restore = Restore(before.enabled == 0);
     if before.enabled == 0 {
         set_enabled(true).expect("enable auditing for the test");
