@@ -150,27 +150,7 @@ pub fn read_dump(path: Option<&Path>, max_bytes: u64) -> Result<String, InputErr
 /// (for `replay` and `diff`, whose paths are always files, even one named `-`).
 pub fn read_file(path: &Path, max_bytes: u64) -> Result<String, InputError> {
     let input = DumpOrigin::File(path.to_path_buf());
-    let io_err = |error: io::Error| match error.kind() {
-        io::ErrorKind::NotFound => InputError::NotFound {
-            input: input.clone(),
-        },
-        _ => InputError::Io {
-            input: input.clone(),
-            error,
-        },
-    };
-    let meta = std::fs::metadata(path).map_err(io_err)?;
-    if meta.is_dir() {
-        return Err(InputError::IsDirectory { input });
-    }
-    // A regular file's size is known: refuse it before reading a byte.
-    if meta.is_file() && meta.len() > max_bytes {
-        return Err(InputError::TooLarge {
-            input,
-            limit: max_bytes,
-        });
-    }
-    let file = std::fs::File::open(path).map_err(io_err)?;
+    let file = open_dump(path, &input, max_bytes)?;
     let bytes = read_limited(file, &input, max_bytes)?;
     decode_dump(bytes, input)
 }
@@ -230,7 +210,7 @@ pub fn parse_file(
 }
 
 /// Open a dump file, refusing a directory and a regular file larger than
-/// `max_bytes` before reading a byte.
+/// `max_bytes` before reading a byte (its size is known, unlike a pipe's).
 fn open_dump(path: &Path, input: &DumpOrigin, max_bytes: u64) -> Result<std::fs::File, InputError> {
     let io_err = |error: io::Error| match error.kind() {
         io::ErrorKind::NotFound => InputError::NotFound {
