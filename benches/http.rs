@@ -9,11 +9,13 @@
 //! neighbours; the README quotes both. Run with `cargo bench --bench http`
 //! (`-- bulk` for the modes whose label has "bulk").
 
+mod common;
 #[path = "../tests/http_receiver/mod.rs"]
 mod http_receiver;
 
 use std::time::{Duration, Instant};
 
+use common::cpu;
 use http_receiver::{Protocol, Receiver};
 use swantrail::config::{FullPolicy, RetrySettings, SpoolSettings};
 use swantrail::sink::Delivery;
@@ -48,20 +50,6 @@ fn start_receiver(protocol: Protocol) -> (Receiver, tokio::runtime::Handle) {
         });
     });
     rx.recv().expect("receiver started")
-}
-
-/// CPU time (user + system) of the whole process or of the calling thread.
-fn cpu(who: libc::c_int) -> Duration {
-    // SAFETY: getrusage only writes the struct it is given.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(who, &mut usage);
-        usage
-    };
-    let time = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// CPU time of the receiver's thread, asked on that thread.

@@ -9,6 +9,9 @@
 //! event to rsyslog's socket; rsyslog's file is counted afterwards (each
 //! count re-reads it) and must hold every event.
 
+// The benchmarks' helpers: CPU time by getrusage.
+#[path = "../benches/common/mod.rs"]
+mod bench;
 #[path = "syslog_common/mod.rs"]
 mod receivers;
 
@@ -16,20 +19,6 @@ use std::time::{Duration, Instant};
 
 use receivers::{Kind, Listen, Receiver, delivery, event, sink_config};
 use swantrail::sink::syslog::Transport;
-
-/// CPU time (user + system) of this process.
-fn cpu() -> Duration {
-    // SAFETY: getrusage only writes the struct it is given.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let time = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    time(usage.ru_utime) + time(usage.ru_stime)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark; run with --ignored --nocapture"]
@@ -45,7 +34,7 @@ async fn events_per_second_over_tcp_to_rsyslog() {
         .collect();
     let bytes: usize = events.iter().map(String::len).sum();
     let started = Instant::now();
-    let cpu_before = cpu();
+    let cpu_before = bench::cpu(libc::RUSAGE_SELF);
     for chunk in events.chunks(1000) {
         delivery.enqueue(chunk).await.unwrap();
     }
@@ -56,7 +45,7 @@ async fn events_per_second_over_tcp_to_rsyslog() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = started.elapsed();
-    let used = cpu() - cpu_before;
+    let used = bench::cpu(libc::RUSAGE_SELF) - cpu_before;
     while receiver.count() < EVENTS as usize && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

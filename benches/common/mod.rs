@@ -139,18 +139,21 @@ pub fn read(path: &Path) -> String {
         .unwrap_or_else(|e| panic!("{}: {e} (the benchmark needs it)", path.display()))
 }
 
-/// CPU time (user + system) of this process and of its waited-for children.
-pub fn cpu_times() -> (Duration, Duration) {
-    let get = |who| {
-        // SAFETY: getrusage only writes the struct it is given.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        unsafe { libc::getrusage(who, &mut usage) };
-        let tv = |t: libc::timeval| {
-            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-        };
-        tv(usage.ru_utime) + tv(usage.ru_stime)
+/// CPU time (user + system) of `who`: `RUSAGE_SELF`, `RUSAGE_CHILDREN`
+/// (waited-for children) or `RUSAGE_THREAD` (the calling thread).
+pub fn cpu(who: libc::c_int) -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(who, &mut usage) };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
     };
-    (get(libc::RUSAGE_SELF), get(libc::RUSAGE_CHILDREN))
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// CPU time of this process and of its waited-for children.
+pub fn cpu_times() -> (Duration, Duration) {
+    (cpu(libc::RUSAGE_SELF), cpu(libc::RUSAGE_CHILDREN))
 }
 
 /// The least CPU time `wc -l` takes on `path` over `runs` runs (the file
