@@ -98,6 +98,17 @@ pub struct Tracker {
     /// `observer.version` when the configuration does not give one.
     #[serde(default)]
     pluto_version: Option<String>,
+    /// When the current outage began: the first poll that found pluto
+    /// gone. An SA whose last listed EXPIRE or REPLACE time came before
+    /// it ran out before pluto stopped (see `restart`).
+    #[serde(default)]
+    unreachable_since: Option<i64>,
+    /// IKEv2 Child SAs whose establishment waits one listing: they came up
+    /// beside an older Child SA of the tunnel that still runs its own
+    /// lifetime, which is a responder's rekey (the old one goes within a
+    /// second) or a second Child SA (the old one stays); see `establish`.
+    #[serde(default)]
+    held: BTreeSet<u64>,
 }
 
 /// Builds events with consecutive sequence numbers and deterministic ids.
@@ -299,6 +310,8 @@ impl Tracker {
             outages: 0,
             last_traffic_at: None,
             pluto_version: None,
+            unreachable_since: None,
+            held: BTreeSet::new(),
         }
     }
 
@@ -362,6 +375,7 @@ impl Tracker {
             return Vec::new();
         }
         self.run_anchor.get_or_insert(at);
+        self.unreachable_since = Some(at);
         self.outages += 1;
         self.outage = Some(self.outages);
         let mut em = self.emitter(at);
@@ -419,8 +433,11 @@ impl Tracker {
         let listing = Listing::new(snapshot);
         let current = &listing.current;
         let restarted = self.restart_detected(current, after_outage);
+        // The first poll that found pluto gone, if one did: a pluto
+        // restarted between two polls leaves no such evidence.
+        let gone_at = self.unreachable_since.take();
         if restarted {
-            self.restart(&mut em, now);
+            self.restart(&mut em, now, gone_at);
         }
 
         let lists_ike = snapshot.lists_ike_sas();
@@ -577,7 +594,14 @@ impl Tracker {
 
     /// pluto restarted: report it, end every SA of the old run with reason
     /// `pluto-restart`, and start a new generation.
-    fn restart(&mut self, em: &mut Emitter, now: i64) {
+    ///
+    /// An established SA whose last listing gave it an EXPIRE or REPLACE
+    /// time at or before `gone_at` (the first poll that found pluto gone)
+    /// ran out while pluto still ran: pluto logged it expired, not deleted
+    /// at shutdown, so it ends `expired`. Without such a poll (pluto
+    /// restarted between two listings) nothing says which came first, and
+    /// every SA ends `pluto-restart`.
+    fn restart(&mut self, em: &mut Emitter, now: i64, gone_at: Option<i64>) {
         let old_anchor = em.anchor.clone();
         let old_generation = self.generation;
         self.generation += 1;
@@ -609,8 +633,16 @@ impl Tracker {
             let Some(rec) = self.sas.remove(serial) else {
                 continue;
             };
-            self.end_sa(em, rec, "pluto-restart", None);
+            let ran_out = rec.established
+                && rec.replaced_by.is_none()
+                && [rec.expire_due_at, rec.replace_due_at]
+                    .into_iter()
+                    .flatten()
+                    .any(|due| gone_at.is_some_and(|gone| due <= gone));
+            let reason = if ran_out { "expired" } else { "pluto-restart" };
+            self.end_sa(em, rec, reason, None);
         }
+        self.held.clear();
         let keys: Vec<String> = self.tunnels.keys().cloned().collect();
         for key in keys {
             self.tunnel_down(em, &key, "pluto-restart");
@@ -641,7 +673,7 @@ impl Tracker {
             return;
         };
         let (tunnel, kind) = (rec.tunnel.clone(), rec.kind);
-        let replaces = if inventory {
+        let mut replaces = if inventory {
             None
         } else {
             let older: Vec<&SaRecord> = self
@@ -657,6 +689,20 @@ impl Tracker {
                 .or(older.last())
                 .map(|r| r.serial)
         };
+        let beside_live = replaces
+            .and_then(|old| self.sas.get(old))
+            .is_some_and(|old| self.still_runs_beside(rec, old, listing));
+        if beside_live {
+            // Listed a second time and the old one still runs on its own
+            // lifetime: a second Child SA, not a rekey. Listed the first
+            // time: wait one listing for the old one to go (a rekey).
+            if !self.held.remove(&serial) {
+                self.held.insert(serial);
+                return;
+            }
+            replaces = None;
+        }
+        self.held.remove(&serial);
         if let Some(old) = replaces {
             self.sas.update(old, |old| old.replaced_by = Some(serial));
         }
@@ -694,6 +740,27 @@ impl Tracker {
         };
         let (ek, reason) = kind_and_reason(inventory, replaces.map(|_| "rekey"));
         em.push(action, ek, reason, &subject, detail);
+    }
+
+    /// Whether `old` is still listed beside the new IKEv2 Child SA `new`
+    /// with a lifetime of its own (a REKEY or REPLACE timer), so that this
+    /// listing cannot tell a rekey from a second Child SA.
+    ///
+    /// The evidence, from real 4.10 and 5.2 listings: a Child SA that an
+    /// initiator rekeyed away is listed, until pluto deletes it, with
+    /// only `EXPIRE in 0s` (a rekey on its timer) or no timer at all (a
+    /// forced `--rekey-child`); the responder's old Child SA keeps its
+    /// timers until the initiator's delete arrives, about a second later;
+    /// and a second Child SA that pluto adds beside a live one (two
+    /// revivals pending) leaves the first listed with its timers at every
+    /// poll after. IKEv1 keeps a rekeyed IPsec SA listed with its timers
+    /// until it expires, so IKEv1 is never held.
+    fn still_runs_beside(&self, new: &SaRecord, old: &SaRecord, listing: &Listing<'_>) -> bool {
+        new.kind == SaKind::Child
+            && old.kind == SaKind::Child
+            && new.ike_version == Some(IkeVersion::V2)
+            && listing.lists(old.serial)
+            && (old.rekey_due_at.is_some() || old.replace_due_at.is_some())
     }
 
     /// Whether the new SA `new` continues `old` (a rekey) rather than
@@ -804,6 +871,7 @@ impl Tracker {
 
     /// A listed SA is gone: decide why and report it.
     fn close(&mut self, em: &mut Emitter, serial: u64, listing: &Listing<'_>, lists_conns: bool) {
+        self.held.remove(&serial);
         let Some(mut rec) = self.sas.remove(serial) else {
             return;
         };
