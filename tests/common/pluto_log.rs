@@ -150,6 +150,9 @@ pub struct Sa {
     pub expired: bool,
     /// It ended while its pluto was shutting down.
     pub at_shutdown: bool,
+    /// When that shutdown began (`Pluto is shutting down`): pluto answers
+    /// no `whack` from then on, so nothing can list the SA after it.
+    pub shutdown_began: Option<i64>,
     /// A later SA of the same pluto run rekeyed it.
     pub replaced: bool,
     /// The peer deleted it (`received Delete SA payload`, `received Delete`).
@@ -219,6 +222,7 @@ pub fn read_history(path: &Path) -> History {
     let mut h = History::default();
     let mut run = 0usize;
     let mut shutting_down = false;
+    let mut shutdown_began: Option<i64> = None;
     let mut v1_replacing: Vec<(usize, u64, u64)> = Vec::new();
     let mut last = 0;
     for line in text.lines() {
@@ -227,15 +231,17 @@ pub fn read_history(path: &Path) -> History {
         let body = line.split_once(": ").map_or("", |(_, b)| b);
         if body.starts_with("Starting Pluto") {
             if h.runs > 0 {
-                close_run(&mut h, run, t);
+                close_run(&mut h, run, t, shutdown_began.unwrap_or(t));
                 run += 1;
             }
             h.runs += 1;
             shutting_down = false;
+            shutdown_began = None;
             continue;
         }
         if body.starts_with("Pluto is shutting down") {
             shutting_down = true;
+            shutdown_began.get_or_insert(t);
             continue;
         }
         let Some((serial, what)) = serial_and_text(line) else {
@@ -290,6 +296,7 @@ pub fn read_history(path: &Path) -> History {
         if deleted && sa.down.is_none() {
             sa.down = Some(t);
             sa.at_shutdown = shutting_down;
+            sa.shutdown_began = shutdown_began.filter(|_| shutting_down);
         }
         if let Some((_, old)) = what
             .split_once(" to replace #")
@@ -307,7 +314,7 @@ pub fn read_history(path: &Path) -> History {
         }
     }
     if shutting_down {
-        close_run(&mut h, run, last);
+        close_run(&mut h, run, last, shutdown_began.unwrap_or(last));
     }
     // An IKEv1 "replace" is a rekey only when the old SA was still up as
     // the new one came up: the dead peers' retries also say "to replace
@@ -361,12 +368,13 @@ pub fn read_history(path: &Path) -> History {
 /// A pluto run is over: the SAs it had open ended with it. A larval SA
 /// that never got up and was never logged deleted (the Child SA of a
 /// refused IKE SA) ended at its last line.
-fn close_run(h: &mut History, run: usize, t: i64) {
+fn close_run(h: &mut History, run: usize, t: i64, shutdown_began: i64) {
     for ((r, _), sa) in h.sas.iter_mut() {
         if *r == run && sa.down.is_none() {
             if sa.up.is_some() {
                 sa.down = Some(t);
                 sa.at_shutdown = true;
+                sa.shutdown_began = Some(shutdown_began);
             } else {
                 sa.down = Some(sa.last);
             }
@@ -458,8 +466,16 @@ pub fn judge(h: &History, events: &[serde_json::Value], min_life: i64, from: i64
     let mut judged: BTreeSet<Transition> = BTreeSet::new();
     for ((run, serial), sa) in &h.sas {
         let (run, serial) = (*run, *serial);
-        let lived = sa
-            .down
+        // What a listing could see: pluto answers nothing while it shuts
+        // down, so an SA that came up just before (lab 5.2: an ISAKMP SA
+        // 4 s before `Pluto is shutting down`, pluto busy in between)
+        // lived too short to be listed, however long the shutdown took.
+        let listable_until = if sa.at_shutdown {
+            sa.shutdown_began.or(sa.down)
+        } else {
+            sa.down
+        };
+        let lived = listable_until
             .unwrap_or(i64::MAX)
             .saturating_sub(sa.up.unwrap_or(sa.first));
         let began = sa.up.unwrap_or(sa.first);
@@ -476,6 +492,14 @@ pub fn judge(h: &History, events: &[serde_json::Value], min_life: i64, from: i64
                 truth.insert(start.clone(), String::new());
                 if long {
                     judged.insert(start);
+                } else if sa.at_shutdown {
+                    // Up too briefly before the shutdown to be listed up: a
+                    // daemon that listed it half-open can only tell that it
+                    // ended with pluto.
+                    truth.insert(
+                        Transition::NegotiationFailed { run, serial },
+                        "pluto-restart".to_string(),
+                    );
                 }
                 if sa.down.is_some() {
                     let end = Transition::End { run, serial, kind };
@@ -518,11 +542,13 @@ pub fn judge(h: &History, events: &[serde_json::Value], min_life: i64, from: i64
             continue;
         }
         // What a restart ends is reported just after `pluto-restarted`,
-        // about SAs of the run before.
-        let run = if reason == "pluto-restart" {
-            run.saturating_sub(1)
-        } else {
-            run
+        // about SAs of the run before: the event's pluto generation says
+        // which run (an SA that expired just before the shutdown ends
+        // `expired` there); without one, its reason does.
+        let run = match e["libreswan"]["pluto"]["generation"].as_u64() {
+            Some(g) => usize::try_from(g).unwrap_or(run),
+            None if reason == "pluto-restart" => run.saturating_sub(1),
+            None => run,
         };
         let kind = if action.starts_with("ike-sa-") {
             Kind::Ike
