@@ -145,7 +145,10 @@ fn a_responders_rekey_with_the_old_child_sa_still_listed_stays_a_rekey() {
     // Held while both were listed, reported when #6 had gone.
     let rekeyed_at = events
         .iter()
-        .find(|e| e.action() == "child-sa-rekeyed")
+        .find(|e| {
+            e.action() == "child-sa-rekeyed"
+                && e.libreswan.sa.as_ref().is_some_and(|sa| sa.serial == 8)
+        })
         .map(|e| e.timestamp.clone());
     assert_eq!(rekeyed_at.as_deref(), Some("2026-12-02T03:28:32Z"));
     let short: Vec<(String, u64, Option<u64>, Option<String>)> = sa_events(&events)
