@@ -11,7 +11,10 @@
 //! same ids. It must never diff an incomplete snapshot, and never conclude
 //! that an SA is gone from a snapshot kind that does not list such SAs.
 
+mod audit;
 pub mod ledger;
+
+pub use audit::rfc3339_ms;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -98,6 +101,9 @@ pub struct Tracker {
     /// `observer.version` when the configuration does not give one.
     #[serde(default)]
     pluto_version: Option<String>,
+    /// pluto's audit records not yet fused (src/track/audit.rs).
+    #[serde(default)]
+    audit: audit::AuditState,
 }
 
 /// Builds events with consecutive sequence numbers and deterministic ids.
@@ -299,6 +305,7 @@ impl Tracker {
             outages: 0,
             last_traffic_at: None,
             pluto_version: None,
+            audit: audit::AuditState::default(),
         }
     }
 
@@ -507,6 +514,7 @@ impl Tracker {
             }
             self.close(&mut em, *serial, &listing, lists_conns);
         }
+        self.fuse_audit(&mut em, &listing);
 
         for key in &touched {
             self.tunnel_transitions(&mut em, key, inventory_child);
@@ -541,6 +549,7 @@ impl Tracker {
         self.listed.connections |= lists_conns;
         self.clock = Some(now);
         self.sequence = em.sequence;
+        self.finish_audit(&mut em.events);
         em.events
     }
 
