@@ -443,8 +443,8 @@ mod tests {
 
     #[test]
     fn milliseconds_are_written_with_three_digits() {
-        assert_eq!(rfc3339_ms(1_796_177_538_840), "2026-12-02T02:52:18.840Z");
-        assert_eq!(rfc3339_ms(1_796_177_538_005), "2026-12-02T02:52:18.005Z");
+        assert_eq!(rfc3339_ms(1_796_177_538_840), "2026-12-02T02:12:18.840Z");
+        assert_eq!(rfc3339_ms(1_796_177_538_005), "2026-12-02T02:12:18.005Z");
         assert_eq!(rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
     }
 }
