@@ -189,15 +189,15 @@ impl Tracker {
         }
     }
 
-    /// The observe hook, after the snapshot path has handled every listed
-    /// and gone SA: bind the current pluto run, hand the serials the
-    /// snapshot knows to the snapshot path, and report the SAs only the
-    /// records saw.
-    pub(super) fn fuse_audit(&mut self, em: &mut Emitter, listing: &Listing<'_>) {
+    /// The observe hook before the snapshot path judges anything (after a
+    /// restart was handled): bind the current pluto run, and hand the
+    /// serials the snapshot lists or the ledger holds to the snapshot path,
+    /// before it closes any of them.
+    pub(super) fn claim_audit(&mut self, listing: &Listing<'_>, now: i64) {
         if self.audit.runs.is_empty() {
             return;
         }
-        let cutoff = em.now.saturating_mul(1000);
+        let cutoff = now.saturating_mul(1000);
         // The newest pluto that wrote before this snapshot is the one it shows.
         let current = self
             .audit
@@ -212,11 +212,24 @@ impl Tracker {
                 run.bound = Some(binding.clone());
             }
         }
-        if let Some(run) = current.and_then(|pid| self.audit.runs.get_mut(&pid)) {
-            for (serial, sa) in run.sas.iter_mut().filter(|(_, sa)| !sa.claimed) {
-                sa.claimed = self.sas.contains(*serial) || listing.lists(*serial);
-            }
+        let Some(run) = current.and_then(|pid| self.audit.runs.get_mut(&pid)) else {
+            return;
+        };
+        if run.bound.as_ref().map(|(g, _)| *g) != Some(self.generation) {
+            return;
         }
+        for (serial, sa) in run.sas.iter_mut().filter(|(_, sa)| !sa.claimed) {
+            sa.claimed = self.sas.contains(*serial) || listing.lists(*serial);
+        }
+    }
+
+    /// The observe hook after the snapshot path has handled every listed
+    /// and gone SA: report the SAs only the records saw.
+    pub(super) fn fuse_audit(&mut self, em: &mut Emitter) {
+        if self.audit.runs.is_empty() {
+            return;
+        }
+        let cutoff = em.now.saturating_mul(1000);
         let (anchor, generation) = (em.anchor.clone(), em.generation);
         let first_new = em.events.len();
         let pids: Vec<u32> = self.audit.runs.keys().copied().collect();
@@ -416,6 +429,30 @@ impl Tracker {
             let generation = event.libreswan.pluto.generation;
             if let Some(ms) = self.audit.stamp(generation, serial, event.event.action) {
                 event.timestamp = rfc3339_ms(ms);
+            }
+        }
+        // An SA the snapshot path ended is finished whatever record comes
+        // later (pluto may write a failed start after its state is gone
+        // from the listing): that record must not report it a second time.
+        for event in events.iter() {
+            let ended = matches!(
+                event.event.action,
+                Action::NegotiationFailed
+                    | Action::IkeSaExpired
+                    | Action::IkeSaDeleted
+                    | Action::ChildSaExpired
+                    | Action::ChildSaDeleted
+            );
+            let Some(serial) = event.libreswan.sa.as_ref().map(|s| s.serial) else {
+                continue;
+            };
+            let pid = self.audit.pid_of(event.libreswan.pluto.generation);
+            if let Some(run) = pid
+                .filter(|_| ended)
+                .and_then(|p| self.audit.runs.get_mut(&p))
+            {
+                run.sas.remove(&serial);
+                run.done.insert(serial);
             }
         }
         let current = self.audit.pid_of(self.generation);

@@ -429,6 +429,7 @@ impl Tracker {
         if restarted {
             self.restart(&mut em, now);
         }
+        self.claim_audit(&listing, now);
 
         let lists_ike = snapshot.lists_ike_sas();
         let lists_child = snapshot.lists_child_sas();
@@ -514,7 +515,7 @@ impl Tracker {
             }
             self.close(&mut em, *serial, &listing, lists_conns);
         }
-        self.fuse_audit(&mut em, &listing);
+        self.fuse_audit(&mut em);
 
         for key in &touched {
             self.tunnel_transitions(&mut em, key, inventory_child);
