@@ -20,6 +20,13 @@
 # to auditd in the initial one, which writes captures/audit/audit.log
 # (never rotated, flushed record by record).
 #
+# After scenario a's phases, before the daemons stop, come SAs that live
+# less than one poll (phase 08-short-lived, with the series running again):
+# v2-tun's Child SA rekeyed by force and terminated the moment pluto logs
+# the rekey; v2-tun brought up and terminated the moment its Child SA is
+# up; v2-tun's IKE SA rekeyed by force and terminated at once; and v1-tun
+# (IKEv1) brought up and terminated the moment its IPsec SA is up.
+#
 # e2e/lab.sh stages this file, the binary ($LAB/swantrail) and the lab.
 
 SWANTRAIL_BIN=$LAB/swantrail
@@ -30,6 +37,8 @@ start_auditd() {
     local i
     [ -x "$AUDITD" ] || { log "no $AUDITD (apt-get install auditd)"; exit 2; }
     mkdir -p "$ST/audit/plugins.d" "$CAP/audit"
+    # -f: in the foreground (a child of this script), its messages on
+    # stderr, since the guest has no syslog.
     # Everything kept: no rotation, no action that stops logging short of a
     # full disk, every record written as it comes. ENRICHED is Debian's
     # default format (the raw fields, then the resolved ones after a 0x1d).
@@ -59,7 +68,7 @@ EOF
     chmod 600 "$ST/audit/auditd.conf"
     # A deep kernel backlog, so that no record is lost while auditd is busy.
     auditctl -b 8192 > "$ST/audit/auditctl.log" 2>&1
-    "$AUDITD" -n -c "$ST/audit" >> "$ST/audit/auditd.log" 2>&1 &
+    "$AUDITD" -f -c "$ST/audit" >> "$ST/audit/auditd.log" 2>&1 &
     echo $! > "$ST/audit/pid"
     for i in $(seq 1 50); do
         auditctl -s 2>/dev/null | grep -q "^pid $(cat "$ST/audit/pid")\$" && break
@@ -148,7 +157,55 @@ stop_pluto() {
     lab_stop_pluto "$@"
 }
 
+# ---------------------------------------------------------------- short-lived SAs
+log_count() { grep -c -E "$2" "$ST/$1/pluto.log"; }
+wait_log_more() {   # $1 timeout in tenths of a second, $2 side, $3 pattern, $4 count before
+    local i
+    for ((i = 0; i < $1; i++)); do
+        [ "$(log_count "$2" "$3")" -gt "$4" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# whack action $3... on west, then --terminate $1 as soon as west's log has
+# one more line matching $2 than before the action.
+act_then_terminate() {
+    local conn=$1 pattern=$2 n
+    shift 2
+    n=$(log_count west "$pattern")
+    WA west "$@"
+    wait_log_more 600 west "$pattern" "$n" || log "WARNING: no new '$pattern' in west's log within 60s"
+    WA west --name "$conn" --terminate
+    log "$conn: '$pattern' then --terminate"
+}
+
+# Phase 08: SAs that live less than one poll, with the series running again.
+short_lived_sas() {
+    mkdir -p "$CAP/08-short-lived"
+    start_series
+    log "short-lived: v2-tun Child SA rekeyed, then terminated at once"
+    act_then_terminate v2-tun '"v2-tun" #[0-9]+: initiator rekeyed Child SA' --rekey-ipsec --name v2-tun
+    sleep 4
+    log "short-lived: v2-tun brought up, then terminated at once"
+    act_then_terminate v2-tun '"v2-tun" #[0-9]+: initiator established Child SA' --name v2-tun --initiate
+    sleep 4
+    log "short-lived: v2-tun brought up, IKE SA rekeyed, then terminated at once"
+    WA west --name v2-tun --initiate
+    wait_for 60 conn_up v2-tun || log "WARNING: v2-tun not up"
+    sleep 2
+    act_then_terminate v2-tun '"v2-tun" #[0-9]+: initiator rekeyed IKE SA' --rekey-ike --name v2-tun
+    sleep 4
+    log "short-lived: v1-tun terminated, brought up, then terminated at once"
+    WA west --name v1-tun --terminate
+    sleep 2
+    act_then_terminate v1-tun '"v1-tun" #[0-9]+: IPsec SA established' --name v1-tun --initiate
+    sleep 6
+    capture 08-short-lived west east
+    stop_series
+}
+
 finish() {
+    short_lived_sas
     sleep 5   # let the last polls see the final state
     stop_swantrail west TERM
     stop_swantrail west-light TERM
