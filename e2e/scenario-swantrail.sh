@@ -37,8 +37,8 @@ start_auditd() {
     local i
     [ -x "$AUDITD" ] || { log "no $AUDITD (apt-get install auditd)"; exit 2; }
     mkdir -p "$ST/audit/plugins.d" "$CAP/audit"
-    # -f: in the foreground (a child of this script), its messages on
-    # stderr, since the guest has no syslog.
+    # -n: no fork, so it stays a child of this script (-f, for debugging,
+    # would print the records on stderr instead of writing the log).
     # Everything kept: no rotation, no action that stops logging short of a
     # full disk, every record written as it comes. ENRICHED is Debian's
     # default format (the raw fields, then the resolved ones after a 0x1d).
@@ -68,7 +68,7 @@ EOF
     chmod 600 "$ST/audit/auditd.conf"
     # A deep kernel backlog, so that no record is lost while auditd is busy.
     auditctl -b 8192 > "$ST/audit/auditctl.log" 2>&1
-    "$AUDITD" -f -c "$ST/audit" >> "$ST/audit/auditd.log" 2>&1 &
+    "$AUDITD" -n -c "$ST/audit" >> "$ST/audit/auditd.log" 2>&1 &
     echo $! > "$ST/audit/pid"
     for i in $(seq 1 50); do
         auditctl -s 2>/dev/null | grep -q "^pid $(cat "$ST/audit/pid")\$" && break
