@@ -66,7 +66,7 @@ cargo build --release --bin swantrail
 stage=$(mktemp -d "${TMPDIR:-/tmp}/swantrail-lab.XXXXXX")
 trap 'rm -rf "$stage"; [[ -z ${root:-} ]] || rmdir "$root$out" 2>/dev/null || true' EXIT
 cp -r "$lab"/lib.sh "$lab"/scenario.sh "$lab"/scenario-a.sh "$lab"/realswan.sh "$lab"/teardown.sh "$lab"/uml "$stage"/
-cp e2e/scenario-swantrail.sh e2e/scenario-swantrail-52.sh "$stage"/
+cp e2e/scenario-swantrail.sh e2e/scenario-swantrail-52.sh e2e/swantrail-daemons.sh "$stage"/
 cp target/release/swantrail "$stage"/swantrail
 [[ -z ${root:-} ]] || echo "$root" > "$stage"/trixie-root.path
 

@@ -27,9 +27,11 @@
 # up; v2-tun's IKE SA rekeyed by force and terminated at once; and v1-tun
 # (IKEv1) brought up and terminated the moment its IPsec SA is up.
 #
-# e2e/lab.sh stages this file, the binary ($LAB/swantrail) and the lab.
+# e2e/lab.sh stages this file, e2e/swantrail-daemons.sh (the daemons' config,
+# start and stop), the binary ($LAB/swantrail) and the lab.
 
-SWANTRAIL_BIN=$LAB/swantrail
+. "$LAB/swantrail-daemons.sh"
+SWANTRAIL_WHACK="\"$IPSEC\", \"whack\""
 AUDITD=/usr/sbin/auditd
 
 # ---------------------------------------------------------------- auditd
@@ -86,49 +88,6 @@ stop_auditd() {
     kill -TERM "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     log "auditd pid=$pid stopped: $(grep -c '^type=CRYPTO_' "$CAP/audit/audit.log") CRYPTO_ records, kernel $(grep '^lost' "$CAP/audit/auditctl-status-end.txt")"
-}
-
-swantrail_config() {   # $1 instance (west, west-light, east)
-    local i=$1 s=${1%%-*} first=--status extra=--trafficstatus
-    if [ "$i" = west-light ]; then first=--trafficstatus; extra=--showstates; fi
-    mkdir -p "$ST/swantrail/$i" "$CAP/swantrail/$i"
-    cat > "$ST/swantrail/$i/swantrail.toml" <<EOF
-state_dir = "$ST/swantrail/$i/state"
-hostname = "$s"
-
-[[source]]
-type = "command"
-name = "pluto"
-argv = ["$IPSEC", "whack", "--ctlsocket", "$ST/$s/run/pluto.ctl", "$first"]
-extra_argv = [["$IPSEC", "whack", "--ctlsocket", "$ST/$s/run/pluto.ctl", "$extra"]]
-interval = "2s"
-timeout = "20s"
-jitter = "0s"
-
-[[sink]]
-type = "file"
-path = "$CAP/swantrail/$i/events.ndjson"
-EOF
-}
-
-start_swantrail() {   # $1 instance
-    local s=$1
-    [ -f "$ST/swantrail/$s/swantrail.toml" ] || swantrail_config "$s"
-    "$SWANTRAIL_BIN" run --config "$ST/swantrail/$s/swantrail.toml" \
-        >> "$CAP/swantrail/$s/stdout.log" 2>> "$CAP/swantrail/$s/daemon.log" &
-    echo $! > "$ST/swantrail/$s/pid"
-    log "swantrail for $s started pid=$!"
-}
-
-stop_swantrail() {   # $1 instance, $2 signal
-    local s=$1 sig=${2:-TERM} pid rc
-    pid=$(cat "$ST/swantrail/$s/pid" 2>/dev/null) || return 0
-    [ -d /proc/$pid ] || return 0
-    kill -$sig "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    rc=$?
-    echo "$rc" > "$CAP/swantrail/$s/exit-$sig"
-    log "swantrail for $s pid=$pid stopped with SIG$sig (exit $rc)"
 }
 
 # The lab's own functions, wrapped: swantrail starts with each side's first
