@@ -117,24 +117,27 @@ stop_pluto() {
 }
 
 # ---------------------------------------------------------------- short-lived SAs
-log_count() { grep -c -E "$2" "$ST/$1/pluto.log"; }
-wait_log_more() {   # $1 timeout in tenths of a second, $2 side, $3 pattern, $4 count before
-    local i
-    for ((i = 0; i < $1; i++)); do
-        [ "$(log_count "$2" "$3")" -gt "$4" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-# whack action $3... on west, then --terminate $1 as soon as west's log has
-# one more line matching $2 than before the action.
+# whack action $3... on west, then --terminate $1 the moment west's log has a
+# line matching $2 (a bash regex). Starting a process in the guest takes a
+# second or more, so the terminate is made ready before the action: a
+# watcher follows the log from its end (bash's own read and =~, nothing
+# started per line) and runs whack itself, not the ipsec wrapper.
 act_then_terminate() {
-    local conn=$1 pattern=$2 n
+    local conn=$1 pattern=$2 watcher
     shift 2
-    n=$(log_count west "$pattern")
+    (
+        timeout 120 tail -n0 -F "$ST/west/pluto.log" 2>/dev/null | while IFS= read -r line; do
+            [[ $line =~ $pattern ]] || continue
+            echo "### $EPOCHSECONDS west: whack --name $conn --terminate" >> "$CAP/whack-actions.txt"
+            /usr/libexec/ipsec/whack --ctlsocket "$ST/west/run/pluto.ctl" --name "$conn" --terminate \
+                >> "$CAP/whack-actions.txt" 2>&1
+            break
+        done
+    ) &
+    watcher=$!
+    sleep 1   # tail follows the log
     WA west "$@"
-    wait_log_more 600 west "$pattern" "$n" || log "WARNING: no new '$pattern' in west's log within 60s"
-    WA west --name "$conn" --terminate
+    wait $watcher
     log "$conn: '$pattern' then --terminate"
 }
 
