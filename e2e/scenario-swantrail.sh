@@ -6,7 +6,9 @@
 # socket every 2 s, and a file sink writes the events to
 # captures/swantrail/<side>/events.ndjson. A second daemon on west,
 # "west-light", polls the cheaper `--trafficstatus` plus `--showstates`
-# that big gateways use instead of `--status`. When east's pluto is killed
+# that big gateways use instead of `--status`. A third, "west-audit", polls
+# as "west" does and also reads pluto's Linux audit records (the kernel's
+# audit multicast group, from the guest's initial network namespace). When east's pluto is killed
 # (phase 06), west's swantrail is killed with SIGKILL too and started
 # again from its checkpoint, as after a crash of the gateway's daemon.
 # East's swantrail stays up through east's pluto being killed and
@@ -102,6 +104,7 @@ start_pluto() {
     [ -f "$ST/swantrail/$1/pid" ] || start_swantrail "$1"
     if [ "$1" = west ] && [ ! -f "$ST/swantrail/west-light/pid" ]; then
         start_swantrail west-light
+        start_swantrail west-audit
     fi
 }
 
@@ -171,6 +174,7 @@ finish() {
     sleep 5   # let the last polls see the final state
     stop_swantrail west TERM
     stop_swantrail west-light TERM
+    stop_swantrail west-audit TERM
     stop_swantrail east TERM
     lab_finish "$@"
     stop_auditd

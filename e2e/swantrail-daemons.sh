@@ -13,7 +13,9 @@
 #
 # INSTANCE is a side (west, east) or a side and a variant: "west-light"
 # polls `--trafficstatus` plus `--showstates` instead of `--status` plus
-# `--trafficstatus`. Each daemon's command source polls every 2 s over the
+# `--trafficstatus`; "west-audit" polls as "west" does and also reads
+# pluto's Linux audit records from the kernel's audit multicast group
+# (netlink, in the initial network namespace, as root). Each daemon's command source polls every 2 s over the
 # side's control socket; a file sink writes captures/swantrail/INSTANCE/events.ndjson.
 
 SWANTRAIL_BIN=$LAB/swantrail
@@ -39,6 +41,19 @@ jitter = "0s"
 [[sink]]
 type = "file"
 path = "$CAP/swantrail/$i/events.ndjson"
+EOT
+    swantrail_audit_source "$i" >> "$ST/swantrail/$i/swantrail.toml"
+}
+
+swantrail_audit_source() {   # $1 instance: its audit source, if it has one
+    [ "${1#*-}" = audit ] || return 0
+    cat <<EOT
+
+[[source]]
+type = "audit"
+name = "audit"
+from = "netlink"
+pluto = "pluto"
 EOT
 }
 
