@@ -52,11 +52,21 @@ if [[ $version == 5.2 ]]; then
     mkdir -p "$root$out"
 fi
 
+# The 4.10 scenario runs Debian's auditd in the guest, whose root is this
+# machine's: pluto's audit records are part of what it captures.
+if [[ $version == 4.10 && ! -x /usr/sbin/auditd ]]; then
+    echo "e2e: installing auditd"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends auditd; then
+        echo "e2e/lab.sh: cannot install auditd: nothing checked" >&2
+        exit 3
+    fi
+fi
+
 cargo build --release --bin swantrail
 stage=$(mktemp -d "${TMPDIR:-/tmp}/swantrail-lab.XXXXXX")
 trap 'rm -rf "$stage"; [[ -z ${root:-} ]] || rmdir "$root$out" 2>/dev/null || true' EXIT
 cp -r "$lab"/lib.sh "$lab"/scenario.sh "$lab"/scenario-a.sh "$lab"/realswan.sh "$lab"/teardown.sh "$lab"/uml "$stage"/
-cp e2e/scenario-swantrail.sh e2e/scenario-swantrail-52.sh "$stage"/
+cp e2e/scenario-swantrail.sh e2e/scenario-swantrail-52.sh e2e/swantrail-daemons.sh "$stage"/
 cp target/release/swantrail "$stage"/swantrail
 [[ -z ${root:-} ]] || echo "$root" > "$stage"/trixie-root.path
 

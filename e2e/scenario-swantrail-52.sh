@@ -6,7 +6,8 @@
 # output directory are bound into the root at the same paths, so every path
 # pluto is given means the same inside and outside. Every whack call goes
 # through the root's own whack (a 4.10 whack cannot talk to a 5.2 pluto).
-# e2e/lab.sh stages this file with the lab, the binary ($LAB/swantrail) and
+# e2e/lab.sh stages this file with the lab, e2e/swantrail-daemons.sh (the
+# daemons' config, start and stop), the binary ($LAB/swantrail) and
 # $LAB/trixie-root.path, which names the root.
 #
 # Next to west's pluto run two `swantrail run` daemons polling every 2 s:
@@ -29,7 +30,8 @@
 #   inner west lo 198.51.100.{1,17,33,49,65}/32  east lo 198.51.100.{129,145,161,177,193}/32
 
 ROOT52=$(cat "$LAB/trixie-root.path")
-SWANTRAIL_BIN=$LAB/swantrail
+. "$LAB/swantrail-daemons.sh"
+SWANTRAIL_WHACK="\"/usr/sbin/chroot\", \"$ROOT52\", \"/usr/libexec/ipsec/whack\""
 WHACK52="$ROOT52/usr/libexec/ipsec/whack"
 WEST_INNER="198.51.100.1 198.51.100.17 198.51.100.33 198.51.100.49 198.51.100.65"
 EAST_INNER="198.51.100.129 198.51.100.145 198.51.100.161 198.51.100.177 198.51.100.193"
@@ -110,48 +112,6 @@ start_pluto() {
     fi
     log "$s pluto started pid=$(cat "$ST/$s/pluto.pid"): $(W $s --status | grep -m1 'Total IPsec connections')"
     [ -f "$ST/swantrail/$s/pid" ] || [ $s != west ] || { start_swantrail west; start_swantrail west-light; }
-}
-
-# ---------------------------------------------------------------- swantrail
-swantrail_config() {   # $1 instance (west, west-light)
-    local i=$1 s=${1%%-*} first=--status extra=--trafficstatus
-    if [ "$i" = west-light ]; then first=--trafficstatus; extra=--showstates; fi
-    mkdir -p "$ST/swantrail/$i" "$CAP/swantrail/$i"
-    cat > "$ST/swantrail/$i/swantrail.toml" <<EOT
-state_dir = "$ST/swantrail/$i/state"
-hostname = "$s"
-
-[[source]]
-type = "command"
-name = "pluto"
-argv = ["/usr/sbin/chroot", "$ROOT52", "/usr/libexec/ipsec/whack", "--ctlsocket", "$ST/$s/run/pluto.ctl", "$first"]
-extra_argv = [["/usr/sbin/chroot", "$ROOT52", "/usr/libexec/ipsec/whack", "--ctlsocket", "$ST/$s/run/pluto.ctl", "$extra"]]
-interval = "2s"
-timeout = "20s"
-jitter = "0s"
-
-[[sink]]
-type = "file"
-path = "$CAP/swantrail/$i/events.ndjson"
-EOT
-}
-start_swantrail() {
-    local s=$1
-    [ -f "$ST/swantrail/$s/swantrail.toml" ] || swantrail_config "$s"
-    "$SWANTRAIL_BIN" run --config "$ST/swantrail/$s/swantrail.toml" \
-        >> "$CAP/swantrail/$s/stdout.log" 2>> "$CAP/swantrail/$s/daemon.log" &
-    echo $! > "$ST/swantrail/$s/pid"
-    log "swantrail for $s started pid=$!"
-}
-stop_swantrail() {
-    local s=$1 sig=${2:-TERM} pid rc
-    pid=$(cat "$ST/swantrail/$s/pid" 2>/dev/null) || return 0
-    [ -d /proc/$pid ] || return 0
-    kill -$sig "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    rc=$?
-    echo "$rc" > "$CAP/swantrail/$s/exit-$sig"
-    log "swantrail for $s pid=$pid stopped with SIG$sig (exit $rc)"
 }
 
 # ---------------------------------------------------------------- configs

@@ -6,57 +6,90 @@
 # socket every 2 s, and a file sink writes the events to
 # captures/swantrail/<side>/events.ndjson. A second daemon on west,
 # "west-light", polls the cheaper `--trafficstatus` plus `--showstates`
-# that big gateways use instead of `--status`. When east's pluto is killed
+# that big gateways use instead of `--status`. A third, "west-audit", polls
+# as "west" does and also reads pluto's Linux audit records (the kernel's
+# audit multicast group, from the guest's initial network namespace). When east's pluto is killed
 # (phase 06), west's swantrail is killed with SIGKILL too and started
 # again from its checkpoint, as after a crash of the gateway's daemon.
 # East's swantrail stays up through east's pluto being killed and
 # restarted: it must report the outage and the restart once each.
 #
-# e2e/lab.sh stages this file, the binary ($LAB/swantrail) and the lab.
+# Debian's auditd runs in the guest from before the first pluto to after
+# the last one: pluto writes a Linux audit record (CRYPTO_IKE_SA,
+# CRYPTO_IPSEC_SA) for every SA it starts, fails or destroys, and the
+# kernel drops them unless audit is enabled, which auditd does. Both
+# plutos send theirs from their network namespaces; the kernel hands them
+# to auditd in the initial one, which writes captures/audit/audit.log
+# (never rotated, flushed record by record).
+#
+# After scenario a's phases, before the daemons stop, come SAs that live
+# less than one poll (phase 08-short-lived, with the series running again):
+# v2-tun's Child SA rekeyed by force and terminated the moment pluto logs
+# the rekey; v2-tun brought up and terminated the moment its Child SA is
+# up; v2-tun's IKE SA rekeyed by force and terminated at once; and v1-tun
+# (IKEv1) brought up and terminated the moment its IPsec SA is up.
+#
+# e2e/lab.sh stages this file, e2e/swantrail-daemons.sh (the daemons' config,
+# start and stop), the binary ($LAB/swantrail) and the lab.
 
-SWANTRAIL_BIN=$LAB/swantrail
+. "$LAB/swantrail-daemons.sh"
+SWANTRAIL_WHACK="\"$IPSEC\", \"whack\""
+AUDITD=/usr/sbin/auditd
 
-swantrail_config() {   # $1 instance (west, west-light, east)
-    local i=$1 s=${1%%-*} first=--status extra=--trafficstatus
-    if [ "$i" = west-light ]; then first=--trafficstatus; extra=--showstates; fi
-    mkdir -p "$ST/swantrail/$i" "$CAP/swantrail/$i"
-    cat > "$ST/swantrail/$i/swantrail.toml" <<EOF
-state_dir = "$ST/swantrail/$i/state"
-hostname = "$s"
-
-[[source]]
-type = "command"
-name = "pluto"
-argv = ["$IPSEC", "whack", "--ctlsocket", "$ST/$s/run/pluto.ctl", "$first"]
-extra_argv = [["$IPSEC", "whack", "--ctlsocket", "$ST/$s/run/pluto.ctl", "$extra"]]
-interval = "2s"
-timeout = "20s"
-jitter = "0s"
-
-[[sink]]
-type = "file"
-path = "$CAP/swantrail/$i/events.ndjson"
+# ---------------------------------------------------------------- auditd
+start_auditd() {
+    local i
+    [ -x "$AUDITD" ] || { log "no $AUDITD (apt-get install auditd)"; exit 2; }
+    mkdir -p "$ST/audit/plugins.d" "$CAP/audit"
+    # -n: no fork, so it stays a child of this script (-f, for debugging,
+    # would print the records on stderr instead of writing the log).
+    # Everything kept: no rotation, no action that stops logging short of a
+    # full disk, every record written as it comes. ENRICHED is Debian's
+    # default format (the raw fields, then the resolved ones after a 0x1d).
+    cat > "$ST/audit/auditd.conf" <<EOF
+local_events = yes
+write_logs = yes
+log_file = $CAP/audit/audit.log
+log_group = root
+log_format = ENRICHED
+flush = DATA
+max_log_file = 0
+max_log_file_action = IGNORE
+space_left = 2
+space_left_action = IGNORE
+admin_space_left = 1
+admin_space_left_action = IGNORE
+disk_full_action = SUSPEND
+disk_error_action = SUSPEND
+verify_email = no
+use_libwrap = no
+name_format = NONE
+q_depth = 8000
+overflow_action = IGNORE
+plugin_dir = $ST/audit/plugins.d
+end_of_event_timeout = 2
 EOF
+    chmod 600 "$ST/audit/auditd.conf"
+    # A deep kernel backlog, so that no record is lost while auditd is busy.
+    auditctl -b 8192 > "$ST/audit/auditctl.log" 2>&1
+    "$AUDITD" -n -c "$ST/audit" >> "$ST/audit/auditd.log" 2>&1 &
+    echo $! > "$ST/audit/pid"
+    for i in $(seq 1 50); do
+        auditctl -s 2>/dev/null | grep -q "^pid $(cat "$ST/audit/pid")\$" && break
+        sleep 0.2
+    done
+    auditctl -s > "$CAP/audit/auditctl-status-start.txt" 2>&1
+    grep -q '^enabled 1' "$CAP/audit/auditctl-status-start.txt" || { log "auditd did not enable audit"; exit 2; }
+    log "auditd started pid=$(cat "$ST/audit/pid"): $(tr '\n' ' ' < "$CAP/audit/auditctl-status-start.txt")"
 }
 
-start_swantrail() {   # $1 instance
-    local s=$1
-    [ -f "$ST/swantrail/$s/swantrail.toml" ] || swantrail_config "$s"
-    "$SWANTRAIL_BIN" run --config "$ST/swantrail/$s/swantrail.toml" \
-        >> "$CAP/swantrail/$s/stdout.log" 2>> "$CAP/swantrail/$s/daemon.log" &
-    echo $! > "$ST/swantrail/$s/pid"
-    log "swantrail for $s started pid=$!"
-}
-
-stop_swantrail() {   # $1 instance, $2 signal
-    local s=$1 sig=${2:-TERM} pid rc
-    pid=$(cat "$ST/swantrail/$s/pid" 2>/dev/null) || return 0
-    [ -d /proc/$pid ] || return 0
-    kill -$sig "$pid" 2>/dev/null
+stop_auditd() {
+    local pid
+    pid=$(cat "$ST/audit/pid" 2>/dev/null) || return 0
+    auditctl -s > "$CAP/audit/auditctl-status-end.txt" 2>&1
+    kill -TERM "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
-    rc=$?
-    echo "$rc" > "$CAP/swantrail/$s/exit-$sig"
-    log "swantrail for $s pid=$pid stopped with SIG$sig (exit $rc)"
+    log "auditd pid=$pid stopped: $(grep -c '^type=CRYPTO_' "$CAP/audit/audit.log") CRYPTO_ records, kernel $(grep '^lost' "$CAP/audit/auditctl-status-end.txt")"
 }
 
 # The lab's own functions, wrapped: swantrail starts with each side's first
@@ -66,10 +99,12 @@ eval "lab_stop_pluto() $(declare -f stop_pluto | tail -n +2)"
 eval "lab_finish() $(declare -f finish | tail -n +2)"
 
 start_pluto() {
+    [ -f "$ST/audit/pid" ] || start_auditd
     lab_start_pluto "$@"
     [ -f "$ST/swantrail/$1/pid" ] || start_swantrail "$1"
     if [ "$1" = west ] && [ ! -f "$ST/swantrail/west-light/pid" ]; then
         start_swantrail west-light
+        start_swantrail west-audit
     fi
 }
 
@@ -84,12 +119,65 @@ stop_pluto() {
     lab_stop_pluto "$@"
 }
 
+# ---------------------------------------------------------------- short-lived SAs
+# whack action $3... on west, then --terminate $1 the moment west's log has a
+# line matching $2 (a bash regex). Starting a process in the guest takes a
+# second or more, so the terminate is made ready before the action: a
+# watcher follows the log from its end (bash's own read and =~, nothing
+# started per line) and runs whack itself, not the ipsec wrapper.
+act_then_terminate() {
+    local conn=$1 pattern=$2 watcher
+    shift 2
+    (
+        timeout 120 tail -n0 -F "$ST/west/pluto.log" 2>/dev/null | while IFS= read -r line; do
+            [[ $line =~ $pattern ]] || continue
+            echo "### $EPOCHSECONDS west: whack --name $conn --terminate" >> "$CAP/whack-actions.txt"
+            /usr/libexec/ipsec/whack --ctlsocket "$ST/west/run/pluto.ctl" --name "$conn" --terminate \
+                >> "$CAP/whack-actions.txt" 2>&1
+            break
+        done
+    ) &
+    watcher=$!
+    sleep 1   # tail follows the log
+    WA west "$@"
+    wait $watcher
+    log "$conn: '$pattern' then --terminate"
+}
+
+# Phase 08: SAs that live less than one poll, with the series running again.
+short_lived_sas() {
+    mkdir -p "$CAP/08-short-lived"
+    start_series
+    log "short-lived: v2-tun Child SA rekeyed, then terminated at once"
+    act_then_terminate v2-tun '"v2-tun" #[0-9]+: initiator rekeyed Child SA' --rekey-ipsec --name v2-tun
+    sleep 4
+    log "short-lived: v2-tun brought up, then terminated at once"
+    act_then_terminate v2-tun '"v2-tun" #[0-9]+: initiator established Child SA' --name v2-tun --initiate
+    sleep 4
+    log "short-lived: v2-tun brought up, IKE SA rekeyed, then terminated at once"
+    WA west --name v2-tun --initiate
+    wait_for 60 conn_up v2-tun || log "WARNING: v2-tun not up"
+    sleep 2
+    act_then_terminate v2-tun '"v2-tun" #[0-9]+: initiator rekeyed IKE SA' --rekey-ike --name v2-tun
+    sleep 4
+    log "short-lived: v1-tun terminated, brought up, then terminated at once"
+    WA west --name v1-tun --terminate
+    sleep 2
+    act_then_terminate v1-tun '"v1-tun" #[0-9]+: IPsec SA established' --name v1-tun --initiate
+    sleep 6
+    capture 08-short-lived west east
+    stop_series
+}
+
 finish() {
+    short_lived_sas
     sleep 5   # let the last polls see the final state
     stop_swantrail west TERM
     stop_swantrail west-light TERM
+    stop_swantrail west-audit TERM
     stop_swantrail east TERM
     lab_finish "$@"
+    stop_auditd
 }
 
 . "$LAB/scenario-a.sh"

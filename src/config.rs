@@ -59,6 +59,11 @@ pub struct Config {
     pub tracker: TrackerSettings,
     /// Where snapshots come from (at least one).
     pub sources: Vec<SourceConfig>,
+    /// pluto's Linux audit records, each fused into the tracker of one of
+    /// `sources`. Kept apart from `sources` because an audit source makes no
+    /// snapshots of its own and has no tracker: it only adds exact times and
+    /// short-lived SAs to the source of the same pluto.
+    pub audit: Vec<AuditSourceConfig>,
     /// Where events go (at least one); each has its own spool.
     pub sinks: Vec<SinkConfig>,
     /// How the daemon itself logs.
@@ -146,6 +151,32 @@ impl SourceConfig {
         }
     }
 }
+
+/// Where an audit source reads pluto's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditFrom {
+    /// The kernel's audit netlink multicast group (needs `CAP_AUDIT_READ`).
+    Netlink,
+    /// auditd's log file, followed across rotation.
+    AuditdLog(PathBuf),
+    /// journald's copy (`journalctl -f -o json _TRANSPORT=audit`).
+    Journal,
+}
+
+/// pluto's own audit records for one snapshot source (`[[source]] type = "audit"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditSourceConfig {
+    /// Unique source name (default: `audit`), for logs and metrics.
+    pub name: String,
+    /// The snapshot source (command or file) watching the same pluto, whose
+    /// tracker the records are fused into.
+    pub pluto: String,
+    /// Where the records are read.
+    pub from: AuditFrom,
+}
+
+/// auditd's log where a distribution puts it.
+pub const DEFAULT_AUDIT_LOG: &str = "/var/log/audit/audit.log";
 
 /// Polls pluto by running a command.
 #[derive(Debug, Clone, PartialEq)]
@@ -284,6 +315,7 @@ impl Default for Config {
             hostname: None,
             tracker: TrackerSettings::default(),
             sources: vec![SourceConfig::Command(CommandSourceConfig::default())],
+            audit: Vec::new(),
             sinks: vec![SinkConfig::Stdout(StdoutSinkConfig::default())],
             log: LogSettings::default(),
             shutdown_grace: Duration::from_secs(5),
@@ -721,6 +753,7 @@ struct RawLog {
 enum SourceKind {
     Command,
     File,
+    Audit,
 }
 
 #[derive(Deserialize)]
@@ -740,6 +773,20 @@ struct RawSource {
     force_poll: Option<Spanned<bool>>,
     max_bytes: Option<Spanned<ByteSize>>,
     stale_after_intervals: Option<Spanned<u32>>,
+    from: Option<Spanned<String>>,
+    pluto: Option<Spanned<String>>,
+}
+
+/// What one `[[source]]` table turned out to be.
+enum ParsedSource {
+    Snapshot(SourceConfig),
+    /// An audit source, with the span of its table for errors about `pluto`.
+    Audit {
+        name: String,
+        pluto: Option<Spanned<String>>,
+        from: AuditFrom,
+        span: std::ops::Range<usize>,
+    },
 }
 
 /// The keys every [[sink]] shares; the rest belong to its type.
@@ -879,7 +926,11 @@ impl Validator<'_> {
             .metrics
             .and_then(|m| errors.keep(self.metrics(m).map(Some), None));
         let sources = match raw.source {
-            None => defaults.sources,
+            None => defaults
+                .sources
+                .into_iter()
+                .map(ParsedSource::Snapshot)
+                .collect(),
             Some(list) if list.get_ref().is_empty() => errors.keep(
                 self.error(list.span(), "at least one [[source]] is needed".into()),
                 Vec::new(),
@@ -896,6 +947,7 @@ impl Validator<'_> {
                 sources
             }
         };
+        let (sources, audit) = self.audit_sources(sources, &mut errors);
         let sinks = match sinks {
             None => defaults.sinks,
             Some(list) => {
@@ -936,6 +988,7 @@ impl Validator<'_> {
             hostname,
             tracker,
             sources,
+            audit,
             sinks,
             log,
             shutdown_grace: raw.shutdown_grace.map_or(defaults.shutdown_grace, |d| d.0),
@@ -1046,9 +1099,14 @@ impl Validator<'_> {
         }
     }
 
-    fn source(&self, raw: RawSource, names: &mut Vec<String>) -> Result<SourceConfig, ConfigError> {
+    fn source(&self, raw: RawSource, names: &mut Vec<String>) -> Result<ParsedSource, ConfigError> {
         let table_span = raw.kind.span();
+        if *raw.kind.get_ref() != SourceKind::Audit {
+            self.not_for("from", &raw.from, "a snapshot [[source]]")?;
+            self.not_for("pluto", &raw.pluto, "a snapshot [[source]]")?;
+        }
         match *raw.kind.get_ref() {
+            SourceKind::Audit => self.audit_source(raw, names),
             SourceKind::Command => {
                 let what = "a `command` [[source]]";
                 self.not_for("path", &raw.path, what)?;
@@ -1077,21 +1135,23 @@ impl Validator<'_> {
                     Some(a) => a.into_inner(),
                     None => d.extra_argv,
                 };
-                Ok(SourceConfig::Command(CommandSourceConfig {
-                    name: self.name(raw.name, "command", "[[source]]", table_span, names)?,
-                    argv,
-                    extra_argv,
-                    interval: match raw.interval {
-                        Some(v) => self.positive(v, "interval")?,
-                        None => d.interval,
+                Ok(ParsedSource::Snapshot(SourceConfig::Command(
+                    CommandSourceConfig {
+                        name: self.name(raw.name, "command", "[[source]]", table_span, names)?,
+                        argv,
+                        extra_argv,
+                        interval: match raw.interval {
+                            Some(v) => self.positive(v, "interval")?,
+                            None => d.interval,
+                        },
+                        timeout: match raw.timeout {
+                            Some(v) => self.positive(v, "timeout")?,
+                            None => d.timeout,
+                        },
+                        jitter: raw.jitter.map_or(d.jitter, |v| v.into_inner().0),
+                        max_bytes: raw.max_bytes.map_or(d.max_bytes, |v| v.into_inner().0),
                     },
-                    timeout: match raw.timeout {
-                        Some(v) => self.positive(v, "timeout")?,
-                        None => d.timeout,
-                    },
-                    jitter: raw.jitter.map_or(d.jitter, |v| v.into_inner().0),
-                    max_bytes: raw.max_bytes.map_or(d.max_bytes, |v| v.into_inner().0),
-                }))
+                )))
             }
             SourceKind::File => {
                 let what = "a `file` [[source]]";
@@ -1107,22 +1167,141 @@ impl Validator<'_> {
                     );
                 };
                 let d = FileSourceConfig::new(path.into_inner());
-                Ok(SourceConfig::File(FileSourceConfig {
-                    name: self.name(raw.name, "file", "[[source]]", table_span, names)?,
-                    settle: raw.settle.map_or(d.settle, |v| v.into_inner().0),
-                    poll_interval: match raw.poll_interval {
-                        Some(v) => self.positive(v, "poll_interval")?,
-                        None => d.poll_interval,
+                Ok(ParsedSource::Snapshot(SourceConfig::File(
+                    FileSourceConfig {
+                        name: self.name(raw.name, "file", "[[source]]", table_span, names)?,
+                        settle: raw.settle.map_or(d.settle, |v| v.into_inner().0),
+                        poll_interval: match raw.poll_interval {
+                            Some(v) => self.positive(v, "poll_interval")?,
+                            None => d.poll_interval,
+                        },
+                        force_poll: raw.force_poll.map_or(d.force_poll, Spanned::into_inner),
+                        max_bytes: raw.max_bytes.map_or(d.max_bytes, |v| v.into_inner().0),
+                        stale_after_intervals: raw
+                            .stale_after_intervals
+                            .map_or(d.stale_after_intervals, Spanned::into_inner),
+                        path: d.path,
                     },
-                    force_poll: raw.force_poll.map_or(d.force_poll, Spanned::into_inner),
-                    max_bytes: raw.max_bytes.map_or(d.max_bytes, |v| v.into_inner().0),
-                    stale_after_intervals: raw
-                        .stale_after_intervals
-                        .map_or(d.stale_after_intervals, Spanned::into_inner),
-                    path: d.path,
-                }))
+                )))
             }
         }
+    }
+
+    /// One `[[source]] type = "audit"`: where its records come from; which
+    /// snapshot source it belongs to is settled once every source is read.
+    fn audit_source(
+        &self,
+        raw: RawSource,
+        names: &mut Vec<String>,
+    ) -> Result<ParsedSource, ConfigError> {
+        let span = raw.kind.span();
+        let what = "an `audit` [[source]]";
+        self.not_for("argv", &raw.argv, what)?;
+        self.not_for("extra_argv", &raw.extra_argv, what)?;
+        self.not_for("interval", &raw.interval, what)?;
+        self.not_for("timeout", &raw.timeout, what)?;
+        self.not_for("jitter", &raw.jitter, what)?;
+        self.not_for("settle", &raw.settle, what)?;
+        self.not_for("poll_interval", &raw.poll_interval, what)?;
+        self.not_for("force_poll", &raw.force_poll, what)?;
+        self.not_for("max_bytes", &raw.max_bytes, what)?;
+        self.not_for("stale_after_intervals", &raw.stale_after_intervals, what)?;
+        let from = match raw.from.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
+            None | Some(("netlink", _)) => {
+                self.not_for("path", &raw.path, "an audit source reading netlink")?;
+                AuditFrom::Netlink
+            }
+            Some(("journal", _)) => {
+                self.not_for("path", &raw.path, "an audit source reading the journal")?;
+                AuditFrom::Journal
+            }
+            Some(("auditd-log", _)) => AuditFrom::AuditdLog(
+                raw.path
+                    .map_or_else(|| PathBuf::from(DEFAULT_AUDIT_LOG), Spanned::into_inner),
+            ),
+            Some((other, span)) => {
+                return self.error(
+                    span,
+                    format!(
+                        "unknown `from` {other:?}: an audit source reads \"netlink\", \"auditd-log\" or \"journal\""
+                    ),
+                );
+            }
+        };
+        Ok(ParsedSource::Audit {
+            name: self.name(raw.name, "audit", "[[source]]", span.clone(), names)?,
+            pluto: raw.pluto,
+            from,
+            span,
+        })
+    }
+
+    /// Ties every audit source to its snapshot source: the one `pluto`
+    /// names, or the only one there is. Two audit sources for one pluto
+    /// would feed it every record twice.
+    fn audit_sources(
+        &self,
+        parsed: Vec<ParsedSource>,
+        errors: &mut Errors,
+    ) -> (Vec<SourceConfig>, Vec<AuditSourceConfig>) {
+        let mut sources = Vec::new();
+        let mut pending = Vec::new();
+        for p in parsed {
+            match p {
+                ParsedSource::Snapshot(s) => sources.push(s),
+                ParsedSource::Audit {
+                    name,
+                    pluto,
+                    from,
+                    span,
+                } => pending.push((name, pluto, from, span)),
+            }
+        }
+        if !pending.is_empty() && sources.is_empty() {
+            sources.push(SourceConfig::Command(CommandSourceConfig::default()));
+        }
+        let mut audit: Vec<AuditSourceConfig> = Vec::new();
+        for (name, pluto, from, span) in pending {
+            let target = match pluto {
+                Some(p) => {
+                    let known = sources.iter().any(|s| s.name() == p.get_ref());
+                    if !known {
+                        let names: Vec<&str> = sources.iter().map(SourceConfig::name).collect();
+                        errors.0.push(self.invalid(
+                            p.span(),
+                            format!(
+                                "`pluto` names no command or file [[source]]: {:?} is not one of {}",
+                                p.get_ref(),
+                                names.join(", ")
+                            ),
+                        ));
+                        continue;
+                    }
+                    p.into_inner()
+                }
+                None if sources.len() == 1 => sources[0].name().to_string(),
+                None => {
+                    errors.0.push(self.invalid(
+                        span,
+                        "an `audit` [[source]] next to several snapshot sources needs `pluto`, the name of the one watching the same pluto".into(),
+                    ));
+                    continue;
+                }
+            };
+            if audit.iter().any(|a| a.pluto == target) {
+                errors.0.push(self.invalid(
+                    span,
+                    format!("two audit sources feed the source {target:?}; one per pluto is enough (each would repeat every record)"),
+                ));
+                continue;
+            }
+            audit.push(AuditSourceConfig {
+                name,
+                pluto: target,
+                from,
+            });
+        }
+        (sources, audit)
     }
 
     /// One [[sink]]: the shared header here, its own keys by its module.

@@ -151,6 +151,15 @@ pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyh
         };
         tasks.push(task);
     }
+    for audit in &config.audit {
+        let stats = Arc::new(source::audit::AuditStats::default());
+        metrics.watch_audit(&audit.name, Arc::clone(&stats));
+        tasks.push(tokio::spawn(source::audit::run(
+            audit.clone(),
+            stats,
+            tx.clone(),
+        )));
+    }
     drop(tx);
 
     let mut ready = false;
@@ -399,10 +408,16 @@ async fn handle(
         warn!(source = %report.source, "report from an unknown source ignored");
         return Ok(0);
     };
+    if let Observation::Audit(records) = &report.observation {
+        // No events yet: the tracker's next snapshot fuses them, and the
+        // checkpoint then written holds whatever is still waiting.
+        tracked.checkpoint.tracker.ingest_audit(records);
+        return Ok(0);
+    }
     tracked.reported = true;
     let mut next = tracked.checkpoint.clone();
     let events = match &report.observation {
-        Observation::Waiting => return Ok(0),
+        Observation::Waiting | Observation::Audit(_) => return Ok(0),
         Observation::Snapshot {
             snapshot,
             content_sha256,

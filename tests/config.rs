@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use swantrail::config::{self, Config, FileSinkConfig, MetricsSettings, SinkConfig, SourceConfig};
+use swantrail::config::{
+    self, AuditFrom, AuditSourceConfig, Config, FileSinkConfig, MetricsSettings, SinkConfig,
+    SourceConfig,
+};
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config/swantrail.toml")
@@ -68,6 +71,8 @@ fn every_key_of_the_example_is_written_out_with_its_default() {
         "listen",
         "allow_non_loopback",
         "max_tunnel_series",
+        "from",
+        "pluto",
     ];
     for key in keys {
         let present = text
@@ -193,6 +198,97 @@ extra_argv = [["ipsec", "whack", "--showstates"]]
     let misplaced =
         error_of("[[source]]\ntype = \"file\"\npath = \"/x\"\nextra_argv = [[\"a\"]]\n");
     assert!(misplaced.contains("extra_argv"), "{misplaced}");
+}
+
+#[test]
+fn an_audit_source_belongs_to_the_snapshot_source_it_names_or_the_only_one() {
+    let only = config::from_toml_str(
+        "[[source]]\ntype = \"file\"\npath = \"/run/s.txt\"\n\n[[source]]\ntype = \"audit\"\n",
+        Path::new("swantrail.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        only.sources.len(),
+        1,
+        "the audit source is no snapshot source"
+    );
+    assert_eq!(
+        only.audit,
+        vec![AuditSourceConfig {
+            name: "audit".into(),
+            pluto: "file".into(),
+            from: AuditFrom::Netlink,
+        }]
+    );
+
+    let alone = config::from_toml_str(
+        "[[source]]\ntype = \"audit\"\nfrom = \"auditd-log\"\n",
+        Path::new("swantrail.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        alone.sources,
+        Config::default().sources,
+        "polls the local pluto"
+    );
+    assert_eq!(alone.audit[0].pluto, "command");
+    assert_eq!(
+        alone.audit[0].from,
+        AuditFrom::AuditdLog("/var/log/audit/audit.log".into())
+    );
+
+    let named = config::from_toml_str(
+        "[[source]]\ntype = \"command\"\n[[source]]\ntype = \"file\"\npath = \"/x\"\n\
+         [[source]]\ntype = \"audit\"\nfrom = \"journal\"\npluto = \"file\"\n",
+        Path::new("swantrail.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        (named.audit[0].pluto.as_str(), &named.audit[0].from),
+        ("file", &AuditFrom::Journal)
+    );
+}
+
+#[test]
+fn audit_source_mistakes_name_the_key_and_line() {
+    let cases = [
+        (
+            "[[source]]\ntype = \"audit\"\nfrom = \"socket\"\n",
+            "swantrail.toml:3:8: unknown `from` \"socket\"",
+        ),
+        (
+            "[[source]]\ntype = \"audit\"\npluto = \"gw\"\n",
+            "swantrail.toml:3:9: `pluto` names no command or file [[source]]: \"gw\" is not one of command",
+        ),
+        (
+            "[[source]]\ntype = \"command\"\n[[source]]\ntype = \"file\"\npath = \"/x\"\n[[source]]\ntype = \"audit\"\n",
+            "swantrail.toml:7:8: an `audit` [[source]] next to several snapshot sources needs `pluto`",
+        ),
+        (
+            "[[source]]\ntype = \"audit\"\n[[source]]\ntype = \"audit\"\nname = \"again\"\n",
+            "swantrail.toml:4:8: two audit sources feed the source \"command\"",
+        ),
+        (
+            "[[source]]\ntype = \"audit\"\npath = \"/var/log/audit/audit.log\"\n",
+            "swantrail.toml:3:1: key `path` does not apply to an audit source reading netlink",
+        ),
+        (
+            "[[source]]\ntype = \"command\"\nfrom = \"netlink\"\n",
+            "swantrail.toml:3:1: key `from` does not apply to a snapshot [[source]]",
+        ),
+        (
+            "[[source]]\ntype = \"audit\"\ninterval = \"1s\"\n",
+            "swantrail.toml:3:1: key `interval` does not apply to an `audit` [[source]]",
+        ),
+    ];
+    for (text, expected) in cases {
+        let message = error_of(text);
+        assert!(
+            message.starts_with(expected),
+            "for\n{text}\nexpected a message starting with\n  {expected}\ngot\n  {message}"
+        );
+        assert!(!message.contains('\n'), "one line: {message}");
+    }
 }
 
 fn error_of(text: &str) -> String {

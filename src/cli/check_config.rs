@@ -15,12 +15,16 @@ use crate::config::load;
 pub fn check_config_command(file: &Path) -> anyhow::Result<ExitCode> {
     match load(file) {
         Ok(config) => {
+            let audit = match config.audit.len() {
+                0 => String::new(),
+                n => format!(", {n} audit {}", plural(n, "source", "sources")),
+            };
             let metrics = match &config.metrics {
                 Some(m) => format!(", metrics on {}", m.listen),
                 None => String::new(),
             };
             println!(
-                "{}: ok ({} {}, {} {}{metrics})",
+                "{}: ok ({} {}{audit}, {} {}{metrics})",
                 file.display(),
                 config.sources.len(),
                 plural(config.sources.len(), "source", "sources"),

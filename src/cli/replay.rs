@@ -2,7 +2,8 @@
 //!
 //! It runs the same [`Tracker`] the daemon runs, with event times taken
 //! from the dumps (epoch in the file name, else mtime), so its output is
-//! reproducible and lines up with pluto's log. It only reads files and
+//! reproducible and lines up with pluto's log; with `--audit-log` pluto's
+//! audit records are fused in as the daemon fuses them. It only reads files and
 //! writes to stdout; it never talk to pluto.
 
 use std::io::{self, BufWriter};
@@ -25,6 +26,10 @@ pub struct ReplayArgs {
     /// default 1 GiB, ten times the `status` of a 50,000-tunnel gateway).
     #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_MAX_BYTES, value_parser = parse_byte_size)]
     pub max_bytes: u64,
+    /// pluto's Linux audit records (an auditd log, `audit.log`) of the same
+    /// time: fused with the dumps for exact times and the SAs no dump shows.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
     /// How the tracker is set up.
     #[command(flatten)]
     pub tracker: TrackerArgs,
@@ -33,6 +38,10 @@ pub struct ReplayArgs {
 /// Run `swantrail replay`: every event of a series of dumps, as NDJSON.
 pub fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let steps = replay::plan(&args.inputs)?;
+    let mut audit = match &args.audit_log {
+        Some(path) => replay::AuditFeed::read(path)?,
+        None => replay::AuditFeed::default(),
+    };
     let mut tracker = Tracker::new(args.tracker.config());
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -46,6 +55,7 @@ pub fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             );
             continue;
         }
+        tracker.ingest_audit(audit.until(step.taken_at));
         for event in tracker.observe(&snapshot) {
             if !write_line(&mut out, &event)? {
                 return Ok(ExitCode::SUCCESS);

@@ -12,8 +12,9 @@
 //! per tunnel beyond `max_tunnel_series` per source.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
@@ -24,6 +25,7 @@ use prometheus_client::registry::Registry;
 use crate::config::{Config, SourceConfig};
 use crate::sink::DeliveryStats;
 use crate::snapshot::{SaKind, Snapshot};
+use crate::source::audit::AuditStats;
 use crate::source::{Observation, Report};
 
 /// Label pairs of one series.
@@ -123,6 +125,13 @@ pub(crate) struct Metrics {
     tunnel_out: Family<Labels, Gauge>,
     tunnel_up_since: Family<Labels, Gauge>,
     left_out: Family<Labels, Gauge>,
+    audit: Mutex<Vec<(String, Arc<AuditStats>)>>,
+    audit_records: Family<Labels, Counter>,
+    audit_overruns: Family<Labels, Counter>,
+    audit_dropped: Family<Labels, Counter>,
+    audit_unreadable: Family<Labels, Counter>,
+    audit_kernel_lost: Family<Labels, Gauge>,
+    audit_reading: Family<Labels, Gauge>,
 }
 
 /// A label set from pairs.
@@ -176,6 +185,31 @@ impl Metrics {
             ),
             gateways: Mutex::new(BTreeMap::new()),
             delivery: Mutex::new(None),
+            audit: Mutex::new(Vec::new()),
+            audit_records: metric!(
+                "swantrail_audit_records",
+                "pluto audit records read, by audit source"
+            ),
+            audit_overruns: metric!(
+                "swantrail_audit_overruns",
+                "Audit socket reads that failed with ENOBUFS: the kernel dropped records for this reader"
+            ),
+            audit_dropped: metric!(
+                "swantrail_audit_queue_dropped",
+                "pluto audit records dropped because the daemon's in-memory queue was full"
+            ),
+            audit_unreadable: metric!(
+                "swantrail_audit_unreadable",
+                "Lines that claimed to be pluto audit records but could not be read"
+            ),
+            audit_kernel_lost: metric!(
+                "swantrail_audit_kernel_lost",
+                "The kernel's own lost-record counter (auditctl -s), read over netlink"
+            ),
+            audit_reading: metric!(
+                "swantrail_audit_reading",
+                "1 while an audit source is open and reading, 0 while it falls back to snapshots alone"
+            ),
             polls: metric!(
                 "swantrail_polls",
                 "Looks at pluto by source and outcome (snapshot, incomplete, unreachable, waiting)"
@@ -268,6 +302,11 @@ impl Metrics {
         }
     }
 
+    /// Read an audit source's counters at every scrape.
+    pub(crate) fn watch_audit(&self, name: &str, stats: Arc<AuditStats>) {
+        lock(&self.audit).push((name.to_string(), stats));
+    }
+
     /// Read sink counters from these spools at every scrape.
     pub(crate) fn watch_delivery(&self, delivery: DeliveryStats) {
         *lock(&self.delivery) = Some(delivery);
@@ -289,6 +328,8 @@ impl Metrics {
                 self.poll(&report.source, PollOutcome::Unreachable, Some(reason));
             }
             Observation::Waiting => self.poll(&report.source, PollOutcome::Waiting, None),
+            // Counted by the audit source itself (`watch_audit`).
+            Observation::Audit(_) => {}
         }
     }
 
@@ -450,6 +491,24 @@ impl Metrics {
                     .get_or_create(&sink)
                     .set(i64::from(stats.failing));
             }
+        }
+        for (name, stats) in lock(&self.audit).iter() {
+            let source = labels(&[("source", name)]);
+            let sync = |family: &Family<Labels, Counter>, total: &std::sync::atomic::AtomicU64| {
+                let counter = family.get_or_create(&source);
+                counter.inc_by(total.load(Relaxed).saturating_sub(counter.get()));
+            };
+            sync(&self.audit_records, &stats.records);
+            sync(&self.audit_overruns, &stats.overruns);
+            sync(&self.audit_dropped, &stats.queue_dropped);
+            sync(&self.audit_unreadable, &stats.unreadable);
+            let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            self.audit_kernel_lost
+                .get_or_create(&source)
+                .set(as_i64(stats.kernel_lost.load(Relaxed)));
+            self.audit_reading
+                .get_or_create(&source)
+                .set(as_i64(stats.reading.load(Relaxed)));
         }
         for (source, health) in lock(&self.sources).iter() {
             if let Some(at) = health.checkpoint_current {

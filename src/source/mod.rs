@@ -6,6 +6,7 @@
 //! event and never sends an incomplete snapshot: it only says "this is what
 //! pluto looks like now" or "pluto could not be asked".
 
+pub mod audit;
 pub mod command;
 pub mod file;
 pub mod replay;
@@ -50,6 +51,10 @@ pub enum Observation {
     /// output was incomplete). The daemon only counts it as "this source
     /// has looked", so that it can tell systemd it is ready.
     Waiting,
+    /// pluto's audit records, sent by an audit source to the tracker of the
+    /// snapshot source of the same pluto (`pluto = …`); they make no events
+    /// until that tracker's next snapshot.
+    Audit(Vec<crate::audit::record::PlutoRecord>),
 }
 
 /// One line about the lines of a usable dump that were not recognised

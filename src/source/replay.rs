@@ -49,6 +49,71 @@ pub enum ReplayError {
     /// Nothing to replay.
     #[error("no dumps found in {0}")]
     Empty(String),
+    /// A line of an auditd log claims to be a pluto record but is not one.
+    #[error("{}:{line}: {cause}; fix or remove the line", path.display())]
+    BadRecord {
+        /// The auditd log.
+        path: PathBuf,
+        /// Its 1-based line number.
+        line: usize,
+        /// What the record reader said.
+        cause: crate::audit::record::RecordError,
+    },
+}
+
+/// pluto's records from a saved auditd log, in time order, handed to the
+/// tracker as a live daemon would have received them: every record before
+/// the end of a snapshot's second before that snapshot is observed.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFeed {
+    records: Vec<crate::audit::record::PlutoRecord>,
+    next: usize,
+}
+
+impl AuditFeed {
+    /// Read an auditd log (raw or enriched; other programs' lines are
+    /// skipped). A broken pluto record stops the replay with its line
+    /// number rather than replaying a history with a hole in it.
+    pub fn read(path: &Path) -> Result<AuditFeed, ReplayError> {
+        let text = read_dump(path)?;
+        let mut records = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            match crate::audit::record::from_auditd_line(line) {
+                Ok(Some(r)) => records.push(r),
+                Ok(None) => {}
+                Err(cause) => {
+                    return Err(ReplayError::BadRecord {
+                        path: path.to_path_buf(),
+                        line: i + 1,
+                        cause,
+                    });
+                }
+            }
+        }
+        records.sort_by_key(|r| (r.unix_ms, r.seq));
+        Ok(AuditFeed { records, next: 0 })
+    }
+
+    /// The records not handed out yet that were written before the end of
+    /// second `taken_at`.
+    pub fn until(&mut self, taken_at: i64) -> &[crate::audit::record::PlutoRecord] {
+        let end = taken_at.saturating_add(1).saturating_mul(1000);
+        let start = self.next;
+        while self.records.get(self.next).is_some_and(|r| r.unix_ms < end) {
+            self.next += 1;
+        }
+        &self.records[start..self.next]
+    }
+
+    /// How many pluto records the log holds.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the log holds no pluto record at all.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
 }
 
 /// One moment of a replay: the dumps taken then, and when.

@@ -11,7 +11,10 @@
 //! same ids. It must never diff an incomplete snapshot, and never conclude
 //! that an SA is gone from a snapshot kind that does not list such SAs.
 
+mod audit;
 pub mod ledger;
+
+pub use audit::rfc3339_ms;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -109,6 +112,9 @@ pub struct Tracker {
     /// second) or a second Child SA (the old one stays); see `establish`.
     #[serde(default)]
     held: BTreeSet<u64>,
+    /// pluto's audit records not yet fused (src/track/audit.rs).
+    #[serde(default)]
+    audit: audit::AuditState,
 }
 
 /// Builds events with consecutive sequence numbers and deterministic ids.
@@ -312,6 +318,7 @@ impl Tracker {
             pluto_version: None,
             unreachable_since: None,
             held: BTreeSet::new(),
+            audit: audit::AuditState::default(),
         }
     }
 
@@ -439,6 +446,7 @@ impl Tracker {
         if restarted {
             self.restart(&mut em, now, gone_at);
         }
+        self.claim_audit(&listing, now);
 
         let lists_ike = snapshot.lists_ike_sas();
         let lists_child = snapshot.lists_child_sas();
@@ -524,6 +532,7 @@ impl Tracker {
             }
             self.close(&mut em, *serial, &listing, lists_conns);
         }
+        self.fuse_audit(&mut em);
 
         for key in &touched {
             self.tunnel_transitions(&mut em, key, inventory_child);
@@ -558,6 +567,7 @@ impl Tracker {
         self.listed.connections |= lists_conns;
         self.clock = Some(now);
         self.sequence = em.sequence;
+        self.finish_audit(&mut em.events);
         em.events
     }
 

@@ -33,13 +33,32 @@ impl Daemon {
     /// `start` with extra environment variables and extra arguments after
     /// the config (the systemd variables, `--log-format json`).
     pub fn start_with(config: &Path, stderr: &Path, env: &[(&str, &str)], args: &[&str]) -> Daemon {
+        Daemon::start_under(&[], config, stderr, env, args)
+    }
+
+    /// `start_with`, run through `wrapper` (e.g. `setpriv` dropping a
+    /// capability); an empty wrapper runs the binary itself.
+    pub fn start_under(
+        wrapper: &[&str],
+        config: &Path,
+        stderr: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Daemon {
         let log_start = fs::metadata(stderr).map_or(0, |m| m.len() as usize);
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(stderr)
             .unwrap();
-        let mut command = Command::new(BIN);
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         command
             .args(["run", "--config"])
             .arg(config)

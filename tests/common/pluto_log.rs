@@ -141,11 +141,15 @@ pub struct Sa {
     pub kind: Option<Kind>,
     /// When pluto logged it established (or rekeyed).
     pub up: Option<i64>,
+    /// The same to the microsecond (microseconds since midnight).
+    pub up_us: Option<i64>,
     /// The SA it rekeyed, when pluto said so.
     pub replaces: Option<u64>,
     /// When pluto logged deleting it (or, for a Child SA, its traffic
     /// summary), or when that pluto shut down.
     pub down: Option<i64>,
+    /// The same to the microsecond (microseconds since midnight).
+    pub down_us: Option<i64>,
     /// pluto logged `IKE SA expired` / `CHILD SA expired` for it.
     pub expired: bool,
     /// It ended while its pluto was shutting down.
@@ -162,6 +166,8 @@ pub struct Sa {
     pub revived: bool,
     /// Seconds since midnight of its last line.
     pub last: i64,
+    /// The same to the microsecond.
+    pub last_us: i64,
     /// A Child SA's IKE SA (`using #N`, IKEv1 `using isakmp#N`).
     pub parent: Option<u64>,
     /// Its IKE SA was deleted within a second of its own end.
@@ -209,6 +215,17 @@ fn stamp(line: &str) -> Option<i64> {
     time_of_day(line)
 }
 
+/// Microseconds since midnight of a log line stamped to the microsecond
+/// (`Nov 28 10:39:13.978532: ...`).
+fn stamp_us(line: &str) -> Option<i64> {
+    let micros: i64 = line
+        .get(16..22)
+        .filter(|_| line.get(15..16) == Some("."))?
+        .parse()
+        .ok()?;
+    Some(time_of_day(line)? * 1_000_000 + micros)
+}
+
 /// The connection name of `"conn" #N: ...` (or `"conn"[1] ... #N: ...`).
 fn conn_of_line(line: &str) -> Option<&str> {
     let start = line.find('"')? + 1;
@@ -225,13 +242,16 @@ pub fn read_history(path: &Path) -> History {
     let mut shutdown_began: Option<i64> = None;
     let mut v1_replacing: Vec<(usize, u64, u64)> = Vec::new();
     let mut last = 0;
+    let mut last_us = 0;
     for line in text.lines() {
         let Some(t) = stamp(line) else { continue };
+        let t_us = stamp_us(line).unwrap_or(t * 1_000_000);
         last = t;
+        last_us = t_us;
         let body = line.split_once(": ").map_or("", |(_, b)| b);
         if body.starts_with("Starting Pluto") {
             if h.runs > 0 {
-                close_run(&mut h, run, t, shutdown_began.unwrap_or(t));
+                close_run(&mut h, run, (t, t_us), shutdown_began.unwrap_or(t));
                 run += 1;
             }
             h.runs += 1;
@@ -255,6 +275,7 @@ pub fn read_history(path: &Path) -> History {
         if says_established(what) {
             if sa.up.is_none() {
                 sa.up = Some(t);
+                sa.up_us = Some(t_us);
             }
             let ike = what.contains("IKE SA") || what.contains("ISAKMP SA");
             sa.ikev1 |= [
@@ -275,6 +296,7 @@ pub fn read_history(path: &Path) -> History {
             }
         }
         sa.last = t;
+        sa.last_us = t_us;
         if sa.parent.is_none() {
             for p in ["using isakmp#", "established Child SA using #", " using #"] {
                 if let Some((_, rest)) = what.split_once(p) {
@@ -295,6 +317,7 @@ pub fn read_history(path: &Path) -> History {
         let deleted = what.starts_with("deleting") || what.starts_with("ESP traffic information");
         if deleted && sa.down.is_none() {
             sa.down = Some(t);
+            sa.down_us = Some(t_us);
             sa.at_shutdown = shutting_down;
             sa.shutdown_began = shutdown_began.filter(|_| shutting_down);
         }
@@ -314,7 +337,7 @@ pub fn read_history(path: &Path) -> History {
         }
     }
     if shutting_down {
-        close_run(&mut h, run, last, shutdown_began.unwrap_or(last));
+        close_run(&mut h, run, (last, last_us), shutdown_began.unwrap_or(last));
     }
     // An IKEv1 "replace" is a rekey only when the old SA was still up as
     // the new one came up: the dead peers' retries also say "to replace
@@ -338,6 +361,7 @@ pub fn read_history(path: &Path) -> History {
     for sa in h.sas.values_mut() {
         if sa.up.is_none() && sa.down.is_none() {
             sa.down = Some(sa.last);
+            sa.down_us = Some(sa.last_us);
         }
     }
     let ends: BTreeMap<(usize, u64), i64> = h
@@ -368,15 +392,17 @@ pub fn read_history(path: &Path) -> History {
 /// A pluto run is over: the SAs it had open ended with it. A larval SA
 /// that never got up and was never logged deleted (the Child SA of a
 /// refused IKE SA) ended at its last line.
-fn close_run(h: &mut History, run: usize, t: i64, shutdown_began: i64) {
+fn close_run(h: &mut History, run: usize, (t, t_us): (i64, i64), shutdown_began: i64) {
     for ((r, _), sa) in h.sas.iter_mut() {
         if *r == run && sa.down.is_none() {
             if sa.up.is_some() {
                 sa.down = Some(t);
+                sa.down_us = Some(t_us);
                 sa.at_shutdown = true;
                 sa.shutdown_began = Some(shutdown_began);
             } else {
                 sa.down = Some(sa.last);
+                sa.down_us = Some(sa.last_us);
             }
         }
     }
@@ -452,14 +478,166 @@ fn event_time(e: &serde_json::Value) -> i64 {
         .unwrap_or(0)
 }
 
+/// One transition a daemon reported, read from one of its events.
+pub struct Reported<'a> {
+    pub transition: Transition,
+    pub action: &'a str,
+    pub serial: u64,
+    /// The pluto run it is about.
+    pub run: usize,
+    pub reason: &'a str,
+    /// The event's `@timestamp`, microseconds since midnight UTC.
+    pub at_us: Option<i64>,
+}
+
+/// The transitions a daemon's events (in the order written) report. The
+/// daemon's pluto run is the number of `pluto-restarted` events before the
+/// event; its inventory of what it found (`observed-at-start`) is no
+/// transition.
+pub fn reported(events: &[serde_json::Value]) -> Vec<Reported<'_>> {
+    let mut out = Vec::new();
+    let mut run: usize = 0;
+    for e in events {
+        let action = e["event"]["action"].as_str().unwrap_or("");
+        if action == "pluto-restarted" {
+            run += 1;
+            continue;
+        }
+        let sa = &e["libreswan"]["sa"];
+        let Some(serial) = sa["serial"].as_u64() else {
+            continue;
+        };
+        let reason = e["event"]["reason"].as_str().unwrap_or("");
+        if reason == "observed-at-start" {
+            continue;
+        }
+        // What a restart ends is reported just after `pluto-restarted`,
+        // about SAs of the run before: the event's pluto generation says
+        // which run (an SA that expired just before the shutdown ends
+        // `expired` there); without one, its reason does.
+        let run = match e["libreswan"]["pluto"]["generation"].as_u64() {
+            Some(g) => usize::try_from(g).unwrap_or(run),
+            None if reason == "pluto-restart" => run.saturating_sub(1),
+            None => run,
+        };
+        let kind = if action.starts_with("ike-sa-") {
+            Kind::Ike
+        } else {
+            Kind::Child
+        };
+        let transition = if action.ends_with("-sa-established") || action.ends_with("-sa-rekeyed") {
+            Transition::Start {
+                run,
+                serial,
+                kind,
+                replaces: sa["replaces"]
+                    .as_u64()
+                    .filter(|_| action.ends_with("-rekeyed")),
+            }
+        } else if action.ends_with("-sa-expired") || action.ends_with("-sa-deleted") {
+            Transition::End { run, serial, kind }
+        } else if action == "negotiation-failed" {
+            Transition::NegotiationFailed { run, serial }
+        } else {
+            continue;
+        };
+        out.push(Reported {
+            transition,
+            action,
+            serial,
+            run,
+            reason,
+            at_us: e["@timestamp"].as_str().and_then(timestamp_us),
+        });
+    }
+    out
+}
+
+/// Microseconds since midnight of an RFC 3339 UTC time
+/// (`2026-12-02T04:33:46.123456Z`; the fraction may be shorter or absent).
+fn timestamp_us(ts: &str) -> Option<i64> {
+    let hms = ts.get(11..19)?;
+    let p: Vec<i64> = hms
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, sec] = p[..] else { return None };
+    let fraction: String = ts
+        .get(19..)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .map(|f| f.chars().take_while(char::is_ascii_digit).take(6).collect())
+        .unwrap_or_default();
+    let micros = format!("{fraction:0<6}").parse::<i64>().ok()?;
+    Some(((h * 60 + m) * 60 + sec) * 1_000_000 + micros)
+}
+
+/// How close a daemon's `@timestamp`s are to pluto's log lines.
+#[derive(Default, Debug)]
+pub struct Timing {
+    /// Transitions in pluto's log that the daemon reported (the first
+    /// report of each), whose time was compared.
+    pub checked: usize,
+    /// Of those, the ones within the tolerance.
+    pub within: usize,
+    /// The largest distance seen, in microseconds.
+    pub worst_us: i64,
+    /// The ones outside it.
+    pub off: Vec<String>,
+}
+
+/// Compares the `@timestamp` of the first report of every transition in
+/// pluto's log with the line pluto logged it on: the established (or
+/// rekeyed) line for a start, the deleting line (or a Child SA's traffic
+/// summary) for an end, the SA's last line for a failed negotiation.
+pub fn timing(h: &History, events: &[serde_json::Value], tolerance_us: i64) -> Timing {
+    let mut t = Timing::default();
+    let mut seen = BTreeSet::new();
+    for r in reported(events) {
+        let (run, serial, pluto_us) = match r.transition {
+            Transition::Start { run, serial, .. } => (
+                run,
+                serial,
+                h.sas.get(&(run, serial)).and_then(|sa| sa.up_us),
+            ),
+            Transition::End { run, serial, .. } | Transition::NegotiationFailed { run, serial } => {
+                (
+                    run,
+                    serial,
+                    h.sas.get(&(run, serial)).and_then(|sa| sa.down_us),
+                )
+            }
+        };
+        let (Some(pluto_us), Some(at_us)) = (pluto_us, r.at_us) else {
+            continue;
+        };
+        if !seen.insert(r.transition) {
+            continue;
+        }
+        // Both are times of day: a distance across midnight is the short way round.
+        let day = 86_400 * 1_000_000;
+        let d = (at_us - pluto_us).rem_euclid(day);
+        let distance = d.min(day - d);
+        t.checked += 1;
+        t.worst_us = t.worst_us.max(distance);
+        if distance <= tolerance_us {
+            t.within += 1;
+        } else {
+            t.off.push(format!(
+                "{} #{serial} (pluto run {run}): {:.6} s from pluto's line",
+                r.action,
+                distance as f64 / 1e6
+            ));
+        }
+    }
+    t
+}
+
 /// Scores a daemon's events (in the order written) against pluto's log.
 /// A transition is judged when its SA (or negotiation) lived `min_life`
 /// seconds or more, and, for an end, when the daemon ran `min_life`
-/// seconds past it. The daemon's pluto run is the number of
-/// `pluto-restarted` events before the event. Transitions before `from`
-/// (seconds since midnight: when a replayed series starts) are not judged,
-/// and the daemon's inventory of what it found (`observed-at-start`) is
-/// not counted.
+/// seconds past it ([`reported`] says how events are read). Transitions
+/// before `from` (seconds since midnight: when a replayed series starts)
+/// are not judged.
 pub fn judge(h: &History, events: &[serde_json::Value], min_life: i64, from: i64) -> Score {
     let last = events.iter().map(event_time).max().unwrap_or(0);
     let mut truth: BTreeMap<Transition, String> = BTreeMap::new();
@@ -525,52 +703,16 @@ pub fn judge(h: &History, events: &[serde_json::Value], min_life: i64, from: i64
         judged: judged.len(),
         ..Score::default()
     };
-    let mut run: usize = 0;
     let mut seen = BTreeSet::new();
-    for e in events {
-        let action = e["event"]["action"].as_str().unwrap_or("");
-        if action == "pluto-restarted" {
-            run += 1;
-            continue;
-        }
-        let sa = &e["libreswan"]["sa"];
-        let Some(serial) = sa["serial"].as_u64() else {
-            continue;
-        };
-        let reason = e["event"]["reason"].as_str().unwrap_or("");
-        if reason == "observed-at-start" {
-            continue;
-        }
-        // What a restart ends is reported just after `pluto-restarted`,
-        // about SAs of the run before: the event's pluto generation says
-        // which run (an SA that expired just before the shutdown ends
-        // `expired` there); without one, its reason does.
-        let run = match e["libreswan"]["pluto"]["generation"].as_u64() {
-            Some(g) => usize::try_from(g).unwrap_or(run),
-            None if reason == "pluto-restart" => run.saturating_sub(1),
-            None => run,
-        };
-        let kind = if action.starts_with("ike-sa-") {
-            Kind::Ike
-        } else {
-            Kind::Child
-        };
-        let t = if action.ends_with("-sa-established") || action.ends_with("-sa-rekeyed") {
-            Transition::Start {
-                run,
-                serial,
-                kind,
-                replaces: sa["replaces"]
-                    .as_u64()
-                    .filter(|_| action.ends_with("-rekeyed")),
-            }
-        } else if action.ends_with("-sa-expired") || action.ends_with("-sa-deleted") {
-            Transition::End { run, serial, kind }
-        } else if action == "negotiation-failed" {
-            Transition::NegotiationFailed { run, serial }
-        } else {
-            continue;
-        };
+    for Reported {
+        transition: t,
+        action,
+        serial,
+        run,
+        reason,
+        ..
+    } in reported(events)
+    {
         score.reported += 1;
         let describe = || format!("{action} #{serial} (pluto run {run}, reason {reason:?})");
         match truth.get(&t) {

@@ -1,0 +1,292 @@
+//! The audit source: pluto's Linux audit records, read as they are written
+//! and sent to the daemon for the tracker of the snapshot source watching
+//! the same pluto.
+//!
+//! Two tasks with one job each. The reader takes records off the netlink
+//! socket, auditd's log or journalctl as fast as they come and puts them
+//! in a bounded in-memory queue, never waiting for the daemon: a socket
+//! that is not read fills and the kernel drops records, so a full queue
+//! drops (and counts) here instead, where it is visible. The forwarder
+//! takes the queue in batches to the daemon's channel and may wait there.
+//!
+//! It must never stop the daemon: a socket that cannot be opened, a log
+//! that does not exist, a journalctl that is not installed, each is one log
+//! line and a retry with backoff, while the snapshots go on alone.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::{Observation, Report};
+use crate::audit::record::{self, PlutoRecord};
+use crate::audit::{logfile, netlink};
+use crate::config::{AuditFrom, AuditSourceConfig};
+
+/// Records held between the reader and the daemon: a burst of 50,000
+/// tunnels rekeying at once, twice over.
+const QUEUE: usize = 100_000;
+/// Records per report to the daemon.
+const BATCH: usize = 4096;
+/// The longest wait between two attempts to open the source.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How often auditd's log is looked at.
+const LOG_POLL: Duration = Duration::from_millis(250);
+/// How often the kernel's audit status is asked (is auditing still on?).
+const STATUS_EVERY: Duration = Duration::from_secs(60);
+
+/// What an audit source has done, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct AuditStats {
+    /// pluto records read.
+    pub records: AtomicU64,
+    /// Socket reads that failed with `ENOBUFS`: the kernel dropped records
+    /// because the socket buffer was full.
+    pub overruns: AtomicU64,
+    /// Records dropped because the in-memory queue was full.
+    pub queue_dropped: AtomicU64,
+    /// The kernel's own lost counter (`auditctl -s`), when netlink is read.
+    pub kernel_lost: AtomicU64,
+    /// 1 while the source is open and reading, 0 while it is retrying.
+    pub reading: AtomicU64,
+    /// Lines that claimed to be pluto records but could not be read.
+    pub unreadable: AtomicU64,
+}
+
+/// Run the audit source until the daemon's channel closes.
+pub async fn run(config: AuditSourceConfig, stats: Arc<AuditStats>, tx: mpsc::Sender<Report>) {
+    let (queue, mut rx) = mpsc::channel::<PlutoRecord>(QUEUE);
+    let reader = tokio::spawn(read(config.clone(), Arc::clone(&stats), queue));
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let report = Report {
+            source: config.pluto.clone(),
+            observation: Observation::Audit(std::mem::take(&mut batch)),
+        };
+        if tx.send(report).await.is_err() {
+            break;
+        }
+    }
+    reader.abort();
+}
+
+/// Put one record in the queue, or count it dropped.
+fn offer(queue: &mpsc::Sender<PlutoRecord>, stats: &AuditStats, record: PlutoRecord) {
+    stats.records.fetch_add(1, Ordering::Relaxed);
+    if queue.try_send(record).is_err() {
+        stats.queue_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn note_unreadable(config: &AuditSourceConfig, stats: &AuditStats, e: &record::RecordError) {
+    if stats.unreadable.fetch_add(1, Ordering::Relaxed) == 0 {
+        warn!(source = %config.name, "a pluto audit record could not be read and was skipped: {e} (further ones are only counted)");
+    }
+}
+
+/// Open, read, and on failure retry with a doubling wait; one log line
+/// when reading stops and one when it starts again.
+async fn read(config: AuditSourceConfig, stats: Arc<AuditStats>, queue: mpsc::Sender<PlutoRecord>) {
+    let mut backoff = Duration::from_secs(1);
+    let mut failing = false;
+    loop {
+        let result = match &config.from {
+            AuditFrom::Netlink => read_netlink(&config, &stats, &queue, &mut failing).await,
+            AuditFrom::AuditdLog(path) => {
+                read_log(&config, path, &stats, &queue, &mut failing).await
+            }
+            AuditFrom::Journal => read_journal(&config, &stats, &queue, &mut failing).await,
+        };
+        stats.reading.store(0, Ordering::Relaxed);
+        if queue.is_closed() {
+            return;
+        }
+        if let Err(why) = result {
+            if !failing {
+                warn!(source = %config.name, pluto = %config.pluto,
+                    "audit records unavailable: {why}; going on with snapshots alone and retrying");
+                failing = true;
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        } else {
+            backoff = Duration::from_secs(1);
+        }
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+fn now_reading(config: &AuditSourceConfig, stats: &AuditStats, failing: &mut bool, what: &str) {
+    stats.reading.store(1, Ordering::Relaxed);
+    if std::mem::take(failing) {
+        info!(source = %config.name, "audit records are read again from {what}");
+    } else {
+        info!(source = %config.name, pluto = %config.pluto, "reading pluto's audit records from {what}");
+    }
+}
+
+async fn read_netlink(
+    config: &AuditSourceConfig,
+    stats: &AuditStats,
+    queue: &mpsc::Sender<PlutoRecord>,
+    failing: &mut bool,
+) -> Result<(), String> {
+    let mut reader = netlink::Reader::open().map_err(|e| {
+        format!("cannot open the audit netlink socket ({e}; it needs CAP_AUDIT_READ and a kernel with audit)")
+    })?;
+    now_reading(config, stats, failing, "the kernel's audit netlink group");
+    let mut disabled = false;
+    let mut status_tick = tokio::time::interval(STATUS_EVERY);
+    loop {
+        tokio::select! {
+            _ = status_tick.tick() => {
+                if let Ok(status) = tokio::task::spawn_blocking(netlink::status).await.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
+                    stats.kernel_lost.store(u64::from(status.lost), Ordering::Relaxed);
+                    let off = status.enabled == 0;
+                    if off && !disabled {
+                        warn!(source = %config.name, "auditing is disabled in the kernel (enabled=0): pluto's records are dropped before anyone can read them; start auditd or run `auditctl -e 1`");
+                    } else if !off && disabled {
+                        info!(source = %config.name, "auditing is enabled in the kernel again");
+                    }
+                    disabled = off;
+                }
+            }
+            batch = reader.next() => {
+                let batch = batch.map_err(|e| format!("the audit netlink socket failed ({e})"))?;
+                stats.overruns.store(reader.overruns, Ordering::Relaxed);
+                for raw in batch {
+                    match record::from_netlink(raw.record_type, &raw.text) {
+                        Ok(Some(r)) => offer(queue, stats, r),
+                        Ok(None) => {}
+                        Err(e) => note_unreadable(config, stats, &e),
+                    }
+                }
+                if queue.is_closed() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+async fn read_log(
+    config: &AuditSourceConfig,
+    path: &std::path::Path,
+    stats: &AuditStats,
+    queue: &mpsc::Sender<PlutoRecord>,
+    failing: &mut bool,
+) -> Result<(), String> {
+    if !path.exists() {
+        return Err(format!("auditd's log {} does not exist", path.display()));
+    }
+    let mut follower = logfile::Follower::open(path, false)
+        .map_err(|e| format!("cannot open auditd's log {}: {e}", path.display()))?;
+    now_reading(config, stats, failing, &path.display().to_string());
+    let mut tick = tokio::time::interval(LOG_POLL);
+    loop {
+        tick.tick().await;
+        let lines = follower
+            .read_lines()
+            .map_err(|e| format!("cannot read auditd's log {}: {e}", path.display()))?;
+        for line in lines {
+            match record::from_auditd_line(&line) {
+                Ok(Some(r)) => offer(queue, stats, r),
+                Ok(None) => {}
+                Err(e) => note_unreadable(config, stats, &e),
+            }
+        }
+        if queue.is_closed() {
+            return Ok(());
+        }
+    }
+}
+
+/// One journal entry of `journalctl -o json _TRANSPORT=audit` as the record
+/// text netlink would have carried: journald keeps the type, the kernel's
+/// time and serial in fields and the rest in `MESSAGE`.
+pub fn journal_record(line: &str) -> Result<Option<PlutoRecord>, String> {
+    let entry: serde_json::Value = serde_json::from_str(line)
+        .map_err(|e| format!("journalctl printed a line that is not JSON: {e}"))?;
+    let field = |k: &str| entry.get(k).and_then(serde_json::Value::as_str);
+    let Some(record_type) = field("_AUDIT_TYPE").and_then(|t| t.parse::<u16>().ok()) else {
+        return Ok(None);
+    };
+    if record_type != record::CRYPTO_IKE_SA && record_type != record::CRYPTO_IPSEC_SA {
+        return Ok(None);
+    }
+    let (Some(message), Some(id), Some(micros)) = (
+        field("MESSAGE"),
+        field("_AUDIT_ID"),
+        field("_SOURCE_REALTIME_TIMESTAMP").and_then(|t| t.parse::<i64>().ok()),
+    ) else {
+        return Err(
+            "a journal audit entry without MESSAGE, _AUDIT_ID or _SOURCE_REALTIME_TIMESTAMP".into(),
+        );
+    };
+    // MESSAGE starts with the type's name (`CRYPTO_IKE_SA pid=…`).
+    let body = match field("_AUDIT_TYPE_NAME") {
+        Some(name) => message.strip_prefix(name).map_or(message, str::trim_start),
+        None => message,
+    };
+    let ms = micros / 1000;
+    let text = format!("audit({}.{:03}:{id}): {body}", ms / 1000, ms % 1000);
+    record::from_netlink(record_type, &text).map_err(|e| e.to_string())
+}
+
+async fn read_journal(
+    config: &AuditSourceConfig,
+    stats: &AuditStats,
+    queue: &mpsc::Sender<PlutoRecord>,
+    failing: &mut bool,
+) -> Result<(), String> {
+    let mut child = tokio::process::Command::new("journalctl")
+        .args(["-f", "-n", "0", "-o", "json", "_TRANSPORT=audit"])
+        .stdout(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run journalctl ({e})"))?;
+    let Some(stdout) = child.stdout.take() else {
+        return Err("journalctl has no output pipe".into());
+    };
+    now_reading(config, stats, failing, "journalctl");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    loop {
+        match lines.next_line().await {
+            Ok(Some(line)) => match journal_record(&line) {
+                Ok(Some(r)) => offer(queue, stats, r),
+                Ok(None) => {}
+                Err(e) => {
+                    if stats.unreadable.fetch_add(1, Ordering::Relaxed) == 0 {
+                        warn!(source = %config.name, "a journal entry was skipped: {e} (further ones are only counted)");
+                    }
+                }
+            },
+            Ok(None) => return Err("journalctl stopped".into()),
+            Err(e) => return Err(format!("cannot read journalctl's output ({e})")),
+        }
+        if queue.is_closed() {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_entry_is_read_as_the_record_netlink_carries() {
+        let line = r#"{"_TRANSPORT":"audit","_AUDIT_TYPE":"2408","_AUDIT_TYPE_NAME":"CRYPTO_IKE_SA","_AUDIT_ID":"27","_SOURCE_REALTIME_TIMESTAMP":"1796177538840123","MESSAGE":"CRYPTO_IKE_SA pid=1234 uid=0 auid=4294967295 ses=4294967295 subj=unconfined msg='op=start direction=initiator conn-name=\"v2-tun\" connstate=3 ike-version=2.0 auth=RSA_SIG cipher=aes_gcm_16 ksize=256 integ=none prf=sha512 pfs=DH19  raddr=192.0.2.2 exe=\"/usr/libexec/ipsec/pluto\" hostname=? addr=192.0.2.1 terminal=? res=success'"}"#;
+        let r = journal_record(line).unwrap().unwrap();
+        assert_eq!((r.unix_ms, r.seq, r.serial), (1_796_177_538_840, 27, 3));
+        assert_eq!(r.connection, "v2-tun");
+        let login = r#"{"_AUDIT_TYPE":"1112","MESSAGE":"USER_LOGIN pid=1"}"#;
+        assert_eq!(journal_record(login), Ok(None));
+        assert!(journal_record("not json").unwrap_err().contains("not JSON"));
+        let bare = r#"{"_AUDIT_TYPE":"2409","MESSAGE":"x"}"#;
+        assert!(journal_record(bare).unwrap_err().contains("_AUDIT_ID"));
+    }
+}

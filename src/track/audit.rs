@@ -1,0 +1,487 @@
+//! Fusing pluto's Linux audit records into the tracker.
+//!
+//! Snapshots stay the authority for names, instances, rekey links,
+//! lifetimes, bytes and tunnel state; the records add what a poll cannot
+//! know: the exact moment an SA started, failed or ended, and the SAs that
+//! lived and died between two snapshots. The rules (docs/events.md, "How the
+//! tracker decides"):
+//!
+//! * **Ownership.** Every (pluto run, serial) belongs to exactly one path.
+//!   A serial a snapshot lists, or the ledger holds, is the snapshot path's:
+//!   its events are the ones the tracker always made, with `@timestamp`
+//!   replaced by the record's time. Any other serial with a start record is
+//!   the audit path's: it gets `*-established` (or `negotiation-failed`)
+//!   and `*-deleted`/`*-expired` from the records alone. A serial handled by
+//!   the audit path is remembered (in the checkpoint), so a record read again
+//!   after a restart never makes a second event. Both paths name events the
+//!   same way (host, run anchor, action, `sa:N`), so an id is one per
+//!   (run, serial, transition) whichever path saw it.
+//! * **Timing.** Records arrive at once, snapshots every interval. A record
+//!   is acted on at the first observation whose snapshot was taken in a
+//!   later second than the record (`taken_at` has one-second resolution):
+//!   by then the snapshot has had its chance to list the SA and supply its
+//!   instance and links. Until then it waits in the tracker's state.
+//! * **pluto runs.** Records carry pluto's pid. The newest pid that wrote
+//!   before a snapshot is bound to the tracker's current run (generation and
+//!   anchor); a restart found by the snapshots binds the new pid to the new
+//!   run, and the old run's records keep the old run's ids.
+//!
+//! This module never changes what the snapshot path decides (which SA
+//! replaced which, why a tunnel went down); it only adds times and SAs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Detail, Emitter, Listing, Tracker, connection_fields};
+use crate::audit::record::{Op, PlutoRecord, SaKind as RecordKind};
+use crate::event::{Action, Endpoint, Event, EventKind, SaFields, rfc3339};
+use crate::snapshot::{ConnRef, SaKind};
+
+/// pluto runs remembered; older ones are forgotten with their records.
+const MAX_RUNS: usize = 8;
+/// Serials per run remembered as handled by the audit path.
+const MAX_DONE: usize = 65_536;
+/// SAs with records waiting for a snapshot; beyond this the oldest serial of
+/// the oldest run is dropped (a gateway whose snapshots stopped).
+const MAX_PENDING: usize = 200_000;
+
+/// What the records say about one SA.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct AuditSa {
+    kind: Option<SaKind>,
+    connection: String,
+    started_ms: Option<i64>,
+    failed_ms: Option<i64>,
+    destroyed_ms: Option<i64>,
+    ike_version: Option<u8>,
+    remote: Option<String>,
+    local: Option<String>,
+    /// The snapshot path owns it: it was listed or is in the ledger.
+    claimed: bool,
+    /// The audit path has reported its start.
+    start_reported: bool,
+}
+
+/// One pluto run as the records see it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct Run {
+    /// The earliest record of this pid.
+    first_ms: i64,
+    /// The tracker run it is bound to: (generation, anchor).
+    bound: Option<(u64, String)>,
+    /// Serials whose records are kept, by serial.
+    sas: BTreeMap<u64, AuditSa>,
+    /// Serials the audit path (or the snapshot path, once done) finished.
+    done: BTreeSet<u64>,
+}
+
+/// The records the tracker holds, per pluto pid; part of the checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct AuditState {
+    runs: BTreeMap<u32, Run>,
+}
+
+/// `unix_ms` as RFC 3339 with milliseconds (`2026-11-28T09:21:02.840Z`).
+pub fn rfc3339_ms(unix_ms: i64) -> String {
+    let secs = rfc3339(unix_ms.div_euclid(1000));
+    let base = secs.strip_suffix('Z').unwrap_or(&secs);
+    format!("{base}.{:03}Z", unix_ms.rem_euclid(1000))
+}
+
+/// Give the event just pushed the record's time.
+fn stamp_last(em: &mut Emitter, unix_ms: Option<i64>) {
+    if let (Some(event), Some(ms)) = (em.events.last_mut(), unix_ms) {
+        event.timestamp = rfc3339_ms(ms);
+    }
+}
+
+fn kind_of(kind: RecordKind) -> SaKind {
+    match kind {
+        RecordKind::Ike => SaKind::Ike,
+        RecordKind::Child => SaKind::Child,
+    }
+}
+
+impl AuditState {
+    fn pending(&self) -> usize {
+        self.runs.values().map(|r| r.sas.len()).sum()
+    }
+
+    /// The pid bound to the tracker run `generation`.
+    fn pid_of(&self, generation: u64) -> Option<u32> {
+        self.runs
+            .iter()
+            .find(|(_, r)| r.bound.as_ref().is_some_and(|(g, _)| *g == generation))
+            .map(|(pid, _)| *pid)
+    }
+
+    /// The record time that stamps `action` of `serial` in run `generation`.
+    fn stamp(&self, generation: u64, serial: u64, action: Action) -> Option<i64> {
+        let sa = self.runs.get(&self.pid_of(generation)?)?.sas.get(&serial)?;
+        match action {
+            Action::IkeSaEstablished
+            | Action::IkeSaRekeyed
+            | Action::ChildSaEstablished
+            | Action::ChildSaRekeyed
+            | Action::TunnelUp => sa.started_ms,
+            Action::NegotiationFailed => sa.failed_ms.or(sa.destroyed_ms),
+            Action::IkeSaExpired
+            | Action::IkeSaDeleted
+            | Action::ChildSaExpired
+            | Action::ChildSaDeleted => sa.destroyed_ms,
+            _ => None,
+        }
+    }
+}
+
+impl Tracker {
+    /// Take pluto's audit records (any order, repeats allowed) into the
+    /// tracker's state. They make no events by themselves: the next
+    /// [`Tracker::observe`] fuses them with its snapshot, so that the
+    /// snapshot can still say which instance an SA belonged to.
+    pub fn ingest_audit(&mut self, records: &[PlutoRecord]) {
+        let state = &mut self.audit;
+        for r in records {
+            let pid = r.pid.unwrap_or(0);
+            let run = state.runs.entry(pid).or_insert_with(|| Run {
+                first_ms: r.unix_ms,
+                ..Run::default()
+            });
+            run.first_ms = run.first_ms.min(r.unix_ms);
+            if run.done.contains(&r.serial) {
+                continue;
+            }
+            let sa = run.sas.entry(r.serial).or_default();
+            sa.kind = Some(kind_of(r.kind));
+            if sa.connection.is_empty() {
+                sa.connection = r.connection.clone();
+            }
+            let slot = match r.op {
+                Op::Established => &mut sa.started_ms,
+                Op::Failed => &mut sa.failed_ms,
+                Op::Destroyed => &mut sa.destroyed_ms,
+            };
+            *slot = Some(slot.map_or(r.unix_ms, |t| t.min(r.unix_ms)));
+            sa.ike_version = sa.ike_version.or(r.ike_version);
+            if let Some(ip) = r.remote {
+                sa.remote = Some(ip.to_string());
+            }
+            if let Some(ip) = r.local {
+                sa.local = Some(ip.to_string());
+            }
+        }
+        while state.runs.len() > MAX_RUNS {
+            let oldest = state
+                .runs
+                .iter()
+                .min_by_key(|(_, r)| r.first_ms)
+                .map(|(pid, _)| *pid);
+            if let Some(pid) = oldest {
+                state.runs.remove(&pid);
+            }
+        }
+        while state.pending() > MAX_PENDING {
+            let Some(run) = state.runs.values_mut().find(|r| !r.sas.is_empty()) else {
+                break;
+            };
+            run.sas.pop_first();
+        }
+    }
+
+    /// The observe hook before the snapshot path judges anything (after a
+    /// restart was handled): bind the current pluto run, and hand the
+    /// serials the snapshot lists or the ledger holds to the snapshot path,
+    /// before it closes any of them.
+    pub(super) fn claim_audit(&mut self, listing: &Listing<'_>, now: i64) {
+        if self.audit.runs.is_empty() {
+            return;
+        }
+        let cutoff = now.saturating_mul(1000);
+        // The newest pluto that wrote before this snapshot is the one it shows.
+        let current = self
+            .audit
+            .runs
+            .iter()
+            .filter(|(_, r)| r.first_ms < cutoff)
+            .max_by_key(|(_, r)| r.first_ms)
+            .map(|(pid, _)| *pid);
+        let binding = (self.generation, self.anchor());
+        for (pid, run) in self.audit.runs.iter_mut() {
+            if run.bound.is_none() && (Some(*pid) == current || run.first_ms < cutoff) {
+                run.bound = Some(binding.clone());
+            }
+        }
+        let Some(run) = current.and_then(|pid| self.audit.runs.get_mut(&pid)) else {
+            return;
+        };
+        if run.bound.as_ref().map(|(g, _)| *g) != Some(self.generation) {
+            return;
+        }
+        for (serial, sa) in run.sas.iter_mut().filter(|(_, sa)| !sa.claimed) {
+            sa.claimed = self.sas.contains(*serial) || listing.lists(*serial);
+        }
+    }
+
+    /// The observe hook after the snapshot path has handled every listed
+    /// and gone SA: report the SAs only the records saw.
+    pub(super) fn fuse_audit(&mut self, em: &mut Emitter) {
+        if self.audit.runs.is_empty() {
+            return;
+        }
+        let cutoff = em.now.saturating_mul(1000);
+        let (anchor, generation) = (em.anchor.clone(), em.generation);
+        let first_new = em.events.len();
+        let pids: Vec<u32> = self.audit.runs.keys().copied().collect();
+        for pid in pids {
+            let Some(run) = self.audit.runs.get(&pid) else {
+                continue;
+            };
+            let Some((run_generation, run_anchor)) = run.bound.clone() else {
+                continue;
+            };
+            let due: Vec<(u64, AuditSa)> = run
+                .sas
+                .iter()
+                .filter(|(_, sa)| !sa.claimed)
+                .map(|(s, sa)| (*s, sa.clone()))
+                .collect();
+            em.anchor = run_anchor;
+            em.generation = run_generation;
+            for (serial, sa) in due {
+                self.audit_only(em, pid, serial, &sa, cutoff);
+            }
+        }
+        em.anchor = anchor;
+        em.generation = generation;
+        // In the order they happened, not by serial; the sequence numbers
+        // they were given stay theirs in that order.
+        let tail = &mut em.events[first_new..];
+        let mut sequences: Vec<u64> = tail.iter().map(|e| e.event.sequence).collect();
+        sequences.sort_unstable();
+        tail.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+        for (event, sequence) in tail.iter_mut().zip(sequences) {
+            event.event.sequence = sequence;
+        }
+    }
+
+    /// Report what the records alone say about an SA no snapshot showed.
+    ///
+    /// Its events carry the records' times; they are stamped here because
+    /// the records are let go as soon as the SA is finished.
+    fn audit_only(&mut self, em: &mut Emitter, pid: u32, serial: u64, sa: &AuditSa, cutoff: i64) {
+        let Some(kind) = sa.kind else { return };
+        let before = |t: Option<i64>| t.filter(|t| *t < cutoff);
+        let (conn, tunnel) = self.conn_of(sa);
+        let mut detail = Detail {
+            connection: Some(connection_fields(&conn)),
+            source: sa.local.clone().map(|ip| Endpoint {
+                ip: Some(ip),
+                port: None,
+            }),
+            destination: sa.remote.clone().map(|ip| Endpoint {
+                ip: Some(ip),
+                port: None,
+            }),
+            sa: Some(SaFields {
+                serial,
+                kind: super::kind_str(kind).to_string(),
+                ike_version: sa.ike_version,
+                state: None,
+                parent_serial: None,
+                replaces: None,
+                replaced_by: None,
+                spi_in: None,
+                spi_out: None,
+                bytes_in: None,
+                bytes_out: None,
+                duration_s: None,
+            }),
+            ..Detail::default()
+        };
+        let subject = format!("sa:{serial}");
+        if before(sa.failed_ms).is_some() && !sa.start_reported {
+            em.push(
+                Action::NegotiationFailed,
+                EventKind::Event,
+                Some("failed"),
+                &subject,
+                detail,
+            );
+            stamp_last(em, sa.failed_ms);
+            self.audit_done(pid, serial);
+            return;
+        }
+        let Some(started) = before(sa.started_ms) else {
+            return;
+        };
+        if !sa.start_reported {
+            let action = match kind {
+                SaKind::Ike => Action::IkeSaEstablished,
+                SaKind::Child => Action::ChildSaEstablished,
+            };
+            em.push(
+                action,
+                EventKind::Event,
+                None,
+                &subject,
+                Detail {
+                    connection: detail.connection.clone(),
+                    source: detail.source.clone(),
+                    destination: detail.destination.clone(),
+                    sa: detail.sa.clone(),
+                    ..Detail::default()
+                },
+            );
+            stamp_last(em, Some(started));
+            if let Some(s) = self
+                .audit
+                .runs
+                .get_mut(&pid)
+                .and_then(|r| r.sas.get_mut(&serial))
+            {
+                s.start_reported = true;
+            }
+        }
+        let Some(ended) = before(sa.destroyed_ms) else {
+            return;
+        };
+        // A newer established SA of the same kind on the tunnel took over:
+        // it ran out and was replaced; else it was deleted.
+        let newer = tunnel.as_deref().and_then(|key| {
+            self.sas
+                .of_tunnel(key)
+                .filter(|r| r.serial > serial && r.kind == kind && r.established)
+                .map(|r| r.serial)
+                .next()
+        });
+        let action = match (kind, newer.is_some()) {
+            (SaKind::Ike, true) => Action::IkeSaExpired,
+            (SaKind::Ike, false) => Action::IkeSaDeleted,
+            (SaKind::Child, true) => Action::ChildSaExpired,
+            (SaKind::Child, false) => Action::ChildSaDeleted,
+        };
+        if let Some(f) = detail.sa.as_mut() {
+            f.replaced_by = newer;
+            f.duration_s = Some((ended - started).div_euclid(1000));
+        }
+        let reason = if newer.is_some() {
+            "replaced"
+        } else {
+            "deleted"
+        };
+        em.push(action, EventKind::Event, Some(reason), &subject, detail);
+        stamp_last(em, Some(ended));
+        self.audit_done(pid, serial);
+    }
+
+    /// The connection an audit-only SA belongs to: the tunnel of that name
+    /// whose peer is the record's remote address (or the only one of that
+    /// name), else the bare name.
+    fn conn_of(&self, sa: &AuditSa) -> (ConnRef, Option<String>) {
+        let prefix = format!("{}\u{1f}", sa.connection);
+        let candidates: Vec<(&String, &super::ledger::TunnelRecord)> = self
+            .tunnels
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .collect();
+        let pick = candidates
+            .iter()
+            .find(|(_, t)| t.remote_ip.is_some() && t.remote_ip == sa.remote)
+            .or_else(|| (candidates.len() == 1).then(|| &candidates[0]));
+        match pick {
+            Some((key, t)) => (t.conn.clone(), Some((*key).clone())),
+            None => (
+                ConnRef {
+                    name: sa.connection.clone(),
+                    instances: Vec::new(),
+                    peer: None,
+                },
+                None,
+            ),
+        }
+    }
+
+    fn audit_done(&mut self, pid: u32, serial: u64) {
+        if let Some(run) = self.audit.runs.get_mut(&pid) {
+            run.sas.remove(&serial);
+            run.done.insert(serial);
+            while run.done.len() > MAX_DONE {
+                run.done.pop_first();
+            }
+        }
+    }
+
+    /// The observe hook at the very end: every SA event the snapshot path
+    /// made gets the record's time as its `@timestamp`, and the records of
+    /// SAs the snapshot path has finished with are let go.
+    pub(super) fn finish_audit(&mut self, events: &mut [Event]) {
+        if self.audit.runs.is_empty() {
+            return;
+        }
+        for event in events.iter_mut() {
+            if event.event.kind != EventKind::Event {
+                continue;
+            }
+            let Some(serial) = event.libreswan.sa.as_ref().map(|s| s.serial) else {
+                continue;
+            };
+            let generation = event.libreswan.pluto.generation;
+            if let Some(ms) = self.audit.stamp(generation, serial, event.event.action) {
+                event.timestamp = rfc3339_ms(ms);
+            }
+        }
+        // An SA the snapshot path ended is finished whatever record comes
+        // later (pluto may write a failed start after its state is gone
+        // from the listing): that record must not report it a second time.
+        for event in events.iter() {
+            let ended = matches!(
+                event.event.action,
+                Action::NegotiationFailed
+                    | Action::IkeSaExpired
+                    | Action::IkeSaDeleted
+                    | Action::ChildSaExpired
+                    | Action::ChildSaDeleted
+            );
+            let Some(serial) = event.libreswan.sa.as_ref().map(|s| s.serial) else {
+                continue;
+            };
+            let pid = self.audit.pid_of(event.libreswan.pluto.generation);
+            if let Some(run) = pid
+                .filter(|_| ended)
+                .and_then(|p| self.audit.runs.get_mut(&p))
+            {
+                run.sas.remove(&serial);
+                run.done.insert(serial);
+            }
+        }
+        let current = self.audit.pid_of(self.generation);
+        for (pid, run) in self.audit.runs.iter_mut() {
+            let finished: Vec<u64> = run
+                .sas
+                .iter()
+                .filter(|(s, sa)| sa.claimed && (Some(*pid) != current || !self.sas.contains(**s)))
+                .map(|(s, _)| *s)
+                .collect();
+            for serial in finished {
+                run.sas.remove(&serial);
+                run.done.insert(serial);
+            }
+            while run.done.len() > MAX_DONE {
+                run.done.pop_first();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn milliseconds_are_written_with_three_digits() {
+        assert_eq!(rfc3339_ms(1_796_177_538_840), "2026-12-02T02:12:18.840Z");
+        assert_eq!(rfc3339_ms(1_796_177_538_005), "2026-12-02T02:12:18.005Z");
+        assert_eq!(rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
+    }
+}
