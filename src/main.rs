@@ -5,6 +5,11 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+/// Every poll of a big gateway builds and frees about a million small strings
+/// (the snapshot); mimalloc does that in a fraction of glibc malloc's time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// swantrail turns libreswan's status output into an audit trail.
 #[derive(Parser)]
 #[command(
