@@ -280,3 +280,55 @@ fn an_sa_whose_expire_time_came_before_pluto_was_found_gone_ends_expired() {
         ))
     );
 }
+
+/// West's real 5.2 listings of `tests/fixtures/lab-west-v1-second-sa/`.
+fn v1_second_sa() -> Vec<Event> {
+    let dir = "tests/fixtures/lab-west-v1-second-sa";
+    let steps: Vec<(i64, String)> = [
+        1796190982, 1796190988, 1796190992, 1796191028, 1796191032, 1796191047, 1796191053,
+    ]
+    .into_iter()
+    .map(|at| (at, listing(&format!("{dir}/status-{at}.txt"))))
+    .collect();
+    track(&steps)
+}
+
+#[test]
+fn a_second_ikev1_ipsec_sa_beside_one_on_its_replace_timer_replaces_nothing() {
+    let events: Vec<_> = sa_events(&v1_second_sa())
+        .into_iter()
+        .filter(|(_, s, _, _)| [19, 29, 32, 42].contains(s))
+        .filter(|(_, _, _, why)| why.as_deref() != Some("observed-at-start"))
+        .map(|(a, s, r, why)| (a, s, r, why.unwrap_or_default()))
+        .collect();
+    let want = |a: &str, s: u64, why: &str| (a.to_string(), s, None, why.to_string());
+    assert_eq!(
+        events,
+        vec![
+            // #19 ran out with rekey=no; #29 is its revival, not a rekey.
+            want("child-sa-established", 29, ""),
+            want("child-sa-expired", 19, "expired"),
+            // The peer's Quick Mode beside #29, which still ran its REPLACE
+            // timer: a second IPsec SA.
+            want("child-sa-established", 32, ""),
+            want("child-sa-expired", 29, "expired"),
+            want("child-sa-established", 42, ""),
+            want("child-sa-expired", 32, "expired"),
+        ]
+    );
+}
+
+#[test]
+fn a_replace_time_before_pluto_was_found_gone_is_no_expiry() {
+    // #44 listed `REPLACE in 2s` (due before the failed poll) instead of
+    // its EXPIRE timer: pluto would have started a replacement, or with
+    // rekey=no only swapped the timer; the shutdown ended it.
+    let events = shutdown(|t| t.replace("EXPIRE in 13s", "REPLACE in 2s"));
+    assert_eq!(
+        end_of(&events, 44),
+        Some((
+            "child-sa-deleted".to_string(),
+            Some("pluto-restart".to_string())
+        ))
+    );
+}

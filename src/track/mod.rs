@@ -636,10 +636,13 @@ impl Tracker {
     /// pluto restarted: report it, end every SA of the old run with reason
     /// `pluto-restart`, and start a new generation.
     ///
-    /// An established SA whose last listing gave it an EXPIRE or REPLACE
-    /// time at or before `gone_at` (the first poll that found pluto gone)
-    /// ran out while pluto still ran: pluto logged it expired, not deleted
-    /// at shutdown, so it ends `expired`. Without such a poll (pluto
+    /// An established SA whose last listing gave it an EXPIRE time at or
+    /// before `gone_at` (the first poll that found pluto gone) ran out
+    /// while pluto still ran: pluto logged it expired, not deleted at
+    /// shutdown, so it ends `expired`. A REPLACE time is no such evidence:
+    /// when it comes, pluto starts the replacement (or, with `rekey=no`,
+    /// IKEv1 only swaps it for the EXPIRE timer: a 5.2 lab's IPsec SA
+    /// listed `REPLACE in 5s` lived on until the shutdown deleted it). Without such a poll (pluto
     /// restarted between two listings) nothing says which came first, and
     /// every SA ends `pluto-restart`.
     fn restart(&mut self, em: &mut Emitter, now: i64, gone_at: Option<i64>) {
@@ -676,10 +679,9 @@ impl Tracker {
             };
             let ran_out = rec.established
                 && rec.replaced_by.is_none()
-                && [rec.expire_due_at, rec.replace_due_at]
-                    .into_iter()
-                    .flatten()
-                    .any(|due| gone_at.is_some_and(|gone| due <= gone));
+                && rec
+                    .expire_due_at
+                    .is_some_and(|due| gone_at.is_some_and(|gone| due <= gone));
             let reason = if ran_out { "expired" } else { "pluto-restart" };
             self.end_sa(em, rec, reason, None);
         }
@@ -733,7 +735,13 @@ impl Tracker {
         let beside_live = replaces
             .and_then(|old| self.sas.get(old))
             .is_some_and(|old| self.still_runs_beside(rec, old, listing));
-        if beside_live {
+        if beside_live && rec.ike_version == Some(IkeVersion::V1) {
+            // IKEv1: an IPsec SA that pluto replaced is listed with only
+            // its EXPIRE timer from the moment the replacement starts; one
+            // still running its REPLACE timer was not replaced by this SA
+            // (the peer's own Quick Mode beside it, a second IPsec SA).
+            replaces = None;
+        } else if beside_live {
             // Listed a second time and the old one still runs on its own
             // lifetime: a second Child SA, not a rekey. Listed the first
             // time: wait one listing for the old one to go (a rekey).
@@ -797,12 +805,18 @@ impl Tracker {
     /// timers until the initiator's delete arrives, about a second later;
     /// and a second Child SA that pluto adds beside a live one (two
     /// revivals pending) leaves the first listed with its timers at every
-    /// poll after. IKEv1 keeps a rekeyed IPsec SA listed with its timers
-    /// until it expires, so IKEv1 is never held.
+    /// poll after. IKEv1 lists an IPsec SA it replaced with only its
+    /// `EXPIRE` timer (`EXPIRE in 27s` beside the new one's `REPLACE in
+    /// 35s`, real 4.10 listings) until it expires, so an IKEv1 SA still
+    /// running its `REPLACE` timer beside the new one was not replaced by
+    /// it (a 5.2 lab: the peer's Quick Mode for the same `rekey=no`
+    /// connection one second after ours); IKEv1 is decided at once, never
+    /// held.
     fn still_runs_beside(&self, new: &SaRecord, old: &SaRecord, listing: &Listing<'_>) -> bool {
         new.kind == SaKind::Child
             && old.kind == SaKind::Child
-            && new.ike_version == Some(IkeVersion::V2)
+            && new.ike_version.is_some()
+            && new.ike_version == old.ike_version
             && listing.lists(old.serial)
             && (old.rekey_due_at.is_some() || old.replace_due_at.is_some())
     }

@@ -164,6 +164,10 @@ pub struct Sa {
     /// pluto scheduled a revival of its connection on its account
     /// (5.x: `connection is supposed to remain up; revival attempt N`).
     pub revived: bool,
+    /// pluto deleted it on its own, telling the peer nothing
+    /// (`deleting IPsec SA (QUICK_I2) aged 61.5s and NOT sending
+    /// notification`): what an IKEv1 lifetime running out looks like.
+    pub quiet_delete: bool,
     /// Seconds since midnight of its last line.
     pub last: i64,
     /// The same to the microsecond.
@@ -185,14 +189,19 @@ impl Sa {
         } else if self.at_shutdown {
             "pluto-restart"
         } else if self.expired
-            || (self.ikev1 && self.revived && !self.peer_deleted && !self.parent_went_too)
+            || (self.ikev1
+                && (self.revived || self.quiet_delete)
+                && !self.peer_deleted
+                && !self.parent_went_too)
         {
             // 5.x logs no `expired` line for an IKEv1 Child SA whose
             // lifetime ran out with rekey=no: it schedules the revival and
             // deletes it. An IKEv1 revival that no Delete (of it or of its
             // ISAKMP SA) explains is that. (IKEv2 logs `CHILD SA expired`;
             // a peer's IKEv2 Delete of a Child SA leaves only the revival
-            // line.)
+            // line.) An IKEv1 IPsec SA beside a newer one of its
+            // connection gets no revival line: pluto deleting it unasked
+            // and without a Delete to the peer is its lifetime running out.
             "expired"
         } else {
             "deleted"
@@ -320,6 +329,7 @@ pub fn read_history(path: &Path) -> History {
             sa.down_us = Some(t_us);
             sa.at_shutdown = shutting_down;
             sa.shutdown_began = shutdown_began.filter(|_| shutting_down);
+            sa.quiet_delete = what.contains("NOT sending notification");
         }
         if let Some((_, old)) = what
             .split_once(" to replace #")
