@@ -332,3 +332,43 @@ fn a_replace_time_before_pluto_was_found_gone_is_no_expiry() {
         ))
     );
 }
+
+#[test]
+fn an_isakmp_sa_that_negotiated_beside_the_one_it_replaces_is_its_rekey_even_after_it_ran_out() {
+    let dir = "tests/fixtures/lab-west-v1-isakmp-replace";
+    let mut steps: Vec<(i64, String)> = [1796192139, 1796192150, 1796192160]
+        .into_iter()
+        .map(|at| (at, listing(&format!("{dir}/status-{at}.txt"))))
+        .collect();
+    // The daemon's poll just after the last listing: #43 is gone.
+    let last: String = steps[2]
+        .1
+        .lines()
+        .filter(|l| !l.starts_with("000 #43: "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    steps.push((1796192161, last));
+    steps.remove(2);
+    let events: Vec<_> = sa_events(&track(&steps))
+        .into_iter()
+        .filter(|(a, s, _, _)| [43, 51].contains(s) && a.starts_with("ike-sa-"))
+        .filter(|(_, _, _, why)| why.as_deref() != Some("observed-at-start"))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            (
+                "ike-sa-rekeyed".to_string(),
+                51,
+                Some(43),
+                Some("rekey".to_string())
+            ),
+            (
+                "ike-sa-expired".to_string(),
+                43,
+                None,
+                Some("replaced".to_string())
+            ),
+        ]
+    );
+}

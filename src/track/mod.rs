@@ -836,6 +836,16 @@ impl Tracker {
         if listing.lists(old.serial) {
             return true;
         }
+        // An IKE SA listed negotiating while the old one was still up:
+        // pluto started it to replace the old one, which ran out before
+        // the replacement was done (4.10: an ISAKMP SA `to replace #43`
+        // that took 21 s of retransmits against a restarting peer). A
+        // revival starts only after the old SA is gone. (Child SAs of one
+        // connection can overlap without replacing each other: see
+        // `still_runs_beside`.)
+        if new.kind == SaKind::Ike && new.first_seen <= old.last_seen {
+            return true;
+        }
         // Gone after a listing that showed it expiring with no rekey or
         // replace timer (`rekey=no`, `EXPIRE in 15s`): it ran out, and the
         // new SA is a 5.x revival on the same parent, not a rekey.
