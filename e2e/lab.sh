@@ -8,7 +8,8 @@
 # --ignored`, which also prints recall, precision and the share of right
 # end reasons per daemon.
 #
-# Usage: sudo e2e/lab.sh [--libreswan 4.10|5.2] [OUT_DIR]   (SERIES_SECS=180 by default)
+# Usage: sudo e2e/lab.sh [--libreswan 4.10|5.2] [OUT_DIR]   (SERIES_SECS=180 by default;
+#        SWANTRAIL_E2E_AUDIT=1 adds pluto's audit records to the 4.10 run)
 #
 #   4.10 (default)  Debian 12's libreswan, installed on this machine;
 #                   scenario e2e/scenario-swantrail.sh
@@ -52,9 +53,14 @@ if [[ $version == 5.2 ]]; then
     mkdir -p "$root$out"
 fi
 
-# The 4.10 scenario runs Debian's auditd in the guest, whose root is this
-# machine's: pluto's audit records are part of what it captures.
-if [[ $version == 4.10 && ! -x /usr/sbin/auditd ]]; then
+# SWANTRAIL_E2E_AUDIT=1 (4.10 only) adds pluto's Linux audit records: Debian's
+# auditd in the guest (whose root is this machine's), a third daemon on west
+# that reads them, and a last phase of SAs shorter than one poll. Off by
+# default until that daemon meets its 100 % (issue 14): the short-lived SAs
+# also make the snapshot daemons' figures depend on luck.
+audit=${SWANTRAIL_E2E_AUDIT:-0}
+[[ $version == 4.10 ]] || audit=0
+if [[ $audit == 1 && ! -x /usr/sbin/auditd ]]; then
     echo "e2e: installing auditd"
     if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends auditd; then
         echo "e2e/lab.sh: cannot install auditd: nothing checked" >&2
@@ -69,6 +75,7 @@ cp -r "$lab"/lib.sh "$lab"/scenario.sh "$lab"/scenario-a.sh "$lab"/realswan.sh "
 cp e2e/scenario-swantrail.sh e2e/scenario-swantrail-52.sh e2e/swantrail-daemons.sh "$stage"/
 cp target/release/swantrail "$stage"/swantrail
 [[ -z ${root:-} ]] || echo "$root" > "$stage"/trixie-root.path
+[[ $audit != 1 ]] || touch "$stage"/audit.enabled
 
 echo "e2e: libreswan $version, scenario $scenario, output in $out"
 if ! "$stage"/realswan.sh --scenario "$scenario" --series-secs "${SERIES_SECS:-180}" --out "$out"; then

@@ -29,6 +29,9 @@
 # up; v2-tun's IKE SA rekeyed by force and terminated at once; and v1-tun
 # (IKEv1) brought up and terminated the moment its IPsec SA is up.
 #
+# The audit parts (auditd, west-audit, phase 08) run only when e2e/lab.sh
+# staged $LAB/audit.enabled (SWANTRAIL_E2E_AUDIT=1).
+#
 # e2e/lab.sh stages this file, e2e/swantrail-daemons.sh (the daemons' config,
 # start and stop), the binary ($LAB/swantrail) and the lab.
 
@@ -98,13 +101,15 @@ eval "lab_start_pluto() $(declare -f start_pluto | tail -n +2)"
 eval "lab_stop_pluto() $(declare -f stop_pluto | tail -n +2)"
 eval "lab_finish() $(declare -f finish | tail -n +2)"
 
+audit_enabled() { [ -f "$LAB/audit.enabled" ]; }
+
 start_pluto() {
-    [ -f "$ST/audit/pid" ] || start_auditd
+    if audit_enabled && [ ! -f "$ST/audit/pid" ]; then start_auditd; fi
     lab_start_pluto "$@"
     [ -f "$ST/swantrail/$1/pid" ] || start_swantrail "$1"
     if [ "$1" = west ] && [ ! -f "$ST/swantrail/west-light/pid" ]; then
         start_swantrail west-light
-        start_swantrail west-audit
+        if audit_enabled; then start_swantrail west-audit; fi
     fi
 }
 
@@ -170,7 +175,7 @@ short_lived_sas() {
 }
 
 finish() {
-    short_lived_sas
+    if audit_enabled; then short_lived_sas; fi
     sleep 5   # let the last polls see the final state
     stop_swantrail west TERM
     stop_swantrail west-light TERM
