@@ -136,7 +136,10 @@ fn a_netlink_socket_that_cannot_be_opened_is_one_line_and_snapshots_go_on() {
             checkpoint_taken_at(&root.join("state"), "lab") == Some(taken)
         });
     }
-    assert!(has_event(&root.join("out"), "tunnel-up"));
+    // The checkpoint is written before the sink has delivered.
+    wait_until(LIMIT, "tunnel-up delivered", &daemon, || {
+        has_event(&root.join("out"), "tunnel-up")
+    });
     wait_until(LIMIT, "the reason said", &daemon, || {
         daemon
             .log()
