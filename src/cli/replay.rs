@@ -62,6 +62,11 @@ pub fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    for event in tracker.release_held() {
+        if !write_line(&mut out, &event)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     flush(&mut out)?;
     Ok(ExitCode::SUCCESS)
 }
