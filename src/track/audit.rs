@@ -20,14 +20,20 @@
 //!   is acted on at the first observation whose snapshot was taken in a
 //!   later second than the record (`taken_at` has one-second resolution):
 //!   by then the snapshot has had its chance to list the SA and supply its
-//!   instance and links. Until then it waits in the tracker's state.
-//! * **pluto runs.** Records carry pluto's pid. The newest pid that wrote
-//!   before a snapshot is bound to the tracker's current run (generation and
-//!   anchor); a restart found by the snapshots binds the new pid to the new
-//!   run, and the old run's records keep the old run's ids.
+//!   instance and links. Until then it waits in the tracker's state. The
+//!   other way round, an observation whose snapshot-path SA events have no
+//!   record yet is held until the next one (the settle window), so that
+//!   they still get the record's time.
+//! * **pluto runs.** Records carry pluto's pid, and the audit source passes
+//!   on only those of its own pluto (its `pid_file`). The newest pid that
+//!   wrote before a snapshot is bound to the tracker's current run
+//!   (generation and anchor); a restart found by the snapshots binds the new
+//!   pid to the new run, and the old run's records keep the old run's ids.
 //!
-//! This module never changes what the snapshot path decides (which SA
-//! replaced which, why a tunnel went down); it only adds times and SAs.
+//! This module never overrules what the snapshot path decided from what it
+//! saw (which SA replaced which, why a tunnel went down); it adds times and
+//! SAs, and, for a rekey whose new SA no snapshot saw, the link and the old
+//! SA's `replaced`, which no snapshot could show.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -351,11 +357,16 @@ impl Tracker {
             if let Some(f) = start_sa.as_mut() {
                 f.replaces = replaces;
             }
+            // The snapshot path's id for the same rekey.
+            let start_subject = match replaces {
+                Some(old) => format!("{subject}:replaces:{old}"),
+                None => subject.clone(),
+            };
             em.push(
                 action,
                 EventKind::Event,
                 replaces.map(|_| "rekey"),
-                &subject,
+                &start_subject,
                 Detail {
                     connection: detail.connection.clone(),
                     source: detail.source.clone(),
