@@ -285,3 +285,44 @@ fn a_feed_hands_out_each_record_once_in_time_order() {
     assert_eq!(feed.until(1_795_857_783).len(), 0);
     assert_eq!(feed.until(1_795_857_999).len(), 6);
 }
+
+#[test]
+fn a_feed_of_two_plutos_keeps_the_one_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    // The peer's pluto in the same kernel: same program, another pid.
+    let peer = audit_log().replace(&format!("pid={PID} "), "pid=4242 ");
+    std::fs::write(&log, audit_log() + &peer).unwrap();
+    let mut both = AuditFeed::read(&log).unwrap();
+    assert_eq!(both.len(), 14);
+    both.keep_pid(PID);
+    assert_eq!(both.len(), 7);
+    assert_eq!(both.until(1_795_857_999).len(), 7);
+    let own = dir.path().join("own.log");
+    std::fs::write(&own, audit_log()).unwrap();
+    let run = |log: &std::path::Path, pid: Option<u32>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_swantrail"));
+        cmd.arg("replay")
+            .args(lab_inputs(true))
+            .arg("--audit-log")
+            .arg(log);
+        if let Some(pid) = pid {
+            cmd.args(["--audit-pid", &pid.to_string()]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let alone = run(&own, None);
+    assert!(alone.contains("\"sa\":{\"serial\":46"), "#46 is fused");
+    assert_eq!(run(&log, Some(PID)), alone);
+    assert_ne!(
+        run(&log, None),
+        alone,
+        "the peer's records change the events"
+    );
+}
