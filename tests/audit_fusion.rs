@@ -79,6 +79,7 @@ fn fused(records: &[PlutoRecord]) -> Vec<Event> {
     let mut records = records.to_vec();
     records.sort_by_key(|r| r.unix_ms);
     let mut tracker = Tracker::new(west());
+    tracker.expect_audit(true);
     let mut out = Vec::new();
     let mut next = 0;
     for step in replay::plan(&lab_inputs(true)).expect("plan") {
@@ -193,6 +194,7 @@ fn records_read_twice_or_again_after_a_checkpointed_restart_make_no_new_event() 
     // checkpoint, re-reading the whole log (an auditd log read from its start).
     let steps = replay::plan(&lab_inputs(true)).expect("plan");
     let mut tracker = Tracker::new(west());
+    tracker.expect_audit(true);
     let mut first = Vec::new();
     let (before, after) = steps.split_at(steps.len() - 1);
     for step in before {
@@ -207,6 +209,7 @@ fn records_read_twice_or_again_after_a_checkpointed_restart_make_no_new_event() 
     }
     let checkpoint = serde_json::to_string(&tracker).expect("checkpoint");
     let mut restored: Tracker = serde_json::from_str(&checkpoint).expect("restore");
+    restored.expect_audit(true);
     restored.ingest_audit(&records);
     let mut second = Vec::new();
     for step in after {

@@ -39,6 +39,7 @@ fn records() -> Vec<PlutoRecord> {
 fn fused() -> Vec<Event> {
     let mut feed = AuditFeed::read(&bundle().join("audit.log")).unwrap();
     let mut tracker = Tracker::new(west());
+    tracker.expect_audit(true);
     let mut out = Vec::new();
     for step in replay::plan(&inputs()).unwrap() {
         tracker.ingest_audit(feed.until(step.taken_at));

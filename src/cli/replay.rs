@@ -51,6 +51,8 @@ pub fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         audit.keep_pid(pid);
     }
     let mut tracker = Tracker::new(args.tracker.config());
+    // Every dump is a poll: held events are released by the next one.
+    tracker.expect_audit(args.audit_log.is_some());
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for step in &steps {

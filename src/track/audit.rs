@@ -92,6 +92,17 @@ pub(crate) struct AuditState {
     /// When the observation before the current one was taken (seconds).
     #[serde(default)]
     previous: Option<i64>,
+    /// Hold events for their records (the settle window): an audit source
+    /// feeds this tracker and a next observation is sure to come (a
+    /// command source's poll, a replay's next dump); a file source may not
+    /// look again for hours. Set by its user, not saved.
+    #[serde(skip)]
+    expected: bool,
+    /// Serials of (generation, serial) the snapshot path held events for
+    /// before any record of their pluto run was bound: claimed for it once
+    /// the run is.
+    #[serde(default)]
+    early: BTreeSet<(u64, u64)>,
 }
 
 /// `unix_ms` as RFC 3339 with milliseconds (`2026-11-28T09:21:02.840Z`).
@@ -166,6 +177,14 @@ impl AuditState {
 }
 
 impl Tracker {
+    /// Say that an audit source feeds this tracker and that observations
+    /// keep coming (a polled source), so that an observation whose SA
+    /// events lack their records waits for the next one (the settle
+    /// window), from the first observation on.
+    pub fn expect_audit(&mut self, expected: bool) {
+        self.audit.expected = expected;
+    }
+
     /// Take pluto's audit records (any order, repeats allowed) into the
     /// tracker's state. They make no events by themselves: the next
     /// [`Tracker::observe`] fuses them with its snapshot, so that the
@@ -248,9 +267,14 @@ impl Tracker {
         if run.bound.as_ref().map(|(g, _)| *g) != Some(self.generation) {
             return;
         }
+        let generation = self.generation;
+        let early = &self.audit.early;
         for (serial, sa) in run.sas.iter_mut().filter(|(_, sa)| !sa.claimed) {
-            sa.claimed = self.sas.contains(*serial) || listing.lists(*serial);
+            sa.claimed = self.sas.contains(*serial)
+                || listing.lists(*serial)
+                || early.contains(&(generation, *serial));
         }
+        self.audit.early.retain(|(g, _)| *g >= generation);
     }
 
     /// The observe hook after the snapshot path has handled every listed
@@ -261,6 +285,7 @@ impl Tracker {
         }
         let cutoff = em.now.saturating_mul(1000);
         let (anchor, generation) = (em.anchor.clone(), em.generation);
+        let renumber = self.established_between_polls(em);
         let first_new = em.events.len();
         let pids: Vec<u32> = self.audit.runs.keys().copied().collect();
         for pid in pids {
@@ -293,6 +318,46 @@ impl Tracker {
         for (event, sequence) in tail.iter_mut().zip(sequences) {
             event.event.sequence = sequence;
         }
+        // The failures taken back leave no hole in the sequence.
+        if let Some((from, first)) = renumber {
+            for (k, event) in em.events[from..].iter_mut().enumerate() {
+                event.event.sequence = first + k as u64;
+            }
+            em.sequence = first + (em.events.len() - from) as u64 - 1;
+        }
+    }
+
+    /// An SA a poll listed half-open and the next found gone is the
+    /// snapshot path's `negotiation-failed` (`abandoned`); when its records
+    /// say it was established (and then ended between the two polls), it
+    /// was no failure: the event is taken back and the SA handed to the
+    /// audit path, which reports its start and end at the records' times.
+    /// Returns where the events after the first one taken back start, and
+    /// its sequence number, for renumbering.
+    fn established_between_polls(&mut self, em: &mut Emitter) -> Option<(usize, u64)> {
+        let pid = self.audit.pid_of(em.generation)?;
+        let run = self.audit.runs.get_mut(&pid)?;
+        let mut first: Option<(usize, u64)> = None;
+        let mut i = 0;
+        while i < em.events.len() {
+            let e = &em.events[i];
+            let serial = e.libreswan.sa.as_ref().map(|f| f.serial);
+            let record = serial.and_then(|s| run.sas.get_mut(&s));
+            let taken_back = e.event.action == Action::NegotiationFailed
+                && e.event.kind == EventKind::Event
+                && e.libreswan.pluto.generation == em.generation
+                && record
+                    .as_ref()
+                    .is_some_and(|r| r.started_ms.is_some() && r.failed_ms.is_none());
+            if let (true, Some(r)) = (taken_back, record) {
+                r.claimed = false;
+                first.get_or_insert((i, e.event.sequence));
+                em.events.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        first
     }
 
     /// Report what the records alone say about an SA no snapshot showed.
@@ -556,7 +621,7 @@ impl Tracker {
         let released = out.len();
         out.append(events);
         *events = out;
-        if self.audit.runs.is_empty() {
+        if self.audit.runs.is_empty() && !self.audit.expected {
             return;
         }
         let current = self.audit.pid_of(self.generation);
@@ -584,7 +649,7 @@ impl Tracker {
             match stamp {
                 Some(ms) => event.timestamp = rfc3339_ms(ms),
                 None if i >= released
-                    && current.is_some()
+                    && self.audit.expected
                     && generation == self.generation
                     && awaits_record(event.event.action) =>
                 {
@@ -641,10 +706,21 @@ impl Tracker {
         self.audit.previous = Some(now);
         // The held events' serials stay the snapshot path's, so that the
         // record that arrives is kept for them and reports nothing itself.
-        if let Some(run) = current.and_then(|pid| self.audit.runs.get_mut(&pid)) {
-            for serial in waiting {
-                run.done.remove(&serial);
-                run.sas.entry(serial).or_default().claimed = true;
+        match current.and_then(|pid| self.audit.runs.get_mut(&pid)) {
+            Some(run) => {
+                for serial in waiting {
+                    run.done.remove(&serial);
+                    run.sas.entry(serial).or_default().claimed = true;
+                }
+            }
+            None => {
+                let generation = self.generation;
+                self.audit
+                    .early
+                    .extend(waiting.into_iter().map(|s| (generation, s)));
+                while self.audit.early.len() > MAX_DONE {
+                    self.audit.early.pop_first();
+                }
             }
         }
     }
