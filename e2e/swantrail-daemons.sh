@@ -15,7 +15,9 @@
 # polls `--trafficstatus` plus `--showstates` instead of `--status` plus
 # `--trafficstatus`; "west-audit" polls as "west" does and also reads
 # pluto's Linux audit records from the kernel's audit multicast group
-# (netlink, in the initial network namespace, as root). Each daemon's command source polls every 2 s over the
+# (netlink, in the initial network namespace, as root), keeping only those
+# of the pid in west's pluto.pid (east's pluto runs in the same kernel).
+# Each daemon's command source polls every 2 s over the
 # side's control socket; a file sink writes captures/swantrail/INSTANCE/events.ndjson.
 
 SWANTRAIL_BIN=$LAB/swantrail
@@ -54,6 +56,7 @@ type = "audit"
 name = "audit"
 from = "netlink"
 pluto = "pluto"
+pid_file = "$ST/${1%%-*}/run/pluto.pid"
 EOT
 }
 

@@ -173,10 +173,19 @@ pub struct AuditSourceConfig {
     pub pluto: String,
     /// Where the records are read.
     pub from: AuditFrom,
+    /// The file where this pluto writes its pid. The kernel hands every
+    /// reader the records of every pluto on the host (one per network
+    /// namespace, or a test peer), all from the same program; only the pid
+    /// tells this one's apart. Read again when a record comes from a pid
+    /// not seen before, so a restarted pluto is followed.
+    pub pid_file: PathBuf,
 }
 
 /// auditd's log where a distribution puts it.
 pub const DEFAULT_AUDIT_LOG: &str = "/var/log/audit/audit.log";
+
+/// Where pluto writes its pid (`--rundir`, default `/run/pluto`).
+pub const DEFAULT_PLUTO_PID_FILE: &str = "/run/pluto/pluto.pid";
 
 /// Polls pluto by running a command.
 #[derive(Debug, Clone, PartialEq)]
@@ -775,6 +784,7 @@ struct RawSource {
     stale_after_intervals: Option<Spanned<u32>>,
     from: Option<Spanned<String>>,
     pluto: Option<Spanned<String>>,
+    pid_file: Option<Spanned<PathBuf>>,
 }
 
 /// What one `[[source]]` table turned out to be.
@@ -785,6 +795,7 @@ enum ParsedSource {
         name: String,
         pluto: Option<Spanned<String>>,
         from: AuditFrom,
+        pid_file: PathBuf,
         span: std::ops::Range<usize>,
     },
 }
@@ -1104,6 +1115,7 @@ impl Validator<'_> {
         if *raw.kind.get_ref() != SourceKind::Audit {
             self.not_for("from", &raw.from, "a snapshot [[source]]")?;
             self.not_for("pluto", &raw.pluto, "a snapshot [[source]]")?;
+            self.not_for("pid_file", &raw.pid_file, "a snapshot [[source]]")?;
         }
         match *raw.kind.get_ref() {
             SourceKind::Audit => self.audit_source(raw, names),
@@ -1232,6 +1244,10 @@ impl Validator<'_> {
             name: self.name(raw.name, "audit", "[[source]]", span.clone(), names)?,
             pluto: raw.pluto,
             from,
+            pid_file: raw.pid_file.map_or_else(
+                || PathBuf::from(DEFAULT_PLUTO_PID_FILE),
+                Spanned::into_inner,
+            ),
             span,
         })
     }
@@ -1253,15 +1269,16 @@ impl Validator<'_> {
                     name,
                     pluto,
                     from,
+                    pid_file,
                     span,
-                } => pending.push((name, pluto, from, span)),
+                } => pending.push((name, pluto, from, pid_file, span)),
             }
         }
         if !pending.is_empty() && sources.is_empty() {
             sources.push(SourceConfig::Command(CommandSourceConfig::default()));
         }
         let mut audit: Vec<AuditSourceConfig> = Vec::new();
-        for (name, pluto, from, span) in pending {
+        for (name, pluto, from, pid_file, span) in pending {
             let target = match pluto {
                 Some(p) => {
                     let known = sources.iter().any(|s| s.name() == p.get_ref());
@@ -1299,6 +1316,7 @@ impl Validator<'_> {
                 name,
                 pluto: target,
                 from,
+                pid_file,
             });
         }
         (sources, audit)

@@ -554,6 +554,16 @@ fn restore(
             Checkpoint::new(name, fresh())
         }
     };
+    let mut checkpoint = checkpoint;
+    // A command source polls every interval, so an observation held for
+    // its records is released at the next poll even before the first
+    // record came; a file source may not look again for a long time.
+    let polled = config
+        .sources
+        .iter()
+        .any(|s| s.name() == name && matches!(s, crate::config::SourceConfig::Command(_)));
+    let audited = config.audit.iter().any(|a| a.pluto == name);
+    checkpoint.tracker.expect_audit(audited && polled);
     let tracked = Tracked {
         checkpoint,
         path,

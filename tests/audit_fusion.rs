@@ -79,6 +79,7 @@ fn fused(records: &[PlutoRecord]) -> Vec<Event> {
     let mut records = records.to_vec();
     records.sort_by_key(|r| r.unix_ms);
     let mut tracker = Tracker::new(west());
+    tracker.expect_audit(true);
     let mut out = Vec::new();
     let mut next = 0;
     for step in replay::plan(&lab_inputs(true)).expect("plan") {
@@ -90,6 +91,7 @@ fn fused(records: &[PlutoRecord]) -> Vec<Event> {
         tracker.ingest_audit(&records[start..next]);
         out.extend(tracker.observe(&replay::load_step(&step).expect("load")));
     }
+    out.extend(tracker.release_held());
     out
 }
 
@@ -192,6 +194,7 @@ fn records_read_twice_or_again_after_a_checkpointed_restart_make_no_new_event() 
     // checkpoint, re-reading the whole log (an auditd log read from its start).
     let steps = replay::plan(&lab_inputs(true)).expect("plan");
     let mut tracker = Tracker::new(west());
+    tracker.expect_audit(true);
     let mut first = Vec::new();
     let (before, after) = steps.split_at(steps.len() - 1);
     for step in before {
@@ -206,11 +209,14 @@ fn records_read_twice_or_again_after_a_checkpointed_restart_make_no_new_event() 
     }
     let checkpoint = serde_json::to_string(&tracker).expect("checkpoint");
     let mut restored: Tracker = serde_json::from_str(&checkpoint).expect("restore");
+    restored.expect_audit(true);
     restored.ingest_audit(&records);
     let mut second = Vec::new();
     for step in after {
         second.extend(restored.observe(&replay::load_step(step).expect("load")));
     }
+    // What waited for its records went through the checkpoint with them.
+    second.extend(restored.release_held());
     let seen: BTreeSet<&str> = ids(&first).into_iter().collect();
     for e in &second {
         assert!(
@@ -281,4 +287,45 @@ fn a_feed_hands_out_each_record_once_in_time_order() {
     assert_eq!(feed.until(1_795_857_783).len(), 1);
     assert_eq!(feed.until(1_795_857_783).len(), 0);
     assert_eq!(feed.until(1_795_857_999).len(), 6);
+}
+
+#[test]
+fn a_feed_of_two_plutos_keeps_the_one_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    // The peer's pluto in the same kernel: same program, another pid.
+    let peer = audit_log().replace(&format!("pid={PID} "), "pid=4242 ");
+    std::fs::write(&log, audit_log() + &peer).unwrap();
+    let mut both = AuditFeed::read(&log).unwrap();
+    assert_eq!(both.len(), 14);
+    both.keep_pid(PID);
+    assert_eq!(both.len(), 7);
+    assert_eq!(both.until(1_795_857_999).len(), 7);
+    let own = dir.path().join("own.log");
+    std::fs::write(&own, audit_log()).unwrap();
+    let run = |log: &std::path::Path, pid: Option<u32>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_swantrail"));
+        cmd.arg("replay")
+            .args(lab_inputs(true))
+            .arg("--audit-log")
+            .arg(log);
+        if let Some(pid) = pid {
+            cmd.args(["--audit-pid", &pid.to_string()]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let alone = run(&own, None);
+    assert!(alone.contains("\"sa\":{\"serial\":46"), "#46 is fused");
+    assert_eq!(run(&log, Some(PID)), alone);
+    assert_ne!(
+        run(&log, None),
+        alone,
+        "the peer's records change the events"
+    );
 }

@@ -218,8 +218,26 @@ fn an_audit_source_belongs_to_the_snapshot_source_it_names_or_the_only_one() {
             name: "audit".into(),
             pluto: "file".into(),
             from: AuditFrom::Netlink,
+            pid_file: "/run/pluto/pluto.pid".into(),
         }]
     );
+    let own_pid = config::from_toml_str(
+        "[[source]]\ntype = \"audit\"\npid_file = \"/run/west/pluto.pid\"\n",
+        Path::new("swantrail.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        own_pid.audit[0].pid_file,
+        Path::new("/run/west/pluto.pid"),
+        "the pid that tells this pluto's records from another's"
+    );
+    let misplaced = config::from_toml_str(
+        "[[source]]\ntype = \"command\"\npid_file = \"/x\"\n",
+        Path::new("swantrail.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(misplaced.contains("pid_file"), "{misplaced}");
 
     let alone = config::from_toml_str(
         "[[source]]\ntype = \"audit\"\nfrom = \"auditd-log\"\n",

@@ -24,10 +24,16 @@ fn record(stamp: &str, seq: u64, op: &str) -> String {
     )
 }
 
-fn audit_table(from: &str, path: Option<&Path>) -> String {
+/// The audit table, and the pid file of the pluto whose records it keeps
+/// (2841, the records' `pid=`).
+fn audit_table(root: &Path, from: &str, path: Option<&Path>) -> String {
     let path = path.map_or(String::new(), |p| format!("path = {}\n", toml_path(p)));
+    let pid_file = root.join("run/pluto.pid");
+    std::fs::create_dir_all(root.join("run")).unwrap();
+    std::fs::write(&pid_file, "2841\n").unwrap();
     format!(
-        "\n[[source]]\ntype = \"audit\"\nname = \"audit\"\nfrom = \"{from}\"\n{path}pluto = \"lab\"\n"
+        "\n[[source]]\ntype = \"audit\"\nname = \"audit\"\nfrom = \"{from}\"\n{path}pluto = \"lab\"\npid_file = {}\n",
+        toml_path(&pid_file)
     )
 }
 
@@ -42,7 +48,7 @@ fn a_missing_auditd_log_is_one_line_then_its_records_are_fused_once_it_appears()
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let log = root.join("audit/audit.log");
-    let config = file_config(root, &audit_table("auditd-log", Some(&log)));
+    let config = file_config(root, &audit_table(root, "auditd-log", Some(&log)));
     let stderr = root.join("stderr.log");
     let daemon = Daemon::start(&config, &stderr);
     let series = lab_series();
@@ -110,7 +116,7 @@ fn a_missing_auditd_log_is_one_line_then_its_records_are_fused_once_it_appears()
 fn a_netlink_socket_that_cannot_be_opened_is_one_line_and_snapshots_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let config = file_config(root, &audit_table("netlink", None));
+    let config = file_config(root, &audit_table(root, "netlink", None));
     let stderr = root.join("stderr.log");
     // As root, take CAP_AUDIT_READ away; any other user has none.
     let root_user = fs::read_to_string("/proc/self/status")

@@ -30,6 +30,11 @@ pub struct ReplayArgs {
     /// time: fused with the dumps for exact times and the SAs no dump shows.
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// Fuse only the records of this pluto pid: a host's log holds every
+    /// pluto's records (one per network namespace, or a lab's two peers),
+    /// as the daemon's `pid_file` sorts them out.
+    #[arg(long, value_name = "PID", requires = "audit_log")]
+    pub audit_pid: Option<u32>,
     /// How the tracker is set up.
     #[command(flatten)]
     pub tracker: TrackerArgs,
@@ -42,7 +47,12 @@ pub fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         Some(path) => replay::AuditFeed::read(path)?,
         None => replay::AuditFeed::default(),
     };
+    if let Some(pid) = args.audit_pid {
+        audit.keep_pid(pid);
+    }
     let mut tracker = Tracker::new(args.tracker.config());
+    // Every dump is a poll: held events are released by the next one.
+    tracker.expect_audit(args.audit_log.is_some());
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for step in &steps {
@@ -60,6 +70,11 @@ pub fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             if !write_line(&mut out, &event)? {
                 return Ok(ExitCode::SUCCESS);
             }
+        }
+    }
+    for event in tracker.release_held() {
+        if !write_line(&mut out, &event)? {
+            return Ok(ExitCode::SUCCESS);
         }
     }
     flush(&mut out)?;

@@ -130,6 +130,7 @@ pub(crate) struct Metrics {
     audit_overruns: Family<Labels, Counter>,
     audit_dropped: Family<Labels, Counter>,
     audit_unreadable: Family<Labels, Counter>,
+    audit_other_pluto: Family<Labels, Counter>,
     audit_kernel_lost: Family<Labels, Gauge>,
     audit_reading: Family<Labels, Gauge>,
 }
@@ -201,6 +202,10 @@ impl Metrics {
             audit_unreadable: metric!(
                 "swantrail_audit_unreadable",
                 "Lines that claimed to be pluto audit records but could not be read"
+            ),
+            audit_other_pluto: metric!(
+                "swantrail_audit_other_pluto",
+                "Records of another pluto on the host (not the pid in the source's pid_file), dropped"
             ),
             audit_kernel_lost: metric!(
                 "swantrail_audit_kernel_lost",
@@ -502,6 +507,7 @@ impl Metrics {
             sync(&self.audit_overruns, &stats.overruns);
             sync(&self.audit_dropped, &stats.queue_dropped);
             sync(&self.audit_unreadable, &stats.unreadable);
+            sync(&self.audit_other_pluto, &stats.other_pluto);
             let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
             self.audit_kernel_lost
                 .get_or_create(&source)

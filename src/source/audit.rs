@@ -9,13 +9,20 @@
 //! drops (and counts) here instead, where it is visible. The forwarder
 //! takes the queue in batches to the daemon's channel and may wait there.
 //!
+//! The kernel hands every reader the records of every pluto on the host
+//! (one per network namespace, a test peer), all from the same program, so
+//! the forwarder keeps only those of the pid in this pluto's pid file and
+//! counts the others.
+//!
 //! It must never stop the daemon: a socket that cannot be opened, a log
 //! that does not exist, a journalctl that is not installed, each is one log
 //! line and a retry with backoff, while the snapshots go on alone.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
@@ -37,6 +44,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const LOG_POLL: Duration = Duration::from_millis(250);
 /// How often the kernel's audit status is asked (is auditing still on?).
 const STATUS_EVERY: Duration = Duration::from_secs(60);
+/// How long a pid found not to be this pluto's is dropped without reading
+/// the pid file again: another pluto's burst costs one read a second.
+const RECHECK_OTHER: Duration = Duration::from_secs(1);
+/// Other pids remembered; beyond this the memory starts again.
+const MAX_OTHERS: usize = 1024;
 
 /// What an audit source has done, for `/metrics`.
 #[derive(Debug, Default)]
@@ -54,14 +66,95 @@ pub struct AuditStats {
     pub reading: AtomicU64,
     /// Lines that claimed to be pluto records but could not be read.
     pub unreadable: AtomicU64,
+    /// Records of another pluto (a pid other than the pid file's), dropped.
+    pub other_pluto: AtomicU64,
+}
+
+/// Which pid is this source's pluto: the one in its pid file, read again
+/// whenever a record comes from a pid it does not know (pluto restarted),
+/// and at most once a second for a pid already found to be another's.
+#[derive(Debug)]
+pub struct OwnPluto {
+    pid_file: PathBuf,
+    ours: Option<u32>,
+    others: HashMap<u32, Instant>,
+    /// The pid file could not be read at the last look (said once).
+    unreadable: bool,
+}
+
+impl OwnPluto {
+    /// Follow the pluto whose pid `pid_file` holds.
+    pub fn new(pid_file: PathBuf) -> Self {
+        Self {
+            pid_file,
+            ours: None,
+            others: HashMap::new(),
+            unreadable: false,
+        }
+    }
+
+    /// Whether a record sent by `pid` is this pluto's.
+    pub fn owns(&mut self, pid: Option<u32>, now: Instant) -> bool {
+        let Some(pid) = pid else { return false };
+        if self.ours == Some(pid) {
+            return true;
+        }
+        if self
+            .others
+            .get(&pid)
+            .is_some_and(|at| now.duration_since(*at) < RECHECK_OTHER)
+        {
+            return false;
+        }
+        match read_pid(&self.pid_file) {
+            Ok(current) => {
+                if self.ours != Some(current) {
+                    info!(pid_file = %self.pid_file.display(), "pluto's audit records are those of pid {current}");
+                    self.ours = Some(current);
+                    self.others.clear();
+                }
+                self.unreadable = false;
+            }
+            Err(why) => {
+                if !std::mem::replace(&mut self.unreadable, true) {
+                    warn!(pid_file = %self.pid_file.display(), "cannot tell which pluto is ours: {why}; audit records are dropped until the pid file can be read (set `pid_file` to pluto's `--rundir`/pluto.pid)");
+                }
+            }
+        }
+        if self.ours == Some(pid) {
+            return true;
+        }
+        if self.others.len() >= MAX_OTHERS {
+            self.others.clear();
+        }
+        self.others.insert(pid, now);
+        false
+    }
+}
+
+/// The pid in a pid file (`1234\n`).
+fn read_pid(path: &std::path::Path) -> Result<u32, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{} holds no pid: {:?}", path.display(), text.trim()))
 }
 
 /// Run the audit source until the daemon's channel closes.
 pub async fn run(config: AuditSourceConfig, stats: Arc<AuditStats>, tx: mpsc::Sender<Report>) {
     let (queue, mut rx) = mpsc::channel::<PlutoRecord>(QUEUE);
     let reader = tokio::spawn(read(config.clone(), Arc::clone(&stats), queue));
+    let mut own = OwnPluto::new(config.pid_file.clone());
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let now = Instant::now();
+        let before = batch.len();
+        batch.retain(|r| own.owns(r.pid, now));
+        let dropped = (before - batch.len()) as u64;
+        stats.other_pluto.fetch_add(dropped, Ordering::Relaxed);
+        if batch.is_empty() {
+            continue;
+        }
         let report = Report {
             source: config.pluto.clone(),
             observation: Observation::Audit(std::mem::take(&mut batch)),
@@ -276,6 +369,24 @@ async fn read_journal(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_pid_file_s_pluto_is_kept_and_a_restart_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pluto.pid");
+        let mut own = OwnPluto::new(file.clone());
+        let t0 = Instant::now();
+        assert!(!own.owns(Some(836), t0), "no pid file yet");
+        std::fs::write(&file, "836\n").unwrap();
+        assert!(!own.owns(Some(836), t0), "another's for a second");
+        let t1 = t0 + RECHECK_OTHER;
+        assert!(own.owns(Some(836), t1));
+        assert!(!own.owns(Some(840), t1), "the peer's pluto");
+        assert!(!own.owns(None, t1));
+        std::fs::write(&file, "9001\n").unwrap();
+        assert!(own.owns(Some(9001), t1), "a new pid reads the file again");
+        assert!(!own.owns(Some(836), t1), "the old run is no longer ours");
+    }
 
     #[test]
     fn a_journal_entry_is_read_as_the_record_netlink_carries() {

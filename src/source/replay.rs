@@ -105,6 +105,13 @@ impl AuditFeed {
         &self.records[start..self.next]
     }
 
+    /// Keep only the records of pluto `pid`, as the daemon keeps only those
+    /// of the pid in its `pid_file`.
+    pub fn keep_pid(&mut self, pid: u32) {
+        self.records.retain(|r| r.pid == Some(pid));
+        self.next = self.next.min(self.records.len());
+    }
+
     /// How many pluto records the log holds.
     pub fn len(&self) -> usize {
         self.records.len()

@@ -20,14 +20,20 @@
 //!   is acted on at the first observation whose snapshot was taken in a
 //!   later second than the record (`taken_at` has one-second resolution):
 //!   by then the snapshot has had its chance to list the SA and supply its
-//!   instance and links. Until then it waits in the tracker's state.
-//! * **pluto runs.** Records carry pluto's pid. The newest pid that wrote
-//!   before a snapshot is bound to the tracker's current run (generation and
-//!   anchor); a restart found by the snapshots binds the new pid to the new
-//!   run, and the old run's records keep the old run's ids.
+//!   instance and links. Until then it waits in the tracker's state. The
+//!   other way round, an observation whose snapshot-path SA events have no
+//!   record yet is held until the next one (the settle window), so that
+//!   they still get the record's time.
+//! * **pluto runs.** Records carry pluto's pid, and the audit source passes
+//!   on only those of its own pluto (its `pid_file`). The newest pid that
+//!   wrote before a snapshot is bound to the tracker's current run
+//!   (generation and anchor); a restart found by the snapshots binds the new
+//!   pid to the new run, and the old run's records keep the old run's ids.
 //!
-//! This module never changes what the snapshot path decides (which SA
-//! replaced which, why a tunnel went down); it only adds times and SAs.
+//! This module never overrules what the snapshot path decided from what it
+//! saw (which SA replaced which, why a tunnel went down); it adds times and
+//! SAs, and, for a rekey whose new SA no snapshot saw, the link and the old
+//! SA's `replaced`, which no snapshot could show.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,7 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Detail, Emitter, Listing, Tracker, connection_fields};
 use crate::audit::record::{Op, PlutoRecord, SaKind as RecordKind};
-use crate::event::{Action, Endpoint, Event, EventKind, SaFields, rfc3339};
+use crate::event::{Action, Endpoint, Event, EventKind, SaFields, event_id, rfc3339};
 use crate::snapshot::{ConnRef, SaKind};
 
 /// pluto runs remembered; older ones are forgotten with their records.
@@ -77,9 +83,26 @@ struct Run {
 }
 
 /// The records the tracker holds, per pluto pid; part of the checkpoint.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub(crate) struct AuditState {
     runs: BTreeMap<u32, Run>,
+    /// One observation's events held for their records (`finish_audit`).
+    #[serde(default)]
+    waiting: Vec<Event>,
+    /// When the observation before the current one was taken (seconds).
+    #[serde(default)]
+    previous: Option<i64>,
+    /// Hold events for their records (the settle window): an audit source
+    /// feeds this tracker and a next observation is sure to come (a
+    /// command source's poll, a replay's next dump); a file source may not
+    /// look again for hours. Set by its user, not saved.
+    #[serde(skip)]
+    expected: bool,
+    /// Serials of (generation, serial) the snapshot path held events for
+    /// before any record of their pluto run was bound: claimed for it once
+    /// the run is.
+    #[serde(default)]
+    early: BTreeSet<(u64, u64)>,
 }
 
 /// `unix_ms` as RFC 3339 with milliseconds (`2026-11-28T09:21:02.840Z`).
@@ -116,6 +139,24 @@ impl AuditState {
             .map(|(pid, _)| *pid)
     }
 
+    /// When pluto tore down `connection`'s SAs between the last observation
+    /// and `now`: the first end record of one of them. pluto writes no
+    /// record for a negotiation it abandons (an IKEv1 Quick Mode still
+    /// waiting), but it abandons one when it ends its connection's SAs
+    /// (a terminate, a dead peer, a restart), in the same instant.
+    fn torn_down(&self, pid: u32, connection: &str, now: i64) -> Option<i64> {
+        let from = self.previous?.saturating_mul(1000);
+        let to = now.saturating_add(1).saturating_mul(1000);
+        self.runs
+            .get(&pid)?
+            .sas
+            .values()
+            .filter(|sa| sa.connection == connection)
+            .filter_map(|sa| sa.destroyed_ms.or(sa.failed_ms))
+            .filter(|t| *t > from && *t < to)
+            .min()
+    }
+
     /// The record time that stamps `action` of `serial` in run `generation`.
     fn stamp(&self, generation: u64, serial: u64, action: Action) -> Option<i64> {
         let sa = self.runs.get(&self.pid_of(generation)?)?.sas.get(&serial)?;
@@ -136,6 +177,14 @@ impl AuditState {
 }
 
 impl Tracker {
+    /// Say that an audit source feeds this tracker and that observations
+    /// keep coming (a polled source), so that an observation whose SA
+    /// events lack their records waits for the next one (the settle
+    /// window), from the first observation on.
+    pub fn expect_audit(&mut self, expected: bool) {
+        self.audit.expected = expected;
+    }
+
     /// Take pluto's audit records (any order, repeats allowed) into the
     /// tracker's state. They make no events by themselves: the next
     /// [`Tracker::observe`] fuses them with its snapshot, so that the
@@ -218,9 +267,14 @@ impl Tracker {
         if run.bound.as_ref().map(|(g, _)| *g) != Some(self.generation) {
             return;
         }
+        let generation = self.generation;
+        let early = &self.audit.early;
         for (serial, sa) in run.sas.iter_mut().filter(|(_, sa)| !sa.claimed) {
-            sa.claimed = self.sas.contains(*serial) || listing.lists(*serial);
+            sa.claimed = self.sas.contains(*serial)
+                || listing.lists(*serial)
+                || early.contains(&(generation, *serial));
         }
+        self.audit.early.retain(|(g, _)| *g >= generation);
     }
 
     /// The observe hook after the snapshot path has handled every listed
@@ -231,6 +285,7 @@ impl Tracker {
         }
         let cutoff = em.now.saturating_mul(1000);
         let (anchor, generation) = (em.anchor.clone(), em.generation);
+        let renumber = self.established_between_polls(em);
         let first_new = em.events.len();
         let pids: Vec<u32> = self.audit.runs.keys().copied().collect();
         for pid in pids {
@@ -263,6 +318,46 @@ impl Tracker {
         for (event, sequence) in tail.iter_mut().zip(sequences) {
             event.event.sequence = sequence;
         }
+        // The failures taken back leave no hole in the sequence.
+        if let Some((from, first)) = renumber {
+            for (k, event) in em.events[from..].iter_mut().enumerate() {
+                event.event.sequence = first + k as u64;
+            }
+            em.sequence = first + (em.events.len() - from) as u64 - 1;
+        }
+    }
+
+    /// An SA a poll listed half-open and the next found gone is the
+    /// snapshot path's `negotiation-failed` (`abandoned`); when its records
+    /// say it was established (and then ended between the two polls), it
+    /// was no failure: the event is taken back and the SA handed to the
+    /// audit path, which reports its start and end at the records' times.
+    /// Returns where the events after the first one taken back start, and
+    /// its sequence number, for renumbering.
+    fn established_between_polls(&mut self, em: &mut Emitter) -> Option<(usize, u64)> {
+        let pid = self.audit.pid_of(em.generation)?;
+        let run = self.audit.runs.get_mut(&pid)?;
+        let mut first: Option<(usize, u64)> = None;
+        let mut i = 0;
+        while i < em.events.len() {
+            let e = &em.events[i];
+            let serial = e.libreswan.sa.as_ref().map(|f| f.serial);
+            let record = serial.and_then(|s| run.sas.get_mut(&s));
+            let taken_back = e.event.action == Action::NegotiationFailed
+                && e.event.kind == EventKind::Event
+                && e.libreswan.pluto.generation == em.generation
+                && record
+                    .as_ref()
+                    .is_some_and(|r| r.started_ms.is_some() && r.failed_ms.is_none());
+            if let (true, Some(r)) = (taken_back, record) {
+                r.claimed = false;
+                first.get_or_insert((i, e.event.sequence));
+                em.events.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        first
     }
 
     /// Report what the records alone say about an SA no snapshot showed.
@@ -316,24 +411,39 @@ impl Tracker {
             return;
         };
         if !sa.start_reported {
-            let action = match kind {
-                SaKind::Ike => Action::IkeSaEstablished,
-                SaKind::Child => Action::ChildSaEstablished,
+            let replaces = self.rekeyed_from(pid, serial, kind, sa, started);
+            let action = match (kind, replaces.is_some()) {
+                (SaKind::Ike, false) => Action::IkeSaEstablished,
+                (SaKind::Ike, true) => Action::IkeSaRekeyed,
+                (SaKind::Child, false) => Action::ChildSaEstablished,
+                (SaKind::Child, true) => Action::ChildSaRekeyed,
+            };
+            let mut start_sa = detail.sa.clone();
+            if let Some(f) = start_sa.as_mut() {
+                f.replaces = replaces;
+            }
+            // The snapshot path's id for the same rekey.
+            let start_subject = match replaces {
+                Some(old) => format!("{subject}:replaces:{old}"),
+                None => subject.clone(),
             };
             em.push(
                 action,
                 EventKind::Event,
-                None,
-                &subject,
+                replaces.map(|_| "rekey"),
+                &start_subject,
                 Detail {
                     connection: detail.connection.clone(),
                     source: detail.source.clone(),
                     destination: detail.destination.clone(),
-                    sa: detail.sa.clone(),
+                    sa: start_sa,
                     ..Detail::default()
                 },
             );
             stamp_last(em, Some(started));
+            if let Some(old) = replaces {
+                self.replaced_by_audit_only(em, old, serial, kind);
+            }
             if let Some(s) = self
                 .audit
                 .runs
@@ -346,12 +456,21 @@ impl Tracker {
         let Some(ended) = before(sa.destroyed_ms) else {
             return;
         };
-        // A newer established SA of the same kind on the tunnel took over:
-        // it ran out and was replaced; else it was deleted.
+        // A newer SA of the same kind on the tunnel that was up before this
+        // one ended took over: it ran out and was replaced; else it was
+        // deleted (a tunnel brought up again later replaces nothing).
+        let run = self.audit.runs.get(&pid);
+        let started_by = |s: u64, established_at: Option<i64>| {
+            run.and_then(|r| r.sas.get(&s))
+                .and_then(|r| r.started_ms)
+                .or_else(|| established_at.map(|t| t.saturating_mul(1000)))
+                .is_some_and(|t| t <= ended)
+        };
         let newer = tunnel.as_deref().and_then(|key| {
             self.sas
                 .of_tunnel(key)
                 .filter(|r| r.serial > serial && r.kind == kind && r.established)
+                .filter(|r| started_by(r.serial, r.established_at))
                 .map(|r| r.serial)
                 .next()
         });
@@ -373,6 +492,84 @@ impl Tracker {
         em.push(action, EventKind::Event, Some(reason), &subject, detail);
         stamp_last(em, Some(ended));
         self.audit_done(pid, serial);
+    }
+
+    /// The SA an audit-only SA rekeyed: the newest older SA of the same
+    /// kind and connection that was up when it started and ended after
+    /// that. A rekey and its old SA's end can both fall between two polls;
+    /// pluto's records carry no link, but only a rekey starts an SA while
+    /// its predecessor runs and then ends the predecessor (within a second
+    /// in IKEv2; IKEv1 keeps it until it expires or is terminated). An old
+    /// SA whose destroy record has not come yet counts when this poll
+    /// found it gone (the lab's IKE SA #52, deleted 0.7 s after its rekey,
+    /// between the record batches). An SA started next to one that goes
+    /// on running is a second SA, no rekey.
+    fn rekeyed_from(
+        &self,
+        pid: u32,
+        serial: u64,
+        kind: SaKind,
+        sa: &AuditSa,
+        started: i64,
+    ) -> Option<u64> {
+        self.audit
+            .runs
+            .get(&pid)?
+            .sas
+            .iter()
+            .filter(|(s, r)| {
+                **s < serial
+                    && r.kind == Some(kind)
+                    && r.connection == sa.connection
+                    && r.failed_ms.is_none()
+                    && r.started_ms.is_none_or(|t| t <= started)
+                    && r.destroyed_ms
+                        .map_or(!self.sas.contains(**s), |t| t >= started)
+            })
+            .map(|(s, _)| *s)
+            .max()
+    }
+
+    /// Tell the old SA of an audit-only rekey that it was replaced: in the
+    /// ledger if it still runs, or in its end event if this observation
+    /// (or the one held back) reported it already.
+    fn replaced_by_audit_only(&mut self, em: &mut Emitter, old: u64, new: u64, kind: SaKind) {
+        self.sas.update(old, |r| {
+            r.replaced_by.get_or_insert(new);
+        });
+        let (host, anchor, generation) = (em.host.clone(), em.anchor.clone(), em.generation);
+        let ended = em
+            .events
+            .iter_mut()
+            .chain(self.audit.waiting.iter_mut())
+            .filter(|e| e.libreswan.pluto.generation == generation)
+            .filter(|e| e.libreswan.sa.as_ref().is_some_and(|f| f.serial == old))
+            .find(|e| {
+                matches!(
+                    e.event.action,
+                    Action::IkeSaExpired
+                        | Action::IkeSaDeleted
+                        | Action::ChildSaExpired
+                        | Action::ChildSaDeleted
+                )
+            });
+        let Some(event) = ended else { return };
+        if event.event.reason.as_deref() == Some("replaced") {
+            return;
+        }
+        let action = match kind {
+            SaKind::Ike => Action::IkeSaExpired,
+            SaKind::Child => Action::ChildSaExpired,
+        };
+        event.event.reason = Some("replaced".to_string());
+        if let Some(f) = event.libreswan.sa.as_mut() {
+            f.replaced_by = Some(new);
+        }
+        if event.event.action != action {
+            event.event.action = action;
+            event.event.types = vec![action.ecs_type().to_string()];
+            event.event.id = event_id(&[&host, &anchor, action.as_str(), &format!("sa:{old}")]);
+        }
     }
 
     /// The connection an audit-only SA belongs to: the tunnel of that name
@@ -415,11 +612,26 @@ impl Tracker {
     /// The observe hook at the very end: every SA event the snapshot path
     /// made gets the record's time as its `@timestamp`, and the records of
     /// SAs the snapshot path has finished with are let go.
-    pub(super) fn finish_audit(&mut self, events: &mut [Event]) {
-        if self.audit.runs.is_empty() {
+    ///
+    /// A poll can list (or miss) an SA before its record is read: IKEv1
+    /// writes it a moment after the state is established, and a batch of
+    /// records reaches the daemon after the snapshot taken at the same
+    /// instant. So while records come, an observation whose SA events lack
+    /// one is held back, whole and in order, until the next observation
+    /// (the settle window: one interval, never longer), and stamped then;
+    /// what still has no record goes out with the poll's time.
+    pub(super) fn finish_audit(&mut self, events: &mut Vec<Event>) {
+        let mut out = std::mem::take(&mut self.audit.waiting);
+        let released = out.len();
+        out.append(events);
+        *events = out;
+        if self.audit.runs.is_empty() && !self.audit.expected {
             return;
         }
-        for event in events.iter_mut() {
+        let current = self.audit.pid_of(self.generation);
+        let now = self.clock.unwrap_or(0);
+        let mut waiting: BTreeSet<u64> = BTreeSet::new();
+        for (i, event) in events.iter_mut().enumerate() {
             if event.event.kind != EventKind::Event {
                 continue;
             }
@@ -427,9 +639,31 @@ impl Tracker {
                 continue;
             };
             let generation = event.libreswan.pluto.generation;
-            if let Some(ms) = self.audit.stamp(generation, serial, event.event.action) {
-                event.timestamp = rfc3339_ms(ms);
+            let fresh_failure = i >= released
+                && generation == self.generation
+                && event.event.action == Action::NegotiationFailed;
+            let torn_down_with = || {
+                let name = event.libreswan.connection.as_ref()?.name.as_str();
+                self.audit.torn_down(current?, name, now)
+            };
+            let stamp = self
+                .audit
+                .stamp(generation, serial, event.event.action)
+                .or_else(|| torn_down_with().filter(|_| fresh_failure));
+            match stamp {
+                Some(ms) => event.timestamp = rfc3339_ms(ms),
+                None if i >= released
+                    && self.audit.expected
+                    && generation == self.generation
+                    && awaits_record(event.event.action) =>
+                {
+                    waiting.insert(serial);
+                }
+                None => {}
             }
+        }
+        if !waiting.is_empty() {
+            self.audit.waiting = events.split_off(released);
         }
         // An SA the snapshot path ended is finished whatever record comes
         // later (pluto may write a failed start after its state is gone
@@ -455,12 +689,14 @@ impl Tracker {
                 run.done.insert(serial);
             }
         }
-        let current = self.audit.pid_of(self.generation);
         for (pid, run) in self.audit.runs.iter_mut() {
+            let ours = Some(*pid) == current;
             let finished: Vec<u64> = run
                 .sas
                 .iter()
-                .filter(|(s, sa)| sa.claimed && (Some(*pid) != current || !self.sas.contains(**s)))
+                .filter(|(s, sa)| {
+                    sa.claimed && (!ours || (!self.sas.contains(**s) && !waiting.contains(*s)))
+                })
                 .map(|(s, _)| *s)
                 .collect();
             for serial in finished {
@@ -471,7 +707,52 @@ impl Tracker {
                 run.done.pop_first();
             }
         }
+        self.audit.previous = Some(now);
+        // The held events' serials stay the snapshot path's, so that the
+        // record that arrives is kept for them and reports nothing itself.
+        match current.and_then(|pid| self.audit.runs.get_mut(&pid)) {
+            Some(run) => {
+                for serial in waiting {
+                    run.done.remove(&serial);
+                    run.sas.entry(serial).or_default().claimed = true;
+                }
+            }
+            None => {
+                let generation = self.generation;
+                self.audit
+                    .early
+                    .extend(waiting.into_iter().map(|s| (generation, s)));
+                while self.audit.early.len() > MAX_DONE {
+                    self.audit.early.pop_first();
+                }
+            }
+        }
     }
+
+    /// The events still held for their records (see `finish_audit`), at
+    /// the time they have: for the end of a replay, when no observation
+    /// follows.
+    pub fn release_held(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.finish_audit(&mut events);
+        events
+    }
+}
+
+/// The actions an audit record gives the time of.
+fn awaits_record(action: Action) -> bool {
+    matches!(
+        action,
+        Action::IkeSaEstablished
+            | Action::IkeSaRekeyed
+            | Action::ChildSaEstablished
+            | Action::ChildSaRekeyed
+            | Action::NegotiationFailed
+            | Action::IkeSaExpired
+            | Action::IkeSaDeleted
+            | Action::ChildSaExpired
+            | Action::ChildSaDeleted
+    )
 }
 
 #[cfg(test)]

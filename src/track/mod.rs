@@ -410,7 +410,10 @@ impl Tracker {
             Detail::default(),
         );
         self.sequence = em.sequence;
-        em.events
+        // What waited for its records goes first, as it happened first.
+        let mut events = self.release_held();
+        events.append(&mut em.events);
+        events
     }
 
     /// The time of the last observation; the tracker's clock never runs
