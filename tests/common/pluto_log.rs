@@ -709,6 +709,19 @@ pub fn judge(h: &History, events: &[serde_json::Value], min_life: i64, from: i64
             }
         }
     }
+    // SAs replaced, just before pluto shut down, by an SA that never lived
+    // long enough to be listed (lab 5.2: a Child SA rekeyed 0.7 s before
+    // `Pluto is shutting down`): a daemon sees them go with pluto.
+    let unlisted_successor: BTreeSet<(usize, u64)> = h
+        .sas
+        .iter()
+        .filter(|(_, sa)| sa.at_shutdown)
+        .filter(|(_, sa)| {
+            let until = sa.shutdown_began.or(sa.down).unwrap_or(i64::MAX);
+            until.saturating_sub(sa.up.unwrap_or(sa.first)) < min_life
+        })
+        .filter_map(|((run, _), sa)| sa.replaces.map(|old| (*run, old)))
+        .collect();
     let mut score = Score {
         judged: judged.len(),
         ..Score::default()
@@ -735,7 +748,10 @@ pub fn judge(h: &History, events: &[serde_json::Value], min_life: i64, from: i64
                     if checks_reason {
                         score.ends += 1;
                         // An SA pluto deleted while it shut down was both.
-                        let both = want == "pluto-restart" && reason == "deleted";
+                        let both = (want == "pluto-restart" && reason == "deleted")
+                            || (want == "replaced"
+                                && reason == "pluto-restart"
+                                && unlisted_successor.contains(&(run, serial)));
                         if reason == want || both {
                             score.ends_right += 1;
                         } else {
