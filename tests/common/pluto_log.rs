@@ -652,6 +652,10 @@ pub fn judge(h: &History, events: &[serde_json::Value], min_life: i64, from: i64
     let last = events.iter().map(event_time).max().unwrap_or(0);
     let mut truth: BTreeMap<Transition, String> = BTreeMap::new();
     let mut judged: BTreeSet<Transition> = BTreeSet::new();
+    // SAs replaced, just before pluto shut down, by an SA that never lived
+    // long enough to be listed (lab 5.2: a Child SA rekeyed 0.7 s before
+    // `Pluto is shutting down`): a daemon sees them go with pluto.
+    let mut unlisted_successor: BTreeSet<(usize, u64)> = BTreeSet::new();
     for ((run, serial), sa) in &h.sas {
         let (run, serial) = (*run, *serial);
         // What a listing could see: pluto answers nothing while it shuts
@@ -666,6 +670,11 @@ pub fn judge(h: &History, events: &[serde_json::Value], min_life: i64, from: i64
         let lived = listable_until
             .unwrap_or(i64::MAX)
             .saturating_sub(sa.up.unwrap_or(sa.first));
+        if sa.at_shutdown && lived < min_life {
+            if let Some(old) = sa.replaces {
+                unlisted_successor.insert((run, old));
+            }
+        }
         let began = sa.up.unwrap_or(sa.first);
         let long = lived >= min_life && began + min_life <= last && began > from;
         let ended_in_view = sa.down.is_some_and(|d| d + min_life < last);
@@ -709,19 +718,6 @@ pub fn judge(h: &History, events: &[serde_json::Value], min_life: i64, from: i64
             }
         }
     }
-    // SAs replaced, just before pluto shut down, by an SA that never lived
-    // long enough to be listed (lab 5.2: a Child SA rekeyed 0.7 s before
-    // `Pluto is shutting down`): a daemon sees them go with pluto.
-    let unlisted_successor: BTreeSet<(usize, u64)> = h
-        .sas
-        .iter()
-        .filter(|(_, sa)| sa.at_shutdown)
-        .filter(|(_, sa)| {
-            let until = sa.shutdown_began.or(sa.down).unwrap_or(i64::MAX);
-            until.saturating_sub(sa.up.unwrap_or(sa.first)) < min_life
-        })
-        .filter_map(|((run, _), sa)| sa.replaces.map(|old| (*run, old)))
-        .collect();
     let mut score = Score {
         judged: judged.len(),
         ..Score::default()
