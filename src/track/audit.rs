@@ -576,12 +576,7 @@ impl Tracker {
     /// whose peer is the record's remote address (or the only one of that
     /// name), else the bare name.
     fn conn_of(&self, sa: &AuditSa) -> (ConnRef, Option<String>) {
-        let prefix = format!("{}\u{1f}", sa.connection);
-        let candidates: Vec<(&String, &super::ledger::TunnelRecord)> = self
-            .tunnels
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .collect();
+        let candidates = self.tunnels.of_name(&sa.connection);
         let pick = candidates
             .iter()
             .find(|(_, t)| t.remote_ip.is_some() && t.remote_ip == sa.remote)

@@ -6,8 +6,9 @@
 //! (byte totals with wraps undone, absolute due times); they never decide
 //! which events to emit — that is `track::Tracker`'s job.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::snapshot::Seen;
@@ -319,17 +320,19 @@ pub struct ConnectionRecord {
 ///
 /// A gateway holds tens of thousands of SAs; scanning all of them for each
 /// one made a poll quadratic. The indexes are derived data: a checkpoint
-/// holds only the records (the same JSON as a plain map by serial) and the
-/// indexes are rebuilt on restore. Every change of a record's tunnel or
-/// parent goes through [`SaTable::update`] or [`SaTable::move_to_tunnel`], so
-/// the indexes never go stale.
+/// holds only the records (the same JSON as a plain map by serial, in
+/// serial order) and the indexes are rebuilt on restore. Every change of a
+/// record's tunnel or parent goes through [`SaTable::update`] or
+/// [`SaTable::move_to_tunnel`], so the indexes never go stale. Every map is
+/// hashed (each listed SA is looked up at every poll); what needs an order
+/// says so and sorts.
 #[derive(Debug, Clone, Default)]
 pub struct SaTable {
-    by_serial: BTreeMap<u64, SaRecord>,
+    by_serial: FxHashMap<u64, SaRecord>,
     /// Serials of every SA of a tunnel, by [`tunnel_key`].
-    by_tunnel: HashMap<String, BTreeSet<u64>>,
+    by_tunnel: FxHashMap<String, BTreeSet<u64>>,
     /// Serials of the SAs whose `parent_serial` is the key.
-    by_parent: HashMap<u64, BTreeSet<u64>>,
+    by_parent: FxHashMap<u64, BTreeSet<u64>>,
 }
 
 impl SaTable {
@@ -350,14 +353,21 @@ impl SaTable {
         self.by_serial.is_empty()
     }
 
-    /// Every record, by serial.
-    pub fn values(&self) -> impl DoubleEndedIterator<Item = &SaRecord> {
+    /// Every record, in no particular order.
+    pub fn values(&self) -> impl Iterator<Item = &SaRecord> {
         self.by_serial.values().inspect(|_| work::count(1))
     }
 
     /// Every open serial, in order.
-    pub fn serials(&self) -> impl DoubleEndedIterator<Item = u64> + '_ {
-        self.by_serial.keys().copied().inspect(|_| work::count(1))
+    pub fn serials(&self) -> Vec<u64> {
+        let mut serials: Vec<u64> = self
+            .by_serial
+            .keys()
+            .copied()
+            .inspect(|_| work::count(1))
+            .collect();
+        serials.sort_unstable();
+        serials
     }
 
     /// Open a record (replacing one under the same serial).
@@ -427,6 +437,12 @@ impl SaTable {
             .inspect(|_| work::count(1))
     }
 
+    /// Whether the tunnel `key` has any open SA.
+    pub fn tunnel_has_sas(&self, key: &str) -> bool {
+        work::count(1);
+        self.by_tunnel.contains_key(key)
+    }
+
     /// The SAs whose parent is `serial`, oldest first.
     pub fn children_of(&self, serial: u64) -> impl Iterator<Item = &SaRecord> + '_ {
         self.by_parent
@@ -459,11 +475,11 @@ impl SaTable {
         }
     }
 
-    fn from_records(by_serial: BTreeMap<u64, SaRecord>) -> SaTable {
+    fn from_records(by_serial: FxHashMap<u64, SaRecord>) -> SaTable {
         let mut table = SaTable {
-            by_serial: BTreeMap::new(),
-            by_tunnel: HashMap::new(),
-            by_parent: HashMap::new(),
+            by_serial: FxHashMap::default(),
+            by_tunnel: FxHashMap::default(),
+            by_parent: FxHashMap::default(),
         };
         for rec in by_serial.values() {
             table.index(rec);
@@ -475,7 +491,7 @@ impl SaTable {
 
 /// Take `serial` out of `key`'s set, dropping the set when it empties so
 /// that churn does not leave empty sets behind.
-fn remove_from<K, Q>(map: &mut HashMap<K, BTreeSet<u64>>, key: &Q, serial: u64)
+fn remove_from<K, Q>(map: &mut FxHashMap<K, BTreeSet<u64>>, key: &Q, serial: u64)
 where
     K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
     Q: std::hash::Hash + Eq + ?Sized,
@@ -496,13 +512,199 @@ impl PartialEq for SaTable {
 
 impl Serialize for SaTable {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.by_serial.serialize(serializer)
+        sorted::serialize(&self.by_serial, serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for SaTable {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<SaTable, D::Error> {
-        BTreeMap::<u64, SaRecord>::deserialize(deserializer).map(SaTable::from_records)
+        FxHashMap::<u64, SaRecord>::deserialize(deserializer).map(SaTable::from_records)
+    }
+}
+
+/// The tunnels by [`tunnel_key`], hashed because every listed SA looks its
+/// tunnel up at every poll; whatever reports tunnels in turn asks for them
+/// sorted by key, the order a map by key would give.
+///
+/// It also keeps which tunnels one observation touched (an SA of theirs
+/// was listed or went), as a mark on the entry: marking costs no copy of
+/// the key, and only the few touched tunnels whose up state changes are
+/// taken out ([`TunnelTable::take_touched`]). The marks are never saved: a
+/// checkpoint holds the same JSON as a plain map by key.
+#[derive(Debug, Clone, Default)]
+pub struct TunnelTable {
+    by_key: FxHashMap<String, TunnelEntry>,
+}
+
+#[derive(Debug, Clone)]
+struct TunnelEntry {
+    rec: TunnelRecord,
+    touched: bool,
+}
+
+impl TunnelTable {
+    /// The tunnel `key`.
+    pub fn get(&self, key: &str) -> Option<&TunnelRecord> {
+        work::count(1);
+        self.by_key.get(key).map(|e| &e.rec)
+    }
+
+    /// The tunnel `key`, to change.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut TunnelRecord> {
+        work::count(1);
+        self.by_key.get_mut(key).map(|e| &mut e.rec)
+    }
+
+    /// Whether the tunnel `key` is known.
+    pub fn contains(&self, key: &str) -> bool {
+        work::count(1);
+        self.by_key.contains_key(key)
+    }
+
+    /// Add the tunnel `key` (replacing one under the same key).
+    pub fn insert(&mut self, key: String, rec: TunnelRecord) {
+        work::count(1);
+        self.by_key.insert(
+            key,
+            TunnelEntry {
+                rec,
+                touched: false,
+            },
+        );
+    }
+
+    /// Every tunnel, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &TunnelRecord)> {
+        self.by_key
+            .iter()
+            .inspect(|_| work::count(1))
+            .map(|(k, e)| (k, &e.rec))
+    }
+
+    /// The keys of the tunnels `pick` selects, sorted.
+    pub fn keys_where(&self, mut pick: impl FnMut(&str, &TunnelRecord) -> bool) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .iter()
+            .filter(|(k, t)| pick(k, t))
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// The tunnels of the base connection `name`, by key.
+    pub fn of_name(&self, name: &str) -> Vec<(&String, &TunnelRecord)> {
+        let mut found: Vec<(&String, &TunnelRecord)> = self
+            .iter()
+            .filter(|(k, _)| {
+                k.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('\u{1f}'))
+            })
+            .collect();
+        found.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        found
+    }
+
+    /// Mark the tunnel `key` as touched by this observation (nothing if
+    /// it is not known).
+    pub fn touch(&mut self, key: &str) {
+        work::count(1);
+        if let Some(e) = self.by_key.get_mut(key) {
+            e.touched = true;
+        }
+    }
+
+    /// Clear every mark, and return the keys of the touched tunnels that
+    /// `changed` picks, sorted.
+    pub fn take_touched(
+        &mut self,
+        mut changed: impl FnMut(&str, &TunnelRecord) -> bool,
+    ) -> Vec<String> {
+        let mut keys = Vec::new();
+        for (key, e) in self.by_key.iter_mut() {
+            work::count(1);
+            if std::mem::take(&mut e.touched) && changed(key, &e.rec) {
+                keys.push(key.clone());
+            }
+        }
+        keys.sort_unstable();
+        keys
+    }
+
+    /// Keep only the tunnels `keep` says to.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &TunnelRecord) -> bool) {
+        self.by_key.retain(|k, e| {
+            work::count(1);
+            keep(k, &e.rec)
+        });
+    }
+}
+
+impl PartialEq for TunnelTable {
+    fn eq(&self, other: &TunnelTable) -> bool {
+        self.by_key.len() == other.by_key.len()
+            && self
+                .by_key
+                .iter()
+                .all(|(k, e)| other.by_key.get(k).is_some_and(|o| o.rec == e.rec))
+    }
+}
+
+impl Serialize for TunnelTable {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<(&String, &TunnelRecord)> = self.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        serializer.collect_map(entries)
+    }
+}
+
+impl<'de> Deserialize<'de> for TunnelTable {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TunnelTable, D::Error> {
+        let by_key = FxHashMap::<String, TunnelRecord>::deserialize(deserializer)?
+            .into_iter()
+            .map(|(k, rec)| {
+                (
+                    k,
+                    TunnelEntry {
+                        rec,
+                        touched: false,
+                    },
+                )
+            })
+            .collect();
+        Ok(TunnelTable { by_key })
+    }
+}
+
+/// Hashed maps saved as a map sorted by key: the same JSON, byte for byte,
+/// as the `BTreeMap` they replace, so checkpoints read both ways.
+pub mod sorted {
+    use std::collections::HashMap;
+    use std::hash::BuildHasher;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Serialise `map` sorted by key.
+    pub fn serialize<K, V, H, S>(map: &HashMap<K, V, H>, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        K: Serialize + Ord,
+        V: Serialize,
+        S: Serializer,
+    {
+        let mut entries: Vec<(&K, &V)> = map.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        serializer.collect_map(entries)
+    }
+
+    /// Read a map saved by [`serialize`] (or by a `BTreeMap`).
+    pub fn deserialize<'de, K, V, H, D>(deserializer: D) -> Result<HashMap<K, V, H>, D::Error>
+    where
+        K: Deserialize<'de> + std::hash::Hash + Eq,
+        V: Deserialize<'de>,
+        H: BuildHasher + Default,
+        D: Deserializer<'de>,
+    {
+        HashMap::<K, V, H>::deserialize(deserializer)
     }
 }
 

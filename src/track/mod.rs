@@ -16,8 +16,9 @@ pub mod ledger;
 
 pub use audit::rfc3339_ms;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
@@ -27,8 +28,8 @@ use crate::event::{
 use crate::snapshot::{ConnRef, Connection, IkeVersion, OutputKind, SaKind, Snapshot, TunnelId};
 use crate::work;
 use ledger::{
-    ConnectionRecord, Identity, Negotiating, SaRecord, SaTable, Seen, TunnelRecord, UpPeriod,
-    tunnel_key,
+    ConnectionRecord, Identity, Negotiating, SaRecord, SaTable, Seen, TunnelRecord, TunnelTable,
+    UpPeriod, tunnel_key,
 };
 
 /// The reason given to everything found already there when tracking starts.
@@ -91,8 +92,9 @@ pub struct Tracker {
     max_serial: u64,
     listed: Listed,
     sas: SaTable,
-    tunnels: BTreeMap<String, TunnelRecord>,
-    connections: BTreeMap<String, ConnectionRecord>,
+    tunnels: TunnelTable,
+    #[serde(with = "ledger::sorted")]
+    connections: FxHashMap<String, ConnectionRecord>,
     /// Set while pluto is unreachable: the outage number.
     outage: Option<u64>,
     outages: u64,
@@ -212,15 +214,17 @@ struct Listing<'a> {
     /// Every listed serial with what the snapshot says about it.
     current: BTreeMap<u64, Seen<'a>>,
     /// The first connection-list entry of each instance (name, instances).
-    connections: HashMap<(&'a str, &'a [u64]), &'a Connection>,
+    connections: FxHashMap<(&'a str, &'a [u64]), &'a Connection>,
     /// Base names the connection list shows.
-    names: HashSet<&'a str>,
+    names: FxHashSet<&'a str>,
 }
 
 impl<'a> Listing<'a> {
     fn new(snapshot: &'a Snapshot) -> Listing<'a> {
-        let mut connections = HashMap::with_capacity(snapshot.connections.len());
-        let mut names = HashSet::with_capacity(snapshot.connections.len());
+        let mut connections =
+            FxHashMap::with_capacity_and_hasher(snapshot.connections.len(), Default::default());
+        let mut names =
+            FxHashSet::with_capacity_and_hasher(snapshot.connections.len(), Default::default());
         for c in &snapshot.connections {
             work::count(1);
             connections
@@ -238,13 +242,6 @@ impl<'a> Listing<'a> {
     fn lists(&self, serial: u64) -> bool {
         work::count(1);
         self.current.contains_key(&serial)
-    }
-}
-
-/// Add `key` to the touched tunnels, copying it only the first time.
-fn touch(touched: &mut BTreeSet<String>, key: &str) {
-    if !touched.contains(key) {
-        touched.insert(key.to_string());
     }
 }
 
@@ -290,7 +287,14 @@ fn ip_only(text: Option<&str>) -> Option<String> {
 /// Set `slot` to the address in `text` if it is one, copying only when it
 /// differs (the slot always holds an address in its canonical form).
 fn set_ip(slot: &mut Option<String>, text: Option<&str>) {
-    let Some(ip) = text.and_then(|t| t.trim().parse::<std::net::IpAddr>().ok()) else {
+    let Some(text) = text.map(str::trim) else {
+        return;
+    };
+    // The common case at every poll: printed as it was last time.
+    if slot.as_deref() == Some(text) {
+        return;
+    }
+    let Some(ip) = text.parse::<std::net::IpAddr>().ok() else {
         return;
     };
     let same = slot
@@ -311,6 +315,12 @@ fn start_time(add_time: Option<u64>, previous: Option<i64>, now: i64) -> i64 {
     }
 }
 
+/// The established Child SAs of a tunnel, oldest first.
+fn live_children<'s>(sas: &'s SaTable, key: &'s str) -> impl Iterator<Item = &'s SaRecord> + 's {
+    sas.of_tunnel(key)
+        .filter(|r| r.established && r.kind == SaKind::Child)
+}
+
 impl Tracker {
     /// A tracker that has seen nothing yet: its first snapshot yields an
     /// inventory of what is already up.
@@ -324,8 +334,8 @@ impl Tracker {
             max_serial: 0,
             listed: Listed::default(),
             sas: SaTable::default(),
-            tunnels: BTreeMap::new(),
-            connections: BTreeMap::new(),
+            tunnels: TunnelTable::default(),
+            connections: FxHashMap::default(),
             outage: None,
             outages: 0,
             last_traffic_at: None,
@@ -355,9 +365,9 @@ impl Tracker {
     /// [`Snapshot::tunnels_up`], accumulated over the snapshots seen.
     pub fn tunnels_up(&self) -> BTreeSet<TunnelId> {
         self.tunnels
-            .values()
-            .filter(|t| t.up.is_some())
-            .map(|t| t.conn.tunnel())
+            .iter()
+            .filter(|(_, t)| t.up.is_some())
+            .map(|(_, t)| t.conn.tunnel())
             .collect()
     }
 
@@ -512,7 +522,6 @@ impl Tracker {
             .map(|r| r.serial)
             .collect();
 
-        let mut touched: BTreeSet<String> = BTreeSet::new();
         // IKE SAs first: whether a new Child SA continues an old one
         // depends on whether its new parent rekeyed the old one's parent.
         let ike_first = current
@@ -536,12 +545,12 @@ impl Tracker {
                     if !was_established && rec.conn != *seen.conn() {
                         // A responder's SA moves to the connection that
                         // IKE_AUTH picked ("switched to ..." in pluto's log).
-                        touch(&mut touched, &rec.tunnel);
+                        self.tunnels.touch(&rec.tunnel);
                         self.sas.move_to_tunnel(serial, seen.conn());
                     }
                     self.sas.update(serial, |rec| rec.update(seen, now));
                     if let Some(rec) = self.sas.get(serial) {
-                        touch(&mut touched, &rec.tunnel);
+                        self.tunnels.touch(&rec.tunnel);
                     }
                     if !was_established && seen.established() {
                         self.establish(&mut em, serial, seen, inventory, previous, &listing);
@@ -549,7 +558,7 @@ impl Tracker {
                 }
                 None => {
                     let rec = SaRecord::new(serial, seen, now);
-                    touch(&mut touched, &rec.tunnel);
+                    self.tunnels.touch(&rec.tunnel);
                     self.sas.insert(rec);
                     if seen.established() {
                         self.establish(&mut em, serial, seen, inventory, previous, &listing);
@@ -562,25 +571,33 @@ impl Tracker {
 
         for serial in &gone {
             if let Some(rec) = self.sas.get(*serial) {
-                touch(&mut touched, &rec.tunnel);
+                self.tunnels.touch(&rec.tunnel);
             }
             self.close(&mut em, *serial, &listing, lists_conns);
         }
         self.fuse_audit(&mut em);
 
-        for key in &touched {
+        // Only a touched tunnel that is up without an established Child SA,
+        // or down with one, comes up or goes down; in key order, as the
+        // events of one poll always came.
+        let sas = &self.sas;
+        let changed = self
+            .tunnels
+            .take_touched(|key, t| t.up.is_some() != live_children(sas, key).next().is_some());
+        for key in &changed {
             self.tunnel_transitions(&mut em, key, inventory_child);
         }
         // Only a tunnel with an attempt or a negotiation episode has
         // anything to check; the others would be visited for nothing.
-        let negotiating: Vec<String> = self
-            .tunnels
-            .iter()
-            .filter(|(key, t)| {
-                t.negotiating.is_some() || self.sas.of_tunnel(key).any(|r| !r.established)
-            })
-            .map(|(key, _)| key.clone())
+        let attempting: FxHashSet<&str> = self
+            .sas
+            .values()
+            .filter(|r| !r.established)
+            .map(|r| r.tunnel.as_str())
             .collect();
+        let negotiating = self
+            .tunnels
+            .keys_where(|key, t| t.negotiating.is_some() || attempting.contains(key));
         for key in &negotiating {
             self.check_stalled(&mut em, key);
         }
@@ -664,19 +681,14 @@ impl Tracker {
         );
         em.anchor = old_anchor;
         em.generation = old_generation;
-        let mut order: Vec<u64> = self
+        // Child SAs first, then IKE SAs, each by serial.
+        let mut order: Vec<(bool, u64)> = self
             .sas
             .values()
-            .filter(|r| r.kind == SaKind::Child)
-            .map(|r| r.serial)
+            .map(|r| (r.kind == SaKind::Ike, r.serial))
             .collect();
-        order.extend(
-            self.sas
-                .values()
-                .filter(|r| r.kind == SaKind::Ike)
-                .map(|r| r.serial),
-        );
-        for serial in order {
+        order.sort_unstable();
+        for (_, serial) in order {
             let Some(rec) = self.sas.remove(serial) else {
                 continue;
             };
@@ -689,8 +701,7 @@ impl Tracker {
             self.end_sa(em, rec, reason, None);
         }
         self.held.clear();
-        let keys: Vec<String> = self.tunnels.keys().cloned().collect();
-        for key in keys {
+        for key in self.tunnels.keys_where(|_, _| true) {
             self.tunnel_down(em, &key, "pluto-restart");
             if let Some(t) = self.tunnels.get_mut(&key) {
                 t.negotiating = None;
@@ -1089,9 +1100,7 @@ impl Tracker {
 
     /// The established Child SAs of a tunnel, oldest first.
     fn live_children<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s SaRecord> + 's {
-        self.sas
-            .of_tunnel(key)
-            .filter(|r| r.established && r.kind == SaKind::Child)
+        live_children(&self.sas, key)
     }
 
     /// Record the tunnels of every listed SA, with the endpoints the
@@ -1110,7 +1119,7 @@ impl Tracker {
             key.push('\u{1f}');
             key.push_str(conn.peer.as_deref().unwrap_or(""));
             debug_assert_eq!(key, tunnel_key(conn));
-            if !self.tunnels.contains_key(key.as_str()) {
+            if !self.tunnels.contains(key.as_str()) {
                 self.tunnels.insert(
                     key.clone(),
                     TunnelRecord {
@@ -1154,7 +1163,6 @@ impl Tracker {
                 .min()
                 .unwrap_or(em.now);
             let first = live[0].serial;
-            let first_rec = live[0].clone();
             if let Some(t) = self.tunnels.get_mut(key) {
                 t.up = Some(UpPeriod {
                     since,
@@ -1168,7 +1176,10 @@ impl Tracker {
             if em.skip() {
                 return;
             }
-            let mut detail = self.sa_detail(&first_rec, false, em.now);
+            let Some(first_rec) = self.sas.get(first) else {
+                return;
+            };
+            let mut detail = self.sa_detail(first_rec, false, em.now);
             detail.tunnel = self.tunnel_detail(key, em.now).tunnel;
             let (ek, reason) = kind_and_reason(inventory, None);
             em.push(
@@ -1256,7 +1267,7 @@ impl Tracker {
     /// Report connections the list shows for the first time (or reloaded
     /// under a new `$N` serial).
     fn added_connections(&mut self, em: &mut Emitter, snapshot: &Snapshot, inventory: bool) {
-        let mut done: BTreeSet<&str> = BTreeSet::new();
+        let mut done: FxHashSet<&str> = FxHashSet::default();
         for c in snapshot
             .connections
             .iter()
@@ -1266,18 +1277,18 @@ impl Tracker {
             if !done.insert(name) {
                 continue;
             }
-            let known = self.connections.get(name).cloned();
-            if let Some(rec) = &known {
+            let known = self.connections.get(name);
+            if let Some(rec) = known {
                 let reloaded =
                     matches!((rec.conn_serial, c.conn_serial), (Some(a), Some(b)) if a != b);
                 if rec.present && !reloaded {
                     continue;
                 }
-                if rec.present {
-                    self.connection_removed(em, name, "reloaded");
-                }
             }
             let loads = known.map_or(0, |r| r.loads) + 1;
+            if known.is_some_and(|r| r.present) {
+                self.connection_removed(em, name, "reloaded");
+            }
             // The `$N` serial repeats after a pluto restart, and 3.x has
             // none: the load count keeps every load's id its own.
             let load_id = match c.conn_serial {
@@ -1316,18 +1327,20 @@ impl Tracker {
 
     /// Report connections the list no longer shows.
     fn removed_connections(&mut self, em: &mut Emitter, snapshot: &Snapshot, reason: &str) {
-        let listed: BTreeSet<&str> = snapshot
+        let listed: FxHashSet<&str> = snapshot
             .connections
             .iter()
             .filter(|c| c.conn.instances.is_empty())
             .map(|c| c.conn.name.as_str())
             .collect();
-        let gone: Vec<String> = self
+        let mut gone: Vec<String> = self
             .connections
             .iter()
             .filter(|(name, rec)| rec.present && !listed.contains(name.as_str()))
             .map(|(name, _)| name.clone())
             .collect();
+        // In name order, as they always came.
+        gone.sort_unstable();
         for name in gone {
             self.connection_removed(em, &name, reason);
         }
@@ -1365,13 +1378,7 @@ impl Tracker {
             return;
         }
         self.last_traffic_at = Some(em.now);
-        let up: Vec<String> = self
-            .tunnels
-            .iter()
-            .filter(|(_, t)| t.up.is_some())
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in up {
+        for key in self.tunnels.keys_where(|_, t| t.up.is_some()) {
             let detail = self.tunnel_detail(&key, em.now);
             em.push(
                 Action::Traffic,
@@ -1387,8 +1394,7 @@ impl Tracker {
     /// road-warrior churn does not grow the state forever.
     fn forget_idle_tunnels(&mut self) {
         let sas = &self.sas;
-        self.tunnels.retain(|key, t| {
-            t.up.is_some() || t.negotiating.is_some() || sas.of_tunnel(key).next().is_some()
-        });
+        self.tunnels
+            .retain(|key, t| t.up.is_some() || t.negotiating.is_some() || sas.tunnel_has_sas(key));
     }
 }
