@@ -256,12 +256,22 @@ pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyh
 
     notify(&[NotifyState::Stopping, NotifyState::Status("draining")]);
     // Reports still in the channel are dropped with the sources: they were
-    // never diffed or checkpointed, so the next start looks again.
+    // never diffed or checkpointed, so the next start looks again. pluto's
+    // audit records among them are taken in first (they make no events by
+    // themselves), so that what is held for them gets their times.
     for task in tasks.iter().chain(&endpoint) {
         task.abort();
     }
+    while let Ok(report) = rx.try_recv() {
+        if let (Observation::Audit(records), Some(tracked)) =
+            (&report.observation, trackers.get_mut(&report.source))
+        {
+            tracked.checkpoint.tracker.ingest_audit(records);
+        }
+    }
     drop(rx);
     let grace = config.shutdown_grace;
+    events_queued += queue_held(&mut trackers, &delivery, &metrics, grace).await;
     let shutdown = delivery.shutdown(grace);
     tokio::pin!(shutdown);
     let mut left_in_spools = None;
@@ -303,6 +313,45 @@ pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyh
         ),
     }
     Ok(())
+}
+
+/// At a stop, queue the events each tracker still holds for their audit
+/// records (the settle window waits for a next poll that will not come),
+/// with the times they have, and return how many. A daemon stopped for
+/// good must not keep them back; a tracker whose events cannot be queued
+/// within `grace` keeps them in its checkpoint, so the next start sends
+/// them once.
+async fn queue_held(
+    trackers: &mut BTreeMap<String, Tracked>,
+    delivery: &Delivery,
+    metrics: &Metrics,
+    grace: std::time::Duration,
+) -> u64 {
+    let mut queued = 0;
+    for (name, tracked) in trackers.iter_mut() {
+        let mut next = tracked.checkpoint.clone();
+        let events = next.tracker.release_held();
+        if events.is_empty() {
+            continue;
+        }
+        let lines: Vec<String> = events.iter().map(|e| e.to_json_line()).collect();
+        match tokio::time::timeout(grace, delivery.enqueue(&lines)).await {
+            Ok(Ok(())) => {
+                metrics.events_queued(name, events.iter().map(|e| e.action()));
+                info!(source = %name, events = lines.len(),
+                    "stopping: queued the events held for their audit records");
+                tracked.checkpoint = next;
+                queued += lines.len() as u64;
+            }
+            Ok(Err(e)) => warn!(source = %name,
+                "stopping: cannot queue the {} events held for their audit records: {e}; they stay in the checkpoint for the next start",
+                lines.len()),
+            Err(_) => warn!(source = %name,
+                "stopping: the {} events held for their audit records were not queued within {grace:?}; they stay in the checkpoint for the next start",
+                lines.len()),
+        }
+    }
+    queued
 }
 
 /// The first wait before retrying a snapshot whose events could not be
@@ -411,6 +460,7 @@ async fn handle(
     if let Observation::Audit(records) = &report.observation {
         // No events yet: the tracker's next snapshot fuses them, and the
         // checkpoint then written holds whatever is still waiting.
+        debug!(source = %report.source, records = records.len(), "audit records taken in");
         tracked.checkpoint.tracker.ingest_audit(records);
         return Ok(0);
     }

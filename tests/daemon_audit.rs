@@ -37,6 +37,21 @@ fn audit_table(root: &Path, from: &str, path: Option<&Path>) -> String {
     )
 }
 
+/// How many audit records the daemon's debug log says it took in.
+fn records_taken_in(log: &str) -> u64 {
+    log.lines()
+        .filter(|l| l.contains("audit records taken in"))
+        .filter_map(|l| {
+            l.split_once("records=")?
+                .1
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
 fn has_event(out: &Path, action: &str) -> bool {
     event_lines(out)
         .iter()
@@ -76,8 +91,11 @@ fn a_missing_auditd_log_is_one_line_then_its_records_are_fused_once_it_appears()
     file.write_all(record("1795857664.100", 331, "destroy").as_bytes())
         .unwrap();
     drop(file);
-    // Long enough for the follower (every 250 ms) to hand them over.
-    std::thread::sleep(Duration::from_millis(1500));
+    // The follower hands the records over in its own time; the dump that
+    // fuses them comes after they are in the tracker.
+    wait_until(LIMIT, "both records taken in", &daemon, || {
+        records_taken_in(&daemon.log()) >= 2
+    });
     let (second, _) = series[1];
     write_by_rename(&root.join("watch/status.txt"), &fixture(second), second);
     wait_until(LIMIT, "the short-lived SA", &daemon, || {
@@ -157,4 +175,97 @@ fn a_netlink_socket_that_cannot_be_opened_is_one_line_and_snapshots_go_on() {
     assert_eq!(count_lines(&log, "audit records unavailable"), 1, "{log}");
     assert!(log.contains("CAP_AUDIT_READ"), "{log}");
     assert!(daemon.exited().is_none());
+}
+
+/// The events of `action` the sink holds for `serial`.
+fn count_of(out: &Path, action: &str, serial: u64) -> usize {
+    event_lines(out)
+        .iter()
+        .map(|l| parse_event(l))
+        .filter(|e| {
+            field(e, "event.action").and_then(|a| a.as_str()) == Some(action)
+                && field(e, "libreswan.sa.serial").and_then(|s| s.as_u64()) == Some(serial)
+        })
+        .count()
+}
+
+#[test]
+fn events_held_for_their_records_are_delivered_at_sigterm_and_not_again_after_a_restart() {
+    // A command source with an audit source: the poll that finds Child SA
+    // #9 rekeyed (two real dumps of the bundled series, 5 s apart) holds
+    // its events for #9's record, which never comes; the next poll never
+    // answers (the fake whack waits for `go`), so only the stop can let
+    // them out.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let d = root.to_str().unwrap();
+    fs::write(root.join("a.txt"), fixture(1_795_857_677)).unwrap();
+    fs::write(root.join("b.txt"), fixture(1_795_857_682)).unwrap();
+    let whack = script(
+        &root.join("whack"),
+        &format!(
+            "n=$(cat \"{d}/calls\" 2>/dev/null || echo 0)\necho $((n + 1)) > \"{d}/calls\"\n\
+             case $n in\n0) cat \"{d}/a.txt\" ;;\n\
+             *) [ \"$n\" = 1 ] || while [ ! -e \"{d}/go\" ]; do sleep 0.05; done; cat \"{d}/b.txt\" ;;\nesac\n"
+        ),
+    );
+    let log = root.join("audit/audit.log");
+    fs::create_dir_all(log.parent().unwrap()).unwrap();
+    fs::write(&log, "").unwrap();
+    fs::create_dir_all(root.join("out")).unwrap();
+    let config = root.join("swantrail.toml");
+    fs::write(
+        &config,
+        format!(
+            "state_dir = {state}\nhostname = \"gw-test\"\nshutdown_grace = \"10s\"\n\n\
+             [[source]]\ntype = \"command\"\nname = \"lab\"\nargv = [{whack}]\n\
+             interval = \"100ms\"\njitter = \"0s\"\ntimeout = \"10m\"\n{audit}\n\
+             [[sink]]\ntype = \"file\"\npath = {out}\n\n[sink.spool]\nbatch_max_wait = \"20ms\"\n",
+            state = toml_path(&root.join("state")),
+            whack = toml_path(&whack),
+            audit = audit_table(root, "auditd-log", Some(&log)),
+            out = toml_path(&root.join("out/events.ndjson")),
+        ),
+    )
+    .unwrap();
+    let stderr = root.join("stderr.log");
+    let checkpoint = root.join("state/checkpoint/lab.json");
+    let holds_the_rekey = || {
+        let text = fs::read_to_string(&checkpoint).unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        json["tracker"]["audit"]["waiting"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|e| e.to_string().contains("child-sa-rekeyed")))
+    };
+    let out = root.join("out");
+
+    let daemon = Daemon::start(&config, &stderr);
+    wait_until(
+        LIMIT,
+        "the rekey held in the checkpoint",
+        &daemon,
+        holds_the_rekey,
+    );
+    assert_eq!(count_of(&out, "child-sa-rekeyed", 9), 0, "held, not sent");
+    assert!(daemon.terminate().success());
+    assert_eq!(
+        count_of(&out, "child-sa-rekeyed", 9),
+        1,
+        "the held rekey is delivered at the stop; log:\n{}",
+        fs::read_to_string(&stderr).unwrap_or_default()
+    );
+    assert!(!holds_the_rekey(), "sent, so no longer held");
+
+    // The next start polls the same dump again: nothing more to say.
+    fs::write(root.join("go"), "").unwrap();
+    let polls = calls(root);
+    let daemon = Daemon::start(&config, &stderr);
+    wait_until(LIMIT, "two more polls", &daemon, || {
+        calls(root) >= polls + 2
+    });
+    wait_until(LIMIT, "the poll after the restart diffed", &daemon, || {
+        count_lines(&daemon.own_log(), "snapshot diffed") >= 1
+    });
+    assert!(daemon.terminate().success());
+    assert_eq!(count_of(&out, "child-sa-rekeyed", 9), 1, "not sent twice");
 }

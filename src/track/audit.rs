@@ -725,8 +725,8 @@ impl Tracker {
     }
 
     /// The events still held for their records (see `finish_audit`), at
-    /// the time they have: for the end of a replay, when no observation
-    /// follows.
+    /// the time they have: for the end of a replay, or a daemon's stop,
+    /// when no observation follows.
     pub fn release_held(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
         self.finish_audit(&mut events);
