@@ -393,7 +393,7 @@ impl Event {
             o.str_array("type", &e.types);
             o.raw_str("action", e.action.as_str());
             o.opt_str("reason", e.reason.as_deref());
-            o.u64("sequence", e.sequence);
+            o.int("sequence", e.sequence);
             o.str("module", &e.module);
             o.str("dataset", &e.dataset);
         });
@@ -409,7 +409,7 @@ impl Event {
             if let Some(end) = end {
                 top.object(key, |o| {
                     o.opt_str("ip", end.ip.as_deref());
-                    o.opt_u64("port", end.port.map(u64::from));
+                    o.opt_int("port", end.port);
                 });
             }
         }
@@ -427,37 +427,37 @@ impl Event {
             }
             if let Some(sa) = &l.sa {
                 o.object("sa", |o| {
-                    o.u64("serial", sa.serial);
+                    o.int("serial", sa.serial);
                     o.str("kind", &sa.kind);
-                    o.opt_u64("ike_version", sa.ike_version.map(u64::from));
+                    o.opt_int("ike_version", sa.ike_version);
                     o.opt_str("state", sa.state.as_deref());
-                    o.opt_u64("parent_serial", sa.parent_serial);
-                    o.opt_u64("replaces", sa.replaces);
-                    o.opt_u64("replaced_by", sa.replaced_by);
+                    o.opt_int("parent_serial", sa.parent_serial);
+                    o.opt_int("replaces", sa.replaces);
+                    o.opt_int("replaced_by", sa.replaced_by);
                     o.opt_str("spi_in", sa.spi_in.as_deref());
                     o.opt_str("spi_out", sa.spi_out.as_deref());
-                    o.opt_u64("bytes_in", sa.bytes_in);
-                    o.opt_u64("bytes_out", sa.bytes_out);
-                    o.opt_i64("duration_s", sa.duration_s);
+                    o.opt_int("bytes_in", sa.bytes_in);
+                    o.opt_int("bytes_out", sa.bytes_out);
+                    o.opt_int("duration_s", sa.duration_s);
                 });
             }
             if let Some(t) = &l.tunnel {
                 o.object("tunnel", |o| {
                     o.str("up_since", &t.up_since);
-                    o.i64("duration_s", t.duration_s);
-                    o.u64("rekeys", t.rekeys);
-                    o.u64("bytes_in", t.bytes_in);
-                    o.u64("bytes_out", t.bytes_out);
+                    o.int("duration_s", t.duration_s);
+                    o.int("rekeys", t.rekeys);
+                    o.int("bytes_in", t.bytes_in);
+                    o.int("bytes_out", t.bytes_out);
                 });
             }
             if let Some(n) = &l.negotiation {
                 o.object("negotiation", |o| {
                     o.str("since", &n.since);
-                    o.i64("duration_s", n.duration_s);
-                    o.u64("attempts", n.attempts);
+                    o.int("duration_s", n.duration_s);
+                    o.int("attempts", n.attempts);
                 });
             }
-            o.object("pluto", |o| o.u64("generation", l.pluto.generation));
+            o.object("pluto", |o| o.int("generation", l.pluto.generation));
         });
         top.close();
     }
@@ -533,25 +533,15 @@ impl<'a> JsonObject<'a> {
         self.out.push(']');
     }
 
-    fn u64(&mut self, key: &str, value: u64) {
+    /// An integer, formatted as serde_json formats it (itoa).
+    fn int(&mut self, key: &str, value: impl itoa::Integer) {
         self.key(key);
         self.out.push_str(itoa::Buffer::new().format(value));
     }
 
-    fn opt_u64(&mut self, key: &str, value: Option<u64>) {
+    fn opt_int(&mut self, key: &str, value: Option<impl itoa::Integer>) {
         if let Some(value) = value {
-            self.u64(key, value);
-        }
-    }
-
-    fn i64(&mut self, key: &str, value: i64) {
-        self.key(key);
-        self.out.push_str(itoa::Buffer::new().format(value));
-    }
-
-    fn opt_i64(&mut self, key: &str, value: Option<i64>) {
-        if let Some(value) = value {
-            self.i64(key, value);
+            self.int(key, value);
         }
     }
 
