@@ -329,6 +329,9 @@ async fn queue_held(
 ) -> u64 {
     let mut queued = 0;
     for (name, tracked) in trackers.iter_mut() {
+        if !tracked.checkpoint.tracker.holds_events() {
+            continue;
+        }
         let mut next = tracked.checkpoint.clone();
         let events = next.tracker.release_held();
         if events.is_empty() {

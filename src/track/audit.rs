@@ -732,6 +732,13 @@ impl Tracker {
         self.finish_audit(&mut events);
         events
     }
+
+    /// Whether events are held for their records: what
+    /// [`Tracker::release_held`] would give out, asked without a change
+    /// (a daemon's stop copies its checkpoint only when there is some).
+    pub fn holds_events(&self) -> bool {
+        !self.audit.waiting.is_empty()
+    }
 }
 
 /// The actions an audit record gives the time of.
