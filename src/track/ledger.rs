@@ -531,9 +531,21 @@ impl<'de> Deserialize<'de> for SaTable {
 /// the key, and only the few touched tunnels whose up state changes are
 /// taken out ([`TunnelTable::take_touched`]). The marks are never saved: a
 /// checkpoint holds the same JSON as a plain map by key.
+///
+/// The keys are also indexed by their base name (the part before the
+/// first U+001F), so that [`TunnelTable::of_name`] visits the tunnels of one
+/// name instead of every tunnel; like the marks, the index is derived and
+/// never saved.
 #[derive(Debug, Clone, Default)]
 pub struct TunnelTable {
     by_key: FxHashMap<String, TunnelEntry>,
+    /// The keys under each base name.
+    by_name: FxHashMap<String, Vec<String>>,
+}
+
+/// The base name of a [`tunnel_key`]: what comes before its first U+001F.
+fn base_name(key: &str) -> &str {
+    key.split_once('\u{1f}').map_or(key, |(name, _)| name)
 }
 
 #[derive(Debug, Clone)]
@@ -564,6 +576,12 @@ impl TunnelTable {
     /// Add the tunnel `key` (replacing one under the same key).
     pub fn insert(&mut self, key: String, rec: TunnelRecord) {
         work::count(1);
+        if !self.by_key.contains_key(&key) {
+            self.by_name
+                .entry(base_name(&key).to_string())
+                .or_default()
+                .push(key.clone());
+        }
         self.by_key.insert(
             key,
             TunnelEntry {
@@ -594,13 +612,25 @@ impl TunnelTable {
 
     /// The tunnels of the base connection `name`, by key.
     pub fn of_name(&self, name: &str) -> Vec<(&String, &TunnelRecord)> {
-        let mut found: Vec<(&String, &TunnelRecord)> = self
-            .iter()
-            .filter(|(k, _)| {
-                k.strip_prefix(name)
-                    .is_some_and(|rest| rest.starts_with('\u{1f}'))
-            })
-            .collect();
+        let mut found: Vec<(&String, &TunnelRecord)> = if name.contains('\u{1f}') {
+            // Not a base name the index can hold: the keys that start with
+            // it and a separator, as a key-ordered map's range gave them.
+            self.iter()
+                .filter(|(k, _)| {
+                    k.strip_prefix(name)
+                        .is_some_and(|rest| rest.starts_with('\u{1f}'))
+                })
+                .collect()
+        } else {
+            let keys = self.by_name.get(name).map_or(&[][..], Vec::as_slice);
+            keys.iter()
+                .filter_map(|key| {
+                    work::count(1);
+                    self.by_key.get_key_value(key.as_str())
+                })
+                .map(|(k, e)| (k, &e.rec))
+                .collect()
+        };
         found.sort_unstable_by(|a, b| a.0.cmp(b.0));
         found
     }
@@ -633,9 +663,20 @@ impl TunnelTable {
 
     /// Keep only the tunnels `keep` says to.
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &TunnelRecord) -> bool) {
+        let by_name = &mut self.by_name;
         self.by_key.retain(|k, e| {
             work::count(1);
-            keep(k, &e.rec)
+            let kept = keep(k, &e.rec);
+            if !kept {
+                let name = base_name(k);
+                if let Some(keys) = by_name.get_mut(name) {
+                    keys.retain(|other| other != k);
+                    if keys.is_empty() {
+                        by_name.remove(name);
+                    }
+                }
+            }
+            kept
         });
     }
 }
@@ -660,19 +701,27 @@ impl Serialize for TunnelTable {
 
 impl<'de> Deserialize<'de> for TunnelTable {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TunnelTable, D::Error> {
-        let by_key = FxHashMap::<String, TunnelRecord>::deserialize(deserializer)?
-            .into_iter()
-            .map(|(k, rec)| {
-                (
-                    k,
-                    TunnelEntry {
-                        rec,
-                        touched: false,
-                    },
-                )
-            })
-            .collect();
-        Ok(TunnelTable { by_key })
+        let by_key: FxHashMap<String, TunnelEntry> =
+            FxHashMap::<String, TunnelRecord>::deserialize(deserializer)?
+                .into_iter()
+                .map(|(k, rec)| {
+                    (
+                        k,
+                        TunnelEntry {
+                            rec,
+                            touched: false,
+                        },
+                    )
+                })
+                .collect();
+        let mut by_name: FxHashMap<String, Vec<String>> = FxHashMap::default();
+        for key in by_key.keys() {
+            by_name
+                .entry(base_name(key).to_string())
+                .or_default()
+                .push(key.clone());
+        }
+        Ok(TunnelTable { by_key, by_name })
     }
 }
 
@@ -728,6 +777,60 @@ pub fn tunnel_key(conn: &ConnRef) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tunnel(name: &str, peer: Option<&str>) -> (String, TunnelRecord) {
+        let conn = ConnRef {
+            name: name.to_string(),
+            instances: Vec::new(),
+            peer: peer.map(str::to_string),
+        };
+        let rec = TunnelRecord {
+            conn: conn.clone(),
+            local_ip: None,
+            remote_ip: None,
+            up: None,
+            negotiating: None,
+        };
+        (tunnel_key(&conn), rec)
+    }
+
+    fn names_of(table: &TunnelTable, name: &str) -> Vec<String> {
+        table
+            .of_name(name)
+            .into_iter()
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    #[test]
+    fn tunnels_of_a_name_follow_inserts_retains_and_a_checkpoint() {
+        let mut table = TunnelTable::default();
+        for (name, peer) in [
+            ("rw", Some("192.0.2.9")),
+            ("rw", Some("192.0.2.1")),
+            ("rw-2", None),
+            ("rw", None),
+        ] {
+            let (key, rec) = tunnel(name, peer);
+            table.insert(key.clone(), rec.clone());
+            table.insert(key, rec); // a second insert indexes nothing twice
+        }
+        assert_eq!(
+            names_of(&table, "rw"),
+            ["rw\u{1f}", "rw\u{1f}192.0.2.1", "rw\u{1f}192.0.2.9"]
+        );
+        assert_eq!(names_of(&table, "rw-2"), ["rw-2\u{1f}"]);
+        assert!(names_of(&table, "r").is_empty());
+
+        table.retain(|k, _| k != "rw\u{1f}192.0.2.1");
+        assert_eq!(names_of(&table, "rw"), ["rw\u{1f}", "rw\u{1f}192.0.2.9"]);
+        table.retain(|k, _| !k.starts_with("rw-2"));
+        assert!(names_of(&table, "rw-2").is_empty());
+
+        let restored: TunnelTable =
+            serde_json::from_str(&serde_json::to_string(&table).expect("saved")).expect("read");
+        assert_eq!(names_of(&restored, "rw"), names_of(&table, "rw"));
+    }
 
     #[test]
     fn byte_counter_undoes_a_32_bit_wrap() {
