@@ -2,7 +2,10 @@
 //!
 //! Every interval (plus a little random jitter, so that a fleet of gateways
 //! does not poll in lockstep) it runs one or several commands, parses their
-//! output and merges it into one snapshot stamped with the time of the poll.
+//! output and merges it into one snapshot stamped with the moment pluto
+//! answered (the first byte of the first command's output: a busy pluto
+//! answers seconds after whack asked, and its listing shows it as it was
+//! then).
 //! A command that cannot be started, exits non-zero, says "Pluto is not
 //! running" or outlives its timeout makes the poll an `Unreachable` report;
 //! output that parses as incomplete is skipped with one log line. It must
@@ -69,7 +72,9 @@ pub async fn run(config: CommandSourceConfig, tx: mpsc::Sender<Report>) {
                     warn!(source = %config.name, "{line}");
                 }
                 unrecognised = summary;
-                snapshot.taken_at = Some(at);
+                // Stamped when pluto answered the first command (`poll`),
+                // or when the poll began if it printed nothing.
+                snapshot.taken_at.get_or_insert(at);
                 if unreachable_since.take().is_some() {
                     info!(source = %config.name, "pluto answers again");
                 }
@@ -114,7 +119,8 @@ fn jitter(max: Duration) -> Duration {
 
 /// Run every command of one poll and merge their snapshots.
 ///
-/// Returns the merged snapshot and the digest of all the text it came from.
+/// Returns the merged snapshot, its `taken_at` the second the first
+/// command's output began, and the digest of all the text it came from.
 /// Each command's output is parsed as it arrives from the pipe, so the
 /// text of a big gateway's status is never held whole; a command that then
 /// fails (non-zero exit, killed at the timeout, pluto not running) fails
@@ -178,6 +184,7 @@ async fn run_one(
         // `ipsec` wrapper script started (whack itself).
         .process_group(0)
         .kill_on_drop(true);
+    let started = std::time::SystemTime::now();
     let mut child = command.spawn().map_err(|e| PollFailure {
         reason: "command-failed",
         detail: format!("cannot run `{shown}`: {e}"),
@@ -213,6 +220,16 @@ async fn run_one(
     };
     // Its output is complete: the command is done with.
     group.0 = None;
+    // When pluto answered lies between these two: what a reader of the
+    // daemon's debug log (the end-to-end judge) needs to tell which SAs a
+    // listing could have seen.
+    debug!(
+        command = %shown,
+        started_us = epoch_us(started),
+        exited_us = epoch_us(std::time::SystemTime::now()),
+        "ran a poll command"
+    );
+    let answered_at = output.answered_at;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if let Some(line) = pluto_not_running(&stderr) {
         return Err(PollFailure {
@@ -234,15 +251,21 @@ async fn run_one(
     // `incomplete`, like text that holds no status output at all, so the
     // poll skips it. An empty output of a command whose kind is known
     // (`--trafficstatus` with no tunnels) is that command's answer.
-    Ok(Some(
-        match output.feed.finish(OutputKind::of_command(argv)) {
-            Ok(snapshot) => snapshot,
-            Err(e) => Snapshot {
-                incomplete: Some(e.to_string()),
-                ..Snapshot::default()
-            },
+    let mut snapshot = match output.feed.finish(OutputKind::of_command(argv)) {
+        Ok(snapshot) => snapshot,
+        Err(e) => Snapshot {
+            incomplete: Some(e.to_string()),
+            ..Snapshot::default()
         },
-    ))
+    };
+    snapshot.taken_at = answered_at;
+    Ok(Some(snapshot))
+}
+
+/// Microseconds since the Unix epoch (0 for a clock before it).
+fn epoch_us(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// How much of a poll command's stderr is kept: enough for its first lines.
@@ -254,6 +277,10 @@ struct Finished {
     status: std::process::ExitStatus,
     feed: DumpFeed,
     stderr: Vec<u8>,
+    /// When the first byte of stdout came (Unix seconds): when pluto
+    /// answered, which can be seconds after the command started while
+    /// pluto is busy.
+    answered_at: Option<i64>,
 }
 
 /// Feed a command's stdout to `feed` as it arrives (`None` once it passes
@@ -279,10 +306,14 @@ async fn read_output(
         Ok::<_, std::io::Error>(err)
     });
     let mut chunk = vec![0u8; CHUNK_BYTES];
+    let mut answered_at = None;
     loop {
         let n = match stdout.read(&mut chunk).await {
             Ok(0) => break,
-            Ok(n) => n,
+            Ok(n) => {
+                answered_at.get_or_insert_with(unix_now);
+                n
+            }
             Err(e) => {
                 read_err.abort();
                 return Err(e);
@@ -300,6 +331,7 @@ async fn read_output(
         status,
         feed,
         stderr,
+        answered_at,
     }))
 }
 
@@ -423,6 +455,28 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(failure.reason, "command-failed");
+    }
+
+    #[tokio::test]
+    async fn a_poll_is_stamped_when_pluto_answers_not_when_it_was_asked() {
+        // A busy pluto answers whack seconds late (lab 4.10: 1.6 s while
+        // it tore down a peer's SAs); the listing shows pluto as it was
+        // then, so that is the snapshot's time.
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/lab-4.10/02-established-trafficstatus.txt"
+        );
+        let commands = vec![argv(&["sh", "-c", &format!("sleep 1.2; cat {fixture}")])];
+        let asked = unix_now();
+        let (snapshot, _) = poll(&commands, Duration::from_secs(5), 1 << 20)
+            .await
+            .unwrap();
+        assert!(snapshot.is_complete(), "{:?}", snapshot.incomplete);
+        let taken_at = snapshot.taken_at.expect("stamped by the poll");
+        assert!(
+            taken_at > asked && taken_at <= unix_now(),
+            "asked at {asked}, stamped {taken_at}"
+        );
     }
 
     #[tokio::test]
