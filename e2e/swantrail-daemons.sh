@@ -19,6 +19,9 @@
 # of the pid in west's pluto.pid (east's pluto runs in the same kernel).
 # Each daemon's command source polls every 2 s over the
 # side's control socket; a file sink writes captures/swantrail/INSTANCE/events.ndjson.
+# Each daemon logs every poll command's start and exit (debug level, in
+# captures/swantrail/INSTANCE/daemon.log): the judge takes from them which
+# short-lived SAs no listing of a snapshot daemon could have seen.
 
 SWANTRAIL_BIN=$LAB/swantrail
 
@@ -30,6 +33,11 @@ swantrail_config() {   # $1 instance
     cat > "$ST/swantrail/$i/swantrail.toml" <<EOT
 state_dir = "$ST/swantrail/$i/state"
 hostname = "$s"
+
+# Each poll command's start and exit at debug level: the judge
+# (tests/common/pluto_log.rs) tells from them which SAs a listing could see.
+[log]
+level = "info,swantrail::source::command=debug"
 
 [[source]]
 type = "command"

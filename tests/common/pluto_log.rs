@@ -642,6 +642,65 @@ pub fn timing(h: &History, events: &[serde_json::Value], tolerance_us: i64) -> T
     t
 }
 
+/// One poll command a daemon ran, from its debug log line `ran a poll
+/// command` (src/source/command.rs): pluto answered between its start and
+/// its exit.
+#[derive(Clone, Debug)]
+pub struct Listing {
+    /// Microseconds since midnight (UTC, as pluto's `logtime`) it started.
+    pub start_us: i64,
+    /// The same when it exited.
+    pub exit_us: i64,
+    /// `--status` and `--showstates` list every state; `--trafficstatus`
+    /// only established Child SAs.
+    pub all_states: bool,
+}
+
+/// The value of `key=` (a number) in a tracing line.
+fn field_us(line: &str, key: &str) -> Option<i64> {
+    let at = line.find(key)? + key.len();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// Every poll command a daemon's log says it ran (empty when it logged
+/// none: a daemon started without the debug directive).
+pub fn read_listings(daemon_log: &Path) -> Vec<Listing> {
+    let text = std::fs::read_to_string(daemon_log).unwrap_or_default();
+    let day_us = 86_400 * 1_000_000;
+    text.lines()
+        .filter(|l| l.contains("ran a poll command"))
+        .filter_map(|l| {
+            let start = field_us(l, "started_us=")?;
+            let exit = field_us(l, "exited_us=")?;
+            Some(Listing {
+                start_us: start % day_us,
+                exit_us: exit % day_us,
+                all_states: l.contains("--status") || l.contains("--showstates"),
+            })
+        })
+        .collect()
+}
+
+/// Whether some listing ran entirely while `sa` was established, so that a
+/// snapshot daemon could have seen it up (an IKE SA only in a listing of
+/// every state).
+fn listed_up(sa: &Sa, listings: &[Listing]) -> bool {
+    let Some(up) = sa.up_us.or(sa.up.map(|t| t * 1_000_000)) else {
+        return false;
+    };
+    let down = sa
+        .down_us
+        .or(sa.down.map(|t| t * 1_000_000 + 999_999))
+        .unwrap_or(i64::MAX);
+    listings.iter().any(|l| {
+        (l.all_states || sa.kind == Some(Kind::Child)) && up <= l.start_us && l.exit_us <= down
+    })
+}
+
 /// Scores a daemon's events (in the order written) against pluto's log.
 /// A transition is judged when its SA (or negotiation) lived `min_life`
 /// seconds or more, and, for an end, when the daemon ran `min_life`
@@ -649,6 +708,37 @@ pub fn timing(h: &History, events: &[serde_json::Value], tolerance_us: i64) -> T
 /// before `from` (seconds since midnight: when a replayed series starts)
 /// are not judged.
 pub fn judge(h: &History, events: &[serde_json::Value], min_life: i64, from: i64) -> Score {
+    judge_polled(h, events, min_life, from, None)
+}
+
+/// [`judge`] for a snapshot daemon whose poll commands are known
+/// ([`read_listings`]): what no listing could show is out of its reach.
+/// An SA established and gone between two listings may be reported as a
+/// failed negotiation (a listing saw it half-open), and the SA it replaced
+/// as ended for another reason than `replaced` (no listing showed the
+/// successor): neither is counted against the daemon. SAs that lived long
+/// enough are judged as by [`judge`].
+pub fn judge_polled(
+    h: &History,
+    events: &[serde_json::Value],
+    min_life: i64,
+    from: i64,
+    listings: Option<&[Listing]>,
+) -> Score {
+    // SAs whose successor no listing showed: their end reason is out of
+    // reach; and the established SAs no listing showed up.
+    let mut unseen_successor: BTreeSet<(usize, u64)> = BTreeSet::new();
+    let mut unseen_up: BTreeSet<(usize, u64)> = BTreeSet::new();
+    if let Some(listings) = listings {
+        for ((run, serial), sa) in &h.sas {
+            if sa.kind.is_some() && !listed_up(sa, listings) {
+                unseen_up.insert((*run, *serial));
+                if let Some(old) = sa.replaces {
+                    unseen_successor.insert((*run, old));
+                }
+            }
+        }
+    }
     let last = events.iter().map(event_time).max().unwrap_or(0);
     let mut truth: BTreeMap<Transition, String> = BTreeMap::new();
     let mut judged: BTreeSet<Transition> = BTreeSet::new();
@@ -687,6 +777,11 @@ pub fn judge(h: &History, events: &[serde_json::Value], min_life: i64, from: i64
                     replaces: sa.replaces,
                 };
                 truth.insert(start.clone(), String::new());
+                if unseen_up.contains(&(run, serial)) {
+                    truth
+                        .entry(Transition::NegotiationFailed { run, serial })
+                        .or_default();
+                }
                 if long {
                     judged.insert(start);
                 } else if sa.at_shutdown {
@@ -739,8 +834,9 @@ pub fn judge(h: &History, events: &[serde_json::Value], min_life: i64, from: i64
                 score.right += 1;
                 if judged.contains(&t) && seen.insert(t.clone()) {
                     score.found += 1;
-                    let checks_reason =
-                        matches!(t, Transition::End { .. }) || want == "pluto-restart";
+                    let checks_reason = (matches!(t, Transition::End { .. })
+                        || want == "pluto-restart")
+                        && !(want == "replaced" && unseen_successor.contains(&(run, serial)));
                     if checks_reason {
                         score.ends += 1;
                         // An SA pluto deleted while it shut down was both.
