@@ -3,9 +3,9 @@
 //! Every interval (plus a little random jitter, so that a fleet of gateways
 //! does not poll in lockstep) it runs one or several commands, parses their
 //! output and merges it into one snapshot stamped with the moment pluto
-//! answered (the first byte of the first command's output: a busy pluto
-//! answers seconds after whack asked, and its listing shows it as it was
-//! then).
+//! answered (the first byte of the output of the command that lists the
+//! states: a busy pluto answers seconds after whack asked, and its listing
+//! shows it as it was then).
 //! A command that cannot be started, exits non-zero, says "Pluto is not
 //! running" or outlives its timeout makes the poll an `Unreachable` report;
 //! output that parses as incomplete is skipped with one log line. It must
@@ -119,8 +119,9 @@ fn jitter(max: Duration) -> Duration {
 
 /// Run every command of one poll and merge their snapshots.
 ///
-/// Returns the merged snapshot, its `taken_at` the second the first
-/// command's output began, and the digest of all the text it came from.
+/// Returns the merged snapshot, its `taken_at` the second pluto began to
+/// answer the command that lists the states (`--status`, `--showstates`;
+/// else the first command), and the digest of all the text it came from.
 /// Each command's output is parsed as it arrives from the pipe, so the
 /// text of a big gateway's status is never held whole; a command that then
 /// fails (non-zero exit, killed at the timeout, pluto not running) fails
@@ -134,6 +135,7 @@ pub async fn poll(
     max_bytes: u64,
 ) -> Result<(Snapshot, String), PollFailure> {
     let mut merged: Option<Snapshot> = None;
+    let mut stamped_by_states: Option<i64> = None;
     // The digest of every output, each followed by a NUL byte.
     let mut digest = sha2::Sha256::new();
     for argv in commands {
@@ -149,12 +151,28 @@ pub async fn poll(
             return Ok((snapshot, String::new()));
         };
         digest.update([0]);
+        // The states' listing (`--status`, `--showstates`) is what SAs come
+        // and go by, so the poll is stamped when pluto answered that one
+        // (`--trafficstatus` first, then `--showstates`: the second), else
+        // when it answered the first command.
+        let lists_states = |s: &Snapshot| {
+            s.kinds
+                .iter()
+                .any(|k| matches!(k, OutputKind::Status | OutputKind::ShowStates))
+        };
+        if stamped_by_states.is_none() && lists_states(&snapshot) {
+            stamped_by_states = snapshot.taken_at;
+        }
         match merged.as_mut() {
             Some(m) => m.merge(snapshot),
             None => merged = Some(snapshot),
         }
     }
-    Ok((merged.unwrap_or_default(), hex(&digest.finalize())))
+    let mut merged = merged.unwrap_or_default();
+    if stamped_by_states.is_some() {
+        merged.taken_at = stamped_by_states;
+    }
+    Ok((merged, hex(&digest.finalize())))
 }
 
 /// Run one command with a timeout and return the snapshot of its standard
@@ -477,6 +495,30 @@ mod tests {
             taken_at > asked && taken_at <= unix_now(),
             "asked at {asked}, stamped {taken_at}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_poll_is_stamped_by_the_listing_of_the_states() {
+        // `--trafficstatus` then `--showstates`: SAs come and go by the
+        // second, answered (here) a second and more after the first.
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lab-4.10");
+        let commands = vec![
+            argv(&[
+                "cat",
+                &format!("{fixtures}/02-established-trafficstatus.txt"),
+            ]),
+            argv(&[
+                "sh",
+                "-c",
+                &format!("sleep 1.2; cat {fixtures}/02-established-showstates.txt"),
+            ]),
+        ];
+        let asked = unix_now();
+        let (snapshot, _) = poll(&commands, Duration::from_secs(5), 1 << 20)
+            .await
+            .unwrap();
+        let taken_at = snapshot.taken_at.expect("stamped by the poll");
+        assert!(taken_at > asked, "asked at {asked}, stamped {taken_at}");
     }
 
     #[tokio::test]
