@@ -12,6 +12,9 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+/// How much of the content is buffered between writes to the file.
+const WRITE_BUFFER: usize = 1 << 20;
+
 /// Which step of a replacement failed, on which file, and the OS error, so
 /// that each caller can word its message as it always has (the spool names
 /// the step; the checkpoint only the file).
@@ -31,6 +34,16 @@ pub struct ReplaceError {
 /// content, never a mix: temporary file (0640), fsync, rename, fsync of the
 /// directory.
 pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), ReplaceError> {
+    replace_with(path, |file| file.write_all(bytes))
+}
+
+/// [`replace`] with content written by `write` as it is made, through a
+/// buffer: a big gateway's tracker checkpoint (80 MB of JSON at 50,000
+/// tunnels) is never held whole in memory next to the tracker.
+pub fn replace_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), ReplaceError> {
     let directory = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -46,16 +59,21 @@ pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), ReplaceError> {
             error,
         }
     };
-    let mut file = fs::OpenOptions::new()
+    let file = fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o640)
         .open(&temporary)
         .map_err(failed(&temporary, "create"))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
+    let mut buffered = io::BufWriter::with_capacity(WRITE_BUFFER, file);
+    write(&mut buffered)
+        .and_then(|()| buffered.flush())
         .map_err(failed(&temporary, "write"))?;
+    let file = buffered
+        .into_inner()
+        .map_err(|e| failed(&temporary, "write")(e.into_error()))?;
+    file.sync_all().map_err(failed(&temporary, "write"))?;
     drop(file);
     fs::rename(&temporary, path).map_err(failed(path, "rename"))?;
     File::open(directory)
