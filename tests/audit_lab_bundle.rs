@@ -82,9 +82,27 @@ fn no_event_twice_and_every_snapshot_event_kept() {
     let events = fused();
     let ids: BTreeSet<&str> = events.iter().map(Event::id).collect();
     assert_eq!(ids.len(), events.len(), "an event id twice");
-    for e in replay(&inputs(), west()) {
+    let snapshot_only = replay(&inputs(), west());
+    let seen_by_snapshots: BTreeSet<Option<u64>> = snapshot_only.iter().map(serial).collect();
+    for e in &snapshot_only {
+        // The one change the records may make to a snapshot event: an SA
+        // the snapshots saw end was replaced by one they never saw (lab
+        // 4.10: ISAKMP SA #52 `to replace #34`, up 2.8 s between two
+        // listings, then both terminated), which makes its end a
+        // replacement, not the deletion the snapshots alone tell.
+        let replaced_unseen = ENDS.contains(&e.action())
+            && events.iter().any(|f| {
+                serial(f) == serial(e)
+                    && ENDS.contains(&f.action())
+                    && f.event.reason.as_deref() == Some("replaced")
+                    && f.libreswan
+                        .sa
+                        .as_ref()
+                        .and_then(|sa| sa.replaced_by)
+                        .is_some_and(|by| !seen_by_snapshots.contains(&Some(by)))
+            });
         assert!(
-            ids.contains(e.id()),
+            ids.contains(e.id()) || replaced_unseen,
             "{} of #{:?} lost",
             e.action(),
             serial(&e)

@@ -885,7 +885,14 @@ impl Tracker {
                 // Child SAs that outlive their IKE SA were handed over: the
                 // IKE SA was replaced. When they all went with it, only a
                 // rekey timer that was due says it was not a reconnect.
-                let due = [old.rekey_due_at, old.replace_due_at, old.expire_due_at]
+                // IKEv1's REPLACE starts a replacement (listed beside the old
+                // SA until it expires, caught above); passing it is no sign
+                // that a new IKE SA after a teardown continues the old one.
+                let replace = match old.ike_version {
+                    Some(IkeVersion::V1) => None,
+                    _ => old.replace_due_at,
+                };
+                let due = [old.rekey_due_at, replace, old.expire_due_at]
                     .into_iter()
                     .flatten()
                     .any(|at| at <= now);
@@ -970,10 +977,23 @@ impl Tracker {
                     .max();
             }
             let due_passed = |due: Option<i64>| due.is_some_and(|d| d <= now);
+            // IKEv1's REPLACE is where pluto starts a replacement, not the
+            // end of the SA's life (that is its EXPIRE, listed once the
+            // replacement is under way): an IKEv1 SA gone past its REPLACE
+            // together with every other SA of its tunnel went with the
+            // tunnel (a DPD hold, a terminate; lab 4.10: a Quick Mode SA
+            // 35 s into a 60 s life), not on its lifetime, which would have
+            // left the ISAKMP or IPsec SA beside it.
+            // An SA that came up since it was last listed is no survivor
+            // (the same connection brought up again at once).
+            let tunnel_went = rec.ike_version == Some(IkeVersion::V1)
+                && !self.sas.of_tunnel(&rec.tunnel).any(|r| {
+                    r.established && r.first_seen <= rec.last_seen && listing.lists(r.serial)
+                });
             let reason = if rec.replaced_by.is_some() {
                 "replaced"
             } else if (rec.expire_shown && rec.expire_due_at.is_none_or(|d| d <= now))
-                || due_passed(rec.replace_due_at)
+                || (due_passed(rec.replace_due_at) && !tunnel_went)
             {
                 "expired"
             } else {
