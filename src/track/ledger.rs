@@ -316,8 +316,9 @@ pub struct ConnectionRecord {
     pub present: bool,
 }
 
-/// The open SAs by serial, with the two indexes the tracker looks up per
-/// SA: the SAs of a tunnel and the Child SAs of an IKE SA.
+/// The open SAs by serial, with the indexes the tracker looks up per SA
+/// (the SAs of a tunnel and the Child SAs of an IKE SA) and the set of
+/// those not established.
 ///
 /// A gateway holds tens of thousands of SAs; scanning all of them for each
 /// one made a poll quadratic. The indexes are derived data: a checkpoint
@@ -334,6 +335,9 @@ pub struct SaTable {
     by_tunnel: FxHashMap<String, BTreeSet<u64>>,
     /// Serials of the SAs whose `parent_serial` is the key.
     by_parent: FxHashMap<u64, BTreeSet<u64>>,
+    /// Serials of the SAs not (yet) established: the few a poll checks for
+    /// a stalled negotiation, without visiting every record.
+    half_open: BTreeSet<u64>,
 }
 
 impl SaTable {
@@ -387,13 +391,28 @@ impl SaTable {
         Some(rec)
     }
 
+    /// The records not (yet) established, by serial.
+    pub fn half_open(&self) -> impl Iterator<Item = &SaRecord> + '_ {
+        self.half_open
+            .iter()
+            .filter_map(|s| self.by_serial.get(s))
+            .inspect(|_| work::count(1))
+    }
+
     /// Change a record with `change`, keeping the parent index current; the
     /// tunnel is changed only by [`SaTable::move_to_tunnel`].
     pub fn update<R>(&mut self, serial: u64, change: impl FnOnce(&mut SaRecord) -> R) -> Option<R> {
         work::count(1);
         let rec = self.by_serial.get_mut(&serial)?;
-        let parent = rec.parent_serial;
+        let (parent, established) = (rec.parent_serial, rec.established);
         let out = change(rec);
+        if rec.established != established {
+            if rec.established {
+                self.half_open.remove(&serial);
+            } else {
+                self.half_open.insert(serial);
+            }
+        }
         let now = rec.parent_serial;
         if parent != now {
             if let Some(p) = parent {
@@ -467,6 +486,9 @@ impl SaTable {
         if let Some(p) = rec.parent_serial {
             self.by_parent.entry(p).or_default().insert(rec.serial);
         }
+        if !rec.established {
+            self.half_open.insert(rec.serial);
+        }
     }
 
     fn unindex(&mut self, rec: &SaRecord) {
@@ -474,6 +496,7 @@ impl SaTable {
         if let Some(p) = rec.parent_serial {
             remove_from(&mut self.by_parent, &p, rec.serial);
         }
+        self.half_open.remove(&rec.serial);
     }
 
     fn from_records(by_serial: FxHashMap<u64, SaRecord>) -> SaTable {
@@ -481,6 +504,7 @@ impl SaTable {
             by_serial: FxHashMap::default(),
             by_tunnel: FxHashMap::default(),
             by_parent: FxHashMap::default(),
+            half_open: BTreeSet::new(),
         };
         for rec in by_serial.values() {
             table.index(rec);

@@ -218,33 +218,90 @@ struct Listing<'a> {
     current: Vec<(u64, Seen<'a>)>,
     /// The first connection-list entry of each instance (name, instances).
     connections: FxHashMap<(&'a str, &'a [u64]), &'a Connection>,
-    /// Base names the connection list shows.
-    names: FxHashSet<&'a str>,
+    /// Base names the connection list shows, gathered the first time a
+    /// half-open SA goes (they are asked for nothing else).
+    names: std::cell::OnceCell<FxHashSet<&'a str>>,
+    snapshot: &'a Snapshot,
+    /// The listed serials as bits from the lowest one, when they are dense
+    /// enough (they are: pluto counts serials up from 1): `lists` is asked
+    /// for every known SA at every poll.
+    bits: Option<SerialBits>,
+}
+
+/// A set of serials as one bit each from `base`.
+struct SerialBits {
+    base: u64,
+    words: Vec<u64>,
+}
+
+impl SerialBits {
+    /// The bits of `sorted` (ascending serials), or None when they spread
+    /// over more than 64 words per listed serial.
+    fn new(sorted: &[(u64, Seen<'_>)]) -> Option<SerialBits> {
+        let (first, last) = (sorted.first()?.0, sorted.last()?.0);
+        let span = usize::try_from(last - first).ok()? / 64 + 1;
+        if span > sorted.len().saturating_mul(64) {
+            return None;
+        }
+        let mut words = vec![0u64; span];
+        for (serial, _) in sorted {
+            let i = serial - first;
+            words[(i / 64) as usize] |= 1 << (i % 64);
+        }
+        Some(SerialBits { base: first, words })
+    }
+
+    fn contains(&self, serial: u64) -> bool {
+        let Some(i) = serial.checked_sub(self.base) else {
+            return false;
+        };
+        usize::try_from(i / 64)
+            .ok()
+            .and_then(|w| self.words.get(w))
+            .is_some_and(|word| word & (1 << (i % 64)) != 0)
+    }
 }
 
 impl<'a> Listing<'a> {
     fn new(snapshot: &'a Snapshot) -> Listing<'a> {
         let mut connections =
             FxHashMap::with_capacity_and_hasher(snapshot.connections.len(), Default::default());
-        let mut names =
-            FxHashSet::with_capacity_and_hasher(snapshot.connections.len(), Default::default());
         for c in &snapshot.connections {
             work::count(1);
             connections
                 .entry((c.conn.name.as_str(), c.conn.instances.as_slice()))
                 .or_insert(c);
-            names.insert(c.conn.name.as_str());
         }
+        let current = seen_sorted(snapshot);
         Listing {
-            current: seen_sorted(snapshot),
+            bits: SerialBits::new(&current),
+            current,
             connections,
-            names,
+            names: std::cell::OnceCell::new(),
+            snapshot,
         }
+    }
+
+    /// Whether the connection list shows a connection called `name`.
+    fn shows_name(&self, name: &str) -> bool {
+        self.names
+            .get_or_init(|| {
+                self.snapshot
+                    .connections
+                    .iter()
+                    .inspect(|_| work::count(1))
+                    .map(|c| c.conn.name.as_str())
+                    .collect()
+            })
+            .contains(name)
     }
 
     fn lists(&self, serial: u64) -> bool {
         work::count(1);
-        self.current.binary_search_by_key(&serial, |e| e.0).is_ok()
+        match &self.bits {
+            Some(bits) => bits.contains(serial),
+            None => self.current.binary_search_by_key(&serial, |e| e.0).is_ok(),
+        }
     }
 }
 
@@ -552,9 +609,11 @@ impl Tracker {
         let inventory_child = lists_child && !self.listed.child;
         let inventory_conns = lists_conns && !self.listed.connections;
 
-        if lists_conns {
-            self.added_connections(&mut em, snapshot, inventory_conns);
-        }
+        let listed_names = if lists_conns {
+            self.added_connections(&mut em, snapshot, inventory_conns)
+        } else {
+            FxHashSet::default()
+        };
         self.learn_endpoints(&listing);
 
         // Serials this snapshot shows gone: it lists their kind, and they are absent.
@@ -655,15 +714,14 @@ impl Tracker {
         }
         // Only a tunnel with an attempt or a negotiation episode has
         // anything to check; the others would be visited for nothing.
-        let attempting: FxHashSet<&str> = self
-            .sas
-            .values()
-            .filter(|r| !r.established)
-            .map(|r| r.tunnel.as_str())
-            .collect();
-        let negotiating = self
-            .tunnels
-            .keys_where(|key, t| t.negotiating.is_some() || attempting.contains(key));
+        let mut negotiating = self.tunnels.keys_where(|_, t| t.negotiating.is_some());
+        for r in self.sas.half_open() {
+            if self.tunnels.contains(&r.tunnel) {
+                negotiating.push(r.tunnel.clone());
+            }
+        }
+        negotiating.sort_unstable();
+        negotiating.dedup();
         for key in &negotiating {
             self.check_stalled(&mut em, key);
         }
@@ -674,7 +732,7 @@ impl Tracker {
             } else {
                 "deleted"
             };
-            self.removed_connections(&mut em, snapshot, reason);
+            self.removed_connections(&mut em, &listed_names, reason);
         }
         self.traffic_metrics(&mut em);
         self.forget_idle_tunnels();
@@ -1052,7 +1110,7 @@ impl Tracker {
             let replaced_by = rec.replaced_by;
             self.end_sa(em, rec, reason, replaced_by);
         } else {
-            let removed = lists_conns && !listing.names.contains(rec.conn.name.as_str());
+            let removed = lists_conns && !listing.shows_name(&rec.conn.name);
             let reason = if rec.replaced_by.is_some() {
                 "retried"
             } else if removed {
@@ -1177,13 +1235,21 @@ impl Tracker {
     /// connection list prints for them.
     ///
     /// This runs for every listed SA at every poll, so it copies nothing
-    /// that did not change: one key buffer is reused, and a connection
-    /// reference or address is replaced only when it differs.
+    /// that did not change: one key buffer is reused, a connection
+    /// reference or address is replaced only when it differs, and an SA
+    /// listed under the same reference as the one before it is skipped.
     fn learn_endpoints(&mut self, listing: &Listing<'_>) {
         let mut key = String::new();
+        let mut previous: Option<&ConnRef> = None;
         for (_, seen) in &listing.current {
             work::count(1);
             let conn = seen.conn();
+            // An IKE SA and its Child SAs are listed one after the other
+            // under one connection reference: the second time changes
+            // nothing.
+            if previous.replace(conn) == Some(conn) {
+                continue;
+            }
             key.clear();
             key.push_str(&conn.name);
             key.push('\u{1f}');
@@ -1294,12 +1360,14 @@ impl Tracker {
 
     /// Report a tunnel that has been negotiating for too long, once per episode.
     fn check_stalled(&mut self, em: &mut Emitter, key: &str) {
+        // Every negotiating tunnel is checked at every poll, and few stall:
+        // the attempt is looked up again only for the event.
         let newest_attempt = self
             .sas
             .of_tunnel(key)
             .rev()
             .find(|r| !r.established)
-            .cloned();
+            .map(|r| r.serial);
         let limit = self.config.stalled_after_s;
         let Some(t) = self.tunnels.get_mut(key) else {
             return;
@@ -1323,7 +1391,10 @@ impl Tracker {
             attempts: n.attempts,
         };
         let subject = format!("stall:{key}:{}", n.since);
-        let mut detail = self.sa_detail(&attempt, false, em.now);
+        let Some(attempt) = self.sas.get(attempt) else {
+            return;
+        };
+        let mut detail = self.sa_detail(attempt, false, em.now);
         detail.negotiation = Some(fields);
         em.push(
             Action::NegotiationStalled,
@@ -1336,8 +1407,16 @@ impl Tracker {
 
     /// Report connections the list shows for the first time (or reloaded
     /// under a new `$N` serial).
-    fn added_connections(&mut self, em: &mut Emitter, snapshot: &Snapshot, inventory: bool) {
-        let mut done: FxHashSet<&str> = FxHashSet::default();
+    ///
+    /// Returns the base names the list shows, for `removed_connections`.
+    fn added_connections<'s>(
+        &mut self,
+        em: &mut Emitter,
+        snapshot: &'s Snapshot,
+        inventory: bool,
+    ) -> FxHashSet<&'s str> {
+        let mut done: FxHashSet<&str> =
+            FxHashSet::with_capacity_and_hasher(snapshot.connections.len(), Default::default());
         for c in snapshot
             .connections
             .iter()
@@ -1393,16 +1472,12 @@ impl Tracker {
             let (ek, reason) = kind_and_reason(inventory, None);
             em.push(Action::ConnectionAdded, ek, reason, &subject, detail);
         }
+        done
     }
 
-    /// Report connections the list no longer shows.
-    fn removed_connections(&mut self, em: &mut Emitter, snapshot: &Snapshot, reason: &str) {
-        let listed: FxHashSet<&str> = snapshot
-            .connections
-            .iter()
-            .filter(|c| c.conn.instances.is_empty())
-            .map(|c| c.conn.name.as_str())
-            .collect();
+    /// Report connections the list no longer shows (`listed`: the base
+    /// names it shows).
+    fn removed_connections(&mut self, em: &mut Emitter, listed: &FxHashSet<&str>, reason: &str) {
         let mut gone: Vec<String> = self
             .connections
             .iter()
