@@ -845,6 +845,32 @@ mod tests {
     }
 
     #[test]
+    fn half_open_sas_follow_inserts_establishing_removes_and_a_checkpoint() {
+        // A state line of the lab's 4.10 showstates (tests/fixtures/lab-4.10).
+        let snap = crate::status::parse(include_str!(
+            "../../tests/fixtures/lab-4.10/02-established-showstates.txt"
+        ));
+        let seen = Seen {
+            state: snap.states.first(),
+            traffic: None,
+        };
+        let half_open = |t: &SaTable| t.half_open().map(|r| r.serial).collect::<Vec<_>>();
+        let mut table = SaTable::default();
+        for serial in [7, 3, 5] {
+            table.insert(SaRecord::new(serial, &seen, 100));
+        }
+        assert_eq!(half_open(&table), [3, 5, 7]);
+        table.update(5, |r| r.established = true);
+        assert_eq!(half_open(&table), [3, 7]);
+        table.remove(7);
+        assert_eq!(half_open(&table), [3]);
+        let restored: SaTable =
+            serde_json::from_str(&serde_json::to_string(&table).expect("saved")).expect("read");
+        assert_eq!(half_open(&restored), [3]);
+        assert!(restored.get(5).is_some_and(|r| r.established));
+    }
+
+    #[test]
     fn byte_counter_undoes_a_32_bit_wrap() {
         let mut c = ByteCounter::default();
         c.update(4_294_967_000, true);

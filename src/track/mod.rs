@@ -221,6 +221,7 @@ struct Listing<'a> {
     /// Base names the connection list shows, gathered the first time a
     /// half-open SA goes (they are asked for nothing else).
     names: std::cell::OnceCell<FxHashSet<&'a str>>,
+    /// The snapshot listed, for `names`.
     snapshot: &'a Snapshot,
     /// The listed serials as bits from the lowest one, when they are dense
     /// enough (they are: pluto counts serials up from 1): `lists` is asked
@@ -236,11 +237,12 @@ struct SerialBits {
 
 impl SerialBits {
     /// The bits of `sorted` (ascending serials), or None when they spread
-    /// over more than 64 words per listed serial.
+    /// over more than one word per listed serial (then a search of the
+    /// listing itself is as fast and takes no memory).
     fn new(sorted: &[(u64, Seen<'_>)]) -> Option<SerialBits> {
         let (first, last) = (sorted.first()?.0, sorted.last()?.0);
         let span = usize::try_from(last - first).ok()? / 64 + 1;
-        if span > sorted.len().saturating_mul(64) {
+        if span > sorted.len() {
             return None;
         }
         let mut words = vec![0u64; span];
@@ -1541,5 +1543,78 @@ impl Tracker {
         let sas = &self.sas;
         self.tunnels
             .retain(|key, t| t.up.is_some() || t.negotiating.is_some() || sas.tunnel_has_sas(key));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::State;
+
+    /// The lab's 4.10 `showstates` and `trafficstatus` of one moment
+    /// (tests/fixtures/lab-4.10), with a second state line for a listed
+    /// serial and a trafficstatus line no state line shows.
+    fn lab_listing() -> Snapshot {
+        let mut snap = crate::status::parse(include_str!(
+            "../../tests/fixtures/lab-4.10/02-established-showstates.txt"
+        ));
+        snap.merge(crate::status::parse(include_str!(
+            "../../tests/fixtures/lab-4.10/02-established-trafficstatus.txt"
+        )));
+        assert!(!snap.states.is_empty() && !snap.traffic.is_empty());
+        let again = snap.states[0].clone();
+        snap.states.push(again);
+        let mut alone = snap.traffic[0].clone();
+        alone.serial = 9_999;
+        snap.traffic.push(alone);
+        snap
+    }
+
+    #[test]
+    fn the_sorted_listing_holds_the_same_lines_as_seen_by_serial() {
+        let snap = lab_listing();
+        let sorted = seen_sorted(&snap);
+        let by_serial = snap.seen_by_serial();
+        assert_eq!(
+            sorted.iter().map(|e| e.0).collect::<Vec<_>>(),
+            by_serial.keys().copied().collect::<Vec<_>>()
+        );
+        assert!(sorted.iter().any(|e| e.0 == 9_999));
+        for ((serial, seen), (_, want)) in sorted.iter().zip(&by_serial) {
+            let same = |a: Option<&State>, b: Option<&State>| match (a, b) {
+                (Some(a), Some(b)) => std::ptr::eq(a, b),
+                (a, b) => a.is_none() && b.is_none(),
+            };
+            assert!(same(seen.state, want.state), "state of #{serial}");
+            assert_eq!(
+                seen.traffic.map(|t| t as *const _),
+                want.traffic.map(|t| t as *const _),
+                "traffic of #{serial}"
+            );
+        }
+    }
+
+    #[test]
+    fn listed_serials_are_found_as_bits_or_by_search_alike() {
+        let snap = lab_listing();
+        let listing = Listing::new(&snap);
+        assert!(
+            listing.bits.is_none(),
+            "9,999 among a few serials is sparse"
+        );
+        let dense = Listing {
+            current: listing.current[..listing.current.len() - 1].to_vec(),
+            ..Listing::new(&snap)
+        };
+        let dense = Listing {
+            bits: SerialBits::new(&dense.current),
+            ..dense
+        };
+        assert!(dense.bits.is_some());
+        for serial in 0..20 {
+            let listed = dense.current.iter().any(|e| e.0 == serial);
+            assert_eq!(dense.lists(serial), listed, "#{serial}");
+        }
+        assert!(listing.lists(9_999) && !listing.lists(9_998));
     }
 }
