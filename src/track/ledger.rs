@@ -7,6 +7,7 @@
 //! which events to emit — that is `track::Tracker`'s job.
 
 use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -315,8 +316,9 @@ pub struct ConnectionRecord {
     pub present: bool,
 }
 
-/// The open SAs by serial, with the two indexes the tracker looks up per
-/// SA: the SAs of a tunnel and the Child SAs of an IKE SA.
+/// The open SAs by serial, with the indexes the tracker looks up per SA
+/// (the SAs of a tunnel and the Child SAs of an IKE SA) and the set of
+/// those not established.
 ///
 /// A gateway holds tens of thousands of SAs; scanning all of them for each
 /// one made a poll quadratic. The indexes are derived data: a checkpoint
@@ -333,6 +335,9 @@ pub struct SaTable {
     by_tunnel: FxHashMap<String, BTreeSet<u64>>,
     /// Serials of the SAs whose `parent_serial` is the key.
     by_parent: FxHashMap<u64, BTreeSet<u64>>,
+    /// Serials of the SAs not (yet) established: the few a poll checks for
+    /// a stalled negotiation, without visiting every record.
+    half_open: BTreeSet<u64>,
 }
 
 impl SaTable {
@@ -386,13 +391,28 @@ impl SaTable {
         Some(rec)
     }
 
+    /// The records not (yet) established, by serial.
+    pub fn half_open(&self) -> impl Iterator<Item = &SaRecord> + '_ {
+        self.half_open
+            .iter()
+            .filter_map(|s| self.by_serial.get(s))
+            .inspect(|_| work::count(1))
+    }
+
     /// Change a record with `change`, keeping the parent index current; the
     /// tunnel is changed only by [`SaTable::move_to_tunnel`].
     pub fn update<R>(&mut self, serial: u64, change: impl FnOnce(&mut SaRecord) -> R) -> Option<R> {
         work::count(1);
         let rec = self.by_serial.get_mut(&serial)?;
-        let parent = rec.parent_serial;
+        let (parent, established) = (rec.parent_serial, rec.established);
         let out = change(rec);
+        if rec.established != established {
+            if rec.established {
+                self.half_open.remove(&serial);
+            } else {
+                self.half_open.insert(serial);
+            }
+        }
         let now = rec.parent_serial;
         if parent != now {
             if let Some(p) = parent {
@@ -466,6 +486,9 @@ impl SaTable {
         if let Some(p) = rec.parent_serial {
             self.by_parent.entry(p).or_default().insert(rec.serial);
         }
+        if !rec.established {
+            self.half_open.insert(rec.serial);
+        }
     }
 
     fn unindex(&mut self, rec: &SaRecord) {
@@ -473,6 +496,7 @@ impl SaTable {
         if let Some(p) = rec.parent_serial {
             remove_from(&mut self.by_parent, &p, rec.serial);
         }
+        self.half_open.remove(&rec.serial);
     }
 
     fn from_records(by_serial: FxHashMap<u64, SaRecord>) -> SaTable {
@@ -480,6 +504,7 @@ impl SaTable {
             by_serial: FxHashMap::default(),
             by_tunnel: FxHashMap::default(),
             by_parent: FxHashMap::default(),
+            half_open: BTreeSet::new(),
         };
         for rec in by_serial.values() {
             table.index(rec);
@@ -527,10 +552,11 @@ impl<'de> Deserialize<'de> for SaTable {
 /// sorted by key, the order a map by key would give.
 ///
 /// It also keeps which tunnels one observation touched (an SA of theirs
-/// was listed or went), as a mark on the entry: marking costs no copy of
-/// the key, and only the few touched tunnels whose up state changes are
-/// taken out ([`TunnelTable::take_touched`]). The marks are never saved: a
-/// checkpoint holds the same JSON as a plain map by key.
+/// appeared, came up, moved or went), as a set of their keys: a poll
+/// touches a few tunnels of tens of thousands, so taking them out
+/// ([`TunnelTable::take_touched`]) visits those few, in key order, and
+/// never the whole table. The set is never saved: a checkpoint holds the
+/// same JSON as a plain map by key.
 ///
 /// The keys are also indexed by their base name (the part before the
 /// first U+001F), so that [`TunnelTable::of_name`] visits the tunnels of one
@@ -538,9 +564,11 @@ impl<'de> Deserialize<'de> for SaTable {
 /// never saved.
 #[derive(Debug, Clone, Default)]
 pub struct TunnelTable {
-    by_key: FxHashMap<String, TunnelEntry>,
+    by_key: FxHashMap<String, TunnelRecord>,
     /// The keys under each base name.
     by_name: FxHashMap<String, Vec<String>>,
+    /// The known tunnels touched since the last [`TunnelTable::take_touched`].
+    touched: BTreeSet<String>,
 }
 
 /// The base name of a [`tunnel_key`]: what comes before its first U+001F.
@@ -548,23 +576,17 @@ fn base_name(key: &str) -> &str {
     key.split_once('\u{1f}').map_or(key, |(name, _)| name)
 }
 
-#[derive(Debug, Clone)]
-struct TunnelEntry {
-    rec: TunnelRecord,
-    touched: bool,
-}
-
 impl TunnelTable {
     /// The tunnel `key`.
     pub fn get(&self, key: &str) -> Option<&TunnelRecord> {
         work::count(1);
-        self.by_key.get(key).map(|e| &e.rec)
+        self.by_key.get(key)
     }
 
     /// The tunnel `key`, to change.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut TunnelRecord> {
         work::count(1);
-        self.by_key.get_mut(key).map(|e| &mut e.rec)
+        self.by_key.get_mut(key)
     }
 
     /// Whether the tunnel `key` is known.
@@ -575,28 +597,32 @@ impl TunnelTable {
 
     /// Add the tunnel `key` (replacing one under the same key).
     pub fn insert(&mut self, key: String, rec: TunnelRecord) {
+        self.insert_new(key, rec);
+    }
+
+    /// Add the tunnel `key` (replacing one under the same key) and hand it
+    /// back, to be filled in without looking it up again.
+    pub fn insert_new(&mut self, key: String, rec: TunnelRecord) -> &mut TunnelRecord {
         work::count(1);
-        if !self.by_key.contains_key(&key) {
-            self.by_name
-                .entry(base_name(&key).to_string())
-                .or_default()
-                .push(key.clone());
+        match self.by_key.entry(key) {
+            Entry::Occupied(e) => {
+                let slot = e.into_mut();
+                *slot = rec;
+                slot
+            }
+            Entry::Vacant(v) => {
+                self.by_name
+                    .entry(base_name(v.key()).to_string())
+                    .or_default()
+                    .push(v.key().clone());
+                v.insert(rec)
+            }
         }
-        self.by_key.insert(
-            key,
-            TunnelEntry {
-                rec,
-                touched: false,
-            },
-        );
     }
 
     /// Every tunnel, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &TunnelRecord)> {
-        self.by_key
-            .iter()
-            .inspect(|_| work::count(1))
-            .map(|(k, e)| (k, &e.rec))
+        self.by_key.iter().inspect(|_| work::count(1))
     }
 
     /// The keys of the tunnels `pick` selects, sorted.
@@ -628,7 +654,6 @@ impl TunnelTable {
                     work::count(1);
                     self.by_key.get_key_value(key.as_str())
                 })
-                .map(|(k, e)| (k, &e.rec))
                 .collect()
         };
         found.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -639,35 +664,36 @@ impl TunnelTable {
     /// it is not known).
     pub fn touch(&mut self, key: &str) {
         work::count(1);
-        if let Some(e) = self.by_key.get_mut(key) {
-            e.touched = true;
+        if self.by_key.contains_key(key) && !self.touched.contains(key) {
+            self.touched.insert(key.to_string());
         }
     }
 
     /// Clear every mark, and return the keys of the touched tunnels that
-    /// `changed` picks, sorted.
+    /// are still known and that `changed` picks, sorted.
     pub fn take_touched(
         &mut self,
         mut changed: impl FnMut(&str, &TunnelRecord) -> bool,
     ) -> Vec<String> {
-        let mut keys = Vec::new();
-        for (key, e) in self.by_key.iter_mut() {
-            work::count(1);
-            if std::mem::take(&mut e.touched) && changed(key, &e.rec) {
-                keys.push(key.clone());
-            }
-        }
-        keys.sort_unstable();
-        keys
+        let touched = std::mem::take(&mut self.touched);
+        touched
+            .into_iter()
+            .filter(|key| {
+                work::count(1);
+                self.by_key.get(key).is_some_and(|t| changed(key, t))
+            })
+            .collect()
     }
 
     /// Keep only the tunnels `keep` says to.
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &TunnelRecord) -> bool) {
         let by_name = &mut self.by_name;
-        self.by_key.retain(|k, e| {
+        let touched = &mut self.touched;
+        self.by_key.retain(|k, t| {
             work::count(1);
-            let kept = keep(k, &e.rec);
+            let kept = keep(k, t);
             if !kept {
+                touched.remove(k.as_str());
                 let name = base_name(k);
                 if let Some(keys) = by_name.get_mut(name) {
                     keys.retain(|other| other != k);
@@ -683,37 +709,19 @@ impl TunnelTable {
 
 impl PartialEq for TunnelTable {
     fn eq(&self, other: &TunnelTable) -> bool {
-        self.by_key.len() == other.by_key.len()
-            && self
-                .by_key
-                .iter()
-                .all(|(k, e)| other.by_key.get(k).is_some_and(|o| o.rec == e.rec))
+        self.by_key == other.by_key
     }
 }
 
 impl Serialize for TunnelTable {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<(&String, &TunnelRecord)> = self.iter().collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        serializer.collect_map(entries)
+        sorted::serialize(&self.by_key, serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for TunnelTable {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TunnelTable, D::Error> {
-        let by_key: FxHashMap<String, TunnelEntry> =
-            FxHashMap::<String, TunnelRecord>::deserialize(deserializer)?
-                .into_iter()
-                .map(|(k, rec)| {
-                    (
-                        k,
-                        TunnelEntry {
-                            rec,
-                            touched: false,
-                        },
-                    )
-                })
-                .collect();
+        let by_key = FxHashMap::<String, TunnelRecord>::deserialize(deserializer)?;
         let mut by_name: FxHashMap<String, Vec<String>> = FxHashMap::default();
         for key in by_key.keys() {
             by_name
@@ -721,7 +729,11 @@ impl<'de> Deserialize<'de> for TunnelTable {
                 .or_default()
                 .push(key.clone());
         }
-        Ok(TunnelTable { by_key, by_name })
+        Ok(TunnelTable {
+            by_key,
+            by_name,
+            touched: BTreeSet::new(),
+        })
     }
 }
 
@@ -830,6 +842,32 @@ mod tests {
         let restored: TunnelTable =
             serde_json::from_str(&serde_json::to_string(&table).expect("saved")).expect("read");
         assert_eq!(names_of(&restored, "rw"), names_of(&table, "rw"));
+    }
+
+    #[test]
+    fn half_open_sas_follow_inserts_establishing_removes_and_a_checkpoint() {
+        // A state line of the lab's 4.10 showstates (tests/fixtures/lab-4.10).
+        let snap = crate::status::parse(include_str!(
+            "../../tests/fixtures/lab-4.10/02-established-showstates.txt"
+        ));
+        let seen = Seen {
+            state: snap.states.first(),
+            traffic: None,
+        };
+        let half_open = |t: &SaTable| t.half_open().map(|r| r.serial).collect::<Vec<_>>();
+        let mut table = SaTable::default();
+        for serial in [7, 3, 5] {
+            table.insert(SaRecord::new(serial, &seen, 100));
+        }
+        assert_eq!(half_open(&table), [3, 5, 7]);
+        table.update(5, |r| r.established = true);
+        assert_eq!(half_open(&table), [3, 7]);
+        table.remove(7);
+        assert_eq!(half_open(&table), [3]);
+        let restored: SaTable =
+            serde_json::from_str(&serde_json::to_string(&table).expect("saved")).expect("read");
+        assert_eq!(half_open(&restored), [3]);
+        assert!(restored.get(5).is_some_and(|r| r.established));
     }
 
     #[test]

@@ -211,38 +211,147 @@ impl Emitter {
 /// What one snapshot lists, indexed once per observation so that the
 /// per-SA steps look things up instead of scanning the snapshot.
 struct Listing<'a> {
-    /// Every listed serial with what the snapshot says about it.
-    current: BTreeMap<u64, Seen<'a>>,
+    /// Every listed serial with what the snapshot says about it, in
+    /// serial order: the same entries as [`Snapshot::seen_by_serial`], in
+    /// one sorted vector, which is built and searched far faster than a
+    /// tree of 100,000 nodes (a listing already comes nearly in order).
+    current: Vec<(u64, Seen<'a>)>,
     /// The first connection-list entry of each instance (name, instances).
     connections: FxHashMap<(&'a str, &'a [u64]), &'a Connection>,
-    /// Base names the connection list shows.
-    names: FxHashSet<&'a str>,
+    /// Base names the connection list shows, gathered the first time a
+    /// half-open SA goes (they are asked for nothing else).
+    names: std::cell::OnceCell<FxHashSet<&'a str>>,
+    /// The snapshot listed, for `names`.
+    snapshot: &'a Snapshot,
+    /// The listed serials as bits from the lowest one, when they are dense
+    /// enough (they are: pluto counts serials up from 1): `lists` is asked
+    /// for every known SA at every poll.
+    bits: Option<SerialBits>,
+}
+
+/// A set of serials as one bit each from `base`.
+struct SerialBits {
+    base: u64,
+    words: Vec<u64>,
+}
+
+impl SerialBits {
+    /// The bits of `sorted` (ascending serials), or None when they spread
+    /// over more than one word per listed serial (then a search of the
+    /// listing itself is as fast and takes no memory).
+    fn new(sorted: &[(u64, Seen<'_>)]) -> Option<SerialBits> {
+        let (first, last) = (sorted.first()?.0, sorted.last()?.0);
+        let span = usize::try_from(last - first).ok()? / 64 + 1;
+        if span > sorted.len() {
+            return None;
+        }
+        let mut words = vec![0u64; span];
+        for (serial, _) in sorted {
+            let i = serial - first;
+            words[(i / 64) as usize] |= 1 << (i % 64);
+        }
+        Some(SerialBits { base: first, words })
+    }
+
+    fn contains(&self, serial: u64) -> bool {
+        let Some(i) = serial.checked_sub(self.base) else {
+            return false;
+        };
+        usize::try_from(i / 64)
+            .ok()
+            .and_then(|w| self.words.get(w))
+            .is_some_and(|word| word & (1 << (i % 64)) != 0)
+    }
 }
 
 impl<'a> Listing<'a> {
     fn new(snapshot: &'a Snapshot) -> Listing<'a> {
         let mut connections =
             FxHashMap::with_capacity_and_hasher(snapshot.connections.len(), Default::default());
-        let mut names =
-            FxHashSet::with_capacity_and_hasher(snapshot.connections.len(), Default::default());
         for c in &snapshot.connections {
             work::count(1);
             connections
                 .entry((c.conn.name.as_str(), c.conn.instances.as_slice()))
                 .or_insert(c);
-            names.insert(c.conn.name.as_str());
         }
+        let current = seen_sorted(snapshot);
         Listing {
-            current: snapshot.seen_by_serial(),
+            bits: SerialBits::new(&current),
+            current,
             connections,
-            names,
+            names: std::cell::OnceCell::new(),
+            snapshot,
         }
+    }
+
+    /// Whether the connection list shows a connection called `name`.
+    fn shows_name(&self, name: &str) -> bool {
+        self.names
+            .get_or_init(|| {
+                self.snapshot
+                    .connections
+                    .iter()
+                    .inspect(|_| work::count(1))
+                    .map(|c| c.conn.name.as_str())
+                    .collect()
+            })
+            .contains(name)
     }
 
     fn lists(&self, serial: u64) -> bool {
         work::count(1);
-        self.current.contains_key(&serial)
+        match &self.bits {
+            Some(bits) => bits.contains(serial),
+            None => self.current.binary_search_by_key(&serial, |e| e.0).is_ok(),
+        }
     }
+}
+
+/// [`Snapshot::seen_by_serial`] as a vector sorted by serial: the first
+/// state line of a serial, joined with its first trafficstatus line.
+fn seen_sorted(snapshot: &Snapshot) -> Vec<(u64, Seen<'_>)> {
+    let mut current: Vec<(u64, Seen<'_>)> = snapshot
+        .states
+        .iter()
+        .map(|st| {
+            (
+                st.serial,
+                Seen {
+                    state: Some(st),
+                    traffic: None,
+                },
+            )
+        })
+        .collect();
+    // Stable: of two state lines of one serial the first is kept.
+    current.sort_by_key(|e| e.0);
+    current.dedup_by_key(|e| e.0);
+    let mut traffic_only: Vec<(u64, Seen<'_>)> = Vec::new();
+    for t in &snapshot.traffic {
+        match current.binary_search_by_key(&t.serial, |e| e.0) {
+            Ok(i) => {
+                let seen = &mut current[i].1;
+                if seen.traffic.is_none() {
+                    seen.traffic = Some(t);
+                }
+            }
+            Err(_) => traffic_only.push((
+                t.serial,
+                Seen {
+                    state: None,
+                    traffic: Some(t),
+                },
+            )),
+        }
+    }
+    if !traffic_only.is_empty() {
+        traffic_only.sort_by_key(|e| e.0);
+        traffic_only.dedup_by_key(|e| e.0);
+        current.append(&mut traffic_only);
+        current.sort_by_key(|e| e.0);
+    }
+    current.retain(|e| e.0 != 0);
+    current
 }
 
 /// Whether an event is part of the start-up inventory or a change.
@@ -502,9 +611,11 @@ impl Tracker {
         let inventory_child = lists_child && !self.listed.child;
         let inventory_conns = lists_conns && !self.listed.connections;
 
-        if lists_conns {
-            self.added_connections(&mut em, snapshot, inventory_conns);
-        }
+        let listed_names = if lists_conns {
+            self.added_connections(&mut em, snapshot, inventory_conns)
+        } else {
+            FxHashSet::default()
+        };
         self.learn_endpoints(&listing);
 
         // Serials this snapshot shows gone: it lists their kind, and they are absent.
@@ -532,27 +643,43 @@ impl Tracker {
                     .iter()
                     .filter(|(_, seen)| seen.kind() != SaKind::Ike),
             );
-        for (&serial, seen) in ike_first {
+        for &(serial, ref seen) in ike_first {
             self.max_serial = self.max_serial.max(serial);
             let inventory = if seen.established() && seen.kind() == SaKind::Child {
                 inventory_child
             } else {
                 inventory_ike
             };
-            match self.sas.get(serial) {
-                Some(rec) => {
-                    let was_established = rec.established;
-                    if !was_established && rec.conn != *seen.conn() {
+            // The common case, an SA listed again as it was: one lookup
+            // and the record's update. Only an SA that moves, appears,
+            // comes up or goes can change whether its tunnel is up, so
+            // only those mark their tunnel for `tunnel_transitions`.
+            let known = self.sas.update(serial, |rec| {
+                let was_established = rec.established;
+                let moves = !was_established && rec.conn != *seen.conn();
+                if !moves {
+                    rec.update(seen, now);
+                }
+                (was_established, moves)
+            });
+            match known {
+                Some((was_established, moves)) => {
+                    let comes_up = !was_established && seen.established();
+                    if moves {
                         // A responder's SA moves to the connection that
                         // IKE_AUTH picked ("switched to ..." in pluto's log).
-                        self.tunnels.touch(&rec.tunnel);
+                        if let Some(rec) = self.sas.get(serial) {
+                            self.tunnels.touch(&rec.tunnel);
+                        }
                         self.sas.move_to_tunnel(serial, seen.conn());
+                        self.sas.update(serial, |rec| rec.update(seen, now));
                     }
-                    self.sas.update(serial, |rec| rec.update(seen, now));
-                    if let Some(rec) = self.sas.get(serial) {
-                        self.tunnels.touch(&rec.tunnel);
+                    if moves || comes_up {
+                        if let Some(rec) = self.sas.get(serial) {
+                            self.tunnels.touch(&rec.tunnel);
+                        }
                     }
-                    if !was_established && seen.established() {
+                    if comes_up {
                         self.establish(&mut em, serial, seen, inventory, previous, &listing);
                     }
                 }
@@ -589,15 +716,14 @@ impl Tracker {
         }
         // Only a tunnel with an attempt or a negotiation episode has
         // anything to check; the others would be visited for nothing.
-        let attempting: FxHashSet<&str> = self
-            .sas
-            .values()
-            .filter(|r| !r.established)
-            .map(|r| r.tunnel.as_str())
-            .collect();
-        let negotiating = self
-            .tunnels
-            .keys_where(|key, t| t.negotiating.is_some() || attempting.contains(key));
+        let mut negotiating = self.tunnels.keys_where(|_, t| t.negotiating.is_some());
+        for r in self.sas.half_open() {
+            if self.tunnels.contains(&r.tunnel) {
+                negotiating.push(r.tunnel.clone());
+            }
+        }
+        negotiating.sort_unstable();
+        negotiating.dedup();
         for key in &negotiating {
             self.check_stalled(&mut em, key);
         }
@@ -608,7 +734,7 @@ impl Tracker {
             } else {
                 "deleted"
             };
-            self.removed_connections(&mut em, snapshot, reason);
+            self.removed_connections(&mut em, &listed_names, reason);
         }
         self.traffic_metrics(&mut em);
         self.forget_idle_tunnels();
@@ -631,13 +757,17 @@ impl Tracker {
     /// After pluto could not be reached, a listing without any SA the
     /// tracker knows is a new pluto: one that merely stopped answering for
     /// a while still lists its SAs.
-    fn restart_detected(&self, current: &BTreeMap<u64, Seen<'_>>, after_outage: bool) -> bool {
+    fn restart_detected(&self, current: &[(u64, Seen<'_>)], after_outage: bool) -> bool {
         if self.max_serial == 0 {
             return false;
         }
         // The highest listed serial the tracker knows: an unknown serial
         // below it is simply new in this run.
-        let highest_known = current.keys().rev().find(|s| self.sas.contains(**s));
+        let highest_known = current
+            .iter()
+            .rev()
+            .map(|e| &e.0)
+            .find(|s| self.sas.contains(**s));
         let mut evidence = after_outage && !self.sas.is_empty() && highest_known.is_none();
         for (serial, seen) in current {
             match self.sas.get(*serial).map(|rec| rec.identity(seen)) {
@@ -1002,7 +1132,7 @@ impl Tracker {
             let replaced_by = rec.replaced_by;
             self.end_sa(em, rec, reason, replaced_by);
         } else {
-            let removed = lists_conns && !listing.names.contains(rec.conn.name.as_str());
+            let removed = lists_conns && !listing.shows_name(&rec.conn.name);
             let reason = if rec.replaced_by.is_some() {
                 "retried"
             } else if removed {
@@ -1127,20 +1257,34 @@ impl Tracker {
     /// connection list prints for them.
     ///
     /// This runs for every listed SA at every poll, so it copies nothing
-    /// that did not change: one key buffer is reused, and a connection
-    /// reference or address is replaced only when it differs.
+    /// that did not change: one key buffer is reused, a connection
+    /// reference or address is replaced only when it differs, and an SA
+    /// listed under the same reference as the one before it is skipped.
     fn learn_endpoints(&mut self, listing: &Listing<'_>) {
         let mut key = String::new();
-        for seen in listing.current.values() {
+        let mut previous: Option<&ConnRef> = None;
+        for (_, seen) in &listing.current {
             work::count(1);
             let conn = seen.conn();
+            // An IKE SA and its Child SAs are listed one after the other
+            // under one connection reference: the second time changes
+            // nothing.
+            if previous.replace(conn) == Some(conn) {
+                continue;
+            }
             key.clear();
             key.push_str(&conn.name);
             key.push('\u{1f}');
             key.push_str(conn.peer.as_deref().unwrap_or(""));
             debug_assert_eq!(key, tunnel_key(conn));
-            if !self.tunnels.contains(key.as_str()) {
-                self.tunnels.insert(
+            let t = match self.tunnels.get_mut(key.as_str()) {
+                Some(t) => {
+                    if t.conn != *conn {
+                        t.conn = conn.clone();
+                    }
+                    t
+                }
+                None => self.tunnels.insert_new(
                     key.clone(),
                     TunnelRecord {
                         conn: conn.clone(),
@@ -1149,14 +1293,8 @@ impl Tracker {
                         up: None,
                         negotiating: None,
                     },
-                );
-            }
-            let Some(t) = self.tunnels.get_mut(key.as_str()) else {
-                continue;
+                ),
             };
-            if t.conn != *conn {
-                t.conn = conn.clone();
-            }
             let listed = listing
                 .connections
                 .get(&(conn.name.as_str(), conn.instances.as_slice()));
@@ -1244,12 +1382,14 @@ impl Tracker {
 
     /// Report a tunnel that has been negotiating for too long, once per episode.
     fn check_stalled(&mut self, em: &mut Emitter, key: &str) {
+        // Every negotiating tunnel is checked at every poll, and few stall:
+        // the attempt is looked up again only for the event.
         let newest_attempt = self
             .sas
             .of_tunnel(key)
             .rev()
             .find(|r| !r.established)
-            .cloned();
+            .map(|r| r.serial);
         let limit = self.config.stalled_after_s;
         let Some(t) = self.tunnels.get_mut(key) else {
             return;
@@ -1273,7 +1413,10 @@ impl Tracker {
             attempts: n.attempts,
         };
         let subject = format!("stall:{key}:{}", n.since);
-        let mut detail = self.sa_detail(&attempt, false, em.now);
+        let Some(attempt) = self.sas.get(attempt) else {
+            return;
+        };
+        let mut detail = self.sa_detail(attempt, false, em.now);
         detail.negotiation = Some(fields);
         em.push(
             Action::NegotiationStalled,
@@ -1286,8 +1429,16 @@ impl Tracker {
 
     /// Report connections the list shows for the first time (or reloaded
     /// under a new `$N` serial).
-    fn added_connections(&mut self, em: &mut Emitter, snapshot: &Snapshot, inventory: bool) {
-        let mut done: FxHashSet<&str> = FxHashSet::default();
+    ///
+    /// Returns the base names the list shows, for `removed_connections`.
+    fn added_connections<'s>(
+        &mut self,
+        em: &mut Emitter,
+        snapshot: &'s Snapshot,
+        inventory: bool,
+    ) -> FxHashSet<&'s str> {
+        let mut done: FxHashSet<&str> =
+            FxHashSet::with_capacity_and_hasher(snapshot.connections.len(), Default::default());
         for c in snapshot
             .connections
             .iter()
@@ -1343,16 +1494,12 @@ impl Tracker {
             let (ek, reason) = kind_and_reason(inventory, None);
             em.push(Action::ConnectionAdded, ek, reason, &subject, detail);
         }
+        done
     }
 
-    /// Report connections the list no longer shows.
-    fn removed_connections(&mut self, em: &mut Emitter, snapshot: &Snapshot, reason: &str) {
-        let listed: FxHashSet<&str> = snapshot
-            .connections
-            .iter()
-            .filter(|c| c.conn.instances.is_empty())
-            .map(|c| c.conn.name.as_str())
-            .collect();
+    /// Report connections the list no longer shows (`listed`: the base
+    /// names it shows).
+    fn removed_connections(&mut self, em: &mut Emitter, listed: &FxHashSet<&str>, reason: &str) {
         let mut gone: Vec<String> = self
             .connections
             .iter()
@@ -1416,5 +1563,78 @@ impl Tracker {
         let sas = &self.sas;
         self.tunnels
             .retain(|key, t| t.up.is_some() || t.negotiating.is_some() || sas.tunnel_has_sas(key));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::State;
+
+    /// The lab's 4.10 `showstates` and `trafficstatus` of one moment
+    /// (tests/fixtures/lab-4.10), with a second state line for a listed
+    /// serial and a trafficstatus line no state line shows.
+    fn lab_listing() -> Snapshot {
+        let mut snap = crate::status::parse(include_str!(
+            "../../tests/fixtures/lab-4.10/02-established-showstates.txt"
+        ));
+        snap.merge(crate::status::parse(include_str!(
+            "../../tests/fixtures/lab-4.10/02-established-trafficstatus.txt"
+        )));
+        assert!(!snap.states.is_empty() && !snap.traffic.is_empty());
+        let again = snap.states[0].clone();
+        snap.states.push(again);
+        let mut alone = snap.traffic[0].clone();
+        alone.serial = 9_999;
+        snap.traffic.push(alone);
+        snap
+    }
+
+    #[test]
+    fn the_sorted_listing_holds_the_same_lines_as_seen_by_serial() {
+        let snap = lab_listing();
+        let sorted = seen_sorted(&snap);
+        let by_serial = snap.seen_by_serial();
+        assert_eq!(
+            sorted.iter().map(|e| e.0).collect::<Vec<_>>(),
+            by_serial.keys().copied().collect::<Vec<_>>()
+        );
+        assert!(sorted.iter().any(|e| e.0 == 9_999));
+        for ((serial, seen), (_, want)) in sorted.iter().zip(&by_serial) {
+            let same = |a: Option<&State>, b: Option<&State>| match (a, b) {
+                (Some(a), Some(b)) => std::ptr::eq(a, b),
+                (a, b) => a.is_none() && b.is_none(),
+            };
+            assert!(same(seen.state, want.state), "state of #{serial}");
+            assert_eq!(
+                seen.traffic.map(|t| t as *const _),
+                want.traffic.map(|t| t as *const _),
+                "traffic of #{serial}"
+            );
+        }
+    }
+
+    #[test]
+    fn listed_serials_are_found_as_bits_or_by_search_alike() {
+        let snap = lab_listing();
+        let listing = Listing::new(&snap);
+        assert!(
+            listing.bits.is_none(),
+            "9,999 among a few serials is sparse"
+        );
+        let dense = Listing {
+            current: listing.current[..listing.current.len() - 1].to_vec(),
+            ..Listing::new(&snap)
+        };
+        let dense = Listing {
+            bits: SerialBits::new(&dense.current),
+            ..dense
+        };
+        assert!(dense.bits.is_some());
+        for serial in 0..20 {
+            let listed = dense.current.iter().any(|e| e.0 == serial);
+            assert_eq!(dense.lists(serial), listed, "#{serial}");
+        }
+        assert!(listing.lists(9_999) && !listing.lists(9_998));
     }
 }
