@@ -67,8 +67,9 @@ pub fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
 struct Tracked {
     checkpoint: Checkpoint,
     path: PathBuf,
-    /// The checkpoint JSON last written, to skip rewriting an unchanged one.
-    written: Option<String>,
+    /// The digest of the checkpoint JSON last written, to skip replacing
+    /// an unchanged one.
+    written: Option<checkpoint::Digest>,
     /// Whether the source has reported at least once (for READY=1).
     reported: bool,
     /// Tunnels up in the last snapshot, for STATUS=.
@@ -528,23 +529,16 @@ fn note_clock(source: &str, tracked: &mut Tracked, at: Option<i64>) {
 
 /// Write a source's checkpoint if it changed since the last write.
 async fn write_checkpoint(name: &str, tracked: &mut Tracked, metrics: &Metrics) {
-    let json = match serde_json::to_string(&tracked.checkpoint) {
-        Ok(json) => json,
-        Err(e) => {
-            error!(source = %name, "cannot encode the checkpoint: {e}");
-            return;
-        }
-    };
-    if tracked.written.as_ref() == Some(&json) {
-        metrics.checkpoint_current(name);
-        return;
-    }
     let path = tracked.path.clone();
     let checkpoint = tracked.checkpoint.clone();
-    let stored = tokio::task::spawn_blocking(move || checkpoint::store(&path, &checkpoint)).await;
+    let previous = tracked.written;
+    let stored = tokio::task::spawn_blocking(move || {
+        checkpoint::store_if_changed(&path, &checkpoint, previous)
+    })
+    .await;
     let failure = match stored {
-        Ok(Ok(())) => {
-            tracked.written = Some(json);
+        Ok(Ok((digest, _replaced))) => {
+            tracked.written = Some(digest);
             metrics.checkpoint_current(name);
             if tracked.checkpoint_failures > 0 {
                 info!(source = %name, failed_writes = tracked.checkpoint_failures,

@@ -119,17 +119,56 @@ pub fn load(path: &Path, source: &str) -> Result<Option<Checkpoint>, CheckpointE
     Ok(Some(checkpoint))
 }
 
-/// Replace the checkpoint file atomically and durably.
-pub fn store(path: &Path, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
-    // Streamed into the file: at 50,000 tunnels the JSON is about 80 MB,
-    // which a buffer of it would add to the daemon's peak every poll.
-    crate::atomic::replace_with(path, |file| {
-        serde_json::to_writer(file, checkpoint).map_err(std::io::Error::other)
+/// The SHA-256 of a checkpoint's JSON, to tell whether it changed.
+pub type Digest = [u8; 32];
+
+/// Replace the checkpoint file atomically and durably unless its JSON has
+/// the digest `previous` (the last one written): returns the new digest and
+/// whether the file was replaced. The JSON is streamed into the file and
+/// hashed on the way; at 50,000 tunnels it is about 80 MB, which neither a
+/// buffer of it nor a copy of the last one kept for comparing adds to the
+/// daemon's memory, and it is encoded once per poll, not twice.
+pub fn store_if_changed(
+    path: &Path,
+    checkpoint: &Checkpoint,
+    previous: Option<Digest>,
+) -> Result<(Digest, bool), CheckpointError> {
+    use sha2::Digest as _;
+    let mut digest = None;
+    let replaced = crate::atomic::replace_with_if(path, |file| {
+        let mut hashing = Hashing {
+            inner: file,
+            hash: sha2::Sha256::new(),
+        };
+        serde_json::to_writer(&mut hashing, checkpoint).map_err(std::io::Error::other)?;
+        let d: Digest = hashing.hash.finalize().into();
+        digest = Some(d);
+        Ok(previous != Some(d))
     })
     .map_err(|e| CheckpointError::Io {
         path: path.to_path_buf(),
         error: e.error,
-    })
+    })?;
+    Ok((digest.unwrap_or_default(), replaced))
+}
+
+/// A writer that hashes what it passes on.
+struct Hashing<'a> {
+    inner: &'a mut dyn std::io::Write,
+    hash: sha2::Sha256,
+}
+
+impl std::io::Write for Hashing<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use sha2::Digest as _;
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]
