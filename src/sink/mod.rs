@@ -36,6 +36,7 @@
 //! that cut into the batch while it waited: then the whole unacknowledged
 //! batch is read afresh and may be delivered twice (with the same `event.id`).
 
+mod ack;
 mod drain;
 pub mod file;
 pub mod http;

@@ -6,8 +6,9 @@
 //!   The name is the logical offset of the segment's first byte (20 digits), so
 //!   offsets keep growing across segments and restarts;
 //! * `acked` — the logical offset up to which the sink has acknowledged events,
-//!   replaced by atomic rename (write `acked.tmp`, fsync, rename, fsync dir;
-//!   [`crate::atomic::replace`]).
+//!   in two checksummed slots written in turn, one `pwrite` and one
+//!   `fdatasync` per save (`super::ack`; the decimal text of earlier
+//!   versions is still read, and converted at the first save).
 //!
 //! An append writes whole lines and fsyncs before it returns, so everything the
 //! pipeline was told is spooled survives a crash. A crash during an append can
@@ -27,6 +28,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use super::ack::{AckFile, Saved};
 
 /// Why a spool operation failed: which file, doing what, and the OS error.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +97,8 @@ pub struct Spool {
     segments: Vec<Segment>,
     active: File,
     acked: u64,
+    /// Where `acked` is saved.
+    ack_file: AckFile,
     pending_events: u64,
     recovery: Recovery,
     /// Set while the acknowledged offset could not be saved (the error).
@@ -136,16 +141,15 @@ impl Spool {
             segments.push(Segment { start, len });
         }
         segments.sort_by_key(|s| s.start);
-        let acked_path = dir.join("acked");
         let mut recovery = Recovery::default();
-        let acked = match fs::read_to_string(&acked_path) {
-            Ok(text) => {
-                let parsed = text.trim().parse::<u64>().ok();
-                recovery.unreadable_ack = parsed.is_none();
-                parsed
+        let (ack_file, saved) = AckFile::read(dir)?;
+        let acked = match saved {
+            Saved::Offset(offset) => Some(offset),
+            Saved::Missing => None,
+            Saved::Unreadable => {
+                recovery.unreadable_ack = true;
+                None
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(fail(&acked_path, "read")(e)),
         };
         let first = segments.first().map_or(0, |s| s.start);
         let mut acked = acked.unwrap_or(first).max(first);
@@ -183,6 +187,7 @@ impl Spool {
             segments,
             active,
             acked,
+            ack_file,
             pending_events: 0,
             recovery,
             unsaved_ack: None,
@@ -403,14 +408,8 @@ impl Spool {
         Ok(count)
     }
 
-    fn write_acked(&self, offset: u64) -> Result<(), SpoolError> {
-        crate::atomic::replace(&self.dir.join("acked"), format!("{offset}\n").as_bytes()).map_err(
-            |e| SpoolError {
-                path: e.path,
-                action: e.action,
-                error: e.error,
-            },
-        )
+    fn write_acked(&mut self, offset: u64) -> Result<(), SpoolError> {
+        self.ack_file.save(offset)
     }
 
     /// Delete every segment but the newest that lies wholly before the acknowledged offset.
@@ -658,6 +657,94 @@ mod tests {
         drop(spool);
         let spool = Spool::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(spool.pending_events(), 0);
+    }
+
+    #[test]
+    fn an_ack_lost_with_its_file_is_saved_again_once_the_file_can_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..6).as_bytes(), 6).unwrap();
+        let first = spool.read_batch(2, 1 << 20).unwrap().unwrap();
+        spool.ack(first.end).unwrap();
+        assert!(spool.unsaved_ack().is_none());
+        // A directory where the slots are: the in-place write cannot open it.
+        let acked = dir.path().join("acked");
+        fs::remove_file(&acked).unwrap();
+        fs::create_dir(&acked).unwrap();
+        let second = spool.read_batch(2, 1 << 20).unwrap().unwrap();
+        assert_eq!(spool.ack(second.end).unwrap(), 2);
+        assert!(spool.unsaved_ack().is_some());
+        fs::remove_dir(&acked).unwrap();
+        let third = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&third), vec![4, 5]);
+        spool.ack(third.end).unwrap();
+        assert!(spool.unsaved_ack().is_none());
+        drop(spool);
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(spool.pending_events(), 0);
+    }
+
+    #[test]
+    fn a_crash_after_the_sink_wrote_but_before_the_ack_sends_the_batch_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..9).as_bytes(), 9).unwrap();
+        let mut destination = Vec::new();
+        let first = spool.read_batch(3, 1 << 20).unwrap().unwrap();
+        destination.extend(numbers(&first));
+        spool.ack(first.end).unwrap();
+        let second = spool.read_batch(3, 1 << 20).unwrap().unwrap();
+        destination.extend(numbers(&second));
+        drop(spool); // crash: the sink has the second batch, the spool's ack does not
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        let rest = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        destination.extend(numbers(&rest));
+        spool.ack(rest.end).unwrap();
+        assert_eq!(destination, [0, 1, 2, 3, 4, 5, 3, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn an_ack_torn_by_a_crash_sends_its_batch_again_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..6).as_bytes(), 6).unwrap();
+        for _ in 0..3 {
+            let batch = spool.read_batch(2, 1 << 20).unwrap().unwrap();
+            spool.ack(batch.end).unwrap();
+        }
+        assert_eq!(spool.pending_events(), 0);
+        drop(spool);
+        // The first save made the file with its first slot, the second
+        // wrote the other one, and the third (of the offset after event 5)
+        // the first again: a crash tore it.
+        let acked = dir.path().join("acked");
+        let mut slots = fs::read(&acked).unwrap();
+        slots[8..20].fill(0);
+        fs::write(&acked, &slots).unwrap();
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert!(!spool.recovery().unreadable_ack);
+        let again = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&again), vec![4, 5]);
+    }
+
+    #[test]
+    fn an_ack_file_of_an_older_version_is_read_and_converted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..6).as_bytes(), 6).unwrap();
+        drop(spool);
+        // What an older version left: the offset of event 2 as text.
+        fs::write(dir.path().join("acked"), "16\n").unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(spool.pending_events(), 4);
+        let batch = spool.read_batch(2, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&batch), vec![2, 3]);
+        spool.ack(batch.end).unwrap();
+        assert_eq!(fs::metadata(dir.path().join("acked")).unwrap().len(), 1024);
+        drop(spool);
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        let rest = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&rest), vec![4, 5]);
     }
 
     #[test]
