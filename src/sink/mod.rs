@@ -153,6 +153,19 @@ impl Batch {
         Batch { ndjson, events }
     }
 
+    /// A batch from NDJSON text whose `events` lines each end in `\n`, as
+    /// the spool read them: counted already, so not counted again.
+    pub(crate) fn counted(ndjson: String, events: usize) -> Batch {
+        debug_assert_eq!(
+            memchr::memchr_iter(b'\n', ndjson.as_bytes()).count(),
+            events
+        );
+        Batch {
+            ndjson: ndjson.into(),
+            events,
+        }
+    }
+
     /// The whole batch as NDJSON (for a file or an HTTP body).
     pub fn ndjson(&self) -> &str {
         &self.ndjson

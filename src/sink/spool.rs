@@ -327,11 +327,27 @@ impl Spool {
     /// the segments that are now fully delivered. Returns how many events left
     /// the pending count.
     pub fn ack(&mut self, end: u64) -> Result<u64, SpoolError> {
+        self.ack_counted(end, None)
+    }
+
+    /// [`Spool::ack`] of a batch from [`Spool::read_batch`] that started at
+    /// `start` and spans `lines` lines (its events and its corrupt lines):
+    /// they need not be read and counted again, unless the acknowledged
+    /// offset moved since the batch was read (a drop-oldest).
+    pub fn ack_batch(&mut self, start: u64, end: u64, lines: u64) -> Result<u64, SpoolError> {
+        let known = (start == self.acked && end <= self.end()).then_some(lines);
+        self.ack_counted(end, known)
+    }
+
+    fn ack_counted(&mut self, end: u64, lines: Option<u64>) -> Result<u64, SpoolError> {
         let end = end.min(self.end());
         if end <= self.acked {
             return Ok(0);
         }
-        let events = self.count_lines(self.acked, end)?;
+        let events = match lines {
+            Some(lines) => lines,
+            None => self.count_lines(self.acked, end)?,
+        };
         // Acknowledged in memory even when the offset cannot be saved (a
         // full disk): the events are delivered, and sending them again and
         // again would flood the destination with duplicates. Only a crash
@@ -402,7 +418,7 @@ impl Spool {
                 if n == 0 {
                     break;
                 }
-                count += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+                count += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
             }
         }
         Ok(count)
