@@ -181,7 +181,10 @@ pub(super) async fn run<S: Sink>(
             }
             continue;
         };
-        let full = batch.events as usize >= settings.batch_max_events
+        // A batch cut short by a limit is as full as it gets, even when its
+        // last event left part of the byte budget unused.
+        let full = batch.more_waiting
+            || batch.events as usize >= settings.batch_max_events
             || batch.ndjson.len() as u64 >= settings.batch_max_bytes;
         let started = *first_seen.get_or_insert_with(Instant::now);
         let send_at = started + settings.batch_max_wait;

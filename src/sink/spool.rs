@@ -77,6 +77,10 @@ pub struct SpooledBatch {
     pub start: u64,
     /// The offset to acknowledge once the batch is delivered.
     pub end: u64,
+    /// Events wait behind the batch: it stopped at `max_events` or
+    /// `max_bytes`, so it is as large as it may be and waiting for more
+    /// events to fill it would be pointless.
+    pub more_waiting: bool,
 }
 
 /// What `open` found and repaired, for the caller to log.
@@ -269,6 +273,7 @@ impl Spool {
             corrupt: 0,
             start,
             end: start,
+            more_waiting: false,
         };
         for segment in self.segments.iter().filter(|s| s.end() > start) {
             if batch.events as usize >= max_events || batch.ndjson.len() as u64 >= max_bytes {
@@ -320,6 +325,7 @@ impl Spool {
                 break;
             }
         }
+        batch.more_waiting = batch.end < self.end();
         Ok((batch.end > start).then_some(batch))
     }
 
@@ -647,8 +653,14 @@ mod tests {
         spool.append(lines(0..10).as_bytes(), 10).unwrap();
         let batch = spool.read_batch(100, 20).unwrap().unwrap();
         assert_eq!(numbers(&batch), vec![0, 1]);
+        assert!(batch.more_waiting, "stopped by the byte budget");
         let tiny = spool.read_batch(100, 3).unwrap().unwrap();
         assert_eq!(numbers(&tiny), vec![0]);
+        let counted = spool.read_batch(4, 1 << 20).unwrap().unwrap();
+        assert!(counted.more_waiting, "stopped by the event count");
+        let all = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(all.events, 10);
+        assert!(!all.more_waiting);
     }
 
     #[test]
