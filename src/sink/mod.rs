@@ -353,7 +353,9 @@ impl Delivery {
             return Ok(());
         }
         for (index, line) in lines.iter().enumerate() {
-            if line.is_empty() || line.contains('\n') {
+            // memchr's vector search: core's `contains` of a char was a
+            // tenth of the delivery benchmark's CPU.
+            if line.is_empty() || memchr::memchr(b'\n', line.as_bytes()).is_some() {
                 return Err(SinkError::InvalidEvent { index });
             }
         }
