@@ -385,7 +385,7 @@ pub const HTTP_BATCH_MAX_EVENTS: usize = 500;
 
 /// Batches bounded by bytes, not by count: a sink pays about one fsync (or
 /// one round trip) per batch whatever its size, so the default count is far
-/// above what `batch_max_bytes` lets through (1 MiB is about 1,500 events),
+/// above what `batch_max_bytes` lets through (1 MiB is about 1,600 lab events),
 /// and a batch of the usual events is as large as `batch_max_bytes` allows.
 impl Default for SpoolSettings {
     fn default() -> SpoolSettings {
