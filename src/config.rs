@@ -380,7 +380,8 @@ impl FileSourceConfig {
     }
 }
 
-/// The default `batch_max_events` of an `http` sink.
+/// The default `batch_max_events` of an `http` sink, lower than the others'
+/// (why: [`SpoolSettings::defaults_for`]).
 pub const HTTP_BATCH_MAX_EVENTS: usize = 500;
 
 /// Batches bounded by bytes, not by count: a sink pays about one fsync (or
@@ -401,7 +402,7 @@ impl Default for SpoolSettings {
 }
 
 impl SpoolSettings {
-    /// The defaults of a `kind` of [[sink]]. An `http` sink keeps 500 events
+    /// The defaults of a `kind` of `[[sink]]`. An `http` sink keeps 500 events
     /// per request: every mode but `ndjson` wraps each event (a `_bulk`
     /// action line, a HEC envelope, an OTLP LogRecord), so a request is
     /// larger than the batch, and receivers refuse a body past their limit
