@@ -9,10 +9,14 @@
 //!   (target: 1,000,000 events/s);
 //! * `spool_append` — one fsynced append of a 500-event batch to a sink's
 //!   spool, what every poll with changes costs before the checkpoint;
-//! * `file_sink` — `FileSink::send` of a 500-event batch (written and
-//!   fdatasync'ed, the default `batch_max_events`), and the whole delivery
-//!   path (spool append, drain, file write, acknowledgement) for 50,000
-//!   events (target: 200,000 events/s with one fsync per batch).
+//! * `file_sink` — `FileSink::send` of a 500-event batch (the default
+//!   `batch_max_events` before batches were bounded by bytes) and of a
+//!   batch of the default `batch_max_bytes` (1 MiB), each written and
+//!   fdatasync'ed; and the whole delivery path (spool append, drain, file
+//!   write, acknowledgement) for 50,000 events enqueued 500 or 5,000 at a
+//!   time, as polls with that many changes would, until a shutdown has
+//!   delivered the last of them (target: 200,000 events/s with one fsync
+//!   per batch).
 //!
 //! The files go to a temporary directory (`TMPDIR`); fsync cost depends on
 //! that filesystem, so put it on the disk the daemon's state would use.
@@ -30,7 +34,7 @@ use swantrail::sink::spool::Spool;
 use swantrail::sink::{Batch, Delivery, Sink};
 use swantrail::track::{Tracker, TrackerConfig};
 
-/// Events per batch: the default `batch_max_events` of a sink's spool.
+/// Events per enqueue and per small batch: one poll's worth.
 const BATCH: usize = 500;
 
 /// `count` events as the tracker makes them for a real capture.
@@ -109,47 +113,77 @@ fn file_sink(c: &mut Criterion) {
                 .unwrap_or_else(|e| panic!("{e}"))
         })
     });
+    // As many events as a batch of the default batch_max_bytes holds.
+    let budget = SpoolSettings::default().batch_max_bytes as usize;
+    let mut full = String::new();
+    let mut in_full = 0;
+    for e in events(10_000) {
+        let line = e.to_json_line();
+        if full.len() + line.len() + 1 > budget {
+            break;
+        }
+        full.push_str(&line);
+        full.push('\n');
+        in_full += 1;
+    }
+    let full = Batch::from_ndjson(full);
+    group.throughput(Throughput::Elements(in_full as u64));
+    group.bench_function(format!("send-1MiB-batch-{in_full}-events-fdatasync"), |b| {
+        b.iter(|| {
+            runtime
+                .block_on(sink.send(&full))
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+    });
 
     const DELIVERED: usize = 50_000;
     let lines: Vec<String> = events(DELIVERED).iter().map(Event::to_json_line).collect();
     group.throughput(Throughput::Elements(DELIVERED as u64));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
-    group.bench_function("delivery-50k-events-spool-drain-file", |b| {
-        b.iter_batched(
-            || tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}")),
-            |state| {
-                runtime.block_on(async {
-                    let sink = FileSink::new(state.path().join("events.ndjson"), 0, 0);
-                    let delivery = Delivery::builder(state.path())
-                        .add_sink(
-                            "file",
-                            &SpoolSettings::default(),
-                            &RetrySettings::default(),
-                            sink,
-                        )
-                        .unwrap_or_else(|e| panic!("{e}"))
-                        .start();
-                    // One poll's worth at a time, as the daemon enqueues.
-                    for chunk in lines.chunks(BATCH) {
-                        delivery
-                            .enqueue(chunk)
+    for per_poll in [BATCH, 10 * BATCH] {
+        let name = if per_poll == BATCH {
+            "delivery-50k-events-spool-drain-file".to_string()
+        } else {
+            format!("delivery-50k-events-{per_poll}-per-poll")
+        };
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}")),
+                |state| {
+                    runtime.block_on(async {
+                        let sink = FileSink::new(state.path().join("events.ndjson"), 0, 0);
+                        let delivery = Delivery::builder(state.path())
+                            .add_sink(
+                                "file",
+                                &SpoolSettings::default(),
+                                &RetrySettings::default(),
+                                sink,
+                            )
+                            .unwrap_or_else(|e| panic!("{e}"))
+                            .start();
+                        // One poll's worth at a time, as the daemon enqueues.
+                        for chunk in lines.chunks(per_poll) {
+                            delivery
+                                .enqueue(chunk)
+                                .await
+                                .unwrap_or_else(|e| panic!("{e}"));
+                        }
+                        // Shutdown sends the last, partial batch at once
+                        // rather than after batch_max_wait, and returns once
+                        // everything is delivered.
+                        let left = delivery
+                            .shutdown(Duration::from_secs(60))
                             .await
                             .unwrap_or_else(|e| panic!("{e}"));
-                    }
-                    while delivery.stats()[0].pending_events > 0 {
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                    delivery
-                        .shutdown(Duration::from_secs(10))
-                        .await
-                        .unwrap_or_else(|e| panic!("{e}"));
-                });
-                state
-            },
-            BatchSize::PerIteration,
-        )
-    });
+                        assert_eq!(left, 0, "every event delivered");
+                    });
+                    state
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
     group.finish();
 }
 

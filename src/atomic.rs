@@ -1,8 +1,9 @@
 //! Replacing a small file atomically and durably.
 //!
-//! The spool's `acked` file and the tracker checkpoint are both rewritten
-//! whole and must survive a crash as either the old or the new content,
-//! never a mix: write `<file>.tmp` (mode 0640: both name peers and users,
+//! The tracker checkpoint, and the spool's `acked` file when it is first
+//! made (or converted from an older version's format), are rewritten whole
+//! and must survive a crash as either the old or the new content, never a
+//! mix: write `<file>.tmp` (mode 0640: both name peers and users,
 //! like the events do), fsync it, rename it over the file, fsync the
 //! directory so the rename itself is durable. One definition, so the two
 //! cannot drift apart.

@@ -380,16 +380,41 @@ impl FileSourceConfig {
     }
 }
 
+/// The default `batch_max_events` of an `http` sink, lower than the others'
+/// (why: [`SpoolSettings::defaults_for`]).
+pub const HTTP_BATCH_MAX_EVENTS: usize = 500;
+
+/// Batches bounded by bytes, not by count: a sink pays about one fsync (or
+/// one round trip) per batch whatever its size, so the default count is far
+/// above what `batch_max_bytes` lets through (1 MiB is about 1,600 lab events),
+/// and a batch of the usual events is as large as `batch_max_bytes` allows.
 impl Default for SpoolSettings {
     fn default() -> SpoolSettings {
         SpoolSettings {
             max_bytes: 256 * MIB,
             full_policy: FullPolicy::Block,
             segment_bytes: 16 * MIB,
-            batch_max_events: 500,
+            batch_max_events: 10_000,
             batch_max_bytes: MIB,
             batch_max_wait: Duration::from_secs(1),
         }
+    }
+}
+
+impl SpoolSettings {
+    /// The defaults of a `kind` of `[[sink]]`. An `http` sink keeps 500 events
+    /// per request: every mode but `ndjson` wraps each event (a `_bulk`
+    /// action line, a HEC envelope, an OTLP LogRecord), so a request is
+    /// larger than the batch, and receivers refuse a body past their limit
+    /// with a 413 that would dead-letter the batch (nginx's
+    /// `client_max_body_size` is 1 MiB unless raised, Splunk HEC has
+    /// `max_content_length`).
+    pub fn defaults_for(kind: &str) -> SpoolSettings {
+        let mut settings = SpoolSettings::default();
+        if kind == "http" {
+            settings.batch_max_events = HTTP_BATCH_MAX_EVENTS;
+        }
+        settings
     }
 }
 
@@ -1379,15 +1404,15 @@ impl Validator<'_> {
         }
         let header = SinkHeader {
             name: self.name(raw.name, &kind, "[[sink]]", kind_span.clone(), names)?,
-            spool: self.spool(raw.spool)?,
+            spool: self.spool(raw.spool, &kind)?,
             retry: self.retry(raw.retry)?,
             span: kind_span,
         };
         read(self, header, Spanned::new(span, own))
     }
 
-    fn spool(&self, raw: Option<RawSpool>) -> Result<SpoolSettings, ConfigError> {
-        let d = SpoolSettings::default();
+    fn spool(&self, raw: Option<RawSpool>, kind: &str) -> Result<SpoolSettings, ConfigError> {
+        let d = SpoolSettings::defaults_for(kind);
         let Some(raw) = raw else { return Ok(d) };
         let nonzero = |v: Option<Spanned<ByteSize>>, key: &str, default: u64| match v {
             Some(v) if v.get_ref().0 == 0 => {
@@ -1460,6 +1485,27 @@ impl Validator<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_are_bounded_by_bytes_except_for_http_requests() {
+        let text = "[[sink]]\ntype = \"file\"\npath = \"/tmp/e.ndjson\"\n\n\
+                    [[sink]]\ntype = \"http\"\nurl = \"https://logs.example.net/\"\n\n\
+                    [[sink]]\ntype = \"http\"\nname = \"bulk\"\nurl = \"https://es.example.net/\"\n\
+                    [sink.spool]\nbatch_max_events = 4000\n";
+        let config = from_toml_str(text, Path::new("t.toml")).unwrap();
+        let events: Vec<usize> = config
+            .sinks
+            .iter()
+            .map(|s| s.spool().batch_max_events)
+            .collect();
+        assert_eq!(events, [10_000, HTTP_BATCH_MAX_EVENTS, 4000]);
+        assert!(
+            config
+                .sinks
+                .iter()
+                .all(|s| s.spool().batch_max_bytes == MIB)
+        );
+    }
 
     #[test]
     fn durations_accept_units_and_sequences() {

@@ -140,6 +140,33 @@ async fn shutdown_drains_what_it_can_within_the_grace() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_cut_by_the_byte_budget_goes_at_once_without_waiting_to_fill() {
+    let state = tempfile::tempdir().unwrap();
+    let sink = GatedSink::default();
+    sink.open.store(true, Ordering::SeqCst);
+    let mut spool = small_spool(FullPolicy::Block);
+    // Two 30-byte events fit, a third does not: every batch leaves 15 bytes
+    // of its budget unused, and is full all the same.
+    spool.batch_max_bytes = 75;
+    spool.batch_max_wait = Duration::from_secs(3600);
+    let delivery = Delivery::builder(state.path())
+        .add_sink("gated", &spool, &quick_retry(), sink.clone())
+        .unwrap()
+        .start();
+    delivery
+        .enqueue(&(0..5).map(event).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    // The fifth is alone and waits for company (an hour) until shutdown.
+    assert_eq!(
+        sink.wait_for(4).await,
+        (0..4).map(event).collect::<Vec<_>>()
+    );
+    delivery.shutdown(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(sink.received(), (0..5).map(event).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_file_sink_receives_events_and_reopens_after_logrotate() {
     let state = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();

@@ -181,7 +181,10 @@ pub(super) async fn run<S: Sink>(
             }
             continue;
         };
-        let full = batch.events as usize >= settings.batch_max_events
+        // A batch cut short by a limit is as full as it gets, even when its
+        // last event left part of the byte budget unused.
+        let full = batch.more_waiting
+            || batch.events as usize >= settings.batch_max_events
             || batch.ndjson.len() as u64 >= settings.batch_max_bytes;
         let started = *first_seen.get_or_insert_with(Instant::now);
         let send_at = started + settings.batch_max_wait;
@@ -226,7 +229,9 @@ async fn read(shared: &Arc<Shared>) -> Result<Option<SpooledBatch>, SinkError> {
 
 /// Send one batch until each of its events is delivered or dead-lettered,
 /// then acknowledge it. Events the sink asks to retry are sent again alone
-/// (see the order guarantee in the module `sink`).
+/// (see the order guarantee in the module `sink`). The batch goes to the
+/// sink as it was read from the spool; only the events of a partial answer
+/// are copied out, to be sent again.
 async fn deliver<S: Sink>(
     shared: &Arc<Shared>,
     sink: &mut S,
@@ -237,21 +242,17 @@ async fn deliver<S: Sink>(
     spooled: SpooledBatch,
 ) -> Wake {
     let (start, end, corrupt) = (spooled.start, spooled.end, spooled.corrupt);
-    let mut unsent: Vec<String> = spooled
-        .ndjson
-        .split_terminator('\n')
-        .map(String::from)
-        .collect();
+    let lines = spooled.events + spooled.corrupt;
+    let mut unsent = Batch::counted(spooled.ndjson, spooled.events as usize);
     let (mut delivered, mut dead_lettered) = (0, 0);
     let mut backoff = retry.initial_backoff;
     // Only corrupt lines: nothing to send, acknowledge them away.
     while !unsent.is_empty() {
-        let batch = batch_of(&unsent);
         let outcomes = tokio::select! {
-            result = sink.send_each(&batch) => per_event(result, unsent.len()),
+            result = sink.send_each(&unsent) => per_event(result, unsent.len()),
             () = deadline_passed(stop) => return Wake::Stop,
         };
-        let sorted = sort_outcomes(unsent, outcomes);
+        let sorted = sort_outcomes(&unsent, outcomes);
         delivered += sorted.delivered;
         let mut retry_lines = sorted.retry;
         let mut message = sorted.message;
@@ -286,7 +287,7 @@ async fn deliver<S: Sink>(
                 }
             }
         }
-        unsent = retry_lines;
+        unsent = batch_of(&retry_lines);
         let Some(message) = message.filter(|_| !unsent.is_empty()) else {
             break;
         };
@@ -322,7 +323,9 @@ async fn deliver<S: Sink>(
         );
     }
     let outcome = Outcome {
+        start,
         end,
+        lines,
         delivered,
         dead_lettered,
         corrupt,
@@ -337,7 +340,7 @@ fn batch_of(lines: &[String]) -> Batch {
         ndjson.push_str(line);
         ndjson.push('\n');
     }
-    Batch::from_ndjson(ndjson)
+    Batch::counted(ndjson, lines.len())
 }
 
 /// One outcome per event: a whole-batch answer applies to every event, and
@@ -369,7 +372,9 @@ struct Sorted {
     not_before: Option<Instant>,
 }
 
-fn sort_outcomes(lines: Vec<String>, outcomes: Vec<EventOutcome>) -> Sorted {
+/// Only the events not delivered are copied out of the batch: in the usual
+/// answer, all delivered, nothing is.
+fn sort_outcomes(batch: &Batch, outcomes: Vec<EventOutcome>) -> Sorted {
     let mut sorted = Sorted {
         delivered: 0,
         retry: Vec::new(),
@@ -377,16 +382,20 @@ fn sort_outcomes(lines: Vec<String>, outcomes: Vec<EventOutcome>) -> Sorted {
         message: None,
         not_before: None,
     };
-    for (line, outcome) in lines.into_iter().zip(outcomes) {
+    if outcomes.iter().all(Result::is_ok) {
+        sorted.delivered = outcomes.len() as u64;
+        return sorted;
+    }
+    for (line, outcome) in batch.lines().zip(outcomes) {
         match outcome {
             Ok(()) => sorted.delivered += 1,
-            Err(SendError::Rejected(reason)) => sorted.rejected.push((line, reason)),
+            Err(SendError::Rejected(reason)) => sorted.rejected.push((line.to_string(), reason)),
             Err(e) => {
                 if let SendError::RetryNotBefore { not_before, .. } = &e {
                     sorted.not_before = sorted.not_before.max(Some(*not_before));
                 }
                 sorted.message.get_or_insert_with(|| e.to_string());
-                sorted.retry.push(line);
+                sorted.retry.push(line.to_string());
             }
         }
     }
@@ -413,7 +422,11 @@ fn reasons(rejected: &[(String, String)]) -> String {
 
 /// Where a batch ended up, for the counters.
 struct Outcome {
+    /// The batch's place in the spool and how many lines it spans (events
+    /// and corrupt ones), so the acknowledgement need not count them again.
+    start: u64,
     end: u64,
+    lines: u64,
     delivered: u64,
     dead_lettered: u64,
     corrupt: u64,
@@ -433,7 +446,7 @@ async fn acknowledge<S: Sink>(
         // Counted under the spool lock so that stats never see a batch as
         // neither pending nor delivered.
         let mut spool = lock(&task_shared);
-        spool.ack(outcome.end)?;
+        spool.ack_batch(outcome.start, outcome.end, outcome.lines)?;
         let unsaved = spool.unsaved_ack().map(str::to_string);
         note_unsaved_ack(&task_shared, unsaved, spool.pending_events());
         let counters = [

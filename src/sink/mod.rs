@@ -36,6 +36,7 @@
 //! that cut into the batch while it waited: then the whole unacknowledged
 //! batch is read afresh and may be delivered twice (with the same `event.id`).
 
+mod ack;
 mod drain;
 pub mod file;
 pub mod http;
@@ -150,6 +151,19 @@ impl Batch {
         let ndjson = ndjson.into();
         let events = ndjson.matches('\n').count();
         Batch { ndjson, events }
+    }
+
+    /// A batch from NDJSON text whose `events` lines each end in `\n`, as
+    /// the spool read them: counted already, so not counted again.
+    pub(crate) fn counted(ndjson: String, events: usize) -> Batch {
+        debug_assert_eq!(
+            memchr::memchr_iter(b'\n', ndjson.as_bytes()).count(),
+            events
+        );
+        Batch {
+            ndjson: ndjson.into(),
+            events,
+        }
     }
 
     /// The whole batch as NDJSON (for a file or an HTTP body).
@@ -339,7 +353,9 @@ impl Delivery {
             return Ok(());
         }
         for (index, line) in lines.iter().enumerate() {
-            if line.is_empty() || line.contains('\n') {
+            // memchr's vector search: core's `contains` of a char was a
+            // tenth of the delivery benchmark's CPU.
+            if line.is_empty() || memchr::memchr(b'\n', line.as_bytes()).is_some() {
                 return Err(SinkError::InvalidEvent { index });
             }
         }

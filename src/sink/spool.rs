@@ -6,8 +6,9 @@
 //!   The name is the logical offset of the segment's first byte (20 digits), so
 //!   offsets keep growing across segments and restarts;
 //! * `acked` — the logical offset up to which the sink has acknowledged events,
-//!   replaced by atomic rename (write `acked.tmp`, fsync, rename, fsync dir;
-//!   [`crate::atomic::replace`]).
+//!   in two checksummed slots written in turn, one `pwrite` and one
+//!   `fdatasync` per save (`super::ack`; the decimal text of earlier
+//!   versions is still read, and converted at the first save).
 //!
 //! An append writes whole lines and fsyncs before it returns, so everything the
 //! pipeline was told is spooled survives a crash. A crash during an append can
@@ -27,6 +28,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use super::ack::{AckFile, Saved};
 
 /// Why a spool operation failed: which file, doing what, and the OS error.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +77,10 @@ pub struct SpooledBatch {
     pub start: u64,
     /// The offset to acknowledge once the batch is delivered.
     pub end: u64,
+    /// Events wait behind the batch: it stopped at `max_events` or
+    /// `max_bytes`, so it is as large as it may be and waiting for more
+    /// events to fill it would be pointless.
+    pub more_waiting: bool,
 }
 
 /// What `open` found and repaired, for the caller to log.
@@ -94,6 +101,8 @@ pub struct Spool {
     segments: Vec<Segment>,
     active: File,
     acked: u64,
+    /// Where `acked` is saved.
+    ack_file: AckFile,
     pending_events: u64,
     recovery: Recovery,
     /// Set while the acknowledged offset could not be saved (the error).
@@ -136,16 +145,15 @@ impl Spool {
             segments.push(Segment { start, len });
         }
         segments.sort_by_key(|s| s.start);
-        let acked_path = dir.join("acked");
         let mut recovery = Recovery::default();
-        let acked = match fs::read_to_string(&acked_path) {
-            Ok(text) => {
-                let parsed = text.trim().parse::<u64>().ok();
-                recovery.unreadable_ack = parsed.is_none();
-                parsed
+        let (ack_file, saved) = AckFile::read(dir)?;
+        let acked = match saved {
+            Saved::Offset(offset) => Some(offset),
+            Saved::Missing => None,
+            Saved::Unreadable => {
+                recovery.unreadable_ack = true;
+                None
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(fail(&acked_path, "read")(e)),
         };
         let first = segments.first().map_or(0, |s| s.start);
         let mut acked = acked.unwrap_or(first).max(first);
@@ -183,6 +191,7 @@ impl Spool {
             segments,
             active,
             acked,
+            ack_file,
             pending_events: 0,
             recovery,
             unsaved_ack: None,
@@ -264,6 +273,7 @@ impl Spool {
             corrupt: 0,
             start,
             end: start,
+            more_waiting: false,
         };
         for segment in self.segments.iter().filter(|s| s.end() > start) {
             if batch.events as usize >= max_events || batch.ndjson.len() as u64 >= max_bytes {
@@ -274,8 +284,8 @@ impl Spool {
             let path = segment_path(&self.dir, segment.start);
             let mut file = File::open(&path).map_err(fail(&path, "open"))?;
             let available = segment.end() - from;
-            let mut buf = Vec::new();
             let mut want = budget.min(available);
+            let mut buf = Vec::with_capacity(want as usize);
             loop {
                 buf.clear();
                 file.seek(SeekFrom::Start(from - segment.start))
@@ -290,18 +300,32 @@ impl Spool {
                 }
                 want = (want * 2).min(available);
             }
-            let mut consumed = 0;
-            for line in buf.split_inclusive(|&b| b == b'\n') {
-                if line.last() != Some(&b'\n') || batch.events as usize >= max_events {
-                    break;
+            let (cut, lines) = line_cut(&buf, max_events - batch.events as usize);
+            buf.truncate(cut);
+            // This process's own appends, the usual case, go in whole: one
+            // UTF-8 check and no copy, rather than line by line.
+            if from >= self.checked_below && !has_blank_line(&buf) {
+                match String::from_utf8(std::mem::take(&mut buf)) {
+                    Ok(text) => {
+                        if batch.ndjson.is_empty() {
+                            batch.ndjson = text;
+                        } else {
+                            batch.ndjson.push_str(&text);
+                        }
+                        batch.events += lines;
+                    }
+                    // Not UTF-8 somewhere: line by line below finds where.
+                    Err(e) => buf = e.into_bytes(),
                 }
-                let offset = from + consumed;
-                consumed += line.len() as u64;
+            }
+            let mut offset = from;
+            for line in buf.split_inclusive(|&b| b == b'\n') {
                 let text = if offset >= self.checked_below {
                     framed_line(line)
                 } else {
                     complete_json_line(line)
                 };
+                offset += line.len() as u64;
                 match text {
                     Some(text) => {
                         batch.ndjson.push_str(text);
@@ -310,11 +334,13 @@ impl Spool {
                     None => batch.corrupt += 1,
                 }
             }
+            let consumed = cut as u64;
             batch.end = from + consumed;
             if consumed < available {
                 break;
             }
         }
+        batch.more_waiting = batch.end < self.end();
         Ok((batch.end > start).then_some(batch))
     }
 
@@ -322,11 +348,27 @@ impl Spool {
     /// the segments that are now fully delivered. Returns how many events left
     /// the pending count.
     pub fn ack(&mut self, end: u64) -> Result<u64, SpoolError> {
+        self.ack_counted(end, None)
+    }
+
+    /// [`Spool::ack`] of a batch from [`Spool::read_batch`] that started at
+    /// `start` and spans `lines` lines (its events and its corrupt lines):
+    /// they need not be read and counted again, unless the acknowledged
+    /// offset moved since the batch was read (a drop-oldest).
+    pub fn ack_batch(&mut self, start: u64, end: u64, lines: u64) -> Result<u64, SpoolError> {
+        let known = (start == self.acked && end <= self.end()).then_some(lines);
+        self.ack_counted(end, known)
+    }
+
+    fn ack_counted(&mut self, end: u64, lines: Option<u64>) -> Result<u64, SpoolError> {
         let end = end.min(self.end());
         if end <= self.acked {
             return Ok(0);
         }
-        let events = self.count_lines(self.acked, end)?;
+        let events = match lines {
+            Some(lines) => lines,
+            None => self.count_lines(self.acked, end)?,
+        };
         // Acknowledged in memory even when the offset cannot be saved (a
         // full disk): the events are delivered, and sending them again and
         // again would flood the destination with duplicates. Only a crash
@@ -397,20 +439,14 @@ impl Spool {
                 if n == 0 {
                     break;
                 }
-                count += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+                count += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
             }
         }
         Ok(count)
     }
 
-    fn write_acked(&self, offset: u64) -> Result<(), SpoolError> {
-        crate::atomic::replace(&self.dir.join("acked"), format!("{offset}\n").as_bytes()).map_err(
-            |e| SpoolError {
-                path: e.path,
-                action: e.action,
-                error: e.error,
-            },
-        )
+    fn write_acked(&mut self, offset: u64) -> Result<(), SpoolError> {
+        self.ack_file.save(offset)
     }
 
     /// Delete every segment but the newest that lies wholly before the acknowledged offset.
@@ -459,6 +495,24 @@ fn complete_json_line(line: &[u8]) -> Option<&str> {
     }
     serde_json::from_str::<serde::de::IgnoredAny>(body).ok()?;
     Some(text)
+}
+
+/// Where the complete lines of `buf` end, at most `room` of them, and how
+/// many there are.
+fn line_cut(buf: &[u8], room: usize) -> (usize, u64) {
+    let mut cut = 0;
+    let mut lines = 0;
+    for newline in memchr::memchr_iter(b'\n', buf).take(room) {
+        cut = newline + 1;
+        lines += 1;
+    }
+    (cut, lines)
+}
+
+/// Whether whole lines hold a blank one (a lone `\n`), which
+/// [`framed_line`] refuses.
+fn has_blank_line(lines: &[u8]) -> bool {
+    lines.first() == Some(&b'\n') || memchr::memmem::find(lines, b"\n\n").is_some()
 }
 
 /// The line (with its `\n`) as text if it is UTF-8 and not blank: the check
@@ -632,8 +686,14 @@ mod tests {
         spool.append(lines(0..10).as_bytes(), 10).unwrap();
         let batch = spool.read_batch(100, 20).unwrap().unwrap();
         assert_eq!(numbers(&batch), vec![0, 1]);
+        assert!(batch.more_waiting, "stopped by the byte budget");
         let tiny = spool.read_batch(100, 3).unwrap().unwrap();
         assert_eq!(numbers(&tiny), vec![0]);
+        let counted = spool.read_batch(4, 1 << 20).unwrap().unwrap();
+        assert!(counted.more_waiting, "stopped by the event count");
+        let all = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(all.events, 10);
+        assert!(!all.more_waiting);
     }
 
     #[test]
@@ -658,6 +718,110 @@ mod tests {
         drop(spool);
         let spool = Spool::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(spool.pending_events(), 0);
+    }
+
+    #[test]
+    fn an_ack_lost_with_its_file_is_saved_again_once_the_file_can_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..6).as_bytes(), 6).unwrap();
+        let first = spool.read_batch(2, 1 << 20).unwrap().unwrap();
+        spool.ack(first.end).unwrap();
+        assert!(spool.unsaved_ack().is_none());
+        // A directory where the slots are: the in-place write cannot open it.
+        let acked = dir.path().join("acked");
+        fs::remove_file(&acked).unwrap();
+        fs::create_dir(&acked).unwrap();
+        let second = spool.read_batch(2, 1 << 20).unwrap().unwrap();
+        assert_eq!(spool.ack(second.end).unwrap(), 2);
+        assert!(spool.unsaved_ack().is_some());
+        fs::remove_dir(&acked).unwrap();
+        let third = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&third), vec![4, 5]);
+        spool.ack(third.end).unwrap();
+        assert!(spool.unsaved_ack().is_none());
+        drop(spool);
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(spool.pending_events(), 0);
+    }
+
+    #[test]
+    fn a_crash_after_the_sink_wrote_but_before_the_ack_sends_the_batch_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..9).as_bytes(), 9).unwrap();
+        let mut destination = Vec::new();
+        let first = spool.read_batch(3, 1 << 20).unwrap().unwrap();
+        destination.extend(numbers(&first));
+        spool.ack(first.end).unwrap();
+        let second = spool.read_batch(3, 1 << 20).unwrap().unwrap();
+        destination.extend(numbers(&second));
+        drop(spool); // crash: the sink has the second batch, the spool's ack does not
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        let rest = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        destination.extend(numbers(&rest));
+        spool.ack(rest.end).unwrap();
+        assert_eq!(destination, [0, 1, 2, 3, 4, 5, 3, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn an_ack_torn_by_a_crash_sends_its_batch_again_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..6).as_bytes(), 6).unwrap();
+        for _ in 0..3 {
+            let batch = spool.read_batch(2, 1 << 20).unwrap().unwrap();
+            spool.ack(batch.end).unwrap();
+        }
+        assert_eq!(spool.pending_events(), 0);
+        drop(spool);
+        // The first save made the file with its first slot, the second
+        // wrote the other one, and the third (of the offset after event 5)
+        // the first again: a crash tore it.
+        let acked = dir.path().join("acked");
+        let mut slots = fs::read(&acked).unwrap();
+        slots[8..20].fill(0);
+        fs::write(&acked, &slots).unwrap();
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert!(!spool.recovery().unreadable_ack);
+        let again = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&again), vec![4, 5]);
+    }
+
+    #[test]
+    fn an_ack_file_of_an_older_version_is_read_and_converted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.append(lines(0..6).as_bytes(), 6).unwrap();
+        drop(spool);
+        // What an older version left: the offset of event 2 as text.
+        fs::write(dir.path().join("acked"), "16\n").unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(spool.pending_events(), 4);
+        let batch = spool.read_batch(2, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&batch), vec![2, 3]);
+        spool.ack(batch.end).unwrap();
+        assert_eq!(fs::metadata(dir.path().join("acked")).unwrap().len(), 1024);
+        drop(spool);
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        let rest = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&rest), vec![4, 5]);
+    }
+
+    #[test]
+    fn a_bad_line_among_this_processs_own_appends_is_skipped_not_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool
+            .append(b"{\"n\":0}\n\xff\xfe\n{\"n\":2}\n", 3)
+            .unwrap();
+        spool.append(b"{\"n\":3}\n\n{\"n\":5}\n", 3).unwrap();
+        let batch = spool.read_batch(100, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&batch), vec![0, 2, 3, 5]);
+        assert_eq!((batch.events, batch.corrupt), (4, 2));
+        let counted = spool.read_batch(2, 1 << 20).unwrap().unwrap();
+        assert_eq!(numbers(&counted), vec![0]);
+        assert_eq!((counted.events, counted.corrupt), (1, 1));
     }
 
     #[test]
