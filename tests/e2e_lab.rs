@@ -84,6 +84,17 @@ fn for_each_west_daemon(f: impl Fn(&str)) {
     }
 }
 
+/// Seconds since midnight of the daemon's last poll: an SA that came up
+/// after it is seen by no listing, and its audit records, read after the
+/// last observation, are not reported before the stop (docs/events.md).
+fn last_poll(daemon: &str) -> i64 {
+    listings(daemon)
+        .iter()
+        .map(|l| l.start_us / 1_000_000)
+        .max()
+        .unwrap_or(i64::MAX)
+}
+
 /// The poll commands a snapshot daemon ran, from its debug log
 /// (e2e/swantrail-daemons.sh turns that line on): what its listings could
 /// see of the short-lived SAs of phase 08.
@@ -195,11 +206,15 @@ fn rekeys_match(
     // A new SA that lived less than two polls may never be listed
     // (pluto deleted it first); every other rekey must be seen. The
     // audit records show them all.
+    let horizon = last_poll(daemon);
     let visible: BTreeSet<(String, u64, u64)> = logged
         .iter()
         .filter(|(_, new, _)| {
             life.get(new)
-                .and_then(|(up, down)| up.map(|up| down.unwrap_or(i64::MAX) - up))
+                .and_then(|(up, down)| {
+                    up.filter(|up| *up < horizon)
+                        .map(|up| down.unwrap_or(i64::MAX) - up)
+                })
                 .is_some_and(|lived| lived >= min_life(daemon))
         })
         .cloned()
@@ -264,8 +279,11 @@ fn every_sa_reported(daemon: &str) {
         );
     }
     let mut checked = 0;
+    let horizon = last_poll(daemon);
     for (s, (up, down)) in life {
-        let Some(up) = up else { continue };
+        let Some(up) = up.filter(|up| *up < horizon) else {
+            continue;
+        };
         // Lived across at least two polls (2 s apart) with margin, for a
         // daemon that only polls.
         let lived = down.unwrap_or(i64::MAX) - up;
