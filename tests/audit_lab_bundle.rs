@@ -105,7 +105,7 @@ fn no_event_twice_and_every_snapshot_event_kept() {
             ids.contains(e.id()) || replaced_unseen,
             "{} of #{:?} lost",
             e.action(),
-            serial(&e)
+            serial(e)
         );
     }
     assert_schema_valid(&events);
