@@ -48,7 +48,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use common::pluto_log::{
-    Listing, judge, judge_polled, read_history, read_listings, read_log, timing,
+    Listing, judge_audited, judge_polled, read_history, read_listings, read_log, recorded_serials,
+    timing,
 };
 use serde_json::Value;
 
@@ -416,7 +417,12 @@ fn recall_precision_and_end_reasons_against_pluto_log() {
         // The snapshot daemons are judged on what their listings could see;
         // west-audit on everything pluto logged.
         let score = if daemon == WEST_AUDIT {
-            judge(&history, &events, min_life(daemon), 0)
+            let recorded = recorded_serials(
+                &out_dir().join("audit").join("audit.log"),
+                &out_dir().join("west-pluto.log"),
+            );
+            assert!(!recorded.is_empty(), "no audit record of west's pluto");
+            judge_audited(&history, &events, &recorded, &listings(daemon))
         } else {
             let listings = listings(daemon);
             judge_polled(&history, &events, min_life(daemon), 0, Some(&listings))
