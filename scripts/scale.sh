@@ -129,7 +129,7 @@ CONF
     "$B" run --config "$W/swantrail.toml" 2>"$W/daemon.log" &
     pid=$!
     # Wait for POLLS + 2 polls: the inventory, POLLS changes, one to close the last.
-    while [ "$(wc -l <"$W/ticks" 2>/dev/null || echo 0)" -lt $((POLLS + 2)) ]; do
+    while [ "$(cat "$W/ticks" 2>/dev/null | wc -l)" -lt $((POLLS + 2)) ]; do
         sleep 1
     done
     # The daemon's own peak (not /usr/bin/time's, which counts the poll
