@@ -330,11 +330,12 @@ async fn queue_held(
 ) -> u64 {
     let mut queued = 0;
     for (name, tracked) in trackers.iter_mut() {
-        if !tracked.checkpoint.tracker.holds_events() {
+        let tracker = &tracked.checkpoint.tracker;
+        if !tracker.holds_events() && !tracker.holds_unfused_records() {
             continue;
         }
         let mut next = tracked.checkpoint.clone();
-        let events = next.tracker.release_held();
+        let events = next.tracker.release_at_stop(crate::source::unix_now());
         if events.is_empty() {
             continue;
         }

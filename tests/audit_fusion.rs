@@ -329,3 +329,56 @@ fn a_feed_of_two_plutos_keeps_the_one_asked_for() {
         "the peer's records change the events"
     );
 }
+
+#[test]
+fn a_stop_reports_what_the_records_read_after_the_last_poll_say() {
+    // The daemon's stop: records read after the last observation (a Child
+    // SA started in the second before SIGTERM) are fused then, with their
+    // times; no observation follows and the next start will not hear them.
+    let mut records = records();
+    records.sort_by_key(|r| r.unix_ms);
+    let mut tracker = Tracker::new(west());
+    tracker.expect_audit(true);
+    let (mut last, mut next) = (0, 0);
+    for step in replay::plan(&lab_inputs(true)).expect("plan") {
+        let end = (step.taken_at + 1) * 1000;
+        let start = next;
+        while records.get(next).is_some_and(|r| r.unix_ms < end) {
+            next += 1;
+        }
+        tracker.ingest_audit(&records[start..next]);
+        tracker.observe(&replay::load_step(&step).expect("load"));
+        last = step.taken_at;
+    }
+    let line = child(
+        &format!("{}.250", last + 1),
+        900,
+        "start",
+        99,
+        (0xc1a0_0099, 0x5e00_0099),
+    );
+    let late: Vec<PlutoRecord> = records[next..]
+        .iter()
+        .cloned()
+        .chain(record::from_auditd_line(&line).expect("a pluto record"))
+        .collect();
+    tracker.ingest_audit(&late);
+    assert!(tracker.holds_unfused_records());
+    let events = tracker.release_at_stop(last + 2);
+    let up = events
+        .iter()
+        .find(|e| {
+            e.libreswan.sa.as_ref().map(|s| s.serial) == Some(99)
+                && (e.action() == "child-sa-established" || e.action() == "child-sa-rekeyed")
+        })
+        .unwrap_or_else(|| panic!("#99 not reported at the stop: {:?}", ids(&events)));
+    assert!(up.timestamp.ends_with(".250Z"), "{}", up.timestamp);
+    assert_eq!(time_of(up), last + 1);
+    // Reported once: a second stop finds nothing left.
+    assert!(
+        tracker
+            .release_at_stop(last + 3)
+            .iter()
+            .all(|e| e.libreswan.sa.as_ref().map(|s| s.serial) != Some(99))
+    );
+}

@@ -739,6 +739,31 @@ impl Tracker {
     pub fn holds_events(&self) -> bool {
         !self.audit.waiting.is_empty()
     }
+
+    /// Whether records are held that no observation has fused yet (read
+    /// after the last one): what [`Tracker::release_at_stop`] reports
+    /// besides the held events.
+    pub fn holds_unfused_records(&self) -> bool {
+        self.audit
+            .runs
+            .values()
+            .any(|run| run.bound.is_some() && run.sas.values().any(|sa| !sa.claimed))
+    }
+
+    /// At a daemon's stop, when no observation follows: the held events
+    /// ([`Tracker::release_held`]) and what the records read since the
+    /// last observation say of SAs no listing showed (an SA rekeyed in the
+    /// second before SIGTERM), stamped at the records' times. The next
+    /// start's socket will not hear those records again.
+    pub fn release_at_stop(&mut self, now: i64) -> Vec<Event> {
+        let now = now.max(self.clock.unwrap_or(i64::MIN));
+        let mut em = self.emitter(now);
+        self.fuse_audit(&mut em);
+        self.sequence = em.sequence;
+        let mut events = self.release_held();
+        events.append(&mut em.events);
+        events
+    }
 }
 
 /// The actions an audit record gives the time of.
