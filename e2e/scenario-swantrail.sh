@@ -30,7 +30,7 @@
 # (IKEv1) brought up and terminated the moment its IPsec SA is up.
 #
 # The audit parts (auditd, west-audit, phase 08) run only when e2e/lab.sh
-# staged $LAB/audit.enabled (SWANTRAIL_E2E_AUDIT=1).
+# staged $LAB/audit.enabled (on 4.10 unless SWANTRAIL_E2E_AUDIT=0).
 #
 # e2e/lab.sh stages this file, e2e/swantrail-daemons.sh (the daemons' config,
 # start and stop), the binary ($LAB/swantrail) and the lab.
