@@ -76,12 +76,28 @@ fn records() -> Vec<PlutoRecord> {
 /// Replay the lab series, handing each snapshot the records written before
 /// the end of its second, as the daemon would have received them.
 fn fused(records: &[PlutoRecord]) -> Vec<Event> {
+    let mut series = replay_series(records);
+    series.events.extend(series.tracker.release_held());
+    series.events
+}
+
+/// The lab series replayed with its records, up to its last snapshot.
+struct Replayed {
+    tracker: Tracker,
+    events: Vec<Event>,
+    /// The last snapshot's `taken_at`.
+    last: i64,
+    /// The records written after the end of the last snapshot's second.
+    unread: Vec<PlutoRecord>,
+}
+
+fn replay_series(records: &[PlutoRecord]) -> Replayed {
     let mut records = records.to_vec();
     records.sort_by_key(|r| r.unix_ms);
     let mut tracker = Tracker::new(west());
     tracker.expect_audit(true);
-    let mut out = Vec::new();
-    let mut next = 0;
+    let mut events = Vec::new();
+    let (mut last, mut next) = (0, 0);
     for step in replay::plan(&lab_inputs(true)).expect("plan") {
         let end = (step.taken_at + 1) * 1000;
         let start = next;
@@ -89,10 +105,15 @@ fn fused(records: &[PlutoRecord]) -> Vec<Event> {
             next += 1;
         }
         tracker.ingest_audit(&records[start..next]);
-        out.extend(tracker.observe(&replay::load_step(&step).expect("load")));
+        events.extend(tracker.observe(&replay::load_step(&step).expect("load")));
+        last = step.taken_at;
     }
-    out.extend(tracker.release_held());
-    out
+    Replayed {
+        tracker,
+        events,
+        last,
+        unread: records.split_off(next),
+    }
 }
 
 fn find<'a>(events: &'a [Event], action: &str, serial: u64) -> &'a Event {
@@ -335,21 +356,12 @@ fn a_stop_reports_what_the_records_read_after_the_last_poll_say() {
     // The daemon's stop: records read after the last observation (a Child
     // SA started in the second before SIGTERM) are fused then, with their
     // times; no observation follows and the next start will not hear them.
-    let mut records = records();
-    records.sort_by_key(|r| r.unix_ms);
-    let mut tracker = Tracker::new(west());
-    tracker.expect_audit(true);
-    let (mut last, mut next) = (0, 0);
-    for step in replay::plan(&lab_inputs(true)).expect("plan") {
-        let end = (step.taken_at + 1) * 1000;
-        let start = next;
-        while records.get(next).is_some_and(|r| r.unix_ms < end) {
-            next += 1;
-        }
-        tracker.ingest_audit(&records[start..next]);
-        tracker.observe(&replay::load_step(&step).expect("load"));
-        last = step.taken_at;
-    }
+    let Replayed {
+        mut tracker,
+        last,
+        unread,
+        ..
+    } = replay_series(&records());
     let line = child(
         &format!("{}.250", last + 1),
         900,
@@ -357,9 +369,8 @@ fn a_stop_reports_what_the_records_read_after_the_last_poll_say() {
         99,
         (0xc1a0_0099, 0x5e00_0099),
     );
-    let late: Vec<PlutoRecord> = records[next..]
-        .iter()
-        .cloned()
+    let late: Vec<PlutoRecord> = unread
+        .into_iter()
         .chain(record::from_auditd_line(&line).expect("a pluto record"))
         .collect();
     tracker.ingest_audit(&late);
