@@ -155,12 +155,7 @@ pub async fn poll(
         // and go by, so the poll is stamped when pluto answered that one
         // (`--trafficstatus` first, then `--showstates`: the second), else
         // when it answered the first command.
-        let lists_states = |s: &Snapshot| {
-            s.kinds
-                .iter()
-                .any(|k| matches!(k, OutputKind::Status | OutputKind::ShowStates))
-        };
-        if stamped_by_states.is_none() && lists_states(&snapshot) {
+        if stamped_by_states.is_none() && snapshot.lists_ike_sas() {
             stamped_by_states = snapshot.taken_at;
         }
         match merged.as_mut() {

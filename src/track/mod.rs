@@ -1116,14 +1116,17 @@ impl Tracker {
             // left the ISAKMP or IPsec SA beside it.
             // An SA that came up since it was last listed is no survivor
             // (the same connection brought up again at once).
-            let tunnel_went = rec.ike_version == Some(IkeVersion::V1)
-                && !self.sas.of_tunnel(&rec.tunnel).any(|r| {
-                    r.established && r.first_seen <= rec.last_seen && listing.lists(r.serial)
-                });
+            // Asked only of an SA past its REPLACE: a walk of its tunnel.
+            let tunnel_went = || {
+                rec.ike_version == Some(IkeVersion::V1)
+                    && !self.sas.of_tunnel(&rec.tunnel).any(|r| {
+                        r.established && r.first_seen <= rec.last_seen && listing.lists(r.serial)
+                    })
+            };
             let reason = if rec.replaced_by.is_some() {
                 "replaced"
             } else if (rec.expire_shown && rec.expire_due_at.is_none_or(|d| d <= now))
-                || (due_passed(rec.replace_due_at) && !tunnel_went)
+                || (due_passed(rec.replace_due_at) && !tunnel_went())
             {
                 "expired"
             } else {

@@ -656,8 +656,8 @@ pub struct Listing {
     pub all_states: bool,
 }
 
-/// The value of `key=` (a number) in a tracing line.
-fn field_us(line: &str, key: &str) -> Option<i64> {
+/// The number after `key` in a tracing or audit line.
+fn field_number(line: &str, key: &str) -> Option<i64> {
     let at = line.find(key)? + key.len();
     let digits: String = line[at..]
         .chars()
@@ -674,8 +674,8 @@ pub fn read_listings(daemon_log: &Path) -> Vec<Listing> {
     text.lines()
         .filter(|l| l.contains("ran a poll command"))
         .filter_map(|l| {
-            let start = field_us(l, "started_us=")?;
-            let exit = field_us(l, "exited_us=")?;
+            let start = field_number(l, "started_us=")?;
+            let exit = field_number(l, "exited_us=")?;
             Some(Listing {
                 start_us: start % day_us,
                 exit_us: exit % day_us,
@@ -728,7 +728,7 @@ pub fn recorded_serials(audit_log: &Path, pluto_log: &Path) -> BTreeSet<u64> {
         .unwrap_or_default()
         .lines()
         .filter(|l| l.contains("type=CRYPTO_") && l.contains(&needle))
-        .filter_map(|l| field_us(l, "connstate=").map(|n| n as u64))
+        .filter_map(|l| field_number(l, "connstate=").map(|n| n as u64))
         .collect()
 }
 
