@@ -570,3 +570,32 @@ fn events_name_the_pluto_version_the_status_preamble_gives() {
             .all(|e| e.observer.version.as_deref() == Some("4.10-2+deb12u1"))
     );
 }
+
+#[test]
+fn an_ikev1_sa_past_its_replace_that_goes_with_its_tunnel_was_deleted_not_expired() {
+    // Real 4.10 lines (lab, v1-tun): IKEv1's REPLACE starts a replacement;
+    // its life ends at EXPIRE. Gone past REPLACE together with the ISAKMP
+    // SA beside it (a DPD hold, a terminate), the IPsec SA was deleted;
+    // gone past REPLACE with its ISAKMP SA still up, it ran out.
+    let before = [
+        "000 #30: \"v1-tun\":500 STATE_MAIN_I4 (IKE SA established); REPLACE in 81s; newest; lastdpd=4s(seq in:17183 out:17182); idle;",
+        "000 #29: \"v1-tun\":500 STATE_QUICK_I2 (IPsec SA established); REPLACE in 11s; newest; eroute owner; ISAKMP SA #30; idle;",
+    ];
+    let end_of_29 = |after: &[&str]| {
+        let mut tracker = Tracker::new(TrackerConfig::new("west"));
+        tracker.observe(&showstates_54(1000, &before));
+        tracker
+            .observe(&showstates_54(1015, after))
+            .into_iter()
+            .find(|e| e.libreswan.sa.as_ref().map(|s| s.serial) == Some(29))
+            .map(|e| (e.action().to_string(), e.event.reason.clone()))
+    };
+    assert_eq!(
+        end_of_29(&[]),
+        Some(("child-sa-deleted".to_string(), Some("deleted".to_string())))
+    );
+    assert_eq!(
+        end_of_29(&before[..1]),
+        Some(("child-sa-expired".to_string(), Some("expired".to_string())))
+    );
+}
