@@ -18,6 +18,14 @@ pub struct Snapshot {
     /// The parser never sets this; sources and `replay` do, so events carry
     /// the time of the snapshot that showed the change.
     pub taken_at: Option<i64>,
+    /// The same moment in Unix milliseconds, when the source knows it (a
+    /// command source: the first byte pluto answered with). Pluto's audit
+    /// records carry milliseconds; a record from before the listing was
+    /// answered is one the listing already reflects, even within the same
+    /// second (`taken_at` alone would leave it for the next poll, by then
+    /// too late to link a rekey to an SA this poll found gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_at_ms: Option<i64>,
     /// Which status commands contributed lines. "No states" means something
     /// only for the kinds that list states.
     pub kinds: Vec<OutputKind>,
@@ -559,6 +567,7 @@ impl Snapshot {
         self.diagnostics.extend(other.diagnostics);
         if self.taken_at.is_none() {
             self.taken_at = other.taken_at;
+            self.taken_at_ms = other.taken_at_ms;
         }
     }
 }

@@ -393,3 +393,170 @@ fn a_stop_reports_what_the_records_read_after_the_last_poll_say() {
             .all(|e| e.libreswan.sa.as_ref().map(|s| s.serial) != Some(99))
     );
 }
+
+/// The lab's dump with v2-tun's IKE SA #3 and Child SA #4 up, and the same
+/// dump with both gone (the tunnel terminated), as two polls ten seconds
+/// apart; the second one answered at `answered_ms` past its second.
+fn teardown_polls(
+    answered_ms: Option<i64>,
+) -> (swantrail::snapshot::Snapshot, swantrail::snapshot::Snapshot) {
+    let text =
+        std::fs::read_to_string(root().join("examples/lab-4.10/series/status-1795857672.txt"))
+            .expect("the lab dump");
+    let mut up = swantrail::status::parse(&text);
+    up.taken_at = Some(1_795_857_672);
+    let gone_text: String = text
+        .lines()
+        .filter(|l| !(l.starts_with("000 #3: ") || l.starts_with("000 #4: ")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut gone = swantrail::status::parse(&gone_text);
+    assert!(gone.is_complete(), "{:?}", gone.incomplete);
+    gone.taken_at = Some(1_795_857_682);
+    gone.taken_at_ms = answered_ms.map(|ms| 1_795_857_682_000 + ms);
+    (up, gone)
+}
+
+fn serial_of(e: &Event) -> Option<u64> {
+    e.libreswan.sa.as_ref().map(|s| s.serial)
+}
+
+#[test]
+fn a_rekey_and_its_teardown_just_before_a_poll_are_linked_by_that_poll() {
+    // A forced Child SA rekey followed at once by --terminate, all within
+    // the 0.4 s before pluto answered the next poll, in the same second: the
+    // new SA #21 no listing showed rekeyed #4, which that poll found gone.
+    let (up, gone) = teardown_polls(Some(450));
+    let lines = [
+        child(
+            "1795857682.046",
+            501,
+            "start",
+            21,
+            (0xc1a0_0021, 0x5e00_0021),
+        ),
+        child(
+            "1795857682.050",
+            502,
+            "destroy",
+            4,
+            (0x9641_8de6, 0xbc9b_28e1),
+        ),
+        child(
+            "1795857682.397",
+            503,
+            "destroy",
+            21,
+            (0xc1a0_0021, 0x5e00_0021),
+        ),
+        ike(
+            "1795857682.398",
+            504,
+            "destroy",
+            "v2-tun",
+            3,
+            "192.0.2.2",
+            "success",
+        ),
+    ];
+    let records: Vec<PlutoRecord> = lines
+        .iter()
+        .filter_map(|l| record::from_auditd_line(l).expect("a pluto record"))
+        .collect();
+    let mut tracker = Tracker::new(west());
+    tracker.expect_audit(true);
+    let mut events = tracker.observe(&up);
+    tracker.ingest_audit(&records);
+    events.extend(tracker.observe(&gone));
+    events.extend(tracker.release_held());
+    let rekeyed = find(&events, "child-sa-rekeyed", 21);
+    assert_eq!(rekeyed.timestamp, "2026-11-28T09:21:22.046Z");
+    assert_eq!(rekeyed.libreswan.sa.as_ref().unwrap().replaces, Some(4));
+    let old = find(&events, "child-sa-expired", 4);
+    assert_eq!(old.event.reason.as_deref(), Some("replaced"));
+    assert_eq!(old.libreswan.sa.as_ref().unwrap().replaced_by, Some(21));
+    assert_eq!(old.timestamp, "2026-11-28T09:21:22.050Z");
+    let new_end = find(&events, "child-sa-deleted", 21);
+    assert_eq!(new_end.timestamp, "2026-11-28T09:21:22.397Z");
+    assert_eq!(
+        find(&events, "ike-sa-deleted", 3).timestamp,
+        "2026-11-28T09:21:22.398Z"
+    );
+    for serial in [4, 21] {
+        let ends = events
+            .iter()
+            .filter(|e| serial_of(e) == Some(serial) && e.action().starts_with("child-sa-"))
+            .count();
+        assert_eq!(
+            ends,
+            2,
+            "#{serial}: one start and one end: {:?}",
+            ids(&events)
+        );
+    }
+}
+
+#[test]
+fn a_start_reported_from_its_record_is_not_reported_again_by_the_listing_after() {
+    // The lab's rekey of #4 by #21 (09:23:03.159), with the poll of that
+    // second answered 6 ms after the record but its listing written just
+    // before it (pluto answered, went on, and the daemon read the first
+    // byte a moment later): the audit path reports #21's start, and the
+    // next listing, the first to show #21, adds no second one.
+    let dump = |at: i64| {
+        let path = root().join(format!("examples/lab-4.10/series/status-{at}.txt"));
+        let mut s = swantrail::status::parse(&std::fs::read_to_string(path).expect("the lab dump"));
+        assert!(s.is_complete(), "{:?}", s.incomplete);
+        s.taken_at = Some(at);
+        s
+    };
+    let mut before = dump(1_795_857_782);
+    before.taken_at = Some(1_795_857_783);
+    before.taken_at_ms = Some(1_795_857_783_165);
+    let lines = [
+        child(
+            "1795857783.159",
+            301,
+            "start",
+            21,
+            (0x0fbd_8669, 0x2db9_3214),
+        ),
+        child(
+            "1795857784.163",
+            303,
+            "destroy",
+            4,
+            (0x9641_8de6, 0xbc9b_28e1),
+        ),
+    ];
+    let records: Vec<PlutoRecord> = lines
+        .iter()
+        .filter_map(|l| record::from_auditd_line(l).expect("a pluto record"))
+        .collect();
+    let mut tracker = Tracker::new(west());
+    tracker.expect_audit(true);
+    let mut events = tracker.observe(&dump(1_795_857_777));
+    tracker.ingest_audit(&records[..1]);
+    // Held for the next poll (the settle window: #14's end has no record),
+    // with the audit path's start of #21 among them.
+    events.extend(tracker.observe(&before));
+    tracker.ingest_audit(&records[1..]);
+    events.extend(tracker.observe(&dump(1_795_857_787)));
+    events.extend(tracker.release_held());
+    let starts: Vec<&str> = events
+        .iter()
+        .filter(|e| serial_of(e) == Some(21))
+        .filter(|e| e.action() == "child-sa-established" || e.action() == "child-sa-rekeyed")
+        .map(Event::id)
+        .collect();
+    assert_eq!(starts.len(), 1, "#21's start once: {:?}", ids(&events));
+    let start = find(&events, "child-sa-established", 21);
+    assert_eq!(start.timestamp, "2026-11-28T09:23:03.159Z");
+    let old = find(&events, "child-sa-expired", 4);
+    assert_eq!(old.timestamp, "2026-11-28T09:23:04.163Z");
+    let sequences: Vec<u64> = events.iter().map(|e| e.event.sequence).collect();
+    assert!(
+        sequences.windows(2).all(|w| w[1] == w[0] + 1),
+        "no hole in the sequence: {sequences:?}"
+    );
+}

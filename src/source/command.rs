@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 
 use sha2::Digest;
 
-use super::{Observation, Report, hex, unix_now, unrecognised_summary};
+use super::{Observation, Report, hex, unix_now, unix_now_ms, unrecognised_summary};
 use crate::config::CommandSourceConfig;
 use crate::input::{CHUNK_BYTES, DumpFeed, DumpOrigin};
 use crate::snapshot::{OutputKind, Snapshot};
@@ -135,7 +135,7 @@ pub async fn poll(
     max_bytes: u64,
 ) -> Result<(Snapshot, String), PollFailure> {
     let mut merged: Option<Snapshot> = None;
-    let mut stamped_by_states: Option<i64> = None;
+    let mut stamped_by_states: Option<(i64, Option<i64>)> = None;
     // The digest of every output, each followed by a NUL byte.
     let mut digest = sha2::Sha256::new();
     for argv in commands {
@@ -156,7 +156,7 @@ pub async fn poll(
         // (`--trafficstatus` first, then `--showstates`: the second), else
         // when it answered the first command.
         if stamped_by_states.is_none() && snapshot.lists_ike_sas() {
-            stamped_by_states = snapshot.taken_at;
+            stamped_by_states = snapshot.taken_at.map(|at| (at, snapshot.taken_at_ms));
         }
         match merged.as_mut() {
             Some(m) => m.merge(snapshot),
@@ -164,8 +164,9 @@ pub async fn poll(
         }
     }
     let mut merged = merged.unwrap_or_default();
-    if stamped_by_states.is_some() {
-        merged.taken_at = stamped_by_states;
+    if let Some((at, at_ms)) = stamped_by_states {
+        merged.taken_at = Some(at);
+        merged.taken_at_ms = at_ms;
     }
     Ok((merged, hex(&digest.finalize())))
 }
@@ -271,7 +272,8 @@ async fn run_one(
             ..Snapshot::default()
         },
     };
-    snapshot.taken_at = answered_at;
+    snapshot.taken_at = answered_at.map(|ms| ms.div_euclid(1000));
+    snapshot.taken_at_ms = answered_at;
     Ok(Some(snapshot))
 }
 
@@ -290,7 +292,7 @@ struct Finished {
     status: std::process::ExitStatus,
     feed: DumpFeed,
     stderr: Vec<u8>,
-    /// When the first byte of stdout came (Unix seconds): when pluto
+    /// When the first byte of stdout came (Unix milliseconds): when pluto
     /// answered, which can be seconds after the command started while
     /// pluto is busy.
     answered_at: Option<i64>,
@@ -324,7 +326,7 @@ async fn read_output(
         let n = match stdout.read(&mut chunk).await {
             Ok(0) => break,
             Ok(n) => {
-                answered_at.get_or_insert_with(unix_now);
+                answered_at.get_or_insert_with(unix_now_ms);
                 n
             }
             Err(e) => {

@@ -78,6 +78,14 @@ pub(crate) fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// The same clock in milliseconds: when pluto answered a poll, to compare
+/// with its audit records' millisecond times.
+pub(crate) fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// A digest in hex, as checkpoints store "the same content" (the
 /// SHA-256 of a dump's text).
 pub(crate) fn hex(digest: &[u8]) -> String {

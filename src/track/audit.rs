@@ -17,10 +17,13 @@
 //!   same way (host, run anchor, action, `sa:N`), so an id is one per
 //!   (run, serial, transition) whichever path saw it.
 //! * **Timing.** Records arrive at once, snapshots every interval. A record
-//!   is acted on at the first observation whose snapshot was taken in a
-//!   later second than the record (`taken_at` has one-second resolution):
-//!   by then the snapshot has had its chance to list the SA and supply its
-//!   instance and links. Until then it waits in the tracker's state. The
+//!   is acted on at the first observation whose snapshot was taken after
+//!   it: to the millisecond when the snapshot knows when pluto answered
+//!   (`taken_at_ms`, a command source), else in a later second (`taken_at`
+//!   has one-second resolution). By then the snapshot has had its chance to
+//!   list the SA and supply its instance and links. A start the audit path
+//!   reported that a later listing shows after all (the record came a hair
+//!   before the answer) is not reported a second time. Until then it waits in the tracker's state. The
 //!   other way round, an observation whose snapshot-path SA events have no
 //!   record yet is held until the next one (the settle window), so that
 //!   they still get the record's time.
@@ -242,11 +245,10 @@ impl Tracker {
     /// restart was handled): bind the current pluto run, and hand the
     /// serials the snapshot lists or the ledger holds to the snapshot path,
     /// before it closes any of them.
-    pub(super) fn claim_audit(&mut self, listing: &Listing<'_>, now: i64) {
+    pub(super) fn claim_audit(&mut self, listing: &Listing<'_>, cutoff: i64) {
         if self.audit.runs.is_empty() {
             return;
         }
-        let cutoff = now.saturating_mul(1000);
         // The newest pluto that wrote before this snapshot is the one it shows.
         let current = self
             .audit
@@ -283,7 +285,7 @@ impl Tracker {
         if self.audit.runs.is_empty() {
             return;
         }
-        let cutoff = em.now.saturating_mul(1000);
+        let cutoff = em.cutoff_ms;
         let (anchor, generation) = (em.anchor.clone(), em.generation);
         let renumber = self.established_between_polls(em);
         let first_new = em.events.len();
@@ -332,6 +334,8 @@ impl Tracker {
     /// say it was established (and then ended between the two polls), it
     /// was no failure: the event is taken back and the SA handed to the
     /// audit path, which reports its start and end at the records' times.
+    /// A start the audit path reported already, of an SA a listing shows
+    /// now, is taken back too.
     /// Returns where the events after the first one taken back start, and
     /// its sequence number, for renumbering.
     fn established_between_polls(&mut self, em: &mut Emitter) -> Option<(usize, u64)> {
@@ -343,18 +347,39 @@ impl Tracker {
             let e = &em.events[i];
             let serial = e.libreswan.sa.as_ref().map(|f| f.serial);
             let record = serial.and_then(|s| run.sas.get_mut(&s));
-            let taken_back = e.event.action == Action::NegotiationFailed
-                && e.event.kind == EventKind::Event
-                && e.libreswan.pluto.generation == em.generation
+            let ours =
+                e.event.kind == EventKind::Event && e.libreswan.pluto.generation == em.generation;
+            let taken_back = ours
+                && e.event.action == Action::NegotiationFailed
                 && record
                     .as_ref()
                     .is_some_and(|r| r.started_ms.is_some() && r.failed_ms.is_none());
-            if let (true, Some(r)) = (taken_back, record) {
-                r.claimed = false;
-                first.get_or_insert((i, e.event.sequence));
-                em.events.remove(i);
-            } else {
-                i += 1;
+            // A record a hair older than the listing's answer that the
+            // listing did not reflect yet (pluto wrote the listing and went
+            // on before the daemon read its first byte): the audit path
+            // reported the start, and this listing is the first to show the
+            // SA. Its start goes out once.
+            let said_already =
+                ours && matches!(
+                    e.event.action,
+                    Action::IkeSaEstablished
+                        | Action::IkeSaRekeyed
+                        | Action::ChildSaEstablished
+                        | Action::ChildSaRekeyed
+                ) && record
+                    .as_ref()
+                    .is_some_and(|r| r.start_reported && r.claimed);
+            match record {
+                Some(r) if taken_back => {
+                    r.claimed = false;
+                    first.get_or_insert((i, e.event.sequence));
+                    em.events.remove(i);
+                }
+                Some(_) if said_already => {
+                    first.get_or_insert((i, e.event.sequence));
+                    em.events.remove(i);
+                }
+                _ => i += 1,
             }
         }
         first

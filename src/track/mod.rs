@@ -127,6 +127,9 @@ struct Emitter {
     generation: u64,
     sequence: u64,
     now: i64,
+    /// Audit records from before this instant (Unix ms) are ones the
+    /// snapshot reflects: when its listing was answered, else `now`'s second.
+    cutoff_ms: i64,
     events: Vec<Event>,
     /// Per tunnel, why its last Child SA ended in this snapshot.
     end_reasons: BTreeMap<String, String>,
@@ -497,6 +500,7 @@ impl Tracker {
             generation: self.generation,
             sequence: self.sequence,
             now,
+            cutoff_ms: now.saturating_mul(1000),
             events: Vec::new(),
             end_reasons: BTreeMap::new(),
             silent: false,
@@ -578,6 +582,9 @@ impl Tracker {
         self.run_anchor.get_or_insert(now);
         let mut em = self.emitter(now);
         em.silent = silent;
+        if let Some(ms) = snapshot.taken_at_ms.filter(|ms| ms.div_euclid(1000) == now) {
+            em.cutoff_ms = ms;
+        }
 
         let after_outage = self.outage.is_some();
         if let Some(n) = self.outage.take() {
@@ -599,7 +606,7 @@ impl Tracker {
         if restarted {
             self.restart(&mut em, now, gone_at);
         }
-        self.claim_audit(&listing, now);
+        self.claim_audit(&listing, em.cutoff_ms);
 
         let lists_ike = snapshot.lists_ike_sas();
         let lists_child = snapshot.lists_child_sas();
