@@ -560,3 +560,55 @@ fn a_start_reported_from_its_record_is_not_reported_again_by_the_listing_after()
         "no hole in the sequence: {sequences:?}"
     );
 }
+
+#[test]
+fn a_failure_only_the_records_saw_keeps_its_own_time_after_a_teardown() {
+    // The lab's v1-tun: its tunnel torn down (DPD hold), then a new
+    // negotiation that pluto gave up 3 s later, between two polls; pluto
+    // wrote `op=start res=failed` for it. Its `negotiation-failed` is at
+    // that record's time, not at the teardown before it.
+    let (up, gone) = teardown_polls(Some(450));
+    let lines = [
+        child(
+            "1795857682.050",
+            701,
+            "destroy",
+            4,
+            (0x9641_8de6, 0xbc9b_28e1),
+        ),
+        ike(
+            "1795857682.060",
+            702,
+            "destroy",
+            "v2-tun",
+            3,
+            "192.0.2.2",
+            "success",
+        ),
+        ike(
+            "1795857682.300",
+            703,
+            "start",
+            "v2-tun",
+            99,
+            "192.0.2.2",
+            "failed",
+        ),
+    ];
+    let records: Vec<PlutoRecord> = lines
+        .iter()
+        .filter_map(|l| record::from_auditd_line(l).expect("a pluto record"))
+        .collect();
+    let mut tracker = Tracker::new(west());
+    tracker.expect_audit(true);
+    let mut events = tracker.observe(&up);
+    tracker.ingest_audit(&records);
+    events.extend(tracker.observe(&gone));
+    events.extend(tracker.release_held());
+    let failed = find(&events, "negotiation-failed", 99);
+    assert_eq!(failed.timestamp, "2026-11-28T09:21:22.300Z");
+    assert_eq!(
+        find(&events, "child-sa-deleted", 4).timestamp,
+        "2026-11-28T09:21:22.050Z"
+    );
+}

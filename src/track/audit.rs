@@ -39,6 +39,7 @@
 //! SA's `replaced`, which no snapshot could show.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
@@ -280,10 +281,12 @@ impl Tracker {
     }
 
     /// The observe hook after the snapshot path has handled every listed
-    /// and gone SA: report the SAs only the records saw.
-    pub(super) fn fuse_audit(&mut self, em: &mut Emitter) {
+    /// and gone SA: report the SAs only the records saw. Returns where in
+    /// `em.events` those reports are: they carry their records' times
+    /// already, and [`Tracker::finish_audit`] leaves them as they are.
+    pub(super) fn fuse_audit(&mut self, em: &mut Emitter) -> Range<usize> {
         if self.audit.runs.is_empty() {
-            return;
+            return em.events.len()..em.events.len();
         }
         let cutoff = em.cutoff_ms;
         let (anchor, generation) = (em.anchor.clone(), em.generation);
@@ -320,6 +323,7 @@ impl Tracker {
         for (event, sequence) in tail.iter_mut().zip(sequences) {
             event.event.sequence = sequence;
         }
+        let made = first_new..em.events.len();
         // The failures taken back leave no hole in the sequence.
         if let Some((from, first)) = renumber {
             for (k, event) in em.events[from..].iter_mut().enumerate() {
@@ -327,6 +331,7 @@ impl Tracker {
             }
             em.sequence = first + (em.events.len() - from) as u64 - 1;
         }
+        made
     }
 
     /// An SA a poll listed half-open and the next found gone is the
@@ -640,9 +645,16 @@ impl Tracker {
     /// one is held back, whole and in order, until the next observation
     /// (the settle window: one interval, never longer), and stamped then;
     /// what still has no record goes out with the poll's time.
-    pub(super) fn finish_audit(&mut self, events: &mut Vec<Event>) {
+    ///
+    /// `audit_made` is where the audit path's own reports are in `events`
+    /// ([`Tracker::fuse_audit`]): stamped from their records, whose
+    /// records are let go once the SA is finished. Stamping them again
+    /// would find none, and take a failure for one the snapshot path
+    /// found abandoned (the time of its connection's teardown).
+    pub(super) fn finish_audit(&mut self, events: &mut Vec<Event>, audit_made: Range<usize>) {
         let mut out = std::mem::take(&mut self.audit.waiting);
         let released = out.len();
+        let audit_made = audit_made.start + released..audit_made.end + released;
         out.append(events);
         *events = out;
         if self.audit.runs.is_empty() && !self.audit.expected {
@@ -652,7 +664,7 @@ impl Tracker {
         let now = self.clock.unwrap_or(0);
         let mut waiting: BTreeSet<u64> = BTreeSet::new();
         for (i, event) in events.iter_mut().enumerate() {
-            if event.event.kind != EventKind::Event {
+            if event.event.kind != EventKind::Event || audit_made.contains(&i) {
                 continue;
             }
             let Some(serial) = event.libreswan.sa.as_ref().map(|s| s.serial) else {
@@ -754,7 +766,7 @@ impl Tracker {
     /// when no observation follows.
     pub fn release_held(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
-        self.finish_audit(&mut events);
+        self.finish_audit(&mut events, 0..0);
         events
     }
 

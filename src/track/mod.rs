@@ -709,7 +709,7 @@ impl Tracker {
             }
             self.close(&mut em, *serial, &listing, lists_conns);
         }
-        self.fuse_audit(&mut em);
+        let audit_made = self.fuse_audit(&mut em);
 
         // Only a touched tunnel that is up without an established Child SA,
         // or down with one, comes up or goes down; in key order, as the
@@ -751,7 +751,7 @@ impl Tracker {
         self.listed.connections |= lists_conns;
         self.clock = Some(now);
         self.sequence = em.sequence;
-        self.finish_audit(&mut em.events);
+        self.finish_audit(&mut em.events, audit_made);
         em.events
     }
 
