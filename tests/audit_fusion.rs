@@ -24,6 +24,7 @@ use std::io::Write;
 use common::*;
 use swantrail::audit::record::{self, PlutoRecord};
 use swantrail::event::Event;
+use swantrail::snapshot::Snapshot;
 use swantrail::source::replay::{self, AuditFeed};
 use swantrail::track::Tracker;
 
@@ -417,6 +418,22 @@ fn teardown_polls(
     (up, gone)
 }
 
+/// `first` observed, then `lines` (auditd's log) read, then `then`
+/// observed, and what is held released: the events of all three.
+fn observe_with_records(first: &Snapshot, lines: &[String], then: &Snapshot) -> Vec<Event> {
+    let records: Vec<PlutoRecord> = lines
+        .iter()
+        .filter_map(|l| record::from_auditd_line(l).expect("a pluto record"))
+        .collect();
+    let mut tracker = Tracker::new(west());
+    tracker.expect_audit(true);
+    let mut events = tracker.observe(first);
+    tracker.ingest_audit(&records);
+    events.extend(tracker.observe(then));
+    events.extend(tracker.release_held());
+    events
+}
+
 fn serial_of(e: &Event) -> Option<u64> {
     e.libreswan.sa.as_ref().map(|s| s.serial)
 }
@@ -459,16 +476,7 @@ fn a_rekey_and_its_teardown_just_before_a_poll_are_linked_by_that_poll() {
             "success",
         ),
     ];
-    let records: Vec<PlutoRecord> = lines
-        .iter()
-        .filter_map(|l| record::from_auditd_line(l).expect("a pluto record"))
-        .collect();
-    let mut tracker = Tracker::new(west());
-    tracker.expect_audit(true);
-    let mut events = tracker.observe(&up);
-    tracker.ingest_audit(&records);
-    events.extend(tracker.observe(&gone));
-    events.extend(tracker.release_held());
+    let events = observe_with_records(&up, &lines, &gone);
     let rekeyed = find(&events, "child-sa-rekeyed", 21);
     assert_eq!(rekeyed.timestamp, "2026-11-28T09:21:22.046Z");
     assert_eq!(rekeyed.libreswan.sa.as_ref().unwrap().replaces, Some(4));
@@ -595,16 +603,7 @@ fn a_failure_only_the_records_saw_keeps_its_own_time_after_a_teardown() {
             "failed",
         ),
     ];
-    let records: Vec<PlutoRecord> = lines
-        .iter()
-        .filter_map(|l| record::from_auditd_line(l).expect("a pluto record"))
-        .collect();
-    let mut tracker = Tracker::new(west());
-    tracker.expect_audit(true);
-    let mut events = tracker.observe(&up);
-    tracker.ingest_audit(&records);
-    events.extend(tracker.observe(&gone));
-    events.extend(tracker.release_held());
+    let events = observe_with_records(&up, &lines, &gone);
     let failed = find(&events, "negotiation-failed", 99);
     assert_eq!(failed.timestamp, "2026-11-28T09:21:22.300Z");
     assert_eq!(
