@@ -85,14 +85,14 @@ fn rsyslogd() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/sbin/rsyslogd"));
     assert!(
         path.exists(),
-        "rsyslogd not found at {}: install the Debian packages rsyslog and rsyslog-gnutls (.ci/run does), or set SWANTRAIL_RSYSLOGD",
+        "rsyslogd not found at {}: run `cargo xtask test` (as root it installs the Debian packages rsyslog and rsyslog-gnutls), or set SWANTRAIL_RSYSLOGD",
         path.display()
     );
     path
 }
 
 /// The root syslog-ng runs from: `$SWANTRAIL_SYSLOG_NG_ROOT`, else
-/// `target/debian/syslog-ng` (where `.ci/run` unpacks syslog-ng-core, since
+/// `target/debian/syslog-ng` (where `cargo xtask test` unpacks syslog-ng-core, since
 /// the package conflicts with rsyslog), else an installed one.
 fn syslog_ng_root() -> PathBuf {
     let candidates = [
@@ -106,7 +106,7 @@ fn syslog_ng_root() -> PathBuf {
         }
     }
     panic!(
-        "syslog-ng not found: unpack the Debian package syslog-ng-core into target/debian/syslog-ng (`apt-get download syslog-ng-core && dpkg -x syslog-ng-core_*.deb target/debian/syslog-ng`, as .ci/run does), or set SWANTRAIL_SYSLOG_NG_ROOT"
+        "syslog-ng not found: run `cargo xtask test`, which unpacks the Debian package syslog-ng-core into target/debian/syslog-ng, or set SWANTRAIL_SYSLOG_NG_ROOT"
     );
 }
 
