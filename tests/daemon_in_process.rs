@@ -31,10 +31,12 @@ fn spooled_lines(state: &Path) -> usize {
     entries
         .filter_map(|e| e.ok())
         .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
+        // Whole lines only: the daemon may be halfway through an append.
         .map(|e| {
-            fs::read_to_string(e.path())
+            fs::read(e.path())
                 .unwrap_or_default()
-                .lines()
+                .iter()
+                .filter(|&&b| b == b'\n')
                 .count()
         })
         .sum()

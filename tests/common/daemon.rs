@@ -182,9 +182,19 @@ pub fn event_lines(dir: &Path) -> Vec<String> {
     let mut lines = Vec::new();
     for file in files {
         let text = fs::read_to_string(&file).unwrap_or_default();
-        lines.extend(text.lines().filter(|l| !l.is_empty()).map(String::from));
+        lines.extend(
+            whole_lines(&text)
+                .filter(|l| !l.is_empty())
+                .map(String::from),
+        );
     }
     lines
+}
+
+/// The lines of `text` that end in a newline: a file a daemon is still
+/// appending to may end halfway through a line, which is not written yet.
+pub fn whole_lines(text: &str) -> std::str::Lines<'_> {
+    text.rfind('\n').map_or("", |end| &text[..end]).lines()
 }
 
 /// A field of an event, written nested (`{"event":{"id":..}}`) or dotted.
