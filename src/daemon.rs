@@ -3,16 +3,19 @@
 //!
 //! Sources send reports over one channel; a single loop owns the trackers,
 //! so events are computed in the order snapshots arrived. For every report
-//! the order is fixed (DESIGN.md "Delivery"): compute the events, make them
-//! durable in every sink's spool, then write the tracker checkpoint. A crash
-//! between two steps repeats events with the same `event.id`, never loses
-//! one. The loop also answers the requests of the control stream it is
+//! that makes events the order is fixed ([`checkpoint`]): compute the
+//! events, write them to the source's pending file, write the checkpoint
+//! that counts them, then append them to every sink's spool. A crash or a
+//! full disk between two steps either leaves nothing of the snapshot
+//! (computed afresh later) or its exact lines, spooled again at the next
+//! start: events repeat with the same `event.id` and content, and no
+//! `event.id` or `event.sequence` is ever given to two contents. The loop also answers the requests of the control stream it is
 //! given ([`signals`] in production: SIGTERM/SIGINT drain and stop, SIGHUP
 //! reopens files, the watchdog timer pings) and talks to systemd (READY,
 //! WATCHDOG, STATUS). Every report and checkpoint write is also counted in
 //! `metrics`, which the optional `[metrics]` endpoint serves.
 //! It must never diff an incomplete snapshot and never write a checkpoint
-//! ahead of the spools.
+//! ahead of both the spools and the pending file.
 
 mod checkpoint;
 mod endpoint;
@@ -80,6 +83,24 @@ struct Tracked {
     checkpoint_failures: u64,
     /// Whether the source's clock is behind the tracker's (logged once).
     clock_behind: bool,
+    /// Events of the checkpoint's commit that are not yet in every spool
+    /// (a spool append failed, or the last run stopped first): spooled
+    /// before anything else of this source, exactly as they are.
+    unspooled: Option<Unspooled>,
+}
+
+/// Encoded events of one commit, with their actions for the counters.
+struct Unspooled {
+    lines: Vec<String>,
+    actions: Vec<String>,
+}
+
+impl Unspooled {
+    /// Lines read back from a pending file: their actions from the JSON.
+    fn from_lines(lines: Vec<String>) -> Unspooled {
+        let actions = lines.iter().map(|l| action_of(l)).collect();
+        Unspooled { lines, actions }
+    }
 }
 
 /// The daemon proper, inside the runtime.
@@ -319,9 +340,11 @@ pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyh
 /// At a stop, queue the events each tracker still holds for their audit
 /// records (the settle window waits for a next poll that will not come),
 /// with the times they have, and return how many. A daemon stopped for
-/// good must not keep them back; a tracker whose events cannot be queued
-/// within `grace` keeps them in its checkpoint, so the next start sends
-/// them once.
+/// good must not keep them back. They are committed like a snapshot's
+/// events: a tracker whose commit cannot be written keeps them in its
+/// checkpoint, and a commit whose events cannot be spooled within `grace`
+/// leaves them in its pending file; either way the next start sends them
+/// once, with the same content.
 async fn queue_held(
     trackers: &mut BTreeMap<String, Tracked>,
     delivery: &Delivery,
@@ -339,21 +362,26 @@ async fn queue_held(
         if events.is_empty() {
             continue;
         }
-        let lines: Vec<String> = events.iter().map(|e| e.to_json_line()).collect();
-        match tokio::time::timeout(grace, delivery.enqueue(&lines)).await {
-            Ok(Ok(())) => {
-                metrics.events_queued(name, events.iter().map(|e| e.action()));
-                info!(source = %name, events = lines.len(),
+        let count = events.len();
+        let unspooled = Unspooled {
+            lines: events.iter().map(|e| e.to_json_line()).collect(),
+            actions: events.iter().map(|e| e.action().to_string()).collect(),
+        };
+        let queueing = async {
+            let earlier = spool_unspooled(name, tracked, delivery, metrics).await?;
+            commit(name, tracked, next, unspooled, metrics).await?;
+            Ok::<u64, QueueError>(earlier + spool_unspooled(name, tracked, delivery, metrics).await?)
+        };
+        match tokio::time::timeout(grace, queueing).await {
+            Ok(Ok(n)) => {
+                info!(source = %name, events = count,
                     "stopping: queued the events held for their audit records");
-                tracked.checkpoint = next;
-                queued += lines.len() as u64;
+                queued += n;
             }
             Ok(Err(e)) => warn!(source = %name,
-                "stopping: cannot queue the {} events held for their audit records: {e}; they stay in the checkpoint for the next start",
-                lines.len()),
+                "stopping: cannot queue the {count} events held for their audit records: {e}; they stay in the checkpoint for the next start"),
             Err(_) => warn!(source = %name,
-                "stopping: the {} events held for their audit records were not queued within {grace:?}; they stay in the checkpoint for the next start",
-                lines.len()),
+                "stopping: the {count} events held for their audit records were not queued within {grace:?}; they stay in the checkpoint for the next start"),
         }
     }
     queued
@@ -446,40 +474,56 @@ pub fn signals() -> anyhow::Result<mpsc::Receiver<Request>> {
     Ok(rx)
 }
 
+/// Why a report's events could not be queued; the report is held and
+/// tried again.
+#[derive(Debug, thiserror::Error)]
+enum QueueError {
+    /// The pending file or the checkpoint could not be written: nothing of
+    /// the snapshot was handed out, and it is diffed again.
+    #[error("{0}")]
+    Commit(#[from] checkpoint::CheckpointError),
+    /// A spool refused the events of a commit: they are kept and spooled
+    /// again, as they are.
+    #[error("{0}")]
+    Spool(#[from] crate::sink::SinkError),
+}
+
 /// Feed one report through the pipeline; returns how many events it queued.
 ///
-/// The tracker is advanced on a copy that replaces the source's state only
-/// once the events are in every spool: if queueing fails (or the daemon
-/// stops meanwhile) nothing changed, and the caller retries the same
-/// report, which gives the same events with the same ids.
+/// Events of an earlier commit that are not in every spool yet go first.
+/// The tracker is then advanced on a copy that replaces the source's state
+/// only once the commit is durable (pending file, then checkpoint): if that
+/// fails (or the daemon stops meanwhile) nothing changed, and the caller
+/// retries the same report, which gives the same events with the same ids.
 async fn handle(
     trackers: &mut BTreeMap<String, Tracked>,
     delivery: &Delivery,
     metrics: &Metrics,
     report: &Report,
-) -> Result<u64, crate::sink::SinkError> {
+) -> Result<u64, QueueError> {
     let Some(tracked) = trackers.get_mut(&report.source) else {
         warn!(source = %report.source, "report from an unknown source ignored");
         return Ok(0);
     };
+    let mut queued = spool_unspooled(&report.source, tracked, delivery, metrics).await?;
     if let Observation::Audit(records) = &report.observation {
         // No events yet: the tracker's next snapshot fuses them, and the
         // checkpoint then written holds whatever is still waiting.
         debug!(source = %report.source, records = records.len(), "audit records taken in");
         tracked.checkpoint.tracker.ingest_audit(records);
-        return Ok(0);
+        return Ok(queued);
     }
     tracked.reported = true;
     let mut next = tracked.checkpoint.clone();
     let events = match &report.observation {
-        Observation::Waiting | Observation::Audit(_) => return Ok(0),
+        Observation::Waiting | Observation::Audit(_) => return Ok(queued),
         Observation::Snapshot {
             snapshot,
             content_sha256,
         } => {
             if let Some(reason) = &snapshot.incomplete {
                 warn!(source = %report.source, "incomplete snapshot not diffed: {reason}");
-                return Ok(0);
+                return Ok(queued);
             }
             tracked.unreachable = false;
             tracked.tunnels_up = snapshot.tunnels_up().len();
@@ -497,17 +541,104 @@ async fn handle(
             next.tracker.observe_unreachable(*at, reason)
         }
     };
-    let lines: Vec<String> = events.iter().map(|e| e.to_json_line()).collect();
-    if !lines.is_empty() {
-        delivery.enqueue(&lines).await?;
-        metrics.events_queued(&report.source, events.iter().map(|e| e.action()));
-        for event in &events {
-            debug!(source = %report.source, id = event.id(), action = event.action(), "queued");
-        }
+    if events.is_empty() {
+        tracked.checkpoint = next;
+        write_checkpoint(&report.source, tracked, metrics).await;
+        return Ok(queued);
     }
+    for event in &events {
+        debug!(source = %report.source, id = event.id(), action = event.action(), "computed");
+    }
+    let unspooled = Unspooled {
+        lines: events.iter().map(|e| e.to_json_line()).collect(),
+        actions: events.iter().map(|e| e.action().to_string()).collect(),
+    };
+    commit(&report.source, tracked, next, unspooled, metrics).await?;
+    queued += spool_unspooled(&report.source, tracked, delivery, metrics).await?;
+    Ok(queued)
+}
+
+/// Make a snapshot's events and the tracker state after them durable: the
+/// pending file first, then the checkpoint that counts it; only then is
+/// `next` the source's state and are the lines handed out (left in
+/// `unspooled` for [`spool_unspooled`]). On failure nothing changed.
+async fn commit(
+    name: &str,
+    tracked: &mut Tracked,
+    mut next: Checkpoint,
+    events: Unspooled,
+    metrics: &Metrics,
+) -> Result<(), checkpoint::CheckpointError> {
+    next.commit = tracked.checkpoint.commit + 1;
+    let path = tracked.path.clone();
+    let source = name.to_string();
+    let (next, events, stored) = tokio::task::spawn_blocking(move || {
+        let pending = checkpoint::pending_path(&path);
+        let stored = checkpoint::store_pending(&pending, &source, next.commit, &events.lines)
+            .and_then(|()| checkpoint::store_if_changed(&path, &next, None))
+            .inspect_err(|_| {
+                // Best effort: a pending file of a commit that never happened
+                // is ignored at the next start anyway.
+                let _ = checkpoint::remove_pending(&pending);
+            });
+        (next, events, stored)
+    })
+    .await
+    .map_err(|e| checkpoint::CheckpointError::Io {
+        path: tracked.path.clone(),
+        error: std::io::Error::other(format!("checkpoint writer failed: {e}")),
+    })?;
+    let (digest, _) = stored?;
     tracked.checkpoint = next;
-    write_checkpoint(&report.source, tracked, metrics).await;
-    Ok(lines.len() as u64)
+    tracked.written = Some(digest);
+    tracked.unspooled = Some(events);
+    metrics.checkpoint_current(name);
+    if tracked.checkpoint_failures > 0 {
+        info!(source = %name, failed_writes = tracked.checkpoint_failures,
+            "checkpoint written again after {}",
+            crate::counted(tracked.checkpoint_failures, "failed write", "failed writes"));
+        tracked.checkpoint_failures = 0;
+    }
+    Ok(())
+}
+
+/// Append the events of the checkpoint's commit to every spool, then remove
+/// its pending file; returns how many were queued. On failure they stay,
+/// to be spooled again exactly as they are.
+async fn spool_unspooled(
+    name: &str,
+    tracked: &mut Tracked,
+    delivery: &Delivery,
+    metrics: &Metrics,
+) -> Result<u64, crate::sink::SinkError> {
+    let Some(events) = &tracked.unspooled else {
+        return Ok(0);
+    };
+    delivery.enqueue(&events.lines).await?;
+    metrics.events_queued(name, events.actions.iter().map(String::as_str));
+    let count = events.lines.len() as u64;
+    tracked.unspooled = None;
+    let pending = checkpoint::pending_path(&tracked.path);
+    if let Err(e) = tokio::task::spawn_blocking(move || checkpoint::remove_pending(&pending))
+        .await
+        .unwrap_or(Ok(()))
+    {
+        // Harmless but for repeats: the next start spools them once more.
+        warn!(source = %name, "{e}; its events are spooled again at the next start");
+    }
+    Ok(count)
+}
+
+/// The `event.action` of an encoded event, for the queued-events counter.
+fn action_of(line: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/event/action")
+                .or_else(|| v.get("event.action"))
+                .and_then(|a| a.as_str().map(str::to_string))
+        })
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// Say once when a source's clock goes behind the tracker's (an NTP step,
@@ -555,7 +686,7 @@ async fn write_checkpoint(name: &str, tracked: &mut Tracked, metrics: &Metrics) 
     tracked.checkpoint_failures += 1;
     if tracked.checkpoint_failures == 1 {
         error!(source = %name,
-            "{failure}; tracking goes on in memory, a restart before the next successful write would repeat events");
+            "{failure}; tracking goes on in memory, and a snapshot with events waits until its checkpoint can be written");
     }
 }
 
@@ -612,6 +743,7 @@ fn restore(
         .any(|s| s.name() == name && matches!(s, crate::config::SourceConfig::Command(_)));
     let audited = config.audit.iter().any(|a| a.pluto == name);
     checkpoint.tracker.expect_audit(audited && polled);
+    let unspooled = restore_pending(&path, name, checkpoint.commit);
     let tracked = Tracked {
         checkpoint,
         path,
@@ -621,8 +753,35 @@ fn restore(
         unreachable: false,
         checkpoint_failures: 0,
         clock_behind: false,
+        unspooled,
     };
     (tracked, previous)
+}
+
+/// The events of the checkpoint's last commit that may not have reached
+/// every spool before the last stop, from its pending file; a pending file
+/// of another commit never happened, and is ignored.
+fn restore_pending(path: &Path, name: &str, commit: u64) -> Option<Unspooled> {
+    let pending = checkpoint::pending_path(path);
+    match checkpoint::load_pending(&pending, name) {
+        Ok(Some(p)) if p.commit == commit => {
+            info!(source = %name, events = p.lines.len(),
+                "events of the last commit may not be in every spool; spooling them again");
+            Some(Unspooled::from_lines(p.lines))
+        }
+        Ok(Some(p)) => {
+            debug!(source = %name, pending = p.commit, checkpoint = commit,
+                "a pending file of a commit that never happened is ignored");
+            None
+        }
+        Ok(None) => None,
+        Err(e) => {
+            // Replaced atomically, so this is damage: say it, lose nothing
+            // more than the file already lost.
+            error!(source = %name, "{e}; the events it held may not all be in the spools");
+            None
+        }
+    }
 }
 
 /// The one-line summary systemd shows in `systemctl status`.

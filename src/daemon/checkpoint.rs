@@ -1,12 +1,27 @@
 //! The tracker checkpoint: what a source's tracker knew after the last
-//! snapshot whose events reached every spool.
+//! snapshot whose events it handed out, and those events until every spool
+//! has them.
 //!
 //! One JSON file per source under `<state_dir>/checkpoint/`, replaced by an
 //! atomic rename ([`crate::atomic::replace`]: write a temporary file, fsync
-//! it, rename it over the old one, fsync the directory), so that after a crash the file is either the
-//! old checkpoint or the new one, never a mix. It must never be written
-//! before the events of the snapshot it describes are durable in the spools:
-//! then a crash can only repeat events, never lose one.
+//! it, rename it over the old one, fsync the directory), so that after a
+//! crash the file is either the old checkpoint or the new one, never a mix.
+//!
+//! A snapshot that makes events is committed in three steps: its events go
+//! to the source's *pending* file (`<name>.pending`, also replaced
+//! atomically, numbered with the commit it belongs to), then the
+//! checkpoint that counts that commit is written, then the events are
+//! appended to every spool and the pending file is removed. A crash (or a
+//! full disk) before the checkpoint is written leaves the old checkpoint,
+//! and nothing of the snapshot reached a spool: the next start computes its
+//! events afresh. After it, the next start finds a pending file with the
+//! checkpoint's commit number and spools exactly those lines again, never
+//! recomputing them: an `event.id` and an `event.sequence` name one content
+//! forever, whatever the disk did. A pending file of another number is
+//! left over from a commit that never happened and is ignored.
+//!
+//! It must never write a checkpoint whose events are in no pending file and
+//! not yet in every spool: then a crash could lose them.
 
 use std::fs;
 use std::io;
@@ -32,6 +47,12 @@ pub struct Checkpoint {
     /// The digest of the text of that snapshot, so that a file source does
     /// not feed the same dump again after a restart.
     pub content_sha256: Option<String>,
+    /// How many snapshots with events this source has committed; a
+    /// pending file with the same number holds the events of the last one
+    /// until every spool has them. Absent (0) in checkpoints of versions
+    /// that had no pending file.
+    #[serde(default)]
+    pub commit: u64,
     /// The tracker itself.
     pub tracker: Tracker,
 }
@@ -44,6 +65,7 @@ impl Checkpoint {
             source: source.to_string(),
             taken_at: None,
             content_sha256: None,
+            commit: 0,
             tracker,
         }
     }
@@ -152,6 +174,114 @@ pub fn store_if_changed(
     Ok((digest.unwrap_or_default(), replaced))
 }
 
+/// The pending file beside a checkpoint file: the events of its last
+/// commit, kept until every spool has them.
+pub fn pending_path(checkpoint: &Path) -> PathBuf {
+    checkpoint.with_extension("pending")
+}
+
+/// The events of one commit that may not be in every spool yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The checkpoint commit they belong to.
+    pub commit: u64,
+    /// The encoded events, one JSON object each, exactly as first spooled.
+    pub lines: Vec<String>,
+}
+
+/// The first line of a pending file.
+#[derive(Serialize, Deserialize)]
+struct PendingHeader {
+    format: u32,
+    source: String,
+    commit: u64,
+    events: usize,
+}
+
+/// Write the pending file of `source`'s commit `commit` atomically and
+/// durably: a header line, then the events, one per line.
+pub fn store_pending(
+    path: &Path,
+    source: &str,
+    commit: u64,
+    lines: &[String],
+) -> Result<(), CheckpointError> {
+    let header = PendingHeader {
+        format: FORMAT,
+        source: source.to_string(),
+        commit,
+        events: lines.len(),
+    };
+    crate::atomic::replace_with(path, |file| {
+        serde_json::to_writer(&mut *file, &header).map_err(std::io::Error::other)?;
+        file.write_all(b"\n")?;
+        for line in lines {
+            file.write_all(line.as_bytes())?;
+            file.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+    .map_err(|e| CheckpointError::Io {
+        path: path.to_path_buf(),
+        error: e.error,
+    })
+}
+
+/// Read a pending file; `Ok(None)` when there is none. A file that does
+/// not hold as many whole lines as its header says is unreadable (it was
+/// replaced atomically, so that is damage, not a crash).
+pub fn load_pending(path: &Path, source: &str) -> Result<Option<Pending>, CheckpointError> {
+    let text = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(CheckpointError::Io {
+                path: path.to_path_buf(),
+                error,
+            });
+        }
+    };
+    let unreadable = |reason: String| CheckpointError::Unreadable {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = String::from_utf8(text).map_err(|e| unreadable(e.to_string()))?;
+    let mut lines = text.split_terminator('\n');
+    let header: PendingHeader = serde_json::from_str(lines.next().unwrap_or_default())
+        .map_err(|e| unreadable(format!("header: {e}")))?;
+    if header.format != FORMAT || header.source != source {
+        return Err(unreadable(format!(
+            "format {} of source {:?} where {FORMAT} of {source:?} was expected",
+            header.format, header.source
+        )));
+    }
+    let lines: Vec<String> = lines.map(str::to_string).collect();
+    if lines.len() != header.events || !text.ends_with('\n') {
+        return Err(unreadable(format!(
+            "{} whole lines where the header says {}",
+            lines.len(),
+            header.events
+        )));
+    }
+    Ok(Some(Pending {
+        commit: header.commit,
+        lines,
+    }))
+}
+
+/// Remove a pending file whose events every spool has; a missing one is
+/// fine.
+pub fn remove_pending(path: &Path) -> Result<(), CheckpointError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(CheckpointError::Io {
+            path: path.to_path_buf(),
+            error,
+        }),
+    }
+}
+
 /// A writer that hashes what it passes on.
 struct Hashing<'a> {
     inner: &'a mut dyn std::io::Write,
@@ -211,6 +341,45 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let loaded = load(&dir.path().join("none.json"), "none").unwrap();
         assert!(loaded.is_none());
+    }
+
+    #[test]
+    fn a_pending_file_reads_back_the_lines_it_was_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = pending_path(&dir.path().join("local.json"));
+        assert_eq!(path, dir.path().join("local.pending"));
+        let lines = vec![r#"{"a":1}"#.to_string(), r#"{"b":"x\ny"}"#.to_string()];
+        store_pending(&path, "local", 7, &lines).unwrap();
+        let pending = load_pending(&path, "local").unwrap().unwrap();
+        assert_eq!(pending, Pending { commit: 7, lines });
+        assert!(load_pending(&path, "other").is_err(), "another source's file");
+        remove_pending(&path).unwrap();
+        assert!(load_pending(&path, "local").unwrap().is_none());
+        remove_pending(&path).unwrap();
+    }
+
+    #[test]
+    fn a_pending_file_short_of_its_lines_is_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("local.pending");
+        let lines = vec!["{}".to_string(), "{}".to_string()];
+        store_pending(&path, "local", 1, &lines).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        fs::write(&path, &text[..text.len() - 1]).unwrap();
+        assert!(load_pending(&path, "local").is_err());
+        fs::write(&path, &text[..text.len() - 3]).unwrap();
+        assert!(load_pending(&path, "local").is_err());
+    }
+
+    #[test]
+    fn a_checkpoint_without_a_commit_number_loads_as_commit_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("local.json");
+        let tracker = Tracker::new(crate::track::TrackerConfig::new("gw"));
+        let mut json = serde_json::to_value(Checkpoint::new("local", tracker)).unwrap();
+        json.as_object_mut().unwrap().remove("commit");
+        fs::write(&path, json.to_string()).unwrap();
+        assert_eq!(load(&path, "local").unwrap().unwrap().commit, 0);
     }
 
     #[test]
