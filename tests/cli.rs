@@ -432,3 +432,25 @@ fn show_writes_out_a_right_to_left_override_in_a_name() {
         run.stdout
     );
 }
+
+#[test]
+fn show_of_empty_input_is_one_line_of_error_not_an_empty_table() {
+    let run = swantrail(&["show", "-"], Some(b""));
+    assert_one_line_error(&run, "standard input: empty");
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let path = empty.path().display().to_string();
+    let run = swantrail(&["show", &path], None);
+    assert_one_line_error(&run, &format!("{path}: empty"));
+}
+
+#[test]
+fn show_of_garbage_is_one_line_of_error_naming_the_first_line() {
+    let run = swantrail(
+        &["show", "-"],
+        Some(b"sh: ipsec: command not found\nsecond line\n"),
+    );
+    assert_one_line_error(
+        &run,
+        "standard input: nothing in it is libreswan status output (2 lines not recognised, the first at line 1); nothing to show",
+    );
+}
