@@ -774,3 +774,15 @@ fn run_with_a_missing_config_prints_the_os_error_once() {
         "swantrail: /nonexistent/swantrail.toml: cannot read: No such file or directory (os error 2)\n"
     );
 }
+
+#[test]
+fn an_error_at_a_key_is_placed_at_the_key_or_else_at_its_table() {
+    let text = "state_dir = \"/srv/x\"\n\n[metrics]\nallow_non_loopback = false\n";
+    let at =
+        |key: &str| config::error_at_key(text, Path::new("c.toml"), key, "m".into()).to_string();
+    assert_eq!(at("state_dir"), "c.toml:1:1: m");
+    assert_eq!(at("metrics.allow_non_loopback"), "c.toml:4:1: m");
+    // `listen` is not written: its default is what [metrics] set up.
+    assert_eq!(at("metrics.listen"), "c.toml:3:1: m");
+    assert_eq!(at("hostname"), "c.toml: m");
+}
