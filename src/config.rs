@@ -435,12 +435,13 @@ const GIB: u64 = 1024 * MIB;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read at all.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {error}", path.display())]
     Read {
         /// The config file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error: in the message, and so not also a `source` that
+        /// an error chain (`{:#}`) would print a second time.
+        error: std::io::Error,
     },
     /// More than one value is wrong: every one, in file order, so that one
     /// run of `check-config` names all that needs fixing.
@@ -519,9 +520,9 @@ impl fmt::Display for Located<'_> {
 
 /// Read and validate a config file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     from_toml_str(&text, path)
 }
@@ -545,6 +546,37 @@ fn toml_error(text: &str, origin: &Path, e: toml::de::Error) -> ConfigError {
         _ => message,
     };
     invalid(text, origin, span.map(|s| s.start), message)
+}
+
+/// An error about the value of `key` (`state_dir`, `metrics.listen`) in
+/// config `text`, at the line of that key; at the header of the nearest
+/// table written out when the key is not (its default applies); at no line
+/// when neither is.
+///
+/// For what only the machine can tell (can the state directory be written,
+/// can the metrics address be bound): this module never touches either, so
+/// `check-config` asks, and its answers carry positions like every other
+/// mistake in the file.
+pub fn error_at_key(text: &str, origin: &Path, key: &str, message: String) -> ConfigError {
+    let Ok(document) = DeTable::parse(text) else {
+        return invalid(text, origin, None, message);
+    };
+    let mut table = document.get_ref();
+    let mut span = None;
+    for part in key.split('.') {
+        let Some(value) = table.get(part) else {
+            break;
+        };
+        span = Some(value.span());
+        match value.get_ref() {
+            DeValue::Table(inner) => table = inner,
+            _ => break,
+        }
+    }
+    match span {
+        Some(span) => Validator { text, origin }.key_invalid(span, message),
+        None => invalid(text, origin, None, message),
+    }
 }
 
 /// Deserialize one table (a [[sink]]'s own keys) with positions kept.
@@ -893,6 +925,11 @@ impl Validator<'_> {
         span: std::ops::Range<usize>,
         message: String,
     ) -> Result<T, ConfigError> {
+        Err(self.key_invalid(span, message))
+    }
+
+    /// The error of [`Validator::key_error`] itself.
+    fn key_invalid(&self, span: std::ops::Range<usize>, message: String) -> ConfigError {
         let line_start = self
             .text
             .get(..span.start)
@@ -902,7 +939,7 @@ impl Validator<'_> {
             .text
             .get(line_start..)
             .map_or(0, |l| l.len() - l.trim_start().len());
-        self.error(line_start + indent..span.end, message)
+        self.invalid(line_start + indent..span.end, message)
     }
 
     fn config(

@@ -118,9 +118,9 @@ pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyh
             .create(dir)
             .map_err(|e| {
                 anyhow::anyhow!(
-                    "cannot create the state directory {}: {e}; run as root, or choose another \
-                 with --state-dir DIR or `state_dir` in the config",
-                    dir.display()
+                    "cannot create the state directory {}: {e}; {}",
+                    dir.display(),
+                    state_dir_advice()
                 )
             })?;
     }
@@ -812,6 +812,19 @@ fn status_line(trackers: &BTreeMap<String, Tracked>, delivery: &Delivery, queued
 fn notify(states: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(states) {
         debug!("sd_notify failed: {e}");
+    }
+}
+
+/// What to do about a state directory that cannot be created or written:
+/// running as root only helps someone who is not root already; root is
+/// refused by the file system itself (read-only, not a directory), and
+/// only another directory helps.
+pub(crate) fn state_dir_advice() -> &'static str {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        "choose another with --state-dir DIR or `state_dir` in the config"
+    } else {
+        "run as root, or choose another with --state-dir DIR or `state_dir` in the config"
     }
 }
 

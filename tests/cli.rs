@@ -370,3 +370,87 @@ fn show_live_without_pluto_is_one_line_saying_so() {
     let run = swantrail_with_path(&["show", "--live"], ipsec.path());
     assert_one_line_error(&run, "Pluto is not running");
 }
+
+/// The lab status with the `v2-tun` connection renamed, as
+/// `sed 's/"v2-tun"/"NAME"/'` would.
+fn lab_status_renamed(name: &str) -> Vec<u8> {
+    std::fs::read_to_string(fixture("lab-4.10/status.txt"))
+        .unwrap()
+        .replace("\"v2-tun\"", &format!("\"{name}\""))
+        .into_bytes()
+}
+
+#[test]
+fn show_shortens_long_names_ending_in_accented_cjk_or_emoji_characters() {
+    use unicode_width::UnicodeWidthChar;
+    for (name, shortened) in [
+        // The column is 24 wide: 23 columns of the name, then `…`.
+        (
+            "v2-tunnel-with-a-long-long-namé",
+            "v2-tunnel-with-a-long-l…",
+        ),
+        // 22 columns and `…`: the next 2-column character would not fit.
+        (
+            "v2-東京-大阪-名古屋-札幌-福岡-京都",
+            "v2-東京-大阪-名古屋-札…",
+        ),
+        (
+            "v2-rockets-🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀🚀",
+            "v2-rockets-🚀🚀🚀🚀🚀🚀…",
+        ),
+    ] {
+        let run = swantrail(&["show", "-"], Some(&lab_status_renamed(name)));
+        assert_eq!(run.code, Some(0), "{name}: {}", run.stderr);
+        assert_eq!(
+            row(&run.stdout, "TUNNEL", shortened).map(|f| f[4]),
+            Some("#24/#21"),
+            "{name}: {}",
+            run.stdout
+        );
+        for line in run.stdout.lines() {
+            let columns: usize = line.chars().filter_map(|c| c.width()).sum();
+            assert!(columns <= 80, "{columns} columns: {line:?}");
+        }
+        let wide = swantrail(&["show", "--wide", "-"], Some(&lab_status_renamed(name)));
+        assert_eq!(wide.code, Some(0), "{name}: {}", wide.stderr);
+        assert!(
+            row(&wide.stdout, "TUNNEL", name).is_some(),
+            "{}",
+            wide.stdout
+        );
+    }
+}
+
+#[test]
+fn show_writes_out_a_right_to_left_override_in_a_name() {
+    let run = swantrail(&["show", "-"], Some(&lab_status_renamed("v2-\u{202e}nut")));
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(!run.stdout.contains('\u{202e}'), "{}", run.stdout);
+    assert!(
+        row(&run.stdout, "TUNNEL", "v2-\\u{202e}nut").is_some(),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn show_of_empty_input_is_one_line_of_error_not_an_empty_table() {
+    let run = swantrail(&["show", "-"], Some(b""));
+    assert_one_line_error(&run, "standard input: empty");
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let path = empty.path().display().to_string();
+    let run = swantrail(&["show", &path], None);
+    assert_one_line_error(&run, &format!("{path}: empty"));
+}
+
+#[test]
+fn show_of_garbage_is_one_line_of_error_naming_the_first_line() {
+    let run = swantrail(
+        &["show", "-"],
+        Some(b"sh: ipsec: command not found\nsecond line\n"),
+    );
+    assert_one_line_error(
+        &run,
+        "standard input: nothing in it is libreswan status output (2 lines not recognised, the first at line 1); nothing to show",
+    );
+}

@@ -618,3 +618,171 @@ fn config_sizes_follow_the_same_rule_as_max_bytes() {
         "{refused}"
     );
 }
+
+/// `swantrail check-config FILE`'s exit success, stdout and stderr.
+fn check_config(file: &Path) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_swantrail"))
+        .arg("check-config")
+        .arg(file)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// Whether this test runs as root (CI does): root may write anywhere, so
+/// what the messages advise differs.
+fn running_as_root() -> bool {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn check_config_refuses_a_state_dir_that_cannot_be_created_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // Not even root can make a directory inside a regular file.
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let file = dir.path().join("swantrail.toml");
+    let state_dir = blocker.join("state");
+    std::fs::write(
+        &file,
+        format!("# spools\n\nstate_dir = \"{}\"\n", state_dir.display()),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = check_config(&file);
+    assert!(!ok, "{stdout}");
+    assert_eq!(stdout, "");
+    assert_eq!(
+        stderr,
+        format!(
+            "{}:3:1: the state directory {} cannot be used: {} is not a directory; {}\n",
+            file.display(),
+            state_dir.display(),
+            blocker.display(),
+            if running_as_root() {
+                "choose another with --state-dir DIR or `state_dir` in the config"
+            } else {
+                "run as root, or choose another with --state-dir DIR or `state_dir` in the config"
+            }
+        )
+    );
+}
+
+#[test]
+fn check_config_accepts_a_state_dir_it_could_create_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("swantrail.toml");
+    let state_dir = dir.path().join("new/state");
+    std::fs::write(&file, format!("state_dir = \"{}\"\n", state_dir.display())).unwrap();
+    let (ok, stdout, stderr) = check_config(&file);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout,
+        format!("{}: ok (1 source, 1 sink)\n", file.display())
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        ["swantrail.toml"],
+        "check-config left something behind"
+    );
+}
+
+#[test]
+fn check_config_refuses_a_metrics_address_in_use_at_its_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("swantrail.toml");
+    let state_dir = dir.path().join("state");
+    std::fs::write(
+        &file,
+        format!(
+            "state_dir = \"{}\"\n\n[metrics]\nlisten = \"{addr}\"\n",
+            state_dir.display()
+        ),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = check_config(&file);
+    assert!(!ok, "{stdout}");
+    let expected = format!(
+        "{}:4:1: `metrics.listen` {addr}: cannot listen there: Address already in use",
+        file.display()
+    );
+    assert!(stderr.starts_with(&expected), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // Free again, the same file is good: the refusal was about the port.
+    drop(taken);
+    let (ok, stdout, stderr) = check_config(&file);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.ends_with(&format!(", metrics on {addr})\n")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn run_with_a_state_dir_it_cannot_create_says_run_as_root_only_to_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_swantrail"))
+        .arg("run")
+        .arg("--state-dir")
+        .arg(blocker.join("state"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "cannot create the state directory {}: Not a directory (os error 20); ",
+            blocker.join("state").display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.contains("run as root"),
+        !running_as_root(),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("choose another with --state-dir DIR"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn run_with_a_missing_config_prints_the_os_error_once() {
+    let out = Command::new(env!("CARGO_BIN_EXE_swantrail"))
+        .args(["run", "--config", "/nonexistent/swantrail.toml"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        "swantrail: /nonexistent/swantrail.toml: cannot read: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn an_error_at_a_key_is_placed_at_the_key_or_else_at_its_table() {
+    let text = "state_dir = \"/srv/x\"\n\n[metrics]\nallow_non_loopback = false\n";
+    let at =
+        |key: &str| config::error_at_key(text, Path::new("c.toml"), key, "m".into()).to_string();
+    assert_eq!(at("state_dir"), "c.toml:1:1: m");
+    assert_eq!(at("metrics.allow_non_loopback"), "c.toml:4:1: m");
+    // `listen` is not written: its default is what [metrics] set up.
+    assert_eq!(at("metrics.listen"), "c.toml:3:1: m");
+    assert_eq!(at("hostname"), "c.toml: m");
+}

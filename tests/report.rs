@@ -294,3 +294,75 @@ fn table_and_csv_name_every_tunnel() {
         }
     }
 }
+
+/// `swantrail report --format html` of this NDJSON, given on stdin.
+fn html(ndjson: &str) -> String {
+    let mut child = bin()
+        .args(["report", "--format", "html"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run swantrail report");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(ndjson.as_bytes())
+        .expect("write events");
+    let out = child.wait_with_output().expect("report output");
+    assert!(out.status.success(), "report failed");
+    String::from_utf8(out.stdout).expect("utf-8 html")
+}
+
+/// The value of attribute `name` in the tag that starts `tag`.
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let end = tag[start..].find('"')?;
+    Some(&tag[start..start + end])
+}
+
+#[test]
+fn html_timeline_puts_each_gateway_band_directly_above_its_own_tunnels() {
+    let mut events = replayed("west", &["examples/lab-4.10/series"]);
+    events.push_str(&replayed("east", &["tests/fixtures/lab-east-restart"]));
+    let page = html(&events);
+    let timeline = &page[page.find("<table id=\"timeline\">").expect("a timeline")..];
+    let timeline = &timeline[..timeline.find("</table>").expect("its end")];
+    let rows: Vec<String> = timeline
+        .match_indices("<tr class=\"")
+        .map(|(i, _)| {
+            let tag = &timeline[i..i + timeline[i..].find('>').expect("tag end")];
+            let host = attribute(tag, "data-host").expect("a host");
+            match attribute(tag, "data-tunnel") {
+                Some(tunnel) => format!("{tunnel}@{host}"),
+                None => format!("gateway {host}"),
+            }
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "gateway east",
+            "v1-tun@east",
+            "v2-short@east",
+            "v2-tun@east",
+            "gateway west",
+            "v1-deadpeer@west",
+            "v1-tun@west",
+            "v2-deadpeer@west",
+            "v2-short@west",
+            "v2-tun@west",
+        ]
+    );
+}
+
+#[test]
+fn html_title_says_utc_once_per_time() {
+    let page = html(&replayed("west", &["examples/lab-4.10/series"]));
+    let start = page.find("<title>").expect("a title") + "<title>".len();
+    let title = &page[start..start + page[start..].find("</title>").expect("its end")];
+    assert!(title.starts_with("swantrail report 2026-"), "{title}");
+    assert_eq!(title.matches(" UTC").count(), 2, "{title}");
+    assert!(title.ends_with(" UTC"), "{title}");
+    assert!(title.contains(" UTC to 2026-"), "{title}");
+}

@@ -205,6 +205,25 @@ fn tunnels_in(dom: &str, opening: &str) -> Vec<String> {
         .collect()
 }
 
+/// The timeline's rows top to bottom: `gateway HOST` for a gateway's band,
+/// `TUNNEL@HOST` for a tunnel.
+fn timeline_order(dom: &str) -> Vec<String> {
+    let attribute = |tag: &str, name: &str| {
+        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(tag[start..start + tag[start..].find('"')?].to_string())
+    };
+    dom.match_indices("<tr class=\"")
+        .filter_map(|(i, _)| {
+            let tag = &dom[i..i + dom[i..].find('>')?];
+            let host = attribute(tag, "data-host")?;
+            Some(match attribute(tag, "data-tunnel") {
+                Some(tunnel) => format!("{tunnel}@{host}"),
+                None => format!("gateway {host}"),
+            })
+        })
+        .collect()
+}
+
 /// Each timeline row's text, from its opening tag to its end.
 fn timeline_rows(dom: &str) -> Vec<&str> {
     dom.match_indices("<tr class=\"tl\"")
@@ -268,6 +287,23 @@ fn html_report_renders_every_tunnel_in_chromium_with_and_without_javascript() {
         want.sort();
         assert_eq!(figures, want, "figure rows (js {js})");
         assert_eq!(timeline, want, "timeline rows (js {js})");
+        // Each gateway's band (restarts, unreachable) right above its tunnels.
+        assert_eq!(
+            timeline_order(&dom),
+            [
+                "gateway east",
+                "v1-tun@east",
+                "v2-short@east",
+                "v2-tun@east",
+                "gateway west",
+                "v1-deadpeer@west",
+                "v1-tun@west",
+                "v2-deadpeer@west",
+                "v2-short@west",
+                "v2-tun@west",
+            ],
+            "timeline order (js {js})"
+        );
         for row in timeline_rows(&dom) {
             let up = row.matches("class=\"up\"").count();
             if row.contains("deadpeer") {

@@ -1,14 +1,15 @@
 //! `swantrail show`: one dump (or the local pluto) in, a readable table out.
 //!
 //! The rows and their rendering are `crate::show`'s; this file only picks the
-//! input, the colours and the width.
+//! input, the colours and the width, and refuses an input with nothing of
+//! pluto's in it (empty or garbage) rather than show it as "no tunnels up".
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{warn_about, write_stdout};
-use crate::input::{DEFAULT_MAX_BYTES, parse_byte_size, parse_dump};
+use crate::input::{DEFAULT_MAX_BYTES, DumpOrigin, parse_byte_size, parse_dump};
 use crate::show::{RenderOptions, render, tunnel_table};
 use crate::snapshot::Snapshot;
 
@@ -51,11 +52,28 @@ pub enum ColorChoice {
 /// Run `swantrail show`: the readable table instead of `ipsec status`.
 pub fn show_command(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let live = args.live || (args.file.is_none() && std::io::stdin().is_terminal());
-    let snapshot = if live {
-        ask_pluto(args.ctlsocket.as_deref())?
+    let (snapshot, input) = if live {
+        (ask_pluto(args.ctlsocket.as_deref())?, "pluto".to_string())
     } else {
-        parse_dump(args.file.as_deref(), args.max_bytes, None)?
+        let snapshot = parse_dump(args.file.as_deref(), args.max_bytes, None)?;
+        (
+            snapshot,
+            DumpOrigin::from_arg(args.file.as_deref()).to_string(),
+        )
     };
+    if snapshot.kinds.is_empty() {
+        // Nothing pluto prints: "no tunnels up" would pass for an answer.
+        let why = snapshot
+            .incomplete
+            .as_deref()
+            .unwrap_or("empty, no libreswan status output");
+        let hint = if live {
+            ""
+        } else {
+            " (give it `ipsec status` output, or use --live)"
+        };
+        anyhow::bail!("{input}: {why}; nothing to show{hint}");
+    }
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,

@@ -70,7 +70,7 @@ pub fn render_html(r: &Report) -> String {
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     let _ = writeln!(
         out,
-        "<title>swantrail report {} to {} UTC</title>",
+        "<title>swantrail report {} to {}</title>",
         esc(&utc(&r.since)),
         esc(&utc(&r.until))
     );
@@ -129,7 +129,14 @@ pub fn render_html(r: &Report) -> String {
         );
     }
     out.push_str("</div></th></tr></thead>\n<tbody>\n");
+    // Each gateway's band directly above its own tunnels: the rows are read
+    // top to bottom, and a restart in the band explains the gaps below it.
+    // Both lists are ordered by host, so one pass pairs them.
+    let mut tunnels = r.tunnels.iter().peekable();
     for g in &r.gateways {
+        while let Some(t) = tunnels.next_if(|t| t.host < g.host) {
+            timeline_row(&mut out, t, r, &x);
+        }
         let _ = write!(
             out,
             "<tr class=\"gateway\" data-host=\"{h}\" data-search=\"{s}\"><th title=\"gateway {h}: pluto restarts and unreachable periods\">{h}</th><td>{}",
@@ -156,8 +163,11 @@ pub fn render_html(r: &Report) -> String {
             );
         }
         out.push_str("</svg></td></tr>\n");
+        while let Some(t) = tunnels.next_if(|t| t.host == g.host) {
+            timeline_row(&mut out, t, r, &x);
+        }
     }
-    for t in &r.tunnels {
+    for t in tunnels {
         timeline_row(&mut out, t, r, &x);
     }
     out.push_str("</tbody>\n</table>\n</div>\n");

@@ -1,5 +1,6 @@
 //! Rendering the rows of [`super::TunnelTable`] for a terminal: columns,
-//! ANSI colours, display width and control-character escaping.
+//! ANSI colours, display width, and the escaping of control and
+//! bidirectional formatting characters.
 //!
 //! Kept apart from the row model so that what a row says and how it looks
 //! can change independently; this module only formats, it never decides
@@ -10,6 +11,7 @@ use super::{
     TunnelTable,
 };
 use crate::snapshot::{ConnRef, IkeVersion, TimerKind};
+use unicode_width::UnicodeWidthChar;
 
 /// How to render a [`TunnelTable`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -372,70 +374,50 @@ fn utc_time(unix: u64) -> String {
         .map_or_else(|| format!("@{unix}"), |t| format!("{t} UTC"))
 }
 
-/// Control characters written out (`\x1b`, `\u{9b}`), so that text from
-/// outside cannot move the cursor, recolour or retitle the terminal.
+/// Control characters and bidirectional formatting characters written out
+/// (`\x1b`, `\u{9b}`, `\u{202e}`), so that text from outside cannot move the
+/// cursor, recolour or retitle the terminal, nor reorder what is printed
+/// after it (a right-to-left override makes `gw-evil` read as `live-wg`).
 fn escape_controls(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(must_escape) {
         return text.to_string();
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
-            c if c.is_control() && (c as u32) < 0x80 => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if must_escape(c) && c.is_ascii() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if must_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
     }
     out
 }
 
+/// Whether `c` may not reach the terminal as it is: a control character, or
+/// one of the bidirectional marks, embeddings, overrides and isolates
+/// (U+061C, U+200E/U+200F, U+202A to U+202E, U+2066 to U+2069).
+fn must_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
 /// Printed width in terminal columns: two for East Asian wide and
-/// fullwidth characters and most emoji, none for combining marks and
-/// zero-width characters, one otherwise.
+/// fullwidth characters and emoji, none for combining marks and zero-width
+/// characters, one otherwise.
 fn text_width(text: &str) -> usize {
     text.chars().map(char_width).sum()
 }
 
-/// The columns one character takes (see [`text_width`]).
+/// The columns one character takes, character by character as terminals
+/// count them (wcwidth), not by grapheme cluster: a cut between two
+/// characters then never changes the width of what is kept.
 fn char_width(c: char) -> usize {
-    let c = c as u32;
-    let zero = [
-        (0x0300, 0x036F),
-        (0x0483, 0x0489),
-        (0x0591, 0x05BD),
-        (0x0610, 0x061A),
-        (0x064B, 0x065F),
-        (0x200B, 0x200F),
-        (0x20D0, 0x20FF),
-        (0xFE00, 0xFE0F),
-        (0xFE20, 0xFE2F),
-    ];
-    let wide = [
-        (0x1100, 0x115F),
-        (0x2E80, 0x303E),
-        (0x3041, 0x33FF),
-        (0x3400, 0x4DBF),
-        (0x4E00, 0x9FFF),
-        (0xA000, 0xA4CF),
-        (0xAC00, 0xD7A3),
-        (0xF900, 0xFAFF),
-        (0xFE30, 0xFE4F),
-        (0xFF00, 0xFF60),
-        (0xFFE0, 0xFFE6),
-        (0x1F300, 0x1F64F),
-        (0x1F900, 0x1F9FF),
-        (0x20000, 0x3FFFD),
-    ];
-    let within = |ranges: &[(u32, u32)]| ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&c));
-    if within(&zero) {
-        0
-    } else if within(&wide) {
-        2
-    } else {
-        1
-    }
+    // Control characters have no width; they never get here unescaped
+    // (see `escape_controls`).
+    UnicodeWidthChar::width(c).unwrap_or(0)
 }
 
 /// The longest prefix of `text` that fits in `width` columns.
@@ -484,9 +466,8 @@ fn shorten(text: &str, width: usize, how: Shorten) -> String {
     match how {
         Shorten::Name => {
             // Keep the `[N]` instance suffix: it tells instances apart.
-            let suffix_len = text
-                .rfind(|c| c != ']' && c != '[' && !char::is_ascii_digit(&c))
-                .map_or(0, |i| text_width(&text[i + 1..]));
+            let stem = text.trim_end_matches(|c: char| c == '[' || c == ']' || c.is_ascii_digit());
+            let suffix_len = text_width(&text[stem.len()..]);
             if suffix_len > 0 && suffix_len + 2 <= width {
                 format!("{}…{}", take(width - 1 - suffix_len), tail(suffix_len))
             } else {
@@ -507,6 +488,7 @@ mod tests {
     use crate::show::tests::{rekeyed_snapshot, traffic};
     use crate::show::tunnel_table;
     use crate::snapshot::Snapshot;
+    use proptest::prelude::*;
 
     #[test]
     fn control_characters_in_a_name_are_written_out_not_sent_to_the_terminal() {
@@ -516,6 +498,30 @@ mod tests {
         );
         assert_eq!(escape_controls("a\u{9b}b"), "a\\u{9b}b");
         assert_eq!(escape_controls("plain"), "plain");
+    }
+
+    #[test]
+    fn bidi_controls_in_a_name_are_written_out_not_sent_to_the_terminal() {
+        assert_eq!(
+            escape_controls("gw-\u{202e}live\u{202c}-\u{2066}x\u{2069}\u{200e}\u{200f}\u{61c}"),
+            "gw-\\u{202e}live\\u{202c}-\\u{2066}x\\u{2069}\\u{200e}\\u{200f}\\u{61c}"
+        );
+        // A zero-width joiner only joins: it cannot reorder, and emoji need it.
+        assert_eq!(escape_controls("a\u{200d}b"), "a\u{200d}b");
+    }
+
+    #[test]
+    fn a_shortened_name_ending_in_a_multibyte_character_is_cut_between_characters() {
+        assert_eq!(
+            shorten("v2-tunnel-with-a-long-long-namé", 10, Shorten::Name),
+            "v2-tunnel…"
+        );
+        assert_eq!(shorten("東京大阪名古屋", 8, Shorten::Name), "東京大…");
+        assert_eq!(
+            shorten("tunnel-🚀🚀🚀🚀[3]", 10, Shorten::Name),
+            "tunnel…[3]"
+        );
+        assert_eq!(shorten("🚀🚀🚀🚀🚀🚀", 8, Shorten::Name), "🚀🚀🚀…");
     }
 
     #[test]
@@ -662,5 +668,99 @@ total: 1 tunnel up, 1 negotiating, 1 ike only; connections: 3 loaded, 1 active;
         assert_eq!(shorten("abcdefghij", 6, Shorten::Name), "abcde…");
         assert_eq!(shorten("2001:db8::1234:1", 9, Shorten::Middle), "2001…34:1");
         assert_eq!(shorten("short", 9, Shorten::Middle), "short");
+    }
+
+    /// A character of a generated name: anything, with a bias towards what
+    /// breaks terminals and column arithmetic (multibyte, wide, zero-width,
+    /// control and bidi characters, instance brackets).
+    fn name_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            any::<char>(),
+            prop::char::range('a', 'z'),
+            prop::sample::select(vec![
+                '[', ']', '0', '7', '-', 'é', ' ', '\u{1b}', '\u{7}', '\u{9b}', '\u{202e}',
+                '\u{2066}', '\u{200f}', '\u{61c}', '\u{301}', '\u{200d}', '\u{fe0f}', '\u{3000}',
+            ]),
+            prop::char::range('\u{4e00}', '\u{9fff}'),
+            prop::char::range('\u{1f300}', '\u{1faff}'),
+        ]
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop::collection::vec(name_char(), 0..60).prop_map(|c| c.into_iter().collect())
+    }
+
+    /// The rekeyed tunnel and the half-open negotiation renamed, the tunnel
+    /// also given instance numbers.
+    fn renamed(tunnel: &str, instances: &[u64], negotiation: &str) -> Snapshot {
+        let mut snap = rekeyed_snapshot();
+        snap.traffic = vec![traffic(4, "tun", 1_795_857_783, 21120)];
+        let rename = |conn: &mut ConnRef| match conn.name.as_str() {
+            "tun" => {
+                conn.name = tunnel.to_string();
+                conn.instances = instances.to_vec();
+            }
+            "dead" => conn.name = negotiation.to_string(),
+            _ => {}
+        };
+        snap.states.iter_mut().for_each(|s| rename(&mut s.conn));
+        snap.connections
+            .iter_mut()
+            .for_each(|c| rename(&mut c.conn));
+        snap.traffic.iter_mut().for_each(|t| rename(&mut t.conn));
+        snap
+    }
+
+    /// What may not reach a terminal raw, listed here apart from the code
+    /// under test: C0/C1 controls and the bidi formatting characters.
+    fn raw_control_or_bidi(c: char) -> bool {
+        c.is_control()
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{61c}')
+    }
+
+    /// Display columns as the unicode-width tables count them per character.
+    fn columns(line: &str) -> usize {
+        line.chars()
+            .map(|c| UnicodeWidthChar::width(c).unwrap_or(0))
+            .sum()
+    }
+
+    proptest! {
+        #[test]
+        fn any_unicode_name_renders_within_80_columns_with_nothing_raw(
+            tunnel in name(),
+            instances in prop::collection::vec(0u64..100_000, 0..3),
+            negotiation in name(),
+        ) {
+            let table = tunnel_table(&renamed(&tunnel, &instances, &negotiation));
+            let narrow = render(&table, &RenderOptions { width: Some(80), color: false });
+            let wide = render(&table, &RenderOptions { width: None, color: false });
+            for text in [&narrow, &wide] {
+                prop_assert!(text.ends_with('\n'));
+                for line in text.lines() {
+                    prop_assert!(!line.chars().any(raw_control_or_bidi), "raw: {line:?}");
+                }
+            }
+            for line in narrow.lines() {
+                prop_assert!(columns(line) <= 80, "{} columns: {line:?}", columns(line));
+            }
+            // `--wide` never shortens: both names are there as they are
+            // (escaped, when they hold something that must not go raw).
+            let full = escape_controls(&conn_text(&ConnRef {
+                name: tunnel.clone(),
+                instances: instances.clone(),
+                peer: None,
+            }));
+            prop_assert!(wide.contains(&full), "{full:?} not in {wide}");
+            prop_assert!(wide.contains(&escape_controls(&negotiation)));
+            // A table that fits 80 columns as it is is printed unchanged.
+            let table_of = |text: &str| text.split("\ntotal: ").next().map(str::to_string);
+            let wide_table = table_of(&wide);
+            if wide_table.as_deref().is_some_and(|t| t.lines().all(|l| columns(l) <= 80)) {
+                prop_assert_eq!(table_of(&narrow), wide_table);
+            }
+        }
     }
 }
