@@ -126,7 +126,7 @@ impl OutputKind {
     }
 }
 
-/// The dialect epochs of libreswan-format.md §0.
+/// The dialect epochs of docs/libreswan-format.md §0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum FormatEpoch {
     /// 3.20 – 3.27: prefixed, one `EVENT_SA_*` timer, `import:` item up to 3.25.
@@ -261,7 +261,7 @@ pub struct State {
     pub name: Option<String>,
     /// The human story (`established Child SA`).
     pub story: String,
-    /// Whether this SA is established (libreswan-format.md §6, §12).
+    /// Whether this SA is established (docs/libreswan-format.md §6, §12).
     pub established: bool,
     /// Timer items in print order.
     pub timers: Vec<Timer>,

@@ -1,6 +1,6 @@
 //! The daemon loop run in-process: `serve` takes its control stream as a
 //! channel, so a test feeds it a dump, watches the state directory and stops
-//! it without signals. It pins the delivery order of DESIGN.md: a snapshot's
+//! it without signals. It pins the delivery order of docs/design.md: a snapshot's
 //! events are in the spool before its checkpoint names it.
 
 use std::fs;

@@ -1,4 +1,4 @@
-//! One real line per dialect epoch (libreswan-format.md §0, E1–E8) and the
+//! One real line per dialect epoch (docs/libreswan-format.md §0, E1–E8) and the
 //! parser gotchas of §16, pinned with values.
 //!
 //! Unless a comment says otherwise, every line is copied byte for byte
@@ -20,7 +20,7 @@ fn only_state(text: &str) -> State {
 
 #[test]
 fn e1_v3_25_child_with_import_item_and_sanitizer_space() {
-    // v3.25 status/ikev2 test transcripts (libreswan-format.md §6.1 example).
+    // v3.25 status/ikev2 test transcripts (docs/libreswan-format.md §6.1 example).
     let text = "000 #2: \"westnet-eastnet-ipv4-psk-ikev2\":500 STATE_V2_IPSEC_I (IPsec SA established); EVENT_SA_REPLACE in  XXs; newest IPSEC; eroute owner; isakmp#1; idle; import:admin initiate\n";
     let st = only_state(text);
     assert_eq!(st.serial, 2);
@@ -67,7 +67,7 @@ fn e3_v4_0_established_child_keeps_old_items() {
 #[test]
 fn e4_v4_5_short_timers_with_old_newest() {
     // libreswan 4.5 is not in the corpus: this line is the §6.1 example of
-    // libreswan-format.md, taken from the v4.5 transcripts.
+    // docs/libreswan-format.md, taken from the v4.5 transcripts.
     let text = "000 #8: \"private#192.1.2.23/32\"[1] ...192.1.2.23:500 STATE_V2_ESTABLISHED_CHILD_SA (established Child SA); REKEY in XXs; newest IPSEC; eroute owner; isakmp#7; idle;\n";
     let st = only_state(text);
     assert_eq!(st.conn.name, "private#192.1.2.23/32");

@@ -235,7 +235,7 @@ fn negotiation_stall_is_reported_once_per_episode_after_the_configured_time() {
 }
 
 /// A 5.4 `showstates` dump at `at`, from state lines in the 5.4 dialect
-/// (libreswan-format.md §6.1, E8; as a live 5.4 pluto prints them).
+/// (docs/libreswan-format.md §6.1, E8; as a live 5.4 pluto prints them).
 fn showstates_54(at: i64, lines: &[&str]) -> swantrail::Snapshot {
     let mut text = lines.join("\n");
     text.push('\n');

@@ -389,7 +389,7 @@ pub(crate) fn reason_class(reason: &str) -> String {
 }
 
 /// The stderr line that says pluto is not running, in any of its wordings
-/// (libreswan-format.md §1.3): `whack: Pluto is not running (no "...")`,
+/// (docs/libreswan-format.md §1.3): `whack: Pluto is not running (no "...")`,
 /// `ERROR: ipsec whack: Pluto is not running ...`,
 /// `ipsec whack: ERROR: Pluto is not running ...`.
 pub fn pluto_not_running(stderr: &str) -> Option<&str> {

@@ -227,7 +227,7 @@ pub fn timer_item(item: &str) -> Option<(&str, Option<i64>)> {
     Some((name, due))
 }
 
-/// Map a printed timer name onto what it will do (libreswan-format.md §11).
+/// Map a printed timer name onto what it will do (docs/libreswan-format.md §11).
 pub fn timer_kind(name: &str) -> TimerKind {
     let short = name
         .trim_start_matches("EVENT_")

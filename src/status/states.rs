@@ -187,7 +187,7 @@ fn state_part(s: &str) -> Option<(Option<&str>, &str, &str)> {
 }
 
 /// Decide kind, IKE version and "established" from the name, the story
-/// and the parent reference (libreswan-format.md §6, §12).
+/// and the parent reference (docs/libreswan-format.md §6, §12).
 fn classify(st: &mut State, parent_version: Option<IkeVersion>) {
     use IkeVersion::{V1, V2};
     use SaKind::{Child, Ike};

@@ -2,7 +2,7 @@
 //!
 //! A [`Tracker`] remembers what the previous snapshots showed (open SAs,
 //! tunnels, connections) and turns each new snapshot into the events that
-//! happened in between, following libreswan-format.md §14: SAs are keyed by
+//! happened in between, following docs/libreswan-format.md §14: SAs are keyed by
 //! (pluto generation, serial), a serial that drops means pluto restarted, a
 //! new SA for a tunnel that already had one is a rekey linked to the SA it
 //! replaces, and counters are compared only within one serial. It is a pure
@@ -981,7 +981,7 @@ impl Tracker {
     /// `EXPIRE` timer expired (no rekey was coming); else a Child SA's new parent is its old parent or the IKE SA
     /// that rekeyed it, or an IKE SA's surviving Child SAs moved onto the
     /// new IKE SA. When the listing cannot tell (no parents printed, an
-    /// IKE SA without children), it is a rekey, as libreswan-format.md §14
+    /// IKE SA without children), it is a rekey, as docs/libreswan-format.md §14
     /// suggests.
     fn continues(&self, new: &SaRecord, old: &SaRecord, listing: &Listing<'_>, now: i64) -> bool {
         if listing.lists(old.serial) {
