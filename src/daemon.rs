@@ -232,8 +232,13 @@ pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyh
         let mut failed_attempts: u64 = 0;
         loop {
             let handling = handle(&mut trackers, &delivery, &metrics, &report);
-            match until(&mut control, &delivery, handling).await {
-                Err(why) => {
+            match until_finished(&mut control, &delivery, config.shutdown_grace, handling).await {
+                Err((why, Some(Ok(queued)))) => {
+                    info!("{why}: stopping after the snapshot in progress");
+                    events_queued += queued;
+                    break 'running;
+                }
+                Err((why, _)) => {
                     info!("{why}: abandoning the snapshot in progress and stopping");
                     break 'running;
                 }
@@ -293,6 +298,21 @@ pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyh
     }
     drop(rx);
     let grace = config.shutdown_grace;
+    // A commit whose spooling the stop interrupted: its events go now, or
+    // stay in the pending file for the next start.
+    for (name, tracked) in trackers.iter_mut() {
+        if tracked.unspooled.is_none() {
+            continue;
+        }
+        let spooling = spool_unspooled(name, tracked, &delivery, &metrics);
+        match tokio::time::timeout(grace, spooling).await {
+            Ok(Ok(n)) => events_queued += n,
+            Ok(Err(e)) => warn!(source = %name,
+                "stopping: cannot spool the events of the last snapshot: {e}; they stay in its pending file for the next start"),
+            Err(_) => warn!(source = %name,
+                "stopping: the events of the last snapshot were not spooled within {grace:?}; they stay in its pending file for the next start"),
+        }
+    }
     events_queued += queue_held(&mut trackers, &delivery, &metrics, grace).await;
     let shutdown = delivery.shutdown(grace);
     tokio::pin!(shutdown);
@@ -370,7 +390,9 @@ async fn queue_held(
         let queueing = async {
             let earlier = spool_unspooled(name, tracked, delivery, metrics).await?;
             commit(name, tracked, next, unspooled, metrics).await?;
-            Ok::<u64, QueueError>(earlier + spool_unspooled(name, tracked, delivery, metrics).await?)
+            Ok::<u64, QueueError>(
+                earlier + spool_unspooled(name, tracked, delivery, metrics).await?,
+            )
         };
         match tokio::time::timeout(grace, queueing).await {
             Ok(Ok(n)) => {
@@ -409,6 +431,24 @@ async fn until<T>(
             }
         }
     }
+}
+
+/// [`until`] for work that should not be cut short by a stop: the events
+/// of a snapshot being committed and spooled. A stop lets it finish within
+/// `grace` (a spool append cut halfway would be appended again at the next
+/// start); `Err` names the signal, with the work's result if it finished.
+async fn until_finished<T>(
+    control: &mut mpsc::Receiver<Request>,
+    delivery: &Delivery,
+    grace: std::time::Duration,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, (&'static str, Option<T>)> {
+    tokio::pin!(work);
+    let why = match until(control, delivery, &mut work).await {
+        Ok(done) => return Ok(done),
+        Err(why) => why,
+    };
+    Err((why, tokio::time::timeout(grace, work).await.ok()))
 }
 
 /// What the outside world asks of the daemon while it runs.

@@ -204,9 +204,12 @@ fn a_full_state_disk_during_an_outage_then_a_restart_loses_nothing_and_reuses_no
     // Stopped and started again while the disk is still full.
     assert!(daemon.terminate().success());
     let daemon = Daemon::start(&config, &stderr);
-    wait_until(LIMIT, "the dump diffed again after the restart", &daemon, || {
-        daemon.own_log().contains(&diffed)
-    });
+    wait_until(
+        LIMIT,
+        "the dump diffed again after the restart",
+        &daemon,
+        || daemon.own_log().contains(&diffed),
+    );
 
     // The outage ends: what the receiver takes is reclaimed from the spool,
     // and the daemon goes on by itself, without a restart.
@@ -226,7 +229,9 @@ fn a_full_state_disk_during_an_outage_then_a_restart_loses_nothing_and_reuses_no
     });
     wait_until(LIMIT, "every event in the file", &daemon, || {
         by_id(
-            event_lines(&root.join("out")).iter().map(|l| parse_event(l)),
+            event_lines(&root.join("out"))
+                .iter()
+                .map(|l| parse_event(l)),
             "the file sink",
         )
         .len()
@@ -244,7 +249,9 @@ fn a_full_state_disk_during_an_outage_then_a_restart_loses_nothing_and_reuses_no
     let union = by_id(file.into_iter().chain(http), "the sinks together");
     let mut sequences: BTreeMap<u64, &str> = BTreeMap::new();
     for (id, event) in &union {
-        let sequence = field(event, "event.sequence").and_then(Value::as_u64).unwrap();
+        let sequence = field(event, "event.sequence")
+            .and_then(Value::as_u64)
+            .unwrap();
         if let Some(other) = sequences.insert(sequence, id) {
             panic!("event.sequence {sequence} names {other} and {id}");
         }
@@ -263,7 +270,10 @@ fn a_full_state_disk_during_an_outage_then_a_restart_loses_nothing_and_reuses_no
             extra.len()
         );
         for (id, event) in got {
-            assert_eq!(event, &reference[id], "{what}: {id} differs from the uninterrupted run");
+            assert_eq!(
+                event, &reference[id],
+                "{what}: {id} differs from the uninterrupted run"
+            );
         }
     }
 }

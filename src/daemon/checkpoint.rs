@@ -352,7 +352,10 @@ mod tests {
         store_pending(&path, "local", 7, &lines).unwrap();
         let pending = load_pending(&path, "local").unwrap().unwrap();
         assert_eq!(pending, Pending { commit: 7, lines });
-        assert!(load_pending(&path, "other").is_err(), "another source's file");
+        assert!(
+            load_pending(&path, "other").is_err(),
+            "another source's file"
+        );
         remove_pending(&path).unwrap();
         assert!(load_pending(&path, "local").unwrap().is_none());
         remove_pending(&path).unwrap();

@@ -2,7 +2,9 @@
 //!
 //! The pipeline hands encoded events to [`Delivery::enqueue`], which appends
 //! them to every sink's spool and fsyncs before returning; only then may the
-//! tracker checkpoint move on. Each sink then drains its own spool in its own
+//! daemon drop the source's pending file that holds them (the checkpoint
+//! that counts them was written before, `daemon::checkpoint`). Each sink
+//! then drains its own spool in its own
 //! task: read a batch, [`Sink::send`] it, and advance the acknowledged offset
 //! only after the destination accepted it. Batching, retry with backoff, dead
 //! letters, the full-spool policy and the logging of state changes live here,
