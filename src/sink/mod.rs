@@ -17,9 +17,11 @@
 //! (`Batch::lines` per event, `Batch::ndjson` for a body) and returns
 //! [`SendError::Retryable`] (or [`SendError::RetryNotBefore`] when the
 //! destination said when, like an HTTP `Retry-After`) for anything that may
-//! pass later and [`SendError::Rejected`] for what never will. Then one arm in
-//! `SinkConfig` with its row in `config.rs`'s `SINK_TYPES`, one arm in
-//! [`Delivery::start`], and its keys in `config/swantrail.toml`. A destination
+//! pass later, [`SendError::TooLarge`] for a request the destination found
+//! too large (the drain splits the batch in halves) and
+//! [`SendError::Rejected`] for what never will. Then one arm in `SinkConfig`
+//! with its row in `config.rs`'s `SINK_TYPES`, one arm in [`build`], and its
+//! keys in `config/swantrail.toml`. A destination
 //! that answers per event (Elasticsearch `_bulk`) implements
 //! [`Sink::send_each`] as well. A sink never retries, sleeps or counts by
 //! itself.
@@ -31,7 +33,9 @@
 //! delivered or written to the dead-letter file. The events of a batch that a
 //! sink asked to retry are sent again, alone and in their order, before any
 //! event of a later batch is read: a retried event may arrive after later
-//! events of its own batch, never after an event of a later batch. An event
+//! events of its own batch, never after an event of a later batch. A batch
+//! the destination finds too large is sent again in halves, the first half
+//! first, down to single events. An event
 //! reported delivered is not sent again, except after a crash or a drop-oldest
 //! that cut into the batch while it waited: then the whole unacknowledged
 //! batch is read afresh and may be delivered twice (with the same `event.id`).
@@ -124,6 +128,13 @@ pub enum SendError {
     /// draining goes on.
     #[error("rejected: {0}")]
     Rejected(String),
+    /// The request was larger than the destination takes (HTTP 413): the
+    /// drain sends the events again in two halves, and halves of those, and
+    /// dead-letters with this reason an event refused in a request of its
+    /// own. Splitting is the drain's so that every sink that can tell "too
+    /// large" gets it, and a sink never sends more than it was given.
+    #[error("too large: {0}")]
+    TooLarge(String),
 }
 
 impl SendError {
@@ -277,6 +288,8 @@ struct Shared {
     failing: AtomicBool,
     /// True while an enqueue waits for room (to log the state change once).
     blocked: AtomicBool,
+    /// True while batches are found too large and split (to log it once).
+    splitting: AtomicBool,
     /// True while the spool's acknowledged offset cannot be saved.
     ack_unsaved: AtomicBool,
 }
@@ -505,6 +518,7 @@ impl DeliveryBuilder {
             retried: AtomicU64::new(0),
             failing: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
+            splitting: AtomicBool::new(false),
             ack_unsaved: AtomicBool::new(false),
         });
         let dead_letter = self
