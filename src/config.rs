@@ -235,7 +235,7 @@ pub struct FileSourceConfig {
 ///
 /// Each sink's settings live next to the sink (`src/sink/<type>.rs`): a new
 /// sink adds its arm here, its row in `SINK_TYPES` and its arm in
-/// `Delivery::start`, and documents its keys in `config/swantrail.toml`.
+/// `sink::build`, and documents its keys in `config/swantrail.toml`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkConfig {
     /// NDJSON appended to a file with size-based rotation.

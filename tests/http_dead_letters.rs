@@ -225,3 +225,150 @@ async fn a_413_splits_the_batch_until_each_request_passes_and_dead_letters_only_
         "the split is logged once: {log}"
     );
 }
+
+/// `swantrail redeliver FILE --config C --sink NAME`: its exit status and stdout.
+fn redeliver(file: &Path, config: &Path) -> (bool, String) {
+    let output = Command::new(BIN)
+        .arg("redeliver")
+        .arg(file)
+        .arg("--config")
+        .arg(config)
+        .args(["--sink", SINK])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    (output.status.success(), format!("{stdout}{stderr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeliver_sends_dead_letters_again_once_the_receiver_takes_them_each_exactly_once_with_its_id()
+ {
+    let reference = reference_events().await;
+    let receiver = Receiver::start(Protocol::Ndjson).await;
+    let refusal = Reply::Status {
+        status: 422,
+        body: r#"{"error":"field [libreswan] mapping conflict"}"#.into(),
+        retry_after: None,
+    };
+    receiver.state.lock().unwrap().default_reply = Some(refusal);
+
+    let dir = tempfile::tempdir().unwrap();
+    lab_dump(dir.path());
+    let config = config(dir.path(), Some(&receiver));
+    let daemon = Daemon::start(&config, &dir.path().join("daemon.log"));
+    let dead_letter_file = dir.path().join(format!("state/dead-letter/{SINK}.ndjson"));
+    wait_for(
+        Duration::from_secs(60),
+        "every event dead-lettered",
+        &daemon,
+        || dead_letters(&dead_letter_file).len() >= reference.len(),
+    )
+    .await;
+    let all: BTreeSet<String> = reference.iter().map(|l| event_id(l)).collect();
+    let dead_ids = |path: &Path| unique_ids(dead_letters(path).iter().map(|r| id_of(&r["event"])));
+    assert_eq!(dead_ids(&dead_letter_file), all);
+
+    // The receiver still refuses: every event is refused again and stays a
+    // dead letter, with the new answer; nothing else is left behind.
+    let (ok, said) = redeliver(&dead_letter_file, &config);
+    assert!(!ok, "refusals are a failure: {said}");
+    let n = reference.len();
+    assert!(
+        said.contains(&format!("0 delivered, {n} refused again")),
+        "{said}"
+    );
+    assert_eq!(dead_ids(&dead_letter_file), all);
+    assert!(
+        dead_letters(&dead_letter_file)
+            .iter()
+            .all(|r| r["reason"].as_str().unwrap().starts_with("HTTP 422"))
+    );
+    let left: Vec<_> = fs::read_dir(dir.path().join("state/dead-letter"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(receiver.events().is_empty());
+
+    // The cause is fixed; the daemon still runs beside the redelivery.
+    receiver.state.lock().unwrap().default_reply = None;
+    let (ok, said) = redeliver(&dead_letter_file, &config);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains(&format!("{n} delivered, 0 refused again")),
+        "{said}"
+    );
+    assert!(
+        !dead_letter_file.exists(),
+        "every dead letter was delivered"
+    );
+    let received = receiver.events();
+    assert_eq!(unique_ids(received.iter().map(id_of)), all);
+    let sent: Vec<Value> = reference
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(received, sent, "the events as they were made, in order");
+    assert!(daemon.terminate().success());
+    assert_eq!(event_lines(&dir.path().join("out")), reference);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeliver_to_a_destination_that_stays_down_gives_up_and_keeps_every_record() {
+    let reference = reference_events().await;
+    let receiver = Receiver::start(Protocol::Ndjson).await;
+    receiver.state.lock().unwrap().default_reply = Some(Reply::Status {
+        status: 503,
+        body: "maintenance".into(),
+        retry_after: None,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), Some(&receiver));
+    // Dead letters as the drain writes them, from the events of a real run.
+    let file = dir.path().join("kept.ndjson");
+    let records: String = reference
+        .iter()
+        .map(|event| {
+            format!(
+                "{{\"sink\":\"{SINK}\",\"reason\":\"HTTP 400 Bad Request: no\",\"rejected_at\":\"2026-12-01T00:00:00Z\",\"event\":{event}}}\n"
+            )
+        })
+        .collect();
+    fs::write(&file, records).unwrap();
+
+    let output = Command::new(BIN)
+        .arg("redeliver")
+        .arg(&file)
+        .arg("--config")
+        .arg(&config)
+        .args(["--sink", SINK, "--give-up-after", "1s"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{said}");
+    let n = reference.len();
+    assert!(
+        said.contains(&format!(
+            "0 delivered, 0 refused again, {n} not sent (the destination stayed unavailable: HTTP 503"
+        )),
+        "{said}"
+    );
+    assert!(receiver.requests().len() > 1, "retried before giving up");
+    assert!(receiver.events().is_empty());
+    assert!(
+        !file.exists(),
+        "its records are in the sink's dead-letter file"
+    );
+    let kept = dead_letters(&dir.path().join(format!("state/dead-letter/{SINK}.ndjson")));
+    let kept_events: Vec<String> = kept.iter().map(|r| r["event"].to_string()).collect();
+    let sent: Vec<String> = reference
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap().to_string())
+        .collect();
+    assert_eq!(kept_events, sent, "every event kept, in order");
+    assert!(
+        kept.iter()
+            .all(|r| r["reason"].as_str().unwrap().starts_with("HTTP 503"))
+    );
+}

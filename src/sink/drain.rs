@@ -8,8 +8,6 @@
 //! the journal. This module must never advance a spool's acknowledged offset
 //! before the sink (or the dead-letter file) has the batch.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard, PoisonError};
@@ -19,6 +17,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
+use super::dead_letter;
 use super::spool::{Spool, SpoolError, SpooledBatch};
 use super::{Batch, EventOutcome, SendError, Shared, Sink, SinkError, policy_name};
 use crate::config::{FullPolicy, RetrySettings};
@@ -260,7 +259,7 @@ async fn deliver<S: Sink>(
         let mut message = sorted.message;
         if !sorted.rejected.is_empty() {
             let count = sorted.rejected.len() as u64;
-            match write_dead_letter(shared, dead_letter, &sorted.rejected).await {
+            match write_dead_letter(&shared.name, dead_letter, &sorted.rejected).await {
                 Ok(()) => {
                     dead_lettered += count;
                     error!(
@@ -461,21 +460,21 @@ fn per_event(result: Result<Vec<EventOutcome>, SendError>, events: usize) -> Vec
 }
 
 /// The events of one send, sorted by what the destination said.
-struct Sorted {
-    delivered: u64,
+pub(super) struct Sorted {
+    pub(super) delivered: u64,
     /// To send again, in their order.
-    retry: Vec<String>,
+    pub(super) retry: Vec<String>,
     /// For the dead-letter file, each with its reason.
-    rejected: Vec<(String, String)>,
+    pub(super) rejected: Vec<(String, String)>,
     /// The first retry message, for the log.
-    message: Option<String>,
+    pub(super) message: Option<String>,
     /// The latest time a destination asked to wait for.
-    not_before: Option<Instant>,
+    pub(super) not_before: Option<Instant>,
 }
 
 /// Only the events not delivered are copied out of the batch: in the usual
 /// answer, all delivered, nothing is.
-fn sort_outcomes(batch: &Batch, outcomes: Vec<EventOutcome>) -> Sorted {
+pub(super) fn sort_outcomes(batch: &Batch, outcomes: Vec<EventOutcome>) -> Sorted {
     let mut sorted = Sorted {
         delivered: 0,
         retry: Vec::new(),
@@ -647,7 +646,7 @@ fn note_failure(shared: &Shared, failing: &mut Option<Failing>, message: String)
 
 /// Half the delay plus a random part of the other half, so that many
 /// gateways retrying one collector do not hit it in step.
-fn jittered(delay: Duration) -> Duration {
+pub(super) fn jittered(delay: Duration) -> Duration {
     let half = delay / 2;
     let extra = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
     half + Duration::from_millis(fastrand::u64(0..=extra))
@@ -702,42 +701,18 @@ fn reopen<S: Sink>(shared: &Shared, sink: &mut S) {
 
 /// Append the rejected events, each wrapped with its reason, to the sink's
 /// dead-letter file and fsync it.
-async fn write_dead_letter(
-    shared: &Shared,
+pub(super) async fn write_dead_letter(
+    sink: &str,
     path: &Path,
     rejected: &[(String, String)],
 ) -> std::io::Result<()> {
     let path = path.to_path_buf();
-    let sink = serde_json::Value::from(shared.name.as_str());
-    let rejected_at = serde_json::Value::from(now_rfc3339());
-    let mut out = String::new();
-    for (line, reason) in rejected {
-        out.push_str(&format!(
-            "{{\"sink\":{sink},\"reason\":{},\"rejected_at\":{rejected_at},\"event\":{line}}}\n",
-            serde_json::Value::from(reason.as_str()),
-        ));
-    }
-    tokio::task::spawn_blocking(move || {
-        if let Some(dir) = path.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o750)
-                .create(dir)?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o640)
-            .open(&path)?;
-        file.write_all(out.as_bytes())?;
-        file.sync_data()
-    })
-    .await
-    .map_err(std::io::Error::other)?
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    let rejected_at = dead_letter::now_rfc3339();
+    let records: String = rejected
+        .iter()
+        .map(|(line, reason)| dead_letter::record(sink, reason, &rejected_at, line))
+        .collect();
+    tokio::task::spawn_blocking(move || dead_letter::append(&path, &records))
+        .await
+        .map_err(std::io::Error::other)?
 }

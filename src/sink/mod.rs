@@ -41,9 +41,11 @@
 //! batch is read afresh and may be delivered twice (with the same `event.id`).
 
 mod ack;
+pub mod dead_letter;
 mod drain;
 pub mod file;
 pub mod http;
+pub mod redeliver;
 pub mod spool;
 pub mod stdout;
 pub mod syslog;
@@ -316,31 +318,7 @@ impl Delivery {
     pub fn start(sinks: &[SinkConfig], state_dir: &Path) -> Result<Delivery, SinkError> {
         let mut builder = Delivery::builder(state_dir);
         for config in sinks {
-            builder = match config {
-                SinkConfig::File(f) => builder.add_sink(
-                    &f.name,
-                    &f.spool,
-                    &f.retry,
-                    file::FileSink::new(f.path.clone(), f.rotate_bytes, f.rotate_keep),
-                )?,
-                SinkConfig::Stdout(s) => {
-                    builder.add_sink(&s.name, &s.spool, &s.retry, stdout::StdoutSink::new())?
-                }
-                SinkConfig::Syslog(s) => {
-                    let sink =
-                        syslog::SyslogSink::new(s.clone()).map_err(|message| SinkError::Setup {
-                            sink: s.name.clone(),
-                            message,
-                        })?;
-                    builder.add_sink(&s.name, &s.spool, &s.retry, sink)?
-                }
-                SinkConfig::Http(h) => builder.add_sink(
-                    &h.name,
-                    &h.spool,
-                    &h.retry,
-                    http::HttpSink::new(h.as_ref().clone()),
-                )?,
-            };
+            builder = build(config, AddSink(builder))??;
         }
         Ok(builder.start())
     }
@@ -521,10 +499,7 @@ impl DeliveryBuilder {
             splitting: AtomicBool::new(false),
             ack_unsaved: AtomicBool::new(false),
         });
-        let dead_letter = self
-            .state_dir
-            .join("dead-letter")
-            .join(format!("{name}.ndjson"));
+        let dead_letter = dead_letter::path(&self.state_dir, name);
         let drain = drain::run(
             Arc::clone(&shared),
             sink,
@@ -549,6 +524,66 @@ impl DeliveryBuilder {
             stop: self.stop,
             tasks,
         }
+    }
+}
+
+/// Something to do with one configured sink, whatever its kind: [`build`]
+/// makes the sink and hands it over with its own type, so that the daemon's
+/// drain and `redeliver` share the one place that knows the kinds.
+pub trait WithSink {
+    /// What doing it gives.
+    type Output;
+    /// Do it with `sink`, named `name`, with its spool and retry settings.
+    fn with<S: Sink>(
+        self,
+        name: &str,
+        spool: &SpoolSettings,
+        retry: &RetrySettings,
+        sink: S,
+    ) -> Self::Output;
+}
+
+/// The registry of sink kinds: build the sink `config` describes and hand
+/// it to `with`.
+pub fn build<W: WithSink>(config: &SinkConfig, with: W) -> Result<W::Output, SinkError> {
+    Ok(match config {
+        SinkConfig::File(f) => with.with(
+            &f.name,
+            &f.spool,
+            &f.retry,
+            file::FileSink::new(f.path.clone(), f.rotate_bytes, f.rotate_keep),
+        ),
+        SinkConfig::Stdout(s) => with.with(&s.name, &s.spool, &s.retry, stdout::StdoutSink::new()),
+        SinkConfig::Syslog(s) => {
+            let sink = syslog::SyslogSink::new(s.clone()).map_err(|message| SinkError::Setup {
+                sink: s.name.clone(),
+                message,
+            })?;
+            with.with(&s.name, &s.spool, &s.retry, sink)
+        }
+        SinkConfig::Http(h) => with.with(
+            &h.name,
+            &h.spool,
+            &h.retry,
+            http::HttpSink::new(h.as_ref().clone()),
+        ),
+    })
+}
+
+/// [`Delivery::start`]'s use of a sink: add it to the builder.
+struct AddSink(DeliveryBuilder);
+
+impl WithSink for AddSink {
+    type Output = Result<DeliveryBuilder, SinkError>;
+
+    fn with<S: Sink>(
+        self,
+        name: &str,
+        spool: &SpoolSettings,
+        retry: &RetrySettings,
+        sink: S,
+    ) -> Self::Output {
+        self.0.add_sink(name, spool, retry, sink)
     }
 }
 
