@@ -1,5 +1,6 @@
 //! The machinery every sink shares: appending to a spool under its full
-//! policy, and the drain loop (batch, send, acknowledge, retry, dead-letter).
+//! policy, and the drain loop (batch, send, split what is too large,
+//! acknowledge, retry, dead-letter).
 //!
 //! A sink only implements [`Sink::send`]; everything about when to send, what
 //! to do on failure and how to log it is here, once. Logging is per state
