@@ -235,7 +235,7 @@ pub struct FileSourceConfig {
 ///
 /// Each sink's settings live next to the sink (`src/sink/<type>.rs`): a new
 /// sink adds its arm here, its row in `SINK_TYPES` and its arm in
-/// `Delivery::start`, and documents its keys in `config/swantrail.toml`.
+/// `sink::build`, and documents its keys in `config/swantrail.toml`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkConfig {
     /// NDJSON appended to a file with size-based rotation.
@@ -406,7 +406,7 @@ impl SpoolSettings {
     /// per request: every mode but `ndjson` wraps each event (a `_bulk`
     /// action line, a HEC envelope, an OTLP LogRecord), so a request is
     /// larger than the batch, and receivers refuse a body past their limit
-    /// with a 413 that would dead-letter the batch (nginx's
+    /// with a 413 that costs a split into smaller requests (nginx's
     /// `client_max_body_size` is 1 MiB unless raised, Splunk HEC has
     /// `max_content_length`).
     pub fn defaults_for(kind: &str) -> SpoolSettings {

@@ -40,6 +40,8 @@ enum Command {
     Replay(swantrail::cli::replay::ReplayArgs),
     /// Print the audit history of tunnel lifetimes from event files.
     Report(swantrail::cli::report::ReportArgs),
+    /// Send a sink's dead letters again once the cause of the refusals is fixed.
+    Redeliver(swantrail::cli::redeliver::RedeliverArgs),
     /// Validate a configuration file and say exactly what is wrong.
     CheckConfig {
         /// The TOML configuration file.
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Show(args) => swantrail::cli::show::show_command(args),
         Command::Diff(args) => swantrail::cli::diff::diff_command(args),
         Command::Replay(args) => swantrail::cli::replay::replay_command(args),
+        Command::Redeliver(args) => swantrail::cli::redeliver::redeliver_command(args),
         Command::CheckConfig { file } => swantrail::cli::check_config::check_config_command(&file),
         Command::Report(args) => swantrail::cli::report::report_command(args),
         Command::Completions(args) => {

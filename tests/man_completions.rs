@@ -5,13 +5,14 @@
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_swantrail");
-const SUBCOMMANDS: [&str; 9] = [
+const SUBCOMMANDS: [&str; 10] = [
     "run",
     "parse",
     "show",
     "diff",
     "replay",
     "report",
+    "redeliver",
     "check-config",
     "completions",
     "man",

@@ -12,6 +12,7 @@ pub mod completions;
 pub mod diff;
 pub mod man;
 pub mod parse;
+pub mod redeliver;
 pub mod replay;
 pub mod report;
 pub mod run;

@@ -1,5 +1,6 @@
 //! The machinery every sink shares: appending to a spool under its full
-//! policy, and the drain loop (batch, send, acknowledge, retry, dead-letter).
+//! policy, and the drain loop (batch, send, split what is too large,
+//! acknowledge, retry, dead-letter).
 //!
 //! A sink only implements [`Sink::send`]; everything about when to send, what
 //! to do on failure and how to log it is here, once. Logging is per state
@@ -8,8 +9,6 @@
 //! the journal. This module must never advance a spool's acknowledged offset
 //! before the sink (or the dead-letter file) has the batch.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard, PoisonError};
@@ -19,6 +18,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
+use super::dead_letter;
 use super::spool::{Spool, SpoolError, SpooledBatch};
 use super::{Batch, EventOutcome, SendError, Shared, Sink, SinkError, policy_name};
 use crate::config::{FullPolicy, RetrySettings};
@@ -248,17 +248,19 @@ async fn deliver<S: Sink>(
     let mut backoff = retry.initial_backoff;
     // Only corrupt lines: nothing to send, acknowledge them away.
     while !unsent.is_empty() {
-        let outcomes = tokio::select! {
-            result = sink.send_each(&unsent) => per_event(result, unsent.len()),
+        let split = tokio::select! {
+            split = send_splitting(sink, &unsent) => split,
             () = deadline_passed(stop) => return Wake::Stop,
         };
+        note_split(shared, &split, unsent.len());
+        let outcomes = split.outcomes;
         let sorted = sort_outcomes(&unsent, outcomes);
         delivered += sorted.delivered;
         let mut retry_lines = sorted.retry;
         let mut message = sorted.message;
         if !sorted.rejected.is_empty() {
             let count = sorted.rejected.len() as u64;
-            match write_dead_letter(shared, dead_letter, &sorted.rejected).await {
+            match write_dead_letter(&shared.name, dead_letter, &sorted.rejected).await {
                 Ok(()) => {
                     dead_lettered += count;
                     error!(
@@ -287,7 +289,7 @@ async fn deliver<S: Sink>(
                 }
             }
         }
-        unsent = batch_of(&retry_lines);
+        unsent = batch_of(retry_lines.iter().map(String::as_str));
         let Some(message) = message.filter(|_| !unsent.is_empty()) else {
             break;
         };
@@ -334,13 +336,112 @@ async fn deliver<S: Sink>(
 }
 
 /// A batch of the given events, in their order.
-fn batch_of(lines: &[String]) -> Batch {
-    let mut ndjson = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+pub(super) fn batch_of<'a>(lines: impl IntoIterator<Item = &'a str> + Clone) -> Batch {
+    let bytes = lines.clone().into_iter().map(|l| l.len() + 1).sum();
+    let mut ndjson = String::with_capacity(bytes);
+    let mut events = 0;
     for line in lines {
         ndjson.push_str(line);
         ndjson.push('\n');
+        events += 1;
     }
-    Batch::counted(ndjson, lines.len())
+    Batch::counted(ndjson, events)
+}
+
+/// What became of a batch sent by [`send_splitting`].
+pub(super) struct Split {
+    /// One per event of the batch, in its order; never `TooLarge`.
+    pub(super) outcomes: Vec<EventOutcome>,
+    /// Requests made: 1 when the batch was not found too large.
+    pub(super) requests: u32,
+    /// Events sent again in smaller requests, counted once per request.
+    pub(super) resent: u64,
+    /// The destination's answer to the first request found too large.
+    pub(super) too_large: Option<String>,
+}
+
+/// Send `batch`; while the destination finds a request too large
+/// ([`SendError::TooLarge`], HTTP 413), send its events again in two halves,
+/// the first half (and its own halves) before the second, so they keep
+/// their order. An event refused as too large in a request of its own is
+/// `Rejected` with the destination's answer, for the dead-letter file: a
+/// batch of n events costs at most 2n - 1 requests.
+pub(super) async fn send_splitting<S: Sink>(sink: &mut S, batch: &Batch) -> Split {
+    let mut split = Split {
+        outcomes: per_event(sink.send_each(batch).await, batch.len()),
+        requests: 1,
+        resent: 0,
+        too_large: None,
+    };
+    // Pieces still to send, as positions in the batch; the next one on top.
+    let mut pieces: Vec<Vec<usize>> = Vec::new();
+    let whole: Vec<usize> = (0..batch.len()).collect();
+    halve(&mut pieces, &mut split, &whole);
+    if pieces.is_empty() {
+        return split;
+    }
+    let lines: Vec<&str> = batch.lines().collect();
+    while let Some(piece) = pieces.pop() {
+        let part = batch_of(piece.iter().map(|&i| lines[i]));
+        split.requests += 1;
+        split.resent += piece.len() as u64;
+        let answer = per_event(sink.send_each(&part).await, piece.len());
+        for (&i, outcome) in piece.iter().zip(answer) {
+            split.outcomes[i] = outcome;
+        }
+        halve(&mut pieces, &mut split, &piece);
+    }
+    split
+}
+
+/// The events of `sent` (one request) that came back too large: alone in
+/// their request, rejected for good; otherwise sent again, alone or in two
+/// halves pushed so that the first half is sent first.
+fn halve(pieces: &mut Vec<Vec<usize>>, split: &mut Split, sent: &[usize]) {
+    let too_large: Vec<usize> = sent
+        .iter()
+        .copied()
+        .filter(|&i| matches!(split.outcomes[i], Err(SendError::TooLarge(_))))
+        .collect();
+    if let Some(Err(SendError::TooLarge(reason))) = too_large.first().map(|&i| &split.outcomes[i]) {
+        split.too_large.get_or_insert_with(|| reason.clone());
+    }
+    match too_large.len() {
+        0 => {}
+        1 if sent.len() == 1 => {
+            let i = too_large[0];
+            if let Err(SendError::TooLarge(reason)) = &split.outcomes[i] {
+                split.outcomes[i] = Err(SendError::Rejected(reason.clone()));
+            }
+        }
+        1 => pieces.push(too_large),
+        n => {
+            let (first, second) = too_large.split_at(n / 2);
+            pieces.push(second.to_vec());
+            pieces.push(first.to_vec());
+        }
+    }
+}
+
+/// Count the events a split sent again, and log once when batches start
+/// needing a split (a state change, like a failure): the receiver's limit
+/// is below the batch size, and every batch costs extra requests until the
+/// limits are brought together.
+fn note_split(shared: &Shared, split: &Split, events: usize) {
+    shared.retried.fetch_add(split.resent, Ordering::Relaxed);
+    let Some(answer) = &split.too_large else {
+        shared.splitting.store(false, Ordering::Relaxed);
+        return;
+    };
+    if !shared.splitting.swap(true, Ordering::Relaxed) {
+        warn!(
+            sink = %shared.name,
+            "sink `{}`: the destination refused a request of {} as too large ({answer}); sent it again in {} smaller requests, halving until each passes. Until a whole batch passes again, this is not logged again; lower [sink.spool] batch_max_bytes or batch_max_events below the receiver's limit to save the extra requests",
+            shared.name,
+            crate::counted(events as u64, "event", "events"),
+            split.requests - 1,
+        );
+    }
 }
 
 /// One outcome per event: a whole-batch answer applies to every event, and
@@ -360,21 +461,21 @@ fn per_event(result: Result<Vec<EventOutcome>, SendError>, events: usize) -> Vec
 }
 
 /// The events of one send, sorted by what the destination said.
-struct Sorted {
-    delivered: u64,
+pub(super) struct Sorted {
+    pub(super) delivered: u64,
     /// To send again, in their order.
-    retry: Vec<String>,
+    pub(super) retry: Vec<String>,
     /// For the dead-letter file, each with its reason.
-    rejected: Vec<(String, String)>,
+    pub(super) rejected: Vec<(String, String)>,
     /// The first retry message, for the log.
-    message: Option<String>,
+    pub(super) message: Option<String>,
     /// The latest time a destination asked to wait for.
-    not_before: Option<Instant>,
+    pub(super) not_before: Option<Instant>,
 }
 
 /// Only the events not delivered are copied out of the batch: in the usual
 /// answer, all delivered, nothing is.
-fn sort_outcomes(batch: &Batch, outcomes: Vec<EventOutcome>) -> Sorted {
+pub(super) fn sort_outcomes(batch: &Batch, outcomes: Vec<EventOutcome>) -> Sorted {
     let mut sorted = Sorted {
         delivered: 0,
         retry: Vec::new(),
@@ -389,7 +490,11 @@ fn sort_outcomes(batch: &Batch, outcomes: Vec<EventOutcome>) -> Sorted {
     for (line, outcome) in batch.lines().zip(outcomes) {
         match outcome {
             Ok(()) => sorted.delivered += 1,
-            Err(SendError::Rejected(reason)) => sorted.rejected.push((line.to_string(), reason)),
+            // `send_splitting` turned a lone event's TooLarge into
+            // Rejected; any other is refused for good all the same.
+            Err(SendError::Rejected(reason) | SendError::TooLarge(reason)) => {
+                sorted.rejected.push((line.to_string(), reason))
+            }
             Err(e) => {
                 if let SendError::RetryNotBefore { not_before, .. } = &e {
                     sorted.not_before = sorted.not_before.max(Some(*not_before));
@@ -542,7 +647,7 @@ fn note_failure(shared: &Shared, failing: &mut Option<Failing>, message: String)
 
 /// Half the delay plus a random part of the other half, so that many
 /// gateways retrying one collector do not hit it in step.
-fn jittered(delay: Duration) -> Duration {
+pub(super) fn jittered(delay: Duration) -> Duration {
     let half = delay / 2;
     let extra = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
     half + Duration::from_millis(fastrand::u64(0..=extra))
@@ -597,42 +702,18 @@ fn reopen<S: Sink>(shared: &Shared, sink: &mut S) {
 
 /// Append the rejected events, each wrapped with its reason, to the sink's
 /// dead-letter file and fsync it.
-async fn write_dead_letter(
-    shared: &Shared,
+pub(super) async fn write_dead_letter(
+    sink: &str,
     path: &Path,
     rejected: &[(String, String)],
 ) -> std::io::Result<()> {
     let path = path.to_path_buf();
-    let sink = serde_json::Value::from(shared.name.as_str());
-    let rejected_at = serde_json::Value::from(now_rfc3339());
-    let mut out = String::new();
-    for (line, reason) in rejected {
-        out.push_str(&format!(
-            "{{\"sink\":{sink},\"reason\":{},\"rejected_at\":{rejected_at},\"event\":{line}}}\n",
-            serde_json::Value::from(reason.as_str()),
-        ));
-    }
-    tokio::task::spawn_blocking(move || {
-        if let Some(dir) = path.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o750)
-                .create(dir)?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o640)
-            .open(&path)?;
-        file.write_all(out.as_bytes())?;
-        file.sync_data()
-    })
-    .await
-    .map_err(std::io::Error::other)?
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    let rejected_at = dead_letter::now_rfc3339();
+    let records: String = rejected
+        .iter()
+        .map(|(line, reason)| dead_letter::record(sink, reason, &rejected_at, line))
+        .collect();
+    tokio::task::spawn_blocking(move || dead_letter::append(&path, &records))
+        .await
+        .map_err(std::io::Error::other)?
 }

@@ -7,7 +7,8 @@
 //! for the `_bulk` API of Elasticsearch and OpenSearch, `splunk-hec` for
 //! Splunk's HTTP Event Collector, `otlp` for an OpenTelemetry Collector.
 //! The sink says what became of each event; retrying, waiting for
-//! `Retry-After`, acknowledging and dead-lettering are the drain's. It must
+//! `Retry-After`, splitting a batch the receiver found too large (413),
+//! acknowledging and dead-lettering are the drain's. It must
 //! never put a secret in an error, a log line or a dead letter (`client`
 //! keeps them), and never call a batch delivered without a 2xx answer that,
 //! in the bulk modes, accepts each event.
@@ -272,6 +273,7 @@ impl HttpSink {
             (Mode::SplunkHec(_), class) => splunk::read_answer(class, &body, items),
             (_, StatusClass::Retry { reason, after }) => Verdict::Retry { reason, after },
             (_, StatusClass::Rejected(reason)) => Verdict::Rejected(reason),
+            (_, StatusClass::TooLarge(reason)) => Verdict::TooLarge(reason),
             (Mode::Ndjson, StatusClass::Success) => Verdict::Delivered,
             (Mode::Elasticsearch { .. }, StatusClass::Success) => {
                 elasticsearch::read_answer(&body, items)
@@ -356,6 +358,10 @@ fn spread(verdict: Verdict, encoded: &Encoded, events: usize) -> Verdict {
             vec![ItemOutcome::Rejected(reason); encoded.items.len()],
             None,
         ),
+        Verdict::TooLarge(reason) => (
+            vec![ItemOutcome::TooLarge(reason); encoded.items.len()],
+            None,
+        ),
         Verdict::PerEvent { outcomes, after } => (outcomes, after),
     };
     let mut outcomes = vec![ItemOutcome::Retry("not sent".into()); events];
@@ -383,12 +389,14 @@ fn outcomes(verdict: Verdict, events: usize) -> Result<Vec<EventOutcome>, SendEr
         Verdict::Delivered => Ok(vec![Ok(()); events]),
         Verdict::Retry { reason, after } => Err(retry_error(reason, after)),
         Verdict::Rejected(reason) => Err(SendError::Rejected(reason)),
+        Verdict::TooLarge(reason) => Err(SendError::TooLarge(reason)),
         Verdict::PerEvent { outcomes, after } => Ok(outcomes
             .into_iter()
             .map(|o| match o {
                 ItemOutcome::Delivered => Ok(()),
                 ItemOutcome::Retry(reason) => Err(retry_error(reason, after)),
                 ItemOutcome::Rejected(reason) => Err(SendError::Rejected(reason)),
+                ItemOutcome::TooLarge(reason) => Err(SendError::TooLarge(reason)),
             })
             .collect()),
     }

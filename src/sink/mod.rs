@@ -19,9 +19,11 @@
 //! (`Batch::lines` per event, `Batch::ndjson` for a body) and returns
 //! [`SendError::Retryable`] (or [`SendError::RetryNotBefore`] when the
 //! destination said when, like an HTTP `Retry-After`) for anything that may
-//! pass later and [`SendError::Rejected`] for what never will. Then one arm in
-//! `SinkConfig` with its row in `config.rs`'s `SINK_TYPES`, one arm in
-//! [`Delivery::start`], and its keys in `config/swantrail.toml`. A destination
+//! pass later, [`SendError::TooLarge`] for a request the destination found
+//! too large (the drain splits the batch in halves) and
+//! [`SendError::Rejected`] for what never will. Then one arm in `SinkConfig`
+//! with its row in `config.rs`'s `SINK_TYPES`, one arm in [`build`], and its
+//! keys in `config/swantrail.toml`. A destination
 //! that answers per event (Elasticsearch `_bulk`) implements
 //! [`Sink::send_each`] as well. A sink never retries, sleeps or counts by
 //! itself.
@@ -33,15 +35,19 @@
 //! delivered or written to the dead-letter file. The events of a batch that a
 //! sink asked to retry are sent again, alone and in their order, before any
 //! event of a later batch is read: a retried event may arrive after later
-//! events of its own batch, never after an event of a later batch. An event
+//! events of its own batch, never after an event of a later batch. A batch
+//! the destination finds too large is sent again in halves, the first half
+//! first, down to single events. An event
 //! reported delivered is not sent again, except after a crash or a drop-oldest
 //! that cut into the batch while it waited: then the whole unacknowledged
 //! batch is read afresh and may be delivered twice (with the same `event.id`).
 
 mod ack;
+pub mod dead_letter;
 mod drain;
 pub mod file;
 pub mod http;
+pub mod redeliver;
 pub mod spool;
 pub mod stdout;
 pub mod syslog;
@@ -126,6 +132,13 @@ pub enum SendError {
     /// draining goes on.
     #[error("rejected: {0}")]
     Rejected(String),
+    /// The request was larger than the destination takes (HTTP 413): the
+    /// drain sends the events again in two halves, and halves of those, and
+    /// dead-letters with this reason an event refused in a request of its
+    /// own. Splitting is the drain's so that every sink that can tell "too
+    /// large" gets it, and a sink never sends more than it was given.
+    #[error("too large: {0}")]
+    TooLarge(String),
 }
 
 impl SendError {
@@ -279,6 +292,8 @@ struct Shared {
     failing: AtomicBool,
     /// True while an enqueue waits for room (to log the state change once).
     blocked: AtomicBool,
+    /// True while batches are found too large and split (to log it once).
+    splitting: AtomicBool,
     /// True while the spool's acknowledged offset cannot be saved.
     ack_unsaved: AtomicBool,
 }
@@ -305,31 +320,7 @@ impl Delivery {
     pub fn start(sinks: &[SinkConfig], state_dir: &Path) -> Result<Delivery, SinkError> {
         let mut builder = Delivery::builder(state_dir);
         for config in sinks {
-            builder = match config {
-                SinkConfig::File(f) => builder.add_sink(
-                    &f.name,
-                    &f.spool,
-                    &f.retry,
-                    file::FileSink::new(f.path.clone(), f.rotate_bytes, f.rotate_keep),
-                )?,
-                SinkConfig::Stdout(s) => {
-                    builder.add_sink(&s.name, &s.spool, &s.retry, stdout::StdoutSink::new())?
-                }
-                SinkConfig::Syslog(s) => {
-                    let sink =
-                        syslog::SyslogSink::new(s.clone()).map_err(|message| SinkError::Setup {
-                            sink: s.name.clone(),
-                            message,
-                        })?;
-                    builder.add_sink(&s.name, &s.spool, &s.retry, sink)?
-                }
-                SinkConfig::Http(h) => builder.add_sink(
-                    &h.name,
-                    &h.spool,
-                    &h.retry,
-                    http::HttpSink::new(h.as_ref().clone()),
-                )?,
-            };
+            builder = build(config, AddSink(builder))??;
         }
         Ok(builder.start())
     }
@@ -507,12 +498,10 @@ impl DeliveryBuilder {
             retried: AtomicU64::new(0),
             failing: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
+            splitting: AtomicBool::new(false),
             ack_unsaved: AtomicBool::new(false),
         });
-        let dead_letter = self
-            .state_dir
-            .join("dead-letter")
-            .join(format!("{name}.ndjson"));
+        let dead_letter = dead_letter::path(&self.state_dir, name);
         let drain = drain::run(
             Arc::clone(&shared),
             sink,
@@ -537,6 +526,66 @@ impl DeliveryBuilder {
             stop: self.stop,
             tasks,
         }
+    }
+}
+
+/// Something to do with one configured sink, whatever its kind: [`build`]
+/// makes the sink and hands it over with its own type, so that the daemon's
+/// drain and `redeliver` share the one place that knows the kinds.
+pub trait WithSink {
+    /// What doing it gives.
+    type Output;
+    /// Do it with `sink`, named `name`, with its spool and retry settings.
+    fn with<S: Sink>(
+        self,
+        name: &str,
+        spool: &SpoolSettings,
+        retry: &RetrySettings,
+        sink: S,
+    ) -> Self::Output;
+}
+
+/// The registry of sink kinds: build the sink `config` describes and hand
+/// it to `with`.
+pub fn build<W: WithSink>(config: &SinkConfig, with: W) -> Result<W::Output, SinkError> {
+    Ok(match config {
+        SinkConfig::File(f) => with.with(
+            &f.name,
+            &f.spool,
+            &f.retry,
+            file::FileSink::new(f.path.clone(), f.rotate_bytes, f.rotate_keep),
+        ),
+        SinkConfig::Stdout(s) => with.with(&s.name, &s.spool, &s.retry, stdout::StdoutSink::new()),
+        SinkConfig::Syslog(s) => {
+            let sink = syslog::SyslogSink::new(s.clone()).map_err(|message| SinkError::Setup {
+                sink: s.name.clone(),
+                message,
+            })?;
+            with.with(&s.name, &s.spool, &s.retry, sink)
+        }
+        SinkConfig::Http(h) => with.with(
+            &h.name,
+            &h.spool,
+            &h.retry,
+            http::HttpSink::new(h.as_ref().clone()),
+        ),
+    })
+}
+
+/// [`Delivery::start`]'s use of a sink: add it to the builder.
+struct AddSink(DeliveryBuilder);
+
+impl WithSink for AddSink {
+    type Output = Result<DeliveryBuilder, SinkError>;
+
+    fn with<S: Sink>(
+        self,
+        name: &str,
+        spool: &SpoolSettings,
+        retry: &RetrySettings,
+        sink: S,
+    ) -> Self::Output {
+        self.0.add_sink(name, spool, retry, sink)
     }
 }
 

@@ -98,6 +98,9 @@ pub struct State {
     pub counted: u64,
     /// Decoded body bytes of every request, in any mode.
     pub decoded_bytes: u64,
+    /// Answer 413 to a request whose body, as sent, is longer than this, as
+    /// nginx does past `client_max_body_size` (before any script or check).
+    pub max_body_bytes: Option<usize>,
 }
 
 /// A running receiver.
@@ -194,6 +197,16 @@ impl Receiver {
             .await
             .map_err(std::io::Error::other)?
             .to_bytes();
+        let limit = self.state.lock().unwrap().max_body_bytes;
+        if limit.is_some_and(|limit| raw.len() > limit) {
+            self.record(at, &path, &headers, false, &raw, 413);
+            let page = "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+            return Ok(Response::builder()
+                .status(StatusCode::PAYLOAD_TOO_LARGE)
+                .header("content-type", "text/html")
+                .body(Full::new(Bytes::from(page)))
+                .unwrap());
+        }
         let gzip = headers.get("content-encoding").is_some_and(|e| e == "gzip");
         let body = if gzip {
             let mut out = Vec::new();

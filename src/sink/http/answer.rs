@@ -2,8 +2,8 @@
 //!
 //! Every mode shares the reading of the status line (2xx delivered; 408, 429
 //! and 5xx retried, honouring `Retry-After`; 401 and 403 retried because
-//! credentials get fixed; any other 4xx rejected with the status and the
-//! start of the body) and adds its own reading of a 2xx body (bulk items,
+//! credentials get fixed; 413 "too large", which smaller requests may pass;
+//! any other 4xx rejected with the status and the start of the body) and adds its own reading of a 2xx body (bulk items,
 //! partial success). These are pure functions over values so that each rule
 //! is tested without a socket; this module must never decide to drop an
 //! event: the worst verdict is "rejected", which the drain dead-letters.
@@ -22,6 +22,9 @@ pub enum ItemOutcome {
     Retry(String),
     /// It will never be accepted as it is; the reason goes to the dead letter.
     Rejected(String),
+    /// The request that held it was too large (HTTP 413): it may pass in a
+    /// smaller one.
+    TooLarge(String),
 }
 
 /// What the destination said about a whole batch.
@@ -38,6 +41,9 @@ pub enum Verdict {
     },
     /// Nothing was taken and the same request will never pass.
     Rejected(String),
+    /// Nothing was taken because the request was too large (HTTP 413); a
+    /// smaller request may pass.
+    TooLarge(String),
     /// The destination judged each event (bulk item statuses, HEC's
     /// invalid-event-number); one outcome per event, in batch order.
     PerEvent {
@@ -84,6 +90,8 @@ pub enum StatusClass {
     },
     /// A 4xx that will not pass by itself.
     Rejected(String),
+    /// 413: the body was larger than the receiver takes; a smaller one may pass.
+    TooLarge(String),
 }
 
 /// Classifies an HTTP status; `retry_after` is the raw header, `body` the answer.
@@ -107,6 +115,11 @@ pub fn classify(
             reason: format!("HTTP {status} {}: {}", reason_phrase(status), excerpt(body)),
             after: retry_after.and_then(|v| parse_retry_after(v, now)),
         },
+        413 => StatusClass::TooLarge(format!(
+            "HTTP {status} {}: {}",
+            reason_phrase(status),
+            excerpt(body)
+        )),
         _ => StatusClass::Rejected(format!(
             "HTTP {status} {}: {}",
             reason_phrase(status),
@@ -210,9 +223,13 @@ mod tests {
                 other => panic!("{s}: {other:?}"),
             }
         }
-        for s in [400, 404, 405, 413, 422] {
+        for s in [400, 404, 405, 422] {
             assert!(matches!(class(s), StatusClass::Rejected(_)), "{s}");
         }
+        assert_eq!(
+            class(413),
+            StatusClass::TooLarge("HTTP 413 Payload Too Large: busy".into())
+        );
         assert_eq!(
             class(400),
             StatusClass::Rejected("HTTP 400 Bad Request: busy".into())

@@ -93,6 +93,7 @@ pub fn read_answer(class: StatusClass, body: &[u8], items: usize) -> Verdict {
             reason: said.map_or(reason.clone(), |s| format!("{reason} ({s})")),
             after,
         },
+        StatusClass::TooLarge(reason) => Verdict::TooLarge(reason),
         StatusClass::Rejected(reason) => {
             let Some(bad) = answer.as_ref().and_then(|a| a.invalid_event) else {
                 return Verdict::Rejected(reason);
