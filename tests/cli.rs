@@ -238,6 +238,7 @@ fn parse_of_megabytes_of_junk_lists_the_first_diagnostics_and_counts_the_rest() 
     assert_eq!(code, 0, "{stderr}");
     let snap = json(&stdout);
     let diagnostics = snap["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 20, "{} bytes of JSON", stdout.len());
     let numbers: Vec<u64> = diagnostics
         .iter()
         .map(|d| d["line"].as_u64().unwrap())
