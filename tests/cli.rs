@@ -175,6 +175,10 @@ fn parse_refuses_input_over_max_bytes() {
 /// own peak resident memory in KiB (`wait4`'s `ru_maxrss`, which counts
 /// this child alone, not the other tests' children).
 #[cfg(target_os = "linux")]
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4, which also gives its peak memory"
+)]
 fn swantrail_peak_kib(args: &[&str], out: &Path) -> (i32, String, u64) {
     use std::io::Read;
     let mut child = Command::new(env!("CARGO_BIN_EXE_swantrail"))
