@@ -32,6 +32,12 @@ pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024 * 1024;
 /// How much a reader asks for at a time when it streams a dump.
 pub const CHUNK_BYTES: usize = 256 * 1024;
 
+/// The longest line a [`DumpFeed`] keeps: of a longer one (never status
+/// output) only this much is held, for the diagnostic that says so, and
+/// the rest is skipped unread, so that a writer that never ends its line
+/// costs no more.
+pub use crate::status::MAX_LINE_BYTES;
+
 /// How many leading bytes are looked at to tell binary data from text.
 const SNIFF_BYTES: usize = 8192;
 
@@ -267,7 +273,11 @@ fn parse_reader(
 ///
 /// Push the bytes in chunks of any size; the feed splits them into lines
 /// and parses each line as soon as it is complete, keeping only the one
-/// line not yet ended. [`DumpFeed::finish`] gives the snapshot, or the same
+/// line not yet ended, and of that at most [`MAX_LINE_BYTES`]: a longer
+/// line is skipped with a diagnostic (its start, and its length), its
+/// bytes past that never checked for UTF-8. With the parser keeping only
+/// the first few diagnostics, junk of any length costs the feed a
+/// constant amount of memory. [`DumpFeed::finish`] gives the snapshot, or the same
 /// error [`read_dump`] would have given for these bytes: binary data (a NUL
 /// anywhere, or mostly control characters in the first 8 KiB), text that is
 /// not UTF-8 (offset and line of the first bad byte), or more than the
@@ -277,8 +287,10 @@ pub struct DumpFeed {
     origin: DumpOrigin,
     max_bytes: u64,
     lines: LineFeed,
-    /// The line begun and not yet ended.
+    /// The line begun and not yet ended, at most [`MAX_LINE_BYTES`] of it.
     partial: Vec<u8>,
+    /// How many bytes of that line were past [`MAX_LINE_BYTES`] and skipped.
+    partial_skipped: u64,
     /// Bytes pushed so far.
     total: u64,
     /// Where `partial` starts in the input, and how many lines came before.
@@ -298,6 +310,7 @@ impl DumpFeed {
             max_bytes,
             lines: LineFeed::new(),
             partial: Vec::new(),
+            partial_skipped: 0,
             total: 0,
             line_start: 0,
             line_number: 0,
@@ -327,24 +340,71 @@ impl DumpFeed {
         }
         if !self.partial.is_empty() {
             let Some(end) = memchr::memchr(b'\n', chunk) else {
-                self.partial.extend_from_slice(chunk);
+                self.keep_partial(chunk);
                 return Ok(());
             };
-            let mut line = std::mem::take(&mut self.partial);
-            line.extend_from_slice(&chunk[..=end]);
-            self.whole_lines(&line);
-            line.clear();
-            self.partial = line;
+            self.keep_partial(&chunk[..end]);
+            self.end_partial_line();
             chunk = &chunk[end + 1..];
         }
         match memchr::memrchr(b'\n', chunk) {
             Some(end) => {
                 self.whole_lines(&chunk[..=end]);
-                self.partial.extend_from_slice(&chunk[end + 1..]);
+                self.keep_partial(&chunk[end + 1..]);
             }
-            None => self.partial.extend_from_slice(chunk),
+            None => self.keep_partial(chunk),
         }
         Ok(())
+    }
+
+    /// More of the line not yet ended: kept up to [`MAX_LINE_BYTES`],
+    /// counted past that.
+    fn keep_partial(&mut self, bytes: &[u8]) {
+        let kept = bytes.len().min(MAX_LINE_BYTES - self.partial.len());
+        self.partial.extend_from_slice(&bytes[..kept]);
+        self.partial_skipped += (bytes.len() - kept) as u64;
+    }
+
+    /// The line in `partial` has just ended (its `\n` is not in it).
+    fn end_partial_line(&mut self) {
+        let mut line = std::mem::take(&mut self.partial);
+        if self.partial_skipped == 0 {
+            line.push(b'\n');
+            self.whole_lines(&line);
+        } else {
+            self.overlong_line(&line, false);
+            self.line_start += 1; // its `\n`
+        }
+        line.clear();
+        self.partial = line;
+        self.partial_skipped = 0;
+    }
+
+    /// A line longer than [`MAX_LINE_BYTES`], of which `start` was kept:
+    /// parsed as skipped, its start checked for UTF-8 (a character cut in
+    /// two at the end of `start` is fine). `cut_short`: the dump ended in it.
+    fn overlong_line(&mut self, start: &[u8], cut_short: bool) {
+        if self.not_utf8.is_some() {
+            return;
+        }
+        let length = start.len() as u64 + self.partial_skipped;
+        let text = match std::str::from_utf8(start) {
+            Ok(text) => text,
+            // A character cut in two by the limit: what is before it.
+            Err(e) if e.error_len().is_none() => {
+                std::str::from_utf8(&start[..e.valid_up_to()]).unwrap_or_default()
+            }
+            Err(e) => {
+                self.not_utf8 = Some((
+                    self.line_start + e.valid_up_to() as u64,
+                    self.line_number + 1,
+                ));
+                return;
+            }
+        };
+        self.lines.overlong(text, length, cut_short);
+        self.line_number += 1;
+        self.line_start += length;
     }
 
     /// Parse `block`, whole lines that each end in `\n`, unless the dump
@@ -378,7 +438,9 @@ impl DumpFeed {
     /// [`crate::status::parse_as`] does), or why these bytes are not one.
     pub fn finish(mut self, kind: Option<OutputKind>) -> Result<Snapshot, InputError> {
         let rest = std::mem::take(&mut self.partial);
-        if self.not_utf8.is_none() {
+        if self.partial_skipped > 0 {
+            self.overlong_line(&rest, true);
+        } else if self.not_utf8.is_none() {
             match std::str::from_utf8(&rest) {
                 Ok(text) => self.lines.cut_short(text),
                 Err(e) => {
@@ -621,6 +683,82 @@ mod tests {
                 assert_eq!(err.to_string(), whole.to_string(), "{bytes:?} in {size}");
             }
         }
+    }
+
+    #[test]
+    fn a_line_longer_than_libreswan_prints_is_one_diagnostic_in_any_pieces() {
+        // A status dump with a 200 KiB line of junk in the middle, then
+        // the same dump ending inside such a line. The limit falls inside
+        // an `é` of it: half a character kept is no UTF-8 error.
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/lab-4.10/status.txt"
+        ))
+        .unwrap();
+        let totals = text.find("Total IPsec").unwrap();
+        let (head, tail) = text.split_at(text[..totals].rfind('\n').unwrap() + 1);
+        let long = format!("junk {}", "é".repeat(100 * 1024));
+        let dump = format!("{head}{long}\n{tail}");
+        let whole = crate::parse(&dump);
+        let line = head.lines().count() + 1;
+        assert_eq!(whole.diagnostics.len(), 1, "{:?}", whole.diagnostics);
+        assert_eq!(whole.diagnostics[0].line, line);
+        assert_eq!(
+            whole.diagnostics[0].reason,
+            format!(
+                "a line of {} bytes, longer than libreswan prints; skipped",
+                long.len()
+            )
+        );
+        assert!(whole.diagnostics[0].text.starts_with("junk éé"));
+        assert!(whole.is_complete(), "{:?}", whole.incomplete);
+        for size in [1, 6, 4096, CHUNK_BYTES, dump.len()] {
+            assert_eq!(
+                fed(dump.as_bytes(), size).unwrap(),
+                whole,
+                "pieces of {size}"
+            );
+        }
+        let cut = format!("{head}{long}");
+        let whole = crate::parse(&cut);
+        assert!(!whole.is_complete());
+        for size in [7, 4096, cut.len()] {
+            assert_eq!(
+                fed(cut.as_bytes(), size).unwrap(),
+                whole,
+                "pieces of {size}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_line_that_never_ends_is_held_to_the_line_limit() {
+        let mut feed = DumpFeed::new(DumpOrigin::Stdin, DEFAULT_MAX_BYTES);
+        let chunk = vec![b'x'; CHUNK_BYTES];
+        for _ in 0..40 {
+            feed.push(&chunk).unwrap();
+        }
+        assert!(
+            feed.partial.capacity() <= 2 * MAX_LINE_BYTES,
+            "{} bytes held for 10 MiB without a line end",
+            feed.partial.capacity()
+        );
+        let snap = feed.finish(None).unwrap();
+        assert_eq!(snap.diagnostics.len(), 1);
+        assert!(
+            snap.diagnostics[0].reason.contains("10485760 bytes"),
+            "{:?}",
+            snap.diagnostics
+        );
+        assert!(!snap.is_complete());
+    }
+
+    #[test]
+    fn an_overlong_sa_line_leaves_its_sa_unknown() {
+        let text = format!("000 #7: \"tun\"{}\n", " x".repeat(MAX_LINE_BYTES));
+        let snap = fed(text.as_bytes(), 1000).unwrap();
+        let why = snap.incomplete.unwrap_or_default();
+        assert!(why.contains("SA #7"), "{why}");
     }
 
     #[test]

@@ -52,8 +52,25 @@ pub struct Snapshot {
     pub shunts: Vec<Shunt>,
     /// `key=value` counters from `globalstatus`.
     pub global: Vec<(String, String)>,
-    /// Lines that were not recognised, with where they were.
+    /// The first [`MAX_DIAGNOSTICS`] lines that were not recognised, with
+    /// where they were ([`Snapshot::note_diagnostic`] keeps them).
     pub diagnostics: Vec<Diagnostic>,
+    /// How many more lines were not recognised than `diagnostics` lists:
+    /// endless junk is counted, never held line by line. Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub diagnostics_omitted: u64,
+}
+
+/// How many unrecognised lines a snapshot keeps with their text and line
+/// number. The first few say what went wrong and where; a thousand more
+/// like them say nothing new, and a writer of endless junk (`yes`, a log
+/// file named as the dump) would otherwise grow the snapshot by a hundred
+/// bytes per line of it. The rest are counted in
+/// [`Snapshot::diagnostics_omitted`].
+pub const MAX_DIAGNOSTICS: usize = 20;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The status command a block of output came from.
@@ -455,6 +472,23 @@ pub struct Diagnostic {
 }
 
 impl Snapshot {
+    /// Record a line that was not recognised: kept (made by `diagnostic`)
+    /// while fewer than [`MAX_DIAGNOSTICS`] are, else only counted, so
+    /// that the snapshot of any input stays small.
+    pub fn note_diagnostic(&mut self, diagnostic: impl FnOnce() -> Diagnostic) {
+        if self.diagnostics.len() < MAX_DIAGNOSTICS {
+            self.diagnostics.push(diagnostic());
+        } else {
+            self.diagnostics_omitted += 1;
+        }
+    }
+
+    /// How many lines were not recognised in all: those listed in
+    /// `diagnostics` and those only counted.
+    pub fn diagnostic_count(&self) -> u64 {
+        self.diagnostics.len() as u64 + self.diagnostics_omitted
+    }
+
     /// Every serial a snapshot shows, with its state line and trafficstatus line.
     pub fn seen_by_serial(&self) -> BTreeMap<u64, Seen<'_>> {
         let mut map: BTreeMap<u64, Seen<'_>> = BTreeMap::new();
@@ -564,7 +598,10 @@ impl Snapshot {
         }
         self.shunts.extend(other.shunts);
         self.global.extend(other.global);
-        self.diagnostics.extend(other.diagnostics);
+        for d in other.diagnostics {
+            self.note_diagnostic(|| d);
+        }
+        self.diagnostics_omitted += other.diagnostics_omitted;
         if self.taken_at.is_none() {
             self.taken_at = other.taken_at;
             self.taken_at_ms = other.taken_at_ms;

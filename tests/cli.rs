@@ -171,6 +171,112 @@ fn parse_refuses_input_over_max_bytes() {
     assert_one_line_error(&stdin, "standard input: larger than the limit of 10 bytes");
 }
 
+/// Run `swantrail ARGS` with stdout into `out` and give its stderr and its
+/// own peak resident memory in KiB (`wait4`'s `ru_maxrss`, which counts
+/// this child alone, not the other tests' children).
+#[cfg(target_os = "linux")]
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4, which also gives its peak memory"
+)]
+fn swantrail_peak_kib(args: &[&str], out: &Path) -> (i32, String, u64) {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_swantrail"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(out).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn swantrail");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data that wait4 fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, whose `Child` is not waited on again.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4 failed");
+    assert!(libc::WIFEXITED(status), "swantrail did not exit: {status}");
+    (libc::WEXITSTATUS(status), stderr, usage.ru_maxrss as u64)
+}
+
+/// Endless junk (a log file named as the dump, `yes` on a pipe) used to
+/// cost a diagnostic of about a hundred bytes per line, in memory and in
+/// the JSON: 923 MB of peak memory and 513 MB of JSON for 300 MB of it.
+/// Now the first 20 are listed, the rest counted: what `parse` holds and
+/// prints no longer grows with the junk.
+#[cfg(target_os = "linux")]
+#[test]
+fn parse_of_megabytes_of_junk_lists_the_first_diagnostics_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.txt");
+    let lines = 300_000;
+    // Line 5 is 1 MiB long: no libreswan line is, and none is held whole.
+    let mut text = String::with_capacity(8 << 20);
+    for n in 1..=lines {
+        if n == 5 {
+            text.push_str(&"y".repeat(1 << 20));
+        } else {
+            text.push_str("not libreswan at all");
+        }
+        text.push('\n');
+    }
+    std::fs::write(&junk, &text).unwrap();
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let out = dir.path().join("out.json");
+    // What the binary takes to parse nothing (a debug build maps a lot).
+    let (_, _, base_kib) = swantrail_peak_kib(&["parse", empty.to_str().unwrap()], &out);
+    let (code, stderr, peak_kib) = swantrail_peak_kib(&["parse", junk.to_str().unwrap()], &out);
+    let stdout = std::fs::read_to_string(&out).unwrap();
+    eprintln!(
+        "{} MB of junk: {} bytes of JSON, peak RSS {peak_kib} KiB ({base_kib} KiB for nothing)",
+        text.len() / 1_000_000,
+        stdout.len()
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let snap = json(&stdout);
+    let diagnostics = snap["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 20, "{} bytes of JSON", stdout.len());
+    let numbers: Vec<u64> = diagnostics
+        .iter()
+        .map(|d| d["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, (1..=20).collect::<Vec<u64>>());
+    assert_eq!(diagnostics[0]["text"], "not libreswan at all");
+    assert_eq!(
+        diagnostics[4]["reason"],
+        "a line of 1048576 bytes, longer than libreswan prints; skipped"
+    );
+    assert_eq!(snap["diagnostics_omitted"], lines - 20);
+    assert_eq!(
+        snap["incomplete"],
+        format!(
+            "nothing in it is libreswan status output ({lines} lines not recognised, the first at line 1)"
+        )
+    );
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("300000 line(s) not recognised"))
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stdout.len() < 16 * 1024, "{} bytes of JSON", stdout.len());
+    // The 256 KiB read buffer and one 64 KiB line are all the junk costs
+    // over parsing nothing; a diagnostic per line took about 40 MiB more.
+    assert!(
+        peak_kib < base_kib + 8 * 1024,
+        "peak RSS {peak_kib} KiB, {base_kib} KiB for nothing"
+    );
+}
+
 #[test]
 fn show_lists_the_rekeyed_lab_tunnels_with_their_newest_serials() {
     let run = swantrail(&["show", &lab_status()], None);

@@ -461,6 +461,74 @@ fn junk_past_max_bytes_is_not_read_into_memory() {
     assert_eq!(count_lines(&log, "printed more than max_bytes"), 1, "{log}");
 }
 
+/// `yes` as pluto's answer (issue 23: 3.1 GB within 12 s, a diagnostic of
+/// about a hundred bytes kept per line). Stopped at `max_bytes`, with one
+/// warning, never diffed, and the daemon's memory does not grow with it.
+#[test]
+fn endless_junk_from_a_command_is_stopped_at_max_bytes_in_constant_memory() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let d = root.to_str().unwrap();
+    let whack = script(
+        &root.join("whack"),
+        &format!(
+            "n=$(cat \"{d}/calls\" 2>/dev/null || echo 0)\necho $((n + 1)) > \"{d}/calls\"\n\
+             if [ -f \"{d}/junk\" ]; then exec yes 'junk junk junk'; fi\ncat \"{d}/answer.txt\"\n"
+        ),
+    );
+    fs::write(root.join("answer.txt"), fixture(A)).unwrap();
+    let config = command_config(
+        root,
+        &[whack.to_str().unwrap(), "--status"],
+        "max_bytes = \"16MiB\"",
+        "",
+    );
+    let daemon = Daemon::start(&config, &root.join("stderr.log"));
+    let out = root.join("out");
+    wait_until(LIMIT, "the inventory", &daemon, || {
+        actions_of(&out).iter().any(|a| a == "tunnel-up")
+    });
+    let n = calls(root);
+    wait_until(LIMIT, "three more polls", &daemon, || calls(root) >= n + 3);
+    let before = event_lines(&out).len();
+    let base_kib = peak_kib(&daemon);
+
+    // 16 MiB of junk per poll: a million lines, a diagnostic each before.
+    fs::write(root.join("junk"), "").unwrap();
+    let n = calls(root);
+    // The third junk poll has begun: two were read to the limit and killed.
+    wait_until(LIMIT, "two junk polls", &daemon, || calls(root) >= n + 3);
+    let junk_kib = peak_kib(&daemon);
+    fs::remove_file(root.join("junk")).unwrap();
+    let n = calls(root);
+    wait_until(LIMIT, "five full polls", &daemon, || calls(root) >= n + 5);
+    let log = daemon.log();
+    assert!(daemon.terminate().success());
+    eprintln!("peak RSS {base_kib} KiB before the junk, {junk_kib} KiB after it");
+    // Nothing diffed from the junk: an empty or cut dump taken as pluto's
+    // answer would have ended every tunnel, and the real one brought them back.
+    assert_eq!(event_lines(&out).len(), before, "{:#?}", event_lines(&out));
+    assert_eq!(
+        count_lines(
+            &log,
+            "skipping incomplete output: `{whack} --status` printed more than max_bytes = 16777216 bytes; it was stopped and its output skipped"
+                .replace("{whack}", whack.to_str().unwrap())
+                .as_str()
+        ),
+        1,
+        "{log}"
+    );
+    // What reading junk costs is constant: a 256 KiB read buffer, one line
+    // of at most 64 KiB, 20 diagnostics, 64 KiB of stderr. 16 MiB leaves
+    // room for the allocator and the debug build; a diagnostic per line
+    // was about 150 MB here.
+    assert!(
+        junk_kib < base_kib + 16 * 1024,
+        "peak RSS {junk_kib} KiB after the junk, {base_kib} KiB before"
+    );
+    assert!(junk_kib < 64 * 1024, "peak RSS {junk_kib} KiB");
+}
+
 /// A deterministic series with thousands of events per step: a synthetic
 /// gateway of 1,000 tunnels alternating with the lab's three, so that every
 /// step is one large batch (MBs) for the file sink.

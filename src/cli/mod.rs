@@ -119,11 +119,18 @@ pub(crate) fn warn_about(snapshot: &Snapshot) {
         eprintln!("swantrail: warning: the dump is incomplete: {why}");
     }
     if let Some(first) = snapshot.diagnostics.first() {
+        let listed = match snapshot.diagnostics_omitted {
+            0 => "lists them under \"diagnostics\"".to_string(),
+            _ => format!(
+                "lists the first {} under \"diagnostics\" and counts the rest in \"diagnostics_omitted\"",
+                snapshot.diagnostics.len()
+            ),
+        };
         eprintln!(
-            "swantrail: note: {} line(s) not recognised (first: line {}: {}); `swantrail parse` lists them under \"diagnostics\"",
-            snapshot.diagnostics.len(),
+            "swantrail: note: {} line(s) not recognised (first: line {}: {}); `swantrail parse` {listed}",
+            snapshot.diagnostic_count(),
             first.line,
-            first.reason
+            first.reason,
         );
     }
 }

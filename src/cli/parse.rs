@@ -26,9 +26,11 @@ pub struct ParseArgs {
 
 /// Run `swantrail parse`: the snapshot as one JSON document on stdout.
 ///
-/// Unrecognised lines do not fail the command (they are in `diagnostics`);
-/// a note on stderr says how many there were, so a script that keeps only
-/// stdout still gets clean JSON.
+/// Unrecognised lines do not fail the command (the first
+/// [`crate::snapshot::MAX_DIAGNOSTICS`] are in `diagnostics`, the rest
+/// counted in `diagnostics_omitted`, so that junk of any length prints a
+/// few lines); a note on stderr says how many there were, so a script that
+/// keeps only stdout still gets clean JSON.
 ///
 /// The dump is parsed as it is read and the JSON written as it is made, so
 /// neither the text nor the JSON of a big gateway is held whole.

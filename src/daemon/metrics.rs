@@ -391,7 +391,7 @@ impl Metrics {
     fn snapshot(&self, source: &str, snapshot: &Snapshot) {
         self.diagnostics
             .get_or_create(&labels(&[("source", source)]))
-            .inc_by(snapshot.diagnostics.len() as u64);
+            .inc_by(snapshot.diagnostic_count());
         // The gauges cost a pass over every SA of the snapshot; without an
         // endpoint to serve them (a 50,000-tunnel gateway), skip it.
         let Some(cap) = self.max_tunnel_series else {

@@ -63,7 +63,7 @@ pub(crate) fn unrecognised_summary(snapshot: &Snapshot) -> Option<String> {
     let first = snapshot.diagnostics.first()?;
     Some(format!(
         "{} not recognised and skipped, the first at line {} ({}): {}",
-        crate::counted(snapshot.diagnostics.len() as u64, "line", "lines"),
+        crate::counted(snapshot.diagnostic_count(), "line", "lines"),
         first.line,
         first.reason,
         first.text

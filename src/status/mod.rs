@@ -4,7 +4,9 @@
 //! `connectionstatus`, `shuntstatus` and `globalstatus` output from 3.20 to
 //! 5.4+, prefixed or not, in any mix, one line at a time. It must never
 //! panic and never reject a whole dump for one odd line: a line it does not
-//! recognise becomes a [`Diagnostic`] with its line number. A dump that
+//! recognise becomes a [`Diagnostic`] with its line number (the first
+//! [`crate::snapshot::MAX_DIAGNOSTICS`] of them; the rest are counted, so
+//! that no input makes the snapshot grow without bound). A dump that
 //! ends too early is marked incomplete so the tracker never diffs it.
 
 mod connections;
@@ -19,6 +21,12 @@ use crate::snapshot::{
 
 use self::lexical::{Word, excerpt, serial_colon, strip_rc};
 use self::states::{SerialLine, serial_line};
+
+/// The longest line the parser reads. libreswan prints none longer than
+/// its log buffer (a few KiB with every algorithm and selector listed), so
+/// a longer line is not status output: it becomes a diagnostic saying how
+/// long it was, and nothing of it is stored but a short excerpt.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// Parse one dump. Never panics; unrecognised lines become diagnostics.
 ///
@@ -74,6 +82,14 @@ impl LineFeed {
 
     /// One line of the input, without its `\n` (a `\r` before it is dropped).
     pub fn line(&mut self, raw: &str) {
+        if raw.len() > MAX_LINE_BYTES {
+            let cut = (0..=MAX_LINE_BYTES)
+                .rev()
+                .find(|&i| raw.is_char_boundary(i))
+                .unwrap_or(0);
+            self.overlong(&raw[..cut], raw.len() as u64, false);
+            return;
+        }
         self.number += 1;
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         if !self.not_blank {
@@ -89,6 +105,18 @@ impl LineFeed {
             self.line(raw);
             self.cut_short = true;
         }
+    }
+
+    /// A line longer than [`MAX_LINE_BYTES`], of which only `start` was
+    /// read (a reader that streams need not hold the rest): a diagnostic, and, if it is an SA's line, that SA's
+    /// state unknown. `cut_short`: the input ended inside it.
+    pub fn overlong(&mut self, start: &str, length: u64, cut_short: bool) {
+        self.number += 1;
+        if !self.not_blank {
+            self.not_blank = !start.trim().is_empty();
+        }
+        self.parser.overlong(self.number, start, length);
+        self.cut_short |= cut_short;
     }
 
     /// A whole text, or a run of whole lines followed by a piece that may
@@ -220,9 +248,21 @@ struct LineParser {
     saw_brief: bool,
     last_was_blank: bool,
     not_running: Option<String>,
-    /// `#` lines that could not be read: (line number, serial if known).
-    unread_serials: Vec<(usize, Option<u64>)>,
+    /// The first `#` line without a readable serial.
+    unread_no_serial: Option<usize>,
+    /// The first line of each SA whose `#N:` line could not be read, while
+    /// fewer than [`MAX_UNREAD_SERIALS`] are.
+    unread_serials: HashMap<u64, usize>,
+    /// Where more SAs than that had a line not understood.
+    too_many_unread: Option<usize>,
 }
+
+/// How many SAs with a line not understood are remembered, to be told at
+/// the end from those the dump shows anyway. Past this (half of it still
+/// unknown when it fills), the dump is incomplete: so many unreadable SAs
+/// are a format this parser does not know, and a junk writer numbering its
+/// lines `#1:`, `#2:`... must not grow this list without bound.
+const MAX_UNREAD_SERIALS: usize = 10_000;
 
 /// Lines of the configuration chatter that can open a `status` dump.
 const PREAMBLE_STARTS: &[&str] = &[
@@ -236,7 +276,7 @@ const PREAMBLE_STARTS: &[&str] = &[
 
 impl LineParser {
     fn diag(&mut self, line: usize, reason: &str, text: &str) {
-        self.snap.diagnostics.push(Diagnostic {
+        self.snap.note_diagnostic(|| Diagnostic {
             line,
             reason: reason.to_string(),
             text: excerpt(text, 200),
@@ -313,6 +353,42 @@ impl LineParser {
         self.diag(number, "unrecognised line", raw);
     }
 
+    /// A line too long to be libreswan's, of which `start` was read.
+    fn overlong(&mut self, number: usize, start: &str, length: u64) {
+        let (_, text) = strip_rc(start);
+        if text.starts_with('#') {
+            self.unread(number, serial_colon(text).ok().map(|(_, serial)| serial));
+        }
+        self.diag(
+            number,
+            &format!("a line of {length} bytes, longer than libreswan prints; skipped"),
+            start,
+        );
+    }
+
+    /// An SA's line (`#N: ...`, or `#` without a readable serial) that
+    /// could not be read: that SA's state is unknown unless the dump shows
+    /// it elsewhere.
+    fn unread(&mut self, number: usize, serial: Option<u64>) {
+        let Some(serial) = serial else {
+            self.unread_no_serial.get_or_insert(number);
+            return;
+        };
+        if self.too_many_unread.is_some() || self.unread_serials.contains_key(&serial) {
+            return;
+        }
+        if self.unread_serials.len() >= MAX_UNREAD_SERIALS {
+            let known = self.snap.serials();
+            self.unread_serials.retain(|s, _| !known.contains(s));
+            if self.unread_serials.len() >= MAX_UNREAD_SERIALS / 2 {
+                self.too_many_unread = Some(number);
+                self.unread_serials = HashMap::new();
+                return;
+            }
+        }
+        self.unread_serials.insert(serial, number);
+    }
+
     /// Section headers, totals and brief-status lines.
     fn structure_line(&mut self, text: &str) -> bool {
         let t = &mut self.snap.totals;
@@ -385,7 +461,7 @@ impl LineParser {
     fn serial_line(&mut self, number: usize, text: &str, raw: &str) {
         let Ok((rest, serial)) = serial_colon(text) else {
             self.diag(number, "`#` line without a `#N: ` serial", raw);
-            self.unread_serials.push((number, None));
+            self.unread(number, None);
             return;
         };
         match serial_line(serial, rest, number) {
@@ -427,7 +503,7 @@ impl LineParser {
             }
             None => {
                 self.diag(number, "unrecognised `#N:` line", raw);
-                self.unread_serials.push((number, Some(serial)));
+                self.unread(number, Some(serial));
             }
         }
     }
@@ -522,12 +598,21 @@ impl LineParser {
         // An SA line that could not be read leaves that SA's state unknown:
         // diffing would report it gone. (A serial read elsewhere, e.g. an
         // odd SPI line after a good state line, is still known.)
+        if let Some(line) = self.too_many_unread {
+            return Some(format!(
+                "line {line}: the lines of more than {} SAs were not understood, so their states are unknown",
+                MAX_UNREAD_SERIALS / 2
+            ));
+        }
         let known = self.snap.serials();
-        if let Some((line, serial)) = self
+        let first_unknown = self
             .unread_serials
             .iter()
-            .find(|(_, s)| s.is_none_or(|s| !known.contains(&s)))
-        {
+            .filter(|(s, _)| !known.contains(s))
+            .map(|(&s, &line)| (line, Some(s)))
+            .chain(self.unread_no_serial.map(|line| (line, None)))
+            .min_by_key(|&(line, _)| line);
+        if let Some((line, serial)) = first_unknown {
             return Some(match serial {
                 Some(s) => format!(
                     "line {line}: the line of SA #{s} was not understood, so its state is unknown"
@@ -540,7 +625,7 @@ impl LineParser {
             // file, garbage. Taken as a dump, it would say "no tunnels".
             return Some(format!(
                 "nothing in it is libreswan status output ({} not recognised, the first at line {})",
-                crate::counted(self.snap.diagnostics.len() as u64, "line", "lines"),
+                crate::counted(self.snap.diagnostic_count(), "line", "lines"),
                 self.snap.diagnostics[0].line
             ));
         }
@@ -581,4 +666,67 @@ fn global_pair(text: &str) -> Option<(&str, &str)> {
         && k.bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
     ok.then_some((k, v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::MAX_DIAGNOSTICS;
+
+    #[test]
+    fn only_the_first_diagnostics_are_kept_and_the_rest_counted() {
+        let junk = "junk\n".repeat(1000);
+        let snap = parse(&junk);
+        assert_eq!(snap.diagnostics.len(), MAX_DIAGNOSTICS);
+        assert_eq!(snap.diagnostics_omitted, 1000 - MAX_DIAGNOSTICS as u64);
+        assert_eq!(snap.diagnostic_count(), 1000);
+        let lines: Vec<usize> = snap.diagnostics.iter().map(|d| d.line).collect();
+        assert_eq!(lines, (1..=MAX_DIAGNOSTICS).collect::<Vec<_>>());
+        assert_eq!(
+            snap.incomplete.as_deref(),
+            Some(
+                "nothing in it is libreswan status output (1000 lines not recognised, the first at line 1)"
+            )
+        );
+    }
+
+    #[test]
+    fn merged_snapshots_keep_the_first_diagnostics_and_add_up_the_rest() {
+        let mut a = parse(&"junk\n".repeat(15));
+        a.merge(parse(&"more junk\n".repeat(30)));
+        assert_eq!(a.diagnostics.len(), MAX_DIAGNOSTICS);
+        assert_eq!(a.diagnostics[14].text, "junk");
+        assert_eq!(a.diagnostics[15].text, "more junk");
+        assert_eq!(a.diagnostic_count(), 45);
+    }
+
+    #[test]
+    fn endless_unreadable_sa_lines_make_the_dump_incomplete_not_a_long_list() {
+        let text: String = (1..=3 * MAX_UNREAD_SERIALS as u64)
+            .map(|n| format!("#{n}: junk\n"))
+            .collect();
+        let mut feed = LineFeed::new();
+        feed.text(&text);
+        assert!(feed.parser.unread_serials.len() <= MAX_UNREAD_SERIALS);
+        let snap = feed.finish();
+        let why = snap.incomplete.unwrap_or_default();
+        assert!(
+            why.starts_with(&format!(
+                "line {}: the lines of more than",
+                MAX_UNREAD_SERIALS + 1
+            )),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn the_first_unreadable_line_of_an_unknown_sa_is_the_one_named() {
+        // The first unreadable line of an SA the dump does not show is the
+        // one the reason names, whatever the order of the serials.
+        let snap = parse("#9: junk\n#3: junk\n#9: more junk\n");
+        assert_eq!(
+            snap.incomplete.as_deref(),
+            Some("line 1: the line of SA #9 was not understood, so its state is unknown")
+        );
+    }
 }
