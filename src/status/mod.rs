@@ -335,14 +335,26 @@ impl LineParser {
             return;
         }
         if is_shunt(text) {
-            self.snap.shunts.push(Shunt {
-                text: text.to_string(),
-            });
+            if self.snap.shunts.len() < MAX_SHUNTS {
+                self.snap.shunts.push(Shunt {
+                    text: text.to_string(),
+                });
+            } else {
+                self.diag(number, "shunt line past the first ones, not kept", raw);
+            }
             return;
         }
         if code.is_none() {
             if let Some((k, v)) = global_pair(text) {
-                self.snap.global.push((k.to_string(), v.to_string()));
+                if self.snap.global.len() < MAX_GLOBAL_PAIRS {
+                    self.snap.global.push((k.to_string(), v.to_string()));
+                } else {
+                    self.diag(
+                        number,
+                        "globalstatus line past the first ones, not kept",
+                        raw,
+                    );
+                }
                 return;
             }
         }
@@ -659,6 +671,14 @@ fn is_shunt(text: &str) -> bool {
     text.contains(" => %") && text.contains("-> ")
 }
 
+/// The most `globalstatus` pairs kept: pluto prints a few hundred, so more
+/// is junk of that shape, and keeping it all would grow memory with it.
+const MAX_GLOBAL_PAIRS: usize = 4096;
+
+/// The most shunt lines kept; nothing reads them but `parse`, and a flood
+/// of lines of that shape must not grow memory with the input.
+const MAX_SHUNTS: usize = 65_536;
+
 /// A `globalstatus` line: `current.states.ike=0`.
 fn global_pair(text: &str) -> Option<(&str, &str)> {
     let (k, v) = text.split_once('=')?;
@@ -672,6 +692,18 @@ fn global_pair(text: &str) -> Option<(&str, &str)> {
 mod tests {
     use super::*;
     use crate::snapshot::MAX_DIAGNOSTICS;
+
+    #[test]
+    fn a_flood_of_globalstatus_or_shunt_shaped_lines_is_kept_only_in_part() {
+        let globals = "a.b=c\n".repeat(MAX_GLOBAL_PAIRS + 100);
+        let snap = parse(&globals);
+        assert_eq!(snap.global.len(), MAX_GLOBAL_PAIRS);
+        assert_eq!(snap.diagnostics.len(), MAX_DIAGNOSTICS);
+        let shunts = "10.0.0.1/32:0 -0-> 10.0.0.2/32:0 => %pass 0    oe\n".repeat(MAX_SHUNTS + 5);
+        let snap = parse(&shunts);
+        assert_eq!(snap.shunts.len(), MAX_SHUNTS);
+        assert_eq!(snap.diagnostics.len(), 5);
+    }
 
     #[test]
     fn only_the_first_diagnostics_are_kept_and_the_rest_counted() {
