@@ -6,8 +6,9 @@
 # output directory are bound into the root at the same paths, so every path
 # pluto is given means the same inside and outside. The root is only read;
 # where the guest's own /tmp hides it (a clone under /tmp), it is mounted
-# from the host at its path first, so the lab runs from a clone anywhere. Every whack call goes
-# through the root's own whack (a 4.10 whack cannot talk to a 5.2 pluto).
+# from the host at its path first, so the lab runs from a clone anywhere.
+# Every whack call goes through the root's own whack (a 4.10 whack cannot
+# talk to a 5.2 pluto).
 # e2e/lab.sh stages this file with the lab, e2e/swantrail-daemons.sh (the
 # daemons' config, start and stop), the binary ($LAB/swantrail) and
 # $LAB/trixie-root.path, which names the root.
