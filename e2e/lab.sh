@@ -21,8 +21,11 @@
 # Debian packages the lab installs (libreswan, user-mode-linux, ...).
 #
 # Exit status: 0 when every check passed; 1 when a check failed (a
-# swantrail defect); 3 when the lab itself could not run here (no lab, not
-# root, no UML, no trixie root, the scenario broke): nothing was checked.
+# swantrail defect); 77 when this machine has no User-Mode-Linux (package
+# user-mode-linux, which the lab needs and apt-get could not install): the
+# lab cannot run here at all, nothing was checked; 3 when the lab is here
+# but could not run (no lab, not root, no trixie root, the scenario broke):
+# nothing was checked, and that is a failure to fix, not a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=4.10
@@ -38,6 +41,17 @@ esac
 lab=${SWANTRAIL_LAB:-../shared/lab}
 [ -f "$lab/realswan.sh" ] || { echo "e2e/lab.sh: no lab at $lab: nothing checked" >&2; exit 3; }
 [ "$(id -u)" = 0 ] || { echo "e2e/lab.sh: needs root (network namespaces): nothing checked" >&2; exit 3; }
+# The lab runs its plutos in a User-Mode-Linux guest (realswan.sh needs the
+# package whether or not this kernel could hold an ESP SA itself): without
+# it the lab cannot run on this machine, the one case CI skips (exit 77).
+if ! command -v linux.uml >/dev/null; then
+    echo "e2e: installing user-mode-linux"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends user-mode-linux \
+        || ! command -v linux.uml >/dev/null; then
+        echo "e2e/lab.sh: no User-Mode-Linux on this machine (package user-mode-linux): the lab cannot run here; nothing checked" >&2
+        exit 77
+    fi
+fi
 out=${1:-$(mktemp -d "${TMPDIR:-/tmp}/swantrail-e2e.XXXXXX")}
 mkdir -p "$out"
 out=$(cd "$out" && pwd -P)
@@ -49,6 +63,12 @@ if [[ $version == 5.2 ]]; then
         exit 3
     fi
     root=$(cd "$root" && pwd -P)
+    # The guest may mount the root from the host by its path (hostfs), where
+    # a blank or a comma would split it.
+    case $root in *[!A-Za-z0-9._/+@-]*)
+        echo "e2e/lab.sh: the trixie root's path $root has characters the UML guest cannot take (use [A-Za-z0-9._/+@-]): nothing checked" >&2
+        exit 3 ;;
+    esac
     # The guest binds the output directory into the root at the same path.
     mkdir -p "$root$out"
 fi

@@ -4,8 +4,11 @@
 # Both plutos run from a Debian 13 (trixie) root (e2e/trixie-root.sh) with
 # chroot inside each peer's network namespace; /proc, /dev, /run and the
 # output directory are bound into the root at the same paths, so every path
-# pluto is given means the same inside and outside. Every whack call goes
-# through the root's own whack (a 4.10 whack cannot talk to a 5.2 pluto).
+# pluto is given means the same inside and outside. The root is only read;
+# where the guest's own /tmp hides it (a clone under /tmp), it is mounted
+# from the host at its path first, so the lab runs from a clone anywhere.
+# Every whack call goes through the root's own whack (a 4.10 whack cannot
+# talk to a 5.2 pluto).
 # e2e/lab.sh stages this file with the lab, e2e/swantrail-daemons.sh (the
 # daemons' config, start and stop), the binary ($LAB/swantrail) and
 # $LAB/trixie-root.path, which names the root.
@@ -48,9 +51,17 @@ WA() {
         >> "$CAP/whack-actions.txt" 2>&1
 }
 
-bind_root() {   # the guest's /proc, /dev, /run and the output dir inside the root
+bind_root() {   # the root where this kernel sees it, then /proc, /dev, /run and the output dir in it
     local d
-    [ -x "$WHACK52" ] || { log "no 5.2 root at $ROOT52"; exit 2; }
+    # The User-Mode-Linux guest mounts its own tmpfs on /tmp, /run and
+    # /dev/shm, which hide a root kept under them (a clone under /tmp):
+    # the root is then mounted from the host through hostfs, read-only, at
+    # the same path, as uml/init.sh does for the lab and output directories.
+    if [ ! -x "$WHACK52" ] && [ "$(cat "$ST/mode" 2>/dev/null)" = uml ]; then
+        mkdir -p "$ROOT52" && mount -r -t hostfs -o "$ROOT52" hostfs "$ROOT52" \
+            && ROOT52_MOUNTED=1 && log "5.2 root $ROOT52 mounted from the host (hidden in the guest)"
+    fi
+    [ -x "$WHACK52" ] || { log "no 5.2 root at $ROOT52 (not visible on this kernel)"; exit 2; }
     for d in /proc /dev /run; do
         mountpoint -q "$ROOT52$d" || mount --rbind "$d" "$ROOT52$d" || { log "cannot bind $d"; exit 2; }
     done
@@ -61,6 +72,7 @@ bind_root() {   # the guest's /proc, /dev, /run and the output dir inside the ro
 unbind_root() {
     local d
     for d in "$OUT" /run /dev /proc; do umount -l "$ROOT52$d" 2>/dev/null; done
+    [ -z "${ROOT52_MOUNTED:-}" ] || umount -l "$ROOT52" 2>/dev/null
 }
 
 init_side() {   # as the lab's, with the 5.2 certutil, plus a PSK only $1 has
