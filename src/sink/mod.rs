@@ -241,8 +241,11 @@ pub struct SinkStats {
     pub pending_bytes: u64,
     /// Events acknowledged by the destination since start.
     pub delivered_events: u64,
-    /// Events deleted unsent since start (drop-oldest policy, corrupt spool lines).
+    /// Events deleted unsent since start (drop-oldest policy).
     pub dropped_events: u64,
+    /// Damaged spool lines (not an event) moved to the spool's quarantine
+    /// file since start: the operator has something to look at.
+    pub quarantined_lines: u64,
     /// Events the destination rejected for good, written to the dead-letter file.
     pub dead_lettered_events: u64,
     /// Events sent again after a failed attempt, counted once per retry
@@ -272,6 +275,7 @@ struct Shared {
     reopen: Notify,
     delivered: AtomicU64,
     dropped: AtomicU64,
+    quarantined: AtomicU64,
     dead_lettered: AtomicU64,
     retried: AtomicU64,
     failing: AtomicBool,
@@ -279,6 +283,8 @@ struct Shared {
     blocked: AtomicBool,
     /// True while the spool's acknowledged offset cannot be saved.
     ack_unsaved: AtomicBool,
+    /// True while delivered events cannot be deleted from the spool.
+    unreclaimed: AtomicBool,
 }
 
 struct SinkHandle {
@@ -443,6 +449,7 @@ impl Shared {
             pending_bytes: spool.pending_bytes(),
             delivered_events: self.delivered.load(Ordering::Relaxed),
             dropped_events: self.dropped.load(Ordering::Relaxed),
+            quarantined_lines: self.quarantined.load(Ordering::Relaxed),
             dead_lettered_events: self.dead_lettered.load(Ordering::Relaxed),
             retried_events: self.retried.load(Ordering::Relaxed),
             failing: self.failing.load(Ordering::Relaxed),
@@ -474,6 +481,12 @@ impl DeliveryBuilder {
                 opened.recovery().truncated_bytes
             );
         }
+        if let Some(e) = opened.unreclaimed() {
+            tracing::warn!(
+                sink = name,
+                "sink `{name}`: {e}; delivered events keep their disk space until the next acknowledgement can free it"
+            );
+        }
         if opened.recovery().unreadable_ack {
             tracing::warn!(
                 sink = name,
@@ -492,6 +505,7 @@ impl DeliveryBuilder {
                 )
             );
         }
+        let unreclaimed = opened.unreclaimed().is_some();
         let shared = Arc::new(Shared {
             name: name.to_string(),
             spool: Mutex::new(opened),
@@ -501,11 +515,13 @@ impl DeliveryBuilder {
             reopen: Notify::new(),
             delivered: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            quarantined: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             retried: AtomicU64::new(0),
             failing: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
             ack_unsaved: AtomicBool::new(false),
+            unreclaimed: AtomicBool::new(unreclaimed),
         });
         let dead_letter = self
             .state_dir
