@@ -481,6 +481,18 @@ impl DeliveryBuilder {
                 opened.recovery().truncated_bytes
             );
         }
+        if opened.recovery().realigned_segments > 0 {
+            tracing::warn!(
+                sink = name,
+                "sink `{name}`: renamed {} in {} because the segment before had grown into their offsets (a line put in by hand?), so that none of their events is skipped",
+                crate::counted(
+                    opened.recovery().realigned_segments,
+                    "spool segment",
+                    "spool segments"
+                ),
+                dir.display()
+            );
+        }
         if let Some(e) = opened.unreclaimed() {
             tracing::warn!(
                 sink = name,

@@ -106,6 +106,10 @@ pub struct Recovery {
     /// The `acked` file could not be parsed: everything still on disk is
     /// delivered again (duplicates, never losses).
     pub unreadable_ack: bool,
+    /// Segments renamed because the one before had grown into their offsets
+    /// (a line put into it by hand): otherwise the bytes of the overlap
+    /// would be skipped.
+    pub realigned_segments: u64,
 }
 
 /// One sink's spool.
@@ -169,7 +173,7 @@ impl Spool {
         }
         segments.sort_by_key(|s| s.start);
         let mut recovery = Recovery::default();
-        let (ack_file, saved) = AckFile::read(dir)?;
+        let (mut ack_file, saved) = AckFile::read(dir)?;
         let acked = match saved {
             Saved::Offset(offset) => Some(offset),
             Saved::Missing => None,
@@ -177,6 +181,21 @@ impl Spool {
                 recovery.unreadable_ack = true;
                 None
             }
+        };
+        let starts = realign(dir, &mut segments)?;
+        let moved = starts.iter().filter(|(old, new)| old != new).count();
+        recovery.realigned_segments = moved as u64;
+        // Renamed first, saved after: a crash in between sends events again
+        // rather than skipping any.
+        let acked = match acked {
+            Some(offset) if moved > 0 => {
+                let shifted = shift_offset(&starts, offset);
+                if shifted != offset {
+                    ack_file.save(shifted)?;
+                }
+                Some(shifted)
+            }
+            acked => acked,
         };
         let first = segments.first().map_or(0, |s| s.start);
         let mut acked = acked.unwrap_or(first).max(first);
@@ -315,44 +334,45 @@ impl Spool {
             let path = segment_path(&self.dir, segment.start);
             let mut file = File::open(&path).map_err(fail(&path, "open"))?;
             let available = segment.end() - from;
-            // This process's own lines were in memory as one append; a line
-            // from an earlier run may be damage of any length, so no more
-            // than `MAX_LINE_BYTES` of it is read looking for its end.
-            let most = if from >= self.checked_below {
-                available
-            } else {
-                available.min(MAX_LINE_BYTES.max(budget))
-            };
-            let mut want = budget.min(most);
-            let mut buf = Vec::with_capacity(want as usize);
-            loop {
-                buf.clear();
-                file.seek(SeekFrom::Start(from - segment.start))
-                    .map_err(fail(&path, "seek"))?;
-                (&mut file)
-                    .take(want)
-                    .read_to_end(&mut buf)
-                    .map_err(fail(&path, "read"))?;
-                // A single line larger than the budget still goes, alone.
-                if buf.contains(&b'\n') || want >= most || batch.end > start {
-                    break;
+            let mut buf = Vec::with_capacity(budget.min(available) as usize);
+            file.seek(SeekFrom::Start(from - segment.start))
+                .map_err(fail(&path, "seek"))?;
+            (&mut file)
+                .take(budget.min(available))
+                .read_to_end(&mut buf)
+                .map_err(fail(&path, "read"))?;
+            // Where the first line ends when it is damage that cannot be
+            // read whole: longer than `MAX_LINE_BYTES` (from an earlier
+            // run; this process's own lines were in memory as one append),
+            // or the rest of a segment that lost its last `\n`.
+            let mut damaged_end = None;
+            if batch.end == start && !buf.contains(&b'\n') {
+                let (end, newline) = line_end(&mut file, &path, *segment, from + buf.len() as u64)?;
+                let len = end - from;
+                if !newline || (from < self.checked_below && len > MAX_LINE_BYTES) {
+                    damaged_end = Some(end);
+                } else if len > buf.len() as u64 {
+                    // A single line larger than the budget still goes, alone.
+                    buf.clear();
+                    buf.reserve_exact(len as usize);
+                    file.seek(SeekFrom::Start(from - segment.start))
+                        .map_err(fail(&path, "seek"))?;
+                    (&mut file)
+                        .take(len)
+                        .read_to_end(&mut buf)
+                        .map_err(fail(&path, "read"))?;
                 }
-                want = (want * 2).min(most);
             }
             let (cut, lines) = line_cut(&buf, max_events - batch.events as usize);
             if cut == 0 {
-                // No whole line within reach, and it is the first of the
-                // batch: a line over `MAX_LINE_BYTES`, or the rest of a
-                // segment that lost its last `\n`. Either is damage; it is
-                // moved aside in pieces, never held in memory.
-                if batch.end == start && buf.len() as u64 >= most {
-                    let line_end = line_end(&mut file, &path, *segment, from + most)?;
+                // Moved aside in pieces, never held in memory.
+                if let Some(end) = damaged_end {
                     if from >= self.quarantined_below {
                         self.quarantine
-                            .copy(&mut file, &path, *segment, from, line_end)?;
+                            .copy(&mut file, &path, *segment, from, end)?;
                     }
                     batch.corrupt += 1;
-                    batch.end = line_end;
+                    batch.end = end;
                 }
                 break;
             }
@@ -671,9 +691,14 @@ impl Quarantine {
     }
 }
 
-/// Where the line holding offset `from` of `segment` ends: after its `\n`,
-/// or at the end of the segment when it has none.
-fn line_end(file: &mut File, path: &Path, segment: Segment, from: u64) -> Result<u64, SpoolError> {
+/// Where the line holding offset `from` of `segment` ends, and whether it
+/// ends in a `\n` (after it) or at the end of the segment without one.
+fn line_end(
+    file: &mut File,
+    path: &Path,
+    segment: Segment,
+    from: u64,
+) -> Result<(u64, bool), SpoolError> {
     file.seek(SeekFrom::Start(from - segment.start))
         .map_err(fail(path, "seek"))?;
     let mut reader = file.take(segment.end() - from);
@@ -682,10 +707,10 @@ fn line_end(file: &mut File, path: &Path, segment: Segment, from: u64) -> Result
     loop {
         let n = reader.read(&mut buf).map_err(fail(path, "read"))?;
         if n == 0 {
-            return Ok(segment.end());
+            return Ok((segment.end(), false));
         }
         if let Some(newline) = memchr::memchr(b'\n', &buf[..n]) {
-            return Ok(at + newline as u64 + 1);
+            return Ok((at + newline as u64 + 1, true));
         }
         at += n as u64;
     }
@@ -705,6 +730,52 @@ const CHUNK_BYTES: usize = 64 * 1024;
 
 fn segment_name(start: u64) -> String {
     format!("{start:020}.seg")
+}
+
+/// Rename the segments that an older one has grown into (a line put into
+/// a stopped daemon's spool by hand makes a segment longer than the offsets
+/// its name leaves it), newest first so that no name is taken twice, each
+/// to where the one before now ends. Returns `(old start, new start)` of
+/// every segment, oldest first.
+fn realign(dir: &Path, segments: &mut [Segment]) -> Result<Vec<(u64, u64)>, SpoolError> {
+    let mut moved = Vec::new();
+    let mut end: Option<u64> = None;
+    for (index, segment) in segments.iter().enumerate() {
+        let start = end.map_or(segment.start, |e| e.max(segment.start));
+        if start != segment.start {
+            moved.push((index, start));
+        }
+        end = Some(start + segment.len);
+    }
+    for &(index, start) in moved.iter().rev() {
+        let from = segment_path(dir, segments[index].start);
+        let to = segment_path(dir, start);
+        if to.exists() {
+            return Err(fail(&to, "rename a segment over")(io::Error::from(
+                io::ErrorKind::AlreadyExists,
+            )));
+        }
+        fs::rename(&from, &to).map_err(fail(&from, "rename"))?;
+    }
+    if !moved.is_empty() {
+        sync_dir(dir)?;
+    }
+    let mut starts: Vec<(u64, u64)> = segments.iter().map(|s| (s.start, s.start)).collect();
+    for (index, start) in moved {
+        starts[index].1 = start;
+        segments[index].start = start;
+    }
+    Ok(starts)
+}
+
+/// Where `offset`, taken before [`realign`] moved the `starts` of the
+/// segments, is now: it belonged to the segment with the highest old start
+/// at or below it (before the edit, that segment ended where the next began).
+fn shift_offset(starts: &[(u64, u64)], offset: u64) -> u64 {
+    match starts.iter().rev().find(|(old, _)| *old <= offset) {
+        Some((old, new)) => offset + (new - old),
+        None => offset,
+    }
 }
 
 fn segment_path(dir: &Path, start: u64) -> PathBuf {
@@ -1273,6 +1344,59 @@ mod tests {
         assert_eq!(delivered, (0..6).collect::<Vec<_>>());
         assert_eq!(corrupt, 1);
         assert!(quarantined(dir.path()).ends_with(b"length 8 ---\ngarbage\n"));
+    }
+
+    #[test]
+    fn a_line_put_into_an_older_segment_renames_the_later_ones_and_skips_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 40).unwrap();
+        for i in 0..3 {
+            spool.append(lines(i * 5..i * 5 + 5).as_bytes(), 5).unwrap();
+        }
+        let first = spool.read_batch(1, 1 << 20).unwrap().unwrap();
+        spool.ack(first.end).unwrap();
+        drop(spool);
+        let garbage = b"inserted by hand\n";
+        let segment = segment_path(dir.path(), 0);
+        let text = fs::read(&segment).unwrap();
+        fs::write(&segment, [&text[..24], garbage, &text[24..]].concat()).unwrap();
+        let mut spool = Spool::open(dir.path(), 40).unwrap();
+        assert_eq!(spool.recovery().realigned_segments, 2);
+        let shifted = [
+            (segment_name(0), 57),
+            (segment_name(57), 40),
+            (segment_name(97), 45),
+        ];
+        assert_eq!(seg_files(dir.path()), shifted);
+        let (delivered, corrupt) = drain(&mut spool);
+        assert_eq!(delivered, (1..15).collect::<Vec<_>>());
+        assert_eq!(corrupt, 1);
+    }
+
+    #[test]
+    fn an_acknowledged_offset_in_a_renamed_segment_moves_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 40).unwrap();
+        for i in 0..3 {
+            spool.append(lines(i * 5..i * 5 + 5).as_bytes(), 5).unwrap();
+        }
+        let middle = fs::read(segment_path(dir.path(), 40)).unwrap();
+        let batch = spool.read_batch(12, 1 << 20).unwrap().unwrap();
+        spool.ack(batch.end).unwrap();
+        assert_eq!(spool.acked(), 98);
+        drop(spool);
+        // A crash before the delivered segment was deleted, and a line put
+        // into it by hand.
+        let edited = [&middle[..8], b"by hand\n".as_slice(), &middle[8..]].concat();
+        fs::write(segment_path(dir.path(), 40), edited).unwrap();
+        let mut spool = Spool::open(dir.path(), 40).unwrap();
+        assert_eq!(spool.recovery().realigned_segments, 1);
+        assert_eq!(spool.acked(), 106);
+        assert_eq!(drain(&mut spool), (vec![12, 13, 14], 0));
+        drop(spool);
+        // The moved offset was saved: nothing is sent again.
+        let mut spool = Spool::open(dir.path(), 40).unwrap();
+        assert_eq!(drain(&mut spool), (vec![], 0));
     }
 
     #[test]
