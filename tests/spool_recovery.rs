@@ -352,3 +352,83 @@ fn a_sink_that_caught_up_leaves_no_delivered_events_on_the_state_disk() {
     assert!(daemon.terminate().success());
     assert_eq!(event_lines(&out).len(), delivered);
 }
+
+/// A tmpfs of `size` mounted at `at`, unmounted when dropped; `None` where
+/// mounting is not allowed (not root, no mount(8)).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        fs::create_dir_all(at).unwrap();
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| Tmpfs(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Free bytes of the filesystem holding `path`.
+fn free_bytes(path: &Path) -> u64 {
+    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) }, 0);
+    stat.f_bavail as u64 * stat.f_frsize as u64
+}
+
+/// The spool itself on a 1 MiB tmpfs that its undelivered events filled
+/// (segments are 16 MiB, so all of them are in the newest): once they are
+/// delivered, the disk is free again and the next append goes in.
+#[test]
+fn a_spool_that_filled_its_disk_frees_it_once_its_events_are_delivered() {
+    use swantrail::sink::spool::Spool;
+    let root = tempfile::tempdir().unwrap();
+    let Some(_tmpfs) = Tmpfs::mount(&root.path().join("state"), "1m") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (not root, or no mount(8))");
+        return;
+    };
+    let dir = root.path().join("state/spool/http");
+    let mut spool = Spool::open(&dir, 16 << 20).unwrap();
+    let event = format!("{{\"message\":\"{}\"}}\n", "x".repeat(1000));
+    let mut spooled = 0;
+    let full = loop {
+        match spool.append(event.as_bytes(), 1) {
+            Ok(()) => spooled += 1,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(full.error.raw_os_error(), Some(libc::ENOSPC), "{full}");
+    assert!(spooled > 900, "{spooled} events filled 1 MiB");
+    assert!(free_bytes(&dir) < 8192);
+    let mut delivered = 0;
+    while let Some(batch) = spool.read_batch(100, 1 << 20).unwrap() {
+        delivered += batch.events;
+        spool.ack(batch.end).unwrap();
+    }
+    assert_eq!(delivered, spooled);
+    assert_eq!(spool.unsaved_ack(), None, "the offset was saved in place");
+    assert_eq!(spool.unreclaimed(), None);
+    assert!(
+        free_bytes(&dir) > 900 * 1024,
+        "{} bytes free",
+        free_bytes(&dir)
+    );
+    spool.append(event.as_bytes(), 1).unwrap();
+}

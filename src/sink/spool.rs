@@ -8,7 +8,10 @@
 //! * `acked` — the logical offset up to which the sink has acknowledged events,
 //!   in two checksummed slots written in turn, one `pwrite` and one
 //!   `fdatasync` per save (`super::ack`; the decimal text of earlier
-//!   versions is still read, and converted at the first save);
+//!   versions is still read). The file is made (or converted) when the
+//!   spool opens, so that every later save writes in place and needs no
+//!   free block: a spool that filled the disk can still save the offset
+//!   that lets it delete what was delivered;
 //! * `quarantine` — lines found damaged (not a complete JSON value), moved
 //!   aside before the acknowledged offset passes them, each after a header
 //!   naming its segment, offset and length, for an operator to inspect.
@@ -246,6 +249,14 @@ impl Spool {
             checked_below: end,
         };
         spool.pending_events = spool.count_lines(acked, end)?;
+        // Made now, while there is room: the slots are then written in
+        // place, so a spool that filled the disk can still save the
+        // offset that lets it delete what its sink delivered.
+        if !spool.ack_file.is_slotted() {
+            if let Err(e) = spool.write_acked(acked) {
+                spool.unsaved_ack = Some(e.to_string());
+            }
+        }
         spool.reclaim();
         Ok(spool)
     }
@@ -1040,7 +1051,9 @@ mod tests {
         let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
         spool.append(lines(0..4).as_bytes(), 4).unwrap();
         let first = spool.read_batch(2, 1 << 20).unwrap().unwrap();
-        // A directory where the temporary file goes: its creation fails.
+        // The file gone, and a directory where the temporary file that
+        // makes it again goes: its creation fails.
+        fs::remove_file(dir.path().join("acked")).unwrap();
         fs::create_dir(dir.path().join("acked.tmp")).unwrap();
         assert_eq!(spool.ack(first.end).unwrap(), 2);
         assert!(spool.unsaved_ack().is_some());
@@ -1115,12 +1128,12 @@ mod tests {
         }
         assert_eq!(spool.pending_events(), 2);
         drop(spool);
-        // The first save made the file with its first slot, the second
-        // wrote the other one, and the third (of the offset after event 5)
-        // the first again: a crash tore it.
+        // The open made the file with its first slot, the first save wrote
+        // the other one, the second the first again, and the third (of the
+        // offset after event 5) the second: a crash tore it.
         let acked = dir.path().join("acked");
         let mut slots = fs::read(&acked).unwrap();
-        slots[8..20].fill(0);
+        slots[512 + 8..512 + 20].fill(0);
         fs::write(&acked, &slots).unwrap();
         let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
         assert!(!spool.recovery().unreadable_ack);
@@ -1400,6 +1413,23 @@ mod tests {
     }
 
     #[test]
+    fn the_ack_slots_are_made_at_open_so_that_a_full_disk_can_still_save_an_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert!(spool.unsaved_ack().is_none());
+        assert!(spool.ack_file.is_slotted());
+        assert_eq!(fs::metadata(dir.path().join("acked")).unwrap().len(), 1024);
+        drop(spool);
+        fs::write(dir.path().join("acked"), "0\n").unwrap();
+        let spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        assert!(
+            spool.ack_file.is_slotted(),
+            "an older version's file is converted"
+        );
+        assert_eq!(fs::metadata(dir.path().join("acked")).unwrap().len(), 1024);
+    }
+
+    #[test]
     fn a_newest_segment_delivered_to_its_end_is_rolled_and_its_space_given_back() {
         let dir = tempfile::tempdir().unwrap();
         let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
@@ -1468,6 +1498,7 @@ mod tests {
         spool.append(lines(0..4).as_bytes(), 4).unwrap();
         let end = spool.end();
         // A directory where the slots are: the save fails.
+        fs::remove_file(dir.path().join("acked")).unwrap();
         fs::create_dir(dir.path().join("acked")).unwrap();
         let batch = spool.read_batch(100, 1 << 20).unwrap().unwrap();
         spool.ack(batch.end).unwrap();
