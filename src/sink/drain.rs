@@ -467,7 +467,7 @@ async fn acknowledge<S: Sink>(
                 error!(
                     sink = %shared.name,
                     corrupt,
-                    "sink `{}`: moved {} from the spool to {} (not a complete JSON line: disk damage or an edit); the events after it are delivered",
+                    "sink `{}`: moved {} from the spool to {} (not a complete JSON line: disk damage or an edit); every event around it is delivered",
                     shared.name,
                     crate::counted(corrupt, "damaged line", "damaged lines"),
                     quarantine.display()
