@@ -24,6 +24,9 @@
 //! the append that never returned. A damaged line anywhere else (in an older
 //! segment, or followed by good lines) is disk damage or a hand edit: it is
 //! quarantined when a batch reaches it, and every line after it is delivered.
+//! A line put into an older segment makes it longer than the offsets its
+//! name leaves it: `open` renames the segments after it to follow on, so
+//! that no byte of theirs is skipped.
 //! An event that was spooled but not acknowledged is read again after a
 //! restart: duplicates are possible, losses are not.
 //!
@@ -616,19 +619,16 @@ impl Quarantine {
     }
 
     fn open(&mut self) -> Result<&mut File, SpoolError> {
-        if self.file.is_none() {
-            let file = OpenOptions::new()
+        let file = match self.file.take() {
+            Some(file) => file,
+            None => OpenOptions::new()
                 .append(true)
                 .create(true)
                 .mode(0o640)
                 .open(&self.path)
-                .map_err(fail(&self.path, "open"))?;
-            self.file = Some(file);
-        }
-        match self.file.as_mut() {
-            Some(file) => Ok(file),
-            None => unreachable!("the file was just opened"),
-        }
+                .map_err(fail(&self.path, "open"))?,
+        };
+        Ok(self.file.insert(file))
     }
 
     fn header(&mut self, segment: Segment, offset: u64, len: u64) -> Result<(), SpoolError> {
