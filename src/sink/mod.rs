@@ -493,6 +493,12 @@ impl DeliveryBuilder {
                 dir.display()
             );
         }
+        if let Some(e) = opened.unsaved_ack() {
+            tracing::warn!(
+                sink = name,
+                "sink `{name}`: {e}; its acknowledged offset is saved at the first delivery that can write it"
+            );
+        }
         if let Some(e) = opened.unreclaimed() {
             tracing::warn!(
                 sink = name,
@@ -518,6 +524,7 @@ impl DeliveryBuilder {
             );
         }
         let unreclaimed = opened.unreclaimed().is_some();
+        let ack_unsaved = opened.unsaved_ack().is_some();
         let shared = Arc::new(Shared {
             name: name.to_string(),
             spool: Mutex::new(opened),
@@ -532,7 +539,7 @@ impl DeliveryBuilder {
             retried: AtomicU64::new(0),
             failing: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
-            ack_unsaved: AtomicBool::new(false),
+            ack_unsaved: AtomicBool::new(ack_unsaved),
             unreclaimed: AtomicBool::new(unreclaimed),
         });
         let dead_letter = self
