@@ -23,23 +23,35 @@ fn checkpoint_taken_at(state: &Path) -> Option<i64> {
     serde_json::from_str::<serde_json::Value>(&text).ok()?["taken_at"].as_i64()
 }
 
-/// Every line ever appended to the sink's spool (one segment holds them all).
-fn spooled_lines(state: &Path) -> usize {
-    let Ok(entries) = fs::read_dir(state.join("spool/file")) else {
-        return 0;
+/// The complete lines of the files of `dir` whose name ends in `suffix`.
+fn lines_in(dir: &Path, suffix: &str) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
     };
-    entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
-        // Whole lines only: the daemon may be halfway through an append.
-        .map(|e| {
-            fs::read(e.path())
-                .unwrap_or_default()
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-        })
-        .sum()
+    let mut lines = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()) {
+        if !entry.file_name().to_string_lossy().ends_with(suffix) {
+            continue;
+        }
+        let text = fs::read_to_string(entry.path()).unwrap_or_default();
+        // A last line without its newline is not yet written.
+        let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
+        lines.extend(complete.lines().map(String::from));
+    }
+    lines
+}
+
+/// Every event spooled so far: the lines still in the sink's spool, and
+/// those the sink delivered, which left the spool (a delivered segment is
+/// deleted) only once they were in its file. Read in that order, an event
+/// is in one or the other, or both.
+fn spooled_events(root: &Path) -> std::collections::BTreeSet<String> {
+    let mut events: std::collections::BTreeSet<String> =
+        lines_in(&root.join("state/spool/file"), ".seg")
+            .into_iter()
+            .collect();
+    events.extend(lines_in(&root.join("out"), "events.ndjson"));
+    events
 }
 
 /// The events in the source's pending file, if there is one (its first
@@ -93,7 +105,7 @@ async fn a_snapshots_events_are_pending_or_spooled_once_its_checkpoint_is_writte
     for _ in 0..20_000 {
         if checkpoint_taken_at(&state) == Some(EPOCH) {
             let pending = pending_lines(&state);
-            at_checkpoint = Some((pending, spooled_lines(&state)));
+            at_checkpoint = Some((pending, spooled_events(root).len()));
             break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;

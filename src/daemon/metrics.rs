@@ -115,6 +115,7 @@ pub(crate) struct Metrics {
     retried: Family<Labels, Counter>,
     dead_lettered: Family<Labels, Counter>,
     dropped: Family<Labels, Counter>,
+    quarantined: Family<Labels, Counter>,
     sink_failing: Family<Labels, Gauge>,
     tunnels_up: Family<Labels, Gauge>,
     half_open: Family<Labels, Gauge>,
@@ -261,7 +262,11 @@ impl Metrics {
             ),
             dropped: metric!(
                 "swantrail_sink_dropped_events",
-                "Events deleted unsent (full spool with drop-oldest, corrupt spool lines)"
+                "Events deleted unsent (full spool with drop-oldest)"
+            ),
+            quarantined: metric!(
+                "swantrail_spool_quarantined_lines",
+                "Damaged lines (not a complete JSON value) moved from each sink's spool to its quarantine file"
             ),
             sink_failing: metric!(
                 "swantrail_sink_failing",
@@ -485,6 +490,7 @@ impl Metrics {
                 sync(&self.retried, stats.retried_events);
                 sync(&self.dead_lettered, stats.dead_lettered_events);
                 sync(&self.dropped, stats.dropped_events);
+                sync(&self.quarantined, stats.quarantined_lines);
                 let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
                 self.spool_events
                     .get_or_create(&sink)

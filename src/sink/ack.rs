@@ -108,6 +108,13 @@ impl AckFile {
         Ok((ack, Saved::Offset(offset)))
     }
 
+    /// Whether the file on disk is the slots file, so that a save writes in
+    /// place and needs no free block (the first save of a spool, or the
+    /// first after an upgrade, replaces the whole file).
+    pub(crate) fn is_slotted(&self) -> bool {
+        self.slotted
+    }
+
     /// Save `offset` durably: one slot written and fdatasync'ed, or, the
     /// first time (no file yet, or the old text format), the whole file
     /// replaced atomically. On failure the newest slot on disk is untouched

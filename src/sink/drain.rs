@@ -554,26 +554,28 @@ async fn acknowledge<S: Sink>(
         spool.ack_batch(outcome.start, outcome.end, outcome.lines)?;
         let unsaved = spool.unsaved_ack().map(str::to_string);
         note_unsaved_ack(&task_shared, unsaved, spool.pending_events());
+        note_unreclaimed(&task_shared, spool.unreclaimed());
         let counters = [
             (&task_shared.delivered, outcome.delivered),
             (&task_shared.dead_lettered, outcome.dead_lettered),
-            (&task_shared.dropped, outcome.corrupt),
+            (&task_shared.quarantined, outcome.corrupt),
         ];
         for (counter, n) in counters {
             counter.fetch_add(n, Ordering::Relaxed);
         }
-        Ok::<(), SpoolError>(())
+        Ok::<_, SpoolError>(spool.quarantine_path().to_path_buf())
     })
     .await;
     match acked {
-        Ok(Ok(())) => {
+        Ok(Ok(quarantine)) => {
             if corrupt > 0 {
                 error!(
                     sink = %shared.name,
                     corrupt,
-                    "sink `{}`: skipped {} in the spool (not valid JSON; disk damage?)",
+                    "sink `{}`: moved {} from the spool to {} (not a complete JSON line: disk damage or an edit); every event around it is delivered",
                     shared.name,
-                    crate::counted(corrupt, "corrupt line", "corrupt lines")
+                    crate::counted(corrupt, "damaged line", "damaged lines"),
+                    quarantine.display()
                 );
             }
             shared.acked.notify_waiters();
@@ -605,6 +607,24 @@ fn note_unsaved_ack(shared: &Shared, unsaved: Option<String>, pending: u64) {
             sink = %shared.name,
             pending_events = pending,
             "sink `{}`: the acknowledged offset is saved again",
+            shared.name
+        ),
+        _ => {}
+    }
+}
+
+/// Log once when delivered events stop being deleted from the spool (the
+/// disk keeps their space) and once when they are again.
+fn note_unreclaimed(shared: &Shared, unreclaimed: Option<&str>) {
+    match unreclaimed {
+        Some(e) if !shared.unreclaimed.swap(true, Ordering::Relaxed) => warn!(
+            sink = %shared.name,
+            "sink `{}`: {e}; delivered events keep their disk space until a later acknowledgement frees it",
+            shared.name
+        ),
+        None if shared.unreclaimed.swap(false, Ordering::Relaxed) => info!(
+            sink = %shared.name,
+            "sink `{}`: delivered events are deleted from the spool again",
             shared.name
         ),
         _ => {}

@@ -256,8 +256,11 @@ pub struct SinkStats {
     pub pending_bytes: u64,
     /// Events acknowledged by the destination since start.
     pub delivered_events: u64,
-    /// Events deleted unsent since start (drop-oldest policy, corrupt spool lines).
+    /// Events deleted unsent since start (drop-oldest policy).
     pub dropped_events: u64,
+    /// Damaged spool lines (not an event) moved to the spool's quarantine
+    /// file since start: the operator has something to look at.
+    pub quarantined_lines: u64,
     /// Events the destination rejected for good, written to the dead-letter file.
     pub dead_lettered_events: u64,
     /// Events sent again after a failed attempt, counted once per retry
@@ -287,6 +290,7 @@ struct Shared {
     reopen: Notify,
     delivered: AtomicU64,
     dropped: AtomicU64,
+    quarantined: AtomicU64,
     dead_lettered: AtomicU64,
     retried: AtomicU64,
     failing: AtomicBool,
@@ -296,6 +300,8 @@ struct Shared {
     splitting: AtomicBool,
     /// True while the spool's acknowledged offset cannot be saved.
     ack_unsaved: AtomicBool,
+    /// True while delivered events cannot be deleted from the spool.
+    unreclaimed: AtomicBool,
 }
 
 struct SinkHandle {
@@ -436,6 +442,7 @@ impl Shared {
             pending_bytes: spool.pending_bytes(),
             delivered_events: self.delivered.load(Ordering::Relaxed),
             dropped_events: self.dropped.load(Ordering::Relaxed),
+            quarantined_lines: self.quarantined.load(Ordering::Relaxed),
             dead_lettered_events: self.dead_lettered.load(Ordering::Relaxed),
             retried_events: self.retried.load(Ordering::Relaxed),
             failing: self.failing.load(Ordering::Relaxed),
@@ -467,6 +474,30 @@ impl DeliveryBuilder {
                 opened.recovery().truncated_bytes
             );
         }
+        if opened.recovery().realigned_segments > 0 {
+            tracing::warn!(
+                sink = name,
+                "sink `{name}`: renamed {} in {} because the segment before had grown into their offsets (a line put in by hand?), so that none of their events is skipped",
+                crate::counted(
+                    opened.recovery().realigned_segments,
+                    "spool segment",
+                    "spool segments"
+                ),
+                dir.display()
+            );
+        }
+        if let Some(e) = opened.unsaved_ack() {
+            tracing::warn!(
+                sink = name,
+                "sink `{name}`: {e}; its acknowledged offset is saved at the first delivery that can write it"
+            );
+        }
+        if let Some(e) = opened.unreclaimed() {
+            tracing::warn!(
+                sink = name,
+                "sink `{name}`: {e}; delivered events keep their disk space until the next acknowledgement can free it"
+            );
+        }
         if opened.recovery().unreadable_ack {
             tracing::warn!(
                 sink = name,
@@ -485,6 +516,8 @@ impl DeliveryBuilder {
                 )
             );
         }
+        let unreclaimed = opened.unreclaimed().is_some();
+        let ack_unsaved = opened.unsaved_ack().is_some();
         let shared = Arc::new(Shared {
             name: name.to_string(),
             spool: Mutex::new(opened),
@@ -494,12 +527,14 @@ impl DeliveryBuilder {
             reopen: Notify::new(),
             delivered: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            quarantined: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             retried: AtomicU64::new(0),
             failing: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
             splitting: AtomicBool::new(false),
-            ack_unsaved: AtomicBool::new(false),
+            ack_unsaved: AtomicBool::new(ack_unsaved),
+            unreclaimed: AtomicBool::new(unreclaimed),
         });
         let dead_letter = dead_letter::path(&self.state_dir, name);
         let drain = drain::run(
