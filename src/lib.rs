@@ -4,6 +4,9 @@
 //! plain function or a small type with one job; the async runtime lives
 //! only in the daemon wiring, the sources and the network sinks. The binary
 //! (`main.rs`) only turns the command line into calls to this library.
+//! The parser, the tracker, the event schema, `show` and `report` are the
+//! `swantrail-core` crate (re-exported here under their old paths), which
+//! does no I/O of its own.
 //!
 //! # Module map
 //!
@@ -21,7 +24,7 @@
 //! | [`daemon`] | the wiring: sources, trackers, spools, checkpoint, signals, systemd, the `/metrics` and `/health` endpoint | `cli` |
 //! | [`report`] | the event trail read back into per-tunnel figures and their table, CSV, JSON and HTML | `source`, `sink`, `cli`, clap |
 //! | [`cli`] | one file per subcommand; the only place of clap and stdout | (may import all) |
-//! | [`audit`] | pluto's Linux audit records: parsing them, reading them from netlink | `track`, `sink`, `cli`, `daemon` |
+//! | [`audit`] | pluto's Linux audit records: reading them from netlink and auditd's log (the parser is the core's `linux_audit`) | `track`, `sink`, `cli`, `daemon` |
 //! | [`atomic`] | replacing a small file atomically and durably (spool ack, checkpoint) | anything of this crate |
 //! | [`hostname`] | this machine's name, the default `observer.hostname` | anything of this crate |
 //! | `work` | the dev-only count of records visited, for the linear-growth test | anything of this crate |
@@ -33,21 +36,20 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod daemon;
-pub mod event;
 pub mod hostname;
 pub mod input;
-pub mod report;
-pub mod show;
 pub mod sink;
-pub mod snapshot;
 pub mod source;
-pub mod status;
+
+// The I/O-free core lives in its own crate, so that the compiler keeps it
+// apart from tokio, the network and the command line; its modules keep
+// their old paths here.
 #[cfg(feature = "synth")]
 #[doc(hidden)]
-pub mod synth;
-pub mod track;
+pub use swantrail_core::synth;
 #[doc(hidden)]
-pub mod work;
+pub use swantrail_core::work;
+pub use swantrail_core::{event, report, show, snapshot, status, track};
 
 pub use snapshot::Snapshot;
 pub use status::parse;

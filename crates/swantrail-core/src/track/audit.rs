@@ -44,8 +44,8 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use super::{Detail, Emitter, Listing, Tracker, connection_fields};
-use crate::audit::record::{Op, PlutoRecord, SaKind as RecordKind};
 use crate::event::{Action, Endpoint, Event, EventKind, SaFields, event_id, rfc3339};
+use crate::linux_audit::{Op, PlutoRecord, SaKind as RecordKind};
 use crate::snapshot::{ConnRef, SaKind};
 
 /// pluto runs remembered; older ones are forgotten with their records.

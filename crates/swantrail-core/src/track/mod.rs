@@ -1586,10 +1586,10 @@ mod tests {
     /// serial and a trafficstatus line no state line shows.
     fn lab_listing() -> Snapshot {
         let mut snap = crate::status::parse(include_str!(
-            "../../tests/fixtures/lab-4.10/02-established-showstates.txt"
+            "../../../../tests/fixtures/lab-4.10/02-established-showstates.txt"
         ));
         snap.merge(crate::status::parse(include_str!(
-            "../../tests/fixtures/lab-4.10/02-established-trafficstatus.txt"
+            "../../../../tests/fixtures/lab-4.10/02-established-trafficstatus.txt"
         )));
         assert!(!snap.states.is_empty() && !snap.traffic.is_empty());
         let again = snap.states[0].clone();

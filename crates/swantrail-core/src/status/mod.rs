@@ -63,7 +63,7 @@ pub fn parse_as(input: &str, kind: OutputKind) -> Snapshot {
 /// hands over each line as it completes; what is left without a final
 /// newline when the input ends goes to [`LineFeed::cut_short`], and is what
 /// makes a truncated dump incomplete. It never sees bytes, only text: the
-/// caller (see [`crate::input::DumpFeed`]) vets encoding and size.
+/// caller (in swantrail, `input::DumpFeed`) vets encoding and size.
 #[derive(Default)]
 pub struct LineFeed {
     parser: LineParser,

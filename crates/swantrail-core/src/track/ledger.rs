@@ -848,7 +848,7 @@ mod tests {
     fn half_open_sas_follow_inserts_establishing_removes_and_a_checkpoint() {
         // A state line of the lab's 4.10 showstates (tests/fixtures/lab-4.10).
         let snap = crate::status::parse(include_str!(
-            "../../tests/fixtures/lab-4.10/02-established-showstates.txt"
+            "../../../../tests/fixtures/lab-4.10/02-established-showstates.txt"
         ));
         let seen = Seen {
             state: snap.states.first(),
