@@ -438,31 +438,6 @@ mod tests {
     }
 
     #[test]
-    fn durations_accept_units_and_sequences() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        for bad in ["", "10", "s", "10 s", "1.5s", "10sec", "-1s"] {
-            let e = parse_duration(bad).unwrap_err();
-            assert!(e.starts_with(&format!("invalid duration \"{bad}\"")), "{e}");
-        }
-    }
-
-    #[test]
-    fn sizes_accept_bytes_and_binary_units() {
-        assert_eq!(parse_byte_size("4096"), Ok(4096));
-        assert_eq!(parse_byte_size("512KiB"), Ok(512 * 1024));
-        assert_eq!(parse_byte_size("16MiB"), Ok(16 << 20));
-        assert_eq!(parse_byte_size("1GiB"), Ok(1 << 30));
-        assert_eq!(parse_byte_size("64M"), Ok(64 << 20));
-        for bad in ["", "MiB", "16MB", "16 mib", "1.5GiB"] {
-            assert!(parse_byte_size(bad).is_err(), "{bad} must be refused");
-        }
-    }
-
-    #[test]
     fn log_levels_are_levels_or_target_directives() {
         assert!(check_log_level("info").is_ok());
         assert!(check_log_level("WARN").is_ok());
