@@ -36,7 +36,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
-use crate::config::{Config, LogFormat, SourceConfig};
+use crate::config::{Config, LogFormat};
 use crate::sink::Delivery;
 use crate::source::{self, Observation, Report};
 use crate::track::{Tracker, TrackerConfig};
@@ -162,16 +162,10 @@ pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyh
     let mut tasks: Vec<JoinHandle<()>> = Vec::new();
     for source in &config.sources {
         let tx = tx.clone();
-        let task = match source.clone() {
-            SourceConfig::Command(c) => tokio::spawn(source::command::run(c, tx)),
-            SourceConfig::File(f) => {
-                let last = trackers
-                    .get(&f.name)
-                    .and_then(|t| t.checkpoint.content_sha256.clone());
-                tokio::spawn(source::file::run(f, last, tx))
-            }
-        };
-        tasks.push(task);
+        let last = trackers
+            .get(source.name())
+            .and_then(|t| t.checkpoint.content_sha256.clone());
+        tasks.push(tokio::spawn(source.clone().run(last, tx)));
     }
     for audit in &config.audit {
         let stats = Arc::new(source::audit::AuditStats::default());
@@ -780,7 +774,7 @@ fn restore(
     let polled = config
         .sources
         .iter()
-        .any(|s| s.name() == name && matches!(s, crate::config::SourceConfig::Command(_)));
+        .any(|s| s.name() == name && s.interval().is_some());
     let audited = config.audit.iter().any(|a| a.pluto == name);
     checkpoint.tracker.expect_audit(audited && polled);
     let unspooled = restore_pending(&path, name, checkpoint.commit);

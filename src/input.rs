@@ -19,7 +19,7 @@ use crate::snapshot::{OutputKind, Snapshot};
 use crate::status::LineFeed;
 
 /// One size rule for `--max-bytes` and the config.
-pub use crate::config::parse_byte_size;
+pub use crate::toml_config::parse_byte_size;
 
 /// The default `--max-bytes` and `max_bytes` of the live sources: 1 GiB,
 /// ten times the `ipsec status` of a 50,000-tunnel gateway (about 2.2 KiB

@@ -18,9 +18,10 @@
 //! | [`event`] | the event schema and its NDJSON encoding | `source`, `sink`, `cli`, clap, anyhow |
 //! | [`input`] | reading one dump (size limit, binary and UTF-8 checks) | `track`, `sink`, `cli` |
 //! | [`show`] | the rows of `swantrail show` and their rendering | `source`, `sink`, `cli`, clap, anyhow |
-//! | [`source`] | where snapshots come from: command, file watch, replay | `track`, `sink`, `cli` |
-//! | [`sink`] | spools, the shared drain, each sink and its own config keys | `source`, `track`, `cli` |
-//! | [`config`] | the TOML file, defaults and checks (sinks read their own keys) | `source`, `daemon`, `cli` |
+//! | [`source`] | where snapshots come from: command, file watch, audit, replay; each kind reads its own config keys | `config`, `track`, `sink`, `cli` |
+//! | [`sink`] | spools, the shared drain, each sink and its own config keys | `config`, `source`, `track`, `cli` |
+//! | [`config`] | the TOML file's top-level table, defaults and checks; each `[[source]]` and `[[sink]]` goes to its layer's registry | `daemon`, `cli` |
+//! | [`toml_config`] | the helpers of every table reader: errors at `file:line:column`, durations, sizes, names | anything of this crate |
 //! | [`daemon`] | the wiring: sources, trackers, spools, checkpoint, signals, systemd, the `/metrics` and `/health` endpoint | `cli` |
 //! | [`report`] | the event trail read back into per-tunnel figures and their table, CSV, JSON and HTML | `source`, `sink`, `cli`, clap |
 //! | [`cli`] | one file per subcommand; the only place of clap and stdout | (may import all) |
@@ -40,6 +41,7 @@ pub mod hostname;
 pub mod input;
 pub mod sink;
 pub mod source;
+pub mod toml_config;
 
 // The I/O-free core lives in its own crate, so that the compiler keeps it
 // apart from tokio, the network and the command line; its modules keep

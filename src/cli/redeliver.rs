@@ -50,7 +50,8 @@ pub fn redeliver_command(args: RedeliverArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let done = runtime.block_on(redeliver(
-        &config,
+        &config.sinks,
+        &config.state_dir,
         &args.sink,
         &args.file,
         args.give_up_after,

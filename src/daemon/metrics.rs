@@ -22,7 +22,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::config::{Config, SourceConfig};
+use crate::config::Config;
 use crate::sink::DeliveryStats;
 use crate::snapshot::{SaKind, Snapshot};
 use crate::source::audit::AuditStats;
@@ -171,10 +171,7 @@ impl Metrics {
                     .sources
                     .iter()
                     .map(|s| {
-                        let interval = match s {
-                            SourceConfig::Command(c) => Some(c.interval),
-                            SourceConfig::File(_) => None,
-                        };
+                        let interval = s.interval();
                         let health = SourceHealth {
                             interval,
                             last_success: None,

@@ -21,7 +21,7 @@ use tracing::{error, info, warn};
 use super::dead_letter;
 use super::spool::{Spool, SpoolError, SpooledBatch};
 use super::{Batch, EventOutcome, SendError, Shared, Sink, SinkError, policy_name};
-use crate::config::{FullPolicy, RetrySettings};
+use super::{FullPolicy, RetrySettings};
 
 /// What a try to append found.
 enum Appended {

@@ -22,10 +22,10 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::DeTable;
 
-use super::{Batch, SendError, Sink};
-use crate::config::{
-    ByteSize, ConfigError, MIB, RetrySettings, SinkHeader, SpoolSettings, Validator, read_table,
+use super::{
+    Batch, RetrySettings, SendError, Sink, SinkError, SinkHeader, SinkKind, SpoolSettings, WithSink,
 };
+use crate::toml_config::{ByteSize, ConfigError, MIB, Validator, read_table};
 
 /// The file sink's settings: `type = "file"` in a `[[sink]]` table.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,9 +43,6 @@ pub struct FileSinkConfig {
     /// Retry on failure.
     pub retry: RetrySettings,
 }
-
-/// The keys of a file [[sink]] beyond the shared ones.
-pub(crate) const CONFIG_KEYS: &[&str] = &["path", "rotate_bytes", "rotate_keep"];
 
 /// The file sink's own keys as written.
 #[derive(Deserialize)]
@@ -68,9 +65,14 @@ impl FileSinkConfig {
             retry: RetrySettings::default(),
         }
     }
+}
 
-    /// A file [[sink]] from its shared header and its own keys.
-    pub(crate) fn read(
+/// `type = "file"`: its keys beyond the common header, read here.
+impl SinkKind for FileSinkConfig {
+    const TYPE_NAME: &'static str = "file";
+    const CONFIG_KEYS: &'static [&'static str] = &["path", "rotate_bytes", "rotate_keep"];
+
+    fn read(
         reader: &Validator<'_>,
         header: SinkHeader,
         own: Spanned<DeTable<'_>>,
@@ -93,6 +95,15 @@ impl FileSinkConfig {
             spool: header.spool,
             retry: header.retry,
         })
+    }
+
+    fn common(&self) -> (&str, &SpoolSettings, &RetrySettings) {
+        (&self.name, &self.spool, &self.retry)
+    }
+
+    fn build<W: WithSink>(&self, with: W) -> Result<W::Output, SinkError> {
+        let sink = FileSink::new(self.path.clone(), self.rotate_bytes, self.rotate_keep);
+        Ok(with.with(&self.name, &self.spool, &self.retry, sink))
     }
 }
 

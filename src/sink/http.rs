@@ -26,8 +26,11 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 
-use super::{Batch, EventOutcome, SendError, Sink};
-use crate::config::{RetrySettings, SpoolSettings};
+use super::{
+    Batch, EventOutcome, HTTP_BATCH_MAX_EVENTS, RetrySettings, SendError, Sink, SinkError,
+    SinkHeader, SinkKind, SpoolSettings, WithSink,
+};
+use crate::toml_config::{ConfigError, Validator};
 use answer::{ItemOutcome, StatusClass, Verdict};
 use client::{Auth, ClientSettings};
 use fields::EventFields;
@@ -124,6 +127,42 @@ struct Encoded {
     items: Vec<usize>,
     /// Events that could not be put in the request, with why.
     unencodable: Vec<(usize, String)>,
+}
+
+/// `type = "http"`: its own keys are read by [`HttpSinkConfig::read`].
+impl SinkKind for HttpSinkConfig {
+    const TYPE_NAME: &'static str = "http";
+    const CONFIG_KEYS: &'static [&'static str] = config::CONFIG_KEYS;
+
+    /// 500 events per request instead of 10,000: every mode but `ndjson`
+    /// wraps each event (a `_bulk` action line, a HEC envelope, an OTLP
+    /// LogRecord), so a request is larger than the batch, and receivers
+    /// refuse a body past their limit with a 413 that costs a split into
+    /// smaller requests (nginx's `client_max_body_size` is 1 MiB unless
+    /// raised, Splunk HEC has `max_content_length`).
+    fn default_spool() -> SpoolSettings {
+        SpoolSettings {
+            batch_max_events: HTTP_BATCH_MAX_EVENTS,
+            ..SpoolSettings::default()
+        }
+    }
+
+    fn read(
+        reader: &Validator<'_>,
+        header: SinkHeader,
+        own: toml::Spanned<toml::de::DeTable<'_>>,
+    ) -> Result<HttpSinkConfig, ConfigError> {
+        HttpSinkConfig::read(reader, header, own)
+    }
+
+    fn common(&self) -> (&str, &SpoolSettings, &RetrySettings) {
+        (&self.name, &self.spool, &self.retry)
+    }
+
+    fn build<W: WithSink>(&self, with: W) -> Result<W::Output, SinkError> {
+        let sink = HttpSink::new(self.clone());
+        Ok(with.with(&self.name, &self.spool, &self.retry, sink))
+    }
 }
 
 /// Posts batches to one receiver.

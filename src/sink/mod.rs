@@ -12,21 +12,22 @@
 //! to send a batch. This module must never drop an event silently: every loss
 //! (drop-oldest, dead letter, corrupt spool line) is logged and counted.
 //!
-//! A new sink (syslog, HTTP) is written by analogy with `file.rs`: its
-//! config struct next to it (its own keys, `CONFIG_KEYS`, and a `read` that
-//! gets the shared `name`/`spool`/`retry` header from `config.rs`); a type
-//! implementing [`Sink`] whose `send` turns a [`Batch`] into its wire format
+//! A new sink is written by analogy with `file.rs`: its config struct next
+//! to it, implementing `registry::SinkKind` (its `type` name, its own keys
+//! and their reader, which gets the common `name`/`spool`/`retry` header
+//! already read, and its constructor); a type implementing [`Sink`] whose
+//! `send` turns a [`Batch`] into its wire format
 //! (`Batch::lines` per event, `Batch::ndjson` for a body) and returns
 //! [`SendError::Retryable`] (or [`SendError::RetryNotBefore`] when the
 //! destination said when, like an HTTP `Retry-After`) for anything that may
 //! pass later, [`SendError::TooLarge`] for a request the destination found
 //! too large (the drain splits the batch in halves) and
-//! [`SendError::Rejected`] for what never will. Then one arm in `SinkConfig`
-//! with its row in `config.rs`'s `SINK_TYPES`, one arm in [`build`], and its
-//! keys in `config/swantrail.toml`. A destination
-//! that answers per event (Elasticsearch `_bulk`) implements
+//! [`SendError::Rejected`] for what never will. Then one line in the
+//! registry (`registry.rs`) and its keys in `config/swantrail.toml`. A
+//! destination that answers per event (Elasticsearch `_bulk`) implements
 //! [`Sink::send_each`] as well. A sink never retries, sleeps or counts by
-//! itself.
+//! itself, and never imports `config`: its keys are read with the TOML
+//! helpers (`crate::toml_config`).
 //!
 //! # Order and acknowledgement
 //!
@@ -48,6 +49,8 @@ mod drain;
 pub mod file;
 pub mod http;
 pub mod redeliver;
+pub(crate) mod registry;
+pub mod settings;
 pub mod spool;
 pub mod stdout;
 pub mod syslog;
@@ -64,7 +67,9 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::config::{FullPolicy, RetrySettings, SinkConfig, SpoolSettings};
+pub use registry::{SinkConfig, WithSink, build};
+pub(crate) use registry::{SinkHeader, SinkKind};
+pub use settings::{FullPolicy, HTTP_BATCH_MAX_EVENTS, RetrySettings, SpoolSettings};
 use spool::{Spool, SpoolError};
 
 /// A destination for events; implement `send` (and `reopen` where it means
@@ -562,49 +567,6 @@ impl DeliveryBuilder {
             tasks,
         }
     }
-}
-
-/// Something to do with one configured sink, whatever its kind: [`build`]
-/// makes the sink and hands it over with its own type, so that the daemon's
-/// drain and `redeliver` share the one place that knows the kinds.
-pub trait WithSink {
-    /// What doing it gives.
-    type Output;
-    /// Do it with `sink`, named `name`, with its spool and retry settings.
-    fn with<S: Sink>(
-        self,
-        name: &str,
-        spool: &SpoolSettings,
-        retry: &RetrySettings,
-        sink: S,
-    ) -> Self::Output;
-}
-
-/// The registry of sink kinds: build the sink `config` describes and hand
-/// it to `with`.
-pub fn build<W: WithSink>(config: &SinkConfig, with: W) -> Result<W::Output, SinkError> {
-    Ok(match config {
-        SinkConfig::File(f) => with.with(
-            &f.name,
-            &f.spool,
-            &f.retry,
-            file::FileSink::new(f.path.clone(), f.rotate_bytes, f.rotate_keep),
-        ),
-        SinkConfig::Stdout(s) => with.with(&s.name, &s.spool, &s.retry, stdout::StdoutSink::new()),
-        SinkConfig::Syslog(s) => {
-            let sink = syslog::SyslogSink::new(s.clone()).map_err(|message| SinkError::Setup {
-                sink: s.name.clone(),
-                message,
-            })?;
-            with.with(&s.name, &s.spool, &s.retry, sink)
-        }
-        SinkConfig::Http(h) => with.with(
-            &h.name,
-            &h.spool,
-            &h.retry,
-            http::HttpSink::new(h.as_ref().clone()),
-        ),
-    })
 }
 
 /// [`Delivery::start`]'s use of a sink: add it to the builder.

@@ -19,8 +19,7 @@ use tokio::time::Instant;
 
 use super::dead_letter::{self, DeadLetterError, Records};
 use super::drain::{batch_of, jittered, send_splitting, sort_outcomes};
-use super::{Sink, SinkError, WithSink, build};
-use crate::config::{Config, RetrySettings, SpoolSettings};
+use super::{RetrySettings, Sink, SinkConfig, SinkError, SpoolSettings, WithSink, build};
 
 /// What became of the records of a dead-letter file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,16 +71,18 @@ pub enum RedeliverError {
 }
 
 /// Send the dead letters in `file` again through the sink named `sink` of
-/// `config`, retrying a destination that is down or busy for at most
+/// `sinks` (the configured ones; their dead letters are under
+/// `state_dir`), retrying a destination that is down or busy for at most
 /// `give_up_after`.
 pub async fn redeliver(
-    config: &Config,
+    sinks: &[SinkConfig],
+    state_dir: &Path,
     sink: &str,
     file: &Path,
     give_up_after: Duration,
 ) -> Result<Redelivered, RedeliverError> {
-    let Some(sink_config) = config.sinks.iter().find(|s| s.name() == sink) else {
-        let known: Vec<&str> = config.sinks.iter().map(|s| s.name()).collect();
+    let Some(sink_config) = sinks.iter().find(|s| s.name() == sink) else {
+        let known: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
         return Err(RedeliverError::UnknownSink {
             name: sink.to_string(),
             known: known.join(", "),
@@ -89,7 +90,7 @@ pub async fn redeliver(
     };
     let job = Job {
         file: file.to_path_buf(),
-        dead_letter: dead_letter::path(&config.state_dir, sink),
+        dead_letter: dead_letter::path(state_dir, sink),
         give_up_after,
     };
     build(sink_config, job)?.await

@@ -9,8 +9,10 @@ use tokio::io::AsyncWriteExt;
 use toml::Spanned;
 use toml::de::DeTable;
 
-use super::{Batch, SendError, Sink};
-use crate::config::{ConfigError, RetrySettings, SinkHeader, SpoolSettings, Validator};
+use super::{
+    Batch, RetrySettings, SendError, Sink, SinkError, SinkHeader, SinkKind, SpoolSettings, WithSink,
+};
+use crate::toml_config::{ConfigError, Validator};
 
 /// The stdout sink's settings: `type = "stdout"` in a `[[sink]]` table.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,9 +25,6 @@ pub struct StdoutSinkConfig {
     pub retry: RetrySettings,
 }
 
-/// The stdout sink has no keys beyond the shared ones.
-pub(crate) const CONFIG_KEYS: &[&str] = &[];
-
 impl Default for StdoutSinkConfig {
     fn default() -> StdoutSinkConfig {
         StdoutSinkConfig {
@@ -36,10 +35,12 @@ impl Default for StdoutSinkConfig {
     }
 }
 
-impl StdoutSinkConfig {
-    /// A stdout [[sink]] from its shared header (its own keys were checked
-    /// to be none).
-    pub(crate) fn read(
+/// `type = "stdout"`: no keys beyond the common header.
+impl SinkKind for StdoutSinkConfig {
+    const TYPE_NAME: &'static str = "stdout";
+    const CONFIG_KEYS: &'static [&'static str] = &[];
+
+    fn read(
         _reader: &Validator<'_>,
         header: SinkHeader,
         _own: Spanned<DeTable<'_>>,
@@ -49,6 +50,14 @@ impl StdoutSinkConfig {
             spool: header.spool,
             retry: header.retry,
         })
+    }
+
+    fn common(&self) -> (&str, &SpoolSettings, &RetrySettings) {
+        (&self.name, &self.spool, &self.retry)
+    }
+
+    fn build<W: WithSink>(&self, with: W) -> Result<W::Output, SinkError> {
+        Ok(with.with(&self.name, &self.spool, &self.retry, StdoutSink::new()))
     }
 }
 

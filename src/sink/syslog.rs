@@ -29,13 +29,13 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket, UnixDatagram};
 
-use super::{Batch, SendError, Sink};
+use super::{
+    Batch, RetrySettings, SendError, Sink, SinkError, SinkHeader, SinkKind, SpoolSettings, WithSink,
+};
 use toml::Spanned;
 use toml::de::DeTable;
 
-use crate::config::{
-    ByteSize, ConfigError, RetrySettings, SinkHeader, SpoolSettings, Validator, read_table,
-};
+use crate::toml_config::{ByteSize, ConfigError, Validator, read_table};
 use encode::{Encoder, frame};
 
 /// How long connecting (and the TLS handshake) and writing one batch may take
@@ -418,6 +418,32 @@ impl SyslogSinkConfig {
             spool,
             retry,
         })
+    }
+}
+
+/// `type = "syslog"`: its own keys are read by [`SyslogSinkConfig::read`].
+impl SinkKind for SyslogSinkConfig {
+    const TYPE_NAME: &'static str = "syslog";
+    const CONFIG_KEYS: &'static [&'static str] = CONFIG_KEYS;
+
+    fn read(
+        reader: &Validator<'_>,
+        header: SinkHeader,
+        own: Spanned<DeTable<'_>>,
+    ) -> Result<SyslogSinkConfig, ConfigError> {
+        SyslogSinkConfig::read(reader, header, own)
+    }
+
+    fn common(&self) -> (&str, &SpoolSettings, &RetrySettings) {
+        (&self.name, &self.spool, &self.retry)
+    }
+
+    fn build<W: WithSink>(&self, with: W) -> Result<W::Output, SinkError> {
+        let sink = SyslogSink::new(self.clone()).map_err(|message| SinkError::Setup {
+            sink: self.name.clone(),
+            message,
+        })?;
+        Ok(with.with(&self.name, &self.spool, &self.retry, sink))
     }
 }
 

@@ -28,10 +28,112 @@ use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::DeTable;
+
+use super::registry::{PendingAudit, ReadSource, SourceHeader, SourceKind};
 use super::{Observation, Report};
 use crate::audit::record::{self, PlutoRecord};
 use crate::audit::{logfile, netlink};
-use crate::config::{AuditFrom, AuditSourceConfig};
+use crate::toml_config::{ConfigError, Validator, read_table};
+
+/// Where an audit source reads pluto's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditFrom {
+    /// The kernel's audit netlink multicast group (needs `CAP_AUDIT_READ`).
+    Netlink,
+    /// auditd's log file, followed across rotation.
+    AuditdLog(PathBuf),
+    /// journald's copy (`journalctl -f -o json _TRANSPORT=audit`).
+    Journal,
+}
+
+/// pluto's own audit records for one snapshot source (`[[source]] type = "audit"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditSourceConfig {
+    /// Unique source name (default: `audit`), for logs and metrics.
+    pub name: String,
+    /// The snapshot source (command or file) watching the same pluto, whose
+    /// tracker the records are fused into.
+    pub pluto: String,
+    /// Where the records are read.
+    pub from: AuditFrom,
+    /// The file where this pluto writes its pid. The kernel hands every
+    /// reader the records of every pluto on the host (one per network
+    /// namespace, or a test peer), all from the same program; only the pid
+    /// tells this one's apart. Read again when a record comes from a pid
+    /// not seen before, so a restarted pluto is followed.
+    pub pid_file: PathBuf,
+}
+
+/// auditd's log where a distribution puts it.
+pub const DEFAULT_AUDIT_LOG: &str = "/var/log/audit/audit.log";
+
+/// Where pluto writes its pid (`--rundir`, default `/run/pluto`).
+pub const DEFAULT_PLUTO_PID_FILE: &str = "/run/pluto/pluto.pid";
+
+/// `type = "audit"` in a `[[source]]` table: it makes no snapshots, so the
+/// registry ties it to the snapshot source of its pluto once all are read.
+pub(crate) const KIND: SourceKind = SourceKind {
+    type_name: "audit",
+    what: "an `audit` [[source]]",
+    makes_snapshots: false,
+    config_keys: &["from", "path", "pluto", "pid_file"],
+    read: |reader, header, own| read_config(reader, header, own).map(ReadSource::Audit),
+};
+
+/// The audit source's own keys as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuditSource {
+    from: Option<Spanned<String>>,
+    path: Option<Spanned<PathBuf>>,
+    pluto: Option<Spanned<String>>,
+    pid_file: Option<Spanned<PathBuf>>,
+}
+
+/// An audit [[source]]: where its records come from; which snapshot
+/// source it belongs to is settled once every source is read.
+fn read_config(
+    reader: &Validator<'_>,
+    header: SourceHeader,
+    own: Spanned<DeTable<'_>>,
+) -> Result<PendingAudit, ConfigError> {
+    let raw: RawAuditSource = read_table(reader, own)?;
+    let from = match raw.from.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
+        None | Some(("netlink", _)) => {
+            reader.not_for("path", &raw.path, "an audit source reading netlink")?;
+            AuditFrom::Netlink
+        }
+        Some(("journal", _)) => {
+            reader.not_for("path", &raw.path, "an audit source reading the journal")?;
+            AuditFrom::Journal
+        }
+        Some(("auditd-log", _)) => AuditFrom::AuditdLog(
+            raw.path
+                .map_or_else(|| PathBuf::from(DEFAULT_AUDIT_LOG), Spanned::into_inner),
+        ),
+        Some((other, span)) => {
+            return reader.error(
+                span,
+                format!(
+                    "unknown `from` {other:?}: an audit source reads \"netlink\", \"auditd-log\" or \"journal\""
+                ),
+            );
+        }
+    };
+    Ok(PendingAudit {
+        name: header.name,
+        pluto: raw.pluto,
+        from,
+        pid_file: raw.pid_file.map_or_else(
+            || PathBuf::from(DEFAULT_PLUTO_PID_FILE),
+            Spanned::into_inner,
+        ),
+        span: header.span,
+    })
+}
 
 /// Records held between the reader and the daemon: a burst of 50,000
 /// tunnels rekeying at once, twice over.

@@ -20,10 +20,129 @@ use tracing::{debug, info, warn};
 
 use sha2::Digest;
 
-use super::{Observation, Report, hex, unix_now, unix_now_ms, unrecognised_summary};
-use crate::config::CommandSourceConfig;
-use crate::input::{CHUNK_BYTES, DumpFeed, DumpOrigin};
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::DeTable;
+
+use super::registry::{ReadSource, SourceHeader, SourceKind};
+use super::{Observation, Report, SourceConfig, hex, unix_now, unix_now_ms, unrecognised_summary};
+use crate::input::{CHUNK_BYTES, DEFAULT_MAX_BYTES, DumpFeed, DumpOrigin};
 use crate::snapshot::{OutputKind, Snapshot};
+use crate::toml_config::{ByteSize, ConfigError, DurationValue, Validator, read_table};
+
+/// Polls pluto by running a command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandSourceConfig {
+    /// Unique source name (default: `command`).
+    pub name: String,
+    /// The program and its arguments, run without a shell.
+    pub argv: Vec<String>,
+    /// Further commands run in the same poll, their output merged with
+    /// `argv`'s into one snapshot (e.g. `--trafficstatus` then
+    /// `--showstates` on a big gateway instead of the heavy `--status`).
+    /// Added by the daemon branch for the command source.
+    pub extra_argv: Vec<Vec<String>>,
+    /// Time between two runs.
+    pub interval: Duration,
+    /// A run taking longer is killed and counted as pluto unreachable.
+    pub timeout: Duration,
+    /// Random extra delay up to this much, so a fleet does not poll in lockstep.
+    pub jitter: Duration,
+    /// A command printing more than this is stopped and its output skipped:
+    /// a runaway command must not keep the daemon parsing (the output is
+    /// parsed as it arrives, so this bounds time, not memory).
+    pub max_bytes: u64,
+}
+
+impl Default for CommandSourceConfig {
+    fn default() -> CommandSourceConfig {
+        CommandSourceConfig {
+            name: "command".to_string(),
+            argv: ["ipsec", "whack", "--status"].map(String::from).to_vec(),
+            extra_argv: Vec::new(),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            jitter: Duration::from_secs(1),
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
+/// `type = "command"` in a `[[source]]` table.
+pub(crate) const KIND: SourceKind = SourceKind {
+    type_name: "command",
+    what: "a `command` [[source]]",
+    makes_snapshots: true,
+    config_keys: &[
+        "argv",
+        "extra_argv",
+        "interval",
+        "timeout",
+        "jitter",
+        "max_bytes",
+    ],
+    read: |reader, header, own| {
+        read_config(reader, header, own).map(|c| ReadSource::Snapshot(SourceConfig::Command(c)))
+    },
+};
+
+/// The command source's own keys as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommandSource {
+    argv: Option<Spanned<Vec<String>>>,
+    extra_argv: Option<Spanned<Vec<Vec<String>>>>,
+    interval: Option<Spanned<DurationValue>>,
+    timeout: Option<Spanned<DurationValue>>,
+    jitter: Option<Spanned<DurationValue>>,
+    max_bytes: Option<Spanned<ByteSize>>,
+}
+
+/// A command [[source]] from its common header and its own keys.
+fn read_config(
+    reader: &Validator<'_>,
+    header: SourceHeader,
+    own: Spanned<DeTable<'_>>,
+) -> Result<CommandSourceConfig, ConfigError> {
+    let raw: RawCommandSource = read_table(reader, own)?;
+    let d = CommandSourceConfig::default();
+    let argv = match raw.argv {
+        Some(a) if a.get_ref().is_empty() || a.get_ref()[0].is_empty() => {
+            return reader.error(
+                a.span(),
+                "`argv` needs at least the program, e.g. [\"ipsec\", \"whack\", \"--status\"]"
+                    .into(),
+            );
+        }
+        Some(a) => a.into_inner(),
+        None => d.argv,
+    };
+    let extra_argv = match raw.extra_argv {
+        Some(a) if a.get_ref().iter().any(|c| c.is_empty() || c[0].is_empty()) => {
+            return reader.error(
+                a.span(),
+                "every command in `extra_argv` needs at least the program, e.g. [[\"ipsec\", \"whack\", \"--showstates\"]]".into(),
+            );
+        }
+        Some(a) => a.into_inner(),
+        None => d.extra_argv,
+    };
+    Ok(CommandSourceConfig {
+        name: header.name,
+        argv,
+        extra_argv,
+        interval: match raw.interval {
+            Some(v) => reader.positive(v, "interval")?,
+            None => d.interval,
+        },
+        timeout: match raw.timeout {
+            Some(v) => reader.positive(v, "timeout")?,
+            None => d.timeout,
+        },
+        jitter: raw.jitter.map_or(d.jitter, |v| v.into_inner().0),
+        max_bytes: raw.max_bytes.map_or(d.max_bytes, |v| v.into_inner().0),
+    })
+}
 
 /// Why one poll did not give a snapshot: a short slug for the event's
 /// `event.reason` and one line for the log.

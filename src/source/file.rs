@@ -24,10 +24,110 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 
-use super::{Observation, Report, hex, unix_now, unrecognised_summary};
-use crate::config::FileSourceConfig;
-use crate::input::{CHUNK_BYTES, DumpFeed, DumpOrigin};
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::DeTable;
+
+use super::registry::{ReadSource, SourceHeader, SourceKind};
+use super::{Observation, Report, SourceConfig, hex, unix_now, unrecognised_summary};
+use crate::input::{CHUNK_BYTES, DEFAULT_MAX_BYTES, DumpFeed, DumpOrigin};
 use crate::snapshot::Snapshot;
+use crate::toml_config::{ByteSize, ConfigError, DurationValue, Validator, read_table};
+
+/// Watches one status-dump file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSourceConfig {
+    /// Unique source name (default: `file`).
+    pub name: String,
+    /// The dump to watch.
+    pub path: PathBuf,
+    /// The file must be unchanged this long before it is read (rewrite-in-place).
+    pub settle: Duration,
+    /// How often to look when inotify is unavailable (or `force_poll`).
+    pub poll_interval: Duration,
+    /// Poll even when inotify works (network filesystems).
+    pub force_poll: bool,
+    /// A dump larger than this is not read (it is not a status dump).
+    pub max_bytes: u64,
+    /// Warn when the dump has not changed for this many times its usual
+    /// interval (its writer probably died); 0 turns the warning off.
+    pub stale_after_intervals: u32,
+}
+
+impl FileSourceConfig {
+    /// A file source on `path` with every other setting at its default.
+    pub fn new(path: PathBuf) -> FileSourceConfig {
+        FileSourceConfig {
+            name: "file".to_string(),
+            path,
+            settle: Duration::from_millis(500),
+            poll_interval: Duration::from_secs(2),
+            force_poll: false,
+            max_bytes: DEFAULT_MAX_BYTES,
+            stale_after_intervals: 5,
+        }
+    }
+}
+
+/// `type = "file"` in a `[[source]]` table.
+pub(crate) const KIND: SourceKind = SourceKind {
+    type_name: "file",
+    what: "a `file` [[source]]",
+    makes_snapshots: true,
+    config_keys: &[
+        "path",
+        "settle",
+        "poll_interval",
+        "force_poll",
+        "max_bytes",
+        "stale_after_intervals",
+    ],
+    read: |reader, header, own| {
+        read_config(reader, header, own).map(|f| ReadSource::Snapshot(SourceConfig::File(f)))
+    },
+};
+
+/// The file source's own keys as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFileSource {
+    path: Option<Spanned<PathBuf>>,
+    settle: Option<Spanned<DurationValue>>,
+    poll_interval: Option<Spanned<DurationValue>>,
+    force_poll: Option<Spanned<bool>>,
+    max_bytes: Option<Spanned<ByteSize>>,
+    stale_after_intervals: Option<Spanned<u32>>,
+}
+
+/// A file [[source]] from its common header and its own keys.
+fn read_config(
+    reader: &Validator<'_>,
+    header: SourceHeader,
+    own: Spanned<DeTable<'_>>,
+) -> Result<FileSourceConfig, ConfigError> {
+    let raw: RawFileSource = read_table(reader, own)?;
+    let Some(path) = raw.path else {
+        return reader.error(
+            header.span,
+            "a `file` [[source]] needs `path`, the status dump to watch".into(),
+        );
+    };
+    let d = FileSourceConfig::new(path.into_inner());
+    Ok(FileSourceConfig {
+        name: header.name,
+        settle: raw.settle.map_or(d.settle, |v| v.into_inner().0),
+        poll_interval: match raw.poll_interval {
+            Some(v) => reader.positive(v, "poll_interval")?,
+            None => d.poll_interval,
+        },
+        force_poll: raw.force_poll.map_or(d.force_poll, Spanned::into_inner),
+        max_bytes: raw.max_bytes.map_or(d.max_bytes, |v| v.into_inner().0),
+        stale_after_intervals: raw
+            .stale_after_intervals
+            .map_or(d.stale_after_intervals, Spanned::into_inner),
+        path: d.path,
+    })
+}
 
 /// How many `settle` periods a file may keep changing before it is read
 /// anyway (the completeness check still guards what is read).

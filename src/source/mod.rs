@@ -9,7 +9,10 @@
 pub mod audit;
 pub mod command;
 pub mod file;
+pub(crate) mod registry;
 pub mod replay;
+
+pub use registry::SourceConfig;
 
 use crate::snapshot::Snapshot;
 

@@ -17,7 +17,8 @@ use toml::de::DeTable;
 
 use super::client::{Auth, ClientSettings, SecretSource, TlsSettings};
 use super::{Compression, HttpSinkConfig, Mode, elasticsearch, splunk};
-use crate::config::{ConfigError, DurationValue, SinkHeader, Validator, read_table};
+use crate::sink::SinkHeader;
+use crate::toml_config::{ConfigError, DurationValue, Validator, read_table};
 
 /// The keys of an http [[sink]] beyond the shared ones.
 pub(crate) const CONFIG_KEYS: &[&str] = &[

@@ -1,0 +1,259 @@
+//! The registry of source kinds: the one list of every kind of
+//! `[[source]]`, and the one place that reads a `[[source]]` table and
+//! starts the source it describes.
+//!
+//! A kind (command, file, audit) owns its `type` name, its own keys and
+//! their reader, in its own file, as a [`SourceKind`] that [`KINDS`]
+//! lists. The keys every source has, `type` and `name`, are its common
+//! header: read here, once, before the kind's own reader runs; a key of
+//! another kind is refused here too, so that no reader has to know the
+//! others. An audit source makes no snapshots: it is tied here to the
+//! snapshot source of its pluto. This module must never read a key of a
+//! kind itself.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use toml::Spanned;
+use toml::de::DeTable;
+
+use super::audit::{AuditFrom, AuditSourceConfig};
+use super::command::CommandSourceConfig;
+use super::file::FileSourceConfig;
+use super::{Report, audit, command, file};
+use crate::toml_config::{ConfigError, Errors, Validator, read_table, split_table, unknown_key};
+
+/// One kind of source, as its own file describes it to the registry.
+pub(crate) struct SourceKind {
+    /// The `type` of its `[[source]]` tables.
+    pub(crate) type_name: &'static str,
+    /// The kind in the words of an error: "a `command` [[source]]".
+    pub(crate) what: &'static str,
+    /// Whether it sends snapshots (and has a tracker of its own); an audit
+    /// source only adds records to the tracker of another.
+    pub(crate) makes_snapshots: bool,
+    /// Its keys beyond the common header, so that a key of another kind is
+    /// reported as not applying to this one rather than as unknown.
+    pub(crate) config_keys: &'static [&'static str],
+    /// Its settings from the common header and its own keys.
+    pub(crate) read: ReadKind,
+}
+
+/// How one kind reads its own keys.
+pub(crate) type ReadKind =
+    fn(&Validator<'_>, SourceHeader, Spanned<DeTable<'_>>) -> Result<ReadSource, ConfigError>;
+
+/// The registry: every kind of source, in the order an unknown `type`
+/// lists them.
+pub(crate) const KINDS: &[SourceKind] = &[command::KIND, file::KIND, audit::KIND];
+
+/// The common header of every `[[source]]`, read before its own keys.
+pub(crate) struct SourceHeader {
+    /// The unique name (default: the type).
+    pub(crate) name: String,
+    /// Where the table's `type` is, for errors about the table as a whole.
+    pub(crate) span: std::ops::Range<usize>,
+}
+
+/// The keys of the common header.
+const HEADER_KEYS: &[&str] = &["type", "name"];
+
+/// The common header as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSourceHeader {
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    name: Option<Spanned<String>>,
+}
+
+/// What one `[[source]]` table turned out to be.
+pub(crate) enum ReadSource {
+    /// A source of snapshots, with a tracker of its own.
+    Snapshot(SourceConfig),
+    /// An audit source, until it is tied to its snapshot source.
+    Audit(PendingAudit),
+}
+
+/// An audit source whose snapshot source is not settled yet.
+pub(crate) struct PendingAudit {
+    /// Its unique name.
+    pub(crate) name: String,
+    /// The snapshot source it names, if it names one.
+    pub(crate) pluto: Option<Spanned<String>>,
+    /// Where its records are read.
+    pub(crate) from: AuditFrom,
+    /// Where its pluto writes its pid.
+    pub(crate) pid_file: PathBuf,
+    /// Where its table's `type` is, for errors about `pluto`.
+    pub(crate) span: std::ops::Range<usize>,
+}
+
+/// One `[[source]]` table: the common header here, the kind's own keys by
+/// its reader; `names` are those of the sources read before it.
+pub(crate) fn read(
+    reader: &Validator<'_>,
+    table: Spanned<DeTable<'_>>,
+    names: &mut Vec<String>,
+) -> Result<ReadSource, ConfigError> {
+    let (header, own) = split_table(table, HEADER_KEYS);
+    let raw: RawSourceHeader = read_table(reader, header)?;
+    let kind_span = raw.kind.span();
+    let kind = raw.kind.into_inner();
+    let Some(found) = KINDS.iter().find(|k| k.type_name == kind) else {
+        let known: Vec<String> = KINDS.iter().map(|k| format!("`{}`", k.type_name)).collect();
+        return reader.error(
+            kind_span,
+            format!(
+                "unknown variant `{kind}`, expected one of {}",
+                known.join(", ")
+            ),
+        );
+    };
+    for (key, _) in own.get_ref().iter() {
+        let name = key.get_ref().as_ref();
+        if found.config_keys.contains(&name) {
+            continue;
+        }
+        let owners = || KINDS.iter().filter(|k| k.config_keys.contains(&name));
+        if owners().next().is_none() {
+            return unknown_key(
+                reader,
+                name,
+                key.span(),
+                "[[source]]",
+                HEADER_KEYS,
+                found.config_keys,
+            );
+        }
+        // A key only audit sources have is said not to apply to snapshot
+        // sources as a whole: that is the mistake, not the kind.
+        let what = if found.makes_snapshots && owners().all(|k| !k.makes_snapshots) {
+            "a snapshot [[source]]"
+        } else {
+            found.what
+        };
+        return reader.key_error(key.span(), format!("key `{name}` does not apply to {what}"));
+    }
+    let header = SourceHeader {
+        name: reader.name(raw.name, &kind, "[[source]]", kind_span.clone(), names)?,
+        span: kind_span,
+    };
+    (found.read)(reader, header, own)
+}
+
+/// Ties every audit source to its snapshot source: the one `pluto`
+/// names, or the only one there is. Two audit sources for one pluto
+/// would feed it every record twice.
+pub(crate) fn tie_audit(
+    reader: &Validator<'_>,
+    parsed: Vec<ReadSource>,
+    errors: &mut Errors,
+) -> (Vec<SourceConfig>, Vec<AuditSourceConfig>) {
+    let mut sources = Vec::new();
+    let mut pending = Vec::new();
+    for p in parsed {
+        match p {
+            ReadSource::Snapshot(s) => sources.push(s),
+            ReadSource::Audit(a) => pending.push(a),
+        }
+    }
+    if !pending.is_empty() && sources.is_empty() {
+        sources.push(SourceConfig::Command(CommandSourceConfig::default()));
+    }
+    let mut audit: Vec<AuditSourceConfig> = Vec::new();
+    for PendingAudit {
+        name,
+        pluto,
+        from,
+        pid_file,
+        span,
+    } in pending
+    {
+        let target = match pluto {
+            Some(p) => {
+                let known = sources.iter().any(|s| s.name() == p.get_ref());
+                if !known {
+                    let names: Vec<&str> = sources.iter().map(SourceConfig::name).collect();
+                    errors.0.push(reader.invalid(
+                        p.span(),
+                        format!(
+                            "`pluto` names no command or file [[source]]: {:?} is not one of {}",
+                            p.get_ref(),
+                            names.join(", ")
+                        ),
+                    ));
+                    continue;
+                }
+                p.into_inner()
+            }
+            None if sources.len() == 1 => sources[0].name().to_string(),
+            None => {
+                errors.0.push(reader.invalid(
+                    span,
+                    "an `audit` [[source]] next to several snapshot sources needs `pluto`, the name of the one watching the same pluto".into(),
+                ));
+                continue;
+            }
+        };
+        if audit.iter().any(|a| a.pluto == target) {
+            errors.0.push(reader.invalid(
+                span,
+                format!("two audit sources feed the source {target:?}; one per pluto is enough (each would repeat every record)"),
+            ));
+            continue;
+        }
+        audit.push(AuditSourceConfig {
+            name,
+            pluto: target,
+            from,
+            pid_file,
+        });
+    }
+    (sources, audit)
+}
+
+/// One place snapshots come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceConfig {
+    /// Run a command (by default `ipsec whack --status`) every interval.
+    Command(CommandSourceConfig),
+    /// Watch a file that something else rewrites with status dumps.
+    File(FileSourceConfig),
+}
+
+/// A running source: the task the daemon spawns.
+pub type Running = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl SourceConfig {
+    /// The name used in logs and in the checkpoint, unique among sources.
+    pub fn name(&self) -> &str {
+        match self {
+            SourceConfig::Command(c) => &c.name,
+            SourceConfig::File(f) => &f.name,
+        }
+    }
+
+    /// How often it looks when it looks on a clock (a command source
+    /// polls); `None` for a source that looks when told (a file watch).
+    pub fn interval(&self) -> Option<Duration> {
+        match self {
+            SourceConfig::Command(c) => Some(c.interval),
+            SourceConfig::File(_) => None,
+        }
+    }
+
+    /// The source's task, sending its reports over `tx`; `last_sha256` is
+    /// the digest of the content its tracker saw last (from the
+    /// checkpoint), so that a file source does not send it again.
+    pub fn run(self, last_sha256: Option<String>, tx: mpsc::Sender<Report>) -> Running {
+        match self {
+            SourceConfig::Command(c) => Box::pin(command::run(c, tx)),
+            SourceConfig::File(f) => Box::pin(file::run(f, last_sha256, tx)),
+        }
+    }
+}
