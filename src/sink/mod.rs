@@ -51,6 +51,7 @@ pub mod redeliver;
 pub mod spool;
 pub mod stdout;
 pub mod syslog;
+pub mod tls;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -557,18 +558,20 @@ pub fn build<W: WithSink>(config: &SinkConfig, with: W) -> Result<W::Output, Sin
         ),
         SinkConfig::Stdout(s) => with.with(&s.name, &s.spool, &s.retry, stdout::StdoutSink::new()),
         SinkConfig::Syslog(s) => {
-            let sink = syslog::SyslogSink::new(s.clone()).map_err(|message| SinkError::Setup {
+            let sink = syslog::SyslogSink::new(s.clone()).map_err(|e| SinkError::Setup {
                 sink: s.name.clone(),
-                message,
+                message: e.to_string(),
             })?;
             with.with(&s.name, &s.spool, &s.retry, sink)
         }
-        SinkConfig::Http(h) => with.with(
-            &h.name,
-            &h.spool,
-            &h.retry,
-            http::HttpSink::new(h.as_ref().clone()),
-        ),
+        SinkConfig::Http(h) => {
+            let sink =
+                http::HttpSink::try_new(h.as_ref().clone()).map_err(|e| SinkError::Setup {
+                    sink: h.name.clone(),
+                    message: e.to_string(),
+                })?;
+            with.with(&h.name, &h.spool, &h.retry, sink)
+        }
     })
 }
 
