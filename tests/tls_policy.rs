@@ -2,7 +2,8 @@
 //! that does not read is a configuration error at its `file:line`, from
 //! `check-config` and from `run` alike, before anything starts; and syslog's
 //! old `insecure_skip_verify` still turns verification off, with one
-//! deprecation warning at start and one from `check-config`.
+//! deprecation warning at start and one from `check-config`; a file gone at
+//! SIGHUP keeps the configuration that works.
 
 #[path = "syslog_common/mod.rs"]
 mod syslog_common;
@@ -12,6 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use swantrail::sink::syslog::{SyslogSink, Transport};
 use syslog_common::{Kind, Listen, Receiver, TestCa};
 
 const BIN: &str = env!("CARGO_BIN_EXE_swantrail");
@@ -277,4 +279,98 @@ max_backoff = "500ms"
         !log.contains("delivery failed"),
         "no delivery failed:\n{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_syslog_ca_file_gone_at_sighup_keeps_the_configuration_that_works() {
+    use swantrail::sink::{Batch, Sink as _};
+    let ca = TestCa::new("swantrail test CA");
+    let (cert, key) = ca.server("receiver", &["127.0.0.1"]);
+    let mut receiver = Receiver::start(Kind::Rsyslog, Listen::Tls { cert, key });
+    let dir = tempfile::tempdir().unwrap();
+    let ca_copy = dir.path().join("ca.pem");
+    fs::copy(&ca.ca, &ca_copy).unwrap();
+    let mut config = syslog_common::sink_config(&receiver, Transport::Tls);
+    config.tls.ca_file = Some(ca_copy.clone());
+    let mut sink = SyslogSink::new(config).unwrap();
+    let batch = |n: u64| {
+        Batch::from_ndjson(format!(
+            "{}\n",
+            syslog_common::event(n, "tun", "user@example.net")
+        ))
+    };
+    sink.send(&batch(1)).await.unwrap();
+
+    fs::remove_file(&ca_copy).unwrap();
+    let e = sink.reopen().unwrap_err().to_string();
+    assert!(
+        e.contains("tls.ca_file") && e.contains("still using the TLS files read before"),
+        "{e}"
+    );
+    // A new connection, so a new handshake, with the configuration kept.
+    receiver.stop();
+    receiver.restart();
+    let until = Instant::now() + Duration::from_secs(20);
+    while let Err(e) = sink.send(&batch(2)).await {
+        assert!(Instant::now() < until, "not sent after SIGHUP: {e:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = receiver.wait_for(2, Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 2, "{}", receiver.logs());
+}
+
+#[test]
+fn the_tls_table_is_read_alike_for_both_sinks_with_the_alias_for_syslog_only() {
+    let error = |text: &str| {
+        swantrail::config::from_toml_str(text, Path::new("t.toml"))
+            .unwrap_err()
+            .to_string()
+    };
+    let syslog =
+        "[[sink]]\ntype = \"syslog\"\ntransport = \"tls\"\naddress = \"h:6514\"\n[sink.tls]\n";
+    let http = "[[sink]]\ntype = \"http\"\nurl = \"https://h:8080/\"\n[sink.tls]\n";
+    let e = error(&format!(
+        "{syslog}verify = true\ninsecure_skip_verify = true\n"
+    ));
+    assert!(
+        e.starts_with("t.toml:7:1: give `tls.verify` or its deprecated alias"),
+        "{e}"
+    );
+    let e = error(&format!("{http}insecure_skip_verify = true\n"));
+    assert!(
+        e.starts_with(
+            "t.toml:5:1: `tls.insecure_skip_verify` is the old syslog name; write `verify = false`"
+        ),
+        "{e}"
+    );
+    let e = error(&format!("{http}server_name = \"no such name!\"\n"));
+    assert!(
+        e.starts_with("t.toml:5:15: invalid `tls.server_name`"),
+        "{e}"
+    );
+    let e =
+        error("[[sink]]\ntype = \"http\"\nurl = \"http://h:8080/\"\n[sink.tls]\nverify = false\n");
+    assert!(
+        e.contains("the [sink.tls] table does not apply to an http:// `url`"),
+        "{e}"
+    );
+    for (text, verify, name) in [
+        (
+            format!("{syslog}insecure_skip_verify = true\n"),
+            false,
+            None,
+        ),
+        (format!("{syslog}verify = false\n"), false, None),
+        (format!("{http}verify = false\n"), false, None),
+        (
+            format!("{http}server_name = \"logs.example.net\"\n"),
+            true,
+            Some("logs.example.net"),
+        ),
+    ] {
+        let config = swantrail::config::from_toml_str(&text, Path::new("t.toml")).unwrap();
+        let tls = swantrail::sink::tls::settings_of(&config.sinks[0]).unwrap();
+        assert_eq!(tls.verify, verify, "{text}");
+        assert_eq!(tls.server_name.as_deref(), name, "{text}");
+    }
 }
