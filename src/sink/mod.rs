@@ -23,7 +23,8 @@
 //! too large (the drain splits the batch in halves) and
 //! [`SendError::Rejected`] for what never will. Then one arm in `SinkConfig`
 //! with its row in `config.rs`'s `SINK_TYPES`, one arm in [`build`], and its
-//! keys in `config/swantrail.toml`. A destination
+//! keys in `config/swantrail.toml`. A sink that speaks TLS takes the shared
+//! `[sink.tls]` table and its failure policy from [`tls`]. A destination
 //! that answers per event (Elasticsearch `_bulk`) implements
 //! [`Sink::send_each`] as well. A sink never retries, sleeps or counts by
 //! itself.

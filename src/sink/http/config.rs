@@ -71,7 +71,7 @@ enum ModeName {
     Otlp,
 }
 
-/// `auth` as written; `None` is the mode's default.
+/// `auth` as written, or the token scheme splunk-hec implies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AuthName {
     None,
@@ -99,6 +99,7 @@ struct RawModeKeys {
     sourcetype: Option<Spanned<String>>,
 }
 
+/// Where a value is in the config text.
 type Span = std::ops::Range<usize>;
 
 impl HttpSinkConfig {
@@ -269,76 +270,81 @@ fn read_auth(
             );
         }
     };
-    let spans = |file: &Option<Spanned<PathBuf>>, env: &Option<Spanned<String>>| {
-        file.as_ref()
-            .map(Spanned::span)
-            .or(env.as_ref().map(Spanned::span))
-    };
-    let user = raw.user.as_ref().map(Spanned::span);
-    let password = spans(&raw.password_file, &raw.password_env);
-    let token = spans(&raw.token_file, &raw.token_env);
-    let not_with = |span: Option<Span>, key: &str, auth: &str| match span {
-        Some(span) => reader.key_error(span, format!("key `{key}` does not apply to {auth}")),
-        None => Ok(()),
-    };
-    let secret =
-        |file, env, keys: (&str, &str), why: &str| read_secret(reader, file, env, keys, why, table);
-    let token_of = |scheme: &str, source: Option<SecretSource>| match source {
-        Some(token) => Auth::Bearer {
+    refuse_other_credentials(reader, &raw, name)?;
+    let token = |scheme: &str, why: &str| {
+        let keys = ("token_file", "token_env");
+        let source = read_secret(reader, raw.token_file, raw.token_env, keys, why, table)?;
+        Ok(source.map_or(Auth::None, |token| Auth::Bearer {
             scheme: scheme.into(),
             token,
-        },
-        None => Auth::None,
+        }))
     };
     match name {
-        AuthName::Splunk => {
-            const HEC: &str = "HEC's token authentication";
-            not_with(user, "user", HEC)?;
-            not_with(password, "password_file", HEC)?;
-            let keys = ("token_file", "token_env");
-            let token = secret(raw.token_file, raw.token_env, keys, "mode \"splunk-hec\"")?;
-            Ok(token_of("Splunk", token))
-        }
-        AuthName::None => {
-            not_with(user, "user", "`auth = \"none\"`; set `auth = \"basic\"`")?;
-            let basic = "`auth = \"none\"`; set `auth = \"basic\"`";
-            not_with(password, "password_file/password_env", basic)?;
-            let bearer = "`auth = \"none\"`; set `auth = \"bearer\"`";
-            not_with(token, "token_file/token_env", bearer)?;
-            Ok(Auth::None)
-        }
+        AuthName::None => Ok(Auth::None),
+        AuthName::Splunk => token("Splunk", "mode \"splunk-hec\""),
+        AuthName::Bearer => token("Bearer", "token authentication"),
+        AuthName::ApiKey => token("ApiKey", "token authentication"),
         AuthName::Basic => {
-            not_with(token, "token_file/token_env", "`auth = \"basic\"`")?;
             let Some(user) = raw.user else {
                 return reader.error(auth_span, "`auth = \"basic\"` needs `user`".into());
             };
             let keys = ("password_file", "password_env");
-            let password = secret(
+            let why = "`auth = \"basic\"`";
+            let password = read_secret(
+                reader,
                 raw.password_file,
                 raw.password_env,
                 keys,
-                "`auth = \"basic\"`",
+                why,
+                table,
             )?;
             Ok(password.map_or(Auth::None, |password| Auth::Basic {
                 user: user.into_inner(),
                 password,
             }))
         }
+    }
+}
+
+/// The credential keys that `auth` does not use, refused by name.
+fn refuse_other_credentials(
+    reader: &Validator<'_>,
+    raw: &RawAuth,
+    name: AuthName,
+) -> Result<(), ConfigError> {
+    let either = |file: &Option<Spanned<PathBuf>>, env: &Option<Spanned<String>>| {
+        file.as_ref()
+            .map(Spanned::span)
+            .or(env.as_ref().map(Spanned::span))
+    };
+    let user = raw.user.as_ref().map(Spanned::span);
+    let password = either(&raw.password_file, &raw.password_env);
+    let token = either(&raw.token_file, &raw.token_env);
+    let not_with = |span: Option<Span>, key: &str, auth: &str| match span {
+        Some(span) => reader.key_error(span, format!("key `{key}` does not apply to {auth}")),
+        None => Ok(()),
+    };
+    match name {
+        AuthName::Splunk => {
+            const HEC: &str = "HEC's token authentication";
+            not_with(user, "user", HEC)?;
+            not_with(password, "password_file", HEC)
+        }
+        AuthName::None => {
+            not_with(user, "user", "`auth = \"none\"`; set `auth = \"basic\"`")?;
+            let basic = "`auth = \"none\"`; set `auth = \"basic\"`";
+            not_with(password, "password_file/password_env", basic)?;
+            let bearer = "`auth = \"none\"`; set `auth = \"bearer\"`";
+            not_with(token, "token_file/token_env", bearer)
+        }
+        AuthName::Basic => not_with(token, "token_file/token_env", "`auth = \"basic\"`"),
         AuthName::Bearer | AuthName::ApiKey => {
             not_with(user, "user", "token authentication")?;
             not_with(
                 password,
                 "password_file/password_env",
                 "token authentication",
-            )?;
-            let keys = ("token_file", "token_env");
-            let token = secret(raw.token_file, raw.token_env, keys, "token authentication")?;
-            let scheme = if name == AuthName::Bearer {
-                "Bearer"
-            } else {
-                "ApiKey"
-            };
-            Ok(token_of(scheme, token))
+            )
         }
     }
 }
