@@ -8,7 +8,6 @@
 //! goes on by itself once the receiver takes the spooled events again.
 
 mod common;
-#[allow(dead_code)]
 mod http_receiver;
 
 use std::collections::BTreeMap;
