@@ -3,7 +3,8 @@
 //! `check-config` and from `run` alike, before anything starts; and syslog's
 //! old `insecure_skip_verify` still turns verification off, with one
 //! deprecation warning at start and one from `check-config`; a file gone at
-//! SIGHUP keeps the configuration that works.
+//! SIGHUP keeps the configuration that works; a receiver certificate that
+//! fails keeps the events spooled with one log line for the whole outage.
 
 #[path = "syslog_common/mod.rs"]
 mod syslog_common;
@@ -373,4 +374,123 @@ fn the_tls_table_is_read_alike_for_both_sinks_with_the_alias_for_syslog_only() {
         assert_eq!(tls.verify, verify, "{text}");
         assert_eq!(tls.server_name.as_deref(), name, "{text}");
     }
+}
+
+/// The value of `name{sink="siem"}` on the daemon's `/metrics` at `port`.
+fn siem_metric(port: u16, name: &str) -> Option<u64> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let prefix = format!("{name}{{sink=\"siem\"}} ");
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn a_receiver_certificate_that_fails_keeps_the_events_spooled_and_is_logged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("swantrail test CA");
+    // The receiver's certificate is signed by another CA than the one given.
+    let stranger = TestCa::new("some other CA");
+    let (cert, key) = stranger.server("receiver", &["127.0.0.1"]);
+    let receiver = Receiver::start(Kind::Rsyslog, Listen::Tls { cert, key });
+    let watch = dir.path().join("watch");
+    fs::create_dir_all(&watch).unwrap();
+    let dump = fs::read_dir(SERIES)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    fs::copy(&dump, watch.join("status.txt")).unwrap();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = format!(
+        r#"state_dir = {state}
+hostname = "gw-test"
+shutdown_grace = "1s"
+
+[metrics]
+listen = "127.0.0.1:{metrics_port}"
+
+[[source]]
+type = "file"
+path = {watched}
+settle = "50ms"
+
+[[sink]]
+type = "syslog"
+name = "siem"
+transport = "tls"
+address = "{address}"
+
+[sink.tls]
+ca_file = {ca}
+
+[sink.spool]
+batch_max_wait = "20ms"
+
+[sink.retry]
+initial_backoff = "50ms"
+max_backoff = "200ms"
+"#,
+        state = toml_path(&dir.path().join("state")),
+        watched = toml_path(&watch.join("status.txt")),
+        address = receiver.address(),
+        ca = toml_path(&ca.ca),
+    );
+    let config = dir.path().join("swantrail.toml");
+    fs::write(&config, &text).unwrap();
+    let log_path = dir.path().join("daemon.log");
+    let mut daemon = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&config)
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || fs::read_to_string(&log_path).unwrap_or_default();
+    // Several attempts, each refused: every pending event retried three times.
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending = siem_metric(metrics_port, "swantrail_spool_events").unwrap_or(0);
+        let retried = siem_metric(metrics_port, "swantrail_sink_retried_events_total").unwrap_or(0);
+        if pending > 0 && retried >= 3 * pending {
+            break;
+        }
+        if Instant::now() > until || daemon.try_wait().unwrap().is_some() {
+            let _ = daemon.kill();
+            let _ = daemon.wait();
+            panic!(
+                "no repeated attempts (pending {pending}, retried {retried}): {}",
+                log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(siem_metric(metrics_port, "swantrail_sink_failing"), Some(1));
+    // SAFETY: kill(2) on the pid of the child this test spawned and has not reaped.
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    daemon.wait().unwrap();
+    let log = log();
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("delivery failed") || l.contains("delivery still failing"))
+        .collect();
+    assert_eq!(failures.len(), 1, "one line for the failure:\n{log}");
+    assert!(
+        failures[0].contains("not signed by a trusted CA") && failures[0].contains("tls.ca_file"),
+        "{log}"
+    );
+    assert_eq!(receiver.count(), 0, "nothing may arrive");
 }
