@@ -120,10 +120,10 @@ pub(crate) fn toml_error(text: &str, origin: &Path, e: toml::de::Error) -> Confi
     invalid(text, origin, span.map(|s| s.start), message)
 }
 
-/// An error about the value of `key` (`state_dir`, `metrics.listen`) in
-/// config `text`, at the line of that key; at the header of the nearest
-/// table written out when the key is not (its default applies); at no line
-/// when neither is.
+/// An error about the value of `key` (`state_dir`, `metrics.listen`,
+/// `sink.1.tls.ca_file` for the second [[sink]]) in config `text`, at the
+/// line of that key; at the header of the nearest table written out when
+/// the key is not (its default applies); at no line when neither is.
 ///
 /// For what only the machine can tell (can the state directory be written,
 /// can the metrics address be bound): this module never touches either, so
@@ -133,17 +133,20 @@ pub fn error_at_key(text: &str, origin: &Path, key: &str, message: String) -> Co
     let Ok(document) = DeTable::parse(text) else {
         return invalid(text, origin, None, message);
     };
-    let mut table = document.get_ref();
+    let mut value: Option<&Spanned<DeValue<'_>>> = None;
     let mut span = None;
     for part in key.split('.') {
-        let Some(value) = table.get(part) else {
+        let next = match value.map(Spanned::get_ref) {
+            None => document.get_ref().get(part),
+            Some(DeValue::Table(table)) => table.get(part),
+            Some(DeValue::Array(array)) => part.parse().ok().and_then(|i: usize| array.get(i)),
+            Some(_) => None,
+        };
+        let Some(next) = next else {
             break;
         };
-        span = Some(value.span());
-        match value.get_ref() {
-            DeValue::Table(inner) => table = inner,
-            _ => break,
-        }
+        span = Some(next.span());
+        value = Some(next);
     }
     match span {
         Some(span) => Validator { text, origin }.key_invalid(span, message),

@@ -502,7 +502,7 @@ fn syslog_sink_defaults_to_dev_log_rfc5424_authpriv_json() {
     assert_eq!(s.framing, Framing::OctetCounting);
     assert_eq!(s.max_message_bytes, None);
     assert_eq!(s.tls.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
-    assert!(!s.tls.insecure_skip_verify);
+    assert!(s.tls.verify);
 }
 
 #[test]

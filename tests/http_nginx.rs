@@ -1,6 +1,7 @@
 //! The HTTP sink through a real nginx (Debian's package, started by the
 //! test on loopback): TLS with a CA made for the test, `auth_basic` in front
-//! of a receiver, a wrong CA, a wrong name, a wrong password fixed by SIGHUP.
+//! of a receiver, a wrong CA, a wrong name, `server_name`, a wrong password
+//! fixed by SIGHUP, a CA file gone at SIGHUP.
 //!
 //! nginx must be installed (`.ci/run` installs it); without it these tests
 //! fail and say so, since passing would claim TLS was checked.
@@ -303,6 +304,72 @@ async fn tls_through_nginx_works_with_the_given_ca_and_refuses_a_wrong_ca_or_nam
     assert_eq!(got, vec![1, 2]);
     assert!(receiver.requests()[0].gzip, "nginx passes the gzip body on");
     delivery.shutdown(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_name_names_the_receiver_its_address_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    let receiver = Receiver::start(Protocol::Ndjson).await;
+    let nginx = Nginx::start(dir.path(), &pki, receiver.addr);
+    let password = dir.path().join("password");
+    fs::write(&password, format!("{PASSWORD}\n")).unwrap();
+    // The certificate names only localhost; the url is an address.
+    let by_address = format!("https://127.0.0.1:{}/ingest", nginx.port);
+    let mut config = sink_config(&by_address, &pki.ca, &password);
+    config.client.tls.server_name = Some("localhost".into());
+    let mut sink = HttpSink::new(config);
+    let batch = swantrail::sink::Batch::from_ndjson(format!("{}\n", event(5)));
+    match sink.deliver(&batch).await {
+        swantrail::sink::http::answer::Verdict::Delivered => {}
+        other => panic!(
+            "server_name = localhost must pass: {other:?}\n{}",
+            nginx.log()
+        ),
+    }
+    let got: Vec<u64> = receiver
+        .events()
+        .iter()
+        .map(|e| e["event"]["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got, vec![5]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_file_gone_at_sighup_keeps_the_client_that_works() {
+    use swantrail::sink::Sink as _;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    let receiver = Receiver::start(Protocol::Ndjson).await;
+    let nginx = Nginx::start(dir.path(), &pki, receiver.addr);
+    let password = dir.path().join("password");
+    fs::write(&password, format!("{PASSWORD}\n")).unwrap();
+    let ca = dir.path().join("ca-copy.pem");
+    fs::copy(&pki.ca, &ca).unwrap();
+    let good = format!("https://localhost:{}/ingest", nginx.port);
+    let mut sink = HttpSink::new(sink_config(&good, &ca, &password));
+    let delivered = |verdict: &swantrail::sink::http::answer::Verdict| {
+        matches!(verdict, swantrail::sink::http::answer::Verdict::Delivered)
+    };
+    let first = swantrail::sink::Batch::from_ndjson(format!("{}\n", event(1)));
+    let verdict = sink.deliver(&first).await;
+    assert!(delivered(&verdict), "{verdict:?}");
+
+    fs::remove_file(&ca).unwrap();
+    let e = sink.reopen().unwrap_err().to_string();
+    assert!(
+        e.contains("tls.ca_file") && e.contains("still using the TLS files read before"),
+        "{e}"
+    );
+    let second = swantrail::sink::Batch::from_ndjson(format!("{}\n", event(2)));
+    let verdict = sink.deliver(&second).await;
+    assert!(delivered(&verdict), "{verdict:?}");
+    let got: Vec<u64> = receiver
+        .events()
+        .iter()
+        .map(|e| e["event"]["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got, vec![1, 2]);
 }
 
 fn toml_path(p: &Path) -> String {

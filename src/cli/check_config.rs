@@ -7,7 +7,9 @@
 //! everything to fix; a TOML syntax error or an unknown key still stops the
 //! reading where it is). It also asks the machine what only the machine can
 //! tell, which `crate::config` must never touch: whether the state directory
-//! can be created or written, and whether the metrics address can be bound.
+//! can be created or written, whether the metrics address can be bound, and
+//! whether every TLS sink's files read (as `run` asks too). A deprecated key
+//! is a warning line on stderr; the file is still good.
 //! Those checks leave nothing behind: no directory or file is created, and
 //! a socket bound for the question is closed at once.
 
@@ -17,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::config::{Config, ConfigError, error_at_key, from_toml_str};
+use crate::sink::tls;
 
 /// Run `swantrail check-config`.
 pub fn check_config_command(file: &Path) -> anyhow::Result<ExitCode> {
@@ -27,7 +30,11 @@ pub fn check_config_command(file: &Path) -> anyhow::Result<ExitCode> {
         })
         .and_then(|text| {
             let config = from_toml_str(&text, file)?;
-            machine_check(&config, &text, file).map(|()| config)
+            machine_check(&config, &text, file)?;
+            for warning in tls::deprecations(&config.sinks, &text, file) {
+                eprintln!("{warning}");
+            }
+            Ok(config)
         });
     match checked {
         Ok(config) => {
@@ -57,7 +64,8 @@ pub fn check_config_command(file: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// What the daemon would find wrong at start although the text is good:
-/// a state directory it cannot make or write, a metrics address in use.
+/// a state directory it cannot make or write, a metrics address in use, a
+/// TLS file that does not read.
 fn machine_check(config: &Config, text: &str, file: &Path) -> Result<(), ConfigError> {
     let mut errors = Vec::new();
     if let Some(why) = state_dir_problem(&config.state_dir) {
@@ -87,6 +95,7 @@ fn machine_check(config: &Config, text: &str, file: &Path) -> Result<(), ConfigE
             ));
         }
     }
+    errors.extend(tls::check_files(&config.sinks, text, file));
     match errors.len() {
         0 => Ok(()),
         1 => Err(errors.remove(0)),

@@ -1,15 +1,16 @@
 //! `swantrail run`: the command line of the daemon.
 //!
-//! It only merges the flags into the configuration, sets up logging and the
-//! runtime, and hands over to [`crate::daemon::serve`]; everything the daemon
-//! does lives there.
+//! It only reads the configuration (refusing, at the key's line, TLS files
+//! that do not read, as `check-config` does), merges the flags into it, sets
+//! up logging and the runtime, and hands over to [`crate::daemon::serve`];
+//! everything the daemon does lives there.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, ConfigError, LogFormat};
 use crate::daemon::{init_logging, serve, signals};
 
 /// Arguments of `swantrail run`.
@@ -35,10 +36,26 @@ pub enum LogFormatArg {
     Json,
 }
 
+/// The configuration at `path`, refused (at the line of the key) when a TLS
+/// sink's files do not read: a start error, as `check-config` reports it.
+fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let config = crate::config::from_toml_str(&text, path)?;
+    let mut errors = crate::sink::tls::check_files(&config.sinks, &text, path);
+    match errors.len() {
+        0 => Ok(config),
+        1 => Err(errors.remove(0)),
+        _ => Err(ConfigError::Several(errors)),
+    }
+}
+
 /// Run the daemon until SIGTERM/SIGINT.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut config = match &args.config {
-        Some(path) => crate::config::load(path)?,
+        Some(path) => load(path)?,
         None => Config::default(),
     };
     if let Some(dir) = args.state_dir {

@@ -32,7 +32,7 @@ use super::{
 };
 use crate::toml_config::{ConfigError, Validator};
 use answer::{ItemOutcome, StatusClass, Verdict};
-use client::{Auth, ClientSettings};
+use client::{Auth, ClientError, ClientSettings, SecretError};
 use fields::EventFields;
 
 /// What the receiver speaks.
@@ -160,7 +160,10 @@ impl SinkKind for HttpSinkConfig {
     }
 
     fn build<W: WithSink>(&self, with: W) -> Result<W::Output, SinkError> {
-        let sink = HttpSink::new(self.clone());
+        let sink = HttpSink::try_new(self.clone()).map_err(|e| SinkError::Setup {
+            sink: self.name.clone(),
+            message: e.to_string(),
+        })?;
         Ok(with.with(&self.name, &self.spool, &self.retry, sink))
     }
 }
@@ -169,27 +172,38 @@ impl SinkKind for HttpSinkConfig {
 pub struct HttpSink {
     config: HttpSinkConfig,
     endpoint: reqwest::Url,
-    /// The client, or why it cannot be built (a CA file missing): retried on SIGHUP.
-    client: Result<reqwest::Client, String>,
+    /// The client, or why it cannot be built (a CA file missing).
+    client: Result<reqwest::Client, ClientError>,
     /// The `Authorization` header, or why the secret could not be read.
-    authorization: Result<Option<HeaderValue>, String>,
+    authorization: Result<Option<HeaderValue>, SecretError>,
 }
 
 impl HttpSink {
+    /// A sink for `config` whose TLS files must read now: what the daemon
+    /// starts, so that a missing CA file stops the start rather than every
+    /// send (`check-config` and `run` find it first, at its line).
+    pub fn try_new(config: HttpSinkConfig) -> Result<HttpSink, ClientError> {
+        let sink = HttpSink::new(config);
+        match sink.client {
+            Err(e) => Err(e),
+            Ok(_) => Ok(sink),
+        }
+    }
+
     /// A sink for `config`; the client and secrets are set up now, and a
     /// failure there (an unreadable CA or password file) keeps the events in
     /// the spool, each send reporting it, until SIGHUP finds it fixed.
     pub fn new(config: HttpSinkConfig) -> HttpSink {
-        if !config.client.tls.verify {
-            tracing::warn!(
-                sink = %config.name,
-                "sink `{}`: TLS certificate verification is OFF (tls.verify = false): anyone on the path can read and change the events",
-                config.name
-            );
-        }
         let endpoint = config.endpoint();
-        let client = client::build(&config.client);
-        let authorization = config_authorization(&config);
+        let https = endpoint.scheme() == "https";
+        if https {
+            config
+                .client
+                .tls
+                .warn_at_start(&config.name, &endpoint.origin().ascii_serialization());
+        }
+        let client = client::build(&config.client, https);
+        let authorization = client::authorization(&config.auth);
         HttpSink {
             config,
             endpoint,
@@ -215,7 +229,7 @@ impl HttpSink {
             let fields = match EventFields::read(line, index) {
                 Ok(f) => f,
                 Err(e) => {
-                    encoded.unencodable.push((index, e));
+                    encoded.unencodable.push((index, e.to_string()));
                     continue;
                 }
             };
@@ -233,7 +247,7 @@ impl HttpSink {
                         records.push((host, record));
                     }
                     Err(e) => {
-                        encoded.unencodable.push((index, e));
+                        encoded.unencodable.push((index, e.to_string()));
                         continue;
                     }
                 },
@@ -255,11 +269,11 @@ impl HttpSink {
     pub async fn deliver(&mut self, batch: &Batch) -> Verdict {
         let client = match &self.client {
             Ok(c) => c.clone(),
-            Err(e) => return retry(e.clone()),
+            Err(e) => return retry(e.to_string()),
         };
         let authorization = match &self.authorization {
             Ok(a) => a.clone(),
-            Err(e) => return retry(e.clone()),
+            Err(e) => return retry(e.to_string()),
         };
         let encoded = self.encode(batch);
         let verdict = if encoded.items.is_empty() {
@@ -362,10 +376,6 @@ impl HttpSink {
     }
 }
 
-fn config_authorization(config: &HttpSinkConfig) -> Result<Option<HeaderValue>, String> {
-    client::authorization(&config.auth)
-}
-
 fn retry(reason: String) -> Verdict {
     Verdict::Retry {
         reason,
@@ -460,13 +470,32 @@ impl Sink for HttpSink {
         outcomes(self.deliver(batch).await, events)
     }
 
-    /// SIGHUP: read the secret files, the CA and the client certificate again.
+    /// SIGHUP: read the secret files, the CA and the client certificate
+    /// again. A TLS file that no longer reads keeps the client that works
+    /// (the TLS policy of every sink, `crate::sink::tls`); a secret that no
+    /// longer reads is reported at each send until it is fixed.
     fn reopen(&mut self) -> Result<(), SendError> {
-        self.client = client::build(&self.config.client);
-        self.authorization = config_authorization(&self.config);
-        match (&self.client, &self.authorization) {
-            (Err(e), _) | (_, Err(e)) => Err(SendError::Retryable(e.clone())),
-            _ => Ok(()),
+        let https = self.endpoint.scheme() == "https";
+        let client = client::build(&self.config.client, https);
+        let kept = match (client, &self.client) {
+            (Err(e), Ok(_)) => Some(e.to_string()),
+            (client, _) => {
+                self.client = client;
+                None
+            }
+        };
+        self.authorization = client::authorization(&self.config.auth);
+        let failed = match (&self.client, &self.authorization) {
+            (Err(e), _) => Some(e.to_string()),
+            (_, Err(e)) => Some(e.to_string()),
+            _ => None,
+        };
+        match (kept, failed) {
+            (_, Some(e)) => Err(SendError::Retryable(e)),
+            (Some(e), None) => Err(SendError::Retryable(format!(
+                "{e}; still using the TLS files read before"
+            ))),
+            (None, None) => Ok(()),
         }
     }
 }

@@ -23,8 +23,10 @@
 //! pass later, [`SendError::TooLarge`] for a request the destination found
 //! too large (the drain splits the batch in halves) and
 //! [`SendError::Rejected`] for what never will. Then one line in the
-//! registry (`registry.rs`) and its keys in `config/swantrail.toml`. A
-//! destination that answers per event (Elasticsearch `_bulk`) implements
+//! registry (`registry.rs`) and its keys in `config/swantrail.toml`. A sink
+//! that speaks TLS takes the shared `[sink.tls]` table and its failure
+//! policy from [`tls`]. A destination that answers per event
+//! (Elasticsearch `_bulk`) implements
 //! [`Sink::send_each`] as well. A sink never retries, sleeps or counts by
 //! itself, and never imports `config`: its keys are read with the TOML
 //! helpers (`crate::toml_config`).
@@ -54,6 +56,7 @@ pub mod settings;
 pub mod spool;
 pub mod stdout;
 pub mod syslog;
+pub mod tls;
 
 use std::collections::HashSet;
 use std::future::Future;

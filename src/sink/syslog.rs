@@ -12,14 +12,14 @@
 //! already closed, so it looks for the receiver's EOF before every batch and
 //! reconnects first. On any error the connection is dropped and the drain
 //! retries the batch on a new one; events wait in the spool meanwhile. This
-//! module must never retry or sleep by itself, and must never turn off TLS
-//! certificate checks unless the operator wrote `insecure_skip_verify`.
+//! module must never retry or sleep by itself; TLS (its settings, its files,
+//! turning verification off only when the operator wrote `verify = false`)
+//! is `super::tls`'s, shared with the http sink.
 
 pub mod encode;
 
 use std::future::Future;
 use std::io;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -35,6 +35,7 @@ use super::{
 use toml::Spanned;
 use toml::de::DeTable;
 
+use super::tls::{Alias, RawTls, TlsError, TlsSettings};
 use crate::toml_config::{ByteSize, ConfigError, Validator, read_table};
 use encode::{Encoder, frame};
 
@@ -65,27 +66,12 @@ pub struct SyslogSinkConfig {
     pub message: MessageFormat,
     /// Datagram transports: a longer message is sent as a reduced event; `None` on streams.
     pub max_message_bytes: Option<usize>,
-    /// TLS settings (tls only).
+    /// TLS settings (tls only): the `[sink.tls]` table every TLS sink shares.
     pub tls: TlsSettings,
     /// Spool and batching.
     pub spool: SpoolSettings,
     /// Retry on failure.
     pub retry: RetrySettings,
-}
-
-/// How TLS checks the receiver and presents this sender.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct TlsSettings {
-    /// PEM file of the CA(s) that signed the receiver's certificate; `None` uses the system's roots.
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate chain, for receivers that authenticate senders.
-    pub client_cert: Option<PathBuf>,
-    /// PEM private key of `client_cert`.
-    pub client_key: Option<PathBuf>,
-    /// The name the receiver's certificate must carry; `None` uses the host of `address`.
-    pub server_name: Option<String>,
-    /// Accept any certificate (logged as a warning at start): for a lab only.
-    pub insecure_skip_verify: bool,
 }
 
 /// The transport of a syslog sink.
@@ -103,6 +89,16 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// The transport's name as the config writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Unix => "unix",
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+
     /// True for the transports that carry one message per datagram.
     pub fn is_datagram(self) -> bool {
         matches!(self, Transport::Unix | Transport::Udp)
@@ -251,17 +247,6 @@ struct RawSyslogSink {
     tls: Option<Spanned<RawTls>>,
 }
 
-/// The `[sink.tls]` table as written.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTls {
-    ca_file: Option<PathBuf>,
-    client_cert: Option<Spanned<PathBuf>>,
-    client_key: Option<Spanned<PathBuf>>,
-    server_name: Option<Spanned<String>>,
-    insecure_skip_verify: Option<bool>,
-}
-
 impl SyslogSinkConfig {
     /// A syslog sink; refuses every transport/format/framing mix that cannot work.
     pub(crate) fn read(
@@ -270,154 +255,158 @@ impl SyslogSinkConfig {
         own: Spanned<DeTable<'_>>,
     ) -> Result<SyslogSinkConfig, ConfigError> {
         let raw: RawSyslogSink = read_table(reader, own)?;
-        let (name, table_span, spool, retry) =
-            (header.name, header.span, header.spool, header.retry);
         let d = SyslogSinkConfig::new();
         let transport = raw.transport.as_ref().map_or(d.transport, |t| *t.get_ref());
-        let tname = match transport {
-            Transport::Unix => "unix",
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        };
-        let format = raw.format.as_ref().map_or(d.format, |f| *f.get_ref());
-        if let (Some(f), Transport::Tls) = (&raw.format, transport) {
-            if *f.get_ref() == Format::Rfc3164 {
-                return reader.key_error(
-                    f.span(),
-                    "format = \"rfc3164\" does not go with transport = \"tls\": RFC 5425 carries RFC 5424 messages; write format = \"rfc5424\", or use transport = \"tcp\"".into(),
-                );
-            }
-        }
-        if let Some(framing) = &raw.framing {
-            if transport.is_datagram() {
-                return reader.key_error(
-                    framing.span(),
-                    format!("key `framing` does not apply to transport = \"{tname}\" (a datagram is one message); it is for \"tcp\" and \"tls\""),
-                );
-            }
-        }
-        if let Some(tls) = &raw.tls {
-            if transport != Transport::Tls {
-                return reader.key_error(
-                    tls.span(),
-                    format!("the [sink.tls] table does not apply to transport = \"{tname}\"; write transport = \"tls\" or remove it"),
-                );
-            }
-        }
-        let max_message_bytes = match &raw.max_message_bytes {
-            Some(m) if !transport.is_datagram() => {
-                return reader.key_error(
-                    m.span(),
-                    format!("key `max_message_bytes` does not apply to transport = \"{tname}\" (a stream takes any length); it is for \"udp\" and \"unix\""),
-                );
-            }
-            Some(m) if m.get_ref().0 < 480 || m.get_ref().0 > 65507 => {
-                return reader.error(
-                    m.span(),
-                    "`max_message_bytes` must be between 480 (what every receiver must take, RFC 5424 §6.1) and 65507 (the largest UDP datagram)".into(),
-                );
-            }
-            Some(m) => usize::try_from(m.get_ref().0).ok(),
-            None if transport.is_datagram() => Some(default_max_message_bytes(format)),
-            None => None,
-        };
-        let address = match raw.address {
-            Some(a) => {
-                let span = a.span();
-                let address = a.into_inner();
-                let ok = match transport {
-                    Transport::Unix => address.starts_with('/'),
-                    _ => address.rsplit_once(':').is_some_and(|(host, port)| {
-                        !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
-                    }),
-                };
-                if !ok {
-                    let want = match transport {
-                        Transport::Unix => "an absolute socket path such as \"/dev/log\"",
-                        _ => "host:port, e.g. \"logs.example.net:514\" or \"[2001:db8::1]:6514\"",
-                    };
-                    return reader.error(
-                        span,
-                        format!("invalid `address` \"{address}\" for transport = \"{tname}\": write {want}"),
-                    );
-                }
-                address
-            }
-            None if transport == Transport::Unix => d.address,
-            None => {
-                return reader.error(
-                    table_span,
-                    format!("a `syslog` [[sink]] with transport = \"{tname}\" needs `address`, the receiver's host:port"),
-                );
-            }
-        };
-        let header = |value: Option<Spanned<String>>, key: &str, max: usize| {
-            match value {
-            Some(v) if v.get_ref().is_empty()
-                || v.get_ref().len() > max
-                || !v.get_ref().chars().all(|c| c.is_ascii_graphic()) =>
-            {
-                reader.error(
-                    v.span(),
-                    format!("invalid `{key}` \"{}\": syslog allows 1 to {max} printable ASCII characters without spaces", v.get_ref()),
-                )
-            }
-            Some(v) => Ok(Some(v.into_inner())),
-            None => Ok(None),
-        }
-        };
-        let app_name = header(raw.app_name, "app_name", 48)?.unwrap_or(d.app_name);
-        let hostname = header(raw.hostname, "hostname", 255)?;
-        let tls = match raw.tls {
-            None => TlsSettings::default(),
-            Some(t) => {
-                let span = t.span();
-                let t = t.into_inner();
-                if t.client_cert.is_some() != t.client_key.is_some() {
-                    let at = t
-                        .client_cert
-                        .as_ref()
-                        .or(t.client_key.as_ref())
-                        .map_or(span, Spanned::span);
-                    return reader.key_error(
-                        at,
-                        "`tls.client_cert` and `tls.client_key` go together: give both or neither"
-                            .into(),
-                    );
-                }
-                if let Some(n) = &t.server_name {
-                    if rustls_pki_types::ServerName::try_from(n.get_ref().as_str()).is_err() {
-                        return reader.error(
-                            n.span(),
-                            format!("invalid `tls.server_name` \"{}\": write a DNS name or an IP address", n.get_ref()),
-                        );
-                    }
-                }
-                TlsSettings {
-                    ca_file: t.ca_file,
-                    client_cert: t.client_cert.map(Spanned::into_inner),
-                    client_key: t.client_key.map(Spanned::into_inner),
-                    server_name: t.server_name.map(Spanned::into_inner),
-                    insecure_skip_verify: t.insecure_skip_verify.unwrap_or(false),
-                }
-            }
-        };
+        let format = read_format(reader, raw.format.as_ref(), transport)?;
+        only_for_streams(reader, &raw, transport)?;
+        let max_message_bytes =
+            read_max_message_bytes(reader, raw.max_message_bytes.as_ref(), transport, format)?;
+        let address = read_address(reader, raw.address, transport, header.span)?;
+        let app_name = read_header_field(reader, raw.app_name, "app_name", 48)?;
         Ok(SyslogSinkConfig {
-            name,
+            name: header.name,
             transport,
-            address,
+            address: address.unwrap_or(d.address),
             format,
             framing: raw.framing.map_or(d.framing, Spanned::into_inner),
             facility: raw.facility.map_or(d.facility, Spanned::into_inner),
-            app_name,
-            hostname,
+            app_name: app_name.unwrap_or(d.app_name),
+            hostname: read_header_field(reader, raw.hostname, "hostname", 255)?,
             message: raw.message.map_or(d.message, Spanned::into_inner),
             max_message_bytes,
-            tls,
-            spool,
-            retry,
+            tls: TlsSettings::read(reader, raw.tls, Alias::Deprecated)?,
+            spool: header.spool,
+            retry: header.retry,
         })
+    }
+}
+
+/// `format`; RFC 5425 (TLS) carries RFC 5424 only.
+fn read_format(
+    reader: &Validator<'_>,
+    format: Option<&Spanned<Format>>,
+    transport: Transport,
+) -> Result<Format, ConfigError> {
+    match format {
+        Some(f) if *f.get_ref() == Format::Rfc3164 && transport == Transport::Tls => reader.key_error(
+            f.span(),
+            "format = \"rfc3164\" does not go with transport = \"tls\": RFC 5425 carries RFC 5424 messages; write format = \"rfc5424\", or use transport = \"tcp\"".into(),
+        ),
+        Some(f) => Ok(*f.get_ref()),
+        None => Ok(Format::Rfc5424),
+    }
+}
+
+/// `framing` is for streams and `[sink.tls]` for TLS only.
+fn only_for_streams(
+    reader: &Validator<'_>,
+    raw: &RawSyslogSink,
+    transport: Transport,
+) -> Result<(), ConfigError> {
+    let tname = transport.name();
+    if let Some(framing) = &raw.framing
+        && transport.is_datagram()
+    {
+        return reader.key_error(
+            framing.span(),
+            format!("key `framing` does not apply to transport = \"{tname}\" (a datagram is one message); it is for \"tcp\" and \"tls\""),
+        );
+    }
+    if let Some(tls) = &raw.tls
+        && transport != Transport::Tls
+    {
+        return reader.key_error(
+            tls.span(),
+            format!("the [sink.tls] table does not apply to transport = \"{tname}\"; write transport = \"tls\" or remove it"),
+        );
+    }
+    Ok(())
+}
+
+/// `max_message_bytes`: for datagrams only, within what UDP and RFC 5424 allow.
+fn read_max_message_bytes(
+    reader: &Validator<'_>,
+    max: Option<&Spanned<ByteSize>>,
+    transport: Transport,
+    format: Format,
+) -> Result<Option<usize>, ConfigError> {
+    match max {
+        Some(m) if !transport.is_datagram() => reader.key_error(
+            m.span(),
+            format!("key `max_message_bytes` does not apply to transport = \"{}\" (a stream takes any length); it is for \"udp\" and \"unix\"", transport.name()),
+        ),
+        Some(m) if m.get_ref().0 < 480 || m.get_ref().0 > 65507 => reader.error(
+            m.span(),
+            "`max_message_bytes` must be between 480 (what every receiver must take, RFC 5424 §6.1) and 65507 (the largest UDP datagram)".into(),
+        ),
+        Some(m) => Ok(usize::try_from(m.get_ref().0).ok()),
+        None if transport.is_datagram() => Ok(Some(default_max_message_bytes(format))),
+        None => Ok(None),
+    }
+}
+
+/// `address`: a socket path for unix, `host:port` otherwise (required then);
+/// `None` keeps the default `/dev/log`.
+fn read_address(
+    reader: &Validator<'_>,
+    address: Option<Spanned<String>>,
+    transport: Transport,
+    table_span: std::ops::Range<usize>,
+) -> Result<Option<String>, ConfigError> {
+    let tname = transport.name();
+    let Some(address) = address else {
+        if transport == Transport::Unix {
+            return Ok(None);
+        }
+        return reader.error(
+            table_span,
+            format!("a `syslog` [[sink]] with transport = \"{tname}\" needs `address`, the receiver's host:port"),
+        );
+    };
+    let ok = match transport {
+        Transport::Unix => address.get_ref().starts_with('/'),
+        _ => address
+            .get_ref()
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            }),
+    };
+    if ok {
+        return Ok(Some(address.into_inner()));
+    }
+    let want = match transport {
+        Transport::Unix => "an absolute socket path such as \"/dev/log\"",
+        _ => "host:port, e.g. \"logs.example.net:514\" or \"[2001:db8::1]:6514\"",
+    };
+    reader.error(
+        address.span(),
+        format!(
+            "invalid `address` \"{}\" for transport = \"{tname}\": write {want}",
+            address.get_ref()
+        ),
+    )
+}
+
+/// APP-NAME or HOSTNAME: what the syslog header allows.
+fn read_header_field(
+    reader: &Validator<'_>,
+    value: Option<Spanned<String>>,
+    key: &str,
+    max: usize,
+) -> Result<Option<String>, ConfigError> {
+    match value {
+        Some(v) if v.get_ref().is_empty()
+            || v.get_ref().len() > max
+            || !v.get_ref().chars().all(|c| c.is_ascii_graphic()) =>
+        {
+            reader.error(
+                v.span(),
+                format!("invalid `{key}` \"{}\": syslog allows 1 to {max} printable ASCII characters without spaces", v.get_ref()),
+            )
+        }
+        Some(v) => Ok(Some(v.into_inner())),
+        None => Ok(None),
     }
 }
 
@@ -439,9 +428,9 @@ impl SinkKind for SyslogSinkConfig {
     }
 
     fn build<W: WithSink>(&self, with: W) -> Result<W::Output, SinkError> {
-        let sink = SyslogSink::new(self.clone()).map_err(|message| SinkError::Setup {
+        let sink = SyslogSink::new(self.clone()).map_err(|e| SinkError::Setup {
             sink: self.name.clone(),
-            message,
+            message: e.to_string(),
         })?;
         Ok(with.with(&self.name, &self.spool, &self.retry, sink))
     }
@@ -491,9 +480,12 @@ pub struct SyslogSink {
 impl SyslogSink {
     /// A sink for `config`; reads the TLS files now so that a wrong path
     /// fails at start, not at the first event. Connects at the first batch.
-    pub fn new(config: SyslogSinkConfig) -> Result<SyslogSink, String> {
+    pub fn new(config: SyslogSinkConfig) -> Result<SyslogSink, TlsError> {
         let tls = match config.transport {
-            Transport::Tls => Some(tls_connector(&config)?),
+            Transport::Tls => {
+                config.tls.warn_at_start(&config.name, &config.address);
+                Some(tls_connector(&config.tls)?)
+            }
             _ => None,
         };
         let encoder = Encoder {
@@ -549,7 +541,10 @@ impl SyslogSink {
                 let Some(connector) = &self.tls else {
                     return Ok(Connection::Stream(Box::new(tcp)));
                 };
-                let name = server_name(&self.config)
+                let name = self
+                    .config
+                    .tls
+                    .expected_name(host_of(address))
                     .map_err(|e| SendError::Retryable(format!("{address}: {e}")))?;
                 let tls = timed(connector.connect(name, tcp))
                     .await
@@ -581,6 +576,25 @@ impl SyslogSink {
 }
 
 impl Sink for SyslogSink {
+    /// SIGHUP: read the TLS files again (a renewed client certificate or CA
+    /// takes effect at the next connection); one that no longer reads keeps
+    /// the configuration that works, as every TLS sink does.
+    fn reopen(&mut self) -> Result<(), SendError> {
+        if self.config.transport != Transport::Tls {
+            return Ok(());
+        }
+        match tls_connector(&self.config.tls) {
+            Ok(connector) => {
+                self.tls = Some(connector);
+                self.connection = None;
+                Ok(())
+            }
+            Err(e) => Err(SendError::Retryable(format!(
+                "{e}; still using the TLS files read before"
+            ))),
+        }
+    }
+
     async fn send(&mut self, batch: &Batch) -> Result<(), SendError> {
         let max = self.config.max_message_bytes;
         let mut reduced = 0;
@@ -675,17 +689,6 @@ fn host_of(address: &str) -> &str {
     host.trim_start_matches('[').trim_end_matches(']')
 }
 
-fn server_name(config: &SyslogSinkConfig) -> Result<rustls_pki_types::ServerName<'static>, String> {
-    let name = config
-        .tls
-        .server_name
-        .clone()
-        .unwrap_or_else(|| host_of(&config.address).to_string());
-    rustls_pki_types::ServerName::try_from(name.clone()).map_err(|e| {
-        format!("`{name}` is not a valid TLS server name ({e}); set `tls.server_name`")
-    })
-}
-
 /// The handshake error in the operator's words: which check failed and which key to look at.
 fn tls_failure(config: &SyslogSinkConfig, e: &io::Error) -> String {
     use rustls::{CertificateError, Error};
@@ -712,127 +715,10 @@ fn tls_failure(config: &SyslogSinkConfig, e: &io::Error) -> String {
     }
 }
 
-fn read_error(what: &str, path: &std::path::Path, e: impl std::fmt::Display) -> String {
-    format!("cannot read the {what} {}: {e}", path.display())
-}
-
-fn tls_connector(config: &SyslogSinkConfig) -> Result<tokio_rustls::TlsConnector, String> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-
-    let tls = &config.tls;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?;
-    let builder = if tls.insecure_skip_verify {
-        tracing::warn!(
-            sink = %config.name,
-            "sink `{}`: TLS certificate verification is OFF (tls.insecure_skip_verify = true): anyone on the path to {} can read and forge these events",
-            config.name,
-            config.address
-        );
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        match &tls.ca_file {
-            Some(path) => {
-                for cert in CertificateDer::pem_file_iter(path)
-                    .map_err(|e| read_error("CA file (tls.ca_file)", path, e))?
-                {
-                    let cert = cert.map_err(|e| read_error("CA file (tls.ca_file)", path, e))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| read_error("CA file (tls.ca_file)", path, e))?;
-                }
-                if roots.is_empty() {
-                    return Err(read_error(
-                        "CA file (tls.ca_file)",
-                        path,
-                        "no certificate in it",
-                    ));
-                }
-            }
-            None => {
-                let found = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(found.certs);
-                if roots.is_empty() {
-                    return Err(
-                        "no system CA certificates found; give the receiver's CA in `tls.ca_file`"
-                            .into(),
-                    );
-                }
-            }
-        }
-        builder.with_root_certificates(roots)
-    };
-    let client = match (&tls.client_cert, &tls.client_key) {
-        (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| read_error("client certificate (tls.client_cert)", cert, e))?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| read_error("client key (tls.client_key)", key, e))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("TLS client certificate and key do not fit: {e}"))?
-        }
-        _ => builder.with_no_client_auth(),
-    };
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(client)))
-}
-
-/// The verifier behind `insecure_skip_verify`: accepts any certificate but
-/// still checks the handshake signatures, so the session is at least
-/// consistent.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls_pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
-        _server_name: &rustls_pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls_pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+fn tls_connector(tls: &TlsSettings) -> Result<tokio_rustls::TlsConnector, TlsError> {
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(
+        tls.client_config()?,
+    )))
 }
 
 #[cfg(test)]

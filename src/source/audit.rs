@@ -398,12 +398,27 @@ async fn read_log(
     }
 }
 
+/// Why a line of `journalctl -o json` is not a pluto audit record (it is
+/// skipped and counted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    /// Not a JSON object at all.
+    #[error("journalctl printed a line that is not JSON: {0}")]
+    NotJson(String),
+    /// An audit entry missing what makes the record's header.
+    #[error("a journal audit entry without MESSAGE, _AUDIT_ID or _SOURCE_REALTIME_TIMESTAMP")]
+    Incomplete,
+    /// The record text is not one pluto writes.
+    #[error("{0}")]
+    Record(String),
+}
+
 /// One journal entry of `journalctl -o json _TRANSPORT=audit` as the record
 /// text netlink would have carried: journald keeps the type, the kernel's
 /// time and serial in fields and the rest in `MESSAGE`.
-pub fn journal_record(line: &str) -> Result<Option<PlutoRecord>, String> {
-    let entry: serde_json::Value = serde_json::from_str(line)
-        .map_err(|e| format!("journalctl printed a line that is not JSON: {e}"))?;
+pub fn journal_record(line: &str) -> Result<Option<PlutoRecord>, JournalError> {
+    let entry: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| JournalError::NotJson(e.to_string()))?;
     let field = |k: &str| entry.get(k).and_then(serde_json::Value::as_str);
     let Some(record_type) = field("_AUDIT_TYPE").and_then(|t| t.parse::<u16>().ok()) else {
         return Ok(None);
@@ -416,9 +431,7 @@ pub fn journal_record(line: &str) -> Result<Option<PlutoRecord>, String> {
         field("_AUDIT_ID"),
         field("_SOURCE_REALTIME_TIMESTAMP").and_then(|t| t.parse::<i64>().ok()),
     ) else {
-        return Err(
-            "a journal audit entry without MESSAGE, _AUDIT_ID or _SOURCE_REALTIME_TIMESTAMP".into(),
-        );
+        return Err(JournalError::Incomplete);
     };
     // MESSAGE starts with the type's name (`CRYPTO_IKE_SA pid=…`).
     let body = match field("_AUDIT_TYPE_NAME") {
@@ -427,7 +440,7 @@ pub fn journal_record(line: &str) -> Result<Option<PlutoRecord>, String> {
     };
     let ms = micros / 1000;
     let text = format!("audit({}.{:03}:{id}): {body}", ms / 1000, ms % 1000);
-    record::from_netlink(record_type, &text).map_err(|e| e.to_string())
+    record::from_netlink(record_type, &text).map_err(|e| JournalError::Record(e.to_string()))
 }
 
 async fn read_journal(
@@ -498,8 +511,10 @@ mod tests {
         assert_eq!(r.connection, "v2-tun");
         let login = r#"{"_AUDIT_TYPE":"1112","MESSAGE":"USER_LOGIN pid=1"}"#;
         assert_eq!(journal_record(login), Ok(None));
-        assert!(journal_record("not json").unwrap_err().contains("not JSON"));
+        let e = journal_record("not json").unwrap_err().to_string();
+        assert!(e.contains("not JSON"));
         let bare = r#"{"_AUDIT_TYPE":"2409","MESSAGE":"x"}"#;
-        assert!(journal_record(bare).unwrap_err().contains("_AUDIT_ID"));
+        let e = journal_record(bare).unwrap_err().to_string();
+        assert!(e.contains("_AUDIT_ID"));
     }
 }

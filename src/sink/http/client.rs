@@ -1,6 +1,6 @@
-//! The HTTP client of a sink: TLS (rustls, system roots or a given CA,
-//! optional client certificate), timeouts, and the credentials read from
-//! files or the environment.
+//! The HTTP client of a sink: TLS (the shared `[sink.tls]` configuration
+//! of `crate::sink::tls`), timeouts, and the credentials read from files or
+//! the environment.
 //!
 //! Secrets are read here and nowhere else, kept in a type whose `Debug` and
 //! `Display` print `<redacted>`, and put in headers marked sensitive, so no
@@ -11,10 +11,12 @@
 //! configuration says so.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::sink::tls::TlsError;
 
 /// Where a secret comes from; the config holds this, never the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,22 +48,50 @@ impl fmt::Debug for Secret {
 
 impl SecretSource {
     /// Reads the secret now; the error names the source, never the content.
-    pub fn read(&self) -> Result<Secret, String> {
+    pub fn read(&self) -> Result<Secret, SecretError> {
+        let unreadable = |e: &dyn fmt::Display| SecretError::Read {
+            from: self.clone(),
+            reason: e.to_string(),
+        };
         let text = match self {
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read the secret from {self}: {e}"))?,
-            SecretSource::Env(name) => std::env::var(name)
-                .map_err(|e| format!("cannot read the secret from {self}: {e}"))?,
+            SecretSource::File(path) => {
+                std::fs::read_to_string(path).map_err(|e| unreadable(&e))?
+            }
+            SecretSource::Env(name) => std::env::var(name).map_err(|e| unreadable(&e))?,
         };
         let secret = text.trim_end_matches(['\n', '\r']);
         if secret.is_empty() {
-            return Err(format!("the secret from {self} is empty"));
+            return Err(SecretError::Empty(self.clone()));
         }
         if secret.contains(['\n', '\r']) {
-            return Err(format!("the secret from {self} has more than one line"));
+            return Err(SecretError::SeveralLines(self.clone()));
         }
         Ok(Secret(secret.to_string()))
     }
+}
+
+/// Why a secret cannot be used; names where it is, never what it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// The file or the environment variable cannot be read.
+    #[error("cannot read the secret from {from}: {reason}")]
+    Read {
+        /// Where the secret was looked for.
+        from: SecretSource,
+        /// The I/O or environment error.
+        reason: String,
+    },
+    /// Nothing but a newline.
+    #[error("the secret from {0} is empty")]
+    Empty(SecretSource),
+    /// A secret is one line; more is a file given by mistake.
+    #[error("the secret from {0} has more than one line")]
+    SeveralLines(SecretSource),
+    /// It cannot go in an `Authorization` header.
+    #[error(
+        "the secret holds characters an HTTP header cannot carry (control characters or non-ASCII)"
+    )]
+    NotHeaderText,
 }
 
 /// How requests authenticate.
@@ -86,7 +116,7 @@ pub enum Auth {
 }
 
 /// The `Authorization` header value for `auth`, read now, marked sensitive.
-pub fn authorization(auth: &Auth) -> Result<Option<HeaderValue>, String> {
+pub fn authorization(auth: &Auth) -> Result<Option<HeaderValue>, SecretError> {
     let text = match auth {
         Auth::None => return Ok(None),
         Auth::Basic { user, password } => {
@@ -98,9 +128,7 @@ pub fn authorization(auth: &Auth) -> Result<Option<HeaderValue>, String> {
             format!("{scheme} {token}")
         }
     };
-    let mut value = HeaderValue::from_str(&text).map_err(|_| {
-        "the secret holds characters an HTTP header cannot carry (control characters or non-ASCII)".to_string()
-    })?;
+    let mut value = HeaderValue::from_str(&text).map_err(|_| SecretError::NotHeaderText)?;
     value.set_sensitive(true);
     Ok(Some(value))
 }
@@ -127,18 +155,9 @@ fn base64(input: &[u8]) -> String {
     out
 }
 
-/// TLS settings of a sink.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TlsSettings {
-    /// PEM file of the CA certificates to trust instead of the system's.
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate (chain) for mutual TLS...
-    pub client_cert: Option<PathBuf>,
-    /// ...and its private key.
-    pub client_key: Option<PathBuf>,
-    /// `false` accepts any server certificate; only for a lab, warned at every start.
-    pub verify: bool,
-}
+/// The `[sink.tls]` table, shared by every TLS sink (named here too, where
+/// the http sink's settings have always been).
+pub use crate::sink::tls::TlsSettings;
 
 /// Everything the client is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,18 +172,32 @@ pub struct ClientSettings {
     pub headers: Vec<(String, String)>,
 }
 
-fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
+/// Why the HTTP client cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The `[sink.tls]` files.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// A `headers` name (the config reader refuses it first).
+    #[error("header name \"{0}\" is not a valid HTTP header name")]
+    HeaderName(String),
+    /// A `headers` value (the config reader refuses it first).
+    #[error("the value of header {0} is not a valid HTTP header value")]
+    HeaderValue(String),
+    /// reqwest refused the settings.
+    #[error("cannot set up the HTTP client: {0}")]
+    Build(String),
 }
 
-/// Builds the client; files (CA, client certificate) are read now.
-pub fn build(settings: &ClientSettings) -> Result<reqwest::Client, String> {
+/// Builds the client; for an `https` receiver the TLS files (CA, client
+/// certificate) are read now.
+pub fn build(settings: &ClientSettings, https: bool) -> Result<reqwest::Client, ClientError> {
     let mut headers = HeaderMap::new();
     for (name, value) in &settings.headers {
         let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("header name \"{name}\" is not a valid HTTP header name"))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| format!("the value of header {name} is not a valid HTTP header value"))?;
+            .map_err(|_| ClientError::HeaderName(name.clone()))?;
+        let value =
+            HeaderValue::from_str(value).map_err(|_| ClientError::HeaderValue(name.to_string()))?;
         headers.insert(name, value);
     }
     let mut builder = reqwest::Client::builder()
@@ -175,42 +208,13 @@ pub fn build(settings: &ClientSettings) -> Result<reqwest::Client, String> {
         .connect_timeout(settings.connect_timeout)
         .timeout(settings.request_timeout)
         .pool_idle_timeout(Duration::from_secs(30));
-    let tls = &settings.tls;
-    if let Some(ca) = &tls.ca_file {
-        let pem = read_pem(ca, "CA file")?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("the CA file {} is not PEM certificates: {e}", ca.display()))?;
-        if certs.is_empty() {
-            return Err(format!("the CA file {} holds no certificate", ca.display()));
-        }
-        builder = builder.tls_built_in_root_certs(false);
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
+    if https {
+        let mut tls = settings.tls.client_config()?;
+        // reqwest speaks HTTP/1.1 only here (no `http2` feature).
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        builder = builder.use_preconfigured_tls(tls);
     }
-    match (&tls.client_cert, &tls.client_key) {
-        (Some(cert), Some(key)) => {
-            let mut pem = read_pem(cert, "client certificate")?;
-            pem.push(b'\n');
-            pem.extend(read_pem(key, "client key")?);
-            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                format!(
-                    "the client certificate {} and key {} do not make an identity: {e}",
-                    cert.display(),
-                    key.display()
-                )
-            })?;
-            builder = builder.identity(identity);
-        }
-        (None, None) => {}
-        _ => return Err("`tls.client_cert` and `tls.client_key` go together".into()),
-    }
-    if !tls.verify {
-        builder = builder.danger_accept_invalid_certs(true);
-    }
-    builder
-        .build()
-        .map_err(|e| format!("cannot set up the HTTP client: {}", chain(&e)))
+    builder.build().map_err(|e| ClientError::Build(chain(&e)))
 }
 
 /// An error and its causes in one line (`a: b: c`), without repeats.
@@ -269,14 +273,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("empty");
         std::fs::write(&empty, "\n").unwrap();
-        let e = SecretSource::File(empty.clone()).read().unwrap_err();
+        let e = SecretSource::File(empty.clone())
+            .read()
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("is empty") && e.contains(&empty.display().to_string()),
             "{e}"
         );
         let e = SecretSource::Env("SWANTRAIL_TEST_NO_SUCH_VARIABLE".into())
             .read()
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("SWANTRAIL_TEST_NO_SUCH_VARIABLE"), "{e}");
     }
 

@@ -34,20 +34,46 @@ pub struct IndexName {
     pattern: String,
 }
 
+/// Why an `index` is not one both servers would take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("index \"{pattern}\"{why}")]
+pub struct IndexNameError {
+    /// The name or pattern as written.
+    pub pattern: String,
+    /// What is wrong with it.
+    pub why: IndexNameWhy,
+}
+
+/// What is wrong with an index name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IndexNameWhy {
+    /// A `%` followed by anything but `Y`, `m`, `d` or `%`.
+    #[error(": only %Y, %m, %d and %% may follow a '%'")]
+    Placeholder,
+    /// Empty, `.`, `..`, or starting with `-`, `_` or `+`.
+    #[error(" is not a valid index name: it must not be empty or start with '-', '_' or '+'")]
+    Start,
+    /// An uppercase letter or a character the servers refuse.
+    #[error(
+        " is not a valid index name: '{0}' is not allowed (lowercase letters, digits, '-', '_', '.', '+')"
+    )]
+    Character(char),
+}
+
 impl IndexName {
     /// Checks a name or pattern against the rules both servers enforce
     /// (lowercase, no `\ / * ? " < > | , #` or space, not starting with `- _ +`),
     /// so a typo is a config error rather than every batch dead-lettered.
-    pub fn parse(pattern: &str) -> Result<IndexName, String> {
+    pub fn parse(pattern: &str) -> Result<IndexName, IndexNameError> {
+        let invalid = |why: IndexNameWhy| IndexNameError {
+            pattern: pattern.to_string(),
+            why,
+        };
         let mut rest = pattern;
         while let Some(i) = rest.find('%') {
             match rest.get(i + 1..i + 2) {
                 Some("Y" | "m" | "d" | "%") => rest = &rest[i + 2..],
-                _ => {
-                    return Err(format!(
-                        "index \"{pattern}\": only %Y, %m, %d and %% may follow a '%'"
-                    ));
-                }
+                _ => return Err(invalid(IndexNameWhy::Placeholder)),
             }
         }
         let sample = IndexName {
@@ -62,14 +88,10 @@ impl IndexName {
             || sample == "."
             || sample == ".."
         {
-            return Err(format!(
-                "index \"{pattern}\" is not a valid index name: it must not be empty or start with '-', '_' or '+'"
-            ));
+            return Err(invalid(IndexNameWhy::Start));
         }
         if let Some(c) = bad {
-            return Err(format!(
-                "index \"{pattern}\" is not a valid index name: '{c}' is not allowed (lowercase letters, digits, '-', '_', '.', '+')"
-            ));
+            return Err(invalid(IndexNameWhy::Character(c)));
         }
         Ok(IndexName {
             pattern: pattern.to_string(),

@@ -77,11 +77,27 @@ pub struct User<'a> {
     pub name: Option<Cow<'a, str>>,
 }
 
+/// Why an event line cannot be encoded for the receiver (it is rejected
+/// with this reason, the rest of its batch goes on).
+#[derive(Debug, thiserror::Error)]
+pub enum UnreadableEvent {
+    /// The fields the modes read are not there as JSON.
+    #[error("event {index} of the batch is not a JSON object: {error}")]
+    NotAnObject {
+        /// The event's position in its batch.
+        index: usize,
+        /// What serde_json found.
+        error: serde_json::Error,
+    },
+    /// The event as a whole is not JSON.
+    #[error("not JSON: {0}")]
+    NotJson(serde_json::Error),
+}
+
 impl<'a> EventFields<'a> {
     /// Reads the fields of one event line; the error names the event's position.
-    pub fn read(line: &'a str, index: usize) -> Result<EventFields<'a>, String> {
-        serde_json::from_str(line)
-            .map_err(|e| format!("event {index} of the batch is not a JSON object: {e}"))
+    pub fn read(line: &'a str, index: usize) -> Result<EventFields<'a>, UnreadableEvent> {
+        serde_json::from_str(line).map_err(|error| UnreadableEvent::NotAnObject { index, error })
     }
 
     /// `@timestamp` as nanoseconds since the epoch, when present and valid.
@@ -115,7 +131,7 @@ mod tests {
 
     #[test]
     fn a_line_that_is_not_an_object_is_named_by_its_position() {
-        let e = EventFields::read("[1]", 4).unwrap_err();
+        let e = EventFields::read("[1]", 4).unwrap_err().to_string();
         assert!(e.starts_with("event 4 of the batch"), "{e}");
     }
 }

@@ -14,7 +14,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::fields::EventFields;
+use super::fields::{EventFields, UnreadableEvent};
 use crate::sink::syslog::encode::{Severity, severity};
 
 /// The path of the logs endpoint (appended to the configured base URL).
@@ -60,8 +60,8 @@ fn string_attribute(key: &str, value: &str) -> Value {
 }
 
 /// One LogRecord for an event line.
-pub fn log_record(line: &str, fields: &EventFields) -> Result<Value, String> {
-    let event: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+pub fn log_record(line: &str, fields: &EventFields) -> Result<Value, UnreadableEvent> {
+    let event: Value = serde_json::from_str(line).map_err(UnreadableEvent::NotJson)?;
     let action = fields.event.action.as_deref().unwrap_or("");
     let (number, text) = otel_severity(severity(action));
     let mut attributes = Vec::new();
