@@ -176,6 +176,15 @@ fn a_full_state_disk_during_an_outage_then_a_restart_loses_nothing_and_reuses_no
     for step in &series[..full_at] {
         feed(root, &state, &daemon, step);
     }
+    // The file sink has delivered all that and given its spool's space
+    // back, so that no delivery frees pages after the disk is filled.
+    wait_until(LIMIT, "the file sink's spool emptied", &daemon, || {
+        fs::read_dir(state.join("spool/file"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
+            .all(|e| e.metadata().is_ok_and(|m| m.len() == 0))
+    });
     // Full but for a page less than a copy of the checkpoint takes: room
     // for a few spooled events, not for a new checkpoint next to the old
     // one, as when a spool filled the disk.
