@@ -607,7 +607,7 @@ fn gateway_of(snapshot: &Snapshot, cap: usize) -> Gateway {
         .map(|c| (c.conn.name.as_str(), 0))
         .collect();
     for tunnel in &up {
-        *connections.entry(tunnel.name()).or_default() += 1;
+        *connections.entry(tunnel.name.as_str()).or_default() += 1;
     }
     for (i, (name, count)) in connections.into_iter().enumerate() {
         if i >= cap {

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     for tunnel in snapshot.tunnels_up() {
-        println!("{} {}", tunnel.name(), tunnel.peer().unwrap_or("-"));
+        println!("{} {}", tunnel.name, tunnel.peer.as_deref().unwrap_or("-"));
     }
     ExitCode::SUCCESS
 }

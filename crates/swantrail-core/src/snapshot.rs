@@ -184,16 +184,19 @@ pub struct ConnRef {
 /// This is the one key of a tunnel: the tracker's tables and checkpoint,
 /// the STATUS line's count, `show`'s rows, `report`'s rows and the
 /// daemon's gauges all name tunnels with it, so that they cannot disagree
-/// on what one tunnel is. An empty peer is no peer.
+/// on what one tunnel is. An empty peer is no peer: keys that differ only
+/// in that are equal.
 ///
 /// Saved (a checkpoint's tunnel table and each SA's `tunnel`), it is the
 /// string `name` U+001F `peer` checkpoints have always held; it is also
 /// ordered as that string, so tables saved sorted by key and events
 /// emitted in key order come out as they always did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default)]
 pub struct TunnelKey {
-    name: String,
-    peer: Option<String>,
+    /// The base connection name.
+    pub name: String,
+    /// The instance suffix (the peer), when printed.
+    pub peer: Option<String>,
 }
 
 /// What separates the name from the peer in a saved [`TunnelKey`].
@@ -233,19 +236,9 @@ impl TunnelKey {
         }
     }
 
-    /// The base connection name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The instance suffix (the peer), when printed.
-    pub fn peer(&self) -> Option<&str> {
-        self.peer.as_deref()
-    }
-
-    /// The name and the peer, for a row that shows them apart.
-    pub fn into_parts(self) -> (String, Option<String>) {
-        (self.name, self.peer)
+    /// The peer as saved: empty when there is none.
+    fn saved_peer(&self) -> &str {
+        self.peer.as_deref().unwrap_or("")
     }
 
     /// The bytes of the saved form, without building it.
@@ -253,7 +246,7 @@ impl TunnelKey {
         self.name
             .bytes()
             .chain(std::iter::once(KEY_SEPARATOR as u8))
-            .chain(self.peer().unwrap_or("").bytes())
+            .chain(self.saved_peer().bytes())
     }
 
     /// The key a saved string names: the name is what comes before the
@@ -282,6 +275,21 @@ impl TunnelKey {
     }
 }
 
+impl PartialEq for TunnelKey {
+    fn eq(&self, other: &TunnelKey) -> bool {
+        self.name == other.name && self.saved_peer() == other.saved_peer()
+    }
+}
+
+impl Eq for TunnelKey {}
+
+impl std::hash::Hash for TunnelKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.saved_peer().hash(state);
+    }
+}
+
 impl Ord for TunnelKey {
     /// As the saved strings compare; two keys that save alike (only when a
     /// name holds U+001F) by the length of their name.
@@ -301,12 +309,7 @@ impl PartialOrd for TunnelKey {
 impl std::fmt::Display for TunnelKey {
     /// The saved form: `name` U+001F `peer`, also what event ids hash.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}{KEY_SEPARATOR}{}",
-            self.name,
-            self.peer().unwrap_or("")
-        )
+        write!(f, "{}{KEY_SEPARATOR}{}", self.name, self.saved_peer())
     }
 }
 
@@ -851,6 +854,8 @@ mod tests {
 
     #[test]
     fn an_empty_peer_is_no_peer() {
+        use std::hash::BuildHasher;
+
         let conn = ConnRef {
             name: "rw".to_string(),
             instances: vec![3],
@@ -860,7 +865,15 @@ mod tests {
         let mut key = TunnelKey::new("other", Some("192.0.2.1"));
         key.set_to(&conn);
         assert_eq!(key, TunnelKey::of(&conn));
-        assert_eq!(key.peer(), None);
+        assert_eq!(key.peer, None);
+        let spelled_out = TunnelKey {
+            name: "rw".to_string(),
+            peer: Some(String::new()),
+        };
+        assert_eq!(spelled_out, key);
+        assert_eq!(spelled_out.cmp(&key), std::cmp::Ordering::Equal);
+        let hasher = std::collections::hash_map::RandomState::new();
+        assert_eq!(hasher.hash_one(&spelled_out), hasher.hash_one(&key));
     }
 
     #[test]
@@ -872,7 +885,7 @@ mod tests {
         };
         let saved = TunnelKey::of(&conn).to_string();
         let read = TunnelKey::from_saved(&saved);
-        assert_eq!(read.name(), "a", "the string alone cannot tell");
+        assert_eq!(read.name, "a", "the string alone cannot tell");
         assert_eq!(read.resolve_saved(&conn), TunnelKey::of(&conn));
         let other = ConnRef {
             name: "a".to_string(),

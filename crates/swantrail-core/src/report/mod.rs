@@ -750,12 +750,11 @@ impl Reader {
                 } else {
                     0.0
                 };
-                let (connection, peer) = tunnel.into_parts();
                 TunnelRow {
                     host,
-                    connection,
+                    connection: tunnel.name,
                     instance: t.instance,
-                    peer,
+                    peer: tunnel.peer,
                     remote_ip: t.remote_ip,
                     remote_id: t.remote_id,
                     first_seen: rfc3339(t.first_seen),

@@ -607,7 +607,7 @@ impl TunnelTable {
             }
             Entry::Vacant(v) => {
                 self.by_name
-                    .entry(v.key().name().to_string())
+                    .entry(v.key().name.clone())
                     .or_default()
                     .push(v.key().clone());
                 v.insert(rec)
@@ -682,7 +682,7 @@ impl TunnelTable {
             let kept = keep(k, t);
             if !kept {
                 touched.remove(k);
-                let name = k.name();
+                let name = k.name.as_str();
                 if let Some(keys) = by_name.get_mut(name) {
                     keys.retain(|other| other != k);
                     if keys.is_empty() {
@@ -715,7 +715,7 @@ impl<'de> Deserialize<'de> for TunnelTable {
         for (key, rec) in saved {
             let key = key.resolve_saved(&rec.conn);
             by_name
-                .entry(key.name().to_string())
+                .entry(key.name.clone())
                 .or_default()
                 .push(key.clone());
             by_key.insert(key, rec);
@@ -822,7 +822,7 @@ mod tests {
 
         table.retain(|k, _| k.to_string() != "rw\u{1f}192.0.2.1");
         assert_eq!(names_of(&table, "rw"), ["rw\u{1f}", "rw\u{1f}192.0.2.9"]);
-        table.retain(|k, _| k.name() != "rw-2");
+        table.retain(|k, _| k.name != "rw-2");
         assert!(names_of(&table, "rw-2").is_empty());
 
         let restored: TunnelTable =
@@ -848,7 +848,7 @@ mod tests {
                 .into_iter()
                 .map(|(k, t)| {
                     assert_eq!(t.conn.name, name);
-                    k.peer().map(str::to_string)
+                    k.peer.clone()
                 })
                 .collect::<Vec<_>>()
         };

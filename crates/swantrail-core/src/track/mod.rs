@@ -1700,7 +1700,7 @@ mod tests {
         assert_eq!(restored.tunnels_up(), tracker.tunnels_up());
         for (key, t) in restored.tunnels.iter() {
             assert_eq!(*key, TunnelKey::of(&t.conn));
-            assert!(key.name().starts_with("odd\u{1f}"), "{key:?}");
+            assert!(key.name.starts_with("odd\u{1f}"), "{key:?}");
         }
     }
 }
