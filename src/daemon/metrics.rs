@@ -607,6 +607,7 @@ fn gateway_of(snapshot: &Snapshot, cap: usize) -> Gateway {
         .map(|c| (c.conn.name.as_str(), 0))
         .collect();
     for tunnel in &up {
+        crate::work::count(1);
         *connections.entry(tunnel.name.as_str()).or_default() += 1;
     }
     for (i, (name, count)) in connections.into_iter().enumerate() {
@@ -641,4 +642,26 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(all(test, feature = "synth"))]
+mod tests {
+    use crate::synth::{Dialect, status_dump};
+
+    #[test]
+    fn the_gauges_visit_each_up_tunnel_once_whatever_the_series_cap() {
+        let snapshot = crate::parse(&status_dump(3_000, Dialect::V5_4).text);
+        let up = snapshot.tunnels_up().len() as u64;
+        let work = crate::work::visited();
+        crate::show::tunnel_table(&snapshot);
+        let show = crate::work::visited() - work;
+        for cap in [10, 1_000] {
+            let work = crate::work::visited();
+            let g = super::gateway_of(&snapshot, cap);
+            let visits = crate::work::visited() - work - show;
+            assert_eq!(g.tunnels_up as u64, up);
+            assert_eq!(g.connections.len(), cap);
+            assert_eq!(visits, up, "cap {cap}: {visits} visits of {up} up tunnels");
+        }
+    }
 }
