@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use common::root;
 use swantrail::show::{ByteCount, tunnel_table};
-use swantrail::snapshot::TunnelId;
+use swantrail::snapshot::TunnelKey as TunnelId;
 use swantrail::track::{Tracker, TrackerConfig};
 
 fn dumps_under(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -11,7 +11,7 @@
 //! hook is a few atomic writes or a short lock) and never export a series
 //! per tunnel beyond `max_tunnel_series` per source.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -595,19 +595,24 @@ fn gateway_of(snapshot: &Snapshot, cap: usize) -> Gateway {
             SaKind::Child => *g.child_sas.entry(state).or_default() += 1,
         }
     }
-    let mut connections: BTreeSet<&str> = snapshot
+    // The up tunnels of each connection, counted in one pass over them:
+    // counting them again for each connection would visit every tunnel
+    // `cap` times at every poll.
+    let mut connections: BTreeMap<&str, i64> = snapshot
         .connections
         .iter()
-        .map(|c| c.conn.name.as_str())
+        .map(|c| (c.conn.name.as_str(), 0))
         .collect();
-    connections.extend(up.iter().map(|t| t.name.as_str()));
-    for (i, name) in connections.into_iter().enumerate() {
+    for tunnel in &up {
+        crate::work::count(1);
+        *connections.entry(tunnel.name.as_str()).or_default() += 1;
+    }
+    for (i, (name, count)) in connections.into_iter().enumerate() {
         if i >= cap {
             g.connections_left_out += 1;
             continue;
         }
-        let count = up.iter().filter(|t| t.name == name).count();
-        g.connections.insert(name.to_string(), count as i64);
+        g.connections.insert(name.to_string(), count);
     }
     let table = crate::show::tunnel_table(snapshot);
     for (i, row) in table.tunnels.iter().enumerate() {
@@ -634,4 +639,26 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(all(test, feature = "synth"))]
+mod tests {
+    use crate::synth::{Dialect, status_dump};
+
+    #[test]
+    fn the_gauges_visit_each_up_tunnel_once_whatever_the_series_cap() {
+        let snapshot = crate::parse(&status_dump(3_000, Dialect::V5_4).text);
+        let up = snapshot.tunnels_up().len() as u64;
+        let work = crate::work::visited();
+        crate::show::tunnel_table(&snapshot);
+        let show = crate::work::visited() - work;
+        for cap in [10, 1_000] {
+            let work = crate::work::visited();
+            let g = super::gateway_of(&snapshot, cap);
+            let visits = crate::work::visited() - work - show;
+            assert_eq!(g.tunnels_up as u64, up);
+            assert_eq!(g.connections.len(), cap);
+            assert_eq!(visits, up, "cap {cap}: {visits} visits of {up} up tunnels");
+        }
+    }
 }

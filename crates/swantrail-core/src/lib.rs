@@ -11,7 +11,7 @@
 //! | module | owns | must never import |
 //! |---|---|---|
 //! | [`status`] | the parser: text in, [`Snapshot`] out | anything but `snapshot` |
-//! | [`snapshot`] | the model the parser produces | anything of this crate |
+//! | [`snapshot`] | the model the parser produces, and the one key of a tunnel ([`snapshot::TunnelKey`]) | anything of this crate |
 //! | [`track`] | snapshots to events: the tunnel ledger, the tracker state a checkpoint saves | `show`, `report` |
 //! | [`event`] | the event schema and its NDJSON encoding | `track`, `show`, `report` |
 //! | [`show`] | the rows of `swantrail show` and their rendering | `track`, `report` |

@@ -180,21 +180,155 @@ pub struct ConnRef {
 /// A tunnel: a connection keyed by base name and peer, so that the
 /// instances of a road warrior that churn (`"rw"[1]` then `"rw"[2]`) stay
 /// one tunnel.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TunnelId {
+///
+/// This is the one key of a tunnel: the tracker's tables and checkpoint,
+/// the STATUS line's count, `show`'s rows, `report`'s rows and the
+/// daemon's gauges all name tunnels with it, so that they cannot disagree
+/// on what one tunnel is. An empty peer is no peer: keys that differ only
+/// in that are equal.
+///
+/// Saved (a checkpoint's tunnel table and each SA's `tunnel`), it is the
+/// string `name` U+001F `peer` checkpoints have always held; it is also
+/// ordered as that string, so tables saved sorted by key and events
+/// emitted in key order come out as they always did.
+#[derive(Debug, Clone, Default)]
+pub struct TunnelKey {
     /// The base connection name.
     pub name: String,
     /// The instance suffix (the peer), when printed.
     pub peer: Option<String>,
 }
 
+/// What separates the name from the peer in a saved [`TunnelKey`].
+const KEY_SEPARATOR: char = '\u{1f}';
+
+impl TunnelKey {
+    /// The tunnel of the connection `name` with instance suffix `peer`.
+    pub fn new(name: impl Into<String>, peer: Option<impl Into<String>>) -> TunnelKey {
+        let peer = peer.map(Into::into).filter(|p: &String| !p.is_empty());
+        TunnelKey {
+            name: name.into(),
+            peer,
+        }
+    }
+
+    /// The tunnel a connection reference belongs to.
+    pub fn of(conn: &ConnRef) -> TunnelKey {
+        TunnelKey::new(conn.name.as_str(), conn.peer.as_deref())
+    }
+
+    /// Make this the key of `conn`, reusing the key's buffers: the tracker
+    /// looks a tunnel up for every listed SA at every poll, and a lookup
+    /// should not cost two allocations.
+    pub fn set_to(&mut self, conn: &ConnRef) {
+        self.name.clear();
+        self.name.push_str(&conn.name);
+        match (
+            conn.peer.as_deref().filter(|p| !p.is_empty()),
+            &mut self.peer,
+        ) {
+            (Some(peer), Some(mine)) => {
+                mine.clear();
+                mine.push_str(peer);
+            }
+            (Some(peer), mine) => *mine = Some(peer.to_string()),
+            (None, mine) => *mine = None,
+        }
+    }
+
+    /// The peer as saved: empty when there is none.
+    fn saved_peer(&self) -> &str {
+        self.peer.as_deref().unwrap_or("")
+    }
+
+    /// The bytes of the saved form, without building it.
+    fn saved_bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        self.name
+            .bytes()
+            .chain(std::iter::once(KEY_SEPARATOR as u8))
+            .chain(self.saved_peer().bytes())
+    }
+
+    /// The key a saved string names: the name is what comes before the
+    /// first U+001F.
+    ///
+    /// A connection name holding U+001F itself makes the string ambiguous;
+    /// [`TunnelKey::resolve_saved`] settles it with the record it keys.
+    pub fn from_saved(saved: &str) -> TunnelKey {
+        match saved.split_once(KEY_SEPARATOR) {
+            Some((name, peer)) => TunnelKey::new(name, Some(peer)),
+            None => TunnelKey::new(saved, None::<String>),
+        }
+    }
+
+    /// The key of `conn` if it saves as the same string as this one, else
+    /// this one: a checkpoint saves a record under the key of its own
+    /// connection reference, so this restores the exact key even when the
+    /// name holds U+001F.
+    pub fn resolve_saved(self, conn: &ConnRef) -> TunnelKey {
+        let of_conn = TunnelKey::of(conn);
+        if of_conn.saved_bytes().eq(self.saved_bytes()) {
+            of_conn
+        } else {
+            self
+        }
+    }
+}
+
+impl PartialEq for TunnelKey {
+    fn eq(&self, other: &TunnelKey) -> bool {
+        self.name == other.name && self.saved_peer() == other.saved_peer()
+    }
+}
+
+impl Eq for TunnelKey {}
+
+impl std::hash::Hash for TunnelKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.saved_peer().hash(state);
+    }
+}
+
+impl Ord for TunnelKey {
+    /// As the saved strings compare; two keys that save alike (only when a
+    /// name holds U+001F) by the length of their name.
+    fn cmp(&self, other: &TunnelKey) -> std::cmp::Ordering {
+        self.saved_bytes()
+            .cmp(other.saved_bytes())
+            .then_with(|| self.name.len().cmp(&other.name.len()))
+    }
+}
+
+impl PartialOrd for TunnelKey {
+    fn partial_cmp(&self, other: &TunnelKey) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for TunnelKey {
+    /// The saved form: `name` U+001F `peer`, also what event ids hash.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{KEY_SEPARATOR}{}", self.name, self.saved_peer())
+    }
+}
+
+impl Serialize for TunnelKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TunnelKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<TunnelKey, D::Error> {
+        String::deserialize(deserializer).map(|saved| TunnelKey::from_saved(&saved))
+    }
+}
+
 impl ConnRef {
     /// The tunnel this connection reference belongs to.
-    pub fn tunnel(&self) -> TunnelId {
-        TunnelId {
-            name: self.name.clone(),
-            peer: self.peer.clone(),
-        }
+    pub fn tunnel(&self) -> TunnelKey {
+        TunnelKey::of(self)
     }
 
     /// The `"name"[N]` text libreswan prints, without the suffix.
@@ -514,7 +648,7 @@ impl Snapshot {
     /// The tunnels with an established Child SA: the one rule `show`, the
     /// tracker's events and the systemd STATUS line count tunnels by
     /// ([`Seen::kind`], [`Seen::established`], [`ConnRef::tunnel`]).
-    pub fn tunnels_up(&self) -> BTreeSet<TunnelId> {
+    pub fn tunnels_up(&self) -> BTreeSet<TunnelKey> {
         self.seen_by_serial()
             .values()
             .filter(|seen| seen.kind() == SaKind::Child && seen.established())
@@ -680,5 +814,84 @@ impl<'a> Seen<'a> {
             }
         }
         (None, None, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tunnel_keys_order_and_save_as_the_strings_checkpoints_hold() {
+        let keys = [
+            TunnelKey::new("rw", Some("192.0.2.9")),
+            TunnelKey::new("rw-2", None::<String>),
+            TunnelKey::new("rw", None::<String>),
+            TunnelKey::new("rw", Some("192.0.2.10")),
+            TunnelKey::new("r", Some("w")),
+            TunnelKey::new("a\u{1}", None::<String>),
+            TunnelKey::new("a", None::<String>),
+        ];
+        let mut by_key = keys.to_vec();
+        by_key.sort();
+        let mut by_string: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        by_string.sort();
+        let saved: Vec<String> = by_key.iter().map(ToString::to_string).collect();
+        assert_eq!(saved, by_string);
+        assert_eq!(saved[1], "a\u{1f}");
+        for key in &keys {
+            let json = serde_json::to_string(key).expect("saved");
+            assert_eq!(
+                json,
+                serde_json::to_string(&key.to_string()).expect("a string")
+            );
+            assert_eq!(
+                serde_json::from_str::<TunnelKey>(&json).expect("read"),
+                *key
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_peer_is_no_peer() {
+        use std::hash::BuildHasher;
+
+        let conn = ConnRef {
+            name: "rw".to_string(),
+            instances: vec![3],
+            peer: Some(String::new()),
+        };
+        assert_eq!(TunnelKey::of(&conn), TunnelKey::new("rw", None::<String>));
+        let mut key = TunnelKey::new("other", Some("192.0.2.1"));
+        key.set_to(&conn);
+        assert_eq!(key, TunnelKey::of(&conn));
+        assert_eq!(key.peer, None);
+        let spelled_out = TunnelKey {
+            name: "rw".to_string(),
+            peer: Some(String::new()),
+        };
+        assert_eq!(spelled_out, key);
+        assert_eq!(spelled_out.cmp(&key), std::cmp::Ordering::Equal);
+        let hasher = std::collections::hash_map::RandomState::new();
+        assert_eq!(hasher.hash_one(&spelled_out), hasher.hash_one(&key));
+    }
+
+    #[test]
+    fn a_saved_key_is_settled_by_its_records_connection() {
+        let conn = ConnRef {
+            name: "a\u{1f}b".to_string(),
+            instances: Vec::new(),
+            peer: Some("192.0.2.1".to_string()),
+        };
+        let saved = TunnelKey::of(&conn).to_string();
+        let read = TunnelKey::from_saved(&saved);
+        assert_eq!(read.name, "a", "the string alone cannot tell");
+        assert_eq!(read.resolve_saved(&conn), TunnelKey::of(&conn));
+        let other = ConnRef {
+            name: "a".to_string(),
+            ..conn.clone()
+        };
+        let kept = TunnelKey::from_saved(&saved).resolve_saved(&other);
+        assert_eq!(kept, TunnelKey::from_saved(&saved));
     }
 }

@@ -1,5 +1,6 @@
-//! A count of the records the tracker and `show` visit, for the test that
-//! shows their work grows linearly with the gateway without timing anything.
+//! A count of the records the tracker, `show` and the daemon's gauges
+//! visit, for the tests that show their work grows linearly with the
+//! gateway without timing anything.
 //!
 //! It counts only with the dev-only `synth` feature; in the shipped binary
 //! [`count`] compiles to nothing. It must never decide anything: it is read

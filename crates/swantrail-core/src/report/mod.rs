@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::event::rfc3339;
+use crate::snapshot::TunnelKey;
 
 /// How many recent `event.id`s per host are remembered to drop duplicates.
 ///
@@ -141,14 +142,10 @@ pub enum LineError {
     BadTimestamp(String),
 }
 
-/// A tunnel as the events name it: the gateway, the connection and the
-/// instance's peer (a road warrior reconnecting as `[2]` is the same tunnel).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct TunnelKey {
-    host: String,
-    name: String,
-    peer: Option<String>,
-}
+/// A tunnel as the events name it: the gateway, and the tunnel's key there
+/// (connection and peer: a road warrior reconnecting as `[2]` is the same
+/// tunnel), the key the tracker that wrote the events used.
+type GatewayTunnel = (String, TunnelKey);
 
 /// The running state of one tunnel while the trail is read.
 #[derive(Debug)]
@@ -405,7 +402,7 @@ pub struct Report {
 pub struct Reader {
     options: Options,
     hosts: HashMap<String, HostState>,
-    tunnels: HashMap<TunnelKey, TunnelState>,
+    tunnels: HashMap<GatewayTunnel, TunnelState>,
     stats: InputStats,
     earliest: Option<i64>,
     latest: Option<i64>,
@@ -484,11 +481,10 @@ impl Reader {
         let Some(c) = &ev.libreswan.connection else {
             return;
         };
-        let key = TunnelKey {
-            host: host_name.to_string(),
-            name: c.name.to_string(),
-            peer: c.peer.as_deref().map(str::to_string),
-        };
+        let key = (
+            host_name.to_string(),
+            TunnelKey::new(c.name.as_ref(), c.peer.as_deref()),
+        );
         let up_since = ev
             .libreswan
             .tunnel
@@ -678,8 +674,8 @@ impl Reader {
             end_s: end,
         };
         push_capped(&mut g.unreachable, entry, &mut g.not_listed);
-        for (key, t) in self.tunnels.iter_mut() {
-            if key.host == host_name && t.first_seen < hi {
+        for ((host, _), t) in self.tunnels.iter_mut() {
+            if host == host_name && t.first_seen < hi {
                 t.unobserved_s += hi - lo.max(t.first_seen);
             }
         }
@@ -722,11 +718,11 @@ impl Reader {
         }
         let since = self.options.since;
         let timeline = self.options.timeline;
-        let mut tunnels: Vec<(TunnelKey, TunnelState)> = self.tunnels.into_iter().collect();
+        let mut tunnels: Vec<(GatewayTunnel, TunnelState)> = self.tunnels.into_iter().collect();
         tunnels.sort_by(|a, b| a.0.cmp(&b.0));
         let rows = tunnels
             .into_iter()
-            .map(|(key, mut t)| {
+            .map(|((host, tunnel), mut t)| {
                 let state_at_end = if t.up_since.is_some() {
                     "up"
                 } else if t.ever_up {
@@ -755,10 +751,10 @@ impl Reader {
                     0.0
                 };
                 TunnelRow {
-                    host: key.host,
-                    connection: key.name,
+                    host,
+                    connection: tunnel.name,
                     instance: t.instance,
-                    peer: key.peer,
+                    peer: tunnel.peer,
                     remote_ip: t.remote_ip,
                     remote_id: t.remote_id,
                     first_seen: rfc3339(t.first_seen),

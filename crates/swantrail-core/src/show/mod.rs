@@ -167,6 +167,11 @@ pub struct Summary {
 /// A connection instance, ignoring the peer suffix (lines of one instance
 /// agree on it, but trafficstatus and state lines may differ in detail).
 /// Borrowed from the snapshot: it is built for every state of a dump.
+///
+/// Not a tunnel key: `show` has a row per instance, and the connection list
+/// and pending lines it joins to states name instances. The tunnel a row
+/// belongs to is its connection's [`crate::snapshot::TunnelKey`], the
+/// tracker's and the STATUS line's.
 type InstanceKey<'a> = (&'a str, &'a [u64]);
 
 fn key_of(conn: &ConnRef) -> InstanceKey<'_> {

@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use super::{Detail, Emitter, Listing, Tracker, connection_fields};
 use crate::event::{Action, Endpoint, Event, EventKind, SaFields, event_id, rfc3339};
 use crate::linux_audit::{Op, PlutoRecord, SaKind as RecordKind};
-use crate::snapshot::{ConnRef, SaKind};
+use crate::snapshot::{ConnRef, SaKind, TunnelKey};
 
 /// pluto runs remembered; older ones are forgotten with their records.
 const MAX_RUNS: usize = 8;
@@ -496,7 +496,7 @@ impl Tracker {
                 .or_else(|| established_at.map(|t| t.saturating_mul(1000)))
                 .is_some_and(|t| t <= ended)
         };
-        let newer = tunnel.as_deref().and_then(|key| {
+        let newer = tunnel.as_ref().and_then(|key| {
             self.sas
                 .of_tunnel(key)
                 .filter(|r| r.serial > serial && r.kind == kind && r.established)
@@ -605,7 +605,7 @@ impl Tracker {
     /// The connection an audit-only SA belongs to: the tunnel of that name
     /// whose peer is the record's remote address (or the only one of that
     /// name), else the bare name.
-    fn conn_of(&self, sa: &AuditSa) -> (ConnRef, Option<String>) {
+    fn conn_of(&self, sa: &AuditSa) -> (ConnRef, Option<TunnelKey>) {
         let candidates = self.tunnels.of_name(&sa.connection);
         let pick = candidates
             .iter()

@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::snapshot::Seen;
-use crate::snapshot::{ConnRef, IkeVersion, SaKind, TimerKind};
+use crate::snapshot::{ConnRef, IkeVersion, SaKind, TimerKind, TunnelKey};
 use crate::work;
 
 /// One SA (IKE or Child, established or still negotiating) of the current
@@ -28,8 +28,8 @@ pub struct SaRecord {
     pub ike_version: Option<IkeVersion>,
     /// The connection reference as last printed.
     pub conn: ConnRef,
-    /// The key of the tunnel this SA belongs to ([`tunnel_key`]).
-    pub tunnel: String,
+    /// The tunnel this SA belongs to: always the key of `conn`.
+    pub tunnel: TunnelKey,
     /// Whether it has been seen established.
     pub established: bool,
     /// When it was first seen.
@@ -79,7 +79,7 @@ impl SaRecord {
             kind: seen.kind(),
             ike_version: None,
             conn: seen.conn().clone(),
-            tunnel: tunnel_key(seen.conn()),
+            tunnel: TunnelKey::of(seen.conn()),
             established: false,
             first_seen: now,
             established_at: None,
@@ -331,8 +331,8 @@ pub struct ConnectionRecord {
 #[derive(Debug, Clone, Default)]
 pub struct SaTable {
     by_serial: FxHashMap<u64, SaRecord>,
-    /// Serials of every SA of a tunnel, by [`tunnel_key`].
-    by_tunnel: FxHashMap<String, BTreeSet<u64>>,
+    /// Serials of every SA of a tunnel.
+    by_tunnel: FxHashMap<TunnelKey, BTreeSet<u64>>,
     /// Serials of the SAs whose `parent_serial` is the key.
     by_parent: FxHashMap<u64, BTreeSet<u64>>,
     /// Serials of the SAs not (yet) established: the few a poll checks for
@@ -432,10 +432,10 @@ impl SaTable {
         let Some(rec) = self.by_serial.get_mut(&serial) else {
             return;
         };
-        let key = tunnel_key(conn);
+        let key = TunnelKey::of(conn);
         rec.conn = conn.clone();
         if rec.tunnel != key {
-            remove_from(&mut self.by_tunnel, rec.tunnel.as_str(), serial);
+            remove_from(&mut self.by_tunnel, &rec.tunnel, serial);
             self.by_tunnel
                 .entry(key.clone())
                 .or_default()
@@ -447,7 +447,7 @@ impl SaTable {
     /// The SAs of a tunnel, oldest (lowest serial) first.
     pub fn of_tunnel<'s>(
         &'s self,
-        key: &str,
+        key: &TunnelKey,
     ) -> impl DoubleEndedIterator<Item = &'s SaRecord> + 's {
         self.by_tunnel
             .get(key)
@@ -458,7 +458,7 @@ impl SaTable {
     }
 
     /// Whether the tunnel `key` has any open SA.
-    pub fn tunnel_has_sas(&self, key: &str) -> bool {
+    pub fn tunnel_has_sas(&self, key: &TunnelKey) -> bool {
         work::count(1);
         self.by_tunnel.contains_key(key)
     }
@@ -474,7 +474,7 @@ impl SaTable {
     }
 
     fn index(&mut self, rec: &SaRecord) {
-        match self.by_tunnel.get_mut(rec.tunnel.as_str()) {
+        match self.by_tunnel.get_mut(&rec.tunnel) {
             Some(set) => {
                 set.insert(rec.serial);
             }
@@ -492,21 +492,22 @@ impl SaTable {
     }
 
     fn unindex(&mut self, rec: &SaRecord) {
-        remove_from(&mut self.by_tunnel, rec.tunnel.as_str(), rec.serial);
+        remove_from(&mut self.by_tunnel, &rec.tunnel, rec.serial);
         if let Some(p) = rec.parent_serial {
             remove_from(&mut self.by_parent, &p, rec.serial);
         }
         self.half_open.remove(&rec.serial);
     }
 
-    fn from_records(by_serial: FxHashMap<u64, SaRecord>) -> SaTable {
+    fn from_records(mut by_serial: FxHashMap<u64, SaRecord>) -> SaTable {
         let mut table = SaTable {
             by_serial: FxHashMap::default(),
             by_tunnel: FxHashMap::default(),
             by_parent: FxHashMap::default(),
             half_open: BTreeSet::new(),
         };
-        for rec in by_serial.values() {
+        for rec in by_serial.values_mut() {
+            rec.tunnel = std::mem::take(&mut rec.tunnel).resolve_saved(&rec.conn);
             table.index(rec);
         }
         table.by_serial = by_serial;
@@ -547,7 +548,7 @@ impl<'de> Deserialize<'de> for SaTable {
     }
 }
 
-/// The tunnels by [`tunnel_key`], hashed because every listed SA looks its
+/// The tunnels by [`TunnelKey`], hashed because every listed SA looks its
 /// tunnel up at every poll; whatever reports tunnels in turn asks for them
 /// sorted by key, the order a map by key would give.
 ///
@@ -558,51 +559,45 @@ impl<'de> Deserialize<'de> for SaTable {
 /// never the whole table. The set is never saved: a checkpoint holds the
 /// same JSON as a plain map by key.
 ///
-/// The keys are also indexed by their base name (the part before the
-/// first U+001F), so that [`TunnelTable::of_name`] visits the tunnels of one
-/// name instead of every tunnel; like the marks, the index is derived and
-/// never saved.
+/// The keys are also indexed by their base name, so that
+/// [`TunnelTable::of_name`] visits the tunnels of one name instead of every
+/// tunnel; like the marks, the index is derived and never saved.
 #[derive(Debug, Clone, Default)]
 pub struct TunnelTable {
-    by_key: FxHashMap<String, TunnelRecord>,
+    by_key: FxHashMap<TunnelKey, TunnelRecord>,
     /// The keys under each base name.
-    by_name: FxHashMap<String, Vec<String>>,
+    by_name: FxHashMap<String, Vec<TunnelKey>>,
     /// The known tunnels touched since the last [`TunnelTable::take_touched`].
-    touched: BTreeSet<String>,
-}
-
-/// The base name of a [`tunnel_key`]: what comes before its first U+001F.
-fn base_name(key: &str) -> &str {
-    key.split_once('\u{1f}').map_or(key, |(name, _)| name)
+    touched: BTreeSet<TunnelKey>,
 }
 
 impl TunnelTable {
     /// The tunnel `key`.
-    pub fn get(&self, key: &str) -> Option<&TunnelRecord> {
+    pub fn get(&self, key: &TunnelKey) -> Option<&TunnelRecord> {
         work::count(1);
         self.by_key.get(key)
     }
 
     /// The tunnel `key`, to change.
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut TunnelRecord> {
+    pub fn get_mut(&mut self, key: &TunnelKey) -> Option<&mut TunnelRecord> {
         work::count(1);
         self.by_key.get_mut(key)
     }
 
     /// Whether the tunnel `key` is known.
-    pub fn contains(&self, key: &str) -> bool {
+    pub fn contains(&self, key: &TunnelKey) -> bool {
         work::count(1);
         self.by_key.contains_key(key)
     }
 
     /// Add the tunnel `key` (replacing one under the same key).
-    pub fn insert(&mut self, key: String, rec: TunnelRecord) {
+    pub fn insert(&mut self, key: TunnelKey, rec: TunnelRecord) {
         self.insert_new(key, rec);
     }
 
     /// Add the tunnel `key` (replacing one under the same key) and hand it
     /// back, to be filled in without looking it up again.
-    pub fn insert_new(&mut self, key: String, rec: TunnelRecord) -> &mut TunnelRecord {
+    pub fn insert_new(&mut self, key: TunnelKey, rec: TunnelRecord) -> &mut TunnelRecord {
         work::count(1);
         match self.by_key.entry(key) {
             Entry::Occupied(e) => {
@@ -612,7 +607,7 @@ impl TunnelTable {
             }
             Entry::Vacant(v) => {
                 self.by_name
-                    .entry(base_name(v.key()).to_string())
+                    .entry(v.key().name.clone())
                     .or_default()
                     .push(v.key().clone());
                 v.insert(rec)
@@ -621,13 +616,16 @@ impl TunnelTable {
     }
 
     /// Every tunnel, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &TunnelRecord)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&TunnelKey, &TunnelRecord)> {
         self.by_key.iter().inspect(|_| work::count(1))
     }
 
     /// The keys of the tunnels `pick` selects, sorted.
-    pub fn keys_where(&self, mut pick: impl FnMut(&str, &TunnelRecord) -> bool) -> Vec<String> {
-        let mut keys: Vec<String> = self
+    pub fn keys_where(
+        &self,
+        mut pick: impl FnMut(&TunnelKey, &TunnelRecord) -> bool,
+    ) -> Vec<TunnelKey> {
+        let mut keys: Vec<TunnelKey> = self
             .iter()
             .filter(|(k, t)| pick(k, t))
             .map(|(k, _)| k.clone())
@@ -637,35 +635,25 @@ impl TunnelTable {
     }
 
     /// The tunnels of the base connection `name`, by key.
-    pub fn of_name(&self, name: &str) -> Vec<(&String, &TunnelRecord)> {
-        let mut found: Vec<(&String, &TunnelRecord)> = if name.contains('\u{1f}') {
-            // Not a base name the index can hold: the keys that start with
-            // it and a separator, as a key-ordered map's range gave them.
-            self.iter()
-                .filter(|(k, _)| {
-                    k.strip_prefix(name)
-                        .is_some_and(|rest| rest.starts_with('\u{1f}'))
-                })
-                .collect()
-        } else {
-            let keys = self.by_name.get(name).map_or(&[][..], Vec::as_slice);
-            keys.iter()
-                .filter_map(|key| {
-                    work::count(1);
-                    self.by_key.get_key_value(key.as_str())
-                })
-                .collect()
-        };
+    pub fn of_name(&self, name: &str) -> Vec<(&TunnelKey, &TunnelRecord)> {
+        let keys = self.by_name.get(name).map_or(&[][..], Vec::as_slice);
+        let mut found: Vec<(&TunnelKey, &TunnelRecord)> = keys
+            .iter()
+            .filter_map(|key| {
+                work::count(1);
+                self.by_key.get_key_value(key)
+            })
+            .collect();
         found.sort_unstable_by(|a, b| a.0.cmp(b.0));
         found
     }
 
     /// Mark the tunnel `key` as touched by this observation (nothing if
     /// it is not known).
-    pub fn touch(&mut self, key: &str) {
+    pub fn touch(&mut self, key: &TunnelKey) {
         work::count(1);
         if self.by_key.contains_key(key) && !self.touched.contains(key) {
-            self.touched.insert(key.to_string());
+            self.touched.insert(key.clone());
         }
     }
 
@@ -673,8 +661,8 @@ impl TunnelTable {
     /// are still known and that `changed` picks, sorted.
     pub fn take_touched(
         &mut self,
-        mut changed: impl FnMut(&str, &TunnelRecord) -> bool,
-    ) -> Vec<String> {
+        mut changed: impl FnMut(&TunnelKey, &TunnelRecord) -> bool,
+    ) -> Vec<TunnelKey> {
         let touched = std::mem::take(&mut self.touched);
         touched
             .into_iter()
@@ -686,15 +674,15 @@ impl TunnelTable {
     }
 
     /// Keep only the tunnels `keep` says to.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str, &TunnelRecord) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(&TunnelKey, &TunnelRecord) -> bool) {
         let by_name = &mut self.by_name;
         let touched = &mut self.touched;
         self.by_key.retain(|k, t| {
             work::count(1);
             let kept = keep(k, t);
             if !kept {
-                touched.remove(k.as_str());
-                let name = base_name(k);
+                touched.remove(k);
+                let name = k.name.as_str();
                 if let Some(keys) = by_name.get_mut(name) {
                     keys.retain(|other| other != k);
                     if keys.is_empty() {
@@ -721,13 +709,16 @@ impl Serialize for TunnelTable {
 
 impl<'de> Deserialize<'de> for TunnelTable {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TunnelTable, D::Error> {
-        let by_key = FxHashMap::<String, TunnelRecord>::deserialize(deserializer)?;
-        let mut by_name: FxHashMap<String, Vec<String>> = FxHashMap::default();
-        for key in by_key.keys() {
+        let saved = FxHashMap::<TunnelKey, TunnelRecord>::deserialize(deserializer)?;
+        let mut by_key = FxHashMap::with_capacity_and_hasher(saved.len(), Default::default());
+        let mut by_name: FxHashMap<String, Vec<TunnelKey>> = FxHashMap::default();
+        for (key, rec) in saved {
+            let key = key.resolve_saved(&rec.conn);
             by_name
-                .entry(base_name(key).to_string())
+                .entry(key.name.clone())
                 .or_default()
                 .push(key.clone());
+            by_key.insert(key, rec);
         }
         Ok(TunnelTable {
             by_key,
@@ -781,16 +772,11 @@ fn is_hex(spi: &str) -> bool {
     !spi.is_empty() && spi.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-/// The tunnel key of a connection reference: base name and peer.
-pub fn tunnel_key(conn: &ConnRef) -> String {
-    format!("{}\u{1f}{}", conn.name, conn.peer.as_deref().unwrap_or(""))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tunnel(name: &str, peer: Option<&str>) -> (String, TunnelRecord) {
+    fn tunnel(name: &str, peer: Option<&str>) -> (TunnelKey, TunnelRecord) {
         let conn = ConnRef {
             name: name.to_string(),
             instances: Vec::new(),
@@ -803,14 +789,14 @@ mod tests {
             up: None,
             negotiating: None,
         };
-        (tunnel_key(&conn), rec)
+        (TunnelKey::of(&conn), rec)
     }
 
     fn names_of(table: &TunnelTable, name: &str) -> Vec<String> {
         table
             .of_name(name)
             .into_iter()
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.to_string())
             .collect()
     }
 
@@ -834,14 +820,40 @@ mod tests {
         assert_eq!(names_of(&table, "rw-2"), ["rw-2\u{1f}"]);
         assert!(names_of(&table, "r").is_empty());
 
-        table.retain(|k, _| k != "rw\u{1f}192.0.2.1");
+        table.retain(|k, _| k.to_string() != "rw\u{1f}192.0.2.1");
         assert_eq!(names_of(&table, "rw"), ["rw\u{1f}", "rw\u{1f}192.0.2.9"]);
-        table.retain(|k, _| !k.starts_with("rw-2"));
+        table.retain(|k, _| k.name != "rw-2");
         assert!(names_of(&table, "rw-2").is_empty());
 
         let restored: TunnelTable =
             serde_json::from_str(&serde_json::to_string(&table).expect("saved")).expect("read");
         assert_eq!(names_of(&restored, "rw"), names_of(&table, "rw"));
+    }
+
+    #[test]
+    fn tunnels_of_a_name_are_only_that_names_even_with_a_separator_in_a_name() {
+        let mut table = TunnelTable::default();
+        for (name, peer) in [
+            ("a", None),
+            ("a\u{1f}b", None),
+            ("a", Some("b\u{1f}c")),
+            ("a\u{1f}b", Some("c")),
+        ] {
+            let (key, rec) = tunnel(name, peer);
+            table.insert(key, rec);
+        }
+        let names = |name: &str| {
+            table
+                .of_name(name)
+                .into_iter()
+                .map(|(k, t)| {
+                    assert_eq!(t.conn.name, name);
+                    k.peer.clone()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names("a"), [None, Some("b\u{1f}c".to_string())]);
+        assert_eq!(names("a\u{1f}b"), [None, Some("c".to_string())]);
     }
 
     #[test]

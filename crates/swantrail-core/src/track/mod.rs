@@ -25,11 +25,11 @@ use crate::event::{
     Action, ConnectionFields, ECS_VERSION, Ecs, Endpoint, Event, EventKind, EventMeta, Libreswan,
     NegotiationFields, Observer, PlutoFields, SaFields, TunnelFields, User, event_id, rfc3339,
 };
-use crate::snapshot::{ConnRef, Connection, IkeVersion, OutputKind, SaKind, Snapshot, TunnelId};
+use crate::snapshot::{ConnRef, Connection, IkeVersion, OutputKind, SaKind, Snapshot, TunnelKey};
 use crate::work;
 use ledger::{
     ConnectionRecord, Identity, Negotiating, SaRecord, SaTable, Seen, TunnelRecord, TunnelTable,
-    UpPeriod, tunnel_key,
+    UpPeriod,
 };
 
 /// The reason given to everything found already there when tracking starts.
@@ -132,7 +132,7 @@ struct Emitter {
     cutoff_ms: i64,
     events: Vec<Event>,
     /// Per tunnel, why its last Child SA ended in this snapshot.
-    end_reasons: BTreeMap<String, String>,
+    end_reasons: BTreeMap<TunnelKey, String>,
     /// Priming ([`Tracker::prime`]): count the sequence but build no event.
     silent: bool,
 }
@@ -428,7 +428,10 @@ fn start_time(add_time: Option<u64>, previous: Option<i64>, now: i64) -> i64 {
 }
 
 /// The established Child SAs of a tunnel, oldest first.
-fn live_children<'s>(sas: &'s SaTable, key: &'s str) -> impl Iterator<Item = &'s SaRecord> + 's {
+fn live_children<'s>(
+    sas: &'s SaTable,
+    key: &'s TunnelKey,
+) -> impl Iterator<Item = &'s SaRecord> + 's {
     sas.of_tunnel(key)
         .filter(|r| r.established && r.kind == SaKind::Child)
 }
@@ -475,11 +478,11 @@ impl Tracker {
 
     /// The tunnels the tracker holds up: the same rule as
     /// [`Snapshot::tunnels_up`], accumulated over the snapshots seen.
-    pub fn tunnels_up(&self) -> BTreeSet<TunnelId> {
+    pub fn tunnels_up(&self) -> BTreeSet<TunnelKey> {
         self.tunnels
             .iter()
             .filter(|(_, t)| t.up.is_some())
-            .map(|(_, t)| t.conn.tunnel())
+            .map(|(key, _)| key.clone())
             .collect()
     }
 
@@ -1225,7 +1228,7 @@ impl Tracker {
     }
 
     /// The connection, tunnel totals and endpoints of a tunnel's event.
-    fn tunnel_detail(&self, key: &str, now: i64) -> Detail {
+    fn tunnel_detail(&self, key: &TunnelKey, now: i64) -> Detail {
         let Some(t) = self.tunnels.get(key) else {
             return Detail::default();
         };
@@ -1259,7 +1262,7 @@ impl Tracker {
     }
 
     /// The established Child SAs of a tunnel, oldest first.
-    fn live_children<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s SaRecord> + 's {
+    fn live_children<'s>(&'s self, key: &'s TunnelKey) -> impl Iterator<Item = &'s SaRecord> + 's {
         live_children(&self.sas, key)
     }
 
@@ -1271,7 +1274,7 @@ impl Tracker {
     /// reference or address is replaced only when it differs, and an SA
     /// listed under the same reference as the one before it is skipped.
     fn learn_endpoints(&mut self, listing: &Listing<'_>) {
-        let mut key = String::new();
+        let mut key = TunnelKey::default();
         let mut previous: Option<&ConnRef> = None;
         for (_, seen) in &listing.current {
             work::count(1);
@@ -1282,12 +1285,8 @@ impl Tracker {
             if previous.replace(conn) == Some(conn) {
                 continue;
             }
-            key.clear();
-            key.push_str(&conn.name);
-            key.push('\u{1f}');
-            key.push_str(conn.peer.as_deref().unwrap_or(""));
-            debug_assert_eq!(key, tunnel_key(conn));
-            let t = match self.tunnels.get_mut(key.as_str()) {
+            key.set_to(conn);
+            let t = match self.tunnels.get_mut(&key) {
                 Some(t) => {
                     if t.conn != *conn {
                         t.conn = conn.clone();
@@ -1318,7 +1317,7 @@ impl Tracker {
 
     /// Report a tunnel that got its first established Child SA, or lost
     /// its last one.
-    fn tunnel_transitions(&mut self, em: &mut Emitter, key: &str, inventory: bool) {
+    fn tunnel_transitions(&mut self, em: &mut Emitter, key: &TunnelKey, inventory: bool) {
         let Some(t) = self.tunnels.get(key) else {
             return;
         };
@@ -1368,7 +1367,7 @@ impl Tracker {
     }
 
     /// End a tunnel's up period and report it with its lifetime totals.
-    fn tunnel_down(&mut self, em: &mut Emitter, key: &str, reason: &str) {
+    fn tunnel_down(&mut self, em: &mut Emitter, key: &TunnelKey, reason: &str) {
         let Some(first) = self
             .tunnels
             .get(key)
@@ -1391,7 +1390,7 @@ impl Tracker {
     }
 
     /// Report a tunnel that has been negotiating for too long, once per episode.
-    fn check_stalled(&mut self, em: &mut Emitter, key: &str) {
+    fn check_stalled(&mut self, em: &mut Emitter, key: &TunnelKey) {
         // Every negotiating tunnel is checked at every poll, and few stall:
         // the attempt is looked up again only for the event.
         let newest_attempt = self
@@ -1646,5 +1645,62 @@ mod tests {
             assert_eq!(dense.lists(serial), listed, "#{serial}");
         }
         assert!(listing.lists(9_999) && !listing.lists(9_998));
+    }
+
+    /// The tracker a checkpoint of the released daemon holds (its
+    /// `tracker` member, as the daemon wrote it): the lab's 4.10 gateway
+    /// of tests/fixtures/checkpoint.
+    fn released_checkpoint_tracker() -> &'static str {
+        let file = include_str!("../../../../tests/fixtures/checkpoint/lab-4.10-gw-fixture.json");
+        let tracker = file
+            .trim_end()
+            .split_once(r#","tracker":"#)
+            .and_then(|(_, rest)| rest.strip_suffix('}'))
+            .expect("a checkpoint whose last member is the tracker");
+        assert!(tracker.contains(r#""v2-short\u001f":{"conn""#));
+        tracker
+    }
+
+    #[test]
+    fn a_released_checkpoint_tracker_saves_again_byte_for_byte() {
+        let saved = released_checkpoint_tracker();
+        let tracker: Tracker = serde_json::from_str(saved).expect("the released tracker loads");
+        assert_eq!(serde_json::to_string(&tracker).expect("saved"), saved);
+        let keys: Vec<String> = tracker.tunnels.iter().map(|(k, _)| k.to_string()).collect();
+        assert!(keys.contains(&"v1-tun\u{1f}".to_string()), "{keys:?}");
+        let v2_tun = TunnelKey::new("v2-tun", None::<String>);
+        assert_eq!(tracker.sas.get(24).map(|r| &r.tunnel), Some(&v2_tun));
+        assert!(tracker.tunnels_up().contains(&v2_tun));
+        assert_eq!(
+            tracker
+                .sas
+                .of_tunnel(&v2_tun)
+                .map(|r| r.serial)
+                .collect::<Vec<_>>(),
+            [21, 24]
+        );
+    }
+
+    #[test]
+    fn a_tunnel_whose_name_holds_the_key_separator_keeps_its_key_through_a_checkpoint() {
+        let mut snap = lab_listing();
+        for state in &mut snap.states {
+            state.conn.name = format!("odd\u{1f}{}", state.conn.name);
+        }
+        for traffic in &mut snap.traffic {
+            traffic.conn.name = format!("odd\u{1f}{}", traffic.conn.name);
+        }
+        let mut tracker = Tracker::new(TrackerConfig::new("gw"));
+        tracker.observe(&snap);
+        let restored: Tracker =
+            serde_json::from_str(&serde_json::to_string(&tracker).expect("saved")).expect("read");
+        assert_eq!(restored.tunnels, tracker.tunnels);
+        assert_eq!(restored.sas, tracker.sas);
+        assert!(!restored.tunnels_up().is_empty());
+        assert_eq!(restored.tunnels_up(), tracker.tunnels_up());
+        for (key, t) in restored.tunnels.iter() {
+            assert_eq!(*key, TunnelKey::of(&t.conn));
+            assert!(key.name.starts_with("odd\u{1f}"), "{key:?}");
+        }
     }
 }
