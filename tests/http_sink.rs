@@ -2,6 +2,7 @@
 //! `http_receiver`), through the real spool and drain: what arrives, what is
 //! retried, what is dead-lettered, and that nothing is lost or duplicated.
 
+#[path = "integration/support/http_receiver.rs"]
 mod http_receiver;
 
 use std::path::Path;

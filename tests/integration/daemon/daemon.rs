@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod common;
+use crate::support as common;
 use common::daemon::*;
 
 // ---------------------------------------------------------------- helpers

@@ -4,8 +4,7 @@
 //! identical event ids. And a TLS receiver that must be refused keeps the
 //! events in the spool.
 
-#[path = "syslog_common/mod.rs"]
-mod receivers;
+use crate::support::syslog as receivers;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};

@@ -15,7 +15,7 @@
 //!   09:25:39-40, `v2-tun` #39/#44 at 09:25:40-41;
 //! * the dead peers never answer: `initiating … to replace establishing IKE SA #1` every ~64 s.
 
-mod common;
+use crate::support as common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -2,7 +2,7 @@
 //! restart (east's view of the lab), a corpus rekey sequence from
 //! trafficstatus alone, and pluto outages.
 
-mod common;
+use crate::support as common;
 
 use std::collections::BTreeSet;
 

@@ -4,7 +4,7 @@
 //! to all three. `show`'s byte counters must be the snapshot's rule
 //! (`Seen::bytes`, which the tracker's ledger records) for the row's Child SA.
 
-mod common;
+use crate::support as common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

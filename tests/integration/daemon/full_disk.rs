@@ -7,9 +7,9 @@
 //! with two contents, no `event.sequence` names two events, and the daemon
 //! goes on by itself once the receiver takes the spooled events again.
 
-mod common;
+use crate::support as common;
 #[allow(dead_code)]
-mod http_receiver;
+use crate::support::http_receiver;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -5,7 +5,7 @@
 //! and `/health` going 503 while the source command fails and 200 again
 //! when it answers.
 
-mod common;
+use crate::support as common;
 
 use std::collections::BTreeMap;
 use std::fs;

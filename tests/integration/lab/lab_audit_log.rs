@@ -10,7 +10,7 @@
 //! (`op=start|destroy`, `conn-name`, `connstate`, `res`) and the kernel's
 //! stamp (`audit(EPOCH.MS:SEQ)`), independently of swantrail's reader.
 
-mod common;
+use crate::support as common;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -5,7 +5,7 @@
 //! not from swantrail's output: what pluto recorded must all be there,
 //! once, at the record's time, with the snapshots' rekey links.
 
-mod common;
+use crate::support as common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

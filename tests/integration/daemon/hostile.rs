@@ -4,7 +4,7 @@
 //! binary with a command source or a watched file and a file sink, and
 //! asserts on the events it wrote and the lines it logged.
 
-mod common;
+use crate::support as common;
 
 use std::fs;
 use std::process::Command;

@@ -8,7 +8,7 @@
 //! holds both pluto runs of the scenario: west's pluto is restarted at
 //! the end and counts serials from #1 again.
 
-mod common;
+use crate::support as common;
 
 use std::path::{Path, PathBuf};
 

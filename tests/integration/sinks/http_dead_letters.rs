@@ -10,8 +10,8 @@
 //!   takes the events: each exactly once, with its `event.id` unchanged; what
 //!   is refused again stays in the sink's dead-letter file.
 
-mod common;
-mod http_receiver;
+use crate::support as common;
+use crate::support::http_receiver;
 
 use std::collections::BTreeSet;
 use std::fs;

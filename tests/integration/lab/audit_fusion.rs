@@ -16,7 +16,7 @@
 //! last two dumps (a rekey whose new SA was deleted at once), and a failed
 //! IKE SA `#47` of `v2-deadpeer`.
 
-mod common;
+use crate::support as common;
 
 use std::collections::BTreeSet;
 use std::io::Write;

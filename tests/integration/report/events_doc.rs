@@ -3,7 +3,7 @@
 //! When it fails, it writes the current examples to
 //! `target/events-examples.md` so the document can be updated.
 
-mod common;
+use crate::support as common;
 
 use std::collections::BTreeMap;
 

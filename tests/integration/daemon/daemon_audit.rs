@@ -7,7 +7,7 @@
 //! `linux_audit_conn` writes it, for a Child SA `#46` of `v2-tun` that lived
 //! less than a second between two dumps.
 
-mod common;
+use crate::support as common;
 
 use std::fs;
 use std::io::Write;

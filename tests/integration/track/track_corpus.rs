@@ -2,7 +2,7 @@
 //! consecutive `n` of one test and host) replayed through the tracker: no
 //! panics, and the events agree with the dumps. Skips when the corpus is absent.
 
-mod common;
+use crate::support as common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

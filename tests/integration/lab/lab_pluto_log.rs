@@ -7,7 +7,7 @@
 //! replace #M`, `IPsec SA established`, ...), so a new lab run dropped into
 //! `examples/` is checked without writing its numbers down by hand.
 
-mod common;
+use crate::support as common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

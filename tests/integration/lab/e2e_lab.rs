@@ -42,7 +42,7 @@
 //! the end); the checks written for the 4.10 scenario's connections and
 //! east's outage run only on 4.10.
 
-mod common;
+use crate::support as common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

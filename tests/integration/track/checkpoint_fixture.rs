@@ -3,7 +3,7 @@
 //! binary, fed the rest of the lab's real 4.10 series, gives the same events
 //! (ids, sequence numbers, content) as one uninterrupted run of the series.
 
-mod common;
+use crate::support as common;
 
 use std::collections::BTreeMap;
 use std::fs;

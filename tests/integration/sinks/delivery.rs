@@ -1,7 +1,7 @@
 //! Delivery end to end on real spool files: the full-spool policies, restart
 //! redelivery, and the configured file sink.
 
-mod common;
+use crate::support as common;
 
 use std::path::Path;
 use std::sync::atomic::Ordering;

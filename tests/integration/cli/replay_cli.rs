@@ -1,6 +1,6 @@
 //! `swantrail replay` / `swantrail diff` and the replay planner, on real files.
 
-mod common;
+use crate::support as common;
 
 use std::fs;
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! nginx must be installed (`.ci/run` installs it); without it these tests
 //! fail and say so, since passing would claim TLS was checked.
 
-mod http_receiver;
+use crate::support::http_receiver;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! token — appears in anything the daemon writes: its log at `trace`
 //! level, its stdout, its dead-letter files, or `check-config` output.
 
-mod http_receiver;
+use crate::support::http_receiver;
 
 use std::fs;
 use std::path::Path;

@@ -4,7 +4,9 @@
 
 pub mod daemon;
 pub mod gated_sink;
+pub mod http_receiver;
 pub mod pluto_log;
+pub mod syslog;
 
 use std::path::{Path, PathBuf};
 

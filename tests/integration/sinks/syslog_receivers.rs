@@ -4,8 +4,7 @@
 //! receiver's own parser extracted (app-name, msgid, hostname, severity, the
 //! SD params, the message parsing back to the event), not on raw bytes.
 
-#[path = "syslog_common/mod.rs"]
-mod receivers;
+use crate::support::syslog as receivers;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
