@@ -50,6 +50,7 @@ mod sinks {
     mod http_dead_letters;
     mod http_nginx;
     mod http_secrets;
+    mod http_sink;
     mod sink_contract;
     mod syslog_receivers;
     mod syslog_reconnect;

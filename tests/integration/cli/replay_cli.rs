@@ -1,12 +1,12 @@
 //! `swantrail replay` / `swantrail diff` and the replay planner, on real files.
 
-use crate::support as common;
+use crate::support;
 
 use std::fs;
 use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
-use common::*;
+use support::*;
 use swantrail::source::replay::{self, ReplayError};
 
 #[test]

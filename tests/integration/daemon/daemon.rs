@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support as common;
-use common::daemon::*;
+use crate::support;
+use support::daemon::*;
 
 // ---------------------------------------------------------------- helpers
 

@@ -7,14 +7,14 @@
 //! `linux_audit_conn` writes it, for a Child SA `#46` of `v2-tun` that lived
 //! less than a second between two dumps.
 
-use crate::support as common;
+use crate::support;
 
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use common::daemon::*;
+use support::daemon::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -55,7 +55,7 @@ fn records_taken_in(log: &str) -> u64 {
 fn has_event(out: &Path, action: &str) -> bool {
     event_lines(out)
         .iter()
-        .any(|l| common::daemon::action(l) == action)
+        .any(|l| support::daemon::action(l) == action)
 }
 
 #[test]

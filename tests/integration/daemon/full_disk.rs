@@ -7,7 +7,7 @@
 //! with two contents, no `event.sequence` names two events, and the daemon
 //! goes on by itself once the receiver takes the spooled events again.
 
-use crate::support as common;
+use crate::support;
 #[allow(dead_code)]
 use crate::support::http_receiver;
 
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::daemon::*;
+use support::daemon::*;
 use http_receiver::{Protocol, Receiver, Reply, State};
 use serde_json::Value;
 

@@ -4,13 +4,13 @@
 //! binary with a command source or a watched file and a file sink, and
 //! asserts on the events it wrote and the lines it logged.
 
-use crate::support as common;
+use crate::support;
 
 use std::fs;
 use std::process::Command;
 use std::time::Duration;
 
-use common::daemon::*;
+use support::daemon::*;
 
 /// Long enough for a loaded machine; the tests wait for conditions, never
 /// for a fixed time.
@@ -149,7 +149,7 @@ fn a_snapshot_older_than_the_last_never_gives_a_negative_duration() {
         assert_eq!(duration, Some(0), "{event}");
     }
     assert_eq!(tracker.clock(), Some(A));
-    common::assert_schema_valid(&down);
+    support::assert_schema_valid(&down);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! and `/health` going 503 while the source command fails and 200 again
 //! when it answers.
 
-use crate::support as common;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -14,7 +14,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use common::daemon::{
+use support::daemon::{
     Daemon, checkpoint_taken_at, event_lines, file_config, lab_series, script, toml_path,
     wait_until, write_by_rename,
 };
@@ -145,7 +145,7 @@ fn metrics_after_the_lab_series_count_every_poll_event_and_delivery_and_show_the
     }
     // What the daemon should have made of it: the same series replayed by
     // the library, with the daemon's hostname.
-    let expected = common::replay(&common::lab_inputs(false), TrackerConfig::new("gw-test"));
+    let expected = support::replay(&support::lab_inputs(false), TrackerConfig::new("gw-test"));
     let mut expected_actions: BTreeMap<String, f64> = BTreeMap::new();
     for event in &expected {
         *expected_actions
@@ -175,7 +175,7 @@ fn metrics_after_the_lab_series_count_every_poll_event_and_delivery_and_show_the
     );
     let diagnostics: usize = series
         .iter()
-        .map(|(epoch, dump)| common::snapshot(dump, *epoch).diagnostics.len())
+        .map(|(epoch, dump)| support::snapshot(dump, *epoch).diagnostics.len())
         .sum();
     assert_eq!(
         value(
@@ -216,7 +216,7 @@ fn metrics_after_the_lab_series_count_every_poll_event_and_delivery_and_show_the
 
     // The gateway gauges are the last dump's, counted here from its states.
     let (last_epoch, last_dump) = series.last().unwrap();
-    let last = common::snapshot(last_dump, *last_epoch);
+    let last = support::snapshot(last_dump, *last_epoch);
     assert_eq!(
         value(&scrape, "swantrail_tunnels_up", &source),
         Some(last.tunnels_up().len() as f64)

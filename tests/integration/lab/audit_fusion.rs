@@ -16,12 +16,12 @@
 //! last two dumps (a rekey whose new SA was deleted at once), and a failed
 //! IKE SA `#47` of `v2-deadpeer`.
 
-use crate::support as common;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::io::Write;
 
-use common::*;
+use support::*;
 use swantrail::audit::record::{self, PlutoRecord};
 use swantrail::event::Event;
 use swantrail::snapshot::Snapshot;

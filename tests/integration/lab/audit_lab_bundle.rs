@@ -5,12 +5,12 @@
 //! not from swantrail's output: what pluto recorded must all be there,
 //! once, at the record's time, with the snapshots' rekey links.
 
-use crate::support as common;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use common::*;
+use support::*;
 use swantrail::audit::record::{self, Op, PlutoRecord};
 use swantrail::event::{Event, EventKind};
 use swantrail::source::replay::{self, AuditFeed};
@@ -232,7 +232,7 @@ fn the_sas_shorter_than_a_poll_are_there_and_the_snapshots_rekey_links_kept() {
     // inferred, and each must be a rekey pluto logged (v1-tun's ISAKMP SA
     // #52, rekeyed from #34 and terminated between two polls).
     let logged: BTreeSet<(String, u64, u64)> =
-        common::pluto_log::read_log(&bundle().join("west-pluto.log"))
+        support::pluto_log::read_log(&bundle().join("west-pluto.log"))
             .rekeys
             .iter()
             .map(|(k, n, o)| (k.to_string(), *n, *o))
@@ -260,9 +260,9 @@ fn the_fused_replay_passes_the_lab_s_audit_judge() {
         .iter()
         .map(|e| serde_json::to_value(e).unwrap())
         .collect();
-    let history = common::pluto_log::read_history(&bundle().join("west-pluto.log"));
+    let history = support::pluto_log::read_history(&bundle().join("west-pluto.log"));
     let from = replay::plan(&inputs()).unwrap()[0].taken_at % 86_400;
-    let score = common::pluto_log::judge(&history, &events, 0, from);
+    let score = support::pluto_log::judge(&history, &events, 0, from);
     assert!(score.judged > 80, "{}", score.judged);
     assert!(
         score.missed.is_empty() && score.false_reports.is_empty() && score.wrong_reasons.is_empty(),
@@ -271,7 +271,7 @@ fn the_fused_replay_passes_the_lab_s_audit_judge() {
         score.false_reports,
         score.wrong_reasons
     );
-    let t = common::pluto_log::timing(&history, &events, 500_000);
+    let t = support::pluto_log::timing(&history, &events, 500_000);
     assert!(t.checked >= score.found, "{} of {}", t.checked, score.found);
     assert!(t.off.is_empty(), "{:?}", t.off);
 }

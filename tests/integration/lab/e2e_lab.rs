@@ -42,14 +42,14 @@
 //! the end); the checks written for the 4.10 scenario's connections and
 //! east's outage run only on 4.10.
 
-use crate::support as common;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use common::pluto_log::{
-    Listing, judge_audited, judge_polled, read_history, read_listings, read_log, recorded_serials,
-    timing,
+use support::pluto_log::{
+    Listing, judge_audited, judge_polled, ratio, read_history, read_listings, read_log,
+    recorded_serials, timing,
 };
 use serde_json::Value;
 
@@ -400,7 +400,7 @@ fn east_reports_its_pluto_outage_and_restart_once_each() {
         1,
         "the killed pluto, once"
     );
-    let silences = common::pluto_log::silences(&out_dir().join("east-pluto.log"), 10);
+    let silences = support::pluto_log::silences(&out_dir().join("east-pluto.log"), 10);
     for e in down.iter().filter(timed_out) {
         let t = time_of_day(e);
         assert!(
@@ -434,7 +434,7 @@ fn east_reports_its_pluto_outage_and_restart_once_each() {
 fn every_event_matches_the_schema() {
     let east: &[&str] = if is_4_10() { &["east"] } else { &[] };
     for daemon in west_daemons().iter().chain(east) {
-        common::assert_json_schema_valid(&events(daemon));
+        support::assert_json_schema_valid(&events(daemon));
     }
 }
 
@@ -514,6 +514,3 @@ fn recall_precision_and_end_reasons_against_pluto_log() {
     );
 }
 
-fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 { 1.0 } else { a as f64 / b as f64 }
-}

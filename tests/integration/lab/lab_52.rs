@@ -4,15 +4,15 @@
 //! `--trafficstatus` + `--showstates` daemon does, it must report every
 //! rekey (naming the SA replaced) and every establishment, revivals
 //! included, that west's pluto logged, and nothing else. The expectations
-//! come from the pluto log itself (tests/common/pluto_log.rs), which
+//! come from the pluto log itself (support/pluto_log.rs), which
 //! holds both pluto runs of the scenario: west's pluto is restarted at
 //! the end and counts serials from #1 again.
 
-use crate::support as common;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 
-use common::pluto_log::{judge, read_history};
+use support::pluto_log::{judge, read_history};
 use swantrail::source::replay;
 use swantrail::track::{Tracker, TrackerConfig};
 

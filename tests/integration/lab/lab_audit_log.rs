@@ -3,19 +3,19 @@
 //! records and auditd's own) and its `west-pluto.log` tell the same story,
 //! to the half second, and the log shows the SAs shorter than one tick of
 //! the series that the scenario made at its end. This is what lets the end-to-end
-//! judge (tests/common/pluto_log.rs) hold a daemon with the audit source
+//! judge (support/pluto_log.rs) hold a daemon with the audit source
 //! to every SA pluto logged, and to pluto's times.
 //!
 //! The records are read here by hand, from the fields pluto writes
 //! (`op=start|destroy`, `conn-name`, `connstate`, `res`) and the kernel's
 //! stamp (`audit(EPOCH.MS:SEQ)`), independently of swantrail's reader.
 
-use crate::support as common;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use common::pluto_log::{Kind, read_history};
+use support::pluto_log::{Kind, read_history};
 
 fn run_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/lab-4.10-audit")
@@ -117,7 +117,7 @@ fn the_log_shows_sas_shorter_than_one_tick_of_the_series() {
             _ => false,
         })
         .collect();
-    let has = |what: &str, f: &dyn Fn(&common::pluto_log::Sa) -> bool| {
+    let has = |what: &str, f: &dyn Fn(&support::pluto_log::Sa) -> bool| {
         assert!(
             short.iter().any(|sa| f(sa)),
             "no {what} shorter than one tick among {short:#?}"

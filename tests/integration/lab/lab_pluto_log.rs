@@ -7,12 +7,12 @@
 //! replace #M`, `IPsec SA established`, ...), so a new lab run dropped into
 //! `examples/` is checked without writing its numbers down by hand.
 
-use crate::support as common;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::pluto_log::{read_history, read_log};
+use support::pluto_log::{read_history, read_log};
 
 use swantrail::source::replay;
 use swantrail::track::{Tracker, TrackerConfig};
@@ -141,7 +141,7 @@ fn every_established_or_rekeyed_sa_is_one_pluto_established() {
 /// right end reasons, printed and held to 99 %, 99 % and 95 %.
 #[test]
 fn scores_against_pluto_log() {
-    use common::pluto_log::judge;
+    use support::pluto_log::judge;
     for run in runs() {
         let history = read_history(&run.join("west-pluto.log"));
         let first = replay::plan(&[run.join("series")]).unwrap()[0].taken_at;

@@ -3,11 +3,11 @@
 //! When it fails, it writes the current examples to
 //! `target/events-examples.md` so the document can be updated.
 
-use crate::support as common;
+use crate::support;
 
 use std::collections::BTreeMap;
 
-use common::*;
+use support::*;
 use swantrail::event::{Action, Event};
 use swantrail::track::{Tracker, TrackerConfig};
 

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::support::swantrail_fed;
 use serde_json::Value;
 
 fn bin() -> Command {
@@ -29,20 +30,9 @@ fn replayed(host: &str, dirs: &[&str]) -> String {
 
 /// `swantrail report --format json` of this NDJSON, given on stdin.
 fn report(ndjson: &str, extra: &[&str]) -> Value {
-    let mut child = bin()
-        .args(["report", "--format", "json"])
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run swantrail report");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(ndjson.as_bytes())
-        .expect("write events");
-    let out = child.wait_with_output().expect("report output");
+    let mut args = vec!["report", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = swantrail_fed(&args, ndjson);
     assert!(out.status.success(), "report failed");
     serde_json::from_slice(&out.stdout).expect("report is JSON")
 }
@@ -297,19 +287,7 @@ fn table_and_csv_name_every_tunnel() {
 
 /// `swantrail report --format html` of this NDJSON, given on stdin.
 fn html(ndjson: &str) -> String {
-    let mut child = bin()
-        .args(["report", "--format", "html"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run swantrail report");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(ndjson.as_bytes())
-        .expect("write events");
-    let out = child.wait_with_output().expect("report output");
+    let out = swantrail_fed(&["report", "--format", "html"], ndjson);
     assert!(out.status.success(), "report failed");
     String::from_utf8(out.stdout).expect("utf-8 html")
 }

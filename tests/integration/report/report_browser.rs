@@ -5,6 +5,8 @@
 //! kept under `target/`. Without Chromium the test fails: the page is then
 //! unchecked, which must not look like a pass.
 
+use crate::support::{root, swantrail_fed};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -13,10 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The HTML report of the west lab run and east's restart together.
 fn html_report() -> String {
@@ -34,19 +32,7 @@ fn html_report() -> String {
         assert!(out.status.success());
         ndjson.push_str(&String::from_utf8(out.stdout).expect("utf-8"));
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_swantrail"))
-        .args(["report", "--format", "html"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run swantrail report");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(ndjson.as_bytes())
-        .expect("write events");
-    let out = child.wait_with_output().expect("report");
+    let out = swantrail_fed(&["report", "--format", "html"], &ndjson);
     assert!(out.status.success());
     String::from_utf8(out.stdout).expect("utf-8 html")
 }

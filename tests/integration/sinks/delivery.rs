@@ -1,13 +1,13 @@
 //! Delivery end to end on real spool files: the full-spool policies, restart
 //! redelivery, and the configured file sink.
 
-use crate::support as common;
+use crate::support;
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::gated_sink::GatedSink;
+use support::gated_sink::GatedSink;
 use swantrail::config::{FileSinkConfig, FullPolicy, RetrySettings, SinkConfig, SpoolSettings};
 use swantrail::sink::{Batch, Delivery, SendError, Sink};
 

@@ -10,7 +10,7 @@
 //!   takes the events: each exactly once, with its `event.id` unchanged; what
 //!   is refused again stays in the sink's dead-letter file.
 
-use crate::support as common;
+use crate::support;
 use crate::support::http_receiver;
 
 use std::collections::BTreeSet;
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::daemon::{
+use support::daemon::{
     BIN, Daemon, SERIES, checkpoint_taken_at, event_id, event_lines, set_mtime, toml_path,
 };
 use http_receiver::{Protocol, Receiver, Reply};

@@ -1,14 +1,22 @@
-//! Helpers shared by the tracker tests: replaying real dumps and checking
-//! every event against the published JSON Schema.
+//! What the integration tests share, so that each is written once: the
+//! real daemon under test and its configuration (`daemon`, `config`), real
+//! receivers for its sinks (`http_receiver`, `syslog`, `gated_sink`) and the
+//! HTTP sink's fixtures (`http_sink`), pluto's own logs as the truth
+//! (`pluto_log`), and here replaying real dumps and checking every event
+//! against the published JSON Schema. It drives the real binary and the
+//! real library; it never stands in for either.
 #![allow(dead_code)]
 
 pub mod daemon;
 pub mod gated_sink;
 pub mod http_receiver;
+pub mod http_sink;
 pub mod pluto_log;
 pub mod syslog;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 use swantrail::event::Event;
 use swantrail::source::replay;
@@ -17,6 +25,24 @@ use swantrail::track::{Tracker, TrackerConfig};
 /// The project root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `swantrail ARGS` with `input` on its stdin and its stdout captured, as
+/// `report` is fed events.
+pub fn swantrail_fed(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_swantrail"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run swantrail");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("swantrail's output")
 }
 
 /// The bundled lab series: status dumps, and trafficstatus of the same moments.

@@ -547,7 +547,8 @@ impl Score {
     }
 }
 
-fn ratio(a: usize, b: usize) -> f64 {
+/// `a` out of `b`, as a fraction; nothing out of nothing is all of it.
+pub fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 { 1.0 } else { a as f64 / b as f64 }
 }
 

@@ -3,14 +3,14 @@
 //! binary, fed the rest of the lab's real 4.10 series, gives the same events
 //! (ids, sequence numbers, content) as one uninterrupted run of the series.
 
-use crate::support as common;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::daemon::*;
+use support::daemon::*;
 use serde_json::Value;
 
 const FIXTURE: &str = concat!(

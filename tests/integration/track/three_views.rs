@@ -4,12 +4,12 @@
 //! to all three. `show`'s byte counters must be the snapshot's rule
 //! (`Seen::bytes`, which the tracker's ledger records) for the row's Child SA.
 
-use crate::support as common;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::root;
+use support::root;
 use swantrail::show::{ByteCount, tunnel_table};
 use swantrail::snapshot::TunnelId;
 use swantrail::track::{Tracker, TrackerConfig};

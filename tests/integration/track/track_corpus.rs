@@ -2,12 +2,12 @@
 //! consecutive `n` of one test and host) replayed through the tracker: no
 //! panics, and the events agree with the dumps. Skips when the corpus is absent.
 
-use crate::support as common;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use common::*;
+use support::*;
 use swantrail::Snapshot;
 use swantrail::event::Event;
 use swantrail::snapshot::{OutputKind, SaKind};

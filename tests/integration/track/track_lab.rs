@@ -15,11 +15,11 @@
 //!   09:25:39-40, `v2-tun` #39/#44 at 09:25:40-41;
 //! * the dead peers never answer: `initiating … to replace establishing IKE SA #1` every ~64 s.
 
-use crate::support as common;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::*;
+use support::*;
 use swantrail::event::{Event, EventKind};
 use swantrail::source::replay;
 use swantrail::track::Tracker;

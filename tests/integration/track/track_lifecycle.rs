@@ -2,11 +2,11 @@
 //! restart (east's view of the lab), a corpus rekey sequence from
 //! trafficstatus alone, and pluto outages.
 
-use crate::support as common;
+use crate::support;
 
 use std::collections::BTreeSet;
 
-use common::*;
+use support::*;
 use swantrail::event::Event;
 use swantrail::track::{Tracker, TrackerConfig};
 

@@ -7,15 +7,12 @@
 //! where a case was not caught live, the test says which lines it adds to
 //! a real listing, so the rest of the listing stays what pluto printed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use crate::support::root;
 use swantrail::event::Event;
 use swantrail::status::parse;
 use swantrail::track::{Tracker, TrackerConfig};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
 
 fn listing(path: &str) -> String {
     std::fs::read_to_string(root().join(path)).unwrap()
