@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support;
+use support::config::DaemonConfig;
 use support::daemon::*;
 
 // ---------------------------------------------------------------- helpers
@@ -48,36 +49,11 @@ fn write_in_place(target: &Path, text: &str, mtime: i64) {
 
 /// A config with one file source and one file sink, all under `root`.
 fn file_to_file_config(root: &Path, settle: &str, poll: &str, force_poll: bool) -> PathBuf {
-    for dir in ["watch", "state", "out"] {
-        fs::create_dir_all(root.join(dir)).unwrap();
-    }
-    let config = format!(
-        r#"state_dir = {state}
-hostname = "gw-test"
-shutdown_grace = "10s"
-
-[[source]]
-type = "file"
-name = "lab"
-path = {watched}
-settle = "{settle}"
-poll_interval = "{poll}"
-force_poll = {force_poll}
-
-[[sink]]
-type = "file"
-path = {out}
-
-[sink.spool]
-batch_max_wait = "20ms"
-"#,
-        state = toml_path(&root.join("state")),
-        watched = toml_path(&root.join("watch/status.txt")),
-        out = toml_path(&root.join("out/events.ndjson")),
-    );
-    let path = root.join("swantrail.toml");
-    fs::write(&path, config).unwrap();
-    path
+    file_config(root)
+        .source_with("settle", settle)
+        .source_with("poll_interval", poll)
+        .source_with("force_poll", force_poll)
+        .write()
 }
 
 // ------------------------------------------------------------------ tests
@@ -291,34 +267,15 @@ cat "{dir}/status.txt"
     script
 }
 
-fn command_config(root: &Path, script: &Path) -> PathBuf {
-    fs::create_dir_all(root.join("out")).unwrap();
-    let config = format!(
-        r#"state_dir = {state}
-hostname = "gw-test"
-
-[[source]]
-type = "command"
-name = "pluto"
-argv = [{script}]
-interval = "100ms"
-jitter = "0s"
-timeout = "5s"
-
-[[sink]]
-type = "file"
-path = {out}
-
-[sink.spool]
-batch_max_wait = "20ms"
-"#,
-        state = toml_path(&root.join("state")),
-        script = toml_path(script),
-        out = toml_path(&root.join("out/events.ndjson")),
-    );
-    let path = root.join("swantrail.toml");
-    fs::write(&path, config).unwrap();
-    path
+fn pluto_config(root: &Path, argv: &[&str]) -> PathBuf {
+    DaemonConfig::new(root)
+        .command_source("pluto", argv)
+        .with("interval", "100ms")
+        .with("jitter", "0s")
+        .with("timeout", "5s")
+        .file_sink("", &root.join("out/events.ndjson"))
+        .spool("batch_max_wait", "20ms")
+        .write()
 }
 
 #[test]
@@ -326,7 +283,7 @@ fn pluto_failing_then_answering_gives_one_unreachable_and_one_reachable() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
     let script = flaky_whack(root, 4);
-    let config = command_config(root, &script);
+    let config = pluto_config(root, &[script.to_str().unwrap()]);
     let daemon = Daemon::start(&config, &root.join("stderr.log"));
     wait_until(Duration::from_secs(20), "ten polls", &daemon, || {
         calls(root) >= 10
@@ -358,7 +315,7 @@ fn systemd_hears_ready_status_and_watchdog_pings_then_stopping() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
     let script = flaky_whack(root, 0);
-    let config = command_config(root, &script);
+    let config = pluto_config(root, &[script.to_str().unwrap()]);
     let socket_path = root.join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket
@@ -431,7 +388,7 @@ fn sighup_makes_the_file_sink_start_a_new_file_after_logrotate_moved_it() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
     let script = flaky_whack(root, 0);
-    let config = command_config(root, &script);
+    let config = pluto_config(root, &[script.to_str().unwrap()]);
     let daemon = Daemon::start(&config, &root.join("stderr.log"));
     let current = root.join("out/events.ndjson");
     wait_until(Duration::from_secs(15), "the inventory", &daemon, || {
@@ -470,7 +427,7 @@ fn log_lines_are_json_when_asked_and_carry_no_timestamp_under_journald() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
     let script = flaky_whack(root, 1);
-    let config = command_config(root, &script);
+    let config = pluto_config(root, &[script.to_str().unwrap()]);
     for (journald, stderr) in [(false, "plain.log"), (true, "journal.log")] {
         let env: &[(&str, &str)] = if journald {
             &[("JOURNAL_STREAM", "8:12345")]
@@ -501,7 +458,7 @@ fn a_second_daemon_on_the_same_state_directory_refuses_to_start() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
     let script = flaky_whack(root, 0);
-    let config = command_config(root, &script);
+    let config = pluto_config(root, &[script.to_str().unwrap()]);
     let first = Daemon::start(&config, &root.join("first.log"));
     wait_until(Duration::from_secs(15), "the first daemon", &first, || {
         first.log().contains("ready")
@@ -552,15 +509,10 @@ fn trafficstatus_polling_sees_the_last_tunnel_go_and_skips_what_is_not_status() 
     // Real 4.10 trafficstatus (the lab's 04-rekeyed phase), one tunnel.
     let one_tunnel = "006 #21: \"v2-tun\", type=ESP, add_time=1795857783, inBytes=21120, outBytes=21120, maxBytes=2^63B, id='@east-v2'\n";
     set_answer(root, one_tunnel);
-    let config = command_config(root, &script);
-    let text = fs::read_to_string(&config).unwrap().replace(
-        &format!("argv = [{}]", toml_path(&script)),
-        &format!(
-            "argv = [{}, \"whack\", \"--trafficstatus\"]",
-            toml_path(&script)
-        ),
+    let config = pluto_config(
+        root,
+        &[script.to_str().unwrap(), "whack", "--trafficstatus"],
     );
-    fs::write(&config, text).unwrap();
     let daemon = Daemon::start(&config, &root.join("stderr.log"));
     let polls_from = |n: u32| move || calls(root) >= n;
     wait_until(

@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+use support::config::DaemonConfig;
 use support::daemon::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -24,17 +25,26 @@ fn record(stamp: &str, seq: u64, op: &str) -> String {
     )
 }
 
-/// The audit table, and the pid file of the pluto whose records it keeps
-/// (2841, the records' `pid=`).
-fn audit_table(root: &Path, from: &str, path: Option<&Path>) -> String {
-    let path = path.map_or(String::new(), |p| format!("path = {}\n", toml_path(p)));
+/// `config` with an audit source, and the pid file of the pluto whose
+/// records it keeps (2841, the records' `pid=`).
+fn with_audit_source(
+    config: DaemonConfig,
+    root: &Path,
+    from: &str,
+    path: Option<&Path>,
+) -> DaemonConfig {
     let pid_file = root.join("run/pluto.pid");
     std::fs::create_dir_all(root.join("run")).unwrap();
     std::fs::write(&pid_file, "2841\n").unwrap();
-    format!(
-        "\n[[source]]\ntype = \"audit\"\nname = \"audit\"\nfrom = \"{from}\"\n{path}pluto = \"lab\"\npid_file = {}\n",
-        toml_path(&pid_file)
-    )
+    let config = config
+        .source("audit", "audit")
+        .with("from", from)
+        .with("pluto", "lab")
+        .with_path("pid_file", &pid_file);
+    match path {
+        Some(path) => config.with_path("path", path),
+        None => config,
+    }
 }
 
 /// How many audit records the daemon's debug log says it took in.
@@ -63,7 +73,7 @@ fn a_missing_auditd_log_is_one_line_then_its_records_are_fused_once_it_appears()
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let log = root.join("audit/audit.log");
-    let config = file_config(root, &audit_table(root, "auditd-log", Some(&log)));
+    let config = with_audit_source(file_config(root), root, "auditd-log", Some(&log)).write();
     let stderr = root.join("stderr.log");
     let daemon = Daemon::start(&config, &stderr);
     let series = lab_series();
@@ -134,7 +144,7 @@ fn a_missing_auditd_log_is_one_line_then_its_records_are_fused_once_it_appears()
 fn a_netlink_socket_that_cannot_be_opened_is_one_line_and_snapshots_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let config = file_config(root, &audit_table(root, "netlink", None));
+    let config = with_audit_source(file_config(root), root, "netlink", None).write();
     let stderr = root.join("stderr.log");
     // As root, take CAP_AUDIT_READ away; any other user has none.
     let root_user = fs::read_to_string("/proc/self/status")
@@ -212,22 +222,15 @@ fn events_held_for_their_records_are_delivered_at_sigterm_and_not_again_after_a_
     let log = root.join("audit/audit.log");
     fs::create_dir_all(log.parent().unwrap()).unwrap();
     fs::write(&log, "").unwrap();
-    fs::create_dir_all(root.join("out")).unwrap();
-    let config = root.join("swantrail.toml");
-    fs::write(
-        &config,
-        format!(
-            "state_dir = {state}\nhostname = \"gw-test\"\nshutdown_grace = \"10s\"\n\n\
-             [[source]]\ntype = \"command\"\nname = \"lab\"\nargv = [{whack}]\n\
-             interval = \"100ms\"\njitter = \"0s\"\ntimeout = \"10m\"\n{audit}\n\
-             [[sink]]\ntype = \"file\"\npath = {out}\n\n[sink.spool]\nbatch_max_wait = \"20ms\"\n",
-            state = toml_path(&root.join("state")),
-            whack = toml_path(&whack),
-            audit = audit_table(root, "auditd-log", Some(&log)),
-            out = toml_path(&root.join("out/events.ndjson")),
-        ),
-    )
-    .unwrap();
+    let config = DaemonConfig::new(root)
+        .set("shutdown_grace", "10s")
+        .command_source("lab", &[whack.to_str().unwrap()])
+        .with("interval", "100ms")
+        .with("jitter", "0s")
+        .with("timeout", "10m")
+        .file_sink("", &root.join("out/events.ndjson"))
+        .spool("batch_max_wait", "20ms");
+    let config = with_audit_source(config, root, "auditd-log", Some(&log)).write();
     let stderr = root.join("stderr.log");
     let checkpoint = root.join("state/checkpoint/lab.json");
     let holds_the_rekey = || {

@@ -7,6 +7,8 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use crate::support::config::DaemonConfig;
+use crate::support::daemon::checkpoint_taken_at;
 use swantrail::config;
 use swantrail::daemon::{Request, serve};
 use tokio::sync::mpsc;
@@ -17,11 +19,6 @@ const DUMP: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/examples/lab-4.10/series/status-1795857662.txt"
 );
-
-fn checkpoint_taken_at(state: &Path) -> Option<i64> {
-    let text = fs::read_to_string(state.join("checkpoint/lab.json")).ok()?;
-    serde_json::from_str::<serde_json::Value>(&text).ok()?["taken_at"].as_i64()
-}
 
 /// Every line ever appended to the sink's spool (one segment holds them all).
 fn spooled_lines(state: &Path) -> usize {
@@ -60,16 +57,12 @@ async fn a_snapshots_events_are_pending_or_spooled_once_its_checkpoint_is_writte
  {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    for sub in ["watch", "state", "out"] {
-        fs::create_dir_all(root.join(sub)).unwrap();
-    }
-    let path = |p: &str| format!("{:?}", root.join(p).to_str().unwrap());
-    let text = format!(
-        "state_dir = {}\nhostname = \"gw-test\"\n\n[[source]]\ntype = \"file\"\nname = \"lab\"\npath = {}\nsettle = \"20ms\"\npoll_interval = \"20ms\"\n\n[[sink]]\ntype = \"file\"\npath = {}\n",
-        path("state"),
-        path("watch/status.txt"),
-        path("out/events.ndjson"),
-    );
+    let text = DaemonConfig::new(root)
+        .file_source("lab", &root.join("watch/status.txt"))
+        .with("settle", "20ms")
+        .with("poll_interval", "20ms")
+        .file_sink("", &root.join("out/events.ndjson"))
+        .to_toml();
     let config = config::from_toml_str(&text, Path::new("in-process.toml")).unwrap();
     let state = root.join("state");
 
@@ -91,7 +84,7 @@ async fn a_snapshots_events_are_pending_or_spooled_once_its_checkpoint_is_writte
     // The pending file is read first: it goes only after the spool has them.
     let mut at_checkpoint = None;
     for _ in 0..20_000 {
-        if checkpoint_taken_at(&state) == Some(EPOCH) {
+        if checkpoint_taken_at(&state, "lab") == Some(EPOCH) {
             let pending = pending_lines(&state);
             at_checkpoint = Some((pending, spooled_lines(&state)));
             break;

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::support::config::DaemonConfig;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_swantrail");
@@ -17,33 +18,15 @@ const LATER: i64 = 1795857707;
 const WARNING: &str = "the hostname changed from";
 
 fn write_config(root: &Path, hostname: &str, stalled_after: &str) {
-    let path = |p: &str| format!("{:?}", root.join(p).to_str().unwrap());
-    let config = format!(
-        r#"state_dir = {state}
-hostname = "{hostname}"
-
-[tracker]
-stalled_after = "{stalled_after}"
-
-[[source]]
-type = "file"
-name = "lab"
-path = {watched}
-settle = "50ms"
-poll_interval = "50ms"
-
-[[sink]]
-type = "file"
-path = {out}
-
-[sink.spool]
-batch_max_wait = "20ms"
-"#,
-        state = path("state"),
-        watched = path("watch/status.txt"),
-        out = path("out/events.ndjson"),
-    );
-    fs::write(root.join("swantrail.toml"), config).unwrap();
+    DaemonConfig::new(root)
+        .hostname(hostname)
+        .table("tracker", "stalled_after", stalled_after)
+        .file_source("lab", &root.join("watch/status.txt"))
+        .with("settle", "50ms")
+        .with("poll_interval", "50ms")
+        .file_sink("", &root.join("out/events.ndjson"))
+        .spool("batch_max_wait", "20ms")
+        .write();
 }
 
 /// Put a dump in place by rename, with its epoch as mtime.

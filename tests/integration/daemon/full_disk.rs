@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::daemon::*;
 use http_receiver::{Protocol, Receiver, Reply, State};
 use serde_json::Value;
+use support::config::DaemonConfig;
+use support::daemon::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -27,59 +28,29 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// so two runs of the series give the same events), a file sink and, when
 /// `http` is given, an NDJSON HTTP sink; small segments and quick retries.
 fn config(root: &Path, state: &Path, http: Option<&str>) -> PathBuf {
-    fs::create_dir_all(root.join("watch")).unwrap();
-    let mut text = format!(
-        r#"state_dir = {state}
-hostname = "gw-full"
-shutdown_grace = "2s"
-
-[tracker]
-stalled_after = "100000s"
-
-[[source]]
-type = "file"
-name = "lab"
-path = {watched}
-settle = "30ms"
-poll_interval = "1h"
-stale_after_intervals = 0
-
-[[sink]]
-type = "file"
-name = "file"
-path = {out}
-
-[sink.spool]
-batch_max_wait = "20ms"
-segment_bytes = "64KiB"
-"#,
-        state = toml_path(state),
-        watched = toml_path(&root.join("watch/status.txt")),
-        out = toml_path(&root.join("out/events.ndjson")),
-    );
-    if let Some(url) = http {
-        text.push_str(&format!(
-            r#"
-[[sink]]
-type = "http"
-name = "collector"
-url = "{url}/"
-mode = "ndjson"
-compression = "none"
-
-[sink.spool]
-batch_max_wait = "20ms"
-segment_bytes = "64KiB"
-
-[sink.retry]
-initial_backoff = "50ms"
-max_backoff = "200ms"
-"#
-        ));
-    }
-    let path = root.join("swantrail.toml");
-    fs::write(&path, text).unwrap();
-    path
+    let config = DaemonConfig::new(root)
+        .state_dir(state)
+        .hostname("gw-full")
+        .set("shutdown_grace", "2s")
+        .table("tracker", "stalled_after", "100000s")
+        .file_source("lab", &root.join("watch/status.txt"))
+        .with("settle", "30ms")
+        .with("poll_interval", "1h")
+        .with("stale_after_intervals", 0)
+        .file_sink("file", &root.join("out/events.ndjson"))
+        .spool("batch_max_wait", "20ms")
+        .spool("segment_bytes", "64KiB");
+    let config = match http {
+        Some(url) => config
+            .http_sink("collector", &format!("{url}/"), "ndjson")
+            .with("compression", "none")
+            .spool("batch_max_wait", "20ms")
+            .spool("segment_bytes", "64KiB")
+            .retry("initial_backoff", "50ms")
+            .retry("max_backoff", "200ms"),
+        None => config,
+    };
+    config.write()
 }
 
 /// Write dump `index` of the series and wait until its checkpoint is written.

@@ -28,7 +28,7 @@ fn an_empty_status_answer_is_skipped_with_one_warning_not_read_as_everything_dow
     let root = root.path();
     let whack = answering_whack(root);
     fs::write(root.join("answer.txt"), fixture(A)).unwrap();
-    let config = command_config(root, &[whack.to_str().unwrap(), "--status"], "", "");
+    let config = command_config(root, &[whack.to_str().unwrap(), "--status"]).write();
     let daemon = Daemon::start(&config, &root.join("stderr.log"));
     let out = root.join("out");
     wait_until(LIMIT, "the inventory", &daemon, || {
@@ -51,7 +51,10 @@ fn an_empty_status_answer_is_skipped_with_one_warning_not_read_as_everything_dow
 fn an_empty_status_txt_renamed_in_is_skipped_not_diffed() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
-    let config = file_config(root, "settle = \"30ms\"\npoll_interval = \"100ms\"");
+    let config = file_config(root)
+        .source_with("settle", "30ms")
+        .source_with("poll_interval", "100ms")
+        .write();
     let watched = root.join("watch/status.txt");
     let state = root.join("state");
     let daemon = Daemon::start(&config, &root.join("stderr.log"));
@@ -104,7 +107,7 @@ fn removing_the_sink_directory_loses_no_event_the_directory_comes_back() {
     let whack = answering_whack(root);
     let series = lab_series();
     fs::write(root.join("answer.txt"), fixture(series[0].0)).unwrap();
-    let config = command_config(root, &[whack.to_str().unwrap(), "--status"], "", "");
+    let config = command_config(root, &[whack.to_str().unwrap(), "--status"]).write();
     let daemon = Daemon::start(&config, &root.join("stderr.log"));
     let out = root.join("out");
     wait_until(LIMIT, "the inventory", &daemon, || {
@@ -161,7 +164,7 @@ fn sigterm_during_a_poll_kills_the_wrapper_scripts_grandchild() {
         &root.join("ipsec"),
         &format!("sleep 300 &\necho $! > \"{d}/grandchild.pid\"\nwait\n"),
     );
-    let config = command_config(root, &[wrapper.to_str().unwrap(), "--status"], "", "");
+    let config = command_config(root, &[wrapper.to_str().unwrap(), "--status"]).write();
     let text = fs::read_to_string(&config)
         .unwrap()
         .replace("timeout = \"10s\"", "timeout = \"600s\"");
@@ -206,7 +209,7 @@ fn binary_output_is_warned_about_once_per_outage_not_once_per_poll() {
             "n=$(cat \"{d}/calls\" 2>/dev/null || echo 0)\nhead -c $((n + 1)) /dev/zero | tr '\\0' a\nprintf '\\000\\001binary\\n'\necho $((n + 1)) > \"{d}/calls\"\n"
         ),
     );
-    let config = command_config(root, &[whack.to_str().unwrap(), "--status"], "", "");
+    let config = command_config(root, &[whack.to_str().unwrap(), "--status"]).write();
     let daemon = Daemon::start(&config, &root.join("stderr.log"));
     wait_until(LIMIT, "eight polls", &daemon, || calls(root) >= 8);
     let log = daemon.log();
@@ -221,7 +224,7 @@ fn state_directory_files_are_not_world_readable() {
     let root = root.path();
     let whack = answering_whack(root);
     fs::write(root.join("answer.txt"), fixture(A)).unwrap();
-    let config = command_config(root, &[whack.to_str().unwrap(), "--status"], "", "");
+    let config = command_config(root, &[whack.to_str().unwrap(), "--status"]).write();
     let daemon = Daemon::start(&config, &root.join("stderr.log"));
     let state = root.join("state");
     let acked = state.join("spool/file/acked");
@@ -260,7 +263,10 @@ fn run_with_full_disk(
     dumps: &[(i64, std::path::PathBuf)],
     full: Option<(usize, usize)>,
 ) -> (Vec<String>, String) {
-    let config = file_config(root, "settle = \"30ms\"\npoll_interval = \"1s\"");
+    let config = file_config(root)
+        .source_with("settle", "30ms")
+        .source_with("poll_interval", "1s")
+        .write();
     let watched = root.join("watch/status.txt");
     let state = root.join("state");
     let daemon = Daemon::start(&config, &root.join("stderr.log"));
@@ -347,7 +353,10 @@ fn peak_kib(daemon: &Daemon) -> u64 {
 fn sixty_dumps_renamed_in_faster_than_settle_are_each_diffed_or_counted() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
-    let config = file_config(root, "settle = \"500ms\"\npoll_interval = \"2s\"");
+    let config = file_config(root)
+        .source_with("settle", "500ms")
+        .source_with("poll_interval", "2s")
+        .write();
     let watched = root.join("watch/status.txt");
     let state = root.join("state");
     let daemon = Daemon::start(&config, &root.join("stderr.log"));
@@ -388,10 +397,11 @@ fn sixty_dumps_renamed_in_faster_than_settle_are_each_diffed_or_counted() {
 fn an_unreadable_dump_and_a_stale_one_are_each_warned_about_once() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
-    let config = file_config(
-        root,
-        "settle = \"30ms\"\npoll_interval = \"100ms\"\nstale_after_intervals = 3",
-    );
+    let config = file_config(root)
+        .source_with("settle", "30ms")
+        .source_with("poll_interval", "100ms")
+        .source_with("stale_after_intervals", 3)
+        .write();
     let watched = root.join("watch/status.txt");
     let state = root.join("state");
     fs::create_dir(&watched).unwrap();
@@ -424,7 +434,10 @@ fn junk_past_max_bytes_is_not_read_into_memory() {
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
     // A watched (sparse) file of junk just past the default limit.
-    let config = file_config(root, "settle = \"30ms\"\npoll_interval = \"100ms\"");
+    let config = file_config(root)
+        .source_with("settle", "30ms")
+        .source_with("poll_interval", "100ms")
+        .write();
     let watched = root.join("watch/status.txt");
     let file = fs::File::create(&watched).unwrap();
     file.set_len(swantrail::input::DEFAULT_MAX_BYTES + 1)
@@ -442,12 +455,9 @@ fn junk_past_max_bytes_is_not_read_into_memory() {
         &root.join("junk"),
         "head -c 100000000 /dev/zero | tr '\\0' x\n",
     );
-    let config = command_config(
-        root,
-        &[junk.to_str().unwrap(), "--status"],
-        "max_bytes = \"1MiB\"",
-        "",
-    );
+    let config = command_config(root, &[junk.to_str().unwrap(), "--status"])
+        .source_with("max_bytes", "1MiB")
+        .write();
     let daemon = Daemon::start(&config, &root.join("command.log"));
     wait_until(LIMIT, "the warning", &daemon, || {
         daemon.log().contains("printed more than max_bytes")
@@ -477,12 +487,9 @@ fn endless_junk_from_a_command_is_stopped_at_max_bytes_in_constant_memory() {
         ),
     );
     fs::write(root.join("answer.txt"), fixture(A)).unwrap();
-    let config = command_config(
-        root,
-        &[whack.to_str().unwrap(), "--status"],
-        "max_bytes = \"16MiB\"",
-        "",
-    );
+    let config = command_config(root, &[whack.to_str().unwrap(), "--status"])
+        .source_with("max_bytes", "16MiB")
+        .write();
     let daemon = Daemon::start(&config, &root.join("stderr.log"));
     let out = root.join("out");
     wait_until(LIMIT, "the inventory", &daemon, || {
@@ -556,7 +563,10 @@ fn crash_harness(
     removals: &std::collections::BTreeSet<usize>,
     seed: u64,
 ) -> (Vec<String>, String) {
-    let config = file_config(root, "settle = \"30ms\"\npoll_interval = \"1s\"");
+    let config = file_config(root)
+        .source_with("settle", "30ms")
+        .source_with("poll_interval", "1s")
+        .write();
     let text = fs::read_to_string(&config).unwrap().replace(
         "batch_max_wait = \"20ms\"",
         "batch_max_wait = \"20ms\"\nbatch_max_events = 20000\nbatch_max_bytes = \"64MiB\"",
@@ -694,7 +704,7 @@ fn stopping_with_a_sink_down_says_how_many_events_stay_in_the_spool() {
     let root = root.path();
     let whack = answering_whack(root);
     fs::write(root.join("answer.txt"), fixture(A)).unwrap();
-    let config = command_config(root, &[whack.to_str().unwrap(), "--status"], "", "");
+    let config = command_config(root, &[whack.to_str().unwrap(), "--status"]).write();
     // A directory where the sink's file should be: every write fails.
     fs::create_dir_all(root.join("out/events.ndjson")).unwrap();
     let daemon = Daemon::start(&config, &root.join("stderr.log"));

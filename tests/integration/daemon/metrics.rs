@@ -14,11 +14,12 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use prometheus_parse::{Scrape, Value};
+use support::config::DaemonConfig;
 use support::daemon::{
     Daemon, checkpoint_taken_at, event_lines, file_config, lab_series, script, toml_path,
     wait_until, write_by_rename,
 };
-use prometheus_parse::{Scrape, Value};
 use swantrail::snapshot::SaKind;
 use swantrail::track::TrackerConfig;
 
@@ -121,10 +122,10 @@ fn unix_now() -> f64 {
 fn metrics_after_the_lab_series_count_every_poll_event_and_delivery_and_show_the_last_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let config = file_config(root, "settle = \"30ms\"");
-    let mut text = fs::read_to_string(&config).unwrap();
-    text.push_str("\n[metrics]\nlisten = \"127.0.0.1:0\"\n");
-    fs::write(&config, text).unwrap();
+    let config = file_config(root)
+        .source_with("settle", "30ms")
+        .table("metrics", "listen", "127.0.0.1:0")
+        .write();
     let series = lab_series();
     let started = unix_now();
     let daemon = Daemon::start(&config, &root.join("stderr.log"));
@@ -276,38 +277,16 @@ fn health_is_503_with_the_reason_while_the_command_fails_and_200_when_it_answers
             dump = toml_path(status),
         ),
     );
-    fs::create_dir_all(root.join("out")).unwrap();
-    let config = root.join("swantrail.toml");
-    fs::write(
-        &config,
-        format!(
-            r#"state_dir = {state}
-hostname = "gw-test"
-
-[metrics]
-listen = "127.0.0.1:0"
-max_tunnel_series = 2
-
-[[source]]
-type = "command"
-name = "pluto"
-argv = [{whack}]
-extra_argv = [["cat", {traffic}]]
-interval = "200ms"
-jitter = "0s"
-timeout = "10s"
-
-[[sink]]
-type = "file"
-path = {out}
-"#,
-            state = toml_path(&root.join("state")),
-            whack = toml_path(&whack),
-            traffic = toml_path(&traffic),
-            out = toml_path(&root.join("out/events.ndjson")),
-        ),
-    )
-    .unwrap();
+    let config = DaemonConfig::new(root)
+        .table("metrics", "listen", "127.0.0.1:0")
+        .table("metrics", "max_tunnel_series", 2)
+        .command_source("pluto", &[whack.to_str().unwrap()])
+        .with("extra_argv", vec![vec!["cat", traffic.to_str().unwrap()]])
+        .with("interval", "200ms")
+        .with("jitter", "0s")
+        .with("timeout", "10s")
+        .file_sink("", &root.join("out/events.ndjson"))
+        .write();
     let daemon = Daemon::start(&config, &root.join("stderr.log"));
     let address = endpoint(&daemon);
     let mut health = (0, String::new());
@@ -415,39 +394,16 @@ fn a_sink_that_cannot_deliver_makes_health_503_and_counts_its_retries_and_spool(
         .unwrap()
         .local_addr()
         .unwrap();
-    let config = root.join("swantrail.toml");
-    fs::write(
-        &config,
-        format!(
-            r#"state_dir = {state}
-hostname = "gw-test"
-shutdown_grace = "1s"
-
-[metrics]
-listen = "127.0.0.1:0"
-
-[[source]]
-type = "command"
-name = "pluto"
-argv = ["cat", {status}]
-interval = "200ms"
-jitter = "0s"
-
-[[sink]]
-type = "http"
-name = "collector"
-url = "http://{closed}/"
-mode = "ndjson"
-
-[sink.retry]
-initial_backoff = "50ms"
-max_backoff = "200ms"
-"#,
-            state = toml_path(&root.join("state")),
-            status = toml_path(&status),
-        ),
-    )
-    .unwrap();
+    let config = DaemonConfig::new(root)
+        .set("shutdown_grace", "1s")
+        .table("metrics", "listen", "127.0.0.1:0")
+        .command_source("pluto", &["cat", status.to_str().unwrap()])
+        .with("interval", "200ms")
+        .with("jitter", "0s")
+        .http_sink("collector", &format!("http://{closed}/"), "ndjson")
+        .retry("initial_backoff", "50ms")
+        .retry("max_backoff", "200ms")
+        .write();
     let daemon = Daemon::start(&config, &root.join("stderr.log"));
     let address = endpoint(&daemon);
     let mut health = (0, String::new());

@@ -47,11 +47,11 @@ use crate::support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use serde_json::Value;
 use support::pluto_log::{
     Listing, judge_audited, judge_polled, ratio, read_history, read_listings, read_log,
     recorded_serials, timing,
 };
-use serde_json::Value;
 
 /// The daemons that watched west: `--status` plus `--trafficstatus`, and
 /// the lighter `--trafficstatus` plus `--showstates`.
@@ -513,4 +513,3 @@ fn recall_precision_and_end_reasons_against_pluto_log() {
         "below 99 % recall, 99 % precision or 95 % right end reasons (100 %, 100 % and every timestamp within 0.5 s for {WEST_AUDIT}): {failures:?}"
     );
 }
-

@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::daemon::{
-    BIN, Daemon, SERIES, checkpoint_taken_at, event_id, event_lines, set_mtime, toml_path,
-};
 use http_receiver::{Protocol, Receiver, Reply};
 use serde_json::Value;
+use support::daemon::{
+    BIN, Daemon, SERIES, checkpoint_taken_at, event_id, event_lines, file_config, set_mtime,
+};
 
 /// The sink under test, and its dead-letter file under the state directory.
 const SINK: &str = "collector";
@@ -45,49 +45,17 @@ fn lab_dump(root: &Path) {
 /// A config with a file source on the lab dump, a file sink (every event of
 /// the run) and, given a receiver, an uncompressed `ndjson` HTTP sink to it.
 fn config(root: &Path, receiver: Option<&Receiver>) -> PathBuf {
-    let http = match receiver {
-        Some(r) => format!(
-            r#"
-[[sink]]
-type = "http"
-name = "{SINK}"
-url = "{url}/in"
-mode = "ndjson"
-compression = "none"
-[sink.spool]
-batch_max_wait = "20ms"
-[sink.retry]
-initial_backoff = "50ms"
-max_backoff = "200ms"
-"#,
-            url = r.url()
-        ),
-        None => String::new(),
+    let config = file_config(root).source_with("settle", "50ms");
+    let config = match receiver {
+        Some(r) => config
+            .http_sink(SINK, &format!("{}/in", r.url()), "ndjson")
+            .with("compression", "none")
+            .spool("batch_max_wait", "20ms")
+            .retry("initial_backoff", "50ms")
+            .retry("max_backoff", "200ms"),
+        None => config,
     };
-    let text = format!(
-        r#"state_dir = {state}
-hostname = "gw-test"
-shutdown_grace = "10s"
-
-[[source]]
-type = "file"
-name = "lab"
-path = {watched}
-settle = "50ms"
-
-[[sink]]
-type = "file"
-path = {out}
-[sink.spool]
-batch_max_wait = "20ms"
-{http}"#,
-        state = toml_path(&root.join("state")),
-        watched = toml_path(&root.join("watch/status.txt")),
-        out = toml_path(&root.join("out/events.ndjson")),
-    );
-    let path = root.join("swantrail.toml");
-    fs::write(&path, text).unwrap();
-    path
+    config.write()
 }
 
 /// The events of a daemon run without an HTTP sink: the checkpoint is

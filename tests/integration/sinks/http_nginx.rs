@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::config::DaemonConfig;
+use crate::support::daemon::lab_series;
 use http_receiver::{Protocol, Receiver};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use swantrail::config::{FullPolicy, RetrySettings, SpoolSettings};
@@ -20,7 +22,6 @@ use swantrail::sink::http::client::{Auth, ClientSettings, SecretSource, TlsSetti
 use swantrail::sink::http::{Compression, HttpSink, HttpSinkConfig, Mode};
 
 const BIN: &str = env!("CARGO_BIN_EXE_swantrail");
-const SERIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/lab-4.10/series");
 const PASSWORD: &str = "n0t-in-any-log-7f3a";
 
 fn nginx_binary() -> PathBuf {
@@ -305,10 +306,6 @@ async fn tls_through_nginx_works_with_the_given_ca_and_refuses_a_wrong_ca_or_nam
     delivery.shutdown(Duration::from_secs(1)).await.unwrap();
 }
 
-fn toml_path(p: &Path) -> String {
-    format!("\"{}\"", p.display())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_is_retried_and_the_events_arrive_after_the_file_is_fixed_and_sighup() {
     let dir = tempfile::tempdir().unwrap();
@@ -319,54 +316,25 @@ async fn a_wrong_password_is_retried_and_the_events_arrive_after_the_file_is_fix
     fs::write(&password, "wrong-password-1234\n").unwrap();
     let watch = dir.path().join("watch");
     fs::create_dir_all(&watch).unwrap();
-    let dump = fs::read_dir(SERIES)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .min()
-        .unwrap();
+    let (_, dump) = lab_series().remove(0);
     fs::copy(&dump, watch.join("status.txt")).unwrap();
-    let config = dir.path().join("swantrail.toml");
-    fs::write(
-        &config,
-        format!(
-            r#"state_dir = {state}
-hostname = "gw-test"
-
-[log]
-level = "trace"
-
-[[source]]
-type = "file"
-path = {watched}
-settle = "50ms"
-
-[[sink]]
-type = "http"
-name = "siem"
-url = "https://localhost:{port}/ingest"
-mode = "ndjson"
-auth = "basic"
-user = "swantrail"
-password_file = {password}
-
-[sink.tls]
-ca_file = {ca}
-
-[sink.spool]
-batch_max_wait = "20ms"
-
-[sink.retry]
-initial_backoff = "100ms"
-max_backoff = "500ms"
-"#,
-            state = toml_path(&dir.path().join("state")),
-            watched = toml_path(&watch.join("status.txt")),
-            port = nginx.port,
-            password = toml_path(&password),
-            ca = toml_path(&pki.ca),
-        ),
-    )
-    .unwrap();
+    let config = DaemonConfig::new(dir.path())
+        .table("log", "level", "trace")
+        .file_source("", &watch.join("status.txt"))
+        .with("settle", "50ms")
+        .http_sink(
+            "siem",
+            &format!("https://localhost:{}/ingest", nginx.port),
+            "ndjson",
+        )
+        .with("auth", "basic")
+        .with("user", "swantrail")
+        .with_path("password_file", &password)
+        .tls("ca_file", pki.ca.to_str().unwrap())
+        .spool("batch_max_wait", "20ms")
+        .retry("initial_backoff", "100ms")
+        .retry("max_backoff", "500ms")
+        .write();
     let stderr = dir.path().join("daemon.log");
     let mut daemon = Command::new(BIN)
         .args(["run", "--config"])

@@ -9,18 +9,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::config::DaemonConfig;
+use crate::support::daemon::lab_series;
 use http_receiver::{Protocol, Receiver, Reply};
 
 const BIN: &str = env!("CARGO_BIN_EXE_swantrail");
-const SERIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/lab-4.10/series");
 
 const HEC_TOKEN: &str = "hec-5ec7e7-0b5e55ed";
 const BEARER_TOKEN: &str = "bearer-77a1c0de-f00d";
 const PASSWORD: &str = "pa55-9f1e-never-log";
-
-fn toml_path(p: &Path) -> String {
-    format!("\"{}\"", p.display())
-}
 
 fn all_files_under(dir: &Path, out: &mut String) {
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -64,71 +61,32 @@ async fn no_secret_reaches_the_trace_log_the_dead_letters_or_check_config() {
     fs::write(dir.path().join("password"), PASSWORD).unwrap();
     let watch = dir.path().join("watch");
     fs::create_dir_all(&watch).unwrap();
-    let dump = fs::read_dir(SERIES)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .min()
-        .unwrap();
+    let (_, dump) = lab_series().remove(0);
     fs::copy(&dump, watch.join("status.txt")).unwrap();
     let state = dir.path().join("state");
-    let config = dir.path().join("swantrail.toml");
-    fs::write(
-        &config,
-        format!(
-            r#"state_dir = {state}
-hostname = "gw-test"
-
-[log]
-level = "trace"
-
-[[source]]
-type = "file"
-path = {watched}
-settle = "50ms"
-
-[[sink]]
-type = "http"
-name = "hec"
-url = "{hec}"
-mode = "splunk-hec"
-token_file = {hec_token}
-[sink.spool]
-batch_max_wait = "20ms"
-[sink.retry]
-initial_backoff = "100ms"
-
-[[sink]]
-type = "http"
-name = "bearer"
-url = "{bearer}/in"
-auth = "bearer"
-token_env = "SWANTRAIL_TEST_BEARER"
-compression = "none"
-[sink.spool]
-batch_max_wait = "20ms"
-[sink.retry]
-initial_backoff = "100ms"
-
-[[sink]]
-type = "http"
-name = "basic"
-url = "{basic}/in"
-auth = "basic"
-user = "swantrail"
-password_file = {password}
-[sink.spool]
-batch_max_wait = "20ms"
-"#,
-            state = toml_path(&state),
-            watched = toml_path(&watch.join("status.txt")),
-            hec = hec.url(),
-            hec_token = toml_path(&dir.path().join("hec-token")),
-            bearer = bearer.url(),
-            basic = basic.url(),
-            password = toml_path(&dir.path().join("password")),
-        ),
-    )
-    .unwrap();
+    let config = DaemonConfig::new(dir.path())
+        .state_dir(&state)
+        .table("log", "level", "trace")
+        .file_source("", &watch.join("status.txt"))
+        .with("settle", "50ms")
+        .http_sink("hec", &hec.url(), "splunk-hec")
+        .with_path("token_file", &dir.path().join("hec-token"))
+        .spool("batch_max_wait", "20ms")
+        .retry("initial_backoff", "100ms")
+        .sink("http", "bearer")
+        .with("url", format!("{}/in", bearer.url()))
+        .with("auth", "bearer")
+        .with("token_env", "SWANTRAIL_TEST_BEARER")
+        .with("compression", "none")
+        .spool("batch_max_wait", "20ms")
+        .retry("initial_backoff", "100ms")
+        .sink("http", "basic")
+        .with("url", format!("{}/in", basic.url()))
+        .with("auth", "basic")
+        .with("user", "swantrail")
+        .with_path("password_file", &dir.path().join("password"))
+        .spool("batch_max_wait", "20ms")
+        .write();
     let stderr = dir.path().join("daemon.log");
     let stdout = dir.path().join("daemon.out");
     let mut daemon = Command::new(BIN)

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
+use super::config::DaemonConfig;
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_swantrail");
 /// The bundled lab series (examples/lab-4.10/README.md): real 4.10 dumps.
@@ -296,72 +298,27 @@ pub fn calls(dir: &Path) -> u32 {
 }
 
 /// A config with one command source (`argv`, polled every 100 ms) and one
-/// file sink under `root/out`, with `extra` appended to the source table.
-pub fn command_config(root: &Path, argv: &[&str], source_extra: &str, sink_extra: &str) -> PathBuf {
-    fs::create_dir_all(root.join("out")).unwrap();
-    let argv: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
-    let config = format!(
-        r#"state_dir = {state}
-hostname = "gw-test"
-shutdown_grace = "10s"
-
-[[source]]
-type = "command"
-name = "pluto"
-argv = [{argv}]
-interval = "100ms"
-jitter = "0s"
-timeout = "10s"
-{source_extra}
-
-[[sink]]
-type = "file"
-path = {out}
-{sink_extra}
-
-[sink.spool]
-batch_max_wait = "20ms"
-"#,
-        state = toml_path(&root.join("state")),
-        argv = argv.join(", "),
-        out = toml_path(&root.join("out/events.ndjson")),
-    );
-    let path = root.join("swantrail.toml");
-    fs::write(&path, config).unwrap();
-    path
+/// file sink under `root/out`; the test adds its own keys and writes it.
+pub fn command_config(root: &Path, argv: &[&str]) -> DaemonConfig {
+    DaemonConfig::new(root)
+        .set("shutdown_grace", "10s")
+        .command_source("pluto", argv)
+        .with("interval", "100ms")
+        .with("jitter", "0s")
+        .with("timeout", "10s")
+        .file_sink("", &root.join("out/events.ndjson"))
+        .spool("batch_max_wait", "20ms")
 }
 
 /// A config with one file source watching `root/watch/status.txt` and one
-/// file sink under `root/out`, with `extra` appended to the source table.
-pub fn file_config(root: &Path, source_extra: &str) -> PathBuf {
-    for dir in ["watch", "state", "out"] {
-        fs::create_dir_all(root.join(dir)).unwrap();
-    }
-    let config = format!(
-        r#"state_dir = {state}
-hostname = "gw-test"
-shutdown_grace = "10s"
-
-[[source]]
-type = "file"
-name = "lab"
-path = {watched}
-{source_extra}
-
-[[sink]]
-type = "file"
-path = {out}
-
-[sink.spool]
-batch_max_wait = "20ms"
-"#,
-        state = toml_path(&root.join("state")),
-        watched = toml_path(&root.join("watch/status.txt")),
-        out = toml_path(&root.join("out/events.ndjson")),
-    );
-    let path = root.join("swantrail.toml");
-    fs::write(&path, config).unwrap();
-    path
+/// file sink under `root/out`; the test adds its own keys and writes it.
+pub fn file_config(root: &Path) -> DaemonConfig {
+    fs::create_dir_all(root.join("state")).unwrap();
+    DaemonConfig::new(root)
+        .set("shutdown_grace", "10s")
+        .file_source("lab", &root.join("watch/status.txt"))
+        .file_sink("", &root.join("out/events.ndjson"))
+        .spool("batch_max_wait", "20ms")
 }
 
 /// How many lines of `log` contain `needle`.

@@ -7,6 +7,7 @@
 //! real library; it never stands in for either.
 #![allow(dead_code)]
 
+pub mod config;
 pub mod daemon;
 pub mod gated_sink;
 pub mod http_receiver;

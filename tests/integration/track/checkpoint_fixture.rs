@@ -10,8 +10,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::daemon::*;
 use serde_json::Value;
+use support::config::DaemonConfig;
+use support::daemon::*;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -23,37 +24,16 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// The configuration the fixture was written with.
 fn config(root: &Path) -> PathBuf {
-    fs::create_dir_all(root.join("watch")).unwrap();
-    let text = format!(
-        r#"state_dir = {state}
-hostname = "gw-fixture"
-
-[tracker]
-stalled_after = "100000s"
-
-[[source]]
-type = "file"
-name = "lab"
-path = {watched}
-settle = "30ms"
-poll_interval = "1h"
-stale_after_intervals = 0
-
-[[sink]]
-type = "file"
-name = "file"
-path = {out}
-
-[sink.spool]
-batch_max_wait = "20ms"
-"#,
-        state = toml_path(&root.join("state")),
-        watched = toml_path(&root.join("watch/status.txt")),
-        out = toml_path(&root.join("out/events.ndjson")),
-    );
-    let path = root.join("swantrail.toml");
-    fs::write(&path, text).unwrap();
-    path
+    DaemonConfig::new(root)
+        .hostname("gw-fixture")
+        .table("tracker", "stalled_after", "100000s")
+        .file_source("lab", &root.join("watch/status.txt"))
+        .with("settle", "30ms")
+        .with("poll_interval", "1h")
+        .with("stale_after_intervals", 0)
+        .file_sink("file", &root.join("out/events.ndjson"))
+        .spool("batch_max_wait", "20ms")
+        .write()
 }
 
 /// Feed `dumps` one at a time, each checkpointed before the next; the
