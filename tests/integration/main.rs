@@ -34,13 +34,13 @@ mod track {
 
 /// `swantrail run` as an operator runs it: the real binary, real files, real signals.
 mod daemon {
-    mod daemon;
     mod daemon_audit;
     mod daemon_in_process;
     mod daemon_reconfigure;
     mod full_disk;
     mod hostile;
     mod metrics;
+    mod run;
 }
 
 /// Delivery through the spool to the file, HTTP and syslog sinks and their real receivers.
@@ -58,16 +58,16 @@ mod sinks {
 
 /// The other subcommands and the configuration, through the real binary.
 mod cli {
-    mod cli;
     mod config;
     mod man_completions;
+    mod parse_show;
     mod replay_cli;
 }
 
 /// `swantrail report` and the documented examples of every event.
 mod report {
     mod events_doc;
-    mod report;
+    mod figures;
     mod report_browser;
 }
 

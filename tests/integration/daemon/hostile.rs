@@ -551,7 +551,7 @@ fn large_series() -> Vec<(i64, String)> {
         .collect()
 }
 
-/// The crash harness of daemon/daemon.rs with large batches: feed `series`
+/// The crash harness of daemon/run.rs with large batches: feed `series`
 /// by rename, SIGKILL at a random moment after the dumps in `kills`, and
 /// `rm -rf` the sink's directory after the dumps in `removals` (its files
 /// are moved aside first and collected once the sink has moved on to a new
