@@ -10,7 +10,7 @@
 //! (`-- bulk` for the modes whose label has "bulk").
 
 mod common;
-#[path = "../tests/http_receiver/mod.rs"]
+#[path = "../tests/integration/support/http_receiver.rs"]
 mod http_receiver;
 
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 # Stages the project's lab (../shared/lab) with a scenario from e2e/ and a
 # release build of swantrail, runs it (in a User-Mode-Linux guest where this
 # kernel has no ESP; 6 to 10 minutes), then checks the events the daemons
-# wrote against the plutos' own logs with `cargo test --test e2e_lab --
+# wrote against the plutos' own logs with `cargo test --test integration lab::e2e_lab --
 # --ignored`, which also prints recall, precision and the share of right
 # end reasons per daemon.
 #
@@ -77,7 +77,7 @@ fi
 # guest (whose root is this machine's), a third daemon on west that reads
 # them, and a last phase of SAs shorter than one poll, which the snapshot
 # daemons are judged on only as far as their listings could see them
-# (tests/e2e_lab.rs). SWANTRAIL_E2E_AUDIT=0 leaves all three out.
+# (tests/integration/lab/e2e_lab.rs). SWANTRAIL_E2E_AUDIT=0 leaves all three out.
 audit=${SWANTRAIL_E2E_AUDIT:-1}
 [[ $version == 4.10 ]] || audit=0
 if [[ $audit == 1 && ! -x /usr/sbin/auditd ]]; then
@@ -104,4 +104,4 @@ if ! "$stage"/realswan.sh --scenario "$scenario" --series-secs "${SERIES_SECS:-1
 fi
 echo "e2e: captures in $out/captures; checking the events against the pluto logs"
 SWANTRAIL_E2E_OUT="$out" SWANTRAIL_E2E_LIBRESWAN="$version" \
-    cargo test --test e2e_lab -- --ignored --nocapture || exit 1
+    cargo test --test integration lab::e2e_lab -- --ignored --nocapture || exit 1

@@ -35,7 +35,7 @@ state_dir = "$ST/swantrail/$i/state"
 hostname = "$s"
 
 # Each poll command's start and exit at debug level: the judge
-# (tests/common/pluto_log.rs) tells from them which SAs a listing could see.
+# (tests/integration/support/pluto_log.rs) tells from them which SAs a listing could see.
 [log]
 level = "info,swantrail::source::command=debug"
 

@@ -2,14 +2,15 @@
 //! log line and a counter, and the pipeline never waits. In its own test
 //! binary because it installs a global log subscriber to read the log line.
 
-mod common;
+#[path = "integration/support/gated_sink.rs"]
+mod gated_sink;
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::gated_sink::GatedSink;
+use gated_sink::GatedSink;
 use swantrail::config::{FullPolicy, RetrySettings, SpoolSettings};
 use swantrail::sink::Delivery;
 

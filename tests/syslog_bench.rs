@@ -12,7 +12,7 @@
 // The benchmarks' helpers: CPU time by getrusage.
 #[path = "../benches/common/mod.rs"]
 mod bench;
-#[path = "syslog_common/mod.rs"]
+#[path = "integration/support/syslog.rs"]
 mod receivers;
 
 use std::time::{Duration, Instant};

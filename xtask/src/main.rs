@@ -43,7 +43,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Where the tests look for the unpacked syslog-ng (tests/syslog_common).
+/// Where the tests look for the unpacked syslog-ng (tests/integration/support/syslog.rs).
 const SYSLOG_NG_ROOT: &str = "target/debian/syslog-ng";
 
 fn main() -> ExitCode {
