@@ -250,7 +250,7 @@ fn the_sas_shorter_than_a_poll_are_there_and_the_snapshots_rekey_links_kept() {
     );
 }
 
-/// The lab's own judge (tests/e2e_lab.rs) on the replay: every transition
+/// The lab's own judge (tests/integration/lab/e2e_lab.rs) on the replay: every transition
 /// of every SA in pluto's log from the series' start on, however short it
 /// lived, is reported with pluto's links and reasons, at a time within
 /// 0.5 s of pluto's line.

@@ -43,7 +43,7 @@ fn runs() -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| p.join("west-pluto.log").is_file() && p.join("series").is_dir())
         // Serials start again when pluto restarts: a run whose log holds
-        // more than one pluto run is scored by pluto run (tests/lab_52.rs).
+        // more than one pluto run is scored by pluto run (tests/integration/lab/lab_52.rs).
         .filter(|p| read_history(&p.join("west-pluto.log")).runs <= 1)
         .collect();
     runs.sort();
