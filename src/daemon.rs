@@ -168,9 +168,9 @@ pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyh
         tasks.push(tokio::spawn(source.clone().run(last, tx)));
     }
     for audit in &config.audit {
-        let stats = Arc::new(source::audit::AuditStats::default());
-        metrics.watch_audit(&audit.name, Arc::clone(&stats));
-        tasks.push(tokio::spawn(source::audit::run(
+        let stats = Arc::new(source::linux_audit::LinuxAuditStats::default());
+        metrics.watch_linux_audit(&audit.name, Arc::clone(&stats));
+        tasks.push(tokio::spawn(source::linux_audit::run(
             audit.clone(),
             stats,
             tx.clone(),
@@ -284,10 +284,13 @@ pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyh
         task.abort();
     }
     while let Ok(report) = rx.try_recv() {
-        if let (Observation::Audit(records), Some(tracked)) =
+        if let (Observation::LinuxAudit(records), Some(tracked)) =
             (&report.observation, trackers.get_mut(&report.source))
         {
-            tracked.checkpoint.tracker.ingest_audit(records);
+            tracked
+                .checkpoint
+                .tracker
+                .ingest_linux_audit_records(records);
         }
     }
     drop(rx);
@@ -368,7 +371,7 @@ async fn queue_held(
     let mut queued = 0;
     for (name, tracked) in trackers.iter_mut() {
         let tracker = &tracked.checkpoint.tracker;
-        if !tracker.holds_events() && !tracker.holds_unfused_records() {
+        if !tracker.holds_events() && !tracker.holds_unfused_linux_audit_records() {
             continue;
         }
         let mut next = tracked.checkpoint.clone();
@@ -540,17 +543,20 @@ async fn handle(
         return Ok(0);
     };
     let mut queued = spool_unspooled(&report.source, tracked, delivery, metrics).await?;
-    if let Observation::Audit(records) = &report.observation {
+    if let Observation::LinuxAudit(records) = &report.observation {
         // No events yet: the tracker's next snapshot fuses them, and the
         // checkpoint then written holds whatever is still waiting.
         debug!(source = %report.source, records = records.len(), "audit records taken in");
-        tracked.checkpoint.tracker.ingest_audit(records);
+        tracked
+            .checkpoint
+            .tracker
+            .ingest_linux_audit_records(records);
         return Ok(queued);
     }
     tracked.reported = true;
     let mut next = tracked.checkpoint.clone();
     let events = match &report.observation {
-        Observation::Waiting | Observation::Audit(_) => return Ok(queued),
+        Observation::Waiting | Observation::LinuxAudit(_) => return Ok(queued),
         Observation::Snapshot {
             snapshot,
             content_sha256,
@@ -776,7 +782,9 @@ fn restore(
         .iter()
         .any(|s| s.name() == name && s.interval().is_some());
     let audited = config.audit.iter().any(|a| a.pluto == name);
-    checkpoint.tracker.expect_audit(audited && polled);
+    checkpoint
+        .tracker
+        .expect_linux_audit_records(audited && polled);
     let unspooled = restore_pending(&path, name, checkpoint.commit);
     let tracked = Tracked {
         checkpoint,

@@ -18,14 +18,14 @@
 //! | [`event`] | the event schema and its NDJSON encoding | `source`, `sink`, `cli`, clap, anyhow |
 //! | [`input`] | reading one dump (size limit, binary and UTF-8 checks) | `track`, `sink`, `cli` |
 //! | [`show`] | the rows of `swantrail show` and their rendering | `source`, `sink`, `cli`, clap, anyhow |
-//! | [`source`] | where snapshots come from: command, file watch, audit, replay; each kind reads its own config keys | `config`, `track`, `sink`, `cli` |
+//! | [`source`] | where snapshots come from: command, file watch, Linux audit records, replay; each kind reads its own config keys | `config`, `track`, `sink`, `cli` |
 //! | [`sink`] | spools, the shared drain, each sink and its own config keys | `config`, `source`, `track`, `cli` |
 //! | [`config`] | the TOML file's top-level table, defaults and checks; each `[[source]]` and `[[sink]]` goes to its layer's registry | `daemon`, `cli` |
 //! | [`toml_config`] | the helpers of every table reader: errors at `file:line:column`, durations, sizes, names | anything of this crate |
 //! | [`daemon`] | the wiring: sources, trackers, spools, checkpoint, signals, systemd, the `/metrics` and `/health` endpoint | `cli` |
 //! | [`report`] | the event trail read back into per-tunnel figures and their table, CSV, JSON and HTML | `source`, `sink`, `cli`, clap |
 //! | [`cli`] | one file per subcommand; the only place of clap and stdout | (may import all) |
-//! | [`audit`] | pluto's Linux audit records: reading them from netlink and auditd's log (the parser is the core's `linux_audit`) | `track`, `sink`, `cli`, `daemon` |
+//! | [`linux_audit`] | pluto's Linux audit records (not the audit trail this crate writes): reading them from netlink and auditd's log (the parser is the core's `linux_audit`) | `track`, `sink`, `cli`, `daemon` |
 //! | [`atomic`] | replacing a small file atomically and durably (spool ack, checkpoint) | anything of this crate |
 //! | [`hostname`] | this machine's name, the default `observer.hostname` | anything of this crate |
 //! | `work` | the dev-only count of records visited, for the linear-growth test | anything of this crate |
@@ -33,15 +33,20 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
-pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod hostname;
 pub mod input;
+pub mod linux_audit;
 pub mod sink;
 pub mod source;
 pub mod toml_config;
+
+/// The old path of [`linux_audit`], kept for code written before "audit"
+/// meant only the audit trail this crate writes.
+#[doc(hidden)]
+pub use linux_audit as audit;
 
 // The I/O-free core lives in its own crate, so that the compiler keeps it
 // apart from tokio, the network and the command line; its modules keep

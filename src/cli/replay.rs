@@ -52,7 +52,7 @@ pub fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     let mut tracker = Tracker::new(args.tracker.config());
     // Every dump is a poll: held events are released by the next one.
-    tracker.expect_audit(args.audit_log.is_some());
+    tracker.expect_linux_audit_records(args.audit_log.is_some());
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for step in &steps {
@@ -65,7 +65,7 @@ pub fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             );
             continue;
         }
-        tracker.ingest_audit(audit.until(step.taken_at));
+        tracker.ingest_linux_audit_records(audit.until(step.taken_at));
         for event in tracker.observe(&snapshot) {
             if !write_line(&mut out, &event)? {
                 return Ok(ExitCode::SUCCESS);

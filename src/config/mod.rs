@@ -34,11 +34,13 @@ pub use crate::sink::{
     FullPolicy, HTTP_BATCH_MAX_EVENTS, RetrySettings, SinkConfig, SpoolSettings,
 };
 pub use crate::source::SourceConfig;
-pub use crate::source::audit::{
-    AuditFrom, AuditSourceConfig, DEFAULT_AUDIT_LOG, DEFAULT_PLUTO_PID_FILE,
-};
 pub use crate::source::command::CommandSourceConfig;
 pub use crate::source::file::FileSourceConfig;
+#[doc(hidden)]
+pub use crate::source::linux_audit::{AuditFrom, AuditSourceConfig};
+pub use crate::source::linux_audit::{
+    DEFAULT_AUDIT_LOG, DEFAULT_PLUTO_PID_FILE, LinuxAuditFrom, LinuxAuditSourceConfig,
+};
 pub use crate::toml_config::{ConfigError, error_at_key, parse_byte_size, parse_duration};
 
 /// The whole daemon configuration, after defaults were applied and values checked.
@@ -53,10 +55,11 @@ pub struct Config {
     /// Where snapshots come from (at least one).
     pub sources: Vec<SourceConfig>,
     /// pluto's Linux audit records, each fused into the tracker of one of
-    /// `sources`. Kept apart from `sources` because an audit source makes no
+    /// `sources` (`[[source]] type = "linux-audit"`; the field keeps its
+    /// first name). Kept apart from `sources` because an audit source makes no
     /// snapshots of its own and has no tracker: it only adds exact times and
     /// short-lived SAs to the source of the same pluto.
-    pub audit: Vec<AuditSourceConfig>,
+    pub audit: Vec<LinuxAuditSourceConfig>,
     /// Where events go (at least one); each has its own spool.
     pub sinks: Vec<SinkConfig>,
     /// How the daemon itself logs.
@@ -311,7 +314,7 @@ fn config(
             sources
         }
     };
-    let (sources, audit) = source::registry::tie_audit(reader, sources, &mut errors);
+    let (sources, audit) = source::registry::tie_linux_audit(reader, sources, &mut errors);
     let sinks = match sinks {
         None => defaults.sinks,
         Some(list) => {

@@ -25,7 +25,7 @@ use prometheus_client::registry::Registry;
 use crate::config::Config;
 use crate::sink::DeliveryStats;
 use crate::snapshot::{SaKind, Snapshot};
-use crate::source::audit::AuditStats;
+use crate::source::linux_audit::LinuxAuditStats;
 use crate::source::{Observation, Report};
 
 /// Label pairs of one series.
@@ -126,7 +126,7 @@ pub(crate) struct Metrics {
     tunnel_out: Family<Labels, Gauge>,
     tunnel_up_since: Family<Labels, Gauge>,
     left_out: Family<Labels, Gauge>,
-    audit: Mutex<Vec<(String, Arc<AuditStats>)>>,
+    audit: Mutex<Vec<(String, Arc<LinuxAuditStats>)>>,
     audit_records: Family<Labels, Counter>,
     audit_overruns: Family<Labels, Counter>,
     audit_dropped: Family<Labels, Counter>,
@@ -310,7 +310,7 @@ impl Metrics {
     }
 
     /// Read an audit source's counters at every scrape.
-    pub(crate) fn watch_audit(&self, name: &str, stats: Arc<AuditStats>) {
+    pub(crate) fn watch_linux_audit(&self, name: &str, stats: Arc<LinuxAuditStats>) {
         lock(&self.audit).push((name.to_string(), stats));
     }
 
@@ -335,8 +335,8 @@ impl Metrics {
                 self.poll(&report.source, PollOutcome::Unreachable, Some(reason));
             }
             Observation::Waiting => self.poll(&report.source, PollOutcome::Waiting, None),
-            // Counted by the audit source itself (`watch_audit`).
-            Observation::Audit(_) => {}
+            // Counted by the audit source itself (`watch_linux_audit`).
+            Observation::LinuxAudit(_) => {}
         }
     }
 

@@ -72,6 +72,7 @@ impl Default for CommandSourceConfig {
 pub(crate) const KIND: SourceKind = SourceKind {
     type_name: "command",
     what: "a `command` [[source]]",
+    old_type_name: None,
     makes_snapshots: true,
     config_keys: &[
         "argv",

@@ -73,6 +73,7 @@ impl FileSourceConfig {
 pub(crate) const KIND: SourceKind = SourceKind {
     type_name: "file",
     what: "a `file` [[source]]",
+    old_type_name: None,
     makes_snapshots: true,
     config_keys: &[
         "path",

@@ -1,4 +1,5 @@
-//! Where snapshots come from: a command, a watched file, or a replay.
+//! Where snapshots come from: a command, a watched file, or a replay; and
+//! pluto's Linux audit records, which add exact times to those snapshots.
 //!
 //! The live sources (`command`, `file`) are tokio tasks that look at pluto
 //! and send what they saw, as a [`Report`], over one channel to the daemon,
@@ -6,11 +7,16 @@
 //! event and never sends an incomplete snapshot: it only says "this is what
 //! pluto looks like now" or "pluto could not be asked".
 
-pub mod audit;
 pub mod command;
 pub mod file;
+pub mod linux_audit;
 pub(crate) mod registry;
 pub mod replay;
+
+/// The old path of [`linux_audit`], kept for code written before "audit"
+/// meant only the audit trail this crate writes.
+#[doc(hidden)]
+pub use linux_audit as audit;
 
 pub use registry::SourceConfig;
 
@@ -54,10 +60,10 @@ pub enum Observation {
     /// output was incomplete). The daemon only counts it as "this source
     /// has looked", so that it can tell systemd it is ready.
     Waiting,
-    /// pluto's audit records, sent by an audit source to the tracker of the
-    /// snapshot source of the same pluto (`pluto = …`); they make no events
-    /// until that tracker's next snapshot.
-    Audit(Vec<crate::audit::record::PlutoRecord>),
+    /// pluto's Linux audit records, sent by a Linux audit source to the
+    /// tracker of the snapshot source of the same pluto (`pluto = …`); they
+    /// make no events until that tracker's next snapshot.
+    LinuxAudit(Vec<crate::linux_audit::record::PlutoRecord>),
 }
 
 /// One line about the lines of a usable dump that were not recognised

@@ -2,12 +2,12 @@
 //! `[[source]]`, and the one place that reads a `[[source]]` table and
 //! starts the source it describes.
 //!
-//! A kind (command, file, audit) owns its `type` name, its own keys and
+//! A kind (command, file, linux-audit) owns its `type` name, its own keys and
 //! their reader, in its own file, as a [`SourceKind`] that [`KINDS`]
 //! lists. The keys every source has, `type` and `name`, are its common
 //! header: read here, once, before the kind's own reader runs; a key of
 //! another kind is refused here too, so that no reader has to know the
-//! others. An audit source makes no snapshots: it is tied here to the
+//! others. A Linux audit source makes no snapshots: it is tied here to the
 //! snapshot source of its pluto. This module must never read a key of a
 //! kind itself.
 
@@ -21,10 +21,10 @@ use tokio::sync::mpsc;
 use toml::Spanned;
 use toml::de::DeTable;
 
-use super::audit::{AuditFrom, AuditSourceConfig};
 use super::command::CommandSourceConfig;
 use super::file::FileSourceConfig;
-use super::{Report, audit, command, file};
+use super::linux_audit::{LinuxAuditFrom, LinuxAuditSourceConfig};
+use super::{Report, command, file, linux_audit};
 use crate::toml_config::{ConfigError, Errors, Validator, read_table, split_table, unknown_key};
 
 /// One kind of source, as its own file describes it to the registry.
@@ -33,6 +33,12 @@ pub(crate) struct SourceKind {
     pub(crate) type_name: &'static str,
     /// The kind in the words of an error: "a `command` [[source]]".
     pub(crate) what: &'static str,
+    /// The `type` the kind was first written with, still read as this
+    /// kind so that operators' configurations keep working. It stays the
+    /// default `name` under either type: the name labels metrics and log
+    /// lines, which must not change when a configuration moves to the new
+    /// type.
+    pub(crate) old_type_name: Option<OldTypeName>,
     /// Whether it sends snapshots (and has a tracker of its own); an audit
     /// source only adds records to the tracker of another.
     pub(crate) makes_snapshots: bool,
@@ -43,13 +49,49 @@ pub(crate) struct SourceKind {
     pub(crate) read: ReadKind,
 }
 
+/// A kind's first `type`, still accepted (see [`SourceKind::old_type_name`]).
+pub(crate) struct OldTypeName {
+    /// The `type` as first written.
+    pub(crate) type_name: &'static str,
+    /// The kind in the words of an error about a table of that `type`.
+    pub(crate) what: &'static str,
+}
+
+impl SourceKind {
+    /// Whether a table's `type` names this kind, under its name or its
+    /// first one.
+    fn named(&self, type_name: &str) -> bool {
+        self.type_name == type_name
+            || self
+                .old_type_name
+                .as_ref()
+                .is_some_and(|o| o.type_name == type_name)
+    }
+
+    /// The kind in the words of an error about a table written with
+    /// `type_name`: the words of the type the operator wrote.
+    fn what(&self, type_name: &str) -> &'static str {
+        match &self.old_type_name {
+            Some(old) if old.type_name == type_name => old.what,
+            _ => self.what,
+        }
+    }
+
+    /// The `name` of a table that gives none.
+    fn default_name(&self) -> &'static str {
+        self.old_type_name
+            .as_ref()
+            .map_or(self.type_name, |o| o.type_name)
+    }
+}
+
 /// How one kind reads its own keys.
 pub(crate) type ReadKind =
     fn(&Validator<'_>, SourceHeader, Spanned<DeTable<'_>>) -> Result<ReadSource, ConfigError>;
 
 /// The registry: every kind of source, in the order an unknown `type`
 /// lists them.
-pub(crate) const KINDS: &[SourceKind] = &[command::KIND, file::KIND, audit::KIND];
+pub(crate) const KINDS: &[SourceKind] = &[command::KIND, file::KIND, linux_audit::KIND];
 
 /// The common header of every `[[source]]`, read before its own keys.
 pub(crate) struct SourceHeader {
@@ -57,6 +99,8 @@ pub(crate) struct SourceHeader {
     pub(crate) name: String,
     /// Where the table's `type` is, for errors about the table as a whole.
     pub(crate) span: std::ops::Range<usize>,
+    /// The kind in the words of an error, under the `type` as written.
+    pub(crate) what: &'static str,
 }
 
 /// The keys of the common header.
@@ -75,22 +119,24 @@ struct RawSourceHeader {
 pub(crate) enum ReadSource {
     /// A source of snapshots, with a tracker of its own.
     Snapshot(SourceConfig),
-    /// An audit source, until it is tied to its snapshot source.
-    Audit(PendingAudit),
+    /// A Linux audit source, until it is tied to its snapshot source.
+    LinuxAudit(PendingLinuxAudit),
 }
 
-/// An audit source whose snapshot source is not settled yet.
-pub(crate) struct PendingAudit {
+/// A Linux audit source whose snapshot source is not settled yet.
+pub(crate) struct PendingLinuxAudit {
     /// Its unique name.
     pub(crate) name: String,
     /// The snapshot source it names, if it names one.
     pub(crate) pluto: Option<Spanned<String>>,
     /// Where its records are read.
-    pub(crate) from: AuditFrom,
+    pub(crate) from: LinuxAuditFrom,
     /// Where its pluto writes its pid.
     pub(crate) pid_file: PathBuf,
     /// Where its table's `type` is, for errors about `pluto`.
     pub(crate) span: std::ops::Range<usize>,
+    /// The kind in the words of those errors.
+    pub(crate) what: &'static str,
 }
 
 /// One `[[source]]` table: the common header here, the kind's own keys by
@@ -104,7 +150,7 @@ pub(crate) fn read(
     let raw: RawSourceHeader = read_table(reader, header)?;
     let kind_span = raw.kind.span();
     let kind = raw.kind.into_inner();
-    let Some(found) = KINDS.iter().find(|k| k.type_name == kind) else {
+    let Some(found) = KINDS.iter().find(|k| k.named(&kind)) else {
         let known: Vec<String> = KINDS.iter().map(|k| format!("`{}`", k.type_name)).collect();
         return reader.error(
             kind_span,
@@ -135,43 +181,51 @@ pub(crate) fn read(
         let what = if found.makes_snapshots && owners().all(|k| !k.makes_snapshots) {
             "a snapshot [[source]]"
         } else {
-            found.what
+            found.what(&kind)
         };
         return reader.key_error(key.span(), format!("key `{name}` does not apply to {what}"));
     }
     let header = SourceHeader {
-        name: reader.name(raw.name, &kind, "[[source]]", kind_span.clone(), names)?,
+        name: reader.name(
+            raw.name,
+            found.default_name(),
+            "[[source]]",
+            kind_span.clone(),
+            names,
+        )?,
         span: kind_span,
+        what: found.what(&kind),
     };
     (found.read)(reader, header, own)
 }
 
-/// Ties every audit source to its snapshot source: the one `pluto`
+/// Ties every Linux audit source to its snapshot source: the one `pluto`
 /// names, or the only one there is. Two audit sources for one pluto
 /// would feed it every record twice.
-pub(crate) fn tie_audit(
+pub(crate) fn tie_linux_audit(
     reader: &Validator<'_>,
     parsed: Vec<ReadSource>,
     errors: &mut Errors,
-) -> (Vec<SourceConfig>, Vec<AuditSourceConfig>) {
+) -> (Vec<SourceConfig>, Vec<LinuxAuditSourceConfig>) {
     let mut sources = Vec::new();
     let mut pending = Vec::new();
     for p in parsed {
         match p {
             ReadSource::Snapshot(s) => sources.push(s),
-            ReadSource::Audit(a) => pending.push(a),
+            ReadSource::LinuxAudit(a) => pending.push(a),
         }
     }
     if !pending.is_empty() && sources.is_empty() {
         sources.push(SourceConfig::Command(CommandSourceConfig::default()));
     }
-    let mut audit: Vec<AuditSourceConfig> = Vec::new();
-    for PendingAudit {
+    let mut audit: Vec<LinuxAuditSourceConfig> = Vec::new();
+    for PendingLinuxAudit {
         name,
         pluto,
         from,
         pid_file,
         span,
+        what,
     } in pending
     {
         let target = match pluto {
@@ -195,7 +249,7 @@ pub(crate) fn tie_audit(
             None => {
                 errors.0.push(reader.invalid(
                     span,
-                    "an `audit` [[source]] next to several snapshot sources needs `pluto`, the name of the one watching the same pluto".into(),
+                    format!("{what} next to several snapshot sources needs `pluto`, the name of the one watching the same pluto"),
                 ));
                 continue;
             }
@@ -207,7 +261,7 @@ pub(crate) fn tie_audit(
             ));
             continue;
         }
-        audit.push(AuditSourceConfig {
+        audit.push(LinuxAuditSourceConfig {
             name,
             pluto: target,
             from,

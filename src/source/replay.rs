@@ -57,7 +57,7 @@ pub enum ReplayError {
         /// Its 1-based line number.
         line: usize,
         /// What the record reader said.
-        cause: crate::audit::record::RecordError,
+        cause: crate::linux_audit::record::RecordError,
     },
 }
 
@@ -66,7 +66,7 @@ pub enum ReplayError {
 /// the end of a snapshot's second before that snapshot is observed.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFeed {
-    records: Vec<crate::audit::record::PlutoRecord>,
+    records: Vec<crate::linux_audit::record::PlutoRecord>,
     next: usize,
 }
 
@@ -78,7 +78,7 @@ impl AuditFeed {
         let text = read_dump(path)?;
         let mut records = Vec::new();
         for (i, line) in text.lines().enumerate() {
-            match crate::audit::record::from_auditd_line(line) {
+            match crate::linux_audit::record::from_auditd_line(line) {
                 Ok(Some(r)) => records.push(r),
                 Ok(None) => {}
                 Err(cause) => {
@@ -96,7 +96,7 @@ impl AuditFeed {
 
     /// The records not handed out yet that were written before the end of
     /// second `taken_at`.
-    pub fn until(&mut self, taken_at: i64) -> &[crate::audit::record::PlutoRecord] {
+    pub fn until(&mut self, taken_at: i64) -> &[crate::linux_audit::record::PlutoRecord] {
         let end = taken_at.saturating_add(1).saturating_mul(1000);
         let start = self.next;
         while self.records.get(self.next).is_some_and(|r| r.unix_ms < end) {

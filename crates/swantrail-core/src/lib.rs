@@ -16,7 +16,7 @@
 //! | [`event`] | the event schema and its NDJSON encoding | `track`, `show`, `report` |
 //! | [`show`] | the rows of `swantrail show` and their rendering | `track`, `report` |
 //! | [`report`] | the event trail read back into per-tunnel figures and their table, CSV, JSON and HTML | `track`, `show` |
-//! | [`linux_audit`] | one of pluto's Linux audit records parsed | anything of this crate |
+//! | [`linux_audit`] | one of pluto's Linux audit records parsed | anything but `snapshot` (its `SaKind`) |
 //! | `work` | the dev-only count of records visited, for the linear-growth test | anything of this crate |
 #![warn(missing_docs)]
 

@@ -37,14 +37,12 @@ pub const CRYPTO_IKE_SA: u16 = 2408;
 /// `AUDIT_CRYPTO_IPSEC_SA` (linux/audit.h): a Child SA (IPsec SA).
 pub const CRYPTO_IPSEC_SA: u16 = 2409;
 
-/// Which kind of SA a record is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SaKind {
-    /// An IKE SA (type `CRYPTO_IKE_SA`).
-    Ike,
-    /// A Child SA (type `CRYPTO_IPSEC_SA`).
-    Child,
-}
+/// Which kind of SA a record is about: the snapshot's own kind, since a
+/// `CRYPTO_IKE_SA` record is about an IKE (ISAKMP) SA and a
+/// `CRYPTO_IPSEC_SA` record about a Child (IPsec) SA, the same two things
+/// the status output lists. Re-exported here so that the record's users
+/// need not know where it lives.
+pub use crate::snapshot::SaKind;
 
 /// What happened to the SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -309,6 +309,74 @@ fn audit_source_mistakes_name_the_key_and_line() {
     }
 }
 
+#[test]
+fn linux_audit_and_its_first_name_audit_load_to_the_same_source() {
+    let tables = [
+        "",
+        "name = \"kernel\"\n",
+        "from = \"auditd-log\"\npath = \"/srv/audit.log\"\npid_file = \"/run/west/pluto.pid\"\n",
+        "from = \"journal\"\npluto = \"command\"\n",
+    ];
+    for own in tables {
+        let load = |type_name: &str| {
+            config::from_toml_str(
+                &format!(
+                    "[[source]]\ntype = \"command\"\n[[source]]\ntype = \"{type_name}\"\n{own}"
+                ),
+                Path::new("swantrail.toml"),
+            )
+            .unwrap()
+        };
+        let (new, old) = (load("linux-audit"), load("audit"));
+        assert_eq!(new, old, "for\n{own}");
+        assert_eq!(new.audit.len(), 1, "for\n{own}");
+    }
+    let unnamed = config::from_toml_str(
+        "[[source]]\ntype = \"linux-audit\"\n",
+        Path::new("swantrail.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        unnamed.audit[0].name, "audit",
+        "the default name labels metrics and logs, whichever type is written"
+    );
+    assert_eq!(
+        error_of("[[source]]\ntype = \"linux-audit\"\ninterval = \"1s\"\n"),
+        "swantrail.toml:3:1: key `interval` does not apply to a `linux-audit` [[source]]",
+        "an error names the type as written"
+    );
+}
+
+#[test]
+fn check_config_says_ok_to_an_audit_source_under_either_type() {
+    let dir = tempfile::tempdir().unwrap();
+    for type_name in ["audit", "linux-audit"] {
+        let file = dir.path().join(format!("{type_name}.toml"));
+        std::fs::write(
+            &file,
+            format!("[[source]]\ntype = \"command\"\n\n[[source]]\ntype = \"{type_name}\"\n"),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_swantrail"))
+            .arg("check-config")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{type_name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            format!(
+                "{}: ok (1 source, 1 audit source, 1 sink)\n",
+                file.display()
+            )
+        );
+    }
+}
+
 fn error_of(text: &str) -> String {
     config::from_toml_str(text, Path::new("swantrail.toml"))
         .unwrap_err()

@@ -11,10 +11,10 @@
 //! same ids. It must never diff an incomplete snapshot, and never conclude
 //! that an SA is gone from a snapshot kind that does not list such SAs.
 
-mod audit;
 pub mod ledger;
+mod linux_audit;
 
-pub use audit::rfc3339_ms;
+pub use linux_audit::rfc3339_ms;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -114,9 +114,11 @@ pub struct Tracker {
     /// second) or a second Child SA (the old one stays); see `establish`.
     #[serde(default)]
     held: BTreeSet<u64>,
-    /// pluto's audit records not yet fused (src/track/audit.rs).
-    #[serde(default)]
-    audit: audit::AuditState,
+    /// pluto's Linux audit records not yet fused (track/linux_audit.rs).
+    /// Saved under its old name, `audit`, so that checkpoints written
+    /// before the rename still load.
+    #[serde(default, rename = "audit")]
+    linux_audit: linux_audit::LinuxAuditState,
 }
 
 /// Builds events with consecutive sequence numbers and deterministic ids.
@@ -457,7 +459,7 @@ impl Tracker {
             pluto_version: None,
             unreachable_since: None,
             held: BTreeSet::new(),
-            audit: audit::AuditState::default(),
+            linux_audit: linux_audit::LinuxAuditState::default(),
         }
     }
 
@@ -609,7 +611,7 @@ impl Tracker {
         if restarted {
             self.restart(&mut em, now, gone_at);
         }
-        self.claim_audit(&listing, em.cutoff_ms);
+        self.claim_linux_audit_sas(&listing, em.cutoff_ms);
 
         let lists_ike = snapshot.lists_ike_sas();
         let lists_child = snapshot.lists_child_sas();
@@ -712,7 +714,7 @@ impl Tracker {
             }
             self.close(&mut em, *serial, &listing, lists_conns);
         }
-        let audit_made = self.fuse_audit(&mut em);
+        let audit_made = self.fuse_linux_audit_records(&mut em);
 
         // Only a touched tunnel that is up without an established Child SA,
         // or down with one, comes up or goes down; in key order, as the
@@ -754,7 +756,7 @@ impl Tracker {
         self.listed.connections |= lists_conns;
         self.clock = Some(now);
         self.sequence = em.sequence;
-        self.finish_audit(&mut em.events, audit_made);
+        self.finish_linux_audit_wait(&mut em.events, audit_made);
         em.events
     }
 

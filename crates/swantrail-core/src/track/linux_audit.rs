@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Detail, Emitter, Listing, Tracker, connection_fields};
 use crate::event::{Action, Endpoint, Event, EventKind, SaFields, event_id, rfc3339};
-use crate::linux_audit::{Op, PlutoRecord, SaKind as RecordKind};
+use crate::linux_audit::{Op, PlutoRecord};
 use crate::snapshot::{ConnRef, SaKind, TunnelKey};
 
 /// pluto runs remembered; older ones are forgotten with their records.
@@ -58,7 +58,7 @@ const MAX_PENDING: usize = 200_000;
 
 /// What the records say about one SA.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct AuditSa {
+pub(crate) struct LinuxAuditSa {
     kind: Option<SaKind>,
     connection: String,
     started_ms: Option<i64>,
@@ -81,16 +81,16 @@ struct Run {
     /// The tracker run it is bound to: (generation, anchor).
     bound: Option<(u64, String)>,
     /// Serials whose records are kept, by serial.
-    sas: BTreeMap<u64, AuditSa>,
+    sas: BTreeMap<u64, LinuxAuditSa>,
     /// Serials the audit path (or the snapshot path, once done) finished.
     done: BTreeSet<u64>,
 }
 
 /// The records the tracker holds, per pluto pid; part of the checkpoint.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub(crate) struct AuditState {
+pub(crate) struct LinuxAuditState {
     runs: BTreeMap<u32, Run>,
-    /// One observation's events held for their records (`finish_audit`).
+    /// One observation's events held for their records (`finish_linux_audit_wait`).
     #[serde(default)]
     waiting: Vec<Event>,
     /// When the observation before the current one was taken (seconds).
@@ -123,14 +123,7 @@ fn stamp_last(em: &mut Emitter, unix_ms: Option<i64>) {
     }
 }
 
-fn kind_of(kind: RecordKind) -> SaKind {
-    match kind {
-        RecordKind::Ike => SaKind::Ike,
-        RecordKind::Child => SaKind::Child,
-    }
-}
-
-impl AuditState {
+impl LinuxAuditState {
     fn pending(&self) -> usize {
         self.runs.values().map(|r| r.sas.len()).sum()
     }
@@ -181,20 +174,20 @@ impl AuditState {
 }
 
 impl Tracker {
-    /// Say that an audit source feeds this tracker and that observations
+    /// Say that a Linux audit source feeds this tracker and that observations
     /// keep coming (a polled source), so that an observation whose SA
     /// events lack their records waits for the next one (the settle
     /// window), from the first observation on.
-    pub fn expect_audit(&mut self, expected: bool) {
-        self.audit.expected = expected;
+    pub fn expect_linux_audit_records(&mut self, expected: bool) {
+        self.linux_audit.expected = expected;
     }
 
-    /// Take pluto's audit records (any order, repeats allowed) into the
+    /// Take pluto's Linux audit records (any order, repeats allowed) into the
     /// tracker's state. They make no events by themselves: the next
     /// [`Tracker::observe`] fuses them with its snapshot, so that the
     /// snapshot can still say which instance an SA belonged to.
-    pub fn ingest_audit(&mut self, records: &[PlutoRecord]) {
-        let state = &mut self.audit;
+    pub fn ingest_linux_audit_records(&mut self, records: &[PlutoRecord]) {
+        let state = &mut self.linux_audit;
         for r in records {
             let pid = r.pid.unwrap_or(0);
             let run = state.runs.entry(pid).or_insert_with(|| Run {
@@ -206,7 +199,7 @@ impl Tracker {
                 continue;
             }
             let sa = run.sas.entry(r.serial).or_default();
-            sa.kind = Some(kind_of(r.kind));
+            sa.kind = Some(r.kind);
             if sa.connection.is_empty() {
                 sa.connection = r.connection.clone();
             }
@@ -246,61 +239,61 @@ impl Tracker {
     /// restart was handled): bind the current pluto run, and hand the
     /// serials the snapshot lists or the ledger holds to the snapshot path,
     /// before it closes any of them.
-    pub(super) fn claim_audit(&mut self, listing: &Listing<'_>, cutoff: i64) {
-        if self.audit.runs.is_empty() {
+    pub(super) fn claim_linux_audit_sas(&mut self, listing: &Listing<'_>, cutoff: i64) {
+        if self.linux_audit.runs.is_empty() {
             return;
         }
         // The newest pluto that wrote before this snapshot is the one it shows.
         let current = self
-            .audit
+            .linux_audit
             .runs
             .iter()
             .filter(|(_, r)| r.first_ms < cutoff)
             .max_by_key(|(_, r)| r.first_ms)
             .map(|(pid, _)| *pid);
         let binding = (self.generation, self.anchor());
-        for (pid, run) in self.audit.runs.iter_mut() {
+        for (pid, run) in self.linux_audit.runs.iter_mut() {
             if run.bound.is_none() && (Some(*pid) == current || run.first_ms < cutoff) {
                 run.bound = Some(binding.clone());
             }
         }
-        let Some(run) = current.and_then(|pid| self.audit.runs.get_mut(&pid)) else {
+        let Some(run) = current.and_then(|pid| self.linux_audit.runs.get_mut(&pid)) else {
             return;
         };
         if run.bound.as_ref().map(|(g, _)| *g) != Some(self.generation) {
             return;
         }
         let generation = self.generation;
-        let early = &self.audit.early;
+        let early = &self.linux_audit.early;
         for (serial, sa) in run.sas.iter_mut().filter(|(_, sa)| !sa.claimed) {
             sa.claimed = self.sas.contains(*serial)
                 || listing.lists(*serial)
                 || early.contains(&(generation, *serial));
         }
-        self.audit.early.retain(|(g, _)| *g >= generation);
+        self.linux_audit.early.retain(|(g, _)| *g >= generation);
     }
 
     /// The observe hook after the snapshot path has handled every listed
     /// and gone SA: report the SAs only the records saw. Returns where in
     /// `em.events` those reports are: they carry their records' times
-    /// already, and [`Tracker::finish_audit`] leaves them as they are.
-    pub(super) fn fuse_audit(&mut self, em: &mut Emitter) -> Range<usize> {
-        if self.audit.runs.is_empty() {
+    /// already, and [`Tracker::finish_linux_audit_wait`] leaves them as they are.
+    pub(super) fn fuse_linux_audit_records(&mut self, em: &mut Emitter) -> Range<usize> {
+        if self.linux_audit.runs.is_empty() {
             return em.events.len()..em.events.len();
         }
         let cutoff = em.cutoff_ms;
         let (anchor, generation) = (em.anchor.clone(), em.generation);
         let renumber = self.established_between_polls(em);
         let first_new = em.events.len();
-        let pids: Vec<u32> = self.audit.runs.keys().copied().collect();
+        let pids: Vec<u32> = self.linux_audit.runs.keys().copied().collect();
         for pid in pids {
-            let Some(run) = self.audit.runs.get(&pid) else {
+            let Some(run) = self.linux_audit.runs.get(&pid) else {
                 continue;
             };
             let Some((run_generation, run_anchor)) = run.bound.clone() else {
                 continue;
             };
-            let due: Vec<(u64, AuditSa)> = run
+            let due: Vec<(u64, LinuxAuditSa)> = run
                 .sas
                 .iter()
                 .filter(|(_, sa)| !sa.claimed)
@@ -344,8 +337,8 @@ impl Tracker {
     /// Returns where the events after the first one taken back start, and
     /// its sequence number, for renumbering.
     fn established_between_polls(&mut self, em: &mut Emitter) -> Option<(usize, u64)> {
-        let pid = self.audit.pid_of(em.generation)?;
-        let run = self.audit.runs.get_mut(&pid)?;
+        let pid = self.linux_audit.pid_of(em.generation)?;
+        let run = self.linux_audit.runs.get_mut(&pid)?;
         let mut first: Option<(usize, u64)> = None;
         let mut i = 0;
         while i < em.events.len() {
@@ -394,7 +387,14 @@ impl Tracker {
     ///
     /// Its events carry the records' times; they are stamped here because
     /// the records are let go as soon as the SA is finished.
-    fn audit_only(&mut self, em: &mut Emitter, pid: u32, serial: u64, sa: &AuditSa, cutoff: i64) {
+    fn audit_only(
+        &mut self,
+        em: &mut Emitter,
+        pid: u32,
+        serial: u64,
+        sa: &LinuxAuditSa,
+        cutoff: i64,
+    ) {
         let Some(kind) = sa.kind else { return };
         let before = |t: Option<i64>| t.filter(|t| *t < cutoff);
         let (conn, tunnel) = self.conn_of(sa);
@@ -475,7 +475,7 @@ impl Tracker {
                 self.replaced_by_audit_only(em, old, serial, kind);
             }
             if let Some(s) = self
-                .audit
+                .linux_audit
                 .runs
                 .get_mut(&pid)
                 .and_then(|r| r.sas.get_mut(&serial))
@@ -489,7 +489,7 @@ impl Tracker {
         // A newer SA of the same kind on the tunnel that was up before this
         // one ended took over: it ran out and was replaced; else it was
         // deleted (a tunnel brought up again later replaces nothing).
-        let run = self.audit.runs.get(&pid);
+        let run = self.linux_audit.runs.get(&pid);
         let started_by = |s: u64, established_at: Option<i64>| {
             run.and_then(|r| r.sas.get(&s))
                 .and_then(|r| r.started_ms)
@@ -539,10 +539,10 @@ impl Tracker {
         pid: u32,
         serial: u64,
         kind: SaKind,
-        sa: &AuditSa,
+        sa: &LinuxAuditSa,
         started: i64,
     ) -> Option<u64> {
-        self.audit
+        self.linux_audit
             .runs
             .get(&pid)?
             .sas
@@ -571,7 +571,7 @@ impl Tracker {
         let ended = em
             .events
             .iter_mut()
-            .chain(self.audit.waiting.iter_mut())
+            .chain(self.linux_audit.waiting.iter_mut())
             .filter(|e| e.libreswan.pluto.generation == generation)
             .filter(|e| e.libreswan.sa.as_ref().is_some_and(|f| f.serial == old))
             .find(|e| {
@@ -605,7 +605,7 @@ impl Tracker {
     /// The connection an audit-only SA belongs to: the tunnel of that name
     /// whose peer is the record's remote address (or the only one of that
     /// name), else the bare name.
-    fn conn_of(&self, sa: &AuditSa) -> (ConnRef, Option<TunnelKey>) {
+    fn conn_of(&self, sa: &LinuxAuditSa) -> (ConnRef, Option<TunnelKey>) {
         let candidates = self.tunnels.of_name(&sa.connection);
         let pick = candidates
             .iter()
@@ -625,7 +625,7 @@ impl Tracker {
     }
 
     fn audit_done(&mut self, pid: u32, serial: u64) {
-        if let Some(run) = self.audit.runs.get_mut(&pid) {
+        if let Some(run) = self.linux_audit.runs.get_mut(&pid) {
             run.sas.remove(&serial);
             run.done.insert(serial);
             while run.done.len() > MAX_DONE {
@@ -647,20 +647,24 @@ impl Tracker {
     /// what still has no record goes out with the poll's time.
     ///
     /// `audit_made` is where the audit path's own reports are in `events`
-    /// ([`Tracker::fuse_audit`]): stamped from their records, whose
+    /// ([`Tracker::fuse_linux_audit_records`]): stamped from their records, whose
     /// records are let go once the SA is finished. Stamping them again
     /// would find none, and take a failure for one the snapshot path
     /// found abandoned (the time of its connection's teardown).
-    pub(super) fn finish_audit(&mut self, events: &mut Vec<Event>, audit_made: Range<usize>) {
-        let mut out = std::mem::take(&mut self.audit.waiting);
+    pub(super) fn finish_linux_audit_wait(
+        &mut self,
+        events: &mut Vec<Event>,
+        audit_made: Range<usize>,
+    ) {
+        let mut out = std::mem::take(&mut self.linux_audit.waiting);
         let released = out.len();
         let audit_made = audit_made.start + released..audit_made.end + released;
         out.append(events);
         *events = out;
-        if self.audit.runs.is_empty() && !self.audit.expected {
+        if self.linux_audit.runs.is_empty() && !self.linux_audit.expected {
             return;
         }
-        let current = self.audit.pid_of(self.generation);
+        let current = self.linux_audit.pid_of(self.generation);
         let now = self.clock.unwrap_or(0);
         let mut waiting: BTreeSet<u64> = BTreeSet::new();
         for (i, event) in events.iter_mut().enumerate() {
@@ -676,16 +680,16 @@ impl Tracker {
                 && event.event.action == Action::NegotiationFailed;
             let torn_down_with = || {
                 let name = event.libreswan.connection.as_ref()?.name.as_str();
-                self.audit.torn_down(current?, name, now)
+                self.linux_audit.torn_down(current?, name, now)
             };
             let stamp = self
-                .audit
+                .linux_audit
                 .stamp(generation, serial, event.event.action)
                 .or_else(|| torn_down_with().filter(|_| fresh_failure));
             match stamp {
                 Some(ms) => event.timestamp = rfc3339_ms(ms),
                 None if i >= released
-                    && self.audit.expected
+                    && self.linux_audit.expected
                     && generation == self.generation
                     && awaits_record(event.event.action) =>
                 {
@@ -695,7 +699,7 @@ impl Tracker {
             }
         }
         if !waiting.is_empty() {
-            self.audit.waiting = events.split_off(released);
+            self.linux_audit.waiting = events.split_off(released);
         }
         // An SA the snapshot path ended is finished whatever record comes
         // later (pluto may write a failed start after its state is gone
@@ -712,16 +716,16 @@ impl Tracker {
             let Some(serial) = event.libreswan.sa.as_ref().map(|s| s.serial) else {
                 continue;
             };
-            let pid = self.audit.pid_of(event.libreswan.pluto.generation);
+            let pid = self.linux_audit.pid_of(event.libreswan.pluto.generation);
             if let Some(run) = pid
                 .filter(|_| ended)
-                .and_then(|p| self.audit.runs.get_mut(&p))
+                .and_then(|p| self.linux_audit.runs.get_mut(&p))
             {
                 run.sas.remove(&serial);
                 run.done.insert(serial);
             }
         }
-        for (pid, run) in self.audit.runs.iter_mut() {
+        for (pid, run) in self.linux_audit.runs.iter_mut() {
             let ours = Some(*pid) == current;
             let finished: Vec<u64> = run
                 .sas
@@ -739,10 +743,10 @@ impl Tracker {
                 run.done.pop_first();
             }
         }
-        self.audit.previous = Some(now);
+        self.linux_audit.previous = Some(now);
         // The held events' serials stay the snapshot path's, so that the
         // record that arrives is kept for them and reports nothing itself.
-        match current.and_then(|pid| self.audit.runs.get_mut(&pid)) {
+        match current.and_then(|pid| self.linux_audit.runs.get_mut(&pid)) {
             Some(run) => {
                 for serial in waiting {
                     run.done.remove(&serial);
@@ -751,22 +755,22 @@ impl Tracker {
             }
             None => {
                 let generation = self.generation;
-                self.audit
+                self.linux_audit
                     .early
                     .extend(waiting.into_iter().map(|s| (generation, s)));
-                while self.audit.early.len() > MAX_DONE {
-                    self.audit.early.pop_first();
+                while self.linux_audit.early.len() > MAX_DONE {
+                    self.linux_audit.early.pop_first();
                 }
             }
         }
     }
 
-    /// The events still held for their records (see `finish_audit`), at
+    /// The events still held for their records (see `finish_linux_audit_wait`), at
     /// the time they have: for the end of a replay, or a daemon's stop,
     /// when no observation follows.
     pub fn release_held(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
-        self.finish_audit(&mut events, 0..0);
+        self.finish_linux_audit_wait(&mut events, 0..0);
         events
     }
 
@@ -774,14 +778,14 @@ impl Tracker {
     /// [`Tracker::release_held`] would give out, asked without a change
     /// (a daemon's stop copies its checkpoint only when there is some).
     pub fn holds_events(&self) -> bool {
-        !self.audit.waiting.is_empty()
+        !self.linux_audit.waiting.is_empty()
     }
 
-    /// Whether records are held that no observation has fused yet (read
+    /// Whether Linux audit records are held that no observation has fused yet (read
     /// after the last one): what [`Tracker::release_at_stop`] reports
     /// besides the held events.
-    pub fn holds_unfused_records(&self) -> bool {
-        self.audit
+    pub fn holds_unfused_linux_audit_records(&self) -> bool {
+        self.linux_audit
             .runs
             .values()
             .any(|run| run.bound.is_some() && run.sas.values().any(|sa| !sa.claimed))
@@ -795,11 +799,32 @@ impl Tracker {
     pub fn release_at_stop(&mut self, now: i64) -> Vec<Event> {
         let now = now.max(self.clock.unwrap_or(i64::MIN));
         let mut em = self.emitter(now);
-        self.fuse_audit(&mut em);
+        self.fuse_linux_audit_records(&mut em);
         self.sequence = em.sequence;
         let mut events = self.release_held();
         events.append(&mut em.events);
         events
+    }
+
+    /// The old name of [`Tracker::expect_linux_audit_records`], kept for
+    /// code written before "audit" meant only the product's audit trail.
+    #[doc(hidden)]
+    pub fn expect_audit(&mut self, expected: bool) {
+        self.expect_linux_audit_records(expected);
+    }
+
+    /// The old name of [`Tracker::ingest_linux_audit_records`], kept for
+    /// code written against it.
+    #[doc(hidden)]
+    pub fn ingest_audit(&mut self, records: &[PlutoRecord]) {
+        self.ingest_linux_audit_records(records);
+    }
+
+    /// The old name of [`Tracker::holds_unfused_linux_audit_records`],
+    /// kept for code written against it.
+    #[doc(hidden)]
+    pub fn holds_unfused_records(&self) -> bool {
+        self.holds_unfused_linux_audit_records()
     }
 }
 

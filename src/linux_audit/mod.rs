@@ -1,6 +1,10 @@
 //! pluto's Linux audit records: exact times for every SA start, failure and
 //! end, including the SAs that live and die between two polls.
 //!
+//! "Linux audit" is the kernel's audit subsystem (auditd, `CRYPTO_IKE_SA`
+//! records), not the audit trail swantrail writes: the two are kept apart
+//! in every name.
+//!
 //! [`record`] (the core's `linux_audit`, re-exported) reads one record from
 //! any place the kernel puts it (netlink, auditd's log, journald);
 //! [`netlink`] reads them live from the kernel's audit multicast group;

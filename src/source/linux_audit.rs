@@ -1,4 +1,4 @@
-//! The audit source: pluto's Linux audit records, read as they are written
+//! The Linux audit source: pluto's Linux audit records, read as they are written
 //! and sent to the daemon for the tracker of the snapshot source watching
 //! the same pluto.
 //!
@@ -32,15 +32,15 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::DeTable;
 
-use super::registry::{PendingAudit, ReadSource, SourceHeader, SourceKind};
+use super::registry::{OldTypeName, PendingLinuxAudit, ReadSource, SourceHeader, SourceKind};
 use super::{Observation, Report};
-use crate::audit::record::{self, PlutoRecord};
-use crate::audit::{logfile, netlink};
+use crate::linux_audit::record::{self, PlutoRecord};
+use crate::linux_audit::{logfile, netlink};
 use crate::toml_config::{ConfigError, Validator, read_table};
 
-/// Where an audit source reads pluto's records.
+/// Where a Linux audit source reads pluto's records.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuditFrom {
+pub enum LinuxAuditFrom {
     /// The kernel's audit netlink multicast group (needs `CAP_AUDIT_READ`).
     Netlink,
     /// auditd's log file, followed across rotation.
@@ -49,16 +49,17 @@ pub enum AuditFrom {
     Journal,
 }
 
-/// pluto's own audit records for one snapshot source (`[[source]] type = "audit"`).
+/// pluto's own Linux audit records for one snapshot source (`[[source]]
+/// type = "linux-audit"`, or `type = "audit"` as first written).
 #[derive(Debug, Clone, PartialEq)]
-pub struct AuditSourceConfig {
+pub struct LinuxAuditSourceConfig {
     /// Unique source name (default: `audit`), for logs and metrics.
     pub name: String,
     /// The snapshot source (command or file) watching the same pluto, whose
     /// tracker the records are fused into.
     pub pluto: String,
     /// Where the records are read.
-    pub from: AuditFrom,
+    pub from: LinuxAuditFrom,
     /// The file where this pluto writes its pid. The kernel hands every
     /// reader the records of every pluto on the host (one per network
     /// namespace, or a test peer), all from the same program; only the pid
@@ -67,50 +68,75 @@ pub struct AuditSourceConfig {
     pub pid_file: PathBuf,
 }
 
+/// The old name of [`LinuxAuditSourceConfig`], kept for code written before
+/// "audit" meant only the audit trail swantrail writes.
+#[doc(hidden)]
+pub type AuditSourceConfig = LinuxAuditSourceConfig;
+
+/// The old name of [`LinuxAuditFrom`], kept for code written against it.
+#[doc(hidden)]
+pub type AuditFrom = LinuxAuditFrom;
+
+/// The old name of [`LinuxAuditStats`], kept for code written against it.
+#[doc(hidden)]
+pub type AuditStats = LinuxAuditStats;
+
 /// auditd's log where a distribution puts it.
 pub const DEFAULT_AUDIT_LOG: &str = "/var/log/audit/audit.log";
 
 /// Where pluto writes its pid (`--rundir`, default `/run/pluto`).
 pub const DEFAULT_PLUTO_PID_FILE: &str = "/run/pluto/pluto.pid";
 
-/// `type = "audit"` in a `[[source]]` table: it makes no snapshots, so the
-/// registry ties it to the snapshot source of its pluto once all are read.
+/// `type = "linux-audit"` in a `[[source]]` table, or its first name
+/// `type = "audit"` that operators' configurations still use: it makes no
+/// snapshots, so the registry ties it to the snapshot source of its pluto
+/// once all are read. Its default name stays `audit` under either type (see
+/// [`SourceKind::old_type_name`]).
 pub(crate) const KIND: SourceKind = SourceKind {
-    type_name: "audit",
-    what: "an `audit` [[source]]",
+    type_name: "linux-audit",
+    what: "a `linux-audit` [[source]]",
+    old_type_name: Some(OLD_TYPE),
     makes_snapshots: false,
     config_keys: &["from", "path", "pluto", "pid_file"],
-    read: |reader, header, own| read_config(reader, header, own).map(ReadSource::Audit),
+    read: |reader, header, own| read_config(reader, header, own).map(ReadSource::LinuxAudit),
 };
 
-/// The audit source's own keys as written.
+/// The first `type` of a Linux audit source and the kind in its words, so
+/// that an error about a table written `type = "audit"` names what the
+/// operator wrote.
+const OLD_TYPE: OldTypeName = OldTypeName {
+    type_name: "audit",
+    what: "an `audit` [[source]]",
+};
+
+/// The Linux audit source's own keys as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawAuditSource {
+struct RawLinuxAuditSource {
     from: Option<Spanned<String>>,
     path: Option<Spanned<PathBuf>>,
     pluto: Option<Spanned<String>>,
     pid_file: Option<Spanned<PathBuf>>,
 }
 
-/// An audit [[source]]: where its records come from; which snapshot
+/// A Linux audit [[source]]: where its records come from; which snapshot
 /// source it belongs to is settled once every source is read.
 fn read_config(
     reader: &Validator<'_>,
     header: SourceHeader,
     own: Spanned<DeTable<'_>>,
-) -> Result<PendingAudit, ConfigError> {
-    let raw: RawAuditSource = read_table(reader, own)?;
+) -> Result<PendingLinuxAudit, ConfigError> {
+    let raw: RawLinuxAuditSource = read_table(reader, own)?;
     let from = match raw.from.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
         None | Some(("netlink", _)) => {
             reader.not_for("path", &raw.path, "an audit source reading netlink")?;
-            AuditFrom::Netlink
+            LinuxAuditFrom::Netlink
         }
         Some(("journal", _)) => {
             reader.not_for("path", &raw.path, "an audit source reading the journal")?;
-            AuditFrom::Journal
+            LinuxAuditFrom::Journal
         }
-        Some(("auditd-log", _)) => AuditFrom::AuditdLog(
+        Some(("auditd-log", _)) => LinuxAuditFrom::AuditdLog(
             raw.path
                 .map_or_else(|| PathBuf::from(DEFAULT_AUDIT_LOG), Spanned::into_inner),
         ),
@@ -123,7 +149,7 @@ fn read_config(
             );
         }
     };
-    Ok(PendingAudit {
+    Ok(PendingLinuxAudit {
         name: header.name,
         pluto: raw.pluto,
         from,
@@ -132,6 +158,7 @@ fn read_config(
             Spanned::into_inner,
         ),
         span: header.span,
+        what: header.what,
     })
 }
 
@@ -152,9 +179,10 @@ const RECHECK_OTHER: Duration = Duration::from_secs(1);
 /// Other pids remembered; beyond this the memory starts again.
 const MAX_OTHERS: usize = 1024;
 
-/// What an audit source has done, for `/metrics`.
+/// What a Linux audit source has done, for `/metrics` (whose names keep
+/// their `swantrail_audit_` prefix: dashboards rely on them).
 #[derive(Debug, Default)]
-pub struct AuditStats {
+pub struct LinuxAuditStats {
     /// pluto records read.
     pub records: AtomicU64,
     /// Socket reads that failed with `ENOBUFS`: the kernel dropped records
@@ -242,8 +270,12 @@ fn read_pid(path: &std::path::Path) -> Result<u32, String> {
         .map_err(|_| format!("{} holds no pid: {:?}", path.display(), text.trim()))
 }
 
-/// Run the audit source until the daemon's channel closes.
-pub async fn run(config: AuditSourceConfig, stats: Arc<AuditStats>, tx: mpsc::Sender<Report>) {
+/// Run the Linux audit source until the daemon's channel closes.
+pub async fn run(
+    config: LinuxAuditSourceConfig,
+    stats: Arc<LinuxAuditStats>,
+    tx: mpsc::Sender<Report>,
+) {
     let (queue, mut rx) = mpsc::channel::<PlutoRecord>(QUEUE);
     let reader = tokio::spawn(read(config.clone(), Arc::clone(&stats), queue));
     let mut own = OwnPluto::new(config.pid_file.clone());
@@ -259,7 +291,7 @@ pub async fn run(config: AuditSourceConfig, stats: Arc<AuditStats>, tx: mpsc::Se
         }
         let report = Report {
             source: config.pluto.clone(),
-            observation: Observation::Audit(std::mem::take(&mut batch)),
+            observation: Observation::LinuxAudit(std::mem::take(&mut batch)),
         };
         if tx.send(report).await.is_err() {
             break;
@@ -269,14 +301,18 @@ pub async fn run(config: AuditSourceConfig, stats: Arc<AuditStats>, tx: mpsc::Se
 }
 
 /// Put one record in the queue, or count it dropped.
-fn offer(queue: &mpsc::Sender<PlutoRecord>, stats: &AuditStats, record: PlutoRecord) {
+fn offer(queue: &mpsc::Sender<PlutoRecord>, stats: &LinuxAuditStats, record: PlutoRecord) {
     stats.records.fetch_add(1, Ordering::Relaxed);
     if queue.try_send(record).is_err() {
         stats.queue_dropped.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-fn note_unreadable(config: &AuditSourceConfig, stats: &AuditStats, e: &record::RecordError) {
+fn note_unreadable(
+    config: &LinuxAuditSourceConfig,
+    stats: &LinuxAuditStats,
+    e: &record::RecordError,
+) {
     if stats.unreadable.fetch_add(1, Ordering::Relaxed) == 0 {
         warn!(source = %config.name, "a pluto audit record could not be read and was skipped: {e} (further ones are only counted)");
     }
@@ -284,16 +320,20 @@ fn note_unreadable(config: &AuditSourceConfig, stats: &AuditStats, e: &record::R
 
 /// Open, read, and on failure retry with a doubling wait; one log line
 /// when reading stops and one when it starts again.
-async fn read(config: AuditSourceConfig, stats: Arc<AuditStats>, queue: mpsc::Sender<PlutoRecord>) {
+async fn read(
+    config: LinuxAuditSourceConfig,
+    stats: Arc<LinuxAuditStats>,
+    queue: mpsc::Sender<PlutoRecord>,
+) {
     let mut backoff = Duration::from_secs(1);
     let mut failing = false;
     loop {
         let result = match &config.from {
-            AuditFrom::Netlink => read_netlink(&config, &stats, &queue, &mut failing).await,
-            AuditFrom::AuditdLog(path) => {
+            LinuxAuditFrom::Netlink => read_netlink(&config, &stats, &queue, &mut failing).await,
+            LinuxAuditFrom::AuditdLog(path) => {
                 read_log(&config, path, &stats, &queue, &mut failing).await
             }
-            AuditFrom::Journal => read_journal(&config, &stats, &queue, &mut failing).await,
+            LinuxAuditFrom::Journal => read_journal(&config, &stats, &queue, &mut failing).await,
         };
         stats.reading.store(0, Ordering::Relaxed);
         if queue.is_closed() {
@@ -313,7 +353,12 @@ async fn read(config: AuditSourceConfig, stats: Arc<AuditStats>, queue: mpsc::Se
     }
 }
 
-fn now_reading(config: &AuditSourceConfig, stats: &AuditStats, failing: &mut bool, what: &str) {
+fn now_reading(
+    config: &LinuxAuditSourceConfig,
+    stats: &LinuxAuditStats,
+    failing: &mut bool,
+    what: &str,
+) {
     stats.reading.store(1, Ordering::Relaxed);
     if std::mem::take(failing) {
         info!(source = %config.name, "audit records are read again from {what}");
@@ -323,8 +368,8 @@ fn now_reading(config: &AuditSourceConfig, stats: &AuditStats, failing: &mut boo
 }
 
 async fn read_netlink(
-    config: &AuditSourceConfig,
-    stats: &AuditStats,
+    config: &LinuxAuditSourceConfig,
+    stats: &LinuxAuditStats,
     queue: &mpsc::Sender<PlutoRecord>,
     failing: &mut bool,
 ) -> Result<(), String> {
@@ -367,9 +412,9 @@ async fn read_netlink(
 }
 
 async fn read_log(
-    config: &AuditSourceConfig,
+    config: &LinuxAuditSourceConfig,
     path: &std::path::Path,
-    stats: &AuditStats,
+    stats: &LinuxAuditStats,
     queue: &mpsc::Sender<PlutoRecord>,
     failing: &mut bool,
 ) -> Result<(), String> {
@@ -444,8 +489,8 @@ pub fn journal_record(line: &str) -> Result<Option<PlutoRecord>, JournalError> {
 }
 
 async fn read_journal(
-    config: &AuditSourceConfig,
-    stats: &AuditStats,
+    config: &LinuxAuditSourceConfig,
+    stats: &LinuxAuditStats,
     queue: &mpsc::Sender<PlutoRecord>,
     failing: &mut bool,
 ) -> Result<(), String> {
