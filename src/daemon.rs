@@ -14,6 +14,9 @@
 //! reopens files, the watchdog timer pings) and talks to systemd (READY,
 //! WATCHDOG, STATUS). Every report and checkpoint write is also counted in
 //! `metrics`, which the optional `[metrics]` endpoint serves.
+//! [`serve`] is three steps, as mini-redis's server is: start (state
+//! directory, lock, trackers, endpoint, delivery, sources), run (the loop)
+//! and shutdown (spool, queue what is held, drain, checkpoint).
 //! It must never diff an incomplete snapshot and never write a checkpoint
 //! ahead of both the spools and the pending file.
 
@@ -103,255 +106,334 @@ impl Unspooled {
     }
 }
 
-/// The daemon proper, inside the runtime.
+/// The daemon proper, inside the runtime: `Daemon::start`, then
+/// `Daemon::run` until a stop, then `Daemon::shutdown`.
 ///
 /// `control` is what the outside world asks while it runs: [`signals`] in
 /// the real daemon, a channel in tests (as mini-redis passes its shutdown
 /// future), so the whole loop runs in-process. A closed `control` is a stop.
 pub async fn serve(config: Config, mut control: mpsc::Receiver<Request>) -> anyhow::Result<()> {
-    let checkpoint_dir = config.state_dir.join("checkpoint");
-    for dir in [&config.state_dir, &checkpoint_dir] {
-        // 0750, like the spool's: checkpoints name peers and users.
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o750)
-            .create(dir)
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot create the state directory {}: {e}; {}",
-                    dir.display(),
-                    state_dir_advice()
-                )
-            })?;
-    }
-    let _lock = lock_state_dir(&config.state_dir)?;
-    let hostname = config
-        .hostname
-        .clone()
-        .unwrap_or_else(crate::hostname::system_hostname);
-    let mut trackers = BTreeMap::new();
-    let mut renamed_from = BTreeSet::new();
-    for source in &config.sources {
-        let name = source.name();
-        if trackers.contains_key(name) {
-            bail!("two sources are named {name:?}; every source needs its own name");
+    let mut daemon = Daemon::start(&config).await?;
+    daemon.run(&mut control).await;
+    daemon.shutdown(&mut control).await;
+    Ok(())
+}
+
+/// Everything [`Daemon::start`] set up, for [`Daemon::run`] to use and
+/// [`Daemon::shutdown`] to take down in order.
+struct Daemon {
+    /// The exclusive lock on the state directory, held until the daemon
+    /// is gone: dropped last, with the rest of this value.
+    _lock: File,
+    /// One tracker per snapshot source, by source name.
+    trackers: BTreeMap<String, Tracked>,
+    /// The spools and the sinks draining them.
+    delivery: Delivery,
+    /// The counters `/metrics` serves.
+    metrics: Arc<Metrics>,
+    /// The `/metrics` endpoint's task, if one is configured.
+    endpoint: Option<JoinHandle<()>>,
+    /// The sources' tasks (snapshot sources and Linux audit sources).
+    sources: Vec<JoinHandle<()>>,
+    /// What the sources report, in the order they report it.
+    reports: mpsc::Receiver<Report>,
+    /// How long a stop waits for work in progress and for the sinks.
+    grace: std::time::Duration,
+    /// Events queued since the start, for STATUS= and the closing line.
+    events_queued: u64,
+}
+
+impl Daemon {
+    /// The state directory and its lock, the trackers restored from their
+    /// checkpoints with their pending commits, the `/metrics` endpoint,
+    /// delivery and the sources, in that order: whatever fails stops the
+    /// start before a source has looked at pluto.
+    async fn start(config: &Config) -> anyhow::Result<Daemon> {
+        let checkpoint_dir = config.state_dir.join("checkpoint");
+        for dir in [&config.state_dir, &checkpoint_dir] {
+            // 0750, like the spool's: checkpoints name peers and users.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(dir)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot create the state directory {}: {e}; {}",
+                        dir.display(),
+                        state_dir_advice()
+                    )
+                })?;
         }
-        let (tracked, previous) = restore(&checkpoint_dir, name, &config, &hostname);
-        renamed_from.extend(previous);
-        trackers.insert(name.to_string(), tracked);
-    }
-    if !renamed_from.is_empty() {
-        let previous: Vec<String> = renamed_from.into_iter().collect();
-        warn!(
-            "the hostname changed from {} to {hostname:?} since the checkpoint; new events carry the new observer.hostname and event ids built from it",
-            previous.join(", ")
+        let lock = lock_state_dir(&config.state_dir)?;
+        let hostname = config
+            .hostname
+            .clone()
+            .unwrap_or_else(crate::hostname::system_hostname);
+        let mut trackers = BTreeMap::new();
+        let mut renamed_from = BTreeSet::new();
+        for source in &config.sources {
+            let name = source.name();
+            if trackers.contains_key(name) {
+                bail!("two sources are named {name:?}; every source needs its own name");
+            }
+            let (tracked, previous) = restore(&checkpoint_dir, name, config, &hostname);
+            renamed_from.extend(previous);
+            trackers.insert(name.to_string(), tracked);
+        }
+        if !renamed_from.is_empty() {
+            let previous: Vec<String> = renamed_from.into_iter().collect();
+            warn!(
+                "the hostname changed from {} to {hostname:?} since the checkpoint; new events carry the new observer.hostname and event ids built from it",
+                previous.join(", ")
+            );
+        }
+        // Bound before anything starts, so that a port in use is a clear stop.
+        let listener = match &config.metrics {
+            Some(settings) => Some(endpoint::bind(settings).await?),
+            None => None,
+        };
+        let delivery =
+            Delivery::start(&config.sinks, &config.state_dir).context("cannot start the sinks")?;
+        let metrics = Arc::new(Metrics::new(config));
+        metrics.watch_delivery(delivery.stats_handle());
+        let endpoint = listener.map(|l| tokio::spawn(endpoint::serve(l, Arc::clone(&metrics))));
+
+        let (tx, reports) = mpsc::channel::<Report>(16);
+        let mut sources: Vec<JoinHandle<()>> = Vec::new();
+        for source in &config.sources {
+            let tx = tx.clone();
+            let last = trackers
+                .get(source.name())
+                .and_then(|t| t.checkpoint.content_sha256.clone());
+            sources.push(tokio::spawn(source.clone().run(last, tx)));
+        }
+        for audit in &config.audit {
+            let stats = Arc::new(source::linux_audit::LinuxAuditStats::default());
+            metrics.watch_linux_audit(&audit.name, Arc::clone(&stats));
+            sources.push(tokio::spawn(source::linux_audit::run(
+                audit.clone(),
+                stats,
+                tx.clone(),
+            )));
+        }
+        drop(tx);
+
+        info!(
+            sources = config.sources.len(),
+            sinks = config.sinks.len(),
+            state_dir = %config.state_dir.display(),
+            "swantrail started"
         );
+        Ok(Daemon {
+            _lock: lock,
+            trackers,
+            delivery,
+            metrics,
+            endpoint,
+            sources,
+            reports,
+            grace: config.shutdown_grace,
+            events_queued: 0,
+        })
     }
-    // Bound before anything starts, so that a port in use is a clear stop.
-    let listener = match &config.metrics {
-        Some(settings) => Some(endpoint::bind(settings).await?),
-        None => None,
-    };
-    let delivery =
-        Delivery::start(&config.sinks, &config.state_dir).context("cannot start the sinks")?;
-    let metrics = Arc::new(Metrics::new(&config));
-    metrics.watch_delivery(delivery.stats_handle());
-    let endpoint = listener.map(|l| tokio::spawn(endpoint::serve(l, Arc::clone(&metrics))));
 
-    let (tx, mut rx) = mpsc::channel::<Report>(16);
-    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
-    for source in &config.sources {
-        let tx = tx.clone();
-        let last = trackers
-            .get(source.name())
-            .and_then(|t| t.checkpoint.content_sha256.clone());
-        tasks.push(tokio::spawn(source.clone().run(last, tx)));
-    }
-    for audit in &config.audit {
-        let stats = Arc::new(source::linux_audit::LinuxAuditStats::default());
-        metrics.watch_linux_audit(&audit.name, Arc::clone(&stats));
-        tasks.push(tokio::spawn(source::linux_audit::run(
-            audit.clone(),
-            stats,
-            tx.clone(),
-        )));
-    }
-    drop(tx);
-
-    let mut ready = false;
-    let mut events_queued: u64 = 0;
-    let mut last_status = String::new();
-    info!(
-        sources = config.sources.len(),
-        sinks = config.sinks.len(),
-        state_dir = %config.state_dir.display(),
-        "swantrail started"
-    );
-
-    // STATUS= follows deliveries and sink outages too, not only snapshots.
-    let mut status_refresh = tokio::time::interval(std::time::Duration::from_secs(1));
-    'running: loop {
-        let report = tokio::select! {
-            report = rx.recv() => report,
-            _ = status_refresh.tick() => {
-                let status = status_line(&trackers, &delivery, events_queued);
-                if status != last_status {
-                    notify(&[NotifyState::Status(&status)]);
-                    last_status = status;
-                }
-                continue;
-            }
-            request = control.recv() => {
-                if let Some(why) = answer(request, Some(&delivery)) {
-                    info!("{why}: draining and stopping");
-                    break 'running;
-                }
-                continue;
-            }
-        };
-        let Some(report) = report else {
-            warn!("every source stopped; shutting down");
-            break;
-        };
-        // A full spool (full_policy = "block") or a slow disk can hold the
-        // pipeline here; signals and watchdog pings are still served, and a
-        // stop abandons the report, which loses nothing: its events were not
-        // checkpointed, so the next start finds them again.
-        //
-        // Events that cannot be spooled (a full or failing state disk) keep
-        // their report: it is retried, with backoff, before the next one is
-        // taken, so that the next diff is against what was reported, never
-        // against a stale checkpoint (which turns a rekey into a deletion).
-        metrics.report(&report);
-        let mut failed_attempts: u64 = 0;
-        loop {
-            let handling = handle(&mut trackers, &delivery, &metrics, &report);
-            match until_finished(&mut control, &delivery, config.shutdown_grace, handling).await {
-                Err((why, Some(Ok(queued)))) => {
-                    info!("{why}: stopping after the snapshot in progress");
-                    events_queued += queued;
-                    break 'running;
-                }
-                Err((why, _)) => {
-                    info!("{why}: abandoning the snapshot in progress and stopping");
-                    break 'running;
-                }
-                Ok(Ok(queued)) => {
-                    if failed_attempts > 0 {
-                        info!(source = %report.source, failed_attempts, events = queued,
-                            "events queued again after {}; the pipeline goes on",
-                            crate::counted(failed_attempts, "failed attempt", "failed attempts"));
-                    }
-                    events_queued += queued;
-                    break;
-                }
-                Ok(Err(e)) => {
-                    failed_attempts += 1;
-                    if failed_attempts == 1 {
-                        error!(source = %report.source,
-                            "cannot queue events: {e}; holding this snapshot and retrying it before the next one");
-                        let status = format!("cannot queue events: {e}");
+    /// Take the sources' reports one at a time through the pipeline and
+    /// answer `control`, until a stop is asked or every source stopped.
+    /// A report whose events cannot be committed is held and retried
+    /// before the next one; a stop lets the snapshot in progress finish
+    /// within the grace time.
+    async fn run(&mut self, control: &mut mpsc::Receiver<Request>) {
+        let Daemon {
+            trackers,
+            delivery,
+            metrics,
+            reports,
+            grace,
+            events_queued,
+            ..
+        } = self;
+        let grace = *grace;
+        let mut ready = false;
+        let mut last_status = String::new();
+        // STATUS= follows deliveries and sink outages too, not only snapshots.
+        let mut status_refresh = tokio::time::interval(std::time::Duration::from_secs(1));
+        'running: loop {
+            let report = tokio::select! {
+                report = reports.recv() => report,
+                _ = status_refresh.tick() => {
+                    let status = status_line(trackers, delivery, *events_queued);
+                    if status != last_status {
                         notify(&[NotifyState::Status(&status)]);
                         last_status = status;
                     }
-                    let wait = QUEUE_RETRY.saturating_mul(failed_attempts.min(5) as u32);
-                    if let Err(why) = until(&mut control, &delivery, tokio::time::sleep(wait)).await
-                    {
+                    continue;
+                }
+                request = control.recv() => {
+                    if let Some(why) = answer(request, Some(delivery)) {
+                        info!("{why}: draining and stopping");
+                        break 'running;
+                    }
+                    continue;
+                }
+            };
+            let Some(report) = report else {
+                warn!("every source stopped; shutting down");
+                break;
+            };
+            // A full spool (full_policy = "block") or a slow disk can hold the
+            // pipeline here; signals and watchdog pings are still served, and a
+            // stop abandons the report, which loses nothing: its events were not
+            // checkpointed, so the next start finds them again.
+            //
+            // Events that cannot be spooled (a full or failing state disk) keep
+            // their report: it is retried, with backoff, before the next one is
+            // taken, so that the next diff is against what was reported, never
+            // against a stale checkpoint (which turns a rekey into a deletion).
+            metrics.report(&report);
+            let mut failed_attempts: u64 = 0;
+            loop {
+                let handling = handle(trackers, delivery, metrics, &report);
+                match until_finished(control, delivery, grace, handling).await {
+                    Err((why, Some(Ok(queued)))) => {
+                        info!("{why}: stopping after the snapshot in progress");
+                        *events_queued += queued;
+                        break 'running;
+                    }
+                    Err((why, _)) => {
                         info!("{why}: abandoning the snapshot in progress and stopping");
                         break 'running;
+                    }
+                    Ok(Ok(queued)) => {
+                        if failed_attempts > 0 {
+                            info!(source = %report.source, failed_attempts, events = queued,
+                                "events queued again after {}; the pipeline goes on",
+                                crate::counted(failed_attempts, "failed attempt", "failed attempts"));
+                        }
+                        *events_queued += queued;
+                        break;
+                    }
+                    Ok(Err(e)) => {
+                        failed_attempts += 1;
+                        if failed_attempts == 1 {
+                            error!(source = %report.source,
+                                "cannot queue events: {e}; holding this snapshot and retrying it before the next one");
+                            let status = format!("cannot queue events: {e}");
+                            notify(&[NotifyState::Status(&status)]);
+                            last_status = status;
+                        }
+                        let wait = QUEUE_RETRY.saturating_mul(failed_attempts.min(5) as u32);
+                        if let Err(why) = until(control, delivery, tokio::time::sleep(wait)).await {
+                            info!("{why}: abandoning the snapshot in progress and stopping");
+                            break 'running;
+                        }
+                    }
+                }
+            }
+            if !ready && trackers.values().all(|t| t.reported) {
+                ready = true;
+                notify(&[NotifyState::Ready]);
+                info!("every source has looked once; ready");
+            }
+            let status = status_line(trackers, delivery, *events_queued);
+            if status != last_status {
+                notify(&[NotifyState::Status(&status)]);
+                last_status = status;
+            }
+        }
+    }
+
+    /// Stop the sources, spool what a commit left unspooled, queue what is
+    /// held for Linux audit records, drain the sinks within the grace time
+    /// (a second stop request cuts that short), write the checkpoints and
+    /// say so in one closing line. The lock goes last, with `self`.
+    async fn shutdown(self, control: &mut mpsc::Receiver<Request>) {
+        let Daemon {
+            _lock,
+            mut trackers,
+            delivery,
+            metrics,
+            endpoint,
+            sources,
+            mut reports,
+            grace,
+            mut events_queued,
+        } = self;
+        notify(&[NotifyState::Stopping, NotifyState::Status("draining")]);
+        // Reports still in the channel are dropped with the sources: they were
+        // never diffed or checkpointed, so the next start looks again. pluto's
+        // audit records among them are taken in first (they make no events by
+        // themselves), so that what is held for them gets their times.
+        for task in sources.iter().chain(&endpoint) {
+            task.abort();
+        }
+        while let Ok(report) = reports.try_recv() {
+            if let (Observation::LinuxAudit(records), Some(tracked)) =
+                (&report.observation, trackers.get_mut(&report.source))
+            {
+                tracked
+                    .checkpoint
+                    .tracker
+                    .ingest_linux_audit_records(records);
+            }
+        }
+        drop(reports);
+        // A commit whose spooling the stop interrupted: its events go now, or
+        // stay in the pending file for the next start.
+        for (name, tracked) in trackers.iter_mut() {
+            if tracked.unspooled.is_none() {
+                continue;
+            }
+            let spooling = spool_unspooled(name, tracked, &delivery, &metrics);
+            match tokio::time::timeout(grace, spooling).await {
+                Ok(Ok(n)) => events_queued += n,
+                Ok(Err(e)) => warn!(source = %name,
+                    "stopping: cannot spool the events of the last snapshot: {e}; they stay in its pending file for the next start"),
+                Err(_) => warn!(source = %name,
+                    "stopping: the events of the last snapshot were not spooled within {grace:?}; they stay in its pending file for the next start"),
+            }
+        }
+        events_queued += queue_held(&mut trackers, &delivery, &metrics, grace).await;
+        let shutdown = delivery.shutdown(grace);
+        tokio::pin!(shutdown);
+        let mut left_in_spools = None;
+        loop {
+            tokio::select! {
+                drained = &mut shutdown => {
+                    match drained {
+                        Ok(left) => left_in_spools = Some(left),
+                        Err(e) => warn!("not every sink drained within {grace:?}: {e}; the rest stays in the spools"),
+                    }
+                    break;
+                }
+                request = control.recv() => {
+                    // The sinks are shutting down: a reopen has nothing to do.
+                    if let Some(why) = answer(request, None) {
+                        warn!("second {why}: stopping without waiting for the sinks");
+                        break;
                     }
                 }
             }
         }
-        if !ready && trackers.values().all(|t| t.reported) {
-            ready = true;
-            notify(&[NotifyState::Ready]);
-            info!("every source has looked once; ready");
+        for (name, tracked) in &mut trackers {
+            write_checkpoint(name, tracked, &metrics).await;
         }
-        let status = status_line(&trackers, &delivery, events_queued);
-        if status != last_status {
-            notify(&[NotifyState::Status(&status)]);
-            last_status = status;
-        }
-    }
-
-    notify(&[NotifyState::Stopping, NotifyState::Status("draining")]);
-    // Reports still in the channel are dropped with the sources: they were
-    // never diffed or checkpointed, so the next start looks again. pluto's
-    // audit records among them are taken in first (they make no events by
-    // themselves), so that what is held for them gets their times.
-    for task in tasks.iter().chain(&endpoint) {
-        task.abort();
-    }
-    while let Ok(report) = rx.try_recv() {
-        if let (Observation::LinuxAudit(records), Some(tracked)) =
-            (&report.observation, trackers.get_mut(&report.source))
-        {
-            tracked
-                .checkpoint
-                .tracker
-                .ingest_linux_audit_records(records);
+        match left_in_spools {
+            Some(left) => info!(
+                events_queued,
+                left_in_spools = left,
+                "stopped; {} for the next start",
+                crate::counted(
+                    left,
+                    "event stays in the spools",
+                    "events stay in the spools"
+                )
+            ),
+            None => info!(
+                events_queued,
+                "stopped; undelivered events stay in the spools for the next start"
+            ),
         }
     }
-    drop(rx);
-    let grace = config.shutdown_grace;
-    // A commit whose spooling the stop interrupted: its events go now, or
-    // stay in the pending file for the next start.
-    for (name, tracked) in trackers.iter_mut() {
-        if tracked.unspooled.is_none() {
-            continue;
-        }
-        let spooling = spool_unspooled(name, tracked, &delivery, &metrics);
-        match tokio::time::timeout(grace, spooling).await {
-            Ok(Ok(n)) => events_queued += n,
-            Ok(Err(e)) => warn!(source = %name,
-                "stopping: cannot spool the events of the last snapshot: {e}; they stay in its pending file for the next start"),
-            Err(_) => warn!(source = %name,
-                "stopping: the events of the last snapshot were not spooled within {grace:?}; they stay in its pending file for the next start"),
-        }
-    }
-    events_queued += queue_held(&mut trackers, &delivery, &metrics, grace).await;
-    let shutdown = delivery.shutdown(grace);
-    tokio::pin!(shutdown);
-    let mut left_in_spools = None;
-    loop {
-        tokio::select! {
-            drained = &mut shutdown => {
-                match drained {
-                    Ok(left) => left_in_spools = Some(left),
-                    Err(e) => warn!("not every sink drained within {grace:?}: {e}; the rest stays in the spools"),
-                }
-                break;
-            }
-            request = control.recv() => {
-                // The sinks are shutting down: a reopen has nothing to do.
-                if let Some(why) = answer(request, None) {
-                    warn!("second {why}: stopping without waiting for the sinks");
-                    break;
-                }
-            }
-        }
-    }
-    for (name, tracked) in &mut trackers {
-        write_checkpoint(name, tracked, &metrics).await;
-    }
-    match left_in_spools {
-        Some(left) => info!(
-            events_queued,
-            left_in_spools = left,
-            "stopped; {} for the next start",
-            crate::counted(
-                left,
-                "event stays in the spools",
-                "events stay in the spools"
-            )
-        ),
-        None => info!(
-            events_queued,
-            "stopped; undelivered events stay in the spools for the next start"
-        ),
-    }
-    Ok(())
 }
 
 /// At a stop, queue the events each tracker still holds for their audit
