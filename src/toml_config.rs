@@ -289,12 +289,20 @@ impl<'de> Deserialize<'de> for OptionalDuration {
     }
 }
 
+/// A duration that is not written as a number and a unit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid duration \"{text}\": write a number and a unit (ms, s, m, h), e.g. \"10s\", \"500ms\", \"1m30s\""
+)]
+pub struct InvalidDuration {
+    /// What was written.
+    pub text: String,
+}
+
 /// Parse `"10s"`, `"500ms"`, `"2m"`, `"1h30m"` (units ms, s, m, h).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "invalid duration \"{text}\": write a number and a unit (ms, s, m, h), e.g. \"10s\", \"500ms\", \"1m30s\""
-        )
+pub fn parse_duration(text: &str) -> Result<Duration, InvalidDuration> {
+    let bad = || InvalidDuration {
+        text: text.to_string(),
     };
     let mut rest = text.trim();
     if rest.is_empty() {
@@ -352,15 +360,23 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
+/// A size that is not a number of bytes with an optional binary unit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid size \"{text}\": write a number of bytes or e.g. \"512KiB\", \"64M\", \"1GiB\" (K, M and G are powers of 1024)"
+)]
+pub struct InvalidSize {
+    /// What was written.
+    pub text: String,
+}
+
 /// Parse a size, the one rule for the config and `--max-bytes`: a number of
 /// bytes, optionally followed by `B`, `K`/`KiB`, `M`/`MiB` or `G`/`GiB`
 /// (`"65536"`, `"64KiB"`, `"64M"`, `"1 GiB"`). The units are powers of 1024;
 /// `KB`, `MB` and lower case are refused, because `16MB` may mean 16 000 000.
-pub fn parse_byte_size(text: &str) -> Result<u64, String> {
-    let bad = || {
-        format!(
-            "invalid size \"{text}\": write a number of bytes or e.g. \"512KiB\", \"64M\", \"1GiB\" (K, M and G are powers of 1024)"
-        )
+pub fn parse_byte_size(text: &str) -> Result<u64, InvalidSize> {
+    let bad = || InvalidSize {
+        text: text.to_string(),
     };
     let t = text.trim();
     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -509,7 +525,7 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
         for bad in ["", "10", "s", "10 s", "1.5s", "10sec", "-1s"] {
-            let e = parse_duration(bad).unwrap_err();
+            let e = parse_duration(bad).unwrap_err().to_string();
             assert!(e.starts_with(&format!("invalid duration \"{bad}\"")), "{e}");
         }
     }

@@ -50,7 +50,7 @@ pub struct TrackerArgs {
 fn seconds(text: &str) -> Result<i64, String> {
     let duration = match text.parse::<u64>() {
         Ok(n) => std::time::Duration::from_secs(n),
-        Err(_) => crate::config::parse_duration(text)?,
+        Err(_) => crate::config::parse_duration(text).map_err(|e| e.to_string())?,
     };
     i64::try_from(duration.as_secs()).map_err(|_| format!("{text:?} is too long"))
 }
