@@ -183,6 +183,24 @@ pub(crate) fn split_table<'t>(
     (Spanned::new(span.clone(), header), Spanned::new(span, own))
 }
 
+/// "unknown variant `kind`, expected one of ...": a `type` no kind of the
+/// registry has, with the types it has.
+pub(crate) fn unknown_type<'a, T>(
+    reader: &Validator<'_>,
+    kind: &str,
+    span: std::ops::Range<usize>,
+    known: impl Iterator<Item = &'a str>,
+) -> Result<T, ConfigError> {
+    let known: Vec<String> = known.map(|name| format!("`{name}`")).collect();
+    reader.error(
+        span,
+        format!(
+            "unknown variant `{kind}`, expected one of {}",
+            known.join(", ")
+        ),
+    )
+}
+
 /// "unknown field `key` in [[sink]], expected one of ...": a key no kind
 /// has, with the keys this table may have.
 pub(crate) fn unknown_key<T>(

@@ -16,7 +16,9 @@ use toml::de::DeTable;
 
 use super::settings::{RawRetry, RawSpool, RetrySettings, SpoolSettings};
 use super::{Sink, SinkError, file, http, stdout, syslog};
-use crate::toml_config::{ConfigError, Validator, read_table, split_table, unknown_key};
+use crate::toml_config::{
+    ConfigError, Validator, read_table, split_table, unknown_key, unknown_type,
+};
 
 /// One kind of sink, as its own file describes it to the registry.
 ///
@@ -143,14 +145,7 @@ pub(crate) fn read(
     let kind_span = raw.kind.span();
     let kind = raw.kind.into_inner();
     let Some(found) = KINDS.iter().find(|k| k.type_name == kind) else {
-        let known: Vec<String> = KINDS.iter().map(|k| format!("`{}`", k.type_name)).collect();
-        return reader.error(
-            kind_span,
-            format!(
-                "unknown variant `{kind}`, expected one of {}",
-                known.join(", ")
-            ),
-        );
+        return unknown_type(reader, &kind, kind_span, KINDS.iter().map(|k| k.type_name));
     };
     for (key, _) in own.get_ref().iter() {
         let name = key.get_ref().as_ref();

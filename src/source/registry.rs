@@ -25,7 +25,9 @@ use super::command::CommandSourceConfig;
 use super::file::FileSourceConfig;
 use super::linux_audit::{LinuxAuditFrom, LinuxAuditSourceConfig};
 use super::{Report, command, file, linux_audit};
-use crate::toml_config::{ConfigError, Errors, Validator, read_table, split_table, unknown_key};
+use crate::toml_config::{
+    ConfigError, Errors, Validator, read_table, split_table, unknown_key, unknown_type,
+};
 
 /// One kind of source, as its own file describes it to the registry.
 pub(crate) struct SourceKind {
@@ -151,14 +153,7 @@ pub(crate) fn read(
     let kind_span = raw.kind.span();
     let kind = raw.kind.into_inner();
     let Some(found) = KINDS.iter().find(|k| k.named(&kind)) else {
-        let known: Vec<String> = KINDS.iter().map(|k| format!("`{}`", k.type_name)).collect();
-        return reader.error(
-            kind_span,
-            format!(
-                "unknown variant `{kind}`, expected one of {}",
-                known.join(", ")
-            ),
-        );
+        return unknown_type(reader, &kind, kind_span, KINDS.iter().map(|k| k.type_name));
     };
     for (key, _) in own.get_ref().iter() {
         let name = key.get_ref().as_ref();

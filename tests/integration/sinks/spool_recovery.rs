@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::support::daemon::{
-    Daemon, checkpoint_taken_at, count_lines, toml_path, wait_until, write_by_rename,
+    Daemon, Tmpfs, checkpoint_taken_at, count_lines, toml_path, wait_until, write_by_rename,
 };
 use swantrail::synth::{Dialect, status_dump};
 
@@ -357,38 +357,6 @@ fn a_sink_that_caught_up_leaves_no_delivered_events_on_the_state_disk() {
     assert_eq!(count_lines(&daemon.own_log(), "from the previous run"), 0);
     assert!(daemon.terminate().success());
     assert_eq!(delivered(&out).len(), so_far);
-}
-
-/// A tmpfs of `size` mounted at `at`, unmounted when dropped; `None` where
-/// mounting is not allowed (not root, no mount(8)).
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
-        fs::create_dir_all(at).unwrap();
-        let status = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(at)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .ok()?;
-        status.success().then(|| Tmpfs(at.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
 }
 
 /// Free bytes of the filesystem holding `path`.

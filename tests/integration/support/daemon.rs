@@ -326,7 +326,8 @@ pub fn count_lines(log: &str, needle: &str) -> usize {
     log.lines().filter(|l| l.contains(needle)).count()
 }
 
-/// A tmpfs mounted by the test, unmounted when dropped.
+/// A tmpfs mounted by the test, unmounted when dropped; `None` from
+/// [`Tmpfs::mount`] where mounting is not allowed (not root, no mount(8)).
 pub struct Tmpfs(std::path::PathBuf);
 
 impl Tmpfs {
