@@ -108,17 +108,22 @@ pub fn path_for(directory: &Path, source: &str) -> PathBuf {
     directory.join(format!("{}.json", safe.trim_start_matches('.')))
 }
 
+/// The bytes of a state file; `Ok(None)` when there is none.
+fn read_if_there(path: &Path) -> Result<Option<Vec<u8>>, CheckpointError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(CheckpointError::Io {
+            path: path.to_path_buf(),
+            error,
+        }),
+    }
+}
+
 /// Read a checkpoint; `Ok(None)` when there is none yet.
 pub fn load(path: &Path, source: &str) -> Result<Option<Checkpoint>, CheckpointError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(CheckpointError::Io {
-                path: path.to_path_buf(),
-                error,
-            });
-        }
+    let Some(bytes) = read_if_there(path)? else {
+        return Ok(None);
     };
     let unreadable = |reason: String| CheckpointError::Unreadable {
         path: path.to_path_buf(),
@@ -231,15 +236,8 @@ pub fn store_pending(
 /// not hold as many whole lines as its header says is unreadable (it was
 /// replaced atomically, so that is damage, not a crash).
 pub fn load_pending(path: &Path, source: &str) -> Result<Option<Pending>, CheckpointError> {
-    let text = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(CheckpointError::Io {
-                path: path.to_path_buf(),
-                error,
-            });
-        }
+    let Some(text) = read_if_there(path)? else {
+        return Ok(None);
     };
     let unreadable = |reason: String| CheckpointError::Unreadable {
         path: path.to_path_buf(),
