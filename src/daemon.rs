@@ -480,9 +480,9 @@ async fn queue_held(
                 queued += n;
             }
             Ok(Err(e)) => warn!(source = %name,
-                "stopping: cannot queue the {count} events held for their audit records: {e}; they stay in the checkpoint for the next start"),
+                "stopping: cannot queue the {count} events held for their audit records: {e}; the next start sends them (from the checkpoint or its pending file)"),
             Err(_) => warn!(source = %name,
-                "stopping: the {count} events held for their audit records were not queued within {grace:?}; they stay in the checkpoint for the next start"),
+                "stopping: the {count} events held for their audit records were not queued within {grace:?}; the next start sends them (from the checkpoint or its pending file)"),
         }
     }
     queued
