@@ -2,8 +2,9 @@
 //!
 //! It only reads the configuration (refusing, at the key's line, TLS files
 //! that do not read, as `check-config` does), merges the flags into it, sets
-//! up logging and the runtime, and hands over to [`crate::daemon::serve`];
-//! everything the daemon does lives there.
+//! up logging, the runtime and the process's memory policy (no transparent
+//! huge pages: see [`small_pages`]), and hands over to
+//! [`crate::daemon::serve`]; everything the daemon does lives there.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -52,8 +53,31 @@ fn load(path: &Path) -> Result<Config, ConfigError> {
     }
 }
 
+/// Turns transparent huge pages off for this process, before the daemon
+/// touches its heap.
+///
+/// The binary's allocator (mimalloc) reserves its heap as one 1 GiB arena
+/// and asks the kernel for huge pages on it (`MADV_HUGEPAGE`), so even where
+/// the system only gives them on request (`enabled = madvise`, the usual
+/// default) every 2 MiB region the heap touches becomes 2 MiB resident: a
+/// 3-tunnel gateway's daemon held 16 MB of heap for 2 MB in use. With 4 KiB
+/// pages its resident memory follows what it uses. This is what mimalloc's
+/// own `MIMALLOC_ALLOW_THP=0` does; it is done here so that it needs no
+/// environment and leaves the one-shot commands (`parse`, `show`, `diff` of
+/// big dumps, where huge pages save TLB misses and resident size does not
+/// matter) as they were. Failing (a kernel without the call) costs only the
+/// memory, so the result is ignored.
+fn small_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes one integer argument (1: disable)
+    // and the rest zero; it reads and writes no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 /// Run the daemon until SIGTERM/SIGINT.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    small_pages();
     let mut config = match &args.config {
         Some(path) => load(path)?,
         None => Config::default(),

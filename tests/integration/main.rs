@@ -40,6 +40,7 @@ mod daemon {
     mod daemon_audit;
     mod daemon_in_process;
     mod daemon_reconfigure;
+    mod footprint;
     mod full_disk;
     mod hostile;
     mod metrics;

@@ -190,7 +190,7 @@ pub enum ClientError {
 }
 
 /// Builds the client; for an `https` receiver the TLS files (CA, client
-/// certificate) are read now.
+/// certificate) are read now, for a plain `http` one no CA at all.
 pub fn build(settings: &ClientSettings, https: bool) -> Result<reqwest::Client, ClientError> {
     let mut headers = HeaderMap::new();
     for (name, value) in &settings.headers {
@@ -213,6 +213,11 @@ pub fn build(settings: &ClientSettings, https: bool) -> Result<reqwest::Client, 
         // reqwest speaks HTTP/1.1 only here (no `http2` feature).
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         builder = builder.use_preconfigured_tls(tls);
+    } else {
+        // Without this reqwest reads and parses the system's CA
+        // certificates (about 300, 1 MB of heap held for the client's
+        // life) for a receiver it never speaks TLS to.
+        builder = builder.tls_built_in_root_certs(false);
     }
     builder.build().map_err(|e| ClientError::Build(chain(&e)))
 }
