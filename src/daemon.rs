@@ -712,15 +712,8 @@ async fn commit(
     })?;
     let (digest, _) = stored?;
     tracked.checkpoint = next;
-    tracked.written = Some(digest);
     tracked.unspooled = Some(events);
-    metrics.checkpoint_current(name);
-    if tracked.checkpoint_failures > 0 {
-        info!(source = %name, failed_writes = tracked.checkpoint_failures,
-            "checkpoint written again after {}",
-            crate::counted(tracked.checkpoint_failures, "failed write", "failed writes"));
-        tracked.checkpoint_failures = 0;
-    }
+    checkpoint_written(name, tracked, digest, metrics);
     Ok(())
 }
 
@@ -781,6 +774,24 @@ fn note_clock(source: &str, tracked: &mut Tracked, at: Option<i64>) {
     }
 }
 
+/// Note a checkpoint that reached the disk, by a commit or a plain write:
+/// its digest, the metric, and one line when writes work again.
+fn checkpoint_written(
+    name: &str,
+    tracked: &mut Tracked,
+    digest: checkpoint::Digest,
+    metrics: &Metrics,
+) {
+    tracked.written = Some(digest);
+    metrics.checkpoint_current(name);
+    if tracked.checkpoint_failures > 0 {
+        info!(source = %name, failed_writes = tracked.checkpoint_failures,
+            "checkpoint written again after {}",
+            crate::counted(tracked.checkpoint_failures, "failed write", "failed writes"));
+        tracked.checkpoint_failures = 0;
+    }
+}
+
 /// Write a source's checkpoint if it changed since the last write.
 async fn write_checkpoint(name: &str, tracked: &mut Tracked, metrics: &Metrics) {
     let path = tracked.path.clone();
@@ -792,14 +803,7 @@ async fn write_checkpoint(name: &str, tracked: &mut Tracked, metrics: &Metrics) 
     .await;
     let failure = match stored {
         Ok(Ok((digest, _replaced))) => {
-            tracked.written = Some(digest);
-            metrics.checkpoint_current(name);
-            if tracked.checkpoint_failures > 0 {
-                info!(source = %name, failed_writes = tracked.checkpoint_failures,
-                    "checkpoint written again after {}",
-                    crate::counted(tracked.checkpoint_failures, "failed write", "failed writes"));
-                tracked.checkpoint_failures = 0;
-            }
+            checkpoint_written(name, tracked, digest, metrics);
             return;
         }
         Ok(Err(e)) => e.to_string(),
