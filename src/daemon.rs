@@ -20,7 +20,7 @@
 //! It must never diff an incomplete snapshot and never write a checkpoint
 //! ahead of both the spools and the pending file.
 
-mod checkpoint;
+pub mod checkpoint;
 mod endpoint;
 mod metrics;
 
@@ -73,9 +73,16 @@ pub fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
 struct Tracked {
     checkpoint: Checkpoint,
     path: PathBuf,
-    /// The digest of the checkpoint JSON last written, to skip replacing
-    /// an unchanged one.
-    written: Option<checkpoint::Digest>,
+    /// The checkpoint file and journal, and what they hold.
+    store: checkpoint::Store,
+    /// The tracker settings of the configuration (they win over a
+    /// checkpoint's), and whether it waits for Linux audit records.
+    configured: TrackerConfig,
+    expects_linux_audit: bool,
+    /// Linux audit records taken in since the last save: a snapshot whose
+    /// commit fails is undone by reading the saved state back, and these
+    /// are taken in again.
+    linux_audit_since_save: Vec<crate::linux_audit::record::PlutoRecord>,
     /// Whether the source has reported at least once (for READY=1).
     reported: bool,
     /// Tunnels up in the last snapshot, for STATUS=.
@@ -370,10 +377,7 @@ impl Daemon {
             if let (Observation::LinuxAudit(records), Some(tracked)) =
                 (&report.observation, trackers.get_mut(&report.source))
             {
-                tracked
-                    .checkpoint
-                    .tracker
-                    .ingest_linux_audit_records(records);
+                tracked.ingest_linux_audit_records(records);
             }
         }
         drop(reports);
@@ -414,8 +418,9 @@ impl Daemon {
                 }
             }
         }
+        // Whole files at a stop: the next start reads no journal.
         for (name, tracked) in &mut trackers {
-            write_checkpoint(name, tracked, &metrics).await;
+            write_checkpoint(name, tracked, &metrics, true);
         }
         match left_in_spools {
             Some(left) => info!(
@@ -456,8 +461,10 @@ async fn queue_held(
         if !tracker.holds_events() && !tracker.holds_unfused_linux_audit_records() {
             continue;
         }
-        let mut next = tracked.checkpoint.clone();
-        let events = next.tracker.release_at_stop(crate::source::unix_now());
+        let events = tracked
+            .checkpoint
+            .tracker
+            .release_at_stop(crate::source::unix_now());
         if events.is_empty() {
             continue;
         }
@@ -468,7 +475,7 @@ async fn queue_held(
         };
         let queueing = async {
             let earlier = spool_unspooled(name, tracked, delivery, metrics).await?;
-            commit(name, tracked, next, unspooled, metrics).await?;
+            commit(name, tracked, unspooled, metrics).await?;
             Ok::<u64, QueueError>(
                 earlier + spool_unspooled(name, tracked, delivery, metrics).await?,
             )
@@ -629,14 +636,14 @@ async fn handle(
         // No events yet: the tracker's next snapshot fuses them, and the
         // checkpoint then written holds whatever is still waiting.
         debug!(source = %report.source, records = records.len(), "audit records taken in");
-        tracked
-            .checkpoint
-            .tracker
-            .ingest_linux_audit_records(records);
+        tracked.ingest_linux_audit_records(records);
         return Ok(queued);
     }
     tracked.reported = true;
-    let mut next = tracked.checkpoint.clone();
+    // The tracker is advanced in place; a commit that fails is undone by
+    // reading the saved state back (`Tracked::undo`), never by keeping a
+    // copy of a tracker that can hold a gateway's 150,000 records.
+    let next = &mut tracked.checkpoint;
     let events = match &report.observation {
         Observation::Waiting | Observation::LinuxAudit(_) => return Ok(queued),
         Observation::Snapshot {
@@ -647,12 +654,12 @@ async fn handle(
                 warn!(source = %report.source, "incomplete snapshot not diffed: {reason}");
                 return Ok(queued);
             }
-            tracked.unreachable = false;
-            tracked.tunnels_up = snapshot.tunnels_up().len();
             next.taken_at = snapshot.taken_at;
             next.content_sha256 = Some(content_sha256.clone());
+            tracked.unreachable = false;
+            tracked.tunnels_up = snapshot.tunnels_up().len();
             note_clock(&report.source, tracked, snapshot.taken_at);
-            let events = next.tracker.observe(snapshot);
+            let events = tracked.checkpoint.tracker.observe(snapshot);
             debug!(source = %report.source, taken_at = snapshot.taken_at, events = events.len(),
                 "snapshot diffed");
             events
@@ -660,12 +667,11 @@ async fn handle(
         Observation::Unreachable { at, reason } => {
             tracked.unreachable = true;
             note_clock(&report.source, tracked, Some(*at));
-            next.tracker.observe_unreachable(*at, reason)
+            tracked.checkpoint.tracker.observe_unreachable(*at, reason)
         }
     };
     if events.is_empty() {
-        tracked.checkpoint = next;
-        write_checkpoint(&report.source, tracked, metrics).await;
+        write_checkpoint(&report.source, tracked, metrics, false);
         return Ok(queued);
     }
     for event in &events {
@@ -675,45 +681,47 @@ async fn handle(
         lines: events.iter().map(|e| e.to_json_line()).collect(),
         actions: events.iter().map(|e| e.action().to_string()).collect(),
     };
-    commit(&report.source, tracked, next, unspooled, metrics).await?;
+    commit(&report.source, tracked, unspooled, metrics).await?;
     queued += spool_unspooled(&report.source, tracked, delivery, metrics).await?;
     Ok(queued)
 }
 
 /// Make a snapshot's events and the tracker state after them durable: the
-/// pending file first, then the checkpoint that counts it; only then is
-/// `next` the source's state and are the lines handed out (left in
-/// `unspooled` for [`spool_unspooled`]). On failure nothing changed.
+/// pending file first, then the checkpoint save that counts it; only then
+/// are the lines handed out (left in `unspooled` for [`spool_unspooled`]).
+/// The tracker was already advanced in place: on failure it is put back as
+/// the last save left it ([`Tracked::undo`]), so nothing changed.
 async fn commit(
     name: &str,
     tracked: &mut Tracked,
-    mut next: Checkpoint,
     events: Unspooled,
     metrics: &Metrics,
 ) -> Result<(), checkpoint::CheckpointError> {
-    next.commit = tracked.checkpoint.commit + 1;
-    let path = tracked.path.clone();
+    let commit = tracked.checkpoint.commit + 1;
+    let pending = checkpoint::pending_path(&tracked.path);
     let source = name.to_string();
-    let (next, events, stored) = tokio::task::spawn_blocking(move || {
-        let pending = checkpoint::pending_path(&path);
-        let stored = checkpoint::store_pending(&pending, &source, next.commit, &events.lines)
-            .and_then(|()| checkpoint::store_if_changed(&path, &next, None))
-            .inspect_err(|_| {
-                // Best effort: a pending file of a commit that never happened
-                // is ignored at the next start anyway.
-                let _ = checkpoint::remove_pending(&pending);
-            });
-        (next, events, stored)
+    let (events, stored) = tokio::task::spawn_blocking(move || {
+        let stored = checkpoint::store_pending(&pending, &source, commit, &events.lines);
+        (events, stored)
     })
     .await
     .map_err(|e| checkpoint::CheckpointError::Io {
         path: tracked.path.clone(),
         error: std::io::Error::other(format!("checkpoint writer failed: {e}")),
     })?;
-    let (digest, _) = stored?;
-    tracked.checkpoint = next;
+    let saved = stored.and_then(|()| {
+        tracked.checkpoint.commit = commit;
+        tracked.store.save(&mut tracked.checkpoint, false)
+    });
+    if let Err(e) = saved {
+        // Best effort: a pending file of a commit that never happened is
+        // ignored at the next start anyway.
+        let _ = checkpoint::remove_pending(&checkpoint::pending_path(&tracked.path));
+        tracked.undo(name);
+        return Err(e);
+    }
     tracked.unspooled = Some(events);
-    checkpoint_written(name, tracked, digest, metrics);
+    checkpoint_written(name, tracked, metrics);
     Ok(())
 }
 
@@ -776,13 +784,8 @@ fn note_clock(source: &str, tracked: &mut Tracked, at: Option<i64>) {
 
 /// Note a checkpoint that reached the disk, by a commit or a plain write:
 /// its digest, the metric, and one line when writes work again.
-fn checkpoint_written(
-    name: &str,
-    tracked: &mut Tracked,
-    digest: checkpoint::Digest,
-    metrics: &Metrics,
-) {
-    tracked.written = Some(digest);
+fn checkpoint_written(name: &str, tracked: &mut Tracked, metrics: &Metrics) {
+    tracked.linux_audit_since_save.clear();
     metrics.checkpoint_current(name);
     if tracked.checkpoint_failures > 0 {
         info!(source = %name, failed_writes = tracked.checkpoint_failures,
@@ -792,27 +795,69 @@ fn checkpoint_written(
     }
 }
 
-/// Write a source's checkpoint if it changed since the last write.
-async fn write_checkpoint(name: &str, tracked: &mut Tracked, metrics: &Metrics) {
-    let path = tracked.path.clone();
-    let checkpoint = tracked.checkpoint.clone();
-    let previous = tracked.written;
-    let stored = tokio::task::spawn_blocking(move || {
-        checkpoint::store_if_changed(&path, &checkpoint, previous)
-    })
-    .await;
-    let failure = match stored {
-        Ok(Ok((digest, _replaced))) => {
-            checkpoint_written(name, tracked, digest, metrics);
+/// Save a source's checkpoint: what changed since the last save, or the
+/// whole state when `whole` (at a stop) or when the journal has grown.
+fn write_checkpoint(name: &str, tracked: &mut Tracked, metrics: &Metrics, whole: bool) {
+    let failure = match tracked.store.save(&mut tracked.checkpoint, whole) {
+        Ok(saved) => {
+            debug!(source = %name, ?saved, "checkpoint saved");
+            checkpoint_written(name, tracked, metrics);
             return;
         }
-        Ok(Err(e)) => e.to_string(),
-        Err(e) => format!("checkpoint writer failed: {e}"),
+        Err(e) => e.to_string(),
     };
     tracked.checkpoint_failures += 1;
     if tracked.checkpoint_failures == 1 {
         error!(source = %name,
             "{failure}; tracking goes on in memory, and a snapshot with events waits until its checkpoint can be written");
+    }
+}
+
+impl Tracked {
+    /// Take in Linux audit records, keeping them until the next save in
+    /// case an undo reads back a state from before them.
+    fn ingest_linux_audit_records(&mut self, records: &[crate::linux_audit::record::PlutoRecord]) {
+        self.checkpoint.tracker.ingest_linux_audit_records(records);
+        // Bounded: past this many, an undo loses the oldest of them (the
+        // tracker itself bounds what it holds anyway).
+        const KEPT: usize = 100_000;
+        if self.linux_audit_since_save.len() + records.len() > KEPT {
+            let drop = (self.linux_audit_since_save.len() + records.len() - KEPT)
+                .min(self.linux_audit_since_save.len());
+            self.linux_audit_since_save.drain(..drop);
+        }
+        self.linux_audit_since_save
+            .extend(records.iter().rev().take(KEPT).rev().cloned());
+    }
+
+    /// Put the tracker back as the last save left it: a snapshot whose
+    /// commit failed never happened. The saved state is read back from the
+    /// checkpoint file and its journal (a failing disk still reads); if even
+    /// that fails, the tracker starts afresh, as a restart would.
+    fn undo(&mut self, name: &str) {
+        let (checkpoint, store) = match checkpoint::Store::load(&self.path, name) {
+            Ok((Some(checkpoint), store, _)) => (checkpoint, store),
+            Ok((None, store, _)) => (
+                Checkpoint::new(name, Tracker::new(self.configured.clone())),
+                store,
+            ),
+            Err(e) => {
+                warn!(source = %name, "{e}; undoing the failed commit by starting afresh");
+                (
+                    Checkpoint::new(name, Tracker::new(self.configured.clone())),
+                    checkpoint::Store::new(&self.path, name),
+                )
+            }
+        };
+        self.checkpoint = checkpoint;
+        self.store = store;
+        self.checkpoint.tracker.reconfigure(self.configured.clone());
+        self.checkpoint
+            .tracker
+            .expect_linux_audit_records(self.expects_linux_audit);
+        let records = std::mem::take(&mut self.linux_audit_since_save);
+        self.checkpoint.tracker.ingest_linux_audit_records(&records);
+        self.linux_audit_since_save = records;
     }
 }
 
@@ -837,8 +882,13 @@ fn restore(
     };
     let fresh = || Tracker::new(configured.clone());
     let mut previous = None;
-    let checkpoint = match checkpoint::load(&path, name) {
-        Ok(Some(mut checkpoint)) => {
+    let mut store = checkpoint::Store::new(&path, name);
+    let checkpoint = match checkpoint::Store::load(&path, name) {
+        Ok((Some(mut checkpoint), loaded, warning)) => {
+            store = loaded;
+            if let Some(warning) = warning {
+                warn!(source = %name, "{warning}");
+            }
             info!(source = %name, path = %path.display(), "resuming from the checkpoint");
             let saved = &checkpoint.tracker.config().hostname;
             if saved != hostname {
@@ -847,7 +897,7 @@ fn restore(
             checkpoint.tracker.reconfigure(configured.clone());
             checkpoint
         }
-        Ok(None) => Checkpoint::new(name, fresh()),
+        Ok((None, ..)) => Checkpoint::new(name, fresh()),
         Err(e) => {
             let mut aside = path.as_os_str().to_owned();
             aside.push(".bad");
@@ -875,7 +925,10 @@ fn restore(
     let tracked = Tracked {
         checkpoint,
         path,
-        written: None,
+        store,
+        configured,
+        expects_linux_audit: audited && polled,
+        linux_audit_since_save: Vec::new(),
         reported: false,
         tunnels_up: 0,
         unreachable: false,

@@ -22,6 +22,27 @@
 //!
 //! It must never write a checkpoint whose events are in no pending file and
 //! not yet in every spool: then a crash could lose them.
+//!
+//! # The journal
+//!
+//! A 50,000-tunnel gateway's tracker is about 80 MB of JSON, and a poll at
+//! 1 % churn changes a few hundred of its records. So a poll does not
+//! rewrite the checkpoint file: [`Store::save`] appends one line to the
+//! source's *journal* (`<name>.journal`) with what changed since the last
+//! save ([`crate::track::journal`]: the tracker's head and the changed
+//! records) and the checkpoint's own fields, and syncs it. Every save is
+//! numbered; the checkpoint file says which save it holds (`save`). When
+//! the journal has grown past half the checkpoint file (and past
+//! [`JOURNAL_MIN_BYTES`]), or the daemon stops, the whole state is
+//! written as a new checkpoint file (atomically, as above) and the journal
+//! is removed. Reading back ([`Store::load`]) takes the checkpoint file and
+//! replays the journal's lines that come after its save, in order.
+//!
+//! A line cut short by a crash or a full disk is never followed by
+//! another: a failed append is cut back to where it began, and if even
+//! that fails the next save is a whole checkpoint file. A line that does
+//! not read back ends the replay there (with one warning): what came
+//! after it cannot be applied to what came before it.
 
 use std::fs;
 use std::io;
@@ -53,6 +74,10 @@ pub struct Checkpoint {
     /// that had no pending file.
     #[serde(default)]
     pub commit: u64,
+    /// The number of the last save this state comes from (see the journal,
+    /// above); 0 in checkpoints of versions without a journal.
+    #[serde(default)]
+    pub save: u64,
     /// The tracker itself.
     pub tracker: Tracker,
 }
@@ -66,6 +91,7 @@ impl Checkpoint {
             taken_at: None,
             content_sha256: None,
             commit: 0,
+            save: 0,
             tracker,
         }
     }
@@ -146,37 +172,254 @@ pub fn load(path: &Path, source: &str) -> Result<Option<Checkpoint>, CheckpointE
     Ok(Some(checkpoint))
 }
 
-/// The SHA-256 of a checkpoint's JSON, to tell whether it changed.
-pub type Digest = [u8; 32];
+/// The journal beside a checkpoint file.
+pub fn journal_path(checkpoint: &Path) -> PathBuf {
+    checkpoint.with_extension("journal")
+}
 
-/// Replace the checkpoint file atomically and durably unless its JSON has
-/// the digest `previous` (the last one written): returns the new digest and
-/// whether the file was replaced. The JSON is streamed into the file and
-/// hashed on the way; at 50,000 tunnels it is about 80 MB, which neither a
-/// buffer of it nor a copy of the last one kept for comparing adds to the
-/// daemon's memory, and it is encoded once per poll, not twice.
-pub fn store_if_changed(
-    path: &Path,
-    checkpoint: &Checkpoint,
-    previous: Option<Digest>,
-) -> Result<(Digest, bool), CheckpointError> {
-    use sha2::Digest as _;
-    let mut digest = None;
-    let replaced = crate::atomic::replace_with_if(path, |file| {
-        let mut hashing = Hashing {
-            inner: file,
-            hash: sha2::Sha256::new(),
+/// The journal is folded into a whole checkpoint file once it is larger
+/// than half of that file and than this: a small gateway's checkpoint is a
+/// few kilobytes, and rewriting it at every second poll would be the cost
+/// the journal is there to avoid.
+pub const JOURNAL_MIN_BYTES: u64 = 1024 * 1024;
+
+/// The checkpoint's own fields as a journal line repeats them.
+#[derive(Serialize, Deserialize)]
+struct Head {
+    taken_at: Option<i64>,
+    content_sha256: Option<String>,
+    commit: u64,
+}
+
+/// One journal line, as read back.
+#[derive(Deserialize)]
+struct Entry {
+    save: u64,
+    source: String,
+    head: Head,
+    delta: Box<serde_json::value::RawValue>,
+}
+
+/// What a [`Store::save`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    /// One line appended to the journal, with this many changed records.
+    Delta(usize),
+    /// A whole checkpoint file (the journal folded in and removed).
+    Full,
+}
+
+/// One source's saved state: its checkpoint file, its journal, and what
+/// they hold (record fingerprints), so that a save writes only what changed.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    source: String,
+    saved: crate::track::journal::Saved,
+    /// The number of the last save that reached the disk.
+    save: u64,
+    journal_bytes: u64,
+    full_bytes: u64,
+    /// Set when the journal may end in a torn line: the next save is whole.
+    whole_next: bool,
+}
+
+impl Store {
+    /// An empty store for `source` at `path` (nothing saved yet).
+    pub fn new(path: &Path, source: &str) -> Store {
+        Store {
+            path: path.to_path_buf(),
+            source: source.to_string(),
+            saved: Default::default(),
+            save: 0,
+            journal_bytes: 0,
+            full_bytes: 0,
+            whole_next: true,
+        }
+    }
+
+    /// Read a source's checkpoint file and replay its journal; `Ok(None)`
+    /// (with an empty store) when there is none yet. A journal line that
+    /// does not read back ends the replay; it is named in the returned
+    /// warning.
+    pub fn load(
+        path: &Path,
+        source: &str,
+    ) -> Result<(Option<Checkpoint>, Store, Option<String>), CheckpointError> {
+        let mut store = Store::new(path, source);
+        let Some(mut checkpoint) = load(path, source)? else {
+            return Ok((None, store, None));
         };
-        serde_json::to_writer(&mut hashing, checkpoint).map_err(std::io::Error::other)?;
-        let d: Digest = hashing.hash.finalize().into();
-        digest = Some(d);
-        Ok(previous != Some(d))
-    })
-    .map_err(|e| CheckpointError::Io {
-        path: path.to_path_buf(),
-        error: e.error,
-    })?;
-    Ok((digest.unwrap_or_default(), replaced))
+        store.full_bytes = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        store.save = checkpoint.save;
+        let journal = journal_path(path);
+        let mut warning = None;
+        if let Some(bytes) = read_if_there(&journal)? {
+            let mut offset = 0;
+            for line in bytes.split_inclusive(|b| *b == b'\n') {
+                let at = offset;
+                offset += line.len();
+                let Some(line) = line.strip_suffix(b"\n") else {
+                    // Torn by a crash: that save never happened.
+                    break;
+                };
+                let applied = serde_json::from_slice::<Entry>(line)
+                    .map_err(|e| e.to_string())
+                    .and_then(|entry| {
+                        if entry.source != source {
+                            return Err(format!("a line of source {:?}", entry.source));
+                        }
+                        if entry.save <= store.save {
+                            return Ok(()); // folded into the checkpoint file already
+                        }
+                        if entry.save != store.save + 1 {
+                            return Err(format!("save {} follows save {}", entry.save, store.save));
+                        }
+                        checkpoint
+                            .tracker
+                            .apply_delta(entry.delta.get().as_bytes())
+                            .map_err(|e| e.to_string())?;
+                        checkpoint.taken_at = entry.head.taken_at;
+                        checkpoint.content_sha256 = entry.head.content_sha256;
+                        checkpoint.commit = entry.head.commit;
+                        checkpoint.save = entry.save;
+                        store.save = entry.save;
+                        Ok(())
+                    });
+                if let Err(reason) = applied {
+                    warning = Some(format!(
+                        "journal {} unreadable at byte {at} ({reason}); resuming from save {}",
+                        journal.display(),
+                        store.save
+                    ));
+                    break;
+                }
+            }
+            store.journal_bytes = bytes.len() as u64;
+        }
+        store.saved = crate::track::journal::Saved::of(&checkpoint.tracker);
+        // A journal that ends early or badly is replaced by a whole file.
+        store.whole_next = warning.is_some();
+        Ok((Some(checkpoint), store, warning))
+    }
+
+    /// Save `checkpoint` (setting its `save` number): one journal line with
+    /// what changed since the last save, or a whole checkpoint file when
+    /// the journal has grown large (or `whole` asks for one). On failure
+    /// nothing counts as saved, and the next save writes the change again.
+    pub fn save(
+        &mut self,
+        checkpoint: &mut Checkpoint,
+        whole: bool,
+    ) -> Result<Saved, CheckpointError> {
+        let large = self.journal_bytes > JOURNAL_MIN_BYTES.max(self.full_bytes / 2);
+        if whole || large || self.whole_next {
+            self.save_whole(checkpoint)?;
+            return Ok(Saved::Full);
+        }
+        let journal = journal_path(&self.path);
+        let io = |error: io::Error| CheckpointError::Io {
+            path: journal.clone(),
+            error,
+        };
+        let delta = self
+            .saved
+            .delta(&mut checkpoint.tracker)
+            .map_err(|e| io(io::Error::other(e)))?;
+        let head = Head {
+            taken_at: checkpoint.taken_at,
+            content_sha256: checkpoint.content_sha256.clone(),
+            commit: checkpoint.commit,
+        };
+        let mut line = Vec::with_capacity(delta.json.len() + 256);
+        line.extend_from_slice(format!(r#"{{"save":{},"source":"#, self.save + 1).as_bytes());
+        serde_json::to_writer(&mut line, &self.source).map_err(|e| io(io::Error::other(e)))?;
+        line.extend_from_slice(br#","head":"#);
+        serde_json::to_writer(&mut line, &head).map_err(|e| io(io::Error::other(e)))?;
+        line.extend_from_slice(br#","delta":"#);
+        line.extend_from_slice(&delta.json);
+        line.extend_from_slice(b"}\n");
+        self.append(&line).map_err(io)?;
+        let records = delta.records;
+        self.saved.accept(delta);
+        self.save += 1;
+        checkpoint.save = self.save;
+        self.journal_bytes += line.len() as u64;
+        Ok(Saved::Delta(records))
+    }
+
+    /// Append one line to the journal and sync it; a failed append is cut
+    /// back to where it began (or, failing that, the next save is whole).
+    fn append(&mut self, line: &[u8]) -> io::Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = journal_path(&self.path);
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o640)
+            .open(&path)?;
+        let start = file.metadata()?.len();
+        let written = file.write_all(line).and_then(|()| file.sync_data());
+        if let Err(e) = written {
+            if file.set_len(start).and_then(|()| file.sync_data()).is_err() {
+                self.whole_next = true;
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Write the whole state as the checkpoint file and remove the journal.
+    fn save_whole(&mut self, checkpoint: &mut Checkpoint) -> Result<(), CheckpointError> {
+        checkpoint.save = self.save + 1;
+        let mut bytes = 0u64;
+        let written = crate::atomic::replace_with(&self.path, |file| {
+            let mut counting = Counting {
+                inner: file,
+                bytes: 0,
+            };
+            serde_json::to_writer(&mut counting, &*checkpoint).map_err(io::Error::other)?;
+            bytes = counting.bytes;
+            Ok(())
+        });
+        if let Err(e) = written {
+            checkpoint.save = self.save;
+            return Err(CheckpointError::Io {
+                path: self.path.clone(),
+                error: e.error,
+            });
+        }
+        self.save += 1;
+        self.full_bytes = bytes;
+        self.whole_next = false;
+        self.saved = crate::track::journal::Saved::of(&checkpoint.tracker);
+        // Its lines are all folded in now (and skipped if it stays).
+        // Left behind (it cannot be removed), its lines are skipped at the
+        // next load, and new ones follow them.
+        if fs::remove_file(journal_path(&self.path)).is_ok() {
+            self.journal_bytes = 0;
+        }
+        Ok(())
+    }
+}
+
+/// A writer that counts what it passes on.
+struct Counting<'a> {
+    inner: &'a mut dyn std::io::Write,
+    bytes: u64,
+}
+
+impl std::io::Write for Counting<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The pending file beside a checkpoint file: the events of its last
@@ -280,25 +523,6 @@ pub fn remove_pending(path: &Path) -> Result<(), CheckpointError> {
     }
 }
 
-/// A writer that hashes what it passes on.
-struct Hashing<'a> {
-    inner: &'a mut dyn std::io::Write,
-    hash: sha2::Sha256,
-}
-
-impl std::io::Write for Hashing<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        use sha2::Digest as _;
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +605,119 @@ mod tests {
         json.as_object_mut().unwrap().remove("commit");
         fs::write(&path, json.to_string()).unwrap();
         assert_eq!(load(&path, "local").unwrap().unwrap().commit, 0);
+    }
+
+    /// The lab series through a tracker, saved after every snapshot; returns
+    /// the store, the checkpoint and the JSON of every state saved.
+    fn saved_series(dir: &Path, whole_first: bool) -> (Store, Checkpoint, Vec<String>) {
+        let path = dir.join("lab.json");
+        let mut store = Store::new(&path, "lab");
+        let mut checkpoint = Checkpoint::new(
+            "lab",
+            Tracker::new(crate::track::TrackerConfig::new("west")),
+        );
+        let series = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/lab-4.10/series");
+        let mut dumps: Vec<_> = fs::read_dir(series)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        dumps.sort();
+        let mut states = Vec::new();
+        for (i, dump) in dumps.iter().enumerate().take(20) {
+            let mut snap = crate::status::parse(&fs::read_to_string(dump).unwrap());
+            snap.taken_at = Some(1_795_857_662 + 5 * i as i64);
+            checkpoint.taken_at = snap.taken_at;
+            checkpoint.tracker.observe(&snap);
+            let saved = store.save(&mut checkpoint, whole_first && i == 0).unwrap();
+            assert_eq!(saved == Saved::Full, i == 0, "save {i}: {saved:?}");
+            states.push(serde_json::to_string(&checkpoint.tracker).unwrap());
+        }
+        (store, checkpoint, states)
+    }
+
+    /// The tracker as JSON, without the `last_seen` a journal leaves out.
+    fn comparable(json: &str) -> serde_json::Value {
+        let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+        if let Some(sas) = v["sas"].as_object_mut() {
+            for sa in sas.values_mut() {
+                sa["last_seen"] = serde_json::Value::Null;
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn a_journal_replays_to_the_state_last_saved_and_a_torn_line_is_no_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, checkpoint, states) = saved_series(dir.path(), false);
+        assert_eq!(store.save, 20);
+        let journal = journal_path(&dir.path().join("lab.json"));
+        assert!(
+            journal.exists(),
+            "19 saves after the first are journal lines"
+        );
+        let (loaded, again, warning) = Store::load(&dir.path().join("lab.json"), "lab").unwrap();
+        let loaded = loaded.unwrap();
+        assert_eq!(warning, None);
+        assert_eq!((loaded.save, again.save), (20, 20));
+        assert_eq!(loaded.taken_at, checkpoint.taken_at);
+        assert_eq!(
+            comparable(&serde_json::to_string(&loaded.tracker).unwrap()),
+            comparable(&states[19])
+        );
+        // Cut the last line short: the state of the save before it.
+        let bytes = fs::read(&journal).unwrap();
+        fs::write(&journal, &bytes[..bytes.len() - 10]).unwrap();
+        let (loaded, _, warning) = Store::load(&dir.path().join("lab.json"), "lab").unwrap();
+        let loaded = loaded.unwrap();
+        assert_eq!(
+            warning, None,
+            "a torn last line is a save that never happened"
+        );
+        assert_eq!(loaded.save, 19);
+        assert_eq!(
+            comparable(&serde_json::to_string(&loaded.tracker).unwrap()),
+            comparable(&states[18])
+        );
+    }
+
+    #[test]
+    fn a_garbled_journal_line_ends_the_replay_there_with_one_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, _, states) = saved_series(dir.path(), false);
+        let journal = journal_path(&dir.path().join("lab.json"));
+        let text = fs::read_to_string(&journal).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines[5] = "{not json";
+        fs::write(&journal, lines.join("\n") + "\n").unwrap();
+        let (loaded, _, warning) = Store::load(&dir.path().join("lab.json"), "lab").unwrap();
+        let loaded = loaded.unwrap();
+        let warning = warning.expect("a warning");
+        assert!(
+            warning.contains("lab.journal") && warning.contains("save 6"),
+            "{warning}"
+        );
+        assert_eq!(loaded.save, 6);
+        assert_eq!(
+            comparable(&serde_json::to_string(&loaded.tracker).unwrap()),
+            comparable(&states[5])
+        );
+    }
+
+    #[test]
+    fn a_whole_save_folds_the_journal_in_and_lines_left_behind_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lab.json");
+        let (mut store, mut checkpoint, _) = saved_series(dir.path(), false);
+        let journal = journal_path(&path);
+        let old_journal = fs::read(&journal).unwrap();
+        assert_eq!(store.save(&mut checkpoint, true).unwrap(), Saved::Full);
+        assert!(!journal.exists());
+        assert_eq!(load(&path, "lab").unwrap().unwrap().save, 21);
+        // A journal that could not be removed: its saves are in the file.
+        fs::write(&journal, &old_journal).unwrap();
+        let (loaded, _, warning) = Store::load(&path, "lab").unwrap();
+        assert_eq!((loaded.unwrap().save, warning), (21, None));
     }
 
     #[test]

@@ -232,10 +232,8 @@ fn events_held_for_their_records_are_delivered_at_sigterm_and_not_again_after_a_
         .spool("batch_max_wait", "20ms");
     let config = with_audit_source(config, root, "auditd-log", Some(&log)).write();
     let stderr = root.join("stderr.log");
-    let checkpoint = root.join("state/checkpoint/lab.json");
     let holds_the_rekey = || {
-        let text = fs::read_to_string(&checkpoint).unwrap_or_default();
-        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let json = saved_checkpoint(&root.join("state"), "lab").unwrap_or_default();
         json["tracker"]["audit"]["waiting"]
             .as_array()
             .is_some_and(|w| w.iter().any(|e| e.to_string().contains("child-sa-rekeyed")))

@@ -44,8 +44,7 @@ fn put_dump(root: &Path, epoch: i64) {
 }
 
 fn checkpoint(root: &Path) -> Option<Value> {
-    let text = fs::read_to_string(root.join("state/checkpoint/lab.json")).ok()?;
-    serde_json::from_str(&text).ok()
+    crate::support::daemon::saved_checkpoint(&root.join("state"), "lab")
 }
 
 fn events(root: &Path) -> Vec<Value> {

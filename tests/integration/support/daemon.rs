@@ -162,11 +162,17 @@ pub fn wait_until(limit: Duration, what: &str, daemon: &Daemon, mut done: impl F
     }
 }
 
+/// A source's checkpoint as the daemon would read it back now: its
+/// checkpoint file with its journal replayed, as JSON.
+pub fn saved_checkpoint(state: &Path, source: &str) -> Option<Value> {
+    let path = state.join("checkpoint").join(format!("{source}.json"));
+    let (checkpoint, ..) = swantrail::daemon::checkpoint::Store::load(&path, source).ok()?;
+    serde_json::to_value(checkpoint?).ok()
+}
+
 /// The `taken_at` of the last snapshot in a source's checkpoint.
 pub fn checkpoint_taken_at(state: &Path, source: &str) -> Option<i64> {
-    let text = fs::read_to_string(state.join("checkpoint").join(format!("{source}.json"))).ok()?;
-    let json: Value = serde_json::from_str(&text).ok()?;
-    json["taken_at"].as_i64()
+    saved_checkpoint(state, source)?["taken_at"].as_i64()
 }
 
 /// Every event line in every file of `dir` (the sink's file and its

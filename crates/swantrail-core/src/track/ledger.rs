@@ -212,7 +212,7 @@ pub enum Identity {
 /// Exact (trafficstatus) and rounded (status `ESPin=5KB`) readings are kept
 /// apart, so rounding is never mistaken for a wrap; the total is the larger
 /// of the two, the best lower bound of what really went through.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ByteCounter {
     /// Readings from trafficstatus.
     pub exact: Reading,
@@ -221,7 +221,7 @@ pub struct ByteCounter {
 }
 
 /// One source of byte readings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Reading {
     /// The last raw reading.
     pub last: Option<u64>,
@@ -263,7 +263,7 @@ impl ByteCounter {
 
 /// One tunnel: a connection instance keyed by (base name, peer), so that
 /// road-warrior instances that churn (`"rw"[1]` → `"rw"[2]`) stay one tunnel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize)]
 pub struct TunnelRecord {
     /// The connection reference last seen for this tunnel.
     pub conn: ConnRef,
@@ -278,7 +278,7 @@ pub struct TunnelRecord {
 }
 
 /// The current up period of a tunnel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct UpPeriod {
     /// When it came up.
     pub since: i64,
@@ -293,7 +293,7 @@ pub struct UpPeriod {
 }
 
 /// A tunnel that is trying to come up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Negotiating {
     /// When the first attempt was seen.
     pub since: i64,
@@ -304,7 +304,7 @@ pub struct Negotiating {
 }
 
 /// A loaded connection (base connections only; instances are tunnels).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConnectionRecord {
     /// `$N` connection serial, 4.0+.
     pub conn_serial: Option<u64>,
@@ -671,6 +671,20 @@ impl TunnelTable {
                 self.by_key.get(key).is_some_and(|t| changed(key, t))
             })
             .collect()
+    }
+
+    /// Remove the tunnel `key`, if known.
+    pub fn remove(&mut self, key: &TunnelKey) -> Option<TunnelRecord> {
+        work::count(1);
+        let rec = self.by_key.remove(key)?;
+        self.touched.remove(key);
+        if let Some(keys) = self.by_name.get_mut(key.name.as_str()) {
+            keys.retain(|other| other != key);
+            if keys.is_empty() {
+                self.by_name.remove(key.name.as_str());
+            }
+        }
+        Some(rec)
     }
 
     /// Keep only the tunnels `keep` says to.

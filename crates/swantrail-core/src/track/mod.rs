@@ -11,6 +11,7 @@
 //! same ids. It must never diff an incomplete snapshot, and never conclude
 //! that an SA is gone from a snapshot kind that does not list such SAs.
 
+pub mod journal;
 pub mod ledger;
 mod linux_audit;
 
