@@ -674,13 +674,17 @@ async fn handle(
         write_checkpoint(&report.source, tracked, metrics, false);
         return Ok(queued);
     }
-    for event in &events {
-        debug!(source = %report.source, id = event.id(), action = event.action(), "computed");
-    }
-    let unspooled = Unspooled {
-        lines: events.iter().map(|e| e.to_json_line()).collect(),
-        actions: events.iter().map(|e| e.action().to_string()).collect(),
+    // Encoded one by one, each event dropped once it is a line: a first
+    // poll of a big gateway makes hundreds of thousands.
+    let mut unspooled = Unspooled {
+        lines: Vec::with_capacity(events.len()),
+        actions: Vec::with_capacity(events.len()),
     };
+    for event in events {
+        debug!(source = %report.source, id = event.id(), action = event.action(), "computed");
+        unspooled.lines.push(event.to_json_line());
+        unspooled.actions.push(event.action().to_string());
+    }
     commit(&report.source, tracked, unspooled, metrics).await?;
     queued += spool_unspooled(&report.source, tracked, delivery, metrics).await?;
     Ok(queued)

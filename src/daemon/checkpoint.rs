@@ -635,12 +635,18 @@ mod tests {
         (store, checkpoint, states)
     }
 
-    /// The tracker as JSON, without the `last_seen` a journal leaves out.
+    /// The tracker as JSON, without the `last_seen` a journal leaves out,
+    /// and with due times to the minute, as a journal compares them.
     fn comparable(json: &str) -> serde_json::Value {
         let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
         if let Some(sas) = v["sas"].as_object_mut() {
             for sa in sas.values_mut() {
                 sa["last_seen"] = serde_json::Value::Null;
+                for due in ["expire_due_at", "replace_due_at", "rekey_due_at"] {
+                    if let Some(d) = sa[due].as_i64() {
+                        sa[due] = serde_json::Value::from(d.div_euclid(64));
+                    }
+                }
             }
         }
         v

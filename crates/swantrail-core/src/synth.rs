@@ -405,6 +405,12 @@ impl Gateway {
 /// The kernel `add_time` of serial 0: a fixed day, so dumps are reproducible.
 const ADD_TIME_BASE: u64 = 1_795_000_000;
 
+/// The seconds one step of a [`Series`] stands for: the daemon's default
+/// poll interval, which `scripts/scale.sh` polls at. Printed timers count
+/// down by this much per step, as pluto's do between two listings, so a
+/// tracker polling the series sees each SA due at the same time.
+pub const STEP_SECONDS: u64 = 10;
+
 /// Bytes through tunnel `id` after `step` steps: grows by step, wraps
 /// nowhere near 32 bits.
 fn counter(id: usize, step: u64) -> u64 {
@@ -823,7 +829,11 @@ fn state_lines(t: &Tunnel, step: u64, dialect: Dialect) -> Vec<(bool, String)> {
     let conn = t.conn_ref();
     let bare = &conn;
     let i = t.id;
-    let rekey = 600 + (i as u64 * 37) % 27_000;
+    // pluto's timers count down between listings: a step is
+    // STEP_SECONDS, so each SA's due times stay where they were.
+    let rekey = (600 + (i as u64 * 37) % 27_000)
+        .saturating_sub(step * STEP_SECONDS)
+        .max(60);
     let mut lines = Vec::new();
     let s = &t.serials;
     if t.dead() {

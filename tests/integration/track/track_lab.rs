@@ -495,7 +495,7 @@ fn priming_a_synthetic_gateway_gives_the_same_next_events() {
 /// A tracker rebuilt at any step from an old full save and the deltas
 /// taken since (the daemon's checkpoint journal) gives, from there on, the
 /// events of the tracker that never stopped — although the deltas leave
-/// out byte counters and `last_seen` (track/journal.rs).
+/// out `last_seen` and compare due times to the minute (track/journal.rs).
 #[test]
 fn tracker_rebuilt_from_a_full_save_and_its_deltas_continues_identically() {
     use swantrail::track::journal::Saved;

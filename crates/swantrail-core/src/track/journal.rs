@@ -9,11 +9,14 @@
 //! whose fingerprint differs or that are gone; [`Tracker::apply_delta`]
 //! replays such a delta onto the tracker it was taken from.
 //!
+//! Due times are compared to the minute, see [`DUE_SLACK_S`].
+//!
 //! Two fields of an SA change at every poll on a busy gateway: its byte
 //! counters and the time it was last listed. An SA whose counters alone
 //! changed is written as its serial and counters (about 60 bytes, not the
-//! whole record), so a busy gateway's delta stays small. `last_seen` is
-//! left out: the full save the journal is compacted into now and then
+//! whole record): the counters are what a tunnel's end reports, and a
+//! daemon killed at any moment must report the same afterwards as one
+//! that never stopped. `last_seen` is left out: the full save the journal is compacted into now and then
 //! (the daemon's checkpoint) carries it, and the next listing sets it
 //! again; a tracker rebuilt from a full save and its deltas gives the
 //! same events as one that never stopped (`tests/integration/track`).
@@ -76,6 +79,14 @@ pub struct Delta {
     connections: Vec<(String, Option<u64>)>,
 }
 
+/// Due times are fingerprinted to this many seconds. pluto prints a timer
+/// as whole seconds from its own clock, so the due time a listing gives
+/// (poll time + `in Ns`) moves by a second either way from poll to poll
+/// without anything having changed; a record is written again when one
+/// moves to another 64-second slot (about one SA in thirty per poll), or
+/// changes otherwise, and a rescheduled timer almost always does.
+const DUE_SLACK_S: i64 = 64;
+
 fn print_of(value: &impl Hash) -> u64 {
     let mut h = FxHasher::default();
     value.hash(&mut h);
@@ -122,8 +133,10 @@ fn sa_print(rec: &SaRecord) -> (u64, u64) {
         spi_out,
     )
         .hash(&mut h);
-    (add_time, port, user, expire_shown, expire_due_at).hash(&mut h);
-    (replace_due_at, rekey_due_at, replaces, replaced_by).hash(&mut h);
+    (add_time, port, user, expire_shown, replaces, replaced_by).hash(&mut h);
+    for due in [expire_due_at, replace_due_at, rekey_due_at] {
+        due.map(|d| d.div_euclid(DUE_SLACK_S)).hash(&mut h);
+    }
     (h.finish(), print_of(&(bytes_in, bytes_out)))
 }
 
