@@ -59,13 +59,17 @@ fn file_to_file_config(root: &Path, settle: &str, poll: &str, force_poll: bool) 
 // ------------------------------------------------------------------ tests
 
 /// Feed the series one dump at a time, waiting until each is checkpointed;
-/// with `kills`, SIGKILL the daemon at a random moment after those dumps and
-/// restart it. Returns the event lines of all output files.
+/// with `kills`, SIGKILL the daemon at a random moment within `kill_window`
+/// after those dumps and restart it. Without kills, and with a zero
+/// `kill_window`, sets it to half again the median time a dump took to be
+/// checkpointed, for a run with kills. Returns the event lines of all
+/// output files.
 fn run_series(
     root: &Path,
     series: &[(i64, PathBuf)],
     kills: &BTreeSet<usize>,
     seed: u64,
+    kill_window: &mut Duration,
     killed_before_checkpoint: &mut usize,
 ) -> Vec<String> {
     let config = file_to_file_config(root, "30ms", "1s", false);
@@ -74,12 +78,17 @@ fn run_series(
     let stderr = root.join("stderr.log");
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut daemon = Daemon::start(&config, &stderr);
+    let mut took = Vec::new();
     for (index, (epoch, dump)) in series.iter().enumerate() {
-        write_by_rename(&watched, &fs::read_to_string(dump).unwrap(), *epoch);
+        let text = fs::read_to_string(dump).unwrap();
+        let written = Instant::now();
+        write_by_rename(&watched, &text, *epoch);
         if kills.contains(&index) {
             // Anywhere from "not yet seen" through "spooled, not yet
             // checkpointed" to "checkpointed, sink still draining".
-            std::thread::sleep(Duration::from_millis(rng.u64(0..100)));
+            std::thread::sleep(Duration::from_millis(
+                rng.u64(0..kill_window.as_millis().max(1) as u64),
+            ));
             daemon.crash();
             if checkpoint_taken_at(&state, "lab") != Some(*epoch) {
                 *killed_before_checkpoint += 1;
@@ -93,6 +102,11 @@ fn run_series(
             &daemon,
             || checkpoint_taken_at(&state, "lab") == Some(epoch),
         );
+        took.push(written.elapsed());
+    }
+    if kill_window.is_zero() {
+        took.sort();
+        *kill_window = took[took.len() / 2] * 3 / 2;
     }
     // SIGTERM before the daemon set up its handlers would kill it outright.
     wait_until(Duration::from_secs(20), "the last start", &daemon, || {
@@ -103,11 +117,26 @@ fn run_series(
     event_lines(&root.join("out"))
 }
 
-#[test]
-fn sigkill_at_twenty_random_moments_loses_no_event_and_repeats_only_identical_ids() {
-    let series = lab_series();
+/// Run `series` uninterrupted and again with `kill_count` SIGKILLs at
+/// random moments, and check that the crashed run lost no event of the
+/// uninterrupted one and that every id it gave names the same event.
+/// A kill lands within `kill_window` after a dump is written; zero means
+/// half again the median time the uninterrupted run took for one.
+/// Returns the uninterrupted run's actions.
+fn assert_crash_safe(
+    series: &[(i64, PathBuf)],
+    kill_count: usize,
+    mut kill_window: Duration,
+) -> BTreeSet<String> {
     let reference_dir = tempfile::tempdir().unwrap();
-    let reference = run_series(reference_dir.path(), &series, &BTreeSet::new(), 0, &mut 0);
+    let reference = run_series(
+        reference_dir.path(),
+        series,
+        &BTreeSet::new(),
+        0,
+        &mut kill_window,
+        &mut 0,
+    );
     assert!(
         reference.len() >= 5,
         "the series gives too few events: {reference:?}"
@@ -118,7 +147,6 @@ fn sigkill_at_twenty_random_moments_loses_no_event_and_repeats_only_identical_id
         assert!(previous.is_none(), "an uninterrupted run repeated {line}");
     }
     let actions: BTreeSet<String> = reference.iter().map(|l| action(l)).collect();
-    assert!(actions.contains("tunnel-up"), "{actions:?}");
 
     // SWANTRAIL_TEST_SEED replays (or varies) the kill moments.
     let seed = std::env::var("SWANTRAIL_TEST_SEED")
@@ -128,12 +156,19 @@ fn sigkill_at_twenty_random_moments_loses_no_event_and_repeats_only_identical_id
     eprintln!("seed {seed}");
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut kills = BTreeSet::new();
-    while kills.len() < 20.min(series.len()) {
+    while kills.len() < kill_count.min(series.len()) {
         kills.insert(rng.usize(0..series.len()));
     }
     let crashed_dir = tempfile::tempdir().unwrap();
     let mut early_kills = 0;
-    let crashed = run_series(crashed_dir.path(), &series, &kills, seed, &mut early_kills);
+    let crashed = run_series(
+        crashed_dir.path(),
+        series,
+        &kills,
+        seed,
+        &mut kill_window,
+        &mut early_kills,
+    );
 
     let crashed_ids: BTreeSet<String> = crashed.iter().map(|l| event_id(l)).collect();
     let missing: Vec<&&String> = by_id
@@ -143,7 +178,9 @@ fn sigkill_at_twenty_random_moments_loses_no_event_and_repeats_only_identical_id
         .collect();
     assert!(
         missing.is_empty(),
-        "events lost across crashes: {missing:#?}"
+        "{} events lost across crashes, the first: {:#?}",
+        missing.len(),
+        missing.iter().take(3).collect::<Vec<_>>()
     );
     for line in &crashed {
         let id = event_id(line);
@@ -157,11 +194,54 @@ fn sigkill_at_twenty_random_moments_loses_no_event_and_repeats_only_identical_id
         );
     }
     eprintln!(
-        "{} events, {} lines after 20 crashes ({early_kills} before the dump was checkpointed, {} duplicates)",
+        "{} events, {} lines after {} crashes within {kill_window:?} of a dump ({early_kills} before it was checkpointed, {} duplicates)",
         reference.len(),
         crashed.len(),
+        kills.len(),
         crashed.len() - reference.len()
     );
+    actions
+}
+
+#[test]
+fn sigkill_at_twenty_random_moments_loses_no_event_and_repeats_only_identical_ids() {
+    let actions = assert_crash_safe(&lab_series(), 20, Duration::from_millis(100));
+    assert!(actions.contains("tunnel-up"), "{actions:?}");
+}
+
+/// The same on a 10,000-tunnel gateway churning 1 % per poll (rekeys,
+/// additions, deletions, half-open negotiations): the checkpoint is a
+/// journal of what each poll changed, folded into a whole file now and
+/// then, and a kill may land in either.
+#[test]
+fn sigkill_on_a_ten_thousand_tunnel_churning_gateway_loses_no_event_and_repeats_only_identical_ids()
+{
+    use swantrail::synth::{Churn, Dialect, Output, STEP_SECONDS, Series};
+    let dir = tempfile::tempdir().unwrap();
+    let mut series = Series::new(10_000, Churn::even(0.01));
+    let mut dumps = Vec::new();
+    for step in 0..6 {
+        let path = dir.path().join(format!("status-{step}.txt"));
+        fs::write(
+            &path,
+            series.gateway().dump(Dialect::V5_4, Output::Status).text,
+        )
+        .unwrap();
+        dumps.push((1_800_000_000 + step * STEP_SECONDS as i64, path));
+        series.advance();
+    }
+    let actions = assert_crash_safe(&dumps, 4, Duration::ZERO);
+    for action in [
+        "child-sa-rekeyed",
+        "tunnel-down",
+        "tunnel-up",
+        "negotiation-started",
+    ] {
+        assert!(
+            actions.contains(action),
+            "{action} missing from {actions:?}"
+        );
+    }
 }
 
 /// The watched-file scenario, by inotify or by polling.
