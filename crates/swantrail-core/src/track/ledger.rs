@@ -332,9 +332,9 @@ pub struct ConnectionRecord {
 pub struct SaTable {
     by_serial: FxHashMap<u64, SaRecord>,
     /// Serials of every SA of a tunnel.
-    by_tunnel: FxHashMap<TunnelKey, BTreeSet<u64>>,
+    by_tunnel: FxHashMap<TunnelKey, Serials>,
     /// Serials of the SAs whose `parent_serial` is the key.
-    by_parent: FxHashMap<u64, BTreeSet<u64>>,
+    by_parent: FxHashMap<u64, Serials>,
     /// Serials of the SAs not (yet) established: the few a poll checks for
     /// a stalled negotiation, without visiting every record.
     half_open: BTreeSet<u64>,
@@ -419,7 +419,7 @@ impl SaTable {
                 remove_from(&mut self.by_parent, &p, serial);
             }
             if let Some(p) = now {
-                self.by_parent.entry(p).or_default().insert(serial);
+                add_serial(self.by_parent.entry(p).or_default(), serial);
             }
         }
         Some(out)
@@ -436,10 +436,7 @@ impl SaTable {
         rec.conn = conn.clone();
         if rec.tunnel != key {
             remove_from(&mut self.by_tunnel, &rec.tunnel, serial);
-            self.by_tunnel
-                .entry(key.clone())
-                .or_default()
-                .insert(serial);
+            add_serial(self.by_tunnel.entry(key.clone()).or_default(), serial);
             rec.tunnel = key;
         }
     }
@@ -475,16 +472,13 @@ impl SaTable {
 
     fn index(&mut self, rec: &SaRecord) {
         match self.by_tunnel.get_mut(&rec.tunnel) {
-            Some(set) => {
-                set.insert(rec.serial);
-            }
+            Some(set) => add_serial(set, rec.serial),
             None => {
-                self.by_tunnel
-                    .insert(rec.tunnel.clone(), BTreeSet::from([rec.serial]));
+                self.by_tunnel.insert(rec.tunnel.clone(), vec![rec.serial]);
             }
         }
         if let Some(p) = rec.parent_serial {
-            self.by_parent.entry(p).or_default().insert(rec.serial);
+            add_serial(self.by_parent.entry(p).or_default(), rec.serial);
         }
         if !rec.established {
             self.half_open.insert(rec.serial);
@@ -515,15 +509,30 @@ impl SaTable {
     }
 }
 
+/// The serials under one key of an index, ascending. A tunnel has one to
+/// three SAs and an IKE SA one or two children: a sorted vector holds them
+/// in the 16 bytes they take, where a `BTreeSet` took a 200-byte node, for
+/// each of a gateway's tens of thousands of tunnels.
+type Serials = Vec<u64>;
+
+/// Add `serial` to a set of serials, keeping it sorted.
+fn add_serial(set: &mut Serials, serial: u64) {
+    if let Err(at) = set.binary_search(&serial) {
+        set.insert(at, serial);
+    }
+}
+
 /// Take `serial` out of `key`'s set, dropping the set when it empties so
 /// that churn does not leave empty sets behind.
-fn remove_from<K, Q>(map: &mut FxHashMap<K, BTreeSet<u64>>, key: &Q, serial: u64)
+fn remove_from<K, Q>(map: &mut FxHashMap<K, Serials>, key: &Q, serial: u64)
 where
     K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
     Q: std::hash::Hash + Eq + ?Sized,
 {
     if let Some(set) = map.get_mut(key) {
-        set.remove(&serial);
+        if let Ok(at) = set.binary_search(&serial) {
+            set.remove(at);
+        }
         if set.is_empty() {
             map.remove(key);
         }
