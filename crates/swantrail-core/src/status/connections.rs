@@ -7,7 +7,7 @@
 
 use crate::snapshot::{Connection, IkeVersion, Totals};
 
-use super::lexical::{conn_name_ref, number, semicolon_items, split_key};
+use super::lexical::{conn_name_ref, number, trim};
 
 /// A connection-list line split into its connection and payload.
 pub struct ConnLine<'a> {
@@ -41,61 +41,106 @@ pub fn apply(conn: &mut Connection, payload: &str) {
         topology(conn, payload.trim());
         return;
     }
-    for item in semicolon_items(payload).map(str::trim) {
-        let serial_of = |v: &str| {
-            v.trim()
-                .trim_start_matches('#')
-                .parse::<u64>()
-                .ok()
-                .filter(|&n| n != 0)
-        };
-        if let Some((key, value)) = split_key(item) {
-            match key {
-                "newest ISAKMP SA" | "established ISAKMP SA" => {
-                    conn.newest_ike = serial_of(value).or(conn.newest_ike);
-                    conn.ike_version = Some(IkeVersion::V1);
-                }
-                "newest IKE SA" | "established IKE SA" => {
-                    conn.newest_ike = serial_of(value).or(conn.newest_ike);
-                    conn.ike_version.get_or_insert(IkeVersion::V2);
-                }
-                "newest IPsec SA" | "established IPsec SA" | "established Child SA" => {
-                    conn.newest_child = serial_of(value).or(conn.newest_child);
-                }
-                "routing" => conn.routing = Some(value.trim().to_string()),
-                "policy" => {
-                    if value.contains("IKEv1") {
-                        conn.ike_version = Some(IkeVersion::V1);
-                    } else if value.contains("IKEv2") {
-                        conn.ike_version = Some(IkeVersion::V2);
-                    }
-                }
-                "conn serial" => {
-                    let v = value
-                        .split(',')
-                        .next()
-                        .unwrap_or("")
-                        .trim()
-                        .trim_start_matches('$');
-                    conn.conn_serial = number(v).ok().map(|(_, n)| n);
-                }
-                k if k.ends_with(" algorithm newest") => {
-                    if k.starts_with("IKE") {
-                        conn.ike_algorithm = Some(value.trim().to_string());
-                        if k == "IKEv2 algorithm newest" {
-                            conn.ike_version = Some(IkeVersion::V2);
-                        }
-                    } else {
-                        conn.child_algorithm = Some(value.trim().to_string());
-                    }
-                }
-                _ => {}
+    // One pass over the bytes finds each item's end (`;`) and the end of
+    // its key (its first `": "`): most lines hold only keys nobody reads,
+    // and a search per item would cost more than the item.
+    let b = payload.as_bytes();
+    let mut start = 0;
+    let mut key_end = None;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b';' => {
+                apply_item(conn, payload, start, i, key_end);
+                start = i + 1;
+                key_end = None;
             }
-        } else if item.starts_with("IKEv1") && item.contains('+') {
-            conn.ike_version = Some(IkeVersion::V1);
-        } else if item.starts_with("IKEv2") && item.contains('+') {
-            conn.ike_version = Some(IkeVersion::V2);
+            b':' if key_end.is_none() && b.get(i + 1) == Some(&b' ') => key_end = Some(i),
+            _ => {}
         }
+    }
+    apply_item(conn, payload, start, b.len(), key_end);
+}
+
+/// The item `payload[start..end]`, whose first `": "` (if any) is at
+/// `key_end`: read as `key: value` after trimming, or as a bare item.
+fn apply_item(
+    conn: &mut Connection,
+    payload: &str,
+    start: usize,
+    end: usize,
+    key_end: Option<usize>,
+) {
+    let raw = &payload[start..end];
+    let item = trim(raw);
+    if item.is_empty() {
+        return;
+    }
+    // Where the trimmed item sits in the line: its key must end inside it.
+    let from = start + (item.as_ptr() as usize - raw.as_ptr() as usize);
+    let to = from + item.len();
+    match key_end {
+        Some(k) if k + 1 < to => {
+            apply_pair(conn, &payload[from..k], &payload[k + 2..to]);
+        }
+        _ => {
+            if item.starts_with("IKEv1") && item.contains('+') {
+                conn.ike_version = Some(IkeVersion::V1);
+            } else if item.starts_with("IKEv2") && item.contains('+') {
+                conn.ike_version = Some(IkeVersion::V2);
+            }
+        }
+    }
+}
+
+/// One `key: value` item of the connection list.
+fn apply_pair(conn: &mut Connection, key: &str, value: &str) {
+    let serial_of = |v: &str| {
+        v.trim()
+            .trim_start_matches('#')
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| n != 0)
+    };
+    match key {
+        "newest ISAKMP SA" | "established ISAKMP SA" => {
+            conn.newest_ike = serial_of(value).or(conn.newest_ike);
+            conn.ike_version = Some(IkeVersion::V1);
+        }
+        "newest IKE SA" | "established IKE SA" => {
+            conn.newest_ike = serial_of(value).or(conn.newest_ike);
+            conn.ike_version.get_or_insert(IkeVersion::V2);
+        }
+        "newest IPsec SA" | "established IPsec SA" | "established Child SA" => {
+            conn.newest_child = serial_of(value).or(conn.newest_child);
+        }
+        "routing" => conn.routing = Some(value.trim().to_string()),
+        "policy" => {
+            if value.contains("IKEv1") {
+                conn.ike_version = Some(IkeVersion::V1);
+            } else if value.contains("IKEv2") {
+                conn.ike_version = Some(IkeVersion::V2);
+            }
+        }
+        "conn serial" => {
+            let v = value
+                .split(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_start_matches('$');
+            conn.conn_serial = number(v).ok().map(|(_, n)| n);
+        }
+        k if k.ends_with(" algorithm newest") => {
+            if k.starts_with("IKE") {
+                conn.ike_algorithm = Some(value.trim().to_string());
+                if k == "IKEv2 algorithm newest" {
+                    conn.ike_version = Some(IkeVersion::V2);
+                }
+            } else {
+                conn.child_algorithm = Some(value.trim().to_string());
+            }
+        }
+        _ => {}
     }
 }
 

@@ -67,19 +67,23 @@ impl Word {
     }
 }
 
-/// `item` split at its first `": "`, as `item.split_once(": ")` (faster on
-/// the short items of the connection list).
-pub fn split_key(item: &str) -> Option<(&str, &str)> {
-    let b = item.as_bytes();
-    let mut from = 0;
-    while let Some(i) = memchr::memchr(b':', &b[from..]) {
-        let at = from + i;
-        if b.get(at + 1) == Some(&b' ') {
-            return Some((&item[..at], &item[at + 2..]));
-        }
-        from = at + 1;
+/// `text` without leading and trailing whitespace, as `str::trim`, with
+/// the ASCII ends (nearly all of them) told apart without decoding.
+pub fn trim(text: &str) -> &str {
+    let b = text.as_bytes();
+    let mut start = 0;
+    while start < b.len() && b[start] < 0x80 && (b[start] as char).is_whitespace() {
+        start += 1;
     }
-    None
+    let mut end = b.len();
+    while end > start && b[end - 1] < 0x80 && (b[end - 1] as char).is_whitespace() {
+        end -= 1;
+    }
+    let t = &text[start..end];
+    match (t.as_bytes().first(), t.as_bytes().last()) {
+        (Some(&f), Some(&l)) if f >= 0x80 || l >= 0x80 => t.trim(),
+        _ => t,
+    }
 }
 
 /// The pieces of `text` between `;` separators, as `text.split(';')`.
@@ -213,8 +217,7 @@ pub fn humber(text: &str) -> Option<u64> {
 /// Returns the printed name, its kind, and the due seconds when they are
 /// a number (the corpus sanitises them to `XX`). `none` yields `None`.
 pub fn timer_item(item: &str) -> Option<(&str, Option<i64>)> {
-    static IN: Word = Word::new(" in ");
-    let (name, rest) = IN.split_once(item)?;
+    let (name, rest) = split_at_in(item)?;
     if name.is_empty() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
         return None;
     }
@@ -227,14 +230,21 @@ pub fn timer_item(item: &str) -> Option<(&str, Option<i64>)> {
     Some((name, due))
 }
 
+/// `item` split around its first `" in "`, found from its spaces: the
+/// items of a state line are short and most have one space or none, where
+/// a substring searcher costs more to start than to run.
+fn split_at_in(item: &str) -> Option<(&str, &str)> {
+    let b = item.as_bytes();
+    memchr::memchr_iter(b' ', b)
+        .find(|&i| b[i + 1..].starts_with(b"in "))
+        .map(|i| (&item[..i], &item[i + 4..]))
+}
+
 /// Map a printed timer name onto what it will do (docs/libreswan-format.md §11).
 pub fn timer_kind(name: &str) -> TimerKind {
-    let short = name
-        .trim_start_matches("EVENT_")
-        .trim_start_matches("SA_")
-        .trim_start_matches("v1_")
-        .trim_start_matches("v2_")
-        .trim_start_matches("SA_");
+    let short = ["EVENT_", "SA_", "v1_", "v2_", "SA_"]
+        .iter()
+        .fold(name, |s, prefix| strip_all(s, prefix));
     match short {
         s if s.starts_with("REKEY") => TimerKind::Rekey,
         s if s.starts_with("REPLACE") || s == "REAUTH" => TimerKind::Replace,
@@ -251,6 +261,15 @@ pub fn timer_kind(name: &str) -> TimerKind {
         "DISCARD" | "SO_DISCARD" => TimerKind::Discard,
         _ => TimerKind::Other,
     }
+}
+
+/// `text` without every leading repeat of `prefix`, as
+/// `str::trim_start_matches` (which builds a substring searcher per call).
+fn strip_all<'a>(mut text: &'a str, prefix: &str) -> &'a str {
+    while let Some(rest) = text.strip_prefix(prefix) {
+        text = rest;
+    }
+    text
 }
 
 /// Take the first `len` characters of `text` for a diagnostic, on a char boundary.
@@ -286,6 +305,23 @@ mod tests {
         assert_eq!(n, "a\"b");
         assert_eq!(i, vec![1, 2]);
         assert!(conn_name("\"unterminated").is_none());
+    }
+
+    #[test]
+    fn trim_is_str_trim() {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a ",
+            "\t a\x0b",
+            "\u{a0}a\u{2003} ",
+            " \u{a0} a b\u{3000}",
+            "é ",
+            " é",
+        ] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
     }
 
     #[test]
