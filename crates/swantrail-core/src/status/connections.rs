@@ -7,7 +7,7 @@
 
 use crate::snapshot::{Connection, IkeVersion, Totals};
 
-use super::lexical::{conn_name_ref, number, trim};
+use super::lexical::{Positions2, Word, conn_name_ref, number, trim_end, trim_start};
 
 /// A connection-list line split into its connection and payload.
 pub struct ConnLine<'a> {
@@ -47,22 +47,20 @@ pub fn apply(conn: &mut Connection, payload: &str) {
     let b = payload.as_bytes();
     let mut start = 0;
     let mut key_end = None;
-    for (i, &c) in b.iter().enumerate() {
-        match c {
-            b';' => {
-                apply_item(conn, payload, start, i, key_end);
-                start = i + 1;
-                key_end = None;
-            }
-            b':' if key_end.is_none() && b.get(i + 1) == Some(&b' ') => key_end = Some(i),
-            _ => {}
+    for i in Positions2::new(b, b';', b':') {
+        if b[i] == b';' {
+            apply_item(conn, payload, start, i, key_end);
+            start = i + 1;
+            key_end = None;
+        } else if key_end.is_none() && b.get(i + 1) == Some(&b' ') {
+            key_end = Some(i);
         }
     }
     apply_item(conn, payload, start, b.len(), key_end);
 }
 
 /// The item `payload[start..end]`, whose first `": "` (if any) is at
-/// `key_end`: read as `key: value` after trimming, or as a bare item.
+/// `key_end`: read as `key: value` once trimmed, or as a bare item.
 fn apply_item(
     conn: &mut Connection,
     payload: &str,
@@ -70,24 +68,21 @@ fn apply_item(
     end: usize,
     key_end: Option<usize>,
 ) {
-    let raw = &payload[start..end];
-    let item = trim(raw);
-    if item.is_empty() {
-        return;
-    }
-    // Where the trimmed item sits in the line: its key must end inside it.
-    let from = start + (item.as_ptr() as usize - raw.as_ptr() as usize);
-    let to = from + item.len();
-    match key_end {
-        Some(k) if k + 1 < to => {
-            apply_pair(conn, &payload[from..k], &payload[k + 2..to]);
+    if let Some(k) = key_end {
+        // Trimmed, the item keeps its `": "` only if something follows it.
+        let value = trim_end(&payload[k + 2..end]);
+        if !value.is_empty() {
+            apply_pair(conn, trim_start(&payload[start..k]), value);
+            return;
         }
-        _ => {
-            if item.starts_with("IKEv1") && item.contains('+') {
-                conn.ike_version = Some(IkeVersion::V1);
-            } else if item.starts_with("IKEv2") && item.contains('+') {
-                conn.ike_version = Some(IkeVersion::V2);
-            }
+    }
+    let item = trim_start(&payload[start..end]);
+    if item.starts_with("IKEv") {
+        let item = trim_end(item);
+        if item.starts_with("IKEv1") && item.contains('+') {
+            conn.ike_version = Some(IkeVersion::V1);
+        } else if item.starts_with("IKEv2") && item.contains('+') {
+            conn.ike_version = Some(IkeVersion::V2);
         }
     }
 }
@@ -146,18 +141,25 @@ fn apply_pair(conn: &mut Connection, key: &str, value: &str) {
 
 /// The first line: `LEFT===LHOST[id]...RHOST[id]===RIGHT; routing; eroute owner: #N`.
 fn topology(conn: &mut Connection, text: &str) {
-    let mut items = text.split("; ");
-    let topo = items.next().unwrap_or("").trim_end_matches(';');
+    static ITEM_END: Word = Word::new("; ");
+    static ENDS: Word = Word::new("...");
+    static CLIENT: Word = Word::new("===");
+    let (topo, rest) = match ITEM_END.split_once(text) {
+        Some((topo, rest)) => (topo, Some(rest)),
+        None => (text, None),
+    };
+    let topo = topo.trim_end_matches(';');
     conn.topology = Some(topo.to_string());
-    if let Some(routing) = items.next() {
+    if let Some(rest) = rest {
+        let routing = ITEM_END.split_once(rest).map_or(rest, |(r, _)| r);
         conn.routing = Some(routing.trim_end_matches(';').to_string());
     }
-    if let Some((left, right)) = topo.split_once("...") {
-        let (lclient, lhost) = match left.split_once("===") {
+    if let Some((left, right)) = ENDS.split_once(topo) {
+        let (lclient, lhost) = match CLIENT.split_once(left) {
             Some((c, h)) => (Some(c), h),
             None => (None, left),
         };
-        let (rhost, rclient) = match right.split_once("===") {
+        let (rhost, rclient) = match CLIENT.split_once(right) {
             Some((h, c)) => (h, Some(c)),
             None => (right, None),
         };

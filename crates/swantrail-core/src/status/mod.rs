@@ -13,7 +13,7 @@ mod connections;
 mod lexical;
 mod states;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::snapshot::{
     ConnRef, Connection, Diagnostic, FormatEpoch, OutputKind, SaKind, Shunt, Snapshot, State,
@@ -232,7 +232,7 @@ struct LineParser {
     snap: Snapshot,
     section: Section,
     evidence: Evidence,
-    conn_index: HashMap<(String, Vec<u64>), usize>,
+    conn_index: FxHashMap<(String, Vec<u64>), usize>,
     /// The head (`"name"[1]:`, up to the colon) of the last
     /// connection-list line and its connection's index: the lines of one
     /// connection come together, so most lines find theirs by comparing
@@ -253,7 +253,7 @@ struct LineParser {
     unread_no_serial: Option<usize>,
     /// The first line of each SA whose `#N:` line could not be read, while
     /// fewer than [`MAX_UNREAD_SERIALS`] are.
-    unread_serials: HashMap<u64, usize>,
+    unread_serials: FxHashMap<u64, usize>,
     /// Where more SAs than that had a line not understood.
     too_many_unread: Option<usize>,
 }
@@ -412,7 +412,7 @@ impl LineParser {
             self.unread_serials.retain(|s, _| !known.contains(s));
             if self.unread_serials.len() >= MAX_UNREAD_SERIALS / 2 {
                 self.too_many_unread = Some(number);
-                self.unread_serials = HashMap::new();
+                self.unread_serials = FxHashMap::default();
                 return;
             }
         }

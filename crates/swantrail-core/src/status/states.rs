@@ -365,11 +365,9 @@ fn spi_line(rest: &str) -> Option<SpiLine> {
         }
     }
     let traffic = traffic.trim_start();
-    let (counters, user) = match traffic.find("username=") {
-        Some(i) => (
-            &traffic[..i],
-            Some(traffic[i + "username=".len()..].trim_end()),
-        ),
+    static USERNAME: Word = Word::new("username=");
+    let (counters, user) = match USERNAME.split_once(traffic) {
+        Some((counters, user)) => (counters, Some(user.trim_end())),
         None => (traffic, None),
     };
     spi.username = user.map(str::to_string);
