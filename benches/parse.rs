@@ -19,6 +19,12 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput};
 use swantrail::synth::{Dialect, status_dump};
 
+/// The allocator the binary and the daemon run with (`src/main.rs`): the
+/// snapshot is a few hundred thousand small strings, and the parser is
+/// measured as it runs there, not with glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const TUNNELS: usize = 10_000;
 
 /// Bytes each real capture is scaled up to.
