@@ -61,6 +61,7 @@ pub fn apply(conn: &mut Connection, payload: &str) {
 
 /// The item `payload[start..end]`, whose first `": "` (if any) is at
 /// `key_end`: read as `key: value` once trimmed, or as a bare item.
+#[inline]
 fn apply_item(
     conn: &mut Connection,
     payload: &str,
@@ -72,7 +73,12 @@ fn apply_item(
         // Trimmed, the item keeps its `": "` only if something follows it.
         let value = trim_end(&payload[k + 2..end]);
         if !value.is_empty() {
-            apply_pair(conn, trim_start(&payload[start..k]), value);
+            // Every key `apply_pair` reads ends in one of these letters
+            // (`SA`, `routing`, `policy`, `conn serial`, `newest`): the
+            // others are passed over without being compared.
+            if k > start && matches!(payload.as_bytes()[k - 1], b'A' | b'g' | b'y' | b'l' | b't') {
+                apply_pair(conn, trim_start(&payload[start..k]), value);
+            }
             return;
         }
     }

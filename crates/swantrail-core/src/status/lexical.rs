@@ -93,6 +93,45 @@ pub fn trim_end(text: &str) -> &str {
     }
 }
 
+/// The words of `text`, as `str::split_whitespace`, split byte by byte
+/// when the text is ASCII (an SPI line always is) instead of decoding
+/// each character.
+pub fn words(text: &str) -> Words<'_> {
+    if text.is_ascii() {
+        Words::Ascii(text)
+    } else {
+        Words::Unicode(text.split_whitespace())
+    }
+}
+
+/// The iterator of [`words`].
+pub enum Words<'a> {
+    /// What is left of an ASCII text.
+    Ascii(&'a str),
+    /// Any other text, left to the standard library.
+    Unicode(std::str::SplitWhitespace<'a>),
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        match self {
+            Words::Unicode(words) => words.next(),
+            Words::Ascii(rest) => {
+                let text = trim_start(rest);
+                if text.is_empty() {
+                    *rest = text;
+                    return None;
+                }
+                let end = text.bytes().position(ascii_space).unwrap_or(text.len());
+                *rest = &text[end..];
+                Some(&text[..end])
+            }
+        }
+    }
+}
+
 /// The offsets of the bytes `x` and `y` in a slice, in order, found eight
 /// bytes at a time: a line's separators in one pass, for less than a
 /// `memchr` call per separator costs on short lines.
@@ -392,6 +431,24 @@ mod tests {
         ] {
             assert_eq!(trim_start(s), s.trim_start(), "{s:?}");
             assert_eq!(trim_end(s), s.trim_end(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn words_are_split_whitespace() {
+        for s in [
+            "",
+            "  ",
+            "a",
+            " a  b\tc\x0b d \r",
+            "é a\u{a0}b  c",
+            "esp.1@a Traffic: x=1 ",
+        ] {
+            assert_eq!(
+                words(s).collect::<Vec<_>>(),
+                s.split_whitespace().collect::<Vec<_>>(),
+                "{s:?}"
+            );
         }
     }
 

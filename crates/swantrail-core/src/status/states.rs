@@ -7,7 +7,9 @@
 
 use crate::snapshot::{IkeVersion, Pending, SaKind, Said, SpiLine, State, Timer, Traffic};
 
-use super::lexical::{Word, conn_ref, humber, number, semicolon_items, timer_item, timer_kind};
+use super::lexical::{
+    Word, conn_ref, humber, number, semicolon_items, timer_item, timer_kind, words,
+};
 
 /// The markers of a `trafficstatus` line; a line with neither is not one.
 static TYPE_FIELD: Word = Word::new(", type=");
@@ -342,7 +344,7 @@ fn spi_line(rest: &str) -> Option<SpiLine> {
     let (_, after) = conn_ref(rest, suffix_end)?;
     let (head, traffic) = TRAFFIC.split_once(after)?;
     let mut spi = SpiLine::default();
-    let mut tokens = head.split_whitespace().peekable();
+    let mut tokens = words(head);
     while let Some(tok) = tokens.next() {
         if tok == "used" {
             let secs = tokens.next()?;
@@ -371,7 +373,7 @@ fn spi_line(rest: &str) -> Option<SpiLine> {
         None => (traffic, None),
     };
     spi.username = user.map(str::to_string);
-    for tok in counters.split_whitespace() {
+    for tok in words(counters) {
         let tok = tok.trim_matches('!');
         let (name, value) = tok.split_once('=')?;
         if !name.bytes().all(|c| c.is_ascii_alphabetic()) {
