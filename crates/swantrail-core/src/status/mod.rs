@@ -515,7 +515,7 @@ impl LineParser {
             Some(SerialLine::State(st)) => {
                 self.note_state_evidence(&st, rest);
                 self.saw_states = true;
-                self.snap.states.push(*st);
+                self.snap.states.push(st);
             }
             Some(SerialLine::Spi(spi)) => match self.state_mut(serial) {
                 Some(st) => {
