@@ -229,16 +229,11 @@ fn instance(input: &str) -> IResult<&str, u64> {
     delimited(char('['), number, char(']'))(input)
 }
 
-/// Scan `"NAME"[N]*` and return the name, the instances and the rest.
+/// Scan `"NAME"[N]*` and return the name (borrowed from the line), the
+/// instances and the rest.
 ///
 /// The name ends at the first `"` that is followed by `[`, space, `,`, `:`
 /// or the end of the line (names may themselves contain quotes).
-pub fn conn_name(input: &str) -> Option<(String, Vec<u64>, &str)> {
-    let (name, instances, rest) = conn_name_ref(input)?;
-    Some((name.to_string(), instances, rest))
-}
-
-/// [`conn_name`] without copying the name: it borrows from the line.
 pub fn conn_name_ref(input: &str) -> Option<(&str, Vec<u64>, &str)> {
     let body = input.strip_prefix('"')?;
     let bytes = body.as_bytes();
@@ -269,7 +264,30 @@ pub fn conn_name_ref(input: &str) -> Option<(&str, Vec<u64>, &str)> {
 /// `suffix_end` gets the text after the instances (starting with the space
 /// before the suffix) and returns the byte length of the suffix part.
 pub fn conn_ref(input: &str, suffix_end: impl Fn(&str) -> usize) -> Option<(ConnRef, &str)> {
-    let (name, instances, rest) = conn_name(input)?;
+    let (name, instances, peer, rest) = conn_ref_parts(input, suffix_end)?;
+    Some((
+        ConnRef {
+            name: name.to_string(),
+            instances,
+            peer: peer.map(str::to_string),
+        },
+        rest,
+    ))
+}
+
+/// The text after a connection reference read as [`conn_ref`] reads it,
+/// for a line that needs only what follows (the SPI line): nothing of the
+/// reference is copied.
+pub fn after_conn_ref(input: &str, suffix_end: impl Fn(&str) -> usize) -> Option<&str> {
+    conn_ref_parts(input, suffix_end).map(|(_, _, _, rest)| rest)
+}
+
+/// [`conn_ref`] borrowing from the line: name, instances, suffix, rest.
+fn conn_ref_parts(
+    input: &str,
+    suffix_end: impl Fn(&str) -> usize,
+) -> Option<(&str, Vec<u64>, Option<&str>, &str)> {
+    let (name, instances, rest) = conn_name_ref(input)?;
     let mut peer = None;
     let mut rest = rest;
     if !instances.is_empty() && rest.starts_with(' ') {
@@ -279,18 +297,11 @@ pub fn conn_ref(input: &str, suffix_end: impl Fn(&str) -> usize) -> Option<(Conn
         }
         let suffix = rest[..len].trim();
         if !suffix.is_empty() {
-            peer = Some(suffix.to_string());
+            peer = Some(suffix);
         }
         rest = &rest[len..];
     }
-    Some((
-        ConnRef {
-            name,
-            instances,
-            peer,
-        },
-        rest,
-    ))
+    Some((name, instances, peer, rest))
 }
 
 /// Bytes given by a `jam_readable_humber` (`84B`, `5KB`, `12MB`) or a
@@ -406,14 +417,15 @@ mod tests {
     #[test]
     fn conn_name_allows_quotes_and_odd_characters() {
         let (n, i, r) =
-            conn_name("\"private-or-clear#192.1.2.0/24-(0--6--22)\"[3] ...1.2.3.4:500").unwrap();
+            conn_name_ref("\"private-or-clear#192.1.2.0/24-(0--6--22)\"[3] ...1.2.3.4:500")
+                .unwrap();
         assert_eq!(n, "private-or-clear#192.1.2.0/24-(0--6--22)");
         assert_eq!(i, vec![3]);
         assert_eq!(r, " ...1.2.3.4:500");
-        let (n, i, _) = conn_name("\"a\"b\"[1][2] x").unwrap();
+        let (n, i, _) = conn_name_ref("\"a\"b\"[1][2] x").unwrap();
         assert_eq!(n, "a\"b");
         assert_eq!(i, vec![1, 2]);
-        assert!(conn_name("\"unterminated").is_none());
+        assert!(conn_name_ref("\"unterminated").is_none());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use crate::snapshot::{IkeVersion, Pending, SaKind, Said, SpiLine, State, Timer, Traffic};
 
 use super::lexical::{
-    Word, conn_ref, humber, number, semicolon_items, timer_item, timer_kind, words,
+    Word, after_conn_ref, conn_ref, humber, number, semicolon_items, timer_item, timer_kind, words,
 };
 
 /// The markers of a `trafficstatus` line; a line with neither is not one.
@@ -346,7 +346,7 @@ fn spi_line(rest: &str) -> Option<SpiLine> {
         }
         s.len()
     };
-    let (_, after) = conn_ref(rest, suffix_end)?;
+    let after = after_conn_ref(rest, suffix_end)?;
     let (head, traffic) = TRAFFIC.split_once(after)?;
     let mut spi = SpiLine::default();
     let mut tokens = words(head);
