@@ -7,7 +7,7 @@
 
 use crate::snapshot::{Connection, IkeVersion, Totals};
 
-use super::lexical::{conn_name_ref, number, semicolon_items, split_key};
+use super::lexical::{Positions2, Word, conn_name_ref, number, trim_end, trim_start};
 
 /// A connection-list line split into its connection and payload.
 pub struct ConnLine<'a> {
@@ -41,57 +41,51 @@ pub fn apply(conn: &mut Connection, payload: &str) {
         topology(conn, payload.trim());
         return;
     }
-    for item in semicolon_items(payload).map(str::trim) {
-        let serial_of = |v: &str| {
-            v.trim()
-                .trim_start_matches('#')
-                .parse::<u64>()
-                .ok()
-                .filter(|&n| n != 0)
-        };
-        if let Some((key, value)) = split_key(item) {
-            match key {
-                "newest ISAKMP SA" | "established ISAKMP SA" => {
-                    conn.newest_ike = serial_of(value).or(conn.newest_ike);
-                    conn.ike_version = Some(IkeVersion::V1);
-                }
-                "newest IKE SA" | "established IKE SA" => {
-                    conn.newest_ike = serial_of(value).or(conn.newest_ike);
-                    conn.ike_version.get_or_insert(IkeVersion::V2);
-                }
-                "newest IPsec SA" | "established IPsec SA" | "established Child SA" => {
-                    conn.newest_child = serial_of(value).or(conn.newest_child);
-                }
-                "routing" => conn.routing = Some(value.trim().to_string()),
-                "policy" => {
-                    if value.contains("IKEv1") {
-                        conn.ike_version = Some(IkeVersion::V1);
-                    } else if value.contains("IKEv2") {
-                        conn.ike_version = Some(IkeVersion::V2);
-                    }
-                }
-                "conn serial" => {
-                    let v = value
-                        .split(',')
-                        .next()
-                        .unwrap_or("")
-                        .trim()
-                        .trim_start_matches('$');
-                    conn.conn_serial = number(v).ok().map(|(_, n)| n);
-                }
-                k if k.ends_with(" algorithm newest") => {
-                    if k.starts_with("IKE") {
-                        conn.ike_algorithm = Some(value.trim().to_string());
-                        if k == "IKEv2 algorithm newest" {
-                            conn.ike_version = Some(IkeVersion::V2);
-                        }
-                    } else {
-                        conn.child_algorithm = Some(value.trim().to_string());
-                    }
-                }
-                _ => {}
+    // One pass over the bytes finds each item's end (`;`) and the end of
+    // its key (its first `": "`): most lines hold only keys nobody reads,
+    // and a search per item would cost more than the item.
+    let b = payload.as_bytes();
+    let mut start = 0;
+    let mut key_end = None;
+    for i in Positions2::new(b, b';', b':') {
+        if b[i] == b';' {
+            apply_item(conn, payload, start, i, key_end);
+            start = i + 1;
+            key_end = None;
+        } else if key_end.is_none() && b.get(i + 1) == Some(&b' ') {
+            key_end = Some(i);
+        }
+    }
+    apply_item(conn, payload, start, b.len(), key_end);
+}
+
+/// The item `payload[start..end]`, whose first `": "` (if any) is at
+/// `key_end`: read as `key: value` once trimmed, or as a bare item.
+#[inline]
+fn apply_item(
+    conn: &mut Connection,
+    payload: &str,
+    start: usize,
+    end: usize,
+    key_end: Option<usize>,
+) {
+    if let Some(k) = key_end {
+        // Trimmed, the item keeps its `": "` only if something follows it.
+        let value = trim_end(&payload[k + 2..end]);
+        if !value.is_empty() {
+            // Every key `apply_pair` reads ends in one of these letters
+            // (`SA`, `routing`, `policy`, `conn serial`, `newest`): the
+            // others are passed over without being compared.
+            if k > start && matches!(payload.as_bytes()[k - 1], b'A' | b'g' | b'y' | b'l' | b't') {
+                apply_pair(conn, trim_start(&payload[start..k]), value);
             }
-        } else if item.starts_with("IKEv1") && item.contains('+') {
+            return;
+        }
+    }
+    let item = trim_start(&payload[start..end]);
+    if item.starts_with("IKEv") {
+        let item = trim_end(item);
+        if item.starts_with("IKEv1") && item.contains('+') {
             conn.ike_version = Some(IkeVersion::V1);
         } else if item.starts_with("IKEv2") && item.contains('+') {
             conn.ike_version = Some(IkeVersion::V2);
@@ -99,20 +93,79 @@ pub fn apply(conn: &mut Connection, payload: &str) {
     }
 }
 
+/// One `key: value` item of the connection list.
+fn apply_pair(conn: &mut Connection, key: &str, value: &str) {
+    let serial_of = |v: &str| {
+        v.trim()
+            .trim_start_matches('#')
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| n != 0)
+    };
+    match key {
+        "newest ISAKMP SA" | "established ISAKMP SA" => {
+            conn.newest_ike = serial_of(value).or(conn.newest_ike);
+            conn.ike_version = Some(IkeVersion::V1);
+        }
+        "newest IKE SA" | "established IKE SA" => {
+            conn.newest_ike = serial_of(value).or(conn.newest_ike);
+            conn.ike_version.get_or_insert(IkeVersion::V2);
+        }
+        "newest IPsec SA" | "established IPsec SA" | "established Child SA" => {
+            conn.newest_child = serial_of(value).or(conn.newest_child);
+        }
+        "routing" => conn.routing = Some(value.trim().to_string()),
+        "policy" => {
+            if value.contains("IKEv1") {
+                conn.ike_version = Some(IkeVersion::V1);
+            } else if value.contains("IKEv2") {
+                conn.ike_version = Some(IkeVersion::V2);
+            }
+        }
+        "conn serial" => {
+            let v = value
+                .split(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_start_matches('$');
+            conn.conn_serial = number(v).ok().map(|(_, n)| n);
+        }
+        k if k.ends_with(" algorithm newest") => {
+            if k.starts_with("IKE") {
+                conn.ike_algorithm = Some(value.trim().to_string());
+                if k == "IKEv2 algorithm newest" {
+                    conn.ike_version = Some(IkeVersion::V2);
+                }
+            } else {
+                conn.child_algorithm = Some(value.trim().to_string());
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The first line: `LEFT===LHOST[id]...RHOST[id]===RIGHT; routing; eroute owner: #N`.
 fn topology(conn: &mut Connection, text: &str) {
-    let mut items = text.split("; ");
-    let topo = items.next().unwrap_or("").trim_end_matches(';');
+    static ITEM_END: Word = Word::new("; ");
+    static ENDS: Word = Word::new("...");
+    static CLIENT: Word = Word::new("===");
+    let (topo, rest) = match ITEM_END.split_once(text) {
+        Some((topo, rest)) => (topo, Some(rest)),
+        None => (text, None),
+    };
+    let topo = topo.trim_end_matches(';');
     conn.topology = Some(topo.to_string());
-    if let Some(routing) = items.next() {
+    if let Some(rest) = rest {
+        let routing = ITEM_END.split_once(rest).map_or(rest, |(r, _)| r);
         conn.routing = Some(routing.trim_end_matches(';').to_string());
     }
-    if let Some((left, right)) = topo.split_once("...") {
-        let (lclient, lhost) = match left.split_once("===") {
+    if let Some((left, right)) = ENDS.split_once(topo) {
+        let (lclient, lhost) = match CLIENT.split_once(left) {
             Some((c, h)) => (Some(c), h),
             None => (None, left),
         };
-        let (rhost, rclient) = match right.split_once("===") {
+        let (rhost, rclient) = match CLIENT.split_once(right) {
             Some((h, c)) => (h, Some(c)),
             None => (right, None),
         };

@@ -67,19 +67,132 @@ impl Word {
     }
 }
 
-/// `item` split at its first `": "`, as `item.split_once(": ")` (faster on
-/// the short items of the connection list).
-pub fn split_key(item: &str) -> Option<(&str, &str)> {
-    let b = item.as_bytes();
-    let mut from = 0;
-    while let Some(i) = memchr::memchr(b':', &b[from..]) {
-        let at = from + i;
-        if b.get(at + 1) == Some(&b' ') {
-            return Some((&item[..at], &item[at + 2..]));
-        }
-        from = at + 1;
+/// Whether `b` is an ASCII byte `str::trim` removes.
+fn ascii_space(b: u8) -> bool {
+    b < 0x80 && (b as char).is_whitespace()
+}
+
+/// `text` without leading whitespace, as `str::trim_start`, with the
+/// ASCII start (nearly always) told apart without decoding.
+pub fn trim_start(text: &str) -> &str {
+    let skip = text.bytes().take_while(|&b| ascii_space(b)).count();
+    let t = &text[skip..];
+    match t.as_bytes().first() {
+        Some(&b) if b >= 0x80 => t.trim_start(),
+        _ => t,
     }
-    None
+}
+
+/// `text` without trailing whitespace, as `str::trim_end`.
+pub fn trim_end(text: &str) -> &str {
+    let skip = text.bytes().rev().take_while(|&b| ascii_space(b)).count();
+    let t = &text[..text.len() - skip];
+    match t.as_bytes().last() {
+        Some(&b) if b >= 0x80 => t.trim_end(),
+        _ => t,
+    }
+}
+
+/// The words of `text`, as `str::split_whitespace`, split byte by byte
+/// when the text is ASCII (an SPI line always is) instead of decoding
+/// each character.
+pub fn words(text: &str) -> Words<'_> {
+    if text.is_ascii() {
+        Words::Ascii(text)
+    } else {
+        Words::Unicode(text.split_whitespace())
+    }
+}
+
+/// The iterator of [`words`].
+pub enum Words<'a> {
+    /// What is left of an ASCII text.
+    Ascii(&'a str),
+    /// Any other text, left to the standard library.
+    Unicode(std::str::SplitWhitespace<'a>),
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        match self {
+            Words::Unicode(words) => words.next(),
+            Words::Ascii(rest) => {
+                let text = trim_start(rest);
+                if text.is_empty() {
+                    *rest = text;
+                    return None;
+                }
+                let end = text.bytes().position(ascii_space).unwrap_or(text.len());
+                *rest = &text[end..];
+                Some(&text[..end])
+            }
+        }
+    }
+}
+
+/// The offsets of the bytes `x` and `y` in a slice, in order, found eight
+/// bytes at a time: a line's separators in one pass, for less than a
+/// `memchr` call per separator costs on short lines.
+pub struct Positions2<'a> {
+    bytes: &'a [u8],
+    /// The bytes looked for, repeated in each byte of a word.
+    x: u64,
+    y: u64,
+    /// Where the word in `mask` starts, and where the next one does.
+    base: usize,
+    next: usize,
+    /// The high bit of each byte of the current word that matched.
+    mask: u64,
+}
+
+impl<'a> Positions2<'a> {
+    /// The positions of `x` and `y` (neither of them 0) in `bytes`.
+    pub fn new(bytes: &'a [u8], x: u8, y: u8) -> Positions2<'a> {
+        debug_assert!(x != 0 && y != 0, "0 pads the last word");
+        Positions2 {
+            bytes,
+            x: u64::from_ne_bytes([x; 8]),
+            y: u64::from_ne_bytes([y; 8]),
+            base: 0,
+            next: 0,
+            mask: 0,
+        }
+    }
+}
+
+/// The high bit of each byte of `w` that is 0, and no other bit.
+fn zero_bytes(w: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((w & LOW7) + LOW7) | w | LOW7)
+}
+
+impl Iterator for Positions2<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            let w = match self.bytes.get(self.next..self.next + 8) {
+                Some(c) => u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+                None if self.next < self.bytes.len() => {
+                    let mut word = [0u8; 8];
+                    for (w, &b) in word.iter_mut().zip(&self.bytes[self.next..]) {
+                        *w = b;
+                    }
+                    u64::from_le_bytes(word)
+                }
+                None => return None,
+            };
+            self.mask = zero_bytes(w ^ self.x) | zero_bytes(w ^ self.y);
+            self.base = self.next;
+            self.next += 8;
+        }
+        let at = self.base + (self.mask.trailing_zeros() / 8) as usize;
+        self.mask &= self.mask - 1;
+        Some(at)
+    }
 }
 
 /// The pieces of `text` between `;` separators, as `text.split(';')`.
@@ -116,16 +229,11 @@ fn instance(input: &str) -> IResult<&str, u64> {
     delimited(char('['), number, char(']'))(input)
 }
 
-/// Scan `"NAME"[N]*` and return the name, the instances and the rest.
+/// Scan `"NAME"[N]*` and return the name (borrowed from the line), the
+/// instances and the rest.
 ///
 /// The name ends at the first `"` that is followed by `[`, space, `,`, `:`
 /// or the end of the line (names may themselves contain quotes).
-pub fn conn_name(input: &str) -> Option<(String, Vec<u64>, &str)> {
-    let (name, instances, rest) = conn_name_ref(input)?;
-    Some((name.to_string(), instances, rest))
-}
-
-/// [`conn_name`] without copying the name: it borrows from the line.
 pub fn conn_name_ref(input: &str) -> Option<(&str, Vec<u64>, &str)> {
     let body = input.strip_prefix('"')?;
     let bytes = body.as_bytes();
@@ -156,7 +264,30 @@ pub fn conn_name_ref(input: &str) -> Option<(&str, Vec<u64>, &str)> {
 /// `suffix_end` gets the text after the instances (starting with the space
 /// before the suffix) and returns the byte length of the suffix part.
 pub fn conn_ref(input: &str, suffix_end: impl Fn(&str) -> usize) -> Option<(ConnRef, &str)> {
-    let (name, instances, rest) = conn_name(input)?;
+    let (name, instances, peer, rest) = conn_ref_parts(input, suffix_end)?;
+    Some((
+        ConnRef {
+            name: name.to_string(),
+            instances,
+            peer: peer.map(str::to_string),
+        },
+        rest,
+    ))
+}
+
+/// The text after a connection reference read as [`conn_ref`] reads it,
+/// for a line that needs only what follows (the SPI line): nothing of the
+/// reference is copied.
+pub fn after_conn_ref(input: &str, suffix_end: impl Fn(&str) -> usize) -> Option<&str> {
+    conn_ref_parts(input, suffix_end).map(|(_, _, _, rest)| rest)
+}
+
+/// [`conn_ref`] borrowing from the line: name, instances, suffix, rest.
+fn conn_ref_parts(
+    input: &str,
+    suffix_end: impl Fn(&str) -> usize,
+) -> Option<(&str, Vec<u64>, Option<&str>, &str)> {
+    let (name, instances, rest) = conn_name_ref(input)?;
     let mut peer = None;
     let mut rest = rest;
     if !instances.is_empty() && rest.starts_with(' ') {
@@ -166,18 +297,11 @@ pub fn conn_ref(input: &str, suffix_end: impl Fn(&str) -> usize) -> Option<(Conn
         }
         let suffix = rest[..len].trim();
         if !suffix.is_empty() {
-            peer = Some(suffix.to_string());
+            peer = Some(suffix);
         }
         rest = &rest[len..];
     }
-    Some((
-        ConnRef {
-            name,
-            instances,
-            peer,
-        },
-        rest,
-    ))
+    Some((name, instances, peer, rest))
 }
 
 /// Bytes given by a `jam_readable_humber` (`84B`, `5KB`, `12MB`) or a
@@ -213,8 +337,7 @@ pub fn humber(text: &str) -> Option<u64> {
 /// Returns the printed name, its kind, and the due seconds when they are
 /// a number (the corpus sanitises them to `XX`). `none` yields `None`.
 pub fn timer_item(item: &str) -> Option<(&str, Option<i64>)> {
-    static IN: Word = Word::new(" in ");
-    let (name, rest) = IN.split_once(item)?;
+    let (name, rest) = split_at_in(item)?;
     if name.is_empty() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
         return None;
     }
@@ -227,14 +350,21 @@ pub fn timer_item(item: &str) -> Option<(&str, Option<i64>)> {
     Some((name, due))
 }
 
+/// `item` split around its first `" in "`, found from its spaces: the
+/// items of a state line are short and most have one space or none, where
+/// a substring searcher costs more to start than to run.
+fn split_at_in(item: &str) -> Option<(&str, &str)> {
+    let b = item.as_bytes();
+    memchr::memchr_iter(b' ', b)
+        .find(|&i| b[i + 1..].starts_with(b"in "))
+        .map(|i| (&item[..i], &item[i + 4..]))
+}
+
 /// Map a printed timer name onto what it will do (docs/libreswan-format.md §11).
 pub fn timer_kind(name: &str) -> TimerKind {
-    let short = name
-        .trim_start_matches("EVENT_")
-        .trim_start_matches("SA_")
-        .trim_start_matches("v1_")
-        .trim_start_matches("v2_")
-        .trim_start_matches("SA_");
+    let short = ["EVENT_", "SA_", "v1_", "v2_", "SA_"]
+        .iter()
+        .fold(name, |s, prefix| strip_all(s, prefix));
     match short {
         s if s.starts_with("REKEY") => TimerKind::Rekey,
         s if s.starts_with("REPLACE") || s == "REAUTH" => TimerKind::Replace,
@@ -251,6 +381,15 @@ pub fn timer_kind(name: &str) -> TimerKind {
         "DISCARD" | "SO_DISCARD" => TimerKind::Discard,
         _ => TimerKind::Other,
     }
+}
+
+/// `text` without every leading repeat of `prefix`, as
+/// `str::trim_start_matches` (which builds a substring searcher per call).
+fn strip_all<'a>(mut text: &'a str, prefix: &str) -> &'a str {
+    while let Some(rest) = text.strip_prefix(prefix) {
+        text = rest;
+    }
+    text
 }
 
 /// Take the first `len` characters of `text` for a diagnostic, on a char boundary.
@@ -278,14 +417,68 @@ mod tests {
     #[test]
     fn conn_name_allows_quotes_and_odd_characters() {
         let (n, i, r) =
-            conn_name("\"private-or-clear#192.1.2.0/24-(0--6--22)\"[3] ...1.2.3.4:500").unwrap();
+            conn_name_ref("\"private-or-clear#192.1.2.0/24-(0--6--22)\"[3] ...1.2.3.4:500")
+                .unwrap();
         assert_eq!(n, "private-or-clear#192.1.2.0/24-(0--6--22)");
         assert_eq!(i, vec![3]);
         assert_eq!(r, " ...1.2.3.4:500");
-        let (n, i, _) = conn_name("\"a\"b\"[1][2] x").unwrap();
+        let (n, i, _) = conn_name_ref("\"a\"b\"[1][2] x").unwrap();
         assert_eq!(n, "a\"b");
         assert_eq!(i, vec![1, 2]);
-        assert!(conn_name("\"unterminated").is_none());
+        assert!(conn_name_ref("\"unterminated").is_none());
+    }
+
+    #[test]
+    fn trims_are_the_str_trims() {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a ",
+            "\t a\x0b",
+            "\u{a0}a\u{2003} ",
+            " \u{a0} a b\u{3000}",
+            "é ",
+            " é",
+        ] {
+            assert_eq!(trim_start(s), s.trim_start(), "{s:?}");
+            assert_eq!(trim_end(s), s.trim_end(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn words_are_split_whitespace() {
+        for s in [
+            "",
+            "  ",
+            "a",
+            " a  b\tc\x0b d \r",
+            "é a\u{a0}b  c",
+            "esp.1@a Traffic: x=1 ",
+        ] {
+            assert_eq!(
+                words(s).collect::<Vec<_>>(),
+                s.split_whitespace().collect::<Vec<_>>(),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn positions_of_two_bytes_in_any_length() {
+        for len in 0..40 {
+            let text: Vec<u8> = (0..len).map(|i| b"a;b:c d;;:e"[i % 11]).collect();
+            let want: Vec<usize> = (0..len)
+                .filter(|&i| matches!(text[i], b';' | b':'))
+                .collect();
+            let got: Vec<usize> = Positions2::new(&text, b';', b':').collect();
+            assert_eq!(got, want, "{len}");
+        }
+        let high = [0xff, 0x80, 0xbb, b';', 0x7f, b':', 0xba, 0xbb, b';'];
+        assert_eq!(
+            Positions2::new(&high, b';', b':').collect::<Vec<_>>(),
+            [3, 5, 8]
+        );
     }
 
     #[test]

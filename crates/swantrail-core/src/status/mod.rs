@@ -13,7 +13,7 @@ mod connections;
 mod lexical;
 mod states;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::snapshot::{
     ConnRef, Connection, Diagnostic, FormatEpoch, OutputKind, SaKind, Shunt, Snapshot, State,
@@ -232,11 +232,12 @@ struct LineParser {
     snap: Snapshot,
     section: Section,
     evidence: Evidence,
-    conn_index: HashMap<(String, Vec<u64>), usize>,
-    /// The connection of the last connection-list line and its index: the
-    /// lines of one connection come together, so most lines find theirs
-    /// here without building a key.
-    last_conn: Option<(String, Vec<u64>, usize)>,
+    conn_index: FxHashMap<(String, Vec<u64>), usize>,
+    /// The head (`"name"[1]:`, up to the colon) of the last
+    /// connection-list line and its connection's index: the lines of one
+    /// connection come together, so most lines find theirs by comparing
+    /// their first bytes, without reading a name or building a key.
+    last_conn: Option<(String, usize)>,
     unprefixed_lines: bool,
     saw_status: bool,
     saw_conn_header: bool,
@@ -252,7 +253,7 @@ struct LineParser {
     unread_no_serial: Option<usize>,
     /// The first line of each SA whose `#N:` line could not be read, while
     /// fewer than [`MAX_UNREAD_SERIALS`] are.
-    unread_serials: HashMap<u64, usize>,
+    unread_serials: FxHashMap<u64, usize>,
     /// Where more SAs than that had a line not understood.
     too_many_unread: Option<usize>,
 }
@@ -285,18 +286,33 @@ impl LineParser {
 
     fn line(&mut self, number: usize, raw: &str) {
         let (code, text) = strip_rc(raw);
+        // Nine lines in ten of a gateway's dump are connection-list or SA
+        // lines: told by their first byte, they skip every test below,
+        // none of which such a line can pass.
+        match text.as_bytes().first() {
+            Some(b'#') => {
+                self.note_prefix(code);
+                self.serial_line(number, text, raw);
+                return;
+            }
+            Some(b'"') => {
+                self.note_prefix(code);
+                self.connection_line(number, text);
+                return;
+            }
+            _ => {}
+        }
         if text.trim().is_empty() {
             self.last_was_blank = true;
             return;
         }
-        self.last_was_blank = false;
         if text.starts_with("| ") || text == "|" {
+            self.last_was_blank = false;
             return; // pluto debug output interleaved with whack's
         }
-        match code {
-            Some(_) => self.snap.prefixed = true,
-            None => self.unprefixed_lines = true,
-        }
+        self.note_prefix(code);
+        // whack's own complaint (three wordings, none of them a connection
+        // or SA line: a connection may be named anything).
         static NOT_RUNNING: Word = Word::new("Pluto is not running");
         if NOT_RUNNING.is_in(text) {
             self.not_running = Some(excerpt(text, 200));
@@ -306,14 +322,6 @@ impl LineParser {
             || text.starts_with("no connection or alias named")
         {
             return; // a name query that matched nothing: a valid, empty answer
-        }
-        if text.starts_with('#') {
-            self.serial_line(number, text, raw);
-            return;
-        }
-        if text.starts_with('"') {
-            self.connection_line(number, text);
-            return;
         }
         if self.structure_line(text) {
             return;
@@ -365,6 +373,16 @@ impl LineParser {
         self.diag(number, "unrecognised line", raw);
     }
 
+    /// A line that is neither blank nor debug output: whether it carried
+    /// the RC prefix is dialect evidence.
+    fn note_prefix(&mut self, code: Option<u16>) {
+        self.last_was_blank = false;
+        match code {
+            Some(_) => self.snap.prefixed = true,
+            None => self.unprefixed_lines = true,
+        }
+    }
+
     /// A line too long to be libreswan's, of which `start` was read.
     fn overlong(&mut self, number: usize, start: &str, length: u64) {
         let (_, text) = strip_rc(start);
@@ -394,7 +412,7 @@ impl LineParser {
             self.unread_serials.retain(|s, _| !known.contains(s));
             if self.unread_serials.len() >= MAX_UNREAD_SERIALS / 2 {
                 self.too_many_unread = Some(number);
-                self.unread_serials = HashMap::new();
+                self.unread_serials = FxHashMap::default();
                 return;
             }
         }
@@ -431,21 +449,13 @@ impl LineParser {
     }
 
     fn connection_line(&mut self, number: usize, text: &str) {
-        let Some(line) = connections::conn_line(text) else {
-            self.diag(number, "connection-list line without `\"name\":`", text);
-            return;
-        };
-        self.saw_conn_lines = true;
-        if self.section != Section::Shunts {
-            self.section = Section::Body;
-        }
-        static CONN_SERIAL: Word = Word::new("conn serial:");
-        if !self.evidence.conn_serial {
-            self.evidence.conn_serial = CONN_SERIAL.is_in(line.payload);
-        }
-        let idx = match &self.last_conn {
-            Some((name, instances, i)) if name == line.name && *instances == line.instances => *i,
-            _ => {
+        let (idx, payload) = match self.same_connection(text) {
+            Some(same) => same,
+            None => {
+                let Some(line) = connections::conn_line(text) else {
+                    self.diag(number, "connection-list line without `\"name\":`", text);
+                    return;
+                };
                 let key = (line.name.to_string(), line.instances);
                 let idx = match self.conn_index.get(&key) {
                     Some(&i) => i,
@@ -459,15 +469,40 @@ impl LineParser {
                             },
                             ..Connection::default()
                         });
-                        self.conn_index.insert(key.clone(), i);
+                        self.conn_index.insert(key, i);
                         i
                     }
                 };
-                self.last_conn = Some((key.0, key.1, idx));
-                idx
+                let head = &text[..text.len() - line.payload.len()];
+                match &mut self.last_conn {
+                    Some((last, last_idx)) => {
+                        last.clear();
+                        last.push_str(head);
+                        *last_idx = idx;
+                    }
+                    None => self.last_conn = Some((head.to_string(), idx)),
+                }
+                (idx, line.payload)
             }
         };
-        connections::apply(&mut self.snap.connections[idx], line.payload);
+        self.saw_conn_lines = true;
+        if self.section != Section::Shunts {
+            self.section = Section::Body;
+        }
+        static CONN_SERIAL: Word = Word::new("conn serial:");
+        if !self.evidence.conn_serial {
+            self.evidence.conn_serial = CONN_SERIAL.is_in(payload);
+        }
+        connections::apply(&mut self.snap.connections[idx], payload);
+    }
+
+    /// The connection and payload of a line that starts with the same
+    /// head as the line before: the same name and instances, read as
+    /// [`connections::conn_line`] would read them.
+    fn same_connection<'t>(&self, text: &'t str) -> Option<(usize, &'t str)> {
+        let (head, idx) = self.last_conn.as_ref()?;
+        let payload = text.strip_prefix(head.as_str())?;
+        (payload.is_empty() || payload.starts_with(' ')).then_some((*idx, payload))
     }
 
     fn serial_line(&mut self, number: usize, text: &str, raw: &str) {
@@ -480,7 +515,7 @@ impl LineParser {
             Some(SerialLine::State(st)) => {
                 self.note_state_evidence(&st, rest);
                 self.saw_states = true;
-                self.snap.states.push(*st);
+                self.snap.states.push(st);
             }
             Some(SerialLine::Spi(spi)) => match self.state_mut(serial) {
                 Some(st) => {
@@ -538,8 +573,10 @@ impl LineParser {
         static IKE_SA: Word = Word::new(" IKE SA #");
         static ISAKMP_SA: Word = Word::new(" ISAKMP SA #");
         let e = &mut self.evidence;
-        // Each piece of evidence is searched for only until it is found.
-        if !e.import_item {
+        // Each piece of evidence is searched for only until it is found,
+        // and the older items not at all once the 4.6+ items are: they
+        // would change no epoch (see `Evidence::epoch`).
+        if !e.import_item && !e.new_items {
             e.import_item = IMPORT.is_in(rest);
         }
         match st.name.as_deref() {
@@ -562,7 +599,7 @@ impl LineParser {
                 e.short_events = true;
             }
         }
-        if !e.old_newest {
+        if !e.old_newest && !e.new_items {
             e.old_newest =
                 NEWEST_ISAKMP.is_in(rest) || NEWEST_IPSEC.is_in(rest) || ISAKMP_PARENT.is_in(rest);
         }
@@ -616,7 +653,13 @@ impl LineParser {
                 MAX_UNREAD_SERIALS / 2
             ));
         }
-        let known = self.snap.serials();
+        // The serials the dump shows are gathered only when some SA line
+        // was unreadable: on a whole dump, that is never.
+        let known = if self.unread_serials.is_empty() {
+            Default::default()
+        } else {
+            self.snap.serials()
+        };
         let first_unknown = self
             .unread_serials
             .iter()
@@ -749,6 +792,68 @@ mod tests {
             )),
             "{why}"
         );
+    }
+
+    #[test]
+    fn a_connection_named_like_whacks_complaint_is_a_connection_not_a_dead_pluto() {
+        let snap = parse(concat!(
+            "\"Pluto is not running\": 192.0.2.1...192.0.2.2; unrouted;\n",
+            "\"Pluto is not running\":   conn serial: $1;\n",
+            "#1: \"Pluto is not running\":500 established IKE SA; REKEY in 900s; newest; idle;\n",
+        ));
+        assert_eq!(snap.incomplete, None);
+        assert_eq!(snap.connections.len(), 1);
+        assert_eq!(snap.connections[0].conn.name, "Pluto is not running");
+        assert_eq!(snap.connections[0].conn_serial, Some(1));
+        assert_eq!(snap.states.len(), 1);
+        assert_eq!(snap.states[0].conn.name, "Pluto is not running");
+        // whack's own complaint still marks the dump.
+        let snap = parse("whack: Pluto is not running (no \"/run/pluto/pluto.ctl\")\n");
+        assert!(
+            snap.incomplete
+                .unwrap_or_default()
+                .starts_with("pluto is not running")
+        );
+    }
+
+    #[test]
+    fn the_lines_of_one_connection_find_it_by_their_head_and_others_by_name() {
+        // Heads that share a prefix, instances, a name holding a quote, a
+        // line with no space after its colon: each is read as on its own.
+        let snap = parse(concat!(
+            "\"a\": 192.0.2.1...192.0.2.2; unrouted;\n",
+            "\"a\":   conn serial: $1;\n",
+            "\"a\"[1]: 192.0.2.1...192.0.2.3; erouted;\n",
+            "\"a\"[1]:   conn serial: $2;\n",
+            "\"a\":x\n",
+            "\"a\"b\":   conn serial: $3;\n",
+            "\"a\":   policy: IKEv1+PSK;\n",
+        ));
+        let serials: Vec<_> = snap
+            .connections
+            .iter()
+            .map(|c| {
+                (
+                    c.conn.name.as_str(),
+                    c.conn.instances.clone(),
+                    c.conn_serial,
+                )
+            })
+            .collect();
+        assert_eq!(
+            serials,
+            [
+                ("a", vec![], Some(1)),
+                ("a", vec![1], Some(2)),
+                ("a\"b", vec![], Some(3)),
+            ]
+        );
+        assert_eq!(
+            snap.connections[0].ike_version,
+            Some(crate::snapshot::IkeVersion::V1)
+        );
+        assert_eq!(snap.diagnostics.len(), 1);
+        assert_eq!(snap.diagnostics[0].line, 5);
     }
 
     #[test]

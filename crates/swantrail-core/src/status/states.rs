@@ -7,7 +7,9 @@
 
 use crate::snapshot::{IkeVersion, Pending, SaKind, Said, SpiLine, State, Timer, Traffic};
 
-use super::lexical::{Word, conn_ref, humber, number, semicolon_items, timer_item, timer_kind};
+use super::lexical::{
+    Word, after_conn_ref, conn_ref, humber, number, semicolon_items, timer_item, timer_kind, words,
+};
 
 /// The markers of a `trafficstatus` line; a line with neither is not one.
 static TYPE_FIELD: Word = Word::new(", type=");
@@ -16,9 +18,14 @@ static USERNAME_FIELD: Word = Word::new(", username=");
 static TRAFFIC: Word = Word::new("Traffic:");
 
 /// What kind of `#N:` line this is, decided from its shape alone.
+///
+/// Not boxed: each value is built once and moved straight into the
+/// snapshot, and a box would cost every SA of a dump an allocation and a
+/// copy more.
+#[allow(clippy::large_enum_variant)]
 pub enum SerialLine {
     /// A state line: the SA itself.
-    State(Box<State>),
+    State(State),
     /// The second line of an established Child SA.
     Spi(SpiLine),
     /// A Child SA queued on the IKE SA `#N`.
@@ -34,7 +41,7 @@ pub fn serial_line(serial: u64, rest: &str, line: usize) -> Option<SerialLine> {
     }
     // Most `#` lines are state lines: look for the traffic markers before
     // reading the line as one.
-    if TYPE_FIELD.is_in(rest) || USERNAME_FIELD.is_in(rest) {
+    if has_traffic_field(rest) {
         if let Some((t, problems)) = traffic(serial, rest, line) {
             return Some(SerialLine::Traffic(Box::new(t), problems));
         }
@@ -43,7 +50,18 @@ pub fn serial_line(serial: u64, rest: &str, line: usize) -> Option<SerialLine> {
     if SPI_TRAFFIC.is_in(rest) {
         return spi_line(rest).map(SerialLine::Spi);
     }
-    state(serial, rest, line).map(|s| SerialLine::State(Box::new(s)))
+    state(serial, rest, line).map(SerialLine::State)
+}
+
+/// Whether `rest` holds `, type=` or `, username=`: looked for at its
+/// commas, which a state or SPI line rarely has, in one pass instead of
+/// two substring searches.
+fn has_traffic_field(rest: &str) -> bool {
+    let b = rest.as_bytes();
+    memchr::memchr_iter(b',', b).any(|i| {
+        let after = &b[i + 1..];
+        after.starts_with(b" type=") || after.starts_with(b" username=")
+    })
 }
 
 /// `pending CHILD SA for "c"[1] peer replacing #5` (any of the four wordings).
@@ -328,10 +346,10 @@ fn spi_line(rest: &str) -> Option<SpiLine> {
         }
         s.len()
     };
-    let (_, after) = conn_ref(rest, suffix_end)?;
+    let after = after_conn_ref(rest, suffix_end)?;
     let (head, traffic) = TRAFFIC.split_once(after)?;
     let mut spi = SpiLine::default();
-    let mut tokens = head.split_whitespace().peekable();
+    let mut tokens = words(head);
     while let Some(tok) = tokens.next() {
         if tok == "used" {
             let secs = tokens.next()?;
@@ -354,15 +372,13 @@ fn spi_line(rest: &str) -> Option<SpiLine> {
         }
     }
     let traffic = traffic.trim_start();
-    let (counters, user) = match traffic.find("username=") {
-        Some(i) => (
-            &traffic[..i],
-            Some(traffic[i + "username=".len()..].trim_end()),
-        ),
+    static USERNAME: Word = Word::new("username=");
+    let (counters, user) = match USERNAME.split_once(traffic) {
+        Some((counters, user)) => (counters, Some(user.trim_end())),
         None => (traffic, None),
     };
     spi.username = user.map(str::to_string);
-    for tok in counters.split_whitespace() {
+    for tok in words(counters) {
         let tok = tok.trim_matches('!');
         let (name, value) = tok.split_once('=')?;
         if !name.bytes().all(|c| c.is_ascii_alphabetic()) {
@@ -487,7 +503,7 @@ mod tests {
         let (_, rest) = crate::status::lexical::strip_rc(line);
         let (rest, serial) = crate::status::lexical::serial_colon(rest).unwrap();
         match serial_line(serial, rest, 1) {
-            Some(SerialLine::State(s)) => *s,
+            Some(SerialLine::State(s)) => s,
             _ => panic!("not a state line: {line}"),
         }
     }
