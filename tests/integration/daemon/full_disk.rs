@@ -188,12 +188,20 @@ fn a_full_state_disk_during_an_outage_then_a_restart_loses_nothing_and_reuses_no
 
     // Stopped and started again while the disk is still full.
     assert!(daemon.terminate().success());
+    // Either the held snapshot's commit never reached the disk (it is
+    // diffed again), or it did, as a short journal line in the room left,
+    // and only its spooling failed (its pending events are spooled again,
+    // never recomputed).
     let daemon = Daemon::start(&config, &stderr);
     wait_until(
         LIMIT,
-        "the dump diffed again after the restart",
+        "the dump diffed again, or its committed events spooled again, after the restart",
         &daemon,
-        || daemon.own_log().contains(&diffed),
+        || {
+            let log = daemon.own_log();
+            log.contains(&diffed)
+                || log.contains("events of the last commit may not be in every spool")
+        },
     );
 
     // The outage ends: what the receiver takes is reclaimed from the spool,
