@@ -406,3 +406,107 @@ fn tls_with_the_test_ca_delivers_and_a_wrong_ca_or_name_is_one_line_naming_the_k
         assert!(daemon.terminate().success(), "{log}");
     }
 }
+
+/// The example config's kafka section, uncommented.
+fn example_kafka_section() -> String {
+    let text =
+        std::fs::read_to_string(crate::support::root().join("config/swantrail.toml")).unwrap();
+    let start = text
+        .find("# type = \"kafka\"")
+        .expect("the example has a kafka section");
+    let start = text[..start].rfind("# [[sink]]").unwrap();
+    text[start..]
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .filter(|l| !l.starts_with("# #"))
+        .map(|l| l.trim_start_matches('#').trim_start())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_example_kafka_section_loads_with_its_documented_defaults() {
+    use swantrail::sink::SinkConfig;
+    use swantrail::sink::kafka::{Acks, Compression};
+    let text = format!("state_dir = \"/tmp/x\"\n{}\n", example_kafka_section());
+    let config = swantrail::config::from_toml_str(&text, Path::new("swantrail.toml"))
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let [SinkConfig::Kafka(kafka)] = config.sinks.as_slice() else {
+        panic!("one kafka sink: {:?}", config.sinks);
+    };
+    assert_eq!(
+        kafka.brokers,
+        ["kafka1.example.net:9092", "kafka2.example.net:9092"]
+    );
+    assert_eq!(kafka.topic.to_string(), "libreswan-tunnel");
+    assert_eq!(kafka.compression, Compression::None);
+    assert_eq!(kafka.acks, Acks::All);
+    assert!(kafka.idempotence);
+    assert_eq!(kafka.message_timeout, Duration::from_secs(30));
+    assert_eq!(kafka.sasl, None);
+    let tls = kafka
+        .tls
+        .as_ref()
+        .expect("the [sink.tls] table turns TLS on");
+    assert_eq!(
+        tls.ca_file.as_deref(),
+        Some(Path::new("/etc/swantrail/kafka-ca.pem"))
+    );
+    assert!(tls.verify);
+}
+
+#[test]
+fn kafka_config_mistakes_are_one_line_at_their_key() {
+    let cases = [
+        (
+            "brokers = []\ntopic = \"t\"",
+            "swantrail.toml:4:1: `brokers` lists no broker",
+        ),
+        (
+            "brokers = [\"k1\"]\ntopic = \"t\"",
+            "swantrail.toml:4:1: `brokers`: \"k1\" is not host:port",
+        ),
+        (
+            "brokers = [\"k:9092\"]\ntopic = \"ipsec {host}\"",
+            "swantrail.toml:5:1: invalid `topic` \"ipsec {host}\": only `{observer.hostname}` or `{event.action}`",
+        ),
+        (
+            "brokers = [\"k:9092\"]\ntopic = \"a b\"",
+            "swantrail.toml:5:1: invalid `topic` \"a b\": ' ' cannot be in a Kafka topic name",
+        ),
+        (
+            "brokers = [\"k:9092\"]\ntopic = \"t\"\nacks = \"leader\"",
+            "swantrail.toml:6:1: `acks = \"leader\"` needs `idempotence = false`",
+        ),
+        (
+            "brokers = [\"k:9092\"]\ntopic = \"t\"\ncompression = \"snappy\"",
+            "swantrail.toml:6:",
+        ),
+        (
+            "brokers = [\"k:9092\"]\ntopic = \"t\"\nsasl_mechanism = \"GSSAPI\"",
+            "swantrail.toml:6:1: unknown `sasl_mechanism` \"GSSAPI\"",
+        ),
+        (
+            "brokers = [\"k:9092\"]\ntopic = \"t\"\nsasl_mechanism = \"SCRAM-SHA-256\"\nuser = \"u\"",
+            "needs `password_file` or `password_env` (the secret itself never goes in this file)",
+        ),
+        (
+            "brokers = [\"k:9092\"]\ntopic = \"t\"\nuser = \"u\"",
+            "swantrail.toml:6:1: key `user` does not apply to a kafka sink without `sasl_mechanism`",
+        ),
+        (
+            "brokers = [\"k:9092\"]\ntopic = \"t\"\n[sink.tls]\nserver_name = \"kafka\"",
+            "swantrail.toml:7:1: `tls.server_name` does not apply to a kafka sink",
+        ),
+        ("topic = \"t\"", "needs `brokers`"),
+    ];
+    for (keys, expected) in cases {
+        let text = format!("state_dir = \"/tmp/x\"\n[[sink]]\ntype = \"kafka\"\n{keys}\n");
+        let error = swantrail::config::from_toml_str(&text, Path::new("swantrail.toml"))
+            .map(|_| ())
+            .expect_err(&text)
+            .to_string();
+        assert!(error.contains(expected), "{error}\nfor:\n{text}");
+        assert_eq!(error.lines().count(), 1, "{error}");
+    }
+}

@@ -240,7 +240,10 @@ pub fn read_topic(address: &str, topic: &str, extra: &[&str]) -> Vec<Record> {
     // kcat says so on stderr when the topic or broker is not there yet;
     // the caller waits for the records it expects.
     let text = String::from_utf8_lossy(&out.stdout);
-    super::daemon::whole_lines(&text)
+    // Whole lines only: kcat ends each record with a newline.
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    whole
+        .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
             let json: Value = serde_json::from_str(line)
