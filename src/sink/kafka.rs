@@ -619,7 +619,12 @@ impl ClientContext for Context {
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!("librdkafka: {error}: {reason}");
-        if let Ok(mut last) = self.last_error.lock() {
+        // "1/1 brokers are down" follows the reason they are (a refused
+        // connection, a failed handshake); it must not hide it.
+        let summary = error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown);
+        if let Ok(mut last) = self.last_error.lock()
+            && !(summary && last.is_some())
+        {
             *last = Some(one_line(reason));
         }
     }
@@ -772,7 +777,7 @@ impl KafkaSink {
                 let why = self
                     .context
                     .last_error()
-                    .map_or_else(String::new, |e| format!(": {e}"));
+                    .map_or_else(String::new, |e| format!(": {}", self.explain(&e)));
                 Err(SendError::Retryable(format!(
                     "no delivery report from {brokers} within {}s{why}",
                     self.config.message_timeout.as_secs()
@@ -780,6 +785,38 @@ impl KafkaSink {
             }
             _ => Err(SendError::Retryable(format!("{brokers}: {error}"))),
         }
+    }
+}
+
+impl KafkaSink {
+    /// librdkafka's reason, with the key to fix when it is a TLS or SASL
+    /// refusal (librdkafka names its own settings, not the operator's).
+    fn explain(&self, reason: &str) -> String {
+        let lower = reason.to_ascii_lowercase();
+        if lower.contains("ssl handshake failed") || lower.contains("certificate verify failed") {
+            if lower.contains("hostname mismatch") || lower.contains("name mismatch") {
+                return format!(
+                    "TLS refused: the broker's certificate does not name the host it was reached at; write in `brokers` a name the certificate carries ({reason})"
+                );
+            }
+            return format!(
+                "TLS refused: the broker's certificate is not signed by a CA of `tls.ca_file` ({reason})"
+            );
+        }
+        if let Some(sasl) = &self.config.sasl
+            && (lower.contains("sasl") || lower.contains("authentication"))
+        {
+            let key = match sasl.password {
+                SecretSource::File(_) => "password_file",
+                SecretSource::Env(_) => "password_env",
+            };
+            return format!(
+                "SASL {} login as `{}` refused: check `user` and the password of `{key}` ({reason})",
+                sasl.mechanism.name(),
+                sasl.user
+            );
+        }
+        reason.to_string()
     }
 }
 

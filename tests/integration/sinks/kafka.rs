@@ -510,3 +510,139 @@ fn kafka_config_mistakes_are_one_line_at_their_key() {
         assert_eq!(error.lines().count(), 1, "{error}");
     }
 }
+
+#[test]
+fn sigkill_at_twenty_random_moments_loses_no_event_and_repeats_only_identical_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let broker = Broker::start(root, BrokerOptions::default());
+    broker.create_topic(TOPIC, 3);
+    let series = lab_series();
+    let expected = replayed(&series);
+    let config = kafka_config(root, &broker, |c| c);
+    let stderr = root.join("daemon.log");
+    let state = root.join("state");
+    let watched = root.join("watch/status.txt");
+    // SWANTRAIL_TEST_SEED replays (or varies) the kill moments.
+    let seed = std::env::var("SWANTRAIL_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x6b61_666b);
+    eprintln!("seed {seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut kills = BTreeSet::new();
+    while kills.len() < 20.min(series.len()) {
+        kills.insert(rng.usize(0..series.len()));
+    }
+    let mut daemon = Daemon::start(&config, &stderr);
+    for (index, (epoch, dump)) in series.iter().enumerate() {
+        write_by_rename(&watched, &std::fs::read_to_string(dump).unwrap(), *epoch);
+        if kills.contains(&index) {
+            // Anywhere from "not yet seen" through "spooled, being
+            // produced" to "acknowledged by the broker".
+            std::thread::sleep(Duration::from_millis(rng.u64(0..150)));
+            daemon.crash();
+            daemon = Daemon::start(&config, &stderr);
+        }
+        wait_until(
+            Duration::from_secs(30),
+            &format!("dump {epoch} checkpointed"),
+            &daemon,
+            || checkpoint_taken_at(&state, "lab") == Some(*epoch),
+        );
+    }
+    let want = expected_ids(&expected);
+    let records = wait_for_records(
+        &broker.address(),
+        TOPIC,
+        &[],
+        Duration::from_secs(60),
+        "every event after 20 crashes",
+        |records| ids(records) == want,
+    );
+    // Every record, repeated or not, is its event byte for byte.
+    assert_records_are_the_events(&records, &expected);
+    eprintln!(
+        "{} events, {} records after 20 crashes ({} duplicates)",
+        expected.len(),
+        records.len(),
+        records.len() - expected.len()
+    );
+    wait_until(Duration::from_secs(20), "the last start", &daemon, || {
+        daemon.own_log().contains("swantrail started")
+    });
+    assert!(daemon.terminate().success());
+}
+
+const PASSWORD: &str = "n0t-in-any-log-kafka-5c1e";
+
+#[test]
+fn sasl_scram_delivers_and_a_wrong_password_is_one_line_keeping_the_events_until_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let options = BrokerOptions {
+        authentication: true,
+        ..BrokerOptions::default()
+    };
+    let broker = Broker::start(root, options);
+    broker.create_scram_user("swantrail", PASSWORD, "scram256");
+    broker.create_topic(TOPIC, 1);
+    let series = lab_series();
+    let dumps = &series[..3];
+    let expected = replayed(dumps);
+    let password_file = root.join("kafka-password");
+    std::fs::write(&password_file, "wrong-password-1234\n").unwrap();
+    let config = kafka_config(root, &broker, |c| {
+        c.with("message_timeout", "3s")
+            .with("sasl_mechanism", "SCRAM-SHA-256")
+            .with("user", "swantrail")
+            .with_path("password_file", &password_file)
+    });
+    let daemon = Daemon::start(&config, &root.join("daemon.log"));
+    feed(root, &daemon, dumps);
+    let line = failure_line(&daemon);
+    assert!(
+        line.contains("SASL SCRAM-SHA-256 login as `swantrail` refused")
+            && line.contains("`password_file`"),
+        "one line naming the key to fix: {line}"
+    );
+    let kcat_sasl = [
+        "-X",
+        "security.protocol=sasl_plaintext",
+        "-X",
+        "sasl.mechanisms=SCRAM-SHA-256",
+        "-X",
+        "sasl.username=swantrail",
+        "-X",
+    ];
+    let password_option = format!("sasl.password={PASSWORD}");
+    let kcat: Vec<&str> = kcat_sasl
+        .iter()
+        .copied()
+        .chain([password_option.as_str()])
+        .collect();
+    assert!(
+        crate::support::kafka::read_topic(&broker.address(), TOPIC, &kcat).is_empty(),
+        "nothing may arrive with a wrong password"
+    );
+
+    // The events were kept: fixed and reloaded, they all arrive.
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+    daemon.signal(libc::SIGHUP);
+    let want = expected_ids(&expected);
+    let records = wait_for_records(
+        &broker.address(),
+        TOPIC,
+        &kcat,
+        Duration::from_secs(60),
+        "the kept events after the password was fixed",
+        |records| ids(records) == want,
+    );
+    assert_records_are_the_events(&records, &expected);
+    let log = daemon.own_log();
+    assert!(
+        !log.contains(PASSWORD),
+        "the password reached the log:\n{log}"
+    );
+    assert!(daemon.terminate().success());
+}
