@@ -646,6 +646,9 @@ type Producer = FutureProducer<Context>;
 pub struct KafkaSink {
     config: KafkaSinkConfig,
     context: Context,
+    /// Which certificate check the brokers fail, as the shared TLS checks
+    /// found it when librdkafka's handshake last failed.
+    tls_diagnosis: Option<String>,
     /// The producer, or why it cannot be made (a password file that cannot
     /// be read): then every send says so and the events stay spooled.
     producer: Result<Producer, String>,
@@ -673,6 +676,7 @@ impl KafkaSink {
         KafkaSink {
             config,
             context,
+            tls_diagnosis: None,
             producer,
         }
     }
@@ -746,13 +750,22 @@ impl KafkaSink {
                 "not produced: an earlier event of the batch waits for a retry".into(),
             )));
         }
+        let mut diagnosed = false;
         for (index, report) in reports {
             outcomes[index] = Some(match report.await {
                 Ok(Ok(_)) => {
                     self.context.clear();
                     Ok(())
                 }
-                Ok(Err((error, _))) => self.outcome(&error),
+                Ok(Err((error, _))) => {
+                    if !diagnosed
+                        && error.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageTimedOut)
+                    {
+                        diagnosed = true;
+                        self.diagnose_tls().await;
+                    }
+                    self.outcome(&error)
+                }
                 Err(_) => Err(SendError::Retryable(
                     "librdkafka dropped the record before its delivery report".into(),
                 )),
@@ -789,19 +802,38 @@ impl KafkaSink {
 }
 
 impl KafkaSink {
+    /// When librdkafka's last reason is a failed certificate check, ask the
+    /// shared TLS checks (`crate::sink::tls`, the other sinks' rustls
+    /// client) which one failed, by a handshake of their own with the first
+    /// broker: OpenSSL says "certificate verify failed" for an unknown CA
+    /// and a wrong name alike, and the operator needs to know which key to fix.
+    async fn diagnose_tls(&mut self) {
+        let Some(tls) = &self.config.tls else { return };
+        let Some(reason) = self.context.last_error() else {
+            return;
+        };
+        if !reason
+            .to_ascii_lowercase()
+            .contains("certificate verify failed")
+        {
+            self.tls_diagnosis = None;
+            return;
+        }
+        let Some(broker) = self.config.brokers.first() else {
+            return;
+        };
+        self.tls_diagnosis = certificate_failure(tls, broker).await;
+    }
+
     /// librdkafka's reason, with the key to fix when it is a TLS or SASL
     /// refusal (librdkafka names its own settings, not the operator's).
     fn explain(&self, reason: &str) -> String {
         let lower = reason.to_ascii_lowercase();
         if lower.contains("ssl handshake failed") || lower.contains("certificate verify failed") {
-            if lower.contains("hostname mismatch") || lower.contains("name mismatch") {
-                return format!(
-                    "TLS refused: the broker's certificate does not name the host it was reached at; write in `brokers` a name the certificate carries ({reason})"
-                );
-            }
-            return format!(
-                "TLS refused: the broker's certificate is not signed by a CA of `tls.ca_file` ({reason})"
+            let what = self.tls_diagnosis.as_deref().unwrap_or(
+                "the broker's certificate is not signed by a CA of `tls.ca_file`, or does not name the host written in `brokers`",
             );
+            return format!("TLS refused: {what} ({reason})");
         }
         if let Some(sasl) = &self.config.sasl
             && (lower.contains("sasl") || lower.contains("authentication"))
@@ -817,6 +849,44 @@ impl KafkaSink {
             );
         }
         reason.to_string()
+    }
+}
+
+/// Which certificate check `broker` fails, by a handshake with the shared
+/// TLS settings' rustls client; `None` when it passes or cannot be made.
+async fn certificate_failure(tls: &TlsSettings, broker: &str) -> Option<String> {
+    use rustls::{CertificateError, Error};
+    let host = broker.rsplit_once(':').map_or(broker, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name = tls.expected_name(host).ok()?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls.client_config().ok()?));
+    let limit = Duration::from_secs(5);
+    let tcp = tokio::time::timeout(limit, tokio::net::TcpStream::connect(broker))
+        .await
+        .ok()?
+        .ok()?;
+    let error = match tokio::time::timeout(limit, connector.connect(name, tcp)).await {
+        Ok(Err(e)) => e,
+        _ => return None,
+    };
+    let trusted = if tls.ca_file.is_some() {
+        "a CA of `tls.ca_file`"
+    } else {
+        "a CA the system trusts (give its CA in `tls.ca_file`)"
+    };
+    match error.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+        Some(Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        )) => Some(format!(
+            "the certificate of {broker} is not valid for the name `{host}`; write in `brokers` a name the certificate carries"
+        )),
+        Some(Error::InvalidCertificate(CertificateError::UnknownIssuer)) => Some(format!(
+            "the certificate of {broker} is not signed by {trusted}"
+        )),
+        Some(Error::InvalidCertificate(other)) => Some(format!(
+            "the certificate of {broker} is not acceptable ({other:?})"
+        )),
+        _ => None,
     }
 }
 
