@@ -649,6 +649,8 @@ pub struct KafkaSink {
     /// Which certificate check the brokers fail, as the shared TLS checks
     /// found it when librdkafka's handshake last failed.
     tls_diagnosis: Option<String>,
+    /// Records timed out: make a new producer before the next send.
+    renew: bool,
     /// The producer, or why it cannot be made (a password file that cannot
     /// be read): then every send says so and the events stay spooled.
     producer: Result<Producer, String>,
@@ -677,14 +679,17 @@ impl KafkaSink {
             config,
             context,
             tls_diagnosis: None,
+            renew: false,
             producer,
         }
     }
 
-    /// The producer, made again when it is missing or librdkafka declared
-    /// it unusable (an idempotence sequence it cannot repair).
+    /// The producer, made again when it is missing, when librdkafka
+    /// declared it unusable (an idempotence sequence it cannot repair), or
+    /// after records timed out.
     fn producer(&mut self) -> Result<Producer, String> {
         let fatal = match &self.producer {
+            Ok(_) if std::mem::take(&mut self.renew) => Some(String::new()),
             Ok(p) => p.client().fatal_error().map(|(_, reason)| reason),
             Err(_) => Some(String::new()),
         };
@@ -763,6 +768,14 @@ impl KafkaSink {
                     {
                         diagnosed = true;
                         self.diagnose_tls().await;
+                        // A broker that lost its state (restarted empty,
+                        // or past its producer-id expiry) answers this
+                        // producer's records with UNKNOWN_PRODUCER_ID, and
+                        // librdkafka retries them until they time out: the
+                        // next try starts with a new producer, and so a
+                        // new producer id. Every report of this one was
+                        // awaited, so it holds no record.
+                        self.renew = true;
                     }
                     self.outcome(&error)
                 }
