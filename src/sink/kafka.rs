@@ -12,12 +12,15 @@
 //! unknown topic send it to the dead-letter file with the broker's reason.
 //! TLS takes the shared `[sink.tls]` table (`crate::sink::tls`), whose files
 //! are checked at start like every sink's, and hands them to librdkafka's
-//! OpenSSL; SASL PLAIN and SCRAM take their password from a file or the
-//! environment like the HTTP sink. This module must never put the password
-//! in a log line, an error or a dead letter (the librdkafka configuration
-//! that holds it is never printed), never call an event delivered without
-//! its delivery report, and never let librdkafka's own log reach the
-//! daemon's log but as the one reason of a failed send.
+//! OpenSSL; when a broker's certificate is refused, the shared rustls
+//! checks say which key to fix. SASL PLAIN and SCRAM take their password
+//! from a file or the environment like the HTTP sink. Records that time
+//! out make the next try start with a new producer (a broker that lost its
+//! state does not know the old producer id). This module must never put
+//! the password in a log line, an error or a dead letter (the librdkafka
+//! configuration that holds it is never printed), never call an event
+//! delivered without its delivery report, and never let librdkafka's own
+//! log reach the daemon's log but as the one reason of a failed send.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
