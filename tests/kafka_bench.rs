@@ -12,6 +12,8 @@
 // The benchmarks' helpers: CPU time by getrusage.
 #[path = "../benches/common/mod.rs"]
 mod bench;
+// The tests' broker and consumer; the bench uses only some of them.
+#[allow(dead_code)]
 #[path = "integration/support/kafka.rs"]
 mod kafka;
 #[path = "integration/support/syslog.rs"]

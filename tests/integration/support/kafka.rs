@@ -184,22 +184,6 @@ impl Broker {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-
-    /// Create a SCRAM user (`mechanism` is `scram256` or `scram512`), as
-    /// `tansu user create` does with the AlterUserScramCredentials request.
-    pub fn create_scram_user(&self, user: &str, password: &str, mechanism: &str) {
-        let out = Command::new(tansu_binary())
-            .args(["user", "create", "--broker", &self.url()])
-            .args(["--mechanism", mechanism, user, password])
-            .output()
-            .expect("run tansu user create");
-        assert!(
-            out.status.success(),
-            "tansu user create {user} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
 }
 
 impl Drop for Broker {
