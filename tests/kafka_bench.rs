@@ -3,7 +3,8 @@
 //! the broker has acknowledged each record (`acks = all`, idempotent), then
 //! read back with kcat to check that every one is there. Ignored by default
 //! (it measures, it does not check behaviour); run it with
-//! `cargo test --release --test kafka_bench -- --ignored --nocapture`.
+//! `cargo test --release --test kafka_bench -- --ignored --nocapture`
+//! (`SWANTRAIL_BENCH_EVENTS`, `SWANTRAIL_BENCH_COMPRESSION` to vary it).
 //!
 //! Besides the wall time it prints the CPU this process spent: the sink,
 //! the spool and librdkafka's threads (the broker is another process, and
@@ -93,7 +94,10 @@ async fn events_per_second_to_a_local_broker() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(200_000);
-    for compression in ["none", "lz4", "zstd"] {
-        run(compression, events).await;
-    }
+    // lz4 and zstd are on request: with 200,000 events they did not finish
+    // within 10 minutes against tansu 0.6.0 (2,000 events do, and kcat
+    // reads them back), which is not yet explained.
+    let compression =
+        std::env::var("SWANTRAIL_BENCH_COMPRESSION").unwrap_or_else(|_| "none".to_string());
+    run(&compression, events).await;
 }
