@@ -50,6 +50,7 @@ pub mod dead_letter;
 mod drain;
 pub mod file;
 pub mod http;
+pub mod kafka;
 pub mod redeliver;
 pub(crate) mod registry;
 pub mod settings;

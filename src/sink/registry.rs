@@ -15,7 +15,7 @@ use toml::Spanned;
 use toml::de::DeTable;
 
 use super::settings::{RawRetry, RawSpool, RetrySettings, SpoolSettings};
-use super::{Sink, SinkError, file, http, stdout, syslog};
+use super::{Sink, SinkError, file, http, kafka, stdout, syslog};
 use crate::toml_config::{
     ConfigError, Validator, read_table, split_table, unknown_key, unknown_type,
 };
@@ -242,4 +242,6 @@ sink_kinds! {
     Syslog(syslog::SyslogSinkConfig),
     /// Batches POSTed to a log pipeline, Elasticsearch, Splunk HEC or an OTLP collector.
     Http(Box<http::HttpSinkConfig>),
+    /// One record per event on a Kafka topic, keyed by tunnel.
+    Kafka(Box<kafka::KafkaSinkConfig>),
 }

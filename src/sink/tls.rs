@@ -72,6 +72,15 @@ pub(crate) struct RawTls {
     insecure_skip_verify: Option<Spanned<bool>>,
 }
 
+impl RawTls {
+    /// Where `server_name` is written, for a sink that cannot use it (the
+    /// kafka sink: librdkafka checks each broker's certificate against
+    /// the host it connects to).
+    pub(crate) fn server_name_span(&self) -> Option<std::ops::Range<usize>> {
+        self.server_name.as_ref().map(Spanned::span)
+    }
+}
+
 /// Whether a sink still takes `insecure_skip_verify` (syslog did before
 /// `verify` was shared; http never did).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,6 +341,7 @@ pub fn settings_of(sink: &SinkConfig) -> Option<&TlsSettings> {
     match sink {
         SinkConfig::Syslog(s) if s.transport == crate::sink::syslog::Transport::Tls => Some(&s.tls),
         SinkConfig::Http(h) if h.url.scheme() == "https" => Some(&h.client.tls),
+        SinkConfig::Kafka(k) => k.tls.as_ref(),
         _ => None,
     }
 }

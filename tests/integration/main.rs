@@ -55,6 +55,7 @@ mod sinks {
     mod http_nginx;
     mod http_secrets;
     mod http_sink;
+    mod kafka;
     mod sink_contract;
     mod spool_recovery;
     mod syslog_receivers;

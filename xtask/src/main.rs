@@ -6,8 +6,10 @@
 //! are there — installing them when it runs as root, or printing the one
 //! `apt-get install` line to run when it does not — unpacks syslog-ng
 //! (whose package conflicts with rsyslog's) where the tests look for it,
-//! and then runs `cargo test`. `.ci/run` calls the same command, so the
-//! list of what the tests need lives here and nowhere else.
+//! installs the Kafka-protocol broker `tansu` that the Kafka sink's tests
+//! start (`cargo install`, once, into a cache outside the clone), and then runs
+//! `cargo test`. `.ci/run` calls the same command, so the list of what the
+//! tests need lives here and nowhere else.
 //!
 //! It must never install anything without saying so on one line first,
 //! and never run the tests when something they need is missing: a test
@@ -41,7 +43,26 @@ const PACKAGES: &[(&str, &str)] = &[
         "chromium",
         "the HTML report rendered in a real headless browser",
     ),
+    (
+        "kcat",
+        "the Kafka sink's records read back by librdkafka's own consumer",
+    ),
 ];
+
+/// The Kafka-protocol broker the Kafka sink's tests start (Apache Kafka
+/// itself is no Debian package): tansu from crates.io, its version pinned
+/// so that a cached install is reused and a new one is a decision.
+const TANSU: &str = "tansu";
+/// The tansu version the tests were written against.
+const TANSU_VERSION: &str = "0.6.0";
+/// Its memory storage (`memory://`), which the tests use, is the
+/// `dynostore` feature; the default build has no storage engine at all.
+const TANSU_FEATURES: &str = "dynostore";
+/// Where tansu is installed (`cargo install --root`), under the home
+/// directory's cache rather than `target/`: CI builds a fresh clone every
+/// run, and the install takes minutes; tests/integration/support/kafka.rs
+/// looks for it there.
+const TANSU_ROOT: &str = ".cache/swantrail/tools";
 
 /// Where the tests look for the unpacked syslog-ng (tests/integration/support/syslog.rs).
 const SYSLOG_NG_ROOT: &str = "target/debian/syslog-ng";
@@ -73,7 +94,8 @@ usage: cargo xtask TASK
 
   test [ARGS...]  install what the tests need (as root), then run
                   `cargo test --no-fail-fast ARGS...`
-  deps            only install (or name) what the tests need
+  deps            only install (or name) what the tests need, and
+                  the tansu broker (cargo install, into ~/.cache/swantrail/tools)
 ";
 
 /// Install what the tests need, then run them; every test binary runs,
@@ -128,7 +150,51 @@ fn deps() -> Result<(), String> {
         install.extend(&missing);
         apt(&install)?;
     }
-    unpack_syslog_ng(updated)
+    unpack_syslog_ng(updated)?;
+    install_tansu()
+}
+
+/// `cargo install tansu` into [`TANSU_ROOT`] unless that version is there.
+/// It builds about 400 crates (18 CPU-minutes: 10 minutes on two idle
+/// cores, 30 on busy ones), so it is done once per machine.
+fn install_tansu() -> Result<(), String> {
+    let home = env::var_os("HOME").ok_or("HOME is not set: it says where tansu is installed")?;
+    let root = Path::new(&home).join(TANSU_ROOT);
+    let binary = root.join("bin").join(TANSU);
+    let installed = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(TANSU_VERSION));
+    if installed {
+        return Ok(());
+    }
+    eprintln!(
+        "==> cargo install {TANSU} --version {TANSU_VERSION} --features {TANSU_FEATURES} --locked --root ~/{TANSU_ROOT}"
+    );
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "install",
+            TANSU,
+            "--version",
+            TANSU_VERSION,
+            "--features",
+            TANSU_FEATURES,
+            "--locked",
+            "--root",
+        ])
+        .arg(&root)
+        // A release build without debug info: the broker is a test tool.
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
+        .status()
+        .map_err(|e| format!("cannot run cargo install {TANSU}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "cargo install {TANSU} failed ({status}); the Kafka sink's tests need it as their broker"
+        ))
+    }
 }
 
 /// Whether dpkg says `package` is installed.

@@ -46,6 +46,15 @@ impl fmt::Debug for Secret {
     }
 }
 
+impl Secret {
+    /// The secret itself, only for a client library that keeps it as one
+    /// (librdkafka's `sasl.password`, which it never logs); never for a
+    /// string that leaves the process.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
 impl SecretSource {
     /// Reads the secret now; the error names the source, never the content.
     pub fn read(&self) -> Result<Secret, SecretError> {

@@ -352,7 +352,7 @@ fn refuse_other_credentials(
 
 /// Where one secret is: a file or an environment variable, never both;
 /// `why` (when not empty) says what needs it.
-fn read_secret(
+pub(crate) fn read_secret(
     reader: &Validator<'_>,
     file: Option<Spanned<PathBuf>>,
     env: Option<Spanned<String>>,

@@ -73,6 +73,12 @@ fn every_key_of_the_example_is_written_out_with_its_default() {
         "max_tunnel_series",
         "from",
         "pluto",
+        "brokers",
+        "topic",
+        "acks",
+        "idempotence",
+        "message_timeout",
+        "sasl_mechanism",
     ];
     for key in keys {
         let present = text

@@ -1,6 +1,7 @@
 //! What the integration tests share, so that each is written once: the
 //! real daemon under test and its configuration (`daemon`, `config`), real
-//! receivers for its sinks (`http_receiver`, `syslog`, `gated_sink`) and the
+//! receivers for its sinks (`http_receiver`, `syslog`, `gated_sink`, the
+//! Kafka broker and consumer `kafka`) and the
 //! HTTP sink's fixtures (`http_sink`), pluto's own logs as the truth
 //! (`pluto_log`), and here replaying real dumps and checking every event
 //! against the published JSON Schema. It drives the real binary and the
@@ -12,6 +13,7 @@ pub mod daemon;
 pub mod gated_sink;
 pub mod http_receiver;
 pub mod http_sink;
+pub mod kafka;
 pub mod pluto_log;
 pub mod syslog;
 
