@@ -24,8 +24,7 @@ pub struct ReplaceError {
     /// The file concerned: the temporary file for `create` and `write`, the
     /// target for `rename`, the directory for `fsync directory`.
     pub path: PathBuf,
-    /// The step: `"create"`, `"write"`, `"remove"`, `"rename"` or
-    /// `"fsync directory"`.
+    /// The step: `"create"`, `"write"`, `"rename"` or `"fsync directory"`.
     pub action: &'static str,
     /// What the system said; a full disk (`ENOSPC`) arrives here like any
     /// other error, and the old file is still intact.
@@ -46,17 +45,6 @@ pub fn replace_with(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<(), ReplaceError> {
-    replace_with_if(path, |file| write(file).map(|()| true)).map(|_| ())
-}
-
-/// [`replace_with`] where `write` decides, once it has written, whether the
-/// new content replaces the file (`true`) or is dropped (`false`: the
-/// temporary file is removed, nothing is synced): the checkpoint learns
-/// only by writing it whether it changed.
-pub fn replace_with_if(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> io::Result<bool>,
-) -> Result<bool, ReplaceError> {
     let directory = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -80,24 +68,18 @@ pub fn replace_with_if(
         .open(&temporary)
         .map_err(failed(&temporary, "create"))?;
     let mut buffered = io::BufWriter::with_capacity(WRITE_BUFFER, file);
-    let keep = write(&mut buffered)
-        .and_then(|keep| buffered.flush().map(|()| keep))
+    write(&mut buffered)
+        .and_then(|()| buffered.flush())
         .map_err(failed(&temporary, "write"))?;
     let file = buffered
         .into_inner()
         .map_err(|e| failed(&temporary, "write")(e.into_error()))?;
-    if !keep {
-        drop(file);
-        fs::remove_file(&temporary).map_err(failed(&temporary, "remove"))?;
-        return Ok(false);
-    }
     file.sync_all().map_err(failed(&temporary, "write"))?;
     drop(file);
     fs::rename(&temporary, path).map_err(failed(path, "rename"))?;
     File::open(directory)
         .and_then(|d| d.sync_all())
-        .map_err(failed(directory, "fsync directory"))?;
-    Ok(true)
+        .map_err(failed(directory, "fsync directory"))
 }
 
 #[cfg(test)]
