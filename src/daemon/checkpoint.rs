@@ -191,6 +191,15 @@ struct Head {
     commit: u64,
 }
 
+/// One journal line, as written.
+#[derive(Serialize)]
+struct EntryOut<'a> {
+    save: u64,
+    source: &'a str,
+    head: Head,
+    delta: &'a serde_json::value::RawValue,
+}
+
 /// One journal line, as read back.
 #[derive(Deserialize)]
 struct Entry {
@@ -322,23 +331,30 @@ impl Store {
             path: journal.clone(),
             error,
         };
-        let delta = self
+        let mut delta = self
             .saved
             .delta(&mut checkpoint.tracker)
             .map_err(|e| io(io::Error::other(e)))?;
-        let head = Head {
-            taken_at: checkpoint.taken_at,
-            content_sha256: checkpoint.content_sha256.clone(),
-            commit: checkpoint.commit,
-        };
-        let mut line = Vec::with_capacity(delta.json.len() + 256);
-        line.extend_from_slice(format!(r#"{{"save":{},"source":"#, self.save + 1).as_bytes());
-        serde_json::to_writer(&mut line, &self.source).map_err(|e| io(io::Error::other(e)))?;
-        line.extend_from_slice(br#","head":"#);
-        serde_json::to_writer(&mut line, &head).map_err(|e| io(io::Error::other(e)))?;
-        line.extend_from_slice(br#","delta":"#);
-        line.extend_from_slice(&delta.json);
-        line.extend_from_slice(b"}\n");
+        let encoded = String::from_utf8(std::mem::take(&mut delta.json))
+            .map_err(io::Error::other)
+            .and_then(|json| {
+                serde_json::value::RawValue::from_string(json).map_err(io::Error::other)
+            })
+            .and_then(|raw| {
+                let entry = EntryOut {
+                    save: self.save + 1,
+                    source: &self.source,
+                    head: Head {
+                        taken_at: checkpoint.taken_at,
+                        content_sha256: checkpoint.content_sha256.clone(),
+                        commit: checkpoint.commit,
+                    },
+                    delta: &raw,
+                };
+                serde_json::to_vec(&entry).map_err(io::Error::other)
+            });
+        let mut line = encoded.map_err(io)?;
+        line.push(b'\n');
         self.append(&line).map_err(io)?;
         let records = delta.records;
         self.saved.accept(delta);
@@ -373,15 +389,8 @@ impl Store {
     /// Write the whole state as the checkpoint file and remove the journal.
     fn save_whole(&mut self, checkpoint: &mut Checkpoint) -> Result<(), CheckpointError> {
         checkpoint.save = self.save + 1;
-        let mut bytes = 0u64;
         let written = crate::atomic::replace_with(&self.path, |file| {
-            let mut counting = Counting {
-                inner: file,
-                bytes: 0,
-            };
-            serde_json::to_writer(&mut counting, &*checkpoint).map_err(io::Error::other)?;
-            bytes = counting.bytes;
-            Ok(())
+            serde_json::to_writer(file, &*checkpoint).map_err(io::Error::other)
         });
         if let Err(e) = written {
             checkpoint.save = self.save;
@@ -391,34 +400,15 @@ impl Store {
             });
         }
         self.save += 1;
-        self.full_bytes = bytes;
+        self.full_bytes = fs::metadata(&self.path).map_or(0, |m| m.len());
         self.whole_next = false;
         self.saved = crate::track::journal::Saved::of(&checkpoint.tracker);
-        // Its lines are all folded in now (and skipped if it stays).
-        // Left behind (it cannot be removed), its lines are skipped at the
-        // next load, and new ones follow them.
+        // Its lines are all folded in now. Left behind (it cannot be
+        // removed), they are skipped at the next load, and new ones follow.
         if fs::remove_file(journal_path(&self.path)).is_ok() {
             self.journal_bytes = 0;
         }
         Ok(())
-    }
-}
-
-/// A writer that counts what it passes on.
-struct Counting<'a> {
-    inner: &'a mut dyn std::io::Write,
-    bytes: u64,
-}
-
-impl std::io::Write for Counting<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
     }
 }
 
@@ -609,7 +599,7 @@ mod tests {
 
     /// The lab series through a tracker, saved after every snapshot; returns
     /// the store, the checkpoint and the JSON of every state saved.
-    fn saved_series(dir: &Path, whole_first: bool) -> (Store, Checkpoint, Vec<String>) {
+    fn saved_series(dir: &Path) -> (Store, Checkpoint, Vec<String>) {
         let path = dir.join("lab.json");
         let mut store = Store::new(&path, "lab");
         let mut checkpoint = Checkpoint::new(
@@ -628,7 +618,7 @@ mod tests {
             snap.taken_at = Some(1_795_857_662 + 5 * i as i64);
             checkpoint.taken_at = snap.taken_at;
             checkpoint.tracker.observe(&snap);
-            let saved = store.save(&mut checkpoint, whole_first && i == 0).unwrap();
+            let saved = store.save(&mut checkpoint, false).unwrap();
             assert_eq!(saved == Saved::Full, i == 0, "save {i}: {saved:?}");
             states.push(serde_json::to_string(&checkpoint.tracker).unwrap());
         }
@@ -655,7 +645,7 @@ mod tests {
     #[test]
     fn a_journal_replays_to_the_state_last_saved_and_a_torn_line_is_no_save() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, checkpoint, states) = saved_series(dir.path(), false);
+        let (store, checkpoint, states) = saved_series(dir.path());
         assert_eq!(store.save, 20);
         let journal = journal_path(&dir.path().join("lab.json"));
         assert!(
@@ -690,7 +680,7 @@ mod tests {
     #[test]
     fn a_garbled_journal_line_ends_the_replay_there_with_one_warning() {
         let dir = tempfile::tempdir().unwrap();
-        let (_, _, states) = saved_series(dir.path(), false);
+        let (_, _, states) = saved_series(dir.path());
         let journal = journal_path(&dir.path().join("lab.json"));
         let text = fs::read_to_string(&journal).unwrap();
         let mut lines: Vec<&str> = text.lines().collect();
@@ -714,7 +704,7 @@ mod tests {
     fn a_whole_save_folds_the_journal_in_and_lines_left_behind_are_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lab.json");
-        let (mut store, mut checkpoint, _) = saved_series(dir.path(), false);
+        let (mut store, mut checkpoint, _) = saved_series(dir.path());
         let journal = journal_path(&path);
         let old_journal = fs::read(&journal).unwrap();
         assert_eq!(store.save(&mut checkpoint, true).unwrap(), Saved::Full);
