@@ -53,7 +53,7 @@ struct DeltaOut<'a> {
     sas: Vec<(u64, Option<&'a SaRecord>)>,
     bytes: Vec<Bytes<'a>>,
     tunnels: Vec<(&'a TunnelKey, Option<&'a TunnelRecord>)>,
-    connections: Vec<(&'a str, Option<&'a ConnectionRecord>)>,
+    connections: Vec<(&'a String, Option<&'a ConnectionRecord>)>,
 }
 
 /// A delta as read back.
@@ -198,32 +198,20 @@ impl Saved {
                 delta.sas.push((*serial, None));
             }
         }
-        for (key, rec) in tracker.tunnels.iter() {
-            let print = print_of(rec);
-            if self.tunnels.get(key) != Some(&print) {
-                out.tunnels.push((key, Some(rec)));
-                delta.tunnels.push((key.clone(), Some(print)));
-            }
-        }
-        for key in self.tunnels.keys() {
-            if !tracker.tunnels.contains(key) {
-                out.tunnels.push((key, None));
-                delta.tunnels.push((key.clone(), None));
-            }
-        }
-        for (name, rec) in &tracker.connections {
-            let print = print_of(rec);
-            if self.connections.get(name) != Some(&print) {
-                out.connections.push((name, Some(rec)));
-                delta.connections.push((name.clone(), Some(print)));
-            }
-        }
-        for name in self.connections.keys() {
-            if !tracker.connections.contains_key(name) {
-                out.connections.push((name, None));
-                delta.connections.push((name.clone(), None));
-            }
-        }
+        changed(
+            &self.tunnels,
+            tracker.tunnels.iter(),
+            |key| tracker.tunnels.contains(key),
+            &mut out.tunnels,
+            &mut delta.tunnels,
+        );
+        changed(
+            &self.connections,
+            tracker.connections.iter(),
+            |name| tracker.connections.contains_key(name),
+            &mut out.connections,
+            &mut delta.connections,
+        );
         // Sorted, so that the same change is written the same way.
         out.sas.sort_unstable_by_key(|e| e.0);
         out.bytes.sort_unstable_by_key(|e| e.0);
@@ -236,24 +224,43 @@ impl Saved {
 
     /// Remember what `delta` wrote, once it is durable.
     pub fn accept(&mut self, delta: Delta) {
-        for (serial, print) in delta.sas {
-            match print {
-                Some(p) => self.sas.insert(serial, p),
-                None => self.sas.remove(&serial),
-            };
+        remember(&mut self.sas, delta.sas);
+        remember(&mut self.tunnels, delta.tunnels);
+        remember(&mut self.connections, delta.connections);
+    }
+}
+
+/// The records of a keyed table whose fingerprint differs from `known`'s,
+/// and the keys `known` has that the table no longer does (`still` says
+/// which it has): into `out` to write, with their new fingerprints into
+/// `prints`.
+fn changed<'a, K: Hash + Eq + Clone, R: Hash>(
+    known: &'a FxHashMap<K, u64>,
+    records: impl Iterator<Item = (&'a K, &'a R)>,
+    still: impl Fn(&K) -> bool,
+    out: &mut Vec<(&'a K, Option<&'a R>)>,
+    prints: &mut Vec<(K, Option<u64>)>,
+) {
+    for (key, rec) in records {
+        let print = print_of(rec);
+        if known.get(key) != Some(&print) {
+            out.push((key, Some(rec)));
+            prints.push((key.clone(), Some(print)));
         }
-        for (key, print) in delta.tunnels {
-            match print {
-                Some(p) => self.tunnels.insert(key, p),
-                None => self.tunnels.remove(&key),
-            };
-        }
-        for (name, print) in delta.connections {
-            match print {
-                Some(p) => self.connections.insert(name, p),
-                None => self.connections.remove(&name),
-            };
-        }
+    }
+    for key in known.keys().filter(|key| !still(key)) {
+        out.push((key, None));
+        prints.push((key.clone(), None));
+    }
+}
+
+/// Set or remove each fingerprint as a durable delta wrote it.
+fn remember<K: Hash + Eq, P>(known: &mut FxHashMap<K, P>, changes: Vec<(K, Option<P>)>) {
+    for (key, print) in changes {
+        match print {
+            Some(p) => known.insert(key, p),
+            None => known.remove(&key),
+        };
     }
 }
 
