@@ -643,7 +643,6 @@ async fn handle(
     // The tracker is advanced in place; a commit that fails is undone by
     // reading the saved state back (`Tracked::undo`), never by keeping a
     // copy of a tracker that can hold a gateway's 150,000 records.
-    let next = &mut tracked.checkpoint;
     let events = match &report.observation {
         Observation::Waiting | Observation::LinuxAudit(_) => return Ok(queued),
         Observation::Snapshot {
@@ -654,8 +653,8 @@ async fn handle(
                 warn!(source = %report.source, "incomplete snapshot not diffed: {reason}");
                 return Ok(queued);
             }
-            next.taken_at = snapshot.taken_at;
-            next.content_sha256 = Some(content_sha256.clone());
+            tracked.checkpoint.taken_at = snapshot.taken_at;
+            tracked.checkpoint.content_sha256 = Some(content_sha256.clone());
             tracked.unreachable = false;
             tracked.tunnels_up = snapshot.tunnels_up().len();
             note_clock(&report.source, tracked, snapshot.taken_at);
@@ -786,8 +785,9 @@ fn note_clock(source: &str, tracked: &mut Tracked, at: Option<i64>) {
     }
 }
 
-/// Note a checkpoint that reached the disk, by a commit or a plain write:
-/// its digest, the metric, and one line when writes work again.
+/// Note a checkpoint that reached the disk, by a commit or a plain save:
+/// the audit records it now holds, the metric, and one line when writes
+/// work again.
 fn checkpoint_written(name: &str, tracked: &mut Tracked, metrics: &Metrics) {
     tracked.linux_audit_since_save.clear();
     metrics.checkpoint_current(name);
@@ -825,13 +825,9 @@ impl Tracked {
         // Bounded: past this many, an undo loses the oldest of them (the
         // tracker itself bounds what it holds anyway).
         const KEPT: usize = 100_000;
-        if self.linux_audit_since_save.len() + records.len() > KEPT {
-            let drop = (self.linux_audit_since_save.len() + records.len() - KEPT)
-                .min(self.linux_audit_since_save.len());
-            self.linux_audit_since_save.drain(..drop);
-        }
-        self.linux_audit_since_save
-            .extend(records.iter().rev().take(KEPT).rev().cloned());
+        let kept = &mut self.linux_audit_since_save;
+        kept.extend_from_slice(records);
+        kept.drain(..kept.len().saturating_sub(KEPT));
     }
 
     /// Put the tracker back as the last save left it: a snapshot whose
