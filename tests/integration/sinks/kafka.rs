@@ -80,6 +80,27 @@ fn expected_ids(events: &[String]) -> BTreeSet<String> {
     events.iter().map(|l| event_id(l)).collect()
 }
 
+/// Wait until every event of `expected` is on the topic (kcat given the
+/// options `extra`), check that each record is its event, and return them.
+fn every_event_arrives(
+    address: &str,
+    extra: &[&str],
+    expected: &[String],
+    what: &str,
+) -> Vec<Record> {
+    let want = expected_ids(expected);
+    let records = wait_for_records(
+        address,
+        TOPIC,
+        extra,
+        Duration::from_secs(60),
+        what,
+        |records| ids(records) == want,
+    );
+    assert_records_are_the_events(&records, expected);
+    records
+}
+
 /// Every record is one event of `expected`, byte for byte, with its id and
 /// action as headers and its tunnel as its key.
 fn assert_records_are_the_events(records: &[Record], expected: &[String]) {
@@ -170,21 +191,17 @@ fn a_replayed_lab_series_reaches_the_broker_once_per_event_id_in_order_per_tunne
     let daemon = Daemon::start(&config, &root.join("daemon.log"));
     feed(root, &daemon, &series);
 
-    let want = expected_ids(&expected);
-    let records = wait_for_records(
+    let records = every_event_arrives(
         &broker.address(),
-        TOPIC,
         &[],
-        Duration::from_secs(60),
+        &expected,
         "every replayed event on the topic",
-        |records| ids(records) == want,
     );
     assert_eq!(
         records.len(),
         expected.len(),
         "an event.id arrived more than once without a crash or an outage"
     );
-    assert_records_are_the_events(&records, &expected);
     assert_order_per_key(&records, &expected);
     let keys: BTreeSet<&str> = records.iter().filter_map(|r| r.key.as_deref()).collect();
     assert!(
@@ -371,16 +388,7 @@ fn tls_with_the_test_ca_delivers_and_a_wrong_ca_or_name_is_one_line_naming_the_k
         .collect();
 
     let good = daemon_with("good", &tls_address, &pki.ca);
-    let want = expected_ids(&expected);
-    let records = wait_for_records(
-        &tls_address,
-        TOPIC,
-        &kcat,
-        Duration::from_secs(60),
-        "the events over TLS",
-        |records| ids(records) == want,
-    );
-    assert_records_are_the_events(&records, &expected);
+    every_event_arrives(&tls_address, &kcat, &expected, "the events over TLS");
     assert!(good.terminate().success());
 
     let wrong_ca = daemon_with("wrong-ca", &tls_address, &pki.other_ca);
@@ -551,17 +559,13 @@ fn sigkill_at_twenty_random_moments_loses_no_event_and_repeats_only_identical_re
             || checkpoint_taken_at(&state, "lab") == Some(*epoch),
         );
     }
-    let want = expected_ids(&expected);
-    let records = wait_for_records(
-        &broker.address(),
-        TOPIC,
-        &[],
-        Duration::from_secs(60),
-        "every event after 20 crashes",
-        |records| ids(records) == want,
-    );
     // Every record, repeated or not, is its event byte for byte.
-    assert_records_are_the_events(&records, &expected);
+    let records = every_event_arrives(
+        &broker.address(),
+        &[],
+        &expected,
+        "every event after 20 crashes",
+    );
     eprintln!(
         "{} events, {} records after 20 crashes ({} duplicates)",
         expected.len(),
@@ -625,15 +629,11 @@ fn a_refused_sasl_login_is_one_line_naming_the_keys_and_the_events_wait_for_the_
     open.create_topic(TOPIC, 1);
     let config = kafka_config(root, &open, |c| c);
     let daemon = Daemon::start(&config, &root.join("daemon.log"));
-    let want = expected_ids(&expected);
-    let records = wait_for_records(
+    every_event_arrives(
         &open.address(),
-        TOPIC,
         &[],
-        Duration::from_secs(60),
+        &expected,
         "the kept events at a broker that takes them",
-        |records| ids(records) == want,
     );
-    assert_records_are_the_events(&records, &expected);
     assert!(daemon.terminate().success());
 }
