@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # e2e/ci-labs.sh - the end-to-end step of .ci/run: e2e/lab.sh next to Debian
 # 12's libreswan 4.10, then Debian 13's 5.2, when the lab is beside the
-# project; then every run's `e2e score` lines together.
+# project, each with its own scenario and then the gateway scenario
+# (e2e/scenario-gateway.sh); then every run's `e2e score` lines together.
 #
 # Its job is to make CI say whether the end-to-end checks ran. It must never
 # pass a lab that is here but could not run: nothing was checked then, and a
@@ -26,27 +27,33 @@ fi
 versions=("$@")
 ((${#versions[@]})) || versions=(4.10 5.2)
 
+runs=()
+for version in "${versions[@]}"; do runs+=("$version" "$version --gateway"); done
+
 scores=()
 print_scores() { ((${#scores[@]} == 0)) || printf '%s\n' "${scores[@]}"; }
-for i in "${!versions[@]}"; do
-    version=${versions[$i]}
-    echo "==> e2e/lab.sh --libreswan $version (real pluto, about 8 minutes)"
+for i in "${!runs[@]}"; do
+    run=${runs[$i]}
+    # shellcheck disable=SC2086 # "VERSION [--gateway]" splits into its arguments
+    set -- --libreswan $run
+    echo "==> e2e/lab.sh $* (real pluto, about 8 minutes)"
     rc=0
     log=$(mktemp)
     # 4.10 also runs the daemon that reads pluto's Linux audit records
-    # and the short-lived SAs of phase 08 (e2e/scenario-swantrail.sh).
-    SERIES_SECS=150 e2e/lab.sh --libreswan "$version" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+    # and the short-lived SAs of phase 08 (e2e/scenario-swantrail.sh); the
+    # gateway scenario runs it on both versions.
+    SERIES_SECS=150 e2e/lab.sh "$@" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
     while IFS= read -r line; do scores+=("$line"); done < <(grep '^e2e score' "$log" || true)
     rm -f "$log"
     if [[ $rc -eq 77 ]]; then
         # Every version runs in the same guest: none of the rest can run.
         echo "==> scores against pluto's log"
         print_scores
-        echo "==> no User-Mode-Linux on this machine: end-to-end checks skipped (libreswan ${versions[*]:i})"
+        echo "==> no User-Mode-Linux on this machine: end-to-end checks skipped (libreswan ${runs[*]:i})"
         exit 0
     elif [[ $rc -ne 0 ]]; then
         print_scores
-        echo "==> e2e/lab.sh --libreswan $version failed with exit $rc (1: a check failed; 3: the lab could not run here, see above)"
+        echo "==> e2e/lab.sh $* failed with exit $rc (1: a check failed; 3: the lab could not run here, see above)"
         exit "$rc"
     fi
 done

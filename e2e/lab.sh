@@ -8,14 +8,17 @@
 # --ignored`, which also prints recall, precision and the share of right
 # end reasons per daemon.
 #
-# Usage: sudo e2e/lab.sh [--libreswan 4.10|5.2] [OUT_DIR]   (SERIES_SECS=180 by default;
-#        SWANTRAIL_E2E_AUDIT=0 leaves pluto's audit records out of the 4.10 run)
+# Usage: sudo e2e/lab.sh [--libreswan 4.10|5.2] [--gateway] [OUT_DIR]
+#        (SERIES_SECS=180 by default; SWANTRAIL_E2E_AUDIT=0 leaves pluto's
+#        audit records out)
 #
 #   4.10 (default)  Debian 12's libreswan, installed on this machine;
 #                   scenario e2e/scenario-swantrail.sh
 #   5.2             Debian 13's libreswan from a trixie root built once by
 #                   e2e/trixie-root.sh (cached under target/debian/);
 #                   scenario e2e/scenario-swantrail-52.sh
+#   --gateway       either version, scenario e2e/scenario-gateway.sh instead:
+#                   thirty connections on west, every kind of daemon
 #
 # Needs root (network namespaces), the lab beside the project, and the
 # Debian packages the lab installs (libreswan, user-mode-linux, ...).
@@ -38,6 +41,10 @@ case $version in
 5.2) scenario=swantrail-52 ;;
 *) echo "e2e/lab.sh: unknown --libreswan $version (4.10 or 5.2)" >&2; exit 2 ;;
 esac
+if [[ ${1:-} == --gateway ]]; then
+    scenario=gateway
+    shift
+fi
 lab=${SWANTRAIL_LAB:-../shared/lab}
 [ -f "$lab/realswan.sh" ] || { echo "e2e/lab.sh: no lab at $lab: nothing checked" >&2; exit 3; }
 [ "$(id -u)" = 0 ] || { echo "e2e/lab.sh: needs root (network namespaces): nothing checked" >&2; exit 3; }
@@ -73,13 +80,14 @@ if [[ $version == 5.2 ]]; then
     mkdir -p "$root$out"
 fi
 
-# On 4.10 the run adds pluto's Linux audit records: Debian's auditd in the
-# guest (whose root is this machine's), a third daemon on west that reads
-# them, and a last phase of SAs shorter than one poll, which the snapshot
+# On 4.10, and in the gateway scenario of either version, the run adds
+# pluto's Linux audit records: Debian's auditd in the guest (whose root is
+# this machine's), a daemon on west that reads them, and (4.10's own
+# scenario) a last phase of SAs shorter than one poll, which the snapshot
 # daemons are judged on only as far as their listings could see them
-# (tests/integration/lab/e2e_lab.rs). SWANTRAIL_E2E_AUDIT=0 leaves all three out.
+# (tests/integration/lab/e2e_lab.rs). SWANTRAIL_E2E_AUDIT=0 leaves them out.
 audit=${SWANTRAIL_E2E_AUDIT:-1}
-[[ $version == 4.10 ]] || audit=0
+[[ $version == 4.10 || $scenario == gateway ]] || audit=0
 if [[ $audit == 1 && ! -x /usr/sbin/auditd ]]; then
     echo "e2e: installing auditd"
     if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends auditd; then
@@ -92,7 +100,7 @@ cargo build --release --bin swantrail
 stage=$(mktemp -d "${TMPDIR:-/tmp}/swantrail-lab.XXXXXX")
 trap 'rm -rf "$stage"; [[ -z ${root:-} ]] || rmdir "$root$out" 2>/dev/null || true' EXIT
 cp -r "$lab"/lib.sh "$lab"/scenario.sh "$lab"/scenario-a.sh "$lab"/realswan.sh "$lab"/teardown.sh "$lab"/uml "$stage"/
-cp e2e/scenario-swantrail.sh e2e/scenario-swantrail-52.sh e2e/swantrail-daemons.sh "$stage"/
+cp e2e/scenario-swantrail.sh e2e/scenario-swantrail-52.sh e2e/scenario-gateway.sh e2e/swantrail-daemons.sh "$stage"/
 cp target/release/swantrail "$stage"/swantrail
 [[ -z ${root:-} ]] || echo "$root" > "$stage"/trixie-root.path
 [[ $audit != 1 ]] || touch "$stage"/audit.enabled
@@ -103,5 +111,5 @@ if ! "$stage"/realswan.sh --scenario "$scenario" --series-secs "${SERIES_SECS:-1
     exit 3
 fi
 echo "e2e: captures in $out/captures; checking the events against the pluto logs"
-SWANTRAIL_E2E_OUT="$out" SWANTRAIL_E2E_LIBRESWAN="$version" \
+SWANTRAIL_E2E_OUT="$out" SWANTRAIL_E2E_LIBRESWAN="$version" SWANTRAIL_E2E_SCENARIO="$scenario" \
     cargo test --test integration lab::e2e_lab -- --ignored --nocapture || exit 1

@@ -10,6 +10,8 @@
 #   start_swantrail INSTANCE    start `swantrail run` on it (pid in $ST)
 #   stop_swantrail INSTANCE SIG stop it; its exit status goes to
 #                               captures/swantrail/INSTANCE/exit-SIG
+#   start_auditd, stop_auditd   Debian's auditd in the guest (the audit
+#                               daemon's records, captures/audit/audit.log)
 #
 # INSTANCE is a side (west, east) or a side and a variant: "west-light"
 # polls `--trafficstatus` plus `--showstates` instead of `--status` plus
@@ -86,4 +88,64 @@ stop_swantrail() {   # $1 instance, $2 signal
     rc=$?
     echo "$rc" > "$CAP/swantrail/$s/exit-$sig"
     log "swantrail for $s pid=$pid stopped with SIG$sig (exit $rc)"
+}
+
+# ---------------------------------------------------------------- auditd
+# Debian's auditd in the guest, writing captures/audit/audit.log: what the
+# "west-audit" daemon's records are checked against (start_auditd before
+# the first pluto, stop_auditd after the last).
+AUDITD=/usr/sbin/auditd
+start_auditd() {
+    local i
+    [ -x "$AUDITD" ] || { log "no $AUDITD (apt-get install auditd)"; exit 2; }
+    mkdir -p "$ST/audit/plugins.d" "$CAP/audit"
+    # -n: no fork, so it stays a child of this script (-f, for debugging,
+    # would print the records on stderr instead of writing the log).
+    # Everything kept: no rotation, no action that stops logging short of a
+    # full disk, every record written as it comes. ENRICHED is Debian's
+    # default format (the raw fields, then the resolved ones after a 0x1d).
+    cat > "$ST/audit/auditd.conf" <<EOF
+local_events = yes
+write_logs = yes
+log_file = $CAP/audit/audit.log
+log_group = root
+log_format = ENRICHED
+flush = DATA
+max_log_file = 0
+max_log_file_action = IGNORE
+space_left = 2
+space_left_action = IGNORE
+admin_space_left = 1
+admin_space_left_action = IGNORE
+disk_full_action = SUSPEND
+disk_error_action = SUSPEND
+verify_email = no
+use_libwrap = no
+name_format = NONE
+q_depth = 8000
+overflow_action = IGNORE
+plugin_dir = $ST/audit/plugins.d
+end_of_event_timeout = 2
+EOF
+    chmod 600 "$ST/audit/auditd.conf"
+    # A deep kernel backlog, so that no record is lost while auditd is busy.
+    auditctl -b 8192 > "$ST/audit/auditctl.log" 2>&1
+    "$AUDITD" -n -c "$ST/audit" >> "$ST/audit/auditd.log" 2>&1 &
+    echo $! > "$ST/audit/pid"
+    for i in $(seq 1 50); do
+        auditctl -s 2>/dev/null | grep -q "^pid $(cat "$ST/audit/pid")\$" && break
+        sleep 0.2
+    done
+    auditctl -s > "$CAP/audit/auditctl-status-start.txt" 2>&1
+    grep -q '^enabled 1' "$CAP/audit/auditctl-status-start.txt" || { log "auditd did not enable audit"; exit 2; }
+    log "auditd started pid=$(cat "$ST/audit/pid"): $(tr '\n' ' ' < "$CAP/audit/auditctl-status-start.txt")"
+}
+
+stop_auditd() {
+    local pid
+    pid=$(cat "$ST/audit/pid" 2>/dev/null) || return 0
+    auditctl -s > "$CAP/audit/auditctl-status-end.txt" 2>&1
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    log "auditd pid=$pid stopped: $(grep -c '^type=CRYPTO_' "$CAP/audit/audit.log") CRYPTO_ records, kernel $(grep '^lost' "$CAP/audit/auditctl-status-end.txt")"
 }

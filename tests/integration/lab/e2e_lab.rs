@@ -40,7 +40,12 @@
 //! `SWANTRAIL_E2E_LIBRESWAN` says which pair ran (`4.10`, the default, or
 //! `5.2`: e2e/scenario-swantrail-52.sh, west only, its pluto restarted at
 //! the end); the checks written for the 4.10 scenario's connections and
-//! east's outage run only on 4.10.
+//! east's outage run only on 4.10. `SWANTRAIL_E2E_SCENARIO=gateway` says
+//! the run was e2e/scenario-gateway.sh (either version: thirty connections
+//! on west, an audit daemon next to the snapshot ones, west's pluto
+//! restarted at the end): there the scores are held to 99 % on all three
+//! figures for the snapshot daemons, and the checks written for the other
+//! scenarios' connections do not run.
 
 use crate::support;
 
@@ -70,8 +75,9 @@ fn min_life(daemon: &str) -> i64 {
 /// Every daemon that watched west in this run.
 fn west_daemons() -> Vec<&'static str> {
     let mut daemons = WEST_DAEMONS.to_vec();
-    // A run with SWANTRAIL_E2E_AUDIT=0 has none (e2e/lab.sh).
-    if is_4_10() && out_dir().join("swantrail").join(WEST_AUDIT).is_dir() {
+    // A run with SWANTRAIL_E2E_AUDIT=0 has none (e2e/lab.sh), nor has 5.2's
+    // own scenario.
+    if out_dir().join("swantrail").join(WEST_AUDIT).is_dir() {
         daemons.push(WEST_AUDIT);
     }
     daemons
@@ -117,6 +123,24 @@ fn version() -> String {
 
 fn is_4_10() -> bool {
     version() == "4.10"
+}
+
+/// What the score lines add after the version: nothing for the version's
+/// own scenario, " gateway" for the gateway's.
+fn scenario_label() -> &'static str {
+    if is_gateway() { " gateway" } else { "" }
+}
+
+/// Whether the run was the gateway scenario (e2e/scenario-gateway.sh).
+fn is_gateway() -> bool {
+    std::env::var("SWANTRAIL_E2E_SCENARIO").is_ok_and(|s| s == "gateway")
+}
+
+/// The 4.10 pair's own scenario (e2e/scenario-swantrail.sh), whose
+/// connections, single pluto run on west and east daemon the checks
+/// written for it expect.
+fn is_4_10_scenario() -> bool {
+    is_4_10() && !is_gateway()
 }
 
 fn out_dir() -> PathBuf {
@@ -177,9 +201,9 @@ fn time_of_day(e: &Value) -> i64 {
 #[test]
 #[ignore = "needs the output of e2e/lab.sh in SWANTRAIL_E2E_OUT"]
 fn west_rekeys_are_exactly_the_ones_pluto_logged() {
-    // On 5.2 west's pluto restarts and its serials start again: the score
-    // below keys them by pluto run and checks the same.
-    if !is_4_10() {
+    // On 5.2 and in the gateway west's pluto restarts and its serials start
+    // again: the score below keys them by pluto run and checks the same.
+    if !is_4_10_scenario() {
         return;
     }
     let cap = out_dir();
@@ -255,7 +279,7 @@ fn west_reports_every_sa_pluto_established_and_its_end() {
 }
 
 fn every_sa_reported(daemon: &str) {
-    if !is_4_10() {
+    if !is_4_10_scenario() {
         return;
     }
     let cap = out_dir();
@@ -318,7 +342,7 @@ fn west_tunnels_go_down_and_come_back_as_the_scenario_did() {
 }
 
 fn tunnels_down_and_back(daemon: &str) {
-    if !is_4_10() {
+    if !is_4_10_scenario() {
         return;
     }
     let events = events(daemon);
@@ -380,7 +404,7 @@ fn tunnels_down_and_back(daemon: &str) {
 #[test]
 #[ignore = "needs the output of e2e/lab.sh in SWANTRAIL_E2E_OUT"]
 fn east_reports_its_pluto_outage_and_restart_once_each() {
-    if !is_4_10() {
+    if !is_4_10_scenario() {
         return;
     }
     let events = events("east");
@@ -432,7 +456,7 @@ fn east_reports_its_pluto_outage_and_restart_once_each() {
 #[test]
 #[ignore = "needs the output of e2e/lab.sh in SWANTRAIL_E2E_OUT"]
 fn every_event_matches_the_schema() {
-    let east: &[&str] = if is_4_10() { &["east"] } else { &[] };
+    let east: &[&str] = if is_4_10_scenario() { &["east"] } else { &[] };
     for daemon in west_daemons().iter().chain(east) {
         support::assert_json_schema_valid(&events(daemon));
     }
@@ -442,6 +466,9 @@ fn every_event_matches_the_schema() {
 #[ignore = "needs the output of e2e/lab.sh in SWANTRAIL_E2E_OUT"]
 fn recall_precision_and_end_reasons_against_pluto_log() {
     let history = read_history(&out_dir().join("west-pluto.log"));
+    // The gateway scenario is made of the cases end reasons are hardest
+    // for; it holds the snapshot daemons to 99 % there too.
+    let min_reasons = if is_gateway() { 0.99 } else { 0.95 };
     let mut failures = Vec::new();
     for daemon in west_daemons() {
         let events = events(daemon);
@@ -459,8 +486,9 @@ fn recall_precision_and_end_reasons_against_pluto_log() {
             judge_polled(&history, &events, min_life(daemon), 0, Some(&listings))
         };
         println!(
-            "e2e score libreswan {} {daemon}: recall {:.1}% ({}/{}), precision {:.1}% ({}/{}), right end reasons {:.1}% ({}/{})",
+            "e2e score libreswan {}{} {daemon}: recall {:.1}% ({}/{}), precision {:.1}% ({}/{}), right end reasons {:.1}% ({}/{})",
             version(),
+            scenario_label(),
             100.0 * score.recall(),
             score.found,
             score.judged,
@@ -484,8 +512,9 @@ fn recall_precision_and_end_reasons_against_pluto_log() {
             // Every SA, however short, at the moment pluto logged it.
             let t = timing(&history, &events, 500_000);
             println!(
-                "e2e score libreswan {} {daemon}: timestamps within 0.5 s of pluto's log {:.1}% ({}/{}), worst {:.3} s",
+                "e2e score libreswan {}{} {daemon}: timestamps within 0.5 s of pluto's log {:.1}% ({}/{}), worst {:.3} s",
                 version(),
+                scenario_label(),
                 100.0 * ratio(t.within, t.checked),
                 t.within,
                 t.checked,
@@ -504,12 +533,14 @@ fn recall_precision_and_end_reasons_against_pluto_log() {
             }
             continue;
         }
-        if score.recall() < 0.99 || score.precision() < 0.99 || score.end_reasons() < 0.95 {
+        if score.recall() < 0.99 || score.precision() < 0.99 || score.end_reasons() < min_reasons
+        {
             failures.push(daemon);
         }
     }
     assert!(
         failures.is_empty(),
-        "below 99 % recall, 99 % precision or 95 % right end reasons (100 %, 100 % and every timestamp within 0.5 s for {WEST_AUDIT}): {failures:?}"
+        "below 99 % recall, 99 % precision or {:.0} % right end reasons (100 %, 100 % and every timestamp within 0.5 s for {WEST_AUDIT}): {failures:?}",
+        100.0 * min_reasons
     );
 }
