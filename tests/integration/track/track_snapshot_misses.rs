@@ -58,7 +58,8 @@ fn about(events: &[Event], serial: u64) -> Vec<(String, Option<u64>, Option<u64>
         .collect()
 }
 
-fn event(
+/// The one event `about` should give.
+fn only(
     action: &str,
     replaces: Option<u64>,
     replaced_by: Option<u64>,
@@ -88,13 +89,15 @@ fn copy_sa(text: &str, from: &str, to: &str, keep: bool, edit: impl Fn(&str) -> 
             }
             continue;
         }
-        if !copies.is_empty() && !line.starts_with(from) {
-            for c in copies.drain(..) {
-                out.push_str(&c);
-                out.push('\n');
-            }
+        for c in copies.drain(..) {
+            out.push_str(&c);
+            out.push('\n');
         }
         out.push_str(line);
+        out.push('\n');
+    }
+    for c in copies {
+        out.push_str(&c);
         out.push('\n');
     }
     assert!(out.contains(to), "no {from} to copy");
@@ -141,11 +144,11 @@ fn an_ikev1_ipsec_sa_gone_before_its_replace_and_revived_is_deleted_not_rekeyed(
     let events = track(&[(1795857662, lab_410(1795857662)), (1795857667, revived)]);
     assert_eq!(
         about(&events, 6),
-        event("child-sa-deleted", None, None, "deleted")
+        only("child-sa-deleted", None, None, "deleted")
     );
     assert_eq!(
         about(&events, 60),
-        event("child-sa-established", None, None, "")
+        only("child-sa-established", None, None, "")
     );
     assert!(
         !events.iter().any(|e| e.action() == "tunnel-down"),
@@ -177,11 +180,33 @@ fn a_5x_ikev1_ipsec_sa_gone_before_its_replace_and_revived_is_deleted_not_rekeye
     ]);
     assert_eq!(
         about(&events, 22),
-        event("child-sa-deleted", None, None, "deleted")
+        only("child-sa-deleted", None, None, "deleted")
     );
     assert_eq!(
         about(&events, 60),
-        event("child-sa-established", None, None, "")
+        only("child-sa-established", None, None, "")
+    );
+}
+
+/// What IKEv2 cannot tell: west's real 4.10 listings around the forced
+/// `whack --rekey-ipsec` of `v2-tun` (1795857782: Child SA `#4` on IKE SA
+/// `#3`, `REKEY in 27921s`; 1795857787: `#21` alone on `#3`), unedited.
+/// pluto logged `#21: initiator rekeyed Child SA #4`; a delete of `#4` and a
+/// revival would have left the same two listings, so the pair stays the
+/// rekey it mostly is (docs/events.md).
+#[test]
+fn an_ikev2_child_sa_replaced_between_two_polls_with_no_timer_due_stays_a_rekey() {
+    let events = track(&[
+        (1795857782, lab_410(1795857782)),
+        (1795857787, lab_410(1795857787)),
+    ]);
+    assert_eq!(
+        about(&events, 21),
+        only("child-sa-rekeyed", Some(4), None, "rekey")
+    );
+    assert_eq!(
+        about(&events, 4),
+        only("child-sa-expired", None, Some(21), "replaced")
     );
 }
 
@@ -257,19 +282,19 @@ fn assert_collision_judged(events: &[Event], old: u64) {
     // old one, which the survivor replaced; the loser was deleted.
     assert_eq!(
         about(events, 61)[0],
-        event("child-sa-rekeyed", Some(old), None, "rekey")[0]
+        only("child-sa-rekeyed", Some(old), None, "rekey")[0]
     );
     assert_eq!(
         about(events, 62),
-        event("child-sa-rekeyed", Some(old), None, "rekey")
+        only("child-sa-rekeyed", Some(old), None, "rekey")
     );
     assert_eq!(
         about(events, old),
-        event("child-sa-expired", None, Some(62), "replaced")
+        only("child-sa-expired", None, Some(62), "replaced")
     );
     assert_eq!(
         about(events, 61)[1..],
-        event("child-sa-deleted", None, None, "deleted")
+        only("child-sa-deleted", None, None, "deleted")
     );
 }
 
@@ -307,11 +332,11 @@ fn a_410_child_sa_whose_ike_sa_died_in_the_same_poll_was_deleted_not_expired() {
     ]);
     assert_eq!(
         about(&events, 21),
-        event("child-sa-deleted", None, None, "deleted")
+        only("child-sa-deleted", None, None, "deleted")
     );
     assert_eq!(
         about(&events, 24),
-        event("ike-sa-deleted", None, None, "deleted")
+        only("ike-sa-deleted", None, None, "deleted")
     );
 }
 
@@ -332,7 +357,7 @@ fn a_52_child_sa_whose_ike_sa_went_in_the_same_poll_was_deleted_not_expired() {
     let events = track(&[(before, about_to_replace), (after, lab_52(after))]);
     assert_eq!(
         about(&events, 19),
-        event("child-sa-deleted", None, None, "deleted")
+        only("child-sa-deleted", None, None, "deleted")
     );
 }
 
@@ -350,7 +375,7 @@ fn a_52_negotiation_that_vanished_with_every_sa_at_once_ended_with_pluto() {
     ]);
     assert_eq!(
         about(&events, 49),
-        event("negotiation-failed", None, None, "pluto-restart")
+        only("negotiation-failed", None, None, "pluto-restart")
     );
 }
 
@@ -364,7 +389,7 @@ fn a_410_negotiation_that_vanished_with_every_sa_at_once_ended_with_pluto() {
     let events = track(&[(1795857922, lab_410(1795857922)), (1795857927, restarted)]);
     assert_eq!(
         about(&events, 36),
-        event("negotiation-failed", None, None, "pluto-restart")
+        only("negotiation-failed", None, None, "pluto-restart")
     );
 }
 
