@@ -33,6 +33,7 @@ mod track {
     mod track_lab;
     mod track_lifecycle;
     mod track_second_child;
+    mod track_snapshot_misses;
 }
 
 /// `swantrail run` as an operator runs it: the real binary, real files, real signals.

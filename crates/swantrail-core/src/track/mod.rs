@@ -430,6 +430,43 @@ fn start_time(add_time: Option<u64>, previous: Option<i64>, now: i64) -> i64 {
     }
 }
 
+/// Seconds by which a timer a listing printed may be early against the
+/// poll that finds its SA gone: pluto prints whole seconds, and a poll's
+/// time is its whole second.
+const TIMER_ROUNDING_S: i64 = 2;
+
+/// Whether any timer `rec`'s last listing showed (REKEY, REPLACE, EXPIRE)
+/// was due by `now`: something in its lifetime was to happen.
+fn timer_due(rec: &SaRecord, now: i64) -> bool {
+    [rec.rekey_due_at, rec.replace_due_at, rec.expire_due_at]
+        .into_iter()
+        .flatten()
+        .any(|at| at <= now + TIMER_ROUNDING_S)
+}
+
+/// The rekey margin pluto gave an IKEv2 SA, as its last listing showed
+/// it: the seconds from its REKEY to its REPLACE timer.
+///
+/// It says which end started the SA (libreswan's `fuzz_rekey_margin`):
+/// the initiator gets the configured `rekeymargin` plus 0 to `rekeyfuzz`
+/// percent of it, the responder exactly half of it, so that the initiator
+/// rekeys first.
+fn rekey_margin(rec: &SaRecord) -> Option<i64> {
+    let margin = rec.replace_due_at? - rec.rekey_due_at?;
+    (margin > 0).then_some(margin)
+}
+
+/// Whether two Child SAs of one connection were started from opposite
+/// ends: one's rekey margin is at most half the other's (see
+/// [`rekey_margin`]; one second of rounding on each timer). Without both
+/// margins nothing says so.
+fn started_from_opposite_ends(a: &SaRecord, b: &SaRecord) -> bool {
+    match (rekey_margin(a), rekey_margin(b)) {
+        (Some(x), Some(y)) => 2 * x.min(y) <= x.max(y) + TIMER_ROUNDING_S,
+        _ => false,
+    }
+}
+
 /// The established Child SAs of a tunnel, oldest first.
 fn live_children<'s>(
     sas: &'s SaTable,
@@ -709,11 +746,22 @@ impl Tracker {
             }
         }
 
+        // A listing of no SA at all, after the SAs of two IKE SAs or more
+        // went at once: pluto's run ended (see `close`).
+        let run_ended = lists_ike
+            && lists_child
+            && current.is_empty()
+            && gone
+                .iter()
+                .filter_map(|s| self.sas.get(*s))
+                .filter(|r| r.kind == SaKind::Ike)
+                .nth(1)
+                .is_some();
         for serial in &gone {
             if let Some(rec) = self.sas.get(*serial) {
                 self.tunnels.touch(&rec.tunnel);
             }
-            self.close(&mut em, *serial, &listing, lists_conns);
+            self.close(&mut em, *serial, &listing, lists_conns, &gone, run_ended);
         }
         let audit_made = self.fuse_linux_audit_records(&mut em);
 
@@ -889,6 +937,12 @@ impl Tracker {
                 .or(older.last())
                 .map(|r| r.serial)
         };
+        if let Some(first) = replaces
+            .and_then(|s| self.sas.get(s))
+            .and_then(|sibling| self.collides_with(rec, sibling, em.now))
+        {
+            replaces = Some(first);
+        }
         let beside_live = replaces
             .and_then(|old| self.sas.get(old))
             .is_some_and(|old| self.still_runs_beside(rec, old, listing));
@@ -951,6 +1005,35 @@ impl Tracker {
         em.push(action, ek, reason, &subject, detail);
     }
 
+    /// The SA that `new` and `sibling` both rekeyed, when the two are a
+    /// Child SA rekey collision (both ends rekeyed it at once, RFC 7296
+    /// §2.8.1; pluto logs `initiator rekeyed Child SA #M` for one and
+    /// `responder rekeyed Child SA #M` for the other, and one of the two is
+    /// deleted soon after).
+    ///
+    /// `sibling` is the newest SA `new` would otherwise be a rekey of. It
+    /// is a collision, not a rekey of `sibling`, when `sibling` itself
+    /// rekeyed an SA the tracker still holds (its rekey went less than a
+    /// poll ago), still shows its own REKEY or REPLACE time ahead (nothing
+    /// rekeyed it on its timer; a Child SA an initiator rekeyed away is
+    /// listed without them), and the two were started from opposite ends
+    /// (their rekey margins, see [`rekey_margin`]): a collision is one rekey
+    /// from each end.
+    fn collides_with(&self, new: &SaRecord, sibling: &SaRecord, now: i64) -> Option<u64> {
+        let first = sibling.replaces.filter(|&s| self.sas.contains(s))?;
+        let own_lifetime_ahead = [sibling.rekey_due_at, sibling.replace_due_at]
+            .into_iter()
+            .flatten()
+            .any(|at| at > now + TIMER_ROUNDING_S);
+        (new.kind == SaKind::Child
+            && sibling.kind == SaKind::Child
+            && new.ike_version == Some(IkeVersion::V2)
+            && sibling.ike_version == new.ike_version
+            && own_lifetime_ahead
+            && started_from_opposite_ends(new, sibling))
+        .then_some(first)
+    }
+
     /// Whether `old` is still listed beside the new IKEv2 Child SA `new`
     /// with a lifetime of its own (a REKEY or REPLACE timer), so that this
     /// listing cannot tell a rekey from a second Child SA.
@@ -1007,6 +1090,21 @@ impl Tracker {
         // replace timer (`rekey=no`, `EXPIRE in 15s`): it ran out, and the
         // new SA is a 5.x revival on the same parent, not a rekey.
         if old.expire_shown && old.rekey_due_at.is_none() && old.replace_due_at.is_none() {
+            return false;
+        }
+        // IKEv1 keeps an IPsec SA it replaced listed beside the new one, on
+        // its EXPIRE timer, until it expires (see `still_runs_beside`): one
+        // gone before its REPLACE came, never listed beside the new SA, was
+        // deleted (a peer's Delete, a local `--deletestate`), and the new
+        // SA is a revival on the same ISAKMP SA, not a rekey. IKEv2 leaves
+        // no such trace: see docs/events.md.
+        if new.kind == SaKind::Child
+            && old.ike_version == Some(IkeVersion::V1)
+            && new.ike_version == old.ike_version
+            && old.replace_due_at.is_some()
+            && new.first_seen > old.last_seen
+            && !timer_due(old, now)
+        {
             return false;
         }
         match new.kind {
@@ -1102,7 +1200,19 @@ impl Tracker {
     }
 
     /// A listed SA is gone: decide why and report it.
-    fn close(&mut self, em: &mut Emitter, serial: u64, listing: &Listing<'_>, lists_conns: bool) {
+    ///
+    /// `gone` holds every serial this poll found gone; `run_ended` says
+    /// that pluto's run ended between this poll and the last one, though
+    /// no poll failed to show it.
+    fn close(
+        &mut self,
+        em: &mut Emitter,
+        serial: u64,
+        listing: &Listing<'_>,
+        lists_conns: bool,
+        gone: &BTreeSet<u64>,
+        run_ended: bool,
+    ) {
         self.held.remove(&serial);
         let Some(mut rec) = self.sas.remove(serial) else {
             return;
@@ -1110,14 +1220,30 @@ impl Tracker {
         let now = em.now;
         if rec.established {
             if rec.replaced_by.is_none() {
+                // A Child SA that rekeyed the same SA as this one (a rekey
+                // collision, see `collides_with`) is its sibling, not its
+                // successor: this one, the loser, was deleted.
                 rec.replaced_by = self
                     .sas
                     .of_tunnel(&rec.tunnel)
                     .filter(|r| r.serial > serial && r.established && r.kind == rec.kind)
+                    .filter(|r| rec.replaces.is_none() || r.replaces != rec.replaces)
                     .filter(|r| listing.lists(r.serial))
                     .filter(|r| self.continues(r, &rec, listing, now))
                     .map(|r| r.serial)
                     .max();
+            } else if rec.replaced_by.is_some_and(|by| !listing.lists(by)) {
+                // Rekeyed twice at once (a collision): the rekey still
+                // listed survived the other.
+                let survivor = self
+                    .sas
+                    .of_tunnel(&rec.tunnel)
+                    .filter(|r| r.replaces == Some(serial) && listing.lists(r.serial))
+                    .map(|r| r.serial)
+                    .max();
+                if survivor.is_some() {
+                    rec.replaced_by = survivor;
+                }
             }
             let due_passed = |due: Option<i64>| due.is_some_and(|d| d <= now);
             // IKEv1's REPLACE is where pluto starts a replacement, not the
@@ -1136,10 +1262,17 @@ impl Tracker {
                         r.established && r.first_seen <= rec.last_seen && listing.lists(r.serial)
                     })
             };
+            // An IKEv2 Child SA whose IKE SA went in the same poll went
+            // with it (a liveness or DPD failure, a peer's Delete of the
+            // IKE SA), even past its REPLACE time: pluto deleted the
+            // family, logging no expiry for the Child SA.
+            let went_with_parent = rec.kind == SaKind::Child
+                && rec.ike_version == Some(IkeVersion::V2)
+                && rec.parent_serial.is_some_and(|p| gone.contains(&p));
             let reason = if rec.replaced_by.is_some() {
                 "replaced"
             } else if (rec.expire_shown && rec.expire_due_at.is_none_or(|d| d <= now))
-                || (due_passed(rec.replace_due_at) && !tunnel_went())
+                || (due_passed(rec.replace_due_at) && !went_with_parent && !tunnel_went())
             {
                 "expired"
             } else {
@@ -1149,8 +1282,15 @@ impl Tracker {
             self.end_sa(em, rec, reason, replaced_by);
         } else {
             let removed = lists_conns && !listing.shows_name(&rec.conn.name);
+            // pluto ends its negotiations only when it stops: the SAs of
+            // independent IKE SAs do not all go at once otherwise, and a
+            // restarted pluto lists nothing until it starts anew (a
+            // restart between two polls, which `restart_detected` sees
+            // only at the new run's first SA).
             let reason = if rec.replaced_by.is_some() {
                 "retried"
+            } else if run_ended {
+                "pluto-restart"
             } else if removed {
                 "connection-removed"
             } else {
