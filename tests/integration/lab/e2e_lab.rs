@@ -533,8 +533,7 @@ fn recall_precision_and_end_reasons_against_pluto_log() {
             }
             continue;
         }
-        if score.recall() < 0.99 || score.precision() < 0.99 || score.end_reasons() < min_reasons
-        {
+        if score.recall() < 0.99 || score.precision() < 0.99 || score.end_reasons() < min_reasons {
             failures.push(daemon);
         }
     }
