@@ -67,6 +67,7 @@ mod sinks {
 mod cli {
     mod config;
     mod man_completions;
+    mod ocsf_replay;
     mod parse_show;
     mod replay_cli;
 }

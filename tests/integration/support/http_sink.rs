@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use swantrail::config::{FullPolicy, RetrySettings, SpoolSettings};
-use swantrail::sink::Delivery;
+use swantrail::sink::{Delivery, Encoding};
 use swantrail::sink::http::client::{Auth, ClientSettings, TlsSettings};
 use swantrail::sink::http::{Compression, HttpSink, HttpSinkConfig, Mode, elasticsearch};
 
@@ -56,6 +56,7 @@ pub fn config(url: &str, mode: Mode) -> HttpSinkConfig {
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_millis(400),
         },
+        encoding: Encoding::Ecs,
     }
 }
 
