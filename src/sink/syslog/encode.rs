@@ -642,4 +642,33 @@ mod tests {
         assert_eq!(severity("tunnel-up"), Severity::Informational);
         assert_eq!(severity("something-new"), Severity::Informational);
     }
+
+    #[test]
+    fn an_ocsf_payload_too_large_for_a_datagram_goes_reduced_and_still_ocsf() {
+        let huge = "x".repeat(5000);
+        let ocsf = json!({
+            "class_uid": 4014, "category_uid": 4, "activity_id": 2, "type_uid": 401402,
+            "time": 1_795_857_932_000_i64, "severity_id": 2, "tunnel_type_id": 99,
+            "metadata": {"version": "1.8.0", "uid": "2266b4adfa4d5be540bfd660f134c188",
+                         "product": {"name": "swantrail"}},
+            "unmapped": {"libreswan": {"connection": {"name": huge}}},
+        })
+        .to_string();
+        let e = encoder(Format::Rfc5424, MessageFormat::Json).encode_with(
+            EVENT,
+            Some(&ocsf),
+            Some(1024),
+        );
+        assert!(e.reduced);
+        let message = text(&e);
+        assert!(message.len() <= 1024, "{}", message.len());
+        assert!(message.contains(" truncated=\"1\"]"), "{message}");
+        let body: Value =
+            serde_json::from_str(&message[message.find("] ").unwrap() + 2..]).unwrap();
+        assert_eq!(body["class_uid"], 4014);
+        assert_eq!(body["metadata"]["uid"], "2266b4adfa4d5be540bfd660f134c188");
+        assert_eq!(body["metadata"]["is_truncated"], true);
+        assert!(body["metadata"]["untruncated_size"].as_u64().unwrap() > 5000);
+        assert!(body.get("unmapped").is_none());
+    }
 }

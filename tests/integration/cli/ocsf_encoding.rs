@@ -5,6 +5,7 @@
 //! mapping table of `docs/events.md` gives it. The ECS replay of the same
 //! lab is the other side of every comparison: the two runs are the same
 //! tracker over the same dumps, so line N of one is line N of the other.
+//! And `check-config` on the sinks that cannot send OCSF.
 
 use crate::support;
 
@@ -293,4 +294,66 @@ fn diff_prints_ocsf_too() {
         "{events:?}"
     );
     assert_ocsf_valid(&events);
+}
+
+/// `swantrail check-config` of a config with one `[[sink]]` of `keys`:
+/// whether it passed, and what it printed.
+fn check_config(keys: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("swantrail.toml");
+    let text = format!(
+        "state_dir = {:?}\n[[source]]\ntype = \"command\"\n[[sink]]\n{keys}\n",
+        dir.path().join("state")
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_swantrail"))
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .expect("run swantrail check-config");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), printed)
+}
+
+#[test]
+fn check_config_takes_ocsf_where_the_payload_is_the_event_and_refuses_it_in_one_line_elsewhere() {
+    for keys in [
+        "type = \"file\"\npath = \"/var/log/swantrail/ocsf.ndjson\"\nencoding = \"ocsf\"",
+        "type = \"stdout\"\nencoding = \"ocsf\"",
+        "type = \"syslog\"\nencoding = \"ocsf\"",
+        "type = \"http\"\nurl = \"https://siem.example.net/in\"\nencoding = \"ocsf\"",
+        "type = \"kafka\"\nbrokers = [\"k:9092\"]\ntopic = \"t\"\nencoding = \"ocsf\"",
+        "type = \"file\"\npath = \"/var/log/swantrail/ecs.ndjson\"\nencoding = \"ecs\"",
+    ] {
+        let (ok, printed) = check_config(keys);
+        assert!(ok, "{keys}: {printed}");
+    }
+    let refused = [
+        (
+            "type = \"http\"\nurl = \"https://es.example.net\"\nmode = \"elasticsearch\"\nencoding = \"ocsf\"",
+            "swantrail.toml:8:1: encoding = \"ocsf\" does not go with mode = \"elasticsearch\"",
+        ),
+        (
+            "type = \"http\"\nurl = \"https://hec.example.net\"\nmode = \"splunk-hec\"\ntoken_env = \"T\"\nencoding = \"ocsf\"",
+            "does not go with mode = \"splunk-hec\"",
+        ),
+        (
+            "type = \"syslog\"\nmessage = \"cef\"\nencoding = \"ocsf\"",
+            "swantrail.toml:7:1: encoding = \"ocsf\" does not go with message = \"cef\"",
+        ),
+        (
+            "type = \"stdout\"\nencoding = \"ocfs\"",
+            "swantrail.toml:6:",
+        ),
+    ];
+    for (keys, expected) in refused {
+        let (ok, printed) = check_config(keys);
+        assert!(!ok, "{keys}: passed");
+        assert!(printed.contains(expected), "{keys}: {printed}");
+        assert_eq!(printed.trim_end().lines().count(), 1, "{printed}");
+    }
 }
