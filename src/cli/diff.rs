@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{TrackerArgs, print_events};
+use super::{EncodingArg, TrackerArgs, print_events};
 use crate::input::{DEFAULT_MAX_BYTES, parse_byte_size};
 use crate::source::replay::{self, ReplayStep};
 use crate::track::Tracker;
@@ -22,6 +22,10 @@ pub struct DiffArgs {
     /// default 1 GiB, ten times the `status` of a 50,000-tunnel gateway).
     #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_MAX_BYTES, value_parser = parse_byte_size)]
     pub max_bytes: u64,
+    /// What each line says of its event: `ecs` (the default, as the spools
+    /// keep it) or `ocsf` (OCSF 1.8 Tunnel Activity, class 4014).
+    #[arg(long, value_enum, default_value_t)]
+    pub encoding: EncodingArg,
     /// How the tracker is set up.
     #[command(flatten)]
     pub tracker: TrackerArgs,
@@ -55,7 +59,7 @@ pub fn diff_command(args: DiffArgs) -> anyhow::Result<ExitCode> {
         // allocator one by one would cost a fifth of the run.
         std::mem::forget(snapshot);
     }
-    let printed = print_events(&events);
+    let printed = print_events(&events, args.encoding);
     std::mem::forget(events);
     std::mem::forget(tracker);
     printed

@@ -45,6 +45,17 @@ pub struct TrackerArgs {
     pub traffic_interval: Option<i64>,
 }
 
+/// `--encoding` of `diff` and `replay`: what each printed line says of
+/// its event, as a sink's `encoding` key says it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum EncodingArg {
+    /// The ECS event line, as the spools keep it.
+    #[default]
+    Ecs,
+    /// OCSF 1.8 Tunnel Activity (class 4014).
+    Ocsf,
+}
+
 /// A duration as the config writes it (`2m`, `90s`), or bare seconds, in
 /// whole seconds: the command line takes what the config file takes.
 fn seconds(text: &str) -> Result<i64, String> {
@@ -70,11 +81,11 @@ impl TrackerArgs {
 }
 
 /// Print events as NDJSON on stdout; a closed pipe ends quietly.
-pub(crate) fn print_events(events: &[Event]) -> anyhow::Result<ExitCode> {
+pub(crate) fn print_events(events: &[Event], encoding: EncodingArg) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for event in events {
-        if !write_line(&mut out, event)? {
+        if !write_line(&mut out, event, encoding)? {
             return Ok(ExitCode::SUCCESS);
         }
     }
@@ -84,8 +95,18 @@ pub(crate) fn print_events(events: &[Event]) -> anyhow::Result<ExitCode> {
 
 /// Write one event line; `false` when the reader went away (a closed pipe
 /// such as `| head` is a normal end, not an error).
-pub(crate) fn write_line(out: &mut impl Write, event: &Event) -> anyhow::Result<bool> {
-    match writeln!(out, "{}", event.to_json_line()) {
+pub(crate) fn write_line(
+    out: &mut impl Write,
+    event: &Event,
+    encoding: EncodingArg,
+) -> anyhow::Result<bool> {
+    let line = match encoding {
+        EncodingArg::Ecs => event.to_json_line(),
+        EncodingArg::Ocsf => crate::ocsf::tunnel_activity(event, env!("CARGO_PKG_VERSION"))
+            .with_context(|| format!("event {} as OCSF", event.id()))?
+            .to_string(),
+    };
+    match writeln!(out, "{line}") {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(e).context("writing events to stdout"),

@@ -3,14 +3,15 @@
 //! It runs the same [`Tracker`] the daemon runs, with event times taken
 //! from the dumps (epoch in the file name, else mtime), so its output is
 //! reproducible and lines up with pluto's log; with `--audit-log` pluto's
-//! audit records are fused in as the daemon fuses them. It only reads files and
-//! writes to stdout; it never talk to pluto.
+//! audit records are fused in as the daemon fuses them; `--encoding ocsf`
+//! prints the events as a sink with that encoding sends them. It only
+//! reads files and writes to stdout; it never talk to pluto.
 
 use std::io::{self, BufWriter};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{TrackerArgs, flush, write_line};
+use super::{EncodingArg, TrackerArgs, flush, write_line};
 use crate::input::{DEFAULT_MAX_BYTES, parse_byte_size};
 use crate::source::replay;
 use crate::track::Tracker;
@@ -35,6 +36,10 @@ pub struct ReplayArgs {
     /// as the daemon's `pid_file` sorts them out.
     #[arg(long, value_name = "PID", requires = "audit_log")]
     pub audit_pid: Option<u32>,
+    /// What each line says of its event: `ecs` (the default, as the spools
+    /// keep it) or `ocsf` (OCSF 1.8 Tunnel Activity, class 4014).
+    #[arg(long, value_enum, default_value_t)]
+    pub encoding: EncodingArg,
     /// How the tracker is set up.
     #[command(flatten)]
     pub tracker: TrackerArgs,
@@ -67,13 +72,13 @@ pub fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         }
         tracker.ingest_linux_audit_records(audit.until(step.taken_at));
         for event in tracker.observe(&snapshot) {
-            if !write_line(&mut out, &event)? {
+            if !write_line(&mut out, &event, args.encoding)? {
                 return Ok(ExitCode::SUCCESS);
             }
         }
     }
     for event in tracker.release_held() {
-        if !write_line(&mut out, &event)? {
+        if !write_line(&mut out, &event, args.encoding)? {
             return Ok(ExitCode::SUCCESS);
         }
     }

@@ -23,7 +23,8 @@ use toml::Spanned;
 use toml::de::DeTable;
 
 use super::{
-    Batch, RetrySettings, SendError, Sink, SinkError, SinkHeader, SinkKind, SpoolSettings, WithSink,
+    Batch, Encoding, RetrySettings, SendError, Sink, SinkError, SinkHeader, SinkKind,
+    SpoolSettings, WithSink,
 };
 use crate::toml_config::{ByteSize, ConfigError, MIB, Validator, read_table};
 
@@ -42,6 +43,8 @@ pub struct FileSinkConfig {
     pub spool: SpoolSettings,
     /// Retry on failure.
     pub retry: RetrySettings,
+    /// What the payload says of each event: ECS as spooled, or OCSF.
+    pub encoding: Encoding,
 }
 
 /// The file sink's own keys as written.
@@ -63,6 +66,7 @@ impl FileSinkConfig {
             rotate_keep: 5,
             spool: SpoolSettings::default(),
             retry: RetrySettings::default(),
+            encoding: Encoding::default(),
         }
     }
 }
@@ -94,11 +98,16 @@ impl SinkKind for FileSinkConfig {
             path: d.path,
             spool: header.spool,
             retry: header.retry,
+            encoding: header.encoding,
         })
     }
 
     fn common(&self) -> (&str, &SpoolSettings, &RetrySettings) {
         (&self.name, &self.spool, &self.retry)
+    }
+
+    fn encoding(&self) -> Encoding {
+        self.encoding
     }
 
     fn build<W: WithSink>(&self, with: W) -> Result<W::Output, SinkError> {

@@ -27,8 +27,8 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 
 use super::{
-    Batch, EventOutcome, HTTP_BATCH_MAX_EVENTS, RetrySettings, SendError, Sink, SinkError,
-    SinkHeader, SinkKind, SpoolSettings, WithSink,
+    Batch, Encoding, EventOutcome, HTTP_BATCH_MAX_EVENTS, RetrySettings, SendError, Sink,
+    SinkError, SinkHeader, SinkKind, SpoolSettings, WithSink,
 };
 use crate::toml_config::{ConfigError, Validator};
 use answer::{ItemOutcome, StatusClass, Verdict};
@@ -94,6 +94,8 @@ pub struct HttpSinkConfig {
     pub spool: SpoolSettings,
     /// Retry on failure.
     pub retry: RetrySettings,
+    /// What the payload says of each event: ECS as spooled, or OCSF.
+    pub encoding: Encoding,
 }
 
 impl HttpSinkConfig {
@@ -157,6 +159,23 @@ impl SinkKind for HttpSinkConfig {
 
     fn common(&self) -> (&str, &SpoolSettings, &RetrySettings) {
         (&self.name, &self.spool, &self.retry)
+    }
+
+    fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// Only `ndjson` sends the event as it is; the other modes wrap it in
+    /// an envelope whose fields come from the ECS event.
+    fn refuses(&self, encoding: Encoding) -> Option<String> {
+        if self.mode == Mode::Ndjson {
+            return None;
+        }
+        let mode = self.mode.name();
+        (encoding != Encoding::Ecs).then(|| format!(
+            "encoding = \"{}\" does not go with mode = \"{mode}\", whose requests wrap each event in an envelope of its own; use mode = \"ndjson\" to send OCSF events, or leave `encoding` out",
+            encoding.name()
+        ))
     }
 
     fn build<W: WithSink>(&self, with: W) -> Result<W::Output, SinkError> {

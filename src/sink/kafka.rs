@@ -41,7 +41,7 @@ use super::http::client::{SecretError, SecretSource};
 use super::http::config::read_secret;
 use super::tls::{Alias, RawTls, TlsSettings};
 use super::{
-    Batch, EventOutcome, RetrySettings, SendError, Sink, SinkError, SinkHeader, SinkKind,
+    Batch, Encoding, EventOutcome, RetrySettings, SendError, Sink, SinkError, SinkHeader, SinkKind,
     SpoolSettings, WithSink,
 };
 use crate::toml_config::{ConfigError, DurationValue, Validator, read_table};
@@ -265,6 +265,8 @@ pub struct KafkaSinkConfig {
     pub spool: SpoolSettings,
     /// Retry on failure.
     pub retry: RetrySettings,
+    /// What the payload says of each event: ECS as spooled, or OCSF.
+    pub encoding: Encoding,
 }
 
 /// The kafka sink's own keys as written.
@@ -299,6 +301,10 @@ impl SinkKind for KafkaSinkConfig {
 
     fn common(&self) -> (&str, &SpoolSettings, &RetrySettings) {
         (&self.name, &self.spool, &self.retry)
+    }
+
+    fn encoding(&self) -> Encoding {
+        self.encoding
     }
 
     fn build<W: WithSink>(&self, with: W) -> Result<W::Output, SinkError> {
@@ -399,6 +405,7 @@ impl KafkaSinkConfig {
             tls,
             spool: header.spool,
             retry: header.retry,
+            encoding: header.encoding,
         })
     }
 
@@ -710,8 +717,8 @@ impl KafkaSink {
         let producer = self.producer().map_err(SendError::Retryable)?;
         let mut outcomes: Vec<Option<EventOutcome>> = vec![None; batch.len()];
         let mut reports: Vec<(usize, DeliveryFuture)> = Vec::with_capacity(batch.len());
-        let mut lines = batch.lines().enumerate();
-        for (index, line) in lines.by_ref() {
+        let mut lines = batch.events().enumerate();
+        for (index, (line, payload)) in lines.by_ref() {
             let fields: EventFields<'_> = match serde_json::from_str(line) {
                 Ok(f) => f,
                 Err(e) => {
@@ -737,7 +744,7 @@ impl KafkaSink {
                 });
             }
             let record = FutureRecord::to(&topic)
-                .payload(line)
+                .payload(payload.unwrap_or(line))
                 .key(&key)
                 .headers(headers);
             match producer.send_result(record) {

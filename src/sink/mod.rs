@@ -48,6 +48,7 @@
 mod ack;
 pub mod dead_letter;
 mod drain;
+pub mod encoding;
 pub mod file;
 pub mod http;
 pub mod kafka;
@@ -73,7 +74,7 @@ use tokio::time::Instant;
 
 pub use registry::{SinkConfig, WithSink, build};
 pub(crate) use registry::{SinkHeader, SinkKind};
-pub use settings::{FullPolicy, HTTP_BATCH_MAX_EVENTS, RetrySettings, SpoolSettings};
+pub use settings::{Encoding, FullPolicy, HTTP_BATCH_MAX_EVENTS, RetrySettings, SpoolSettings};
 use spool::{Spool, SpoolError};
 
 /// A destination for events; implement `send` (and `reopen` where it means
@@ -163,10 +164,16 @@ impl SendError {
 
 /// Events read from a spool, handed to a sink: NDJSON, one event per line, each
 /// line ending in `\n`.
+///
+/// For a sink with `encoding = "ocsf"` the lines are the events so encoded
+/// (`encoding.rs`), and the batch keeps the spooled lines beside them for
+/// the sinks that take their envelope from the event (a syslog header, a
+/// Kafka key): [`Batch::events`].
 #[derive(Debug, Clone)]
 pub struct Batch {
     ndjson: Arc<str>,
     events: usize,
+    spooled: Option<Arc<str>>,
 }
 
 impl Batch {
@@ -174,7 +181,25 @@ impl Batch {
     pub fn from_ndjson(ndjson: impl Into<Arc<str>>) -> Batch {
         let ndjson = ndjson.into();
         let events = ndjson.matches('\n').count();
-        Batch { ndjson, events }
+        Batch {
+            ndjson,
+            events,
+            spooled: None,
+        }
+    }
+
+    /// A batch of `payload` lines, one for each line of `spooled` (the
+    /// same count, in the same order): the spooled events re-encoded.
+    pub(crate) fn encoded(payload: String, spooled: Arc<str>, events: usize) -> Batch {
+        debug_assert_eq!(
+            memchr::memchr_iter(b'\n', payload.as_bytes()).count(),
+            events
+        );
+        Batch {
+            ndjson: payload.into(),
+            events,
+            spooled: Some(spooled),
+        }
     }
 
     /// A batch from NDJSON text whose `events` lines each end in `\n`, as
@@ -187,6 +212,7 @@ impl Batch {
         Batch {
             ndjson: ndjson.into(),
             events,
+            spooled: None,
         }
     }
 
@@ -200,9 +226,22 @@ impl Batch {
         Arc::clone(&self.ndjson)
     }
 
-    /// The events one by one, without their newline (for syslog).
+    /// The events one by one as the sink sends them, without their newline.
     pub fn lines(&self) -> impl Iterator<Item = &str> {
         self.ndjson.split_terminator('\n')
+    }
+
+    /// The events one by one as spooled (the canonical ECS line), each
+    /// with its payload line when the sink encodes events otherwise: a
+    /// sink that reads fields of the event for its envelope (a syslog
+    /// header, a Kafka key) reads them here, whatever the encoding.
+    pub fn events(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        let spooled = self.spooled.as_deref().unwrap_or(&self.ndjson);
+        let encoded = self.spooled.is_some();
+        spooled
+            .split_terminator('\n')
+            .zip(self.lines())
+            .map(move |(line, payload)| (line, encoded.then_some(payload)))
     }
 
     /// How many events.

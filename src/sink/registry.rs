@@ -6,15 +6,17 @@
 //! [`SinkKind`]; the list at the end of this file names each kind once and
 //! makes of it a variant of [`SinkConfig`], a row the `[[sink]]` reader
 //! looks `type` up in, and an arm of [`build`]. The keys every sink has,
-//! `name`, `spool` and `retry`, are its common header: read here, once,
-//! before the kind's own reader runs. This module must never read a key
+//! `name`, `spool`, `retry` and `encoding`, are its common header: read
+//! here, once, before the kind's own reader runs; [`build`] wraps the sink
+//! in the encoder of its `encoding` (`encoding.rs`), so no kind encodes. This module must never read a key
 //! of a kind itself, nor open or start anything but through [`build`].
 
 use serde::Deserialize;
 use toml::Spanned;
 use toml::de::DeTable;
 
-use super::settings::{RawRetry, RawSpool, RetrySettings, SpoolSettings};
+use super::encoding::Encode;
+use super::settings::{Encoding, RawRetry, RawSpool, RetrySettings, SpoolSettings};
 use super::{Sink, SinkError, file, http, kafka, stdout, syslog};
 use crate::toml_config::{
     ConfigError, Validator, read_table, split_table, unknown_key, unknown_type,
@@ -49,6 +51,17 @@ pub(crate) trait SinkKind: Sized {
     /// The common header again: name, spool and retry settings.
     fn common(&self) -> (&str, &SpoolSettings, &RetrySettings);
 
+    /// The common header's `encoding`.
+    fn encoding(&self) -> Encoding;
+
+    /// Why these settings cannot send events in `encoding`, if they cannot:
+    /// a payload that is an envelope of its own (an Elasticsearch bulk
+    /// action, a CEF line) rather than the event as it is.
+    fn refuses(&self, encoding: Encoding) -> Option<String> {
+        let _ = encoding;
+        None
+    }
+
     /// Make the sink these settings describe and hand it to `with`.
     fn build<W: WithSink>(&self, with: W) -> Result<W::Output, SinkError>;
 }
@@ -72,6 +85,14 @@ impl<K: SinkKind> SinkKind for Box<K> {
 
     fn common(&self) -> (&str, &SpoolSettings, &RetrySettings) {
         (**self).common()
+    }
+
+    fn encoding(&self) -> Encoding {
+        (**self).encoding()
+    }
+
+    fn refuses(&self, encoding: Encoding) -> Option<String> {
+        (**self).refuses(encoding)
     }
 
     fn build<W: WithSink>(&self, with: W) -> Result<W::Output, SinkError> {
@@ -103,12 +124,14 @@ pub(crate) struct SinkHeader {
     pub(crate) spool: SpoolSettings,
     /// Retry on failure.
     pub(crate) retry: RetrySettings,
+    /// What the payload says of each event.
+    pub(crate) encoding: Encoding,
     /// Where the table's `type` is, for errors about the table as a whole.
     pub(crate) span: std::ops::Range<usize>,
 }
 
 /// The keys of the common header.
-const HEADER_KEYS: &[&str] = &["type", "name", "spool", "retry"];
+const HEADER_KEYS: &[&str] = &["type", "name", "spool", "retry", "encoding"];
 
 /// The common header as written.
 #[derive(Deserialize)]
@@ -119,6 +142,7 @@ struct RawSinkHeader {
     name: Option<Spanned<String>>,
     spool: Option<RawSpool>,
     retry: Option<RawRetry>,
+    encoding: Option<Spanned<Encoding>>,
 }
 
 /// How one kind reads its own keys into a [`SinkConfig`].
@@ -171,9 +195,19 @@ pub(crate) fn read(
         name: reader.name(raw.name, &kind, "[[sink]]", kind_span.clone(), names)?,
         spool: SpoolSettings::read(reader, raw.spool, (found.default_spool)())?,
         retry: RetrySettings::read(reader, raw.retry)?,
+        encoding: raw
+            .encoding
+            .as_ref()
+            .map_or_else(Encoding::default, |e| *e.get_ref()),
         span: kind_span,
     };
-    (found.read)(reader, header, own)
+    let config = (found.read)(reader, header, own)?;
+    if let Some(encoding) = raw.encoding
+        && let Some(why) = config.refuses(*encoding.get_ref())
+    {
+        return reader.key_error(encoding.span(), why);
+    }
+    Ok(config)
 }
 
 impl SinkConfig {
@@ -211,6 +245,19 @@ macro_rules! sink_kinds {
                     $(SinkConfig::$variant(c) => c.common(),)+
                 }
             }
+
+            /// What the sink's payload says of each event.
+            pub fn encoding(&self) -> Encoding {
+                match self {
+                    $(SinkConfig::$variant(c) => c.encoding(),)+
+                }
+            }
+
+            fn refuses(&self, encoding: Encoding) -> Option<String> {
+                match self {
+                    $(SinkConfig::$variant(c) => c.refuses(encoding),)+
+                }
+            }
         }
 
         /// Every kind, in the order an unknown `type` lists them.
@@ -226,7 +273,7 @@ macro_rules! sink_kinds {
         /// Build the sink `config` describes and hand it to `with`.
         pub fn build<W: WithSink>(config: &SinkConfig, with: W) -> Result<W::Output, SinkError> {
             match config {
-                $(SinkConfig::$variant(c) => c.build(with),)+
+                $(SinkConfig::$variant(c) => c.build(Encode { with, encoding: c.encoding() }),)+
             }
         }
     };

@@ -41,6 +41,29 @@ pub enum FullPolicy {
     DropOldest,
 }
 
+/// What a sink's payload says of each event: the spool always keeps the
+/// canonical ECS line, and a sink encodes it as it builds its payload, so a
+/// spooled backlog is delivered in whatever encoding the sink has now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// The event line as spooled: Elastic Common Schema fields (`docs/events.md`).
+    #[default]
+    Ecs,
+    /// OCSF 1.8 Tunnel Activity, class 4014 (`docs/events.md`, the mapping table).
+    Ocsf,
+}
+
+impl Encoding {
+    /// The encoding as the config and the command line write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Ecs => "ecs",
+            Encoding::Ocsf => "ocsf",
+        }
+    }
+}
+
 /// Exponential backoff with jitter after a failed delivery, shared by all sinks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetrySettings {

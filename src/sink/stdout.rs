@@ -10,7 +10,8 @@ use toml::Spanned;
 use toml::de::DeTable;
 
 use super::{
-    Batch, RetrySettings, SendError, Sink, SinkError, SinkHeader, SinkKind, SpoolSettings, WithSink,
+    Batch, Encoding, RetrySettings, SendError, Sink, SinkError, SinkHeader, SinkKind,
+    SpoolSettings, WithSink,
 };
 use crate::toml_config::{ConfigError, Validator};
 
@@ -23,6 +24,8 @@ pub struct StdoutSinkConfig {
     pub spool: SpoolSettings,
     /// Retry on failure.
     pub retry: RetrySettings,
+    /// What the payload says of each event: ECS as spooled, or OCSF.
+    pub encoding: Encoding,
 }
 
 impl Default for StdoutSinkConfig {
@@ -31,6 +34,7 @@ impl Default for StdoutSinkConfig {
             name: "stdout".to_string(),
             spool: SpoolSettings::default(),
             retry: RetrySettings::default(),
+            encoding: Encoding::default(),
         }
     }
 }
@@ -49,11 +53,16 @@ impl SinkKind for StdoutSinkConfig {
             name: header.name,
             spool: header.spool,
             retry: header.retry,
+            encoding: header.encoding,
         })
     }
 
     fn common(&self) -> (&str, &SpoolSettings, &RetrySettings) {
         (&self.name, &self.spool, &self.retry)
+    }
+
+    fn encoding(&self) -> Encoding {
+        self.encoding
     }
 
     fn build<W: WithSink>(&self, with: W) -> Result<W::Output, SinkError> {

@@ -30,7 +30,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket, UnixDatagram};
 
 use super::{
-    Batch, RetrySettings, SendError, Sink, SinkError, SinkHeader, SinkKind, SpoolSettings, WithSink,
+    Batch, Encoding, RetrySettings, SendError, Sink, SinkError, SinkHeader, SinkKind,
+    SpoolSettings, WithSink,
 };
 use toml::Spanned;
 use toml::de::DeTable;
@@ -72,6 +73,8 @@ pub struct SyslogSinkConfig {
     pub spool: SpoolSettings,
     /// Retry on failure.
     pub retry: RetrySettings,
+    /// What the payload says of each event: ECS as spooled, or OCSF.
+    pub encoding: Encoding,
 }
 
 /// The transport of a syslog sink.
@@ -207,6 +210,7 @@ impl SyslogSinkConfig {
             tls: TlsSettings::default(),
             spool: SpoolSettings::default(),
             retry: RetrySettings::default(),
+            encoding: Encoding::default(),
         }
     }
 }
@@ -277,6 +281,7 @@ impl SyslogSinkConfig {
             tls: TlsSettings::read(reader, raw.tls, Alias::Deprecated)?,
             spool: header.spool,
             retry: header.retry,
+            encoding: header.encoding,
         })
     }
 }
@@ -425,6 +430,18 @@ impl SinkKind for SyslogSinkConfig {
 
     fn common(&self) -> (&str, &SpoolSettings, &RetrySettings) {
         (&self.name, &self.spool, &self.retry)
+    }
+
+    fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// A CEF line is an encoding of its own.
+    fn refuses(&self, encoding: Encoding) -> Option<String> {
+        (encoding != Encoding::Ecs && self.message == MessageFormat::Cef).then(|| format!(
+            "encoding = \"{}\" does not go with message = \"cef\" (a CEF line is an encoding of its own); write message = \"json\" to send the OCSF event as MSG",
+            encoding.name()
+        ))
     }
 
     fn build<W: WithSink>(&self, with: W) -> Result<W::Output, SinkError> {
@@ -599,9 +616,9 @@ impl Sink for SyslogSink {
         let max = self.config.max_message_bytes;
         let mut reduced = 0;
         let messages: Vec<Vec<u8>> = batch
-            .lines()
-            .map(|line| {
-                let encoded = self.encoder.encode(line, max);
+            .events()
+            .map(|(line, payload)| {
+                let encoded = self.encoder.encode_with(line, payload, max);
                 reduced += u64::from(encoded.reduced);
                 encoded.bytes
             })

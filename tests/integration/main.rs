@@ -68,6 +68,7 @@ mod sinks {
 mod cli {
     mod config;
     mod man_completions;
+    mod ocsf_encoding;
     mod parse_show;
     mod replay_cli;
 }

@@ -14,6 +14,7 @@
 //! | [`snapshot`] | the model the parser produces, and the one key of a tunnel ([`snapshot::TunnelKey`]) | anything of this crate |
 //! | [`track`] | snapshots to events: the tunnel ledger, the tracker state a checkpoint saves | `show`, `report` |
 //! | [`event`] | the event schema and its NDJSON encoding | `track`, `show`, `report` |
+//! | [`ocsf`] | an event mapped to OCSF Tunnel Activity (class 4014) | `track`, `show`, `report` |
 //! | [`show`] | the rows of `swantrail show` and their rendering | `track`, `report` |
 //! | [`report`] | the event trail read back into per-tunnel figures and their table, CSV, JSON and HTML | `track`, `show` |
 //! | [`linux_audit`] | one of pluto's Linux audit records parsed | anything but `snapshot` (its `SaKind`) |
@@ -22,6 +23,7 @@
 
 pub mod event;
 pub mod linux_audit;
+pub mod ocsf;
 pub mod report;
 pub mod show;
 pub mod snapshot;

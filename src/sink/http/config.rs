@@ -151,6 +151,7 @@ impl HttpSinkConfig {
             },
             spool: header.spool,
             retry: header.retry,
+            encoding: header.encoding,
         })
     }
 }

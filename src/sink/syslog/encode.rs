@@ -87,11 +87,27 @@ impl Encoder {
     /// whose message would be longer is sent as its reduced form (id, action,
     /// sequence, connection, serial and `swantrail.truncated = true`).
     pub fn encode(&self, line: &str, max_bytes: Option<usize>) -> Encoded {
+        self.encode_with(line, None, max_bytes)
+    }
+
+    /// The message for one spooled event line whose MSG is `payload`, the
+    /// event in the sink's `encoding` (OCSF) rather than the spooled line
+    /// itself; the header and STRUCTURED-DATA still come from the spooled
+    /// line. Too long for `max_bytes`, MSG becomes the payload's reduced
+    /// form (`metadata.is_truncated`).
+    pub fn encode_with(
+        &self,
+        line: &str,
+        payload: Option<&str>,
+        max_bytes: Option<usize>,
+    ) -> Encoded {
         // A spool line is JSON (the spool skips corrupt lines), but a message
         // must come out even for one that is not: it goes as a plain string.
         let event =
             serde_json::from_str::<Value>(line).unwrap_or_else(|_| Value::String(line.into()));
-        let full = self.message_for(&event, false);
+        let payload = payload
+            .map(|p| serde_json::from_str::<Value>(p).unwrap_or_else(|_| Value::String(p.into())));
+        let full = self.message_for(&event, payload.as_ref(), false);
         let Some(max) = max_bytes.filter(|&max| full.len() > max) else {
             return Encoded {
                 bytes: full.into_bytes(),
@@ -99,7 +115,8 @@ impl Encoder {
             };
         };
         let mut reduced = reduce(&event, full.len());
-        let mut message = self.message_for(&reduced, true);
+        let payload = payload.map(|p| crate::ocsf::reduced(&p, full.len()));
+        let mut message = self.message_for(&reduced, payload.as_ref(), true);
         // The connection name is the only unbounded field left: shorten it
         // until the message fits, then drop it if even that is not enough.
         while message.len() > max {
@@ -119,7 +136,7 @@ impl Encoder {
                     }
                 }
             }
-            message = self.message_for(&reduced, true);
+            message = self.message_for(&reduced, payload.as_ref(), true);
         }
         Encoded {
             bytes: message.into_bytes(),
@@ -127,13 +144,16 @@ impl Encoder {
         }
     }
 
-    fn message_for(&self, event: &Value, truncated: bool) -> String {
+    /// The header and STRUCTURED-DATA from `event`, MSG from `payload`
+    /// when the sink encodes events otherwise, else from `event`.
+    fn message_for(&self, event: &Value, payload: Option<&Value>, truncated: bool) -> String {
         let action = text_at(event, "/event/action");
         let severity = severity(action.as_deref().unwrap_or(""));
         let pri = self.facility.code() * 8 + severity as u8;
-        let body = match self.message {
-            MessageFormat::Json => ascii_json(event),
-            MessageFormat::Cef => cef(event, severity),
+        let body = match (payload, self.message) {
+            (Some(payload), _) => ascii_json(payload),
+            (None, MessageFormat::Json) => ascii_json(event),
+            (None, MessageFormat::Cef) => cef(event, severity),
         };
         let host = self
             .hostname
@@ -621,5 +641,34 @@ mod tests {
         assert_eq!(severity("pluto-restarted"), Severity::Warning);
         assert_eq!(severity("tunnel-up"), Severity::Informational);
         assert_eq!(severity("something-new"), Severity::Informational);
+    }
+
+    #[test]
+    fn an_ocsf_payload_too_large_for_a_datagram_goes_reduced_and_still_ocsf() {
+        let huge = "x".repeat(5000);
+        let ocsf = json!({
+            "class_uid": 4014, "category_uid": 4, "activity_id": 2, "type_uid": 401402,
+            "time": 1_795_857_932_000_i64, "severity_id": 2, "tunnel_type_id": 99,
+            "metadata": {"version": "1.8.0", "uid": "2266b4adfa4d5be540bfd660f134c188",
+                         "product": {"name": "swantrail"}},
+            "unmapped": {"libreswan": {"connection": {"name": huge}}},
+        })
+        .to_string();
+        let e = encoder(Format::Rfc5424, MessageFormat::Json).encode_with(
+            EVENT,
+            Some(&ocsf),
+            Some(1024),
+        );
+        assert!(e.reduced);
+        let message = text(&e);
+        assert!(message.len() <= 1024, "{}", message.len());
+        assert!(message.contains(" truncated=\"1\"]"), "{message}");
+        let body: Value =
+            serde_json::from_str(&message[message.find("] ").unwrap() + 2..]).unwrap();
+        assert_eq!(body["class_uid"], 4014);
+        assert_eq!(body["metadata"]["uid"], "2266b4adfa4d5be540bfd660f134c188");
+        assert_eq!(body["metadata"]["is_truncated"], true);
+        assert!(body["metadata"]["untruncated_size"].as_u64().unwrap() > 5000);
+        assert!(body.get("unmapped").is_none());
     }
 }

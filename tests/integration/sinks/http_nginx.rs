@@ -18,9 +18,9 @@ use crate::support::daemon::lab_series;
 use http_receiver::{Protocol, Receiver};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use swantrail::config::{FullPolicy, RetrySettings, SpoolSettings};
-use swantrail::sink::Delivery;
 use swantrail::sink::http::client::{Auth, ClientSettings, SecretSource, TlsSettings};
 use swantrail::sink::http::{Compression, HttpSink, HttpSinkConfig, Mode};
+use swantrail::sink::{Delivery, Encoding};
 
 const BIN: &str = env!("CARGO_BIN_EXE_swantrail");
 const PASSWORD: &str = "n0t-in-any-log-7f3a";
@@ -214,6 +214,7 @@ fn sink_config(url: &str, ca: &Path, password_file: &Path) -> HttpSinkConfig {
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_millis(300),
         },
+        encoding: Encoding::Ecs,
     }
 }
 

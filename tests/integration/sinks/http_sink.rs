@@ -381,3 +381,54 @@ async fn otlp_partial_success_is_delivered_not_resent() {
     );
     assert_eq!(receiver.requests().len(), 1);
 }
+
+/// `encoding = "ocsf"` end to end: the daemon watches the lab series and
+/// its `ndjson` HTTP sink posts to the receiver; every line of every body
+/// is the OCSF Tunnel Activity event `swantrail replay --encoding ocsf`
+/// gives for it, valid by the OCSF schema, each event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ocsf_encoding_from_the_daemon_posts_each_event_once_as_ocsf() {
+    use crate::support::config::DaemonConfig;
+    use crate::support::daemon::{Daemon, feed, lab_series, ocsf_by_id};
+
+    let receiver = Receiver::start(Protocol::Ndjson).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let series = lab_series();
+    let expected = ocsf_by_id(&series);
+    let config = DaemonConfig::new(&root)
+        .file_source("lab", &root.join("watch/status.txt"))
+        .with("settle", "30ms")
+        .http_sink("siem", &format!("{}/in", receiver.url()), "ndjson")
+        .with("encoding", "ocsf")
+        .spool("batch_max_wait", "20ms")
+        .retry("initial_backoff", "50ms")
+        .retry("max_backoff", "200ms")
+        .write();
+    let fed = tokio::task::spawn_blocking(move || {
+        let daemon = Daemon::start(&config, &root.join("daemon.log"));
+        feed(&root, &daemon, &series);
+        daemon
+    });
+    let daemon = fed.await.unwrap();
+    let want = expected.len();
+    receiver
+        .wait(Duration::from_secs(60), "every OCSF event", |s| {
+            s.events.len() >= want
+        })
+        .await;
+    let got = receiver.events();
+    assert_eq!(got.len(), expected.len(), "each event once");
+    for event in &got {
+        let id = event["metadata"]["uid"].as_str().expect("metadata.uid");
+        assert_eq!(event, &expected[id], "the OCSF event of {id}");
+    }
+    crate::support::assert_ocsf_valid(&got);
+    let requests = receiver.requests();
+    assert_eq!(requests[0].headers["content-type"], "application/x-ndjson");
+    assert!(
+        tokio::task::spawn_blocking(move || daemon.terminate().success())
+            .await
+            .unwrap()
+    );
+}

@@ -520,3 +520,62 @@ async fn tls_receiver_from_an_unknown_ca_is_refused() {
         "{message}"
     );
 }
+
+/// `encoding = "ocsf"` end to end: the daemon watches the lab series and
+/// its syslog sink sends to a real rsyslog over TCP. Each message's MSG is
+/// the OCSF Tunnel Activity event `swantrail replay --encoding ocsf` gives
+/// for it, valid by the OCSF schema; the header and STRUCTURED-DATA still
+/// come from the ECS event (MSGID the action, `id` the event id).
+#[test]
+fn ocsf_encoding_from_the_daemon_reaches_rsyslog_as_ocsf_under_the_ecs_header() {
+    use crate::support::config::DaemonConfig;
+    use crate::support::daemon::{Daemon, feed, lab_series, ocsf_by_id, replayed, wait_until};
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let receiver = Receiver::start(Kind::Rsyslog, Listen::Tcp);
+    let series = lab_series();
+    let ecs: BTreeMap<String, Value> = replayed(&series, "ecs")
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["event"]["id"].as_str().unwrap().to_string(), v)
+        })
+        .collect();
+    let ocsf = ocsf_by_id(&series);
+    assert_eq!(ocsf.len(), ecs.len());
+    let config = DaemonConfig::new(root)
+        .file_source("lab", &root.join("watch/status.txt"))
+        .with("settle", "30ms")
+        .sink("syslog", "siem")
+        .with("transport", "tcp")
+        .with("address", receiver.address())
+        .with("encoding", "ocsf")
+        .spool("batch_max_wait", "20ms")
+        .retry("initial_backoff", "100ms")
+        .retry("max_backoff", "1s")
+        .write();
+    let daemon = Daemon::start(&config, &root.join("daemon.log"));
+    feed(root, &daemon, &series);
+    wait_until(
+        Duration::from_secs(60),
+        "every event at rsyslog",
+        &daemon,
+        || receiver.count() >= ecs.len(),
+    );
+    let got = receiver.received();
+    assert_eq!(got.len(), ecs.len(), "{}", receiver.logs());
+    let mut messages = Vec::new();
+    for message in &got {
+        let id = &message.sd["id"];
+        let sent = &ecs[id];
+        assert_eq!(message.msgid, sent["event"]["action"].as_str().unwrap());
+        assert_eq!(message.hostname, "gw-test");
+        let msg: Value = serde_json::from_str(&message.msg)
+            .unwrap_or_else(|e| panic!("MSG is not JSON ({e}): {}", message.msg));
+        assert_eq!(msg, ocsf[id], "the OCSF event of {id}");
+        messages.push(msg);
+    }
+    crate::support::assert_ocsf_valid(&messages);
+    assert!(daemon.terminate().success());
+}

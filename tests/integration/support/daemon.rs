@@ -421,3 +421,55 @@ pub fn fill(dir: &std::path::Path) -> std::path::PathBuf {
     {}
     path
 }
+
+/// The lines `swantrail replay --encoding ENCODING` prints for `dumps`, as
+/// a daemon with the test configuration's host name (`gw-test`) makes them.
+pub fn replayed(dumps: &[(i64, PathBuf)], encoding: &str) -> Vec<String> {
+    let out = Command::new(BIN)
+        .args(["replay", "--hostname", "gw-test", "--encoding", encoding])
+        .args(dumps.iter().map(|(_, path)| path))
+        .output()
+        .expect("run swantrail replay");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8 events");
+    whole_lines(&text).map(str::to_string).collect()
+}
+
+/// Feed `dumps` to a daemon whose file source `lab` watches
+/// `root/watch/status.txt`, one at a time, each waited for until it is
+/// checkpointed (its events are then in every sink's spool).
+pub fn feed(root: &Path, daemon: &Daemon, dumps: &[(i64, PathBuf)]) {
+    let watched = root.join("watch/status.txt");
+    fs::create_dir_all(root.join("watch")).unwrap();
+    let state = root.join("state");
+    for (epoch, dump) in dumps {
+        let text = fs::read_to_string(dump).expect("a lab dump");
+        write_by_rename(&watched, &text, *epoch);
+        wait_until(
+            Duration::from_secs(30),
+            &format!("dump {epoch} checkpointed"),
+            daemon,
+            || checkpoint_taken_at(&state, "lab") == Some(*epoch),
+        );
+    }
+}
+
+/// The OCSF lines of `replayed(dumps, "ocsf")` by their `metadata.uid`
+/// (the ECS `event.id`).
+pub fn ocsf_by_id(dumps: &[(i64, PathBuf)]) -> std::collections::BTreeMap<String, Value> {
+    replayed(dumps, "ocsf")
+        .iter()
+        .map(|line| {
+            let v = parse_event(line);
+            let id = v["metadata"]["uid"]
+                .as_str()
+                .expect("metadata.uid")
+                .to_string();
+            (id, v)
+        })
+        .collect()
+}

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use swantrail::config::{FullPolicy, RetrySettings, SpoolSettings};
-use swantrail::sink::Delivery;
 use swantrail::sink::http::client::{Auth, ClientSettings, TlsSettings};
 use swantrail::sink::http::{Compression, HttpSink, HttpSinkConfig, Mode, elasticsearch};
+use swantrail::sink::{Delivery, Encoding};
 
 /// An event as the tracker writes it, with a distinct id and sequence.
 pub fn event(n: u32) -> String {
@@ -56,6 +56,7 @@ pub fn config(url: &str, mode: Mode) -> HttpSinkConfig {
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_millis(400),
         },
+        encoding: Encoding::Ecs,
     }
 }
 

@@ -130,3 +130,28 @@ pub fn time_of(e: &Event) -> i64 {
         .expect("rfc3339")
         .unix_timestamp()
 }
+
+/// The validator of OCSF 1.8 Tunnel Activity (class 4014): the JSON Schema
+/// that `scripts/ocsf-schema.sh` made from the OCSF schema a registry
+/// package ships, not a hand-written one.
+pub fn ocsf_validator() -> jsonschema::Validator {
+    let path = root().join("docs/ocsf-tunnel-activity.schema.json");
+    let text = std::fs::read_to_string(&path).expect("the OCSF schema");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("the OCSF schema is JSON");
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the OCSF schema compiles")
+}
+
+/// Assert that every JSON value is a valid OCSF 1.8 Tunnel Activity event.
+pub fn assert_ocsf_valid(events: &[serde_json::Value]) {
+    let validator = ocsf_validator();
+    for value in events {
+        let errors: Vec<String> = validator
+            .iter_errors(value)
+            .map(|err| format!("{} at {}", err, err.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{value}: {errors:?}");
+    }
+}
