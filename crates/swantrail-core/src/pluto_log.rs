@@ -26,7 +26,7 @@ use crate::snapshot::SaKind;
 
 /// The longest part of a line kept in a record (the cause line an event
 /// carries); a longer one is cut at a character boundary.
-pub const MAX_KEPT_LINE: usize = 512;
+pub const MAX_KEPT_LINE: usize = 256;
 
 /// pluto's role in the exchange that made an SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +193,11 @@ pub fn split_stamp(line: &str) -> Option<(Stamp, &str)> {
     if b[2] != b':' || b[5] != b':' {
         return None;
     }
-    let num = |s: &str| s.parse::<i64>().ok().filter(|_| s.bytes().all(|c| c.is_ascii_digit()));
+    let num = |s: &str| {
+        s.parse::<i64>()
+            .ok()
+            .filter(|_| s.bytes().all(|c| c.is_ascii_digit()))
+    };
     let (h, m, s) = (num(&hms[..2])?, num(&hms[3..5])?, num(&hms[6..8])?);
     let mut rest = &line[15..];
     let mut micros = 0;
@@ -483,8 +487,7 @@ fn established(text: &str) -> Option<Happening> {
         _ => text,
     };
     let says = |what: &str| words.starts_with(what) || words.contains(&format!(", {what}"));
-    let (kind, ike_version) = if says("ISAKMP SA established") || says("IKE SA established")
-    {
+    let (kind, ike_version) = if says("ISAKMP SA established") || says("IKE SA established") {
         (SaKind::Ike, 1)
     } else if says("IPsec SA established") {
         let v = if text.starts_with("STATE_V2") || text.starts_with("STATE_PARENT") {
@@ -579,79 +582,142 @@ mod tests {
     #[test]
     fn ikev1_established_and_replace_lines() {
         assert_eq!(
-            what("Dec  2 04:53:20.113522: \"v1-tun\" #2: IPsec SA established tunnel mode {ESP=>0xa0d3 <0x1 xfrm=AES_CBC_128-HMAC_SHA1_96 DPD=passive}"),
-            Some(Happening::Established { kind: SaKind::Child, ike_version: 1, role: None, replaces: None, parent: None })
+            what(
+                "Dec  2 04:53:20.113522: \"v1-tun\" #2: IPsec SA established tunnel mode {ESP=>0xa0d3 <0x1 xfrm=AES_CBC_128-HMAC_SHA1_96 DPD=passive}"
+            ),
+            Some(Happening::Established {
+                kind: SaKind::Child,
+                ike_version: 1,
+                role: None,
+                replaces: None,
+                parent: None
+            })
         );
         assert!(matches!(
             what("Dec  2 04:53:20.1: \"v1-tun\" #1: IKE SA established {auth=PRESHARED_KEY}"),
-            Some(Happening::Established { kind: SaKind::Ike, ike_version: 1, .. })
+            Some(Happening::Established {
+                kind: SaKind::Ike,
+                ike_version: 1,
+                ..
+            })
         ));
         assert_eq!(
-            what("Dec  2 04:54:10.0: \"v1-tun\" #7: initiating Quick Mode IKEv1+PSK+ENCRYPT+TUNNEL+PFS+UP to replace #2 {using isakmp#1 msgid:1}"),
-            Some(Happening::Negotiating { kind: SaKind::Child, replaces: Some(2) })
+            what(
+                "Dec  2 04:54:10.0: \"v1-tun\" #7: initiating Quick Mode IKEv1+PSK+ENCRYPT+TUNNEL+PFS+UP to replace #2 {using isakmp#1 msgid:1}"
+            ),
+            Some(Happening::Negotiating {
+                kind: SaKind::Child,
+                replaces: Some(2)
+            })
         );
         // 3.x: the state name before the words.
         assert!(matches!(
-            what("\"v1\" #4: STATE_QUICK_I2: sent QI2, IPsec SA established tunnel mode {ESP=>0x1}"),
-            Some(Happening::Established { kind: SaKind::Child, ike_version: 1, .. })
+            what(
+                "\"v1\" #4: STATE_QUICK_I2: sent QI2, IPsec SA established tunnel mode {ESP=>0x1}"
+            ),
+            Some(Happening::Established {
+                kind: SaKind::Child,
+                ike_version: 1,
+                ..
+            })
         ));
         assert!(matches!(
             what("\"v1\" #3: STATE_MAIN_I4: ISAKMP SA established {auth=PRESHARED_KEY}"),
-            Some(Happening::Established { kind: SaKind::Ike, .. })
+            Some(Happening::Established {
+                kind: SaKind::Ike,
+                ..
+            })
         ));
     }
 
     #[test]
     fn ends_say_why() {
         assert_eq!(
-            what("Dec  2 04:58:00.1: \"v1-tun\" #5: received Delete SA payload: self-deleting ISAKMP State #5"),
+            what(
+                "Dec  2 04:58:00.1: \"v1-tun\" #5: received Delete SA payload: self-deleting ISAKMP State #5"
+            ),
             Some(Happening::PeerDeleted)
         );
         assert_eq!(
-            what("\"v2-tun\" #3: liveness action - restarting all connections that share this peer"),
+            what(
+                "\"v2-tun\" #3: liveness action - restarting all connections that share this peer"
+            ),
             Some(Happening::LivenessFailure)
         );
         assert_eq!(
-            what("\"v2-refused\" #9: IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED"),
+            what(
+                "\"v2-refused\" #9: IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED"
+            ),
             Some(Happening::AuthenticationFailed)
         );
         assert_eq!(
-            what("\"v2-deadpeer\" #4: IKE_SA_INIT_I: 60 second timeout exceeded after 7 retransmits.  No response (or no acceptable response) to our first IKEv2 message"),
+            what(
+                "\"v2-deadpeer\" #4: IKE_SA_INIT_I: 60 second timeout exceeded after 7 retransmits.  No response (or no acceptable response) to our first IKEv2 message"
+            ),
             Some(Happening::Timeout)
         );
         assert_eq!(
-            what("\"v1-tun\" #4: deleting state (STATE_QUICK_I1) aged 0.5s and NOT sending notification"),
-            Some(Happening::Deleting { notified: Some(false), revival: false })
+            what(
+                "\"v1-tun\" #4: deleting state (STATE_QUICK_I1) aged 0.5s and NOT sending notification"
+            ),
+            Some(Happening::Deleting {
+                notified: Some(false),
+                revival: false
+            })
         );
         assert_eq!(
-            what("\"v1-deadpeer\" #3: deleting ISAKMP SA but connection is supposed to remain up; schedule EVENT_REVIVE_CONNS"),
-            Some(Happening::Deleting { notified: None, revival: true })
+            what(
+                "\"v1-deadpeer\" #3: deleting ISAKMP SA but connection is supposed to remain up; schedule EVENT_REVIVE_CONNS"
+            ),
+            Some(Happening::Deleting {
+                notified: None,
+                revival: true
+            })
         );
         assert_eq!(
             what("\"v2-short\" #13: ESP traffic information: in=5KiB out=5KiB"),
-            Some(Happening::Deleting { notified: None, revival: false })
+            Some(Happening::Deleting {
+                notified: None,
+                revival: false
+            })
         );
-        assert_eq!(what("\"v2-short\": terminating SAs using this connection"), Some(Happening::Terminating));
-        assert_eq!(what("\"v1-norekey\" #8: CHILD SA expired (--dontrekey)"), Some(Happening::Expired));
+        assert_eq!(
+            what("\"v2-short\": terminating SAs using this connection"),
+            Some(Happening::Terminating)
+        );
+        assert_eq!(
+            what("\"v1-norekey\" #8: CHILD SA expired (--dontrekey)"),
+            Some(Happening::Expired)
+        );
     }
 
     #[test]
     fn pluto_runs_and_syslog_prefixes() {
         let r = decode("Dec  2 04:53:14.070137: Starting Pluto (Libreswan Version 4.10 IKEv2 IKEv1 XFRM) pid:887", AT).unwrap();
-        assert_eq!((r.what, r.pid), (Happening::PlutoStarted { pid: Some(887) }, Some(887)));
+        assert_eq!(
+            (r.what, r.pid),
+            (Happening::PlutoStarted { pid: Some(887) }, Some(887))
+        );
         let r = decode(
             "Dec  2 04:53:14 gw pluto[887]: \"v2-tun\" #3: received Delete SA payload",
             AT,
         )
         .unwrap();
-        assert_eq!((r.pid, r.serial, r.what), (Some(887), Some(3), Happening::PeerDeleted));
+        assert_eq!(
+            (r.pid, r.serial, r.what),
+            (Some(887), Some(3), Happening::PeerDeleted)
+        );
         let r = decode("Pluto is shutting down", LineTime::Known(42)).unwrap();
         assert_eq!((r.at_us, r.what), (42, Happening::PlutoShuttingDown));
     }
 
     #[test]
     fn instances_with_their_peer() {
-        let r = decode("\"rw\"[3] 198.51.100.7 #12: responder established Child SA using #11; IPsec tunnel", AT).unwrap();
+        let r = decode(
+            "\"rw\"[3] 198.51.100.7 #12: responder established Child SA using #11; IPsec tunnel",
+            AT,
+        )
+        .unwrap();
         assert_eq!(r.connection.as_deref(), Some("rw"));
         assert_eq!(r.instance.as_deref(), Some("3"));
         assert_eq!(r.serial, Some(12));
@@ -670,9 +736,15 @@ mod tests {
     #[test]
     fn unknown_huge_and_binary_lines_are_nothing() {
         assert_eq!(what("adding UDP interface lo 127.0.0.1:500"), None);
-        assert_eq!(what("\"v2-tun\" #3: sent IKE_AUTH request {cipher=AES}"), None);
+        assert_eq!(
+            what("\"v2-tun\" #3: sent IKE_AUTH request {cipher=AES}"),
+            None
+        );
         assert_eq!(what(""), None);
-        let huge = format!("\"c\" #1: received Delete SA payload {}", "x".repeat(1 << 20));
+        let huge = format!(
+            "\"c\" #1: received Delete SA payload {}",
+            "x".repeat(1 << 20)
+        );
         let r = decode(&huge, AT).unwrap();
         assert!(r.text.len() <= MAX_KEPT_LINE);
         let binary = "\u{0}\u{ff}\"\u{1}#\u{fffd}: é".repeat(100);
