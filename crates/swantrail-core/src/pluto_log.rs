@@ -101,6 +101,10 @@ pub enum Happening {
         /// The same line says pluto will revive the connection.
         revival: bool,
     },
+    /// Any other line about the SA: it was still there. A negotiation
+    /// pluto drops without a `deleting` line (the larval Child SA of a
+    /// refused IKE_AUTH) ended at its last line.
+    Mentioned,
 }
 
 /// One decoded line.
@@ -438,7 +442,7 @@ fn about_sa(text: &str) -> Option<Happening> {
             revival: false,
         });
     }
-    negotiating(text)
+    Some(negotiating(text).unwrap_or(Happening::Mentioned))
 }
 
 /// An `established` (or `rekeyed`) line.

@@ -123,6 +123,9 @@ struct LogSa {
     up_line: Option<String>,
     /// When pluto logged deleting it (µs).
     down_us: Option<i64>,
+    /// Its last line (µs).
+    #[serde(default)]
+    last_us: i64,
     /// The SA it rekeyed.
     replaces: Option<u64>,
     /// An IKEv1 negotiation's `to replace #N`: a rekey when it comes up
@@ -270,6 +273,7 @@ impl Tracker {
                 if sa.connection.is_empty() {
                     sa.connection = conn.to_string();
                 }
+                sa.last_us = sa.last_us.max(r.at_us);
                 let line = || r.text.clone();
                 match what {
                     Happening::Established {
@@ -332,7 +336,8 @@ impl Tracker {
                     }
                     Happening::PlutoStarted { .. }
                     | Happening::PlutoShuttingDown
-                    | Happening::Terminating => {}
+                    | Happening::Terminating
+                    | Happening::Mentioned => {}
                 }
                 // Only the first lines of each kind are kept: the one that
                 // says it, and a bound on what a chatty SA can hold.
@@ -454,7 +459,15 @@ impl Tracker {
                     (new_action, format!("sa:{serial}"))
                 }
                 Action::NegotiationFailed => {
+                    if sa.up_us.is_none() && sa.down_us.is_none() && sa.last_us > 0 {
+                        // Dropped without a word (the larval Child SA of a
+                        // refused IKE_AUTH): it ended at its last line.
+                        event.timestamp = super::rfc3339_ms(sa.last_us.div_euclid(1000));
+                    }
                     if let Some((cause, line, _)) = cause_of(run, serial) {
+                        if cause == Cause::PlutoShutdown {
+                            event.event.reason = Some(cause.reason().to_string());
+                        }
                         event.libreswan.end = Some(EndFields {
                             cause: cause.as_str().to_string(),
                             log: line,
@@ -517,14 +530,21 @@ fn close_run(state: &mut PlutoLogState, key: u32, at_us: i64, audit: &mut Vec<Pl
     };
     run.shutting_down.get_or_insert(at_us);
     for (serial, sa) in run.sas.iter_mut().filter(|(_, sa)| sa.down_us.is_none()) {
-        sa.down_us = Some(at_us);
-        sa.at_shutdown = true;
-        let (kind, op) = match (sa.up_us, sa.kind) {
-            (Some(_), Some(kind)) => (kind, Op::Destroyed),
-            _ => (sa.negotiating.unwrap_or(SaKind::Ike), Op::Failed),
+        // A negotiation pluto dropped without a word ended at its last line.
+        let (kind, op, ended) = match (sa.up_us, sa.kind) {
+            (Some(_), Some(kind)) => {
+                sa.at_shutdown = true;
+                (kind, Op::Destroyed, at_us)
+            }
+            _ => (
+                sa.negotiating.unwrap_or(SaKind::Ike),
+                Op::Failed,
+                sa.last_us,
+            ),
         };
+        sa.down_us = Some(ended);
         audit.push(PlutoRecord {
-            unix_ms: at_us.div_euclid(1000),
+            unix_ms: ended.div_euclid(1000),
             seq: 0,
             pid: Some(key),
             kind,
