@@ -3,9 +3,10 @@
 //! It runs the same [`Tracker`] the daemon runs, with event times taken
 //! from the dumps (epoch in the file name, else mtime), so its output is
 //! reproducible and lines up with pluto's log; with `--audit-log` pluto's
-//! audit records are fused in as the daemon fuses them; `--encoding ocsf`
-//! prints the events as a sink with that encoding sends them. It only
-//! reads files and writes to stdout; it never talk to pluto.
+//! audit records, with `--pluto-log` pluto's own log, are fused in as
+//! the daemon fuses them; `--encoding ocsf` prints the events as a sink
+//! with that encoding sends them. It only reads files and writes to
+//! stdout; it never talks to pluto.
 
 use std::io::{self, BufWriter};
 use std::path::PathBuf;
@@ -40,6 +41,11 @@ pub struct ReplayArgs {
     /// keep it) or `ocsf` (OCSF 1.8 Tunnel Activity, class 4014).
     #[arg(long, value_enum, default_value_t)]
     pub encoding: EncodingArg,
+    /// pluto's own log (`logfile=` with `logtime=yes`, stamps read as
+    /// UTC) of the same time: fused with the dumps, it decides which SA
+    /// rekeyed which and why each ended (`libreswan.end.cause`).
+    #[arg(long, value_name = "FILE")]
+    pub pluto_log: Option<PathBuf>,
     /// How the tracker is set up.
     #[command(flatten)]
     pub tracker: TrackerArgs,
@@ -55,9 +61,13 @@ pub fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if let Some(pid) = args.audit_pid {
         audit.keep_pid(pid);
     }
+    let mut pluto_log = match (&args.pluto_log, steps.first()) {
+        (Some(path), Some(first)) => replay::PlutoLogFeed::read(path, first.taken_at)?,
+        _ => replay::PlutoLogFeed::default(),
+    };
     let mut tracker = Tracker::new(args.tracker.config());
     // Every dump is a poll: held events are released by the next one.
-    tracker.expect_linux_audit_records(args.audit_log.is_some());
+    tracker.expect_linux_audit_records(args.audit_log.is_some() || args.pluto_log.is_some());
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for step in &steps {
@@ -71,6 +81,7 @@ pub fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         tracker.ingest_linux_audit_records(audit.until(step.taken_at));
+        tracker.ingest_pluto_log(pluto_log.until(step.taken_at), None);
         for event in tracker.observe(&snapshot) {
             if !write_line(&mut out, &event, args.encoding)? {
                 return Ok(ExitCode::SUCCESS);

@@ -61,6 +61,45 @@ pub enum ReplayError {
     },
 }
 
+/// The lines of a saved pluto log, decoded, handed to the tracker as a
+/// live daemon would have read them: every line logged before the end of
+/// a snapshot's second before that snapshot is observed.
+#[derive(Debug, Clone, Default)]
+pub struct PlutoLogFeed {
+    records: Vec<crate::pluto_log::PlutoLogRecord>,
+    next: usize,
+}
+
+impl PlutoLogFeed {
+    /// Read a pluto log (`logfile=`, or syslog's copy). Its `logtime`
+    /// stamps carry no year and no zone: the year is the one nearest
+    /// `reference_s` (the series' first dump), the zone UTC. Lines that say
+    /// nothing about an SA are skipped; none is an error.
+    pub fn read(path: &Path, reference_s: i64) -> Result<PlutoLogFeed, ReplayError> {
+        let text = read_dump(path)?;
+        let time = crate::pluto_log::LineTime::Stamped {
+            reference_s,
+            utc_offset_s: 0,
+        };
+        let records = text
+            .lines()
+            .filter_map(|line| crate::pluto_log::decode(line, time))
+            .collect();
+        Ok(PlutoLogFeed { records, next: 0 })
+    }
+
+    /// The lines not handed out yet that were logged before the end of
+    /// second `taken_at` (in the order pluto wrote them).
+    pub fn until(&mut self, taken_at: i64) -> &[crate::pluto_log::PlutoLogRecord] {
+        let end = taken_at.saturating_add(1).saturating_mul(1_000_000);
+        let start = self.next;
+        while self.records.get(self.next).is_some_and(|r| r.at_us < end) {
+            self.next += 1;
+        }
+        &self.records[start..self.next]
+    }
+}
+
 /// pluto's records from a saved auditd log, in time order, handed to the
 /// tracker as a live daemon would have received them: every record before
 /// the end of a snapshot's second before that snapshot is observed.

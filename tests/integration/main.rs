@@ -90,4 +90,5 @@ mod lab {
     mod lab_52;
     mod lab_audit_log;
     mod lab_pluto_log;
+    mod pluto_log_fused;
 }

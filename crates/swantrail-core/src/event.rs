@@ -263,6 +263,23 @@ pub struct Libreswan {
     pub negotiation: Option<NegotiationFields>,
     /// Which pluto run the serials belong to.
     pub pluto: PlutoFields,
+    /// Why an SA or negotiation ended, in pluto's own words: set only when
+    /// a `pluto-log` source reads pluto's log (`event.reason` keeps its
+    /// coarser values, which consumers and `report` rely on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<EndFields>,
+}
+
+/// `libreswan.end.*`: the cause of an end as pluto's log states it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndFields {
+    /// `peer-deleted`, `local-delete`, `liveness-failure`, `expired`,
+    /// `replaced`, `authentication-failed`, `pluto-shutdown` or
+    /// `negotiation-timeout`.
+    pub cause: String,
+    /// The log line that says it, as pluto wrote it (without its time
+    /// stamp), so that an auditor can find it in pluto's log.
+    pub log: String,
 }
 
 /// `libreswan.connection.*`.
@@ -458,6 +475,12 @@ impl Event {
                 });
             }
             o.object("pluto", |o| o.int("generation", l.pluto.generation));
+            if let Some(end) = &l.end {
+                o.object("end", |o| {
+                    o.str("cause", &end.cause);
+                    o.str("log", &end.log);
+                });
+            }
         });
         top.close();
     }

@@ -18,12 +18,14 @@
 //! | [`show`] | the rows of `swantrail show` and their rendering | `track`, `report` |
 //! | [`report`] | the event trail read back into per-tunnel figures and their table, CSV, JSON and HTML | `track`, `show` |
 //! | [`linux_audit`] | one of pluto's Linux audit records parsed | anything but `snapshot` (its `SaKind`) |
+//! | [`pluto_log`] | one line of pluto's own log decoded | anything but `snapshot` (its `SaKind`) |
 //! | `work` | the dev-only count of records visited, for the linear-growth test | anything of this crate |
 #![warn(missing_docs)]
 
 pub mod event;
 pub mod linux_audit;
 pub mod ocsf;
+pub mod pluto_log;
 pub mod report;
 pub mod show;
 pub mod snapshot;

@@ -142,6 +142,7 @@ fn libreswan() -> BoxedStrategy<Libreswan> {
                 tunnel,
                 negotiation,
                 pluto: PlutoFields { generation },
+                end: None,
             },
         )
         .boxed()

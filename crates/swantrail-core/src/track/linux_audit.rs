@@ -124,6 +124,17 @@ fn stamp_last(em: &mut Emitter, unix_ms: Option<i64>) {
 }
 
 impl LinuxAuditState {
+    /// A pluto run whose start is known (pluto's log said `Starting
+    /// Pluto`), so that it is bound to the snapshots taken after it even
+    /// before it writes about an SA.
+    pub(super) fn note_pluto_run(&mut self, pid: u32, first_ms: i64) {
+        let run = self.runs.entry(pid).or_insert_with(|| Run {
+            first_ms,
+            ..Run::default()
+        });
+        run.first_ms = run.first_ms.min(first_ms);
+    }
+
     fn pending(&self) -> usize {
         self.runs.values().map(|r| r.sas.len()).sum()
     }
@@ -771,6 +782,7 @@ impl Tracker {
     pub fn release_held(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
         self.finish_linux_audit_wait(&mut events, 0..0);
+        self.decide_by_pluto_log(&mut events);
         events
     }
 

@@ -14,6 +14,7 @@
 pub mod journal;
 pub mod ledger;
 mod linux_audit;
+mod pluto_log;
 
 pub use linux_audit::rfc3339_ms;
 
@@ -120,6 +121,9 @@ pub struct Tracker {
     /// before the rename still load.
     #[serde(default, rename = "audit")]
     linux_audit: linux_audit::LinuxAuditState,
+    /// What pluto's own log said (track/pluto_log.rs).
+    #[serde(default)]
+    pluto_log: pluto_log::PlutoLogState,
 }
 
 /// Builds events with consecutive sequence numbers and deterministic ids.
@@ -209,6 +213,7 @@ impl Emitter {
                 pluto: PlutoFields {
                     generation: self.generation,
                 },
+                end: None,
             },
         });
     }
@@ -498,6 +503,7 @@ impl Tracker {
             unreachable_since: None,
             held: BTreeSet::new(),
             linux_audit: linux_audit::LinuxAuditState::default(),
+            pluto_log: pluto_log::PlutoLogState::default(),
         }
     }
 
@@ -650,6 +656,7 @@ impl Tracker {
             self.restart(&mut em, now, gone_at);
         }
         self.claim_linux_audit_sas(&listing, em.cutoff_ms);
+        self.bind_pluto_log_run(em.cutoff_ms);
 
         let lists_ike = snapshot.lists_ike_sas();
         let lists_child = snapshot.lists_child_sas();
@@ -806,6 +813,7 @@ impl Tracker {
         self.clock = Some(now);
         self.sequence = em.sequence;
         self.finish_linux_audit_wait(&mut em.events, audit_made);
+        self.decide_by_pluto_log(&mut em.events);
         em.events
     }
 
