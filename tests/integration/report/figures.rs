@@ -344,3 +344,71 @@ fn html_title_says_utc_once_per_time() {
     assert!(title.ends_with(" UTC"), "{title}");
     assert!(title.contains(" UTC to 2026-"), "{title}");
 }
+
+/// With pluto's log fused (`replay --pluto-log`), each outage is counted
+/// by the cause pluto's log gave for the SA whose end took the tunnel
+/// down: on the 5.2 lab run, the peer's Delete of v1-norekey's Child SA
+/// (the scenario's `ipsec down` on east) and pluto's shutdown for every
+/// tunnel up when west's pluto restarted. Without the log, no causes.
+#[test]
+fn outages_by_cause_come_from_pluto_s_log() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = root.join("examples/lab-5.2");
+    let out = bin()
+        .args(["replay", "--hostname", "west", "--pluto-log"])
+        .arg(run.join("west-pluto.log"))
+        .arg(run.join("series"))
+        .arg(run.join("series-trafficstatus"))
+        .stderr(Stdio::null())
+        .output()
+        .expect("run swantrail replay");
+    assert!(out.status.success(), "replay failed");
+    let fused = String::from_utf8(out.stdout).expect("utf-8 events");
+    let r = report(&fused, &[]);
+    let causes = |name: &str| -> BTreeMap<String, u64> {
+        let t = r["tunnels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["connection"] == name)
+            .unwrap_or_else(|| panic!("no tunnel {name}"));
+        let by_cause: BTreeMap<String, u64> =
+            serde_json::from_value(t["outage_causes"].clone()).unwrap_or_default();
+        let counted: u64 = by_cause.values().sum();
+        assert!(
+            counted <= t["outages"].as_u64().unwrap(),
+            "{name}: more causes than outages: {t}"
+        );
+        by_cause
+    };
+    let expect = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+        pairs.iter().map(|(c, n)| (c.to_string(), *n)).collect()
+    };
+    assert_eq!(
+        causes("v1-norekey"),
+        expect(&[("peer-deleted", 1), ("pluto-shutdown", 1)])
+    );
+    for name in ["v2-delchild", "v2-short", "v2-tun"] {
+        assert_eq!(causes(name), expect(&[("pluto-shutdown", 1)]), "{name}");
+    }
+    let csv = swantrail_fed(&["report", "--format", "csv"], &fused);
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    assert!(csv.lines().next().unwrap().ends_with(",outage_causes"));
+    assert!(
+        csv.lines().any(|l| l.starts_with("west,v1-norekey,")
+            && l.ends_with(",peer-deleted=1;pluto-shutdown=1")),
+        "{csv}"
+    );
+    // The same run without the log: reasons only, no causes.
+    let plain = replayed(
+        "west",
+        &[
+            "examples/lab-5.2/series",
+            "examples/lab-5.2/series-trafficstatus",
+        ],
+    );
+    let r = report(&plain, &[]);
+    for t in r["tunnels"].as_array().unwrap() {
+        assert!(t.get("outage_causes").is_none(), "{t}");
+    }
+}

@@ -106,6 +106,15 @@ struct LineLibreswan<'a> {
     tunnel: Option<LineTunnel<'a>>,
     #[serde(default)]
     negotiation: Option<LineNegotiation>,
+    #[serde(default, borrow)]
+    end: Option<LineEnd<'a>>,
+}
+
+/// `libreswan.end`: why an SA ended, as pluto's own log says.
+#[derive(Deserialize)]
+struct LineEnd<'a> {
+    #[serde(borrow)]
+    cause: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
@@ -165,6 +174,10 @@ struct TunnelState {
     ike_rekeys: u64,
     child_rekeys: u64,
     end_reasons: BTreeMap<String, u64>,
+    /// The cause pluto's log gave for the last SA of this tunnel that
+    /// ended while it was up: the cause of the outage that follows.
+    last_end_cause: Option<String>,
+    outage_causes: BTreeMap<String, u64>,
     bytes_in: u64,
     bytes_out: u64,
     open_bytes: (u64, u64),
@@ -331,6 +344,13 @@ pub struct TunnelRow {
     pub child_rekeys: u64,
     /// `tunnel-down` reasons and how often.
     pub end_reasons: BTreeMap<String, u64>,
+    /// Times it went down by the cause pluto's own log gave for the SA
+    /// whose end took it down (`libreswan.end.cause`: `peer-deleted`,
+    /// `liveness-failure`, `local-delete`, …), when the trail was written
+    /// with pluto's log fused; empty otherwise. The audit question "why
+    /// was this tunnel down" in pluto's words rather than inferred.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub outage_causes: BTreeMap<String, u64>,
     /// Bytes received, summed over its up periods.
     pub bytes_in: u64,
     /// Bytes sent, summed over its up periods.
@@ -514,6 +534,14 @@ impl Reader {
                 t.open_bytes = (tf.bytes_in, tf.bytes_out);
             }
         }
+        if let Some(end) = &ev.libreswan.end {
+            // An SA a rekey replaced took nothing down; any other end is
+            // what a tunnel-down after it owes to.
+            let sa_end = action.ends_with("-deleted") || action.ends_with("-expired");
+            if sa_end && end.cause != "replaced" {
+                t.last_end_cause = Some(end.cause.to_string());
+            }
+        }
         match action {
             // A tunnel-up of a later tracker's start-up inventory for a tunnel
             // already up continues its period.
@@ -524,6 +552,7 @@ impl Reader {
                 }
                 t.up_since = Some(start);
                 t.ever_up = true;
+                t.last_end_cause = None;
                 t.open_bytes = ev
                     .libreswan
                     .tunnel
@@ -544,7 +573,11 @@ impl Reader {
                     t.bytes_in += bytes_in;
                     t.bytes_out += bytes_out;
                     *t.end_reasons.entry(reason.clone()).or_default() += 1;
+                    if let Some(cause) = t.last_end_cause.take() {
+                        *t.outage_causes.entry(cause).or_default() += 1;
+                    }
                 }
+                t.last_end_cause = None;
                 t.open_bytes = (0, 0);
                 t.down_since = Some((at, reason));
             }
@@ -769,6 +802,7 @@ impl Reader {
                     ike_rekeys: t.ike_rekeys,
                     child_rekeys: t.child_rekeys,
                     end_reasons: t.end_reasons,
+                    outage_causes: t.outage_causes,
                     bytes_in: t.bytes_in,
                     bytes_out: t.bytes_out,
                     unobserved_s: t.unobserved_s.min(observed_s),
@@ -810,6 +844,8 @@ impl TunnelState {
             ike_rekeys: 0,
             child_rekeys: 0,
             end_reasons: BTreeMap::new(),
+            last_end_cause: None,
+            outage_causes: BTreeMap::new(),
             bytes_in: 0,
             bytes_out: 0,
             open_bytes: (0, 0),

@@ -91,6 +91,10 @@ fn details(t: &TunnelRow) -> String {
         let reasons = super::tally(&t.end_reasons);
         parts.push(format!("ended: {}", reasons.join(", ")));
     }
+    if !t.outage_causes.is_empty() {
+        let causes = super::tally(&t.outage_causes);
+        parts.push(format!("down by cause: {}", causes.join(", ")));
+    }
     let remote = t.remote();
     if !remote.is_empty() {
         parts.push(format!("remote {}", remote.join(" ")));
@@ -191,7 +195,7 @@ pub fn render_csv(r: &Report) -> String {
         "host,connection,instance,peer,remote_ip,remote_id,first_seen,last_seen,state_at_end,\
          up_s,observed_s,availability_pct,up_periods,outages,longest_outage_s,ike_rekeys,\
          child_rekeys,end_reasons,bytes_in,bytes_out,unobserved_s,negotiations_failed,\
-         negotiations_stalled\n",
+         negotiations_stalled,outage_causes\n",
     );
     for t in &r.tunnels {
         let reasons: Vec<String> = t
@@ -223,6 +227,11 @@ pub fn render_csv(r: &Report) -> String {
             t.unobserved_s.to_string(),
             t.negotiations_failed.to_string(),
             t.negotiations_stalled.to_string(),
+            t.outage_causes
+                .iter()
+                .map(|(c, n)| format!("{c}={n}"))
+                .collect::<Vec<_>>()
+                .join(";"),
         ];
         let quoted: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
         out.push_str(&quoted.join(","));
