@@ -529,8 +529,14 @@ impl Series {
         let mut step = Step::default();
         for &i in picked.iter().take(rekeys) {
             let serial = self.gateway.serial();
-            let s = &mut self.gateway.tunnels[i].serials;
-            s.old_child = None;
+            let tunnel = &mut self.gateway.tunnels[i];
+            let ikev1 = tunnel.ikev1();
+            let s = &mut tunnel.serials;
+            // IKEv2 deletes the old Child SA with the rekey; IKEv1 keeps the
+            // IPsec SA it replaced listed beside the new one until it
+            // expires, as pluto does (a v1 SA gone at once was deleted and
+            // revived, not rekeyed).
+            s.old_child = if ikev1 { s.child } else { None };
             s.child = Some(serial);
             step.rekeyed += 1;
         }

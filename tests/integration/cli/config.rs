@@ -652,7 +652,7 @@ fn a_sinks_own_keys_are_checked_by_its_type_with_file_line_and_key() {
         ),
         (
             "[[sink]]\ntype = \"file\"\npath = \"/x\"\nrotate_kept = 3\n",
-            "swantrail.toml:4:1: unknown field `rotate_kept` in [[sink]], expected one of `type`, `name`, `spool`, `retry`, `path`, `rotate_bytes`, `rotate_keep`",
+            "swantrail.toml:4:1: unknown field `rotate_kept` in [[sink]], expected one of `type`, `name`, `spool`, `retry`, `encoding`, `path`, `rotate_bytes`, `rotate_keep`",
         ),
         (
             "[[sink]]\ntype = \"file\"\npath = \"/x\"\nrotate_bytes = \"lots\"\n",

@@ -121,8 +121,9 @@ pub struct Tracker {
     /// before the rename still load.
     #[serde(default, rename = "audit")]
     linux_audit: linux_audit::LinuxAuditState,
-    /// What pluto's own log said (track/pluto_log.rs).
-    #[serde(default)]
+    /// What pluto's own log said (track/pluto_log.rs). Not written while
+    /// empty, so a tracker without the log saves what it saved before.
+    #[serde(default, skip_serializing_if = "pluto_log::PlutoLogState::is_empty")]
     pluto_log: pluto_log::PlutoLogState,
 }
 

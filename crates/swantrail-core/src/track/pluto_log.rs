@@ -185,6 +185,13 @@ pub(crate) struct PlutoLogState {
     position: Option<String>,
 }
 
+impl PlutoLogState {
+    /// Nothing read from the log: the state of every tracker without it.
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == PlutoLogState::default()
+    }
+}
+
 impl Tracker {
     /// Take lines of pluto's log (decoded, in the order pluto wrote them)
     /// into the tracker's state; `position` is where the reader stopped,
