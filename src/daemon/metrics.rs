@@ -336,7 +336,7 @@ impl Metrics {
             }
             Observation::Waiting => self.poll(&report.source, PollOutcome::Waiting, None),
             // Counted by the audit source itself (`watch_linux_audit`).
-            Observation::LinuxAudit(_) => {}
+            Observation::LinuxAudit(_) | Observation::PlutoLog { .. } => {}
         }
     }
 
