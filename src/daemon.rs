@@ -665,7 +665,14 @@ async fn handle(
         // is saved in the same checkpoint as their effect.
         debug!(source = %report.source, lines = records.len(), position = position.as_deref().unwrap_or(""),
             "pluto log lines taken in");
+        let first = tracked.checkpoint.tracker.pluto_log_position().is_none();
         tracked.ingest_pluto_log(records, position.clone());
+        if first && position.is_some() {
+            // Where a new source began (the log's end): saved now, not at
+            // the next snapshot, so that a daemon killed before that one
+            // still reads on from here rather than from a later end.
+            write_checkpoint(&report.source, tracked, metrics, false);
+        }
         return Ok(queued);
     }
     tracked.reported = true;

@@ -263,6 +263,7 @@ async fn read_file(
     let mut missing = false;
     let mut announced = false;
     let mut cut_said = 0;
+    let mut first = true;
     let mut tick = tokio::time::interval(FILE_POLL);
     loop {
         tick.tick().await;
@@ -295,7 +296,10 @@ async fn read_file(
             };
             let records = lines.iter().filter_map(|l| decode(l, time)).collect();
             let at = here.map(|p| p.encode());
-            if !lines.is_empty() || (at.is_some() && at != *position) {
+            // Said once at the start too, even with nothing new: where a
+            // restarted daemon resumed.
+            if !lines.is_empty() || (at.is_some() && at != *position) || std::mem::take(&mut first)
+            {
                 *position = at.clone();
                 if queue
                     .send(Batch {

@@ -1,0 +1,408 @@
+//! The daemon with a pluto-log source, as an operator runs it: the real
+//! binary, a file snapshot source fed the bundled libreswan 5.2 lab series
+//! (examples/lab-5.2/series) and a `pluto-log` source following a log file
+//! that the test writes, line by line, from west's real log of the same run
+//! (examples/lab-5.2/west-pluto.log, which has a pluto restart in it).
+//!
+//! Every dump is written after the log lines logged before the end of its
+//! second have been taken in (the daemon's debug line says where it read up
+//! to), as a live gateway's log is ahead of its next poll; so a run's
+//! events depend on nothing but what it was fed. The log's stamps carry no
+//! year: the run is moved by whole days to the test's day, the dumps' times
+//! with it, so that the daemon reads the stamps in the year they were meant.
+
+use crate::support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use support::daemon::*;
+use support::pluto_log::{judge, read_history, timing};
+
+const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/lab-5.2");
+const LIMIT: Duration = Duration::from_secs(60);
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// The lab run moved to today: its log lines with their times (µs) and its
+/// dumps with theirs (s).
+struct Lab {
+    lines: Vec<(i64, String)>,
+    series: Vec<(i64, PathBuf)>,
+    /// When the series starts, seconds since midnight (for the judge).
+    starts_at: i64,
+}
+
+/// (year, month, day) of days since 1970-01-01.
+fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// A `logtime=yes` stamp for a Unix time in µs (UTC).
+fn stamp(us: i64) -> String {
+    let (_, m, d) = civil(us.div_euclid(86_400_000_000));
+    let of_day = us.rem_euclid(86_400_000_000);
+    let s = of_day / 1_000_000;
+    format!(
+        "{} {d:>2} {:02}:{:02}:{:02}.{:06}",
+        MONTHS[(m - 1) as usize],
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        of_day % 1_000_000
+    )
+}
+
+fn lab() -> Lab {
+    let mut series: Vec<(i64, PathBuf)> = fs::read_dir(format!("{LAB}/series"))
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_name()?.to_str()?.to_string();
+            let epoch = name.strip_prefix("status-")?.strip_suffix(".txt")?;
+            Some((epoch.parse().ok()?, path))
+        })
+        .collect();
+    series.sort();
+    let first = series[0].0;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let shift = (now - first).div_euclid(86_400) * 86_400;
+    let text = fs::read_to_string(format!("{LAB}/west-pluto.log")).unwrap();
+    let mut at = 0;
+    let lines = text
+        .lines()
+        .map(|line| match swantrail::pluto_log::split_stamp(line) {
+            Some((s, rest)) => {
+                at = s.unix_us(first, 0) + shift * 1_000_000;
+                (at, format!("{}{rest}", stamp(at)))
+            }
+            None => (at, line.to_string()),
+        })
+        .collect();
+    Lab {
+        lines,
+        series: series.into_iter().map(|(t, p)| (t + shift, p)).collect(),
+        starts_at: first.rem_euclid(86_400),
+    }
+}
+
+/// How the log is rotated before a dump's lines are written.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Rotation {
+    /// logrotate's `create`: renamed away, a new file in its place.
+    RenameAndCreate,
+    /// logrotate's `copytruncate`: copied away, the file cut to nothing.
+    CopyTruncate,
+}
+
+/// Where the daemon is killed around a dump.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kill {
+    /// SIGKILL after the lines were written, before they were taken in
+    /// (after a rotation: the rotated file is finished at the restart).
+    BeforeTakenIn,
+    /// SIGKILL after they were taken in, before the dump that fuses them.
+    AfterTakenIn,
+    /// SIGKILL as soon as the dump is checkpointed (the sink may not have
+    /// its events yet).
+    AfterCheckpoint,
+}
+
+/// One daemon run over the whole series, the log rotated and the daemon
+/// killed where the plan says (by dump index); the event lines of the
+/// sink at the end.
+struct Run {
+    root: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+    next_line: usize,
+    rotations: usize,
+}
+
+impl Run {
+    fn new(root: &Path) -> Run {
+        let log = root.join("log/pluto.log");
+        fs::create_dir_all(log.parent().unwrap()).unwrap();
+        // pluto was started before swantrail: its log exists, empty here,
+        // so that every line of the run is read.
+        fs::write(&log, "").unwrap();
+        let config = file_config(root)
+            .hostname("west")
+            .source("pluto-log", "")
+            .with("from", "file")
+            .with_path("path", &log)
+            .with("pluto", "lab")
+            .write();
+        Run {
+            root: root.to_path_buf(),
+            config,
+            log,
+            next_line: 0,
+            rotations: 0,
+        }
+    }
+
+    fn start(&self) -> Daemon {
+        let daemon = Daemon::start_with(
+            &self.config,
+            &self.root.join("stderr.log"),
+            &[("TZ", "UTC")],
+            &[],
+        );
+        wait_until(LIMIT, "the log opened", &daemon, || {
+            daemon.own_log().contains("reading pluto's log from")
+        });
+        daemon
+    }
+
+    /// Append the lines logged before `end_us`, as pluto writes them.
+    fn write_until(&mut self, lab: &Lab, end_us: i64) {
+        let mut text = String::new();
+        while let Some((at, line)) = lab.lines.get(self.next_line) {
+            if *at >= end_us {
+                break;
+            }
+            text.push_str(line);
+            text.push('\n');
+            self.next_line += 1;
+        }
+        let mut file = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.log)
+            .unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Wait until the daemon says it read the log file to its end.
+    fn wait_taken_in(&self, daemon: &Daemon) {
+        wait_until(LIMIT, "the log taken in to its end", daemon, || {
+            let Ok(meta) = fs::metadata(&self.log) else {
+                return false;
+            };
+            let own = daemon.own_log();
+            let Some(last) = own
+                .lines()
+                .filter(|l| l.contains("pluto log lines taken in"))
+                .next_back()
+            else {
+                return false;
+            };
+            let Some(position) = last.split("position=").nth(1) else {
+                return false;
+            };
+            let fields: Vec<&str> = position.trim_start_matches('"').split(':').collect();
+            fields.len() >= 4
+                && fields[2] == meta.ino().to_string()
+                && fields[3] == meta.len().to_string()
+        });
+    }
+
+    fn rotate(&mut self, how: Rotation) {
+        self.rotations += 1;
+        let away = self.log.with_extension(format!("log.{}", self.rotations));
+        match how {
+            Rotation::RenameAndCreate => {
+                fs::rename(&self.log, &away).unwrap();
+                fs::write(&self.log, "").unwrap();
+            }
+            Rotation::CopyTruncate => {
+                fs::copy(&self.log, &away).unwrap();
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&self.log)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap();
+            }
+        }
+    }
+
+    fn go(
+        mut self,
+        lab: &Lab,
+        rotations: &BTreeMap<usize, Rotation>,
+        kills: &BTreeMap<usize, Kill>,
+    ) -> Vec<String> {
+        let state = self.root.join("state");
+        let watched = self.root.join("watch/status.txt");
+        fs::create_dir_all(watched.parent().unwrap()).unwrap();
+        let mut daemon = self.start();
+        for (index, (epoch, dump)) in lab.series.iter().enumerate() {
+            if let Some(how) = rotations.get(&index) {
+                self.rotate(*how);
+            }
+            let kill = kills.get(&index).copied();
+            self.write_until(lab, (epoch + 1) * 1_000_000);
+            if kill == Some(Kill::BeforeTakenIn) {
+                daemon.crash();
+                daemon = self.start();
+            }
+            self.wait_taken_in(&daemon);
+            if kill == Some(Kill::AfterTakenIn) {
+                daemon.crash();
+                daemon = self.start();
+                self.wait_taken_in(&daemon);
+            }
+            // A dump the same as the one before (pluto was restarting) is
+            // no snapshot to the file source: nothing to write or wait for.
+            let text = fs::read_to_string(dump).unwrap();
+            if fs::read_to_string(&watched).is_ok_and(|before| before == text) {
+                continue;
+            }
+            write_by_rename(&watched, &text, *epoch);
+            let epoch = *epoch;
+            wait_until(
+                LIMIT,
+                &format!("dump {epoch} checkpointed"),
+                &daemon,
+                || checkpoint_taken_at(&state, "lab") == Some(epoch),
+            );
+            if kill == Some(Kill::AfterCheckpoint) {
+                daemon.crash();
+                daemon = self.start();
+            }
+        }
+        assert!(daemon.terminate().success());
+        event_lines(&self.root.join("out"))
+    }
+}
+
+/// Rotations of both kinds at three places, the pluto restart of the log
+/// in between.
+fn rotations() -> BTreeMap<usize, Rotation> {
+    BTreeMap::from([
+        (8, Rotation::RenameAndCreate),
+        (20, Rotation::CopyTruncate),
+        (37, Rotation::RenameAndCreate),
+    ])
+}
+
+#[test]
+fn the_log_is_fused_across_rotations_and_a_pluto_restart_and_a_sigkill_misses_and_repeats_nothing()
+{
+    let lab = lab();
+    assert!(
+        lab.lines
+            .iter()
+            .filter(|(_, l)| l.contains("Starting Pluto"))
+            .count()
+            == 2,
+        "the lab log has a pluto restart"
+    );
+    let reference_dir = tempfile::tempdir().unwrap();
+    let reference = Run::new(reference_dir.path()).go(&lab, &rotations(), &BTreeMap::new());
+    let events: Vec<serde_json::Value> = reference.iter().map(|l| parse_event(l)).collect();
+
+    // Fused as `replay --pluto-log` fuses it: pluto's log is the truth.
+    let history = read_history(Path::new(&format!("{LAB}/west-pluto.log")));
+    let score = judge(&history, &events, 0, lab.starts_at);
+    let time = timing(&history, &events, 1_000_000);
+    eprintln!(
+        "daemon pluto-log: recall {:.3} ({}/{}) precision {:.3} ({}/{}) end reasons {:.3} ({}/{}); within 1 s {}/{}",
+        score.recall(),
+        score.found,
+        score.judged,
+        score.precision(),
+        score.right,
+        score.reported,
+        score.end_reasons(),
+        score.ends_right,
+        score.ends,
+        time.within,
+        time.checked,
+    );
+    assert!(
+        score.recall() == 1.0 && score.precision() == 1.0 && score.end_reasons() == 1.0,
+        "missed {:#?}; false {:#?}; wrong {:#?}",
+        score.missed,
+        score.false_reports,
+        score.wrong_reasons
+    );
+    // Not held to the second: a file source is not polled, so its events
+    // are not held for a log line that comes after the dump (a command
+    // source's are; the lab's `west-log` daemon holds that figure).
+    assert!(time.checked > 0);
+    let causes: BTreeMap<String, usize> = events
+        .iter()
+        .filter_map(|e| e["libreswan"]["end"]["cause"].as_str())
+        .fold(BTreeMap::new(), |mut m, c| {
+            *m.entry(c.to_string()).or_default() += 1;
+            m
+        });
+    for cause in [
+        "replaced",
+        "pluto-shutdown",
+        "expired",
+        "authentication-failed",
+    ] {
+        assert!(causes.contains_key(cause), "no {cause} end: {causes:?}");
+    }
+
+    // The same run killed between every two dumps, at each place a line
+    // can be in by turns, and while the log was being rotated (a rename,
+    // then a copytruncate).
+    let places = [
+        Kill::BeforeTakenIn,
+        Kill::AfterTakenIn,
+        Kill::AfterCheckpoint,
+    ];
+    let mut kills: BTreeMap<usize, Kill> = (0..lab.series.len())
+        .map(|i| (i, places[i % places.len()]))
+        .collect();
+    kills.insert(8, Kill::BeforeTakenIn);
+    kills.insert(20, Kill::BeforeTakenIn);
+    let crashed_dir = tempfile::tempdir().unwrap();
+    let crashed = Run::new(crashed_dir.path()).go(&lab, &rotations(), &kills);
+    let by_id: BTreeMap<String, &String> = reference.iter().map(|l| (event_id(l), l)).collect();
+    assert_eq!(by_id.len(), reference.len(), "the reference repeats an id");
+    let crashed_ids: std::collections::BTreeSet<String> =
+        crashed.iter().map(|l| event_id(l)).collect();
+    let missing: Vec<&&String> = by_id
+        .iter()
+        .filter(|(id, _)| !crashed_ids.contains(*id))
+        .map(|(_, l)| l)
+        .collect();
+    assert!(missing.is_empty(), "lost across SIGKILLs: {missing:#?}");
+    for line in &crashed {
+        let original = by_id
+            .get(&event_id(line))
+            .unwrap_or_else(|| panic!("an event the uninterrupted run never made: {line}"));
+        assert_eq!(
+            parse_event(line),
+            parse_event(original),
+            "a repeated event.id carries another event"
+        );
+    }
+    let said = fs::read_to_string(crashed_dir.path().join("stderr.log")).unwrap();
+    assert!(
+        said.contains("was rotated while swantrail was stopped"),
+        "the restart after the rename finishes the renamed file"
+    );
+    assert!(
+        said.contains("was truncated or replaced while swantrail was stopped"),
+        "the restart after the copytruncate reads the file from its start"
+    );
+    eprintln!(
+        "{} events; {} lines after {} SIGKILLs",
+        reference.len(),
+        crashed.len(),
+        kills.len()
+    );
+}
