@@ -136,12 +136,12 @@ struct Run {
 }
 
 impl Run {
-    fn new(root: &Path) -> Run {
+    /// A run whose log holds, when the daemon starts, the lines before
+    /// `already` (µs): pluto ran before the source was added, and those
+    /// are not the daemon's to read.
+    fn new(root: &Path, lab: &Lab, already: i64) -> Run {
         let log = root.join("log/pluto.log");
         fs::create_dir_all(log.parent().unwrap()).unwrap();
-        // pluto was started before swantrail: its log exists, empty here,
-        // so that every line of the run is read.
-        fs::write(&log, "").unwrap();
         let config = file_config(root)
             .hostname("west")
             .source("pluto-log", "")
@@ -149,13 +149,15 @@ impl Run {
             .with_path("path", &log)
             .with("pluto", "lab")
             .write();
-        Run {
+        let mut run = Run {
             root: root.to_path_buf(),
             config,
             log,
             next_line: 0,
             rotations: 0,
-        }
+        };
+        run.write_until(lab, already);
+        run
     }
 
     fn start(&self) -> Daemon {
@@ -167,6 +169,13 @@ impl Run {
         );
         wait_until(LIMIT, "the log opened", &daemon, || {
             daemon.own_log().contains("reading pluto's log from")
+        });
+        // Where a new source starts (the log's end) is what a restart reads
+        // on from: a line appended before it is saved is not the source's.
+        let state = self.root.join("state");
+        wait_until(LIMIT, "the starting position saved", &daemon, || {
+            saved_checkpoint(&state, "lab")
+                .is_some_and(|c| c["tracker"]["pluto_log"]["position"].is_string())
         });
         daemon
     }
@@ -307,7 +316,10 @@ fn the_log_is_fused_across_rotations_and_a_pluto_restart_and_a_sigkill_misses_an
         "the lab log has a pluto restart"
     );
     let reference_dir = tempfile::tempdir().unwrap();
-    let reference = Run::new(reference_dir.path()).go(&lab, &rotations(), &BTreeMap::new());
+    // pluto's log exists, empty, when the daemon starts: every line of the
+    // run is read.
+    let reference =
+        Run::new(reference_dir.path(), &lab, i64::MIN).go(&lab, &rotations(), &BTreeMap::new());
     let events: Vec<serde_json::Value> = reference.iter().map(|l| parse_event(l)).collect();
 
     // Fused as `replay --pluto-log` fuses it: pluto's log is the truth.
@@ -369,7 +381,7 @@ fn the_log_is_fused_across_rotations_and_a_pluto_restart_and_a_sigkill_misses_an
     kills.insert(8, Kill::BeforeTakenIn);
     kills.insert(20, Kill::BeforeTakenIn);
     let crashed_dir = tempfile::tempdir().unwrap();
-    let crashed = Run::new(crashed_dir.path()).go(&lab, &rotations(), &kills);
+    let crashed = Run::new(crashed_dir.path(), &lab, i64::MIN).go(&lab, &rotations(), &kills);
     let by_id: BTreeMap<String, &String> = reference.iter().map(|l| (event_id(l), l)).collect();
     assert_eq!(by_id.len(), reference.len(), "the reference repeats an id");
     let crashed_ids: std::collections::BTreeSet<String> =
@@ -405,4 +417,56 @@ fn the_log_is_fused_across_rotations_and_a_pluto_restart_and_a_sigkill_misses_an
         crashed.len(),
         kills.len()
     );
+}
+
+#[test]
+fn a_source_added_to_a_running_pluto_starts_at_the_log_s_end_and_fuses_what_follows() {
+    // Everything pluto logged before the series began (its start, the
+    // first negotiations) is in the file when the daemon starts.
+    let lab = lab();
+    let dir = tempfile::tempdir().unwrap();
+    let first = lab.series[0].0;
+    let run = Run::new(dir.path(), &lab, first * 1_000_000);
+    let before = run.next_line;
+    assert!(before > 50, "the log has a beginning the daemon skips");
+    let events: Vec<serde_json::Value> = run
+        .go(&lab, &BTreeMap::new(), &BTreeMap::new())
+        .iter()
+        .map(|l| parse_event(l))
+        .collect();
+    let history = read_history(Path::new(&format!("{LAB}/west-pluto.log")));
+    let score = judge(&history, &events, 0, lab.starts_at);
+    eprintln!(
+        "started at the end: recall {:.3} ({}/{}) precision {:.3} ({}/{}) end reasons {:.3} ({}/{})",
+        score.recall(),
+        score.found,
+        score.judged,
+        score.precision(),
+        score.right,
+        score.reported,
+        score.end_reasons(),
+        score.ends_right,
+        score.ends,
+    );
+    assert!(
+        score.recall() == 1.0 && score.precision() == 1.0 && score.end_reasons() == 1.0,
+        "missed {:#?}; false {:#?}; wrong {:#?}",
+        score.missed,
+        score.false_reports,
+        score.wrong_reasons
+    );
+    let cited: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["libreswan"]["end"]["log"].as_str())
+        .collect();
+    let skipped: Vec<&str> = lab.lines[..before]
+        .iter()
+        .map(|(_, l)| l.as_str())
+        .collect();
+    for line in cited {
+        assert!(
+            !line.is_empty() && !skipped.iter().any(|s| s.ends_with(line)),
+            "an end cites a line written before the source started: {line}"
+        );
+    }
 }
