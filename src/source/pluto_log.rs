@@ -18,8 +18,10 @@
 //! checkpoint, and the daemon hands it back here at its next start. So a
 //! restart, even after SIGKILL, reads on from the first line whose effect
 //! is not in the checkpoint: none is missed, none fused twice. Without a
-//! position (a source just added) it starts at the file's end or the
-//! journal's newest entry: last month's log is not replayed.
+//! position (a source just added) it starts at the file's end or after
+//! pluto's newest entry in the journal, and saves that starting point at
+//! once: last month's log is not replayed, and a restart reads what came
+//! after it.
 //!
 //! Two tasks, as in the Linux audit source, but nothing here is dropped:
 //! the file and journalctl's pipe hold what is not read yet, so the reader
@@ -363,19 +365,57 @@ pub fn journal_line(line: &str) -> Result<(Option<PlutoLogRecord>, String), Jour
     Ok((record, cursor.to_string()))
 }
 
-/// `journalctl`'s arguments: from after `cursor`, or from now.
+/// `journalctl`'s arguments to follow pluto's entries after `cursor`, or
+/// all of them when there is none (the journal had no entry of pluto when
+/// the source started).
 fn journal_args(directory: Option<&Path>, cursor: Option<&str>) -> Vec<String> {
+    let mut args = journal_base(directory);
+    args.push("--follow".into());
+    match cursor {
+        Some(c) => args.push(format!("--after-cursor={c}")),
+        None => args.push("--lines=all".into()),
+    }
+    args.push("SYSLOG_IDENTIFIER=pluto".into());
+    args
+}
+
+/// The arguments every `journalctl` run here starts with.
+fn journal_base(directory: Option<&Path>) -> Vec<String> {
     let mut args = Vec::new();
     if let Some(dir) = directory {
         args.push(format!("--directory={}", dir.display()));
     }
-    args.extend(["--follow", "--output=json", "--no-pager"].map(String::from));
-    match cursor {
-        Some(c) => args.push(format!("--after-cursor={c}")),
-        None => args.push("--lines=0".into()),
-    }
-    args.push("SYSLOG_IDENTIFIER=pluto".into());
+    args.extend(["--output=json", "--no-pager", "--quiet"].map(String::from));
     args
+}
+
+/// The cursor of pluto's newest entry in the journal, where a source
+/// without a saved position starts (`None`: pluto has none yet, and every
+/// entry to come is new).
+async fn newest_cursor(directory: Option<&Path>) -> Result<Option<String>, String> {
+    let mut args = journal_base(directory);
+    args.extend(["--lines=1".into(), "SYSLOG_IDENTIFIER=pluto".into()]);
+    let out = tokio::process::Command::new("journalctl")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run journalctl ({e})"))?;
+    if !out.status.success() {
+        let said = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "journalctl failed: {}",
+            said.lines().next().unwrap_or("no message")
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(last) = text.lines().next_back() else {
+        return Ok(None);
+    };
+    journal_line(last)
+        .map(|(_, cursor)| Some(cursor))
+        .map_err(|e| e.to_string())
 }
 
 /// One line of at most `max` bytes into `buf` (without its `\n`); the
@@ -415,9 +455,17 @@ async fn read_journal(
     queue: &mpsc::Sender<Batch>,
     failing: &mut bool,
 ) -> Result<(), String> {
-    let cursor = position.as_deref().and_then(|p| p.strip_prefix("journal:"));
+    let mut cursor = position
+        .as_deref()
+        .and_then(|p| p.strip_prefix("journal:"))
+        .map(str::to_string);
+    if cursor.is_none() {
+        // A new source starts after pluto's newest entry, saved at once.
+        cursor = newest_cursor(directory).await?;
+        *position = cursor.as_ref().map(|c| format!("journal:{c}"));
+    }
     let mut child = tokio::process::Command::new("journalctl")
-        .args(journal_args(directory, cursor))
+        .args(journal_args(directory, cursor.as_deref()))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .stdin(std::process::Stdio::null())
@@ -427,11 +475,24 @@ async fn read_journal(
     let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err("journalctl has no output pipe".into());
     };
-    now_reading(config, failing, "the journal (journalctl)");
+    let from = match &cursor {
+        Some(c) => format!("the journal, after cursor {c}"),
+        None => "the journal, from its first entry of pluto".to_string(),
+    };
+    now_reading(config, failing, &from);
     let mut out = tokio::io::BufReader::new(stdout);
     let mut line = Vec::new();
     let mut batch = Vec::new();
     let mut unreadable: u64 = 0;
+    // Where this run starts, said once so that a new source's start is
+    // saved before any entry comes.
+    let start = Batch {
+        records: Vec::new(),
+        position: position.clone(),
+    };
+    if queue.send(start).await.is_err() {
+        return Ok(());
+    }
     let mut sent = position.clone();
     loop {
         let read = bounded_line(&mut out, &mut line, MAX_JOURNAL_LINE).await;
@@ -516,9 +577,9 @@ mod tests {
     }
 
     #[test]
-    fn journalctl_resumes_after_the_cursor_or_starts_at_the_newest_entry() {
+    fn journalctl_resumes_after_the_cursor_or_reads_all_of_an_empty_journal() {
         let fresh = journal_args(None, None);
-        assert!(fresh.contains(&"--lines=0".to_string()), "{fresh:?}");
+        assert!(fresh.contains(&"--lines=all".to_string()), "{fresh:?}");
         let resumed = journal_args(Some(Path::new("j")), Some("s=1;i=2"));
         assert_eq!(resumed[0], "--directory=j");
         assert!(resumed.contains(&"--after-cursor=s=1;i=2".to_string()));

@@ -10,6 +10,11 @@
 //! events depend on nothing but what it was fed. The log's stamps carry no
 //! year: the run is moved by whole days to the test's day, the dumps' times
 //! with it, so that the daemon reads the stamps in the year they were meant.
+//!
+//! The journal test writes the same lines into a real journal directory
+//! (systemd-journal-remote turns journal export format into a journal
+//! file), as journald keeps pluto's syslog lines, and the source reads it
+//! with `journal_directory`.
 
 use crate::support;
 
@@ -469,4 +474,294 @@ fn a_source_added_to_a_running_pluto_starts_at_the_log_s_end_and_fuses_what_foll
             "an end cites a line written before the source started: {line}"
         );
     }
+}
+
+// ------------------------------------------------------------ the journal
+
+/// Where systemd-journal-remote is (Debian's package of that name): it
+/// writes journal export format into a journal file, a real journal
+/// directory for `journalctl --directory`.
+const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
+
+/// A journal directory the test writes pluto's lines into, as journald
+/// would have kept them: `SYSLOG_IDENTIFIER=pluto`, the line without its
+/// `logtime` stamp as `MESSAGE`, its time as `__REALTIME_TIMESTAMP`, the
+/// pid of the pluto run that wrote it.
+struct Journal {
+    dir: PathBuf,
+    next_line: usize,
+    pid: u32,
+    monotonic: u64,
+}
+
+impl Journal {
+    fn new(root: &Path) -> Journal {
+        let dir = root.join("journal");
+        fs::create_dir_all(&dir).unwrap();
+        Journal {
+            dir,
+            next_line: 0,
+            pid: 0,
+            monotonic: 1_000_000,
+        }
+    }
+
+    /// Append the lines logged before `end_us`, and one entry of another
+    /// program (the source must leave it out).
+    fn write_until(&mut self, lab: &Lab, end_us: i64) {
+        let mut export = String::new();
+        let mut entry = |at: i64, identifier: &str, pid: u32, message: &str, mono: &mut u64| {
+            *mono += 1;
+            export.push_str(&format!(
+                "__REALTIME_TIMESTAMP={at}\n__MONOTONIC_TIMESTAMP={mono}\n_BOOT_ID=5e1f7a11ba5e4c0ffee0123456789abc\n_HOSTNAME=west\nSYSLOG_IDENTIFIER={identifier}\n_PID={pid}\nMESSAGE={message}\n\n"
+            ));
+        };
+        while let Some((at, line)) = lab.lines.get(self.next_line) {
+            if *at >= end_us {
+                break;
+            }
+            if let Some(pid) = line
+                .split("pid:")
+                .nth(1)
+                .filter(|_| line.contains("Starting Pluto"))
+            {
+                self.pid = pid.trim().parse().unwrap();
+            }
+            let message = swantrail::pluto_log::split_stamp(line)
+                .map_or(line.as_str(), |(_, rest)| rest.trim_start_matches(": "));
+            entry(*at, "pluto", self.pid, message, &mut self.monotonic);
+            self.next_line += 1;
+        }
+        let at = lab.lines[self.next_line.saturating_sub(1)].0;
+        entry(
+            at,
+            "kernel",
+            0,
+            "\"v2-tun\" #1: not pluto's",
+            &mut self.monotonic,
+        );
+        let file = self.dir.join(format!("export-{}.txt", self.next_line));
+        fs::write(&file, export).unwrap();
+        let out = std::process::Command::new(JOURNAL_REMOTE)
+            .arg(format!(
+                "--output={}",
+                self.dir.join("remote.journal").display()
+            ))
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        fs::remove_file(file).unwrap();
+    }
+
+    /// The cursor of pluto's newest entry.
+    fn newest_cursor(&self) -> Option<String> {
+        let out = std::process::Command::new("journalctl")
+            .arg(format!("--directory={}", self.dir.display()))
+            .args([
+                "--output=json",
+                "--lines=1",
+                "--no-pager",
+                "SYSLOG_IDENTIFIER=pluto",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let entry: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
+        Some(entry["__CURSOR"].as_str()?.to_string())
+    }
+}
+
+/// The last position a daemon's log says it read up to.
+fn last_position(daemon: &Daemon) -> Option<String> {
+    let own = daemon.own_log();
+    let last = own
+        .lines()
+        .filter(|l| l.contains("pluto log lines taken in"))
+        .next_back()?;
+    let position = last.split("position=").nth(1)?;
+    let position = position.strip_prefix('"').unwrap_or(position);
+    Some(position.split('"').next()?.to_string())
+}
+
+/// The whole series with pluto's lines in a journal directory; the daemon
+/// killed where `kills` says. Returns the sink's event lines and the
+/// cursors each restart was saved at and said it resumed after.
+fn journal_run(
+    root: &Path,
+    lab: &Lab,
+    kills: &BTreeMap<usize, Kill>,
+) -> (Vec<String>, Vec<(String, String)>) {
+    let mut journal = Journal::new(root);
+    // pluto ran before the daemon: its first lines are in the journal
+    // already, and not the new source's to read.
+    journal.write_until(lab, lab.series[0].0 * 1_000_000);
+    let config = file_config(root)
+        .hostname("west")
+        .source("pluto-log", "")
+        .with("from", "journal")
+        .with_path("journal_directory", &journal.dir)
+        .with("pluto", "lab")
+        .write();
+    let state = root.join("state");
+    let stderr = root.join("stderr.log");
+    let start = || {
+        let daemon = Daemon::start(&config, &stderr);
+        wait_until(LIMIT, "the starting cursor saved", &daemon, || {
+            saved_checkpoint(&state, "lab")
+                .is_some_and(|c| c["tracker"]["pluto_log"]["position"].is_string())
+        });
+        daemon
+    };
+    let resumed_after = |daemon: &Daemon, saved: &str| {
+        let cursor = saved.strip_prefix("journal:").unwrap();
+        wait_until(LIMIT, "the resumed cursor said", daemon, || {
+            daemon
+                .own_log()
+                .contains("reading pluto's log from the journal")
+        });
+        let said = daemon.own_log();
+        let after = said
+            .split("after cursor ")
+            .nth(1)
+            .map(|rest| rest.split([' ', '\n']).next().unwrap_or("").to_string())
+            .unwrap_or_default();
+        (cursor.to_string(), after)
+    };
+    let saved_position = || {
+        saved_checkpoint(&state, "lab").unwrap()["tracker"]["pluto_log"]["position"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let mut resumes = Vec::new();
+    let watched = root.join("watch/status.txt");
+    let mut daemon = start();
+    let taken_in = |daemon: &Daemon, journal: &Journal| {
+        let newest = journal.newest_cursor().unwrap();
+        wait_until(LIMIT, "the journal taken in", daemon, || {
+            last_position(daemon).as_deref() == Some(&format!("journal:{newest}"))
+        });
+    };
+    for (index, (epoch, dump)) in lab.series.iter().enumerate() {
+        journal.write_until(lab, (epoch + 1) * 1_000_000);
+        let kill = kills.get(&index).copied();
+        if kill == Some(Kill::BeforeTakenIn) {
+            daemon.crash();
+            let saved = saved_position();
+            daemon = start();
+            resumes.push(resumed_after(&daemon, &saved));
+        }
+        taken_in(&daemon, &journal);
+        if kill == Some(Kill::AfterTakenIn) {
+            daemon.crash();
+            let saved = saved_position();
+            daemon = start();
+            resumes.push(resumed_after(&daemon, &saved));
+            taken_in(&daemon, &journal);
+        }
+        let text = fs::read_to_string(dump).unwrap();
+        if fs::read_to_string(&watched).is_ok_and(|before| before == text) {
+            continue;
+        }
+        write_by_rename(&watched, &text, *epoch);
+        let epoch = *epoch;
+        wait_until(
+            LIMIT,
+            &format!("dump {epoch} checkpointed"),
+            &daemon,
+            || checkpoint_taken_at(&state, "lab") == Some(epoch),
+        );
+        if kill == Some(Kill::AfterCheckpoint) {
+            daemon.crash();
+            let saved = saved_position();
+            daemon = start();
+            resumes.push(resumed_after(&daemon, &saved));
+        }
+    }
+    assert!(daemon.terminate().success());
+    (event_lines(&root.join("out")), resumes)
+}
+
+#[test]
+fn the_journal_is_fused_from_its_newest_entry_and_a_restart_resumes_after_the_saved_cursor() {
+    if !Path::new(JOURNAL_REMOTE).exists() {
+        panic!("{JOURNAL_REMOTE} is missing: apt-get install systemd-journal-remote");
+    }
+    let lab = lab();
+    let reference_dir = tempfile::tempdir().unwrap();
+    let (reference, _) = journal_run(reference_dir.path(), &lab, &BTreeMap::new());
+    let events: Vec<serde_json::Value> = reference.iter().map(|l| parse_event(l)).collect();
+    let history = read_history(Path::new(&format!("{LAB}/west-pluto.log")));
+    let score = judge(&history, &events, 0, lab.starts_at);
+    eprintln!(
+        "journal: recall {:.3} ({}/{}) precision {:.3} ({}/{}) end reasons {:.3} ({}/{})",
+        score.recall(),
+        score.found,
+        score.judged,
+        score.precision(),
+        score.right,
+        score.reported,
+        score.end_reasons(),
+        score.ends_right,
+        score.ends,
+    );
+    assert!(
+        score.recall() == 1.0 && score.precision() == 1.0 && score.end_reasons() == 1.0,
+        "missed {:#?}; false {:#?}; wrong {:#?}",
+        score.missed,
+        score.false_reports,
+        score.wrong_reasons
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["libreswan"]["end"]["cause"] == "pluto-shutdown"),
+        "the restart of pluto in the journal ends its SAs"
+    );
+
+    let places = [
+        Kill::BeforeTakenIn,
+        Kill::AfterTakenIn,
+        Kill::AfterCheckpoint,
+    ];
+    let kills: BTreeMap<usize, Kill> = (0..lab.series.len())
+        .step_by(4)
+        .enumerate()
+        .map(|(n, i)| (i, places[n % places.len()]))
+        .collect();
+    let crashed_dir = tempfile::tempdir().unwrap();
+    let (crashed, resumes) = journal_run(crashed_dir.path(), &lab, &kills);
+    let by_id: BTreeMap<String, &String> = reference.iter().map(|l| (event_id(l), l)).collect();
+    let crashed_ids: std::collections::BTreeSet<String> =
+        crashed.iter().map(|l| event_id(l)).collect();
+    let missing: Vec<&&String> = by_id
+        .iter()
+        .filter(|(id, _)| !crashed_ids.contains(*id))
+        .map(|(_, l)| l)
+        .collect();
+    assert!(missing.is_empty(), "lost across SIGKILLs: {missing:#?}");
+    for line in &crashed {
+        let original = by_id
+            .get(&event_id(line))
+            .unwrap_or_else(|| panic!("an event the uninterrupted run never made: {line}"));
+        assert_eq!(parse_event(line), parse_event(original));
+    }
+    assert_eq!(resumes.len(), kills.len());
+    for (saved, said) in &resumes {
+        assert_eq!(
+            saved, said,
+            "a restart resumes right after the saved cursor"
+        );
+    }
+    eprintln!(
+        "journal: {} events; {} lines after {} SIGKILLs",
+        reference.len(),
+        crashed.len(),
+        kills.len()
+    );
 }
