@@ -224,9 +224,12 @@ impl Daemon {
                 .get(&log.pluto)
                 .and_then(|t| t.checkpoint.tracker.pluto_log_position())
                 .map(str::to_string);
+            let stats = Arc::new(source::pluto_log::PlutoLogStats::default());
+            metrics.watch_pluto_log(&log.name, Arc::clone(&stats));
             sources.push(tokio::spawn(source::pluto_log::run(
                 log.clone(),
                 position,
+                stats,
                 tx.clone(),
             )));
         }

@@ -32,6 +32,8 @@
 //! backoff), while the snapshots go on alone.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -155,6 +157,21 @@ const FILE_POLL: Duration = Duration::from_millis(250);
 /// pluto line (they stay under a few kilobytes) and is skipped.
 const MAX_JOURNAL_LINE: usize = 64 * 1024;
 
+/// What a pluto-log source has done, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct PlutoLogStats {
+    /// Lines (file) or entries (journal) read.
+    pub lines: AtomicU64,
+    /// Lines cut at [`follow::MAX_LINE`], or journal entries skipped for
+    /// their length.
+    pub cut: AtomicU64,
+    /// journalctl lines that were not a journal entry (not JSON, no
+    /// cursor or time), skipped.
+    pub unreadable: AtomicU64,
+    /// 1 while the source is open and reading, 0 while it is retrying.
+    pub reading: AtomicU64,
+}
+
 /// One batch from the reader: decoded lines and where the next unread one is.
 struct Batch {
     records: Vec<PlutoLogRecord>,
@@ -164,9 +181,14 @@ struct Batch {
 /// Run the pluto-log source until the daemon's channel closes. `position`
 /// is where the last run stopped (the tracker's checkpoint), `None` for a
 /// source that never read.
-pub async fn run(config: PlutoLogSourceConfig, position: Option<String>, tx: mpsc::Sender<Report>) {
+pub async fn run(
+    config: PlutoLogSourceConfig,
+    position: Option<String>,
+    stats: Arc<PlutoLogStats>,
+    tx: mpsc::Sender<Report>,
+) {
     let (queue, mut rx) = mpsc::channel::<Batch>(QUEUE);
-    let reader = tokio::spawn(read(config.clone(), position, queue));
+    let reader = tokio::spawn(read(config.clone(), position, stats, queue));
     while let Some(batch) = rx.recv().await {
         let report = Report {
             source: config.pluto.clone(),
@@ -185,26 +207,33 @@ pub async fn run(config: PlutoLogSourceConfig, position: Option<String>, tx: mps
 /// Open, read, and on failure retry with a doubling wait from the last
 /// position handed on; one log line when reading stops and one when it
 /// starts again.
-async fn read(config: PlutoLogSourceConfig, position: Option<String>, queue: mpsc::Sender<Batch>) {
+async fn read(
+    config: PlutoLogSourceConfig,
+    position: Option<String>,
+    stats: Arc<PlutoLogStats>,
+    queue: mpsc::Sender<Batch>,
+) {
     let mut position = position;
     let mut backoff = Duration::from_secs(1);
     let mut failing = false;
     loop {
         let result = match &config.from {
             PlutoLogFrom::File(path) => {
-                read_file(&config, path, &mut position, &queue, &mut failing).await
+                read_file(&config, path, &mut position, &stats, &queue, &mut failing).await
             }
             PlutoLogFrom::Journal { directory } => {
                 read_journal(
                     &config,
                     directory.as_deref(),
                     &mut position,
+                    &stats,
                     &queue,
                     &mut failing,
                 )
                 .await
             }
         };
+        stats.reading.store(0, Ordering::Relaxed);
         if queue.is_closed() {
             return;
         }
@@ -223,7 +252,13 @@ async fn read(config: PlutoLogSourceConfig, position: Option<String>, queue: mps
     }
 }
 
-fn now_reading(config: &PlutoLogSourceConfig, failing: &mut bool, what: &str) {
+fn now_reading(
+    config: &PlutoLogSourceConfig,
+    stats: &PlutoLogStats,
+    failing: &mut bool,
+    what: &str,
+) {
+    stats.reading.store(1, Ordering::Relaxed);
     if std::mem::take(failing) {
         info!(source = %config.name, "pluto's log is read again from {what}");
     } else {
@@ -245,6 +280,7 @@ async fn read_file(
     config: &PlutoLogSourceConfig,
     path: &Path,
     position: &mut Option<String>,
+    stats: &PlutoLogStats,
     queue: &mpsc::Sender<Batch>,
     failing: &mut bool,
 ) -> Result<(), String> {
@@ -265,6 +301,8 @@ async fn read_file(
     let mut missing = false;
     let mut announced = false;
     let mut cut_said = 0;
+    // The follower counts from zero; the source's counter goes on.
+    let cut_base = stats.cut.load(Ordering::Relaxed);
     let mut first = true;
     let mut tick = tokio::time::interval(FILE_POLL);
     loop {
@@ -280,11 +318,15 @@ async fn read_file(
                     missing = true;
                 }
                 (Some(_), false) => {
-                    now_reading(config, failing, &path.display().to_string());
+                    now_reading(config, stats, failing, &path.display().to_string());
                     announced = true;
                 }
                 _ => {}
             }
+            stats.lines.fetch_add(lines.len() as u64, Ordering::Relaxed);
+            stats
+                .cut
+                .store(cut_base + follower.cut_lines, Ordering::Relaxed);
             if follower.cut_lines > cut_said {
                 warn!(source = %config.name, "a line of pluto's log longer than {} bytes was cut ({} so far)",
                     follow::MAX_LINE, follower.cut_lines);
@@ -452,6 +494,7 @@ async fn read_journal(
     config: &PlutoLogSourceConfig,
     directory: Option<&Path>,
     position: &mut Option<String>,
+    stats: &PlutoLogStats,
     queue: &mpsc::Sender<Batch>,
     failing: &mut bool,
 ) -> Result<(), String> {
@@ -479,7 +522,7 @@ async fn read_journal(
         Some(c) => format!("the journal, after cursor {c}"),
         None => "the journal, from its first entry of pluto".to_string(),
     };
-    now_reading(config, failing, &from);
+    now_reading(config, stats, failing, &from);
     let mut out = tokio::io::BufReader::new(stdout);
     let mut line = Vec::new();
     let mut batch = Vec::new();
@@ -498,12 +541,14 @@ async fn read_journal(
         let read = bounded_line(&mut out, &mut line, MAX_JOURNAL_LINE).await;
         let ended = match read {
             Ok(Some(false)) => {
+                stats.lines.fetch_add(1, Ordering::Relaxed);
                 match journal_line(&String::from_utf8_lossy(&line)) {
                     Ok((record, cursor)) => {
                         batch.extend(record);
                         *position = Some(format!("journal:{cursor}"));
                     }
                     Err(e) => {
+                        stats.unreadable.fetch_add(1, Ordering::Relaxed);
                         unreadable += 1;
                         if unreadable == 1 {
                             warn!(source = %config.name, "a journal entry was skipped: {e} (further ones are only counted)");
@@ -513,6 +558,8 @@ async fn read_journal(
                 false
             }
             Ok(Some(true)) => {
+                stats.lines.fetch_add(1, Ordering::Relaxed);
+                stats.cut.fetch_add(1, Ordering::Relaxed);
                 unreadable += 1;
                 if unreadable == 1 {
                     warn!(source = %config.name, "a journal entry longer than {MAX_JOURNAL_LINE} bytes was skipped (further ones are only counted)");

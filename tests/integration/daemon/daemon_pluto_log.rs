@@ -765,3 +765,97 @@ fn the_journal_is_fused_from_its_newest_entry_and_a_restart_resumes_after_the_sa
         kills.len()
     );
 }
+
+/// `/metrics` of the daemon's endpoint (its log says where: port 0).
+fn scrape(daemon: &Daemon) -> String {
+    use std::io::Read;
+    let mut address = None;
+    wait_until(LIMIT, "the metrics endpoint", daemon, || {
+        address = daemon
+            .own_log()
+            .lines()
+            .find_map(|l| l.split("metrics endpoint on http://").nth(1))
+            .and_then(|rest| rest.split('/').next())
+            .map(String::from);
+        address.is_some()
+    });
+    let address = address.unwrap_or_default();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// The value of a sample line `name{source="pluto-log"} N`.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}{{source=\"pluto-log\"}} ")))?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn a_missing_log_is_one_line_then_read_from_its_start_with_a_huge_line_cut_and_counted() {
+    let lab = lab();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let log = root.join("log/pluto.log");
+    let config = file_config(root)
+        .source("pluto-log", "")
+        .with_path("path", &log)
+        .table("metrics", "listen", "127.0.0.1:0")
+        .write();
+    let daemon = Daemon::start_with(&config, &root.join("stderr.log"), &[("TZ", "UTC")], &[]);
+    wait_until(LIMIT, "the missing log said", &daemon, || {
+        daemon.own_log().contains("does not exist yet")
+    });
+    assert_eq!(
+        sample(&scrape(&daemon), "swantrail_pluto_log_reading"),
+        Some(0.0)
+    );
+
+    // pluto starts and writes its first lines, one of them far too long.
+    fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let mut text: String = lab.lines[..20]
+        .iter()
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    text.push_str(&format!(
+        "{}\n",
+        "x".repeat(3 * swantrail::follow::MAX_LINE)
+    ));
+    fs::write(&log, &text).unwrap();
+    let len = text.len() as u64;
+    wait_until(LIMIT, "the log read to its end", &daemon, || {
+        last_position(&daemon).is_some_and(|p| p.split(':').nth(3) == Some(&len.to_string()))
+    });
+    let metrics = scrape(&daemon);
+    assert_eq!(
+        sample(&metrics, "swantrail_pluto_log_reading"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "swantrail_pluto_log_lines_total"),
+        Some(21.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "swantrail_pluto_log_cut_total"),
+        Some(1.0),
+        "{metrics}"
+    );
+    let said = daemon.own_log();
+    assert_eq!(count_lines(&said, "does not exist yet"), 1, "{said}");
+    assert_eq!(count_lines(&said, "was cut"), 1, "{said}");
+    assert!(said.contains("reading pluto's log from"), "{said}");
+    assert!(daemon.terminate().success());
+}
