@@ -18,7 +18,7 @@
 //! | [`event`] | the event schema and its NDJSON encoding | `source`, `sink`, `cli`, clap, anyhow |
 //! | [`input`] | reading one dump (size limit, binary and UTF-8 checks) | `track`, `sink`, `cli` |
 //! | [`show`] | the rows of `swantrail show` and their rendering | `source`, `sink`, `cli`, clap, anyhow |
-//! | [`source`] | where snapshots come from: command, file watch, Linux audit records, replay; each kind reads its own config keys | `config`, `track`, `sink`, `cli` |
+//! | [`source`] | where snapshots come from: command, file watch, Linux audit records, pluto's own log, replay; each kind reads its own config keys | `config`, `track`, `sink`, `cli` |
 //! | [`sink`] | spools, the shared drain, each sink and its own config keys | `config`, `source`, `track`, `cli` |
 //! | [`config`] | the TOML file's top-level table, defaults and checks; each `[[source]]` and `[[sink]]` goes to its layer's registry | `daemon`, `cli` |
 //! | [`toml_config`] | the helpers of every table reader: errors at `file:line:column`, durations, sizes, names | anything of this crate |
