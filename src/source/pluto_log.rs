@@ -589,6 +589,14 @@ async fn read_journal(
             let said = String::from_utf8_lossy(&said);
             let said = said.lines().next().unwrap_or("no message");
             let _ = child.wait().await;
+            if said.contains("seek to cursor") && cursor.is_some() {
+                // The saved cursor is not one this journal knows (damaged,
+                // or another machine's): waiting will not bring it back.
+                *position = None;
+                return Err(format!(
+                    "journalctl cannot find the saved cursor ({said}); reading on after pluto's newest entry"
+                ));
+            }
             return Err(format!("journalctl stopped: {said}"));
         }
     }

@@ -859,3 +859,52 @@ fn a_missing_log_is_one_line_then_read_from_its_start_with_a_huge_line_cut_and_c
     assert!(said.contains("reading pluto's log from"), "{said}");
     assert!(daemon.terminate().success());
 }
+
+#[test]
+fn a_saved_cursor_the_journal_does_not_know_is_one_line_then_reading_goes_on_after_the_newest_entry()
+ {
+    let lab = lab();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut journal = Journal::new(root);
+    journal.write_until(&lab, lab.series[0].0 * 1_000_000);
+    let config = file_config(root)
+        .source("pluto-log", "")
+        .with("from", "journal")
+        .with_path("journal_directory", &journal.dir)
+        .write();
+    let stderr = root.join("stderr.log");
+    let state = root.join("state");
+    let daemon = Daemon::start(&config, &stderr);
+    wait_until(LIMIT, "the starting cursor saved", &daemon, || {
+        saved_checkpoint(&state, "lab")
+            .is_some_and(|c| c["tracker"]["pluto_log"]["position"].is_string())
+    });
+    assert!(daemon.terminate().success());
+    // A cursor of no journal here (a checkpoint moved between machines).
+    let file = state.join("checkpoint/lab.json");
+    let text = fs::read_to_string(&file).unwrap();
+    let start = text.find("\"position\":\"journal:").unwrap() + "\"position\":\"".len();
+    let end = start + text[start..].find('"').unwrap();
+    fs::write(
+        &file,
+        format!("{}journal:garbage{}", &text[..start], &text[end..]),
+    )
+    .unwrap();
+
+    let daemon = Daemon::start(&config, &stderr);
+    wait_until(LIMIT, "the unknown cursor said", &daemon, || {
+        daemon.own_log().contains("cannot find the saved cursor")
+    });
+    let newest = journal.newest_cursor().unwrap();
+    wait_until(LIMIT, "reading from the newest entry", &daemon, || {
+        daemon.own_log().contains(&format!("after cursor {newest}"))
+    });
+    journal.write_until(&lab, (lab.series[0].0 + 30) * 1_000_000);
+    let newest = journal.newest_cursor().unwrap();
+    wait_until(LIMIT, "the new entries taken in", &daemon, || {
+        last_position(&daemon).as_deref() == Some(&format!("journal:{newest}"))
+    });
+    assert_eq!(count_lines(&daemon.own_log(), "pluto's log unavailable"), 1);
+    assert!(daemon.terminate().success());
+}
