@@ -210,18 +210,10 @@ impl Run {
             let Ok(meta) = fs::metadata(&self.log) else {
                 return false;
             };
-            let own = daemon.own_log();
-            let Some(last) = own
-                .lines()
-                .filter(|l| l.contains("pluto log lines taken in"))
-                .next_back()
-            else {
+            let Some(position) = last_position(daemon) else {
                 return false;
             };
-            let Some(position) = last.split("position=").nth(1) else {
-                return false;
-            };
-            let fields: Vec<&str> = position.trim_start_matches('"').split(':').collect();
+            let fields: Vec<&str> = position.split(':').collect();
             fields.len() >= 4
                 && fields[2] == meta.ino().to_string()
                 && fields[3] == meta.len().to_string()
@@ -581,8 +573,7 @@ fn last_position(daemon: &Daemon) -> Option<String> {
     let own = daemon.own_log();
     let last = own
         .lines()
-        .filter(|l| l.contains("pluto log lines taken in"))
-        .next_back()?;
+        .rfind(|l| l.contains("pluto log lines taken in"))?;
     let position = last.split("position=").nth(1)?;
     let position = position.strip_prefix('"').unwrap_or(position);
     Some(position.split('"').next()?.to_string())
