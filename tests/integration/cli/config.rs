@@ -73,6 +73,7 @@ fn every_key_of_the_example_is_written_out_with_its_default() {
         "max_tunnel_series",
         "from",
         "pluto",
+        "journal_directory",
         "brokers",
         "topic",
         "acks",
