@@ -301,6 +301,7 @@ async fn read_file(
     let mut missing = false;
     let mut announced = false;
     let mut cut_said = 0;
+    let mut lost_said = 0;
     // The follower counts from zero; the source's counter goes on.
     let cut_base = stats.cut.load(Ordering::Relaxed);
     let mut first = true;
@@ -327,6 +328,11 @@ async fn read_file(
             stats
                 .cut
                 .store(cut_base + follower.cut_lines, Ordering::Relaxed);
+            if follower.lost_partials > lost_said {
+                warn!(source = %config.name, "pluto's log {} was rotated or truncated after an unfinished line; that line's start was dropped ({} so far)",
+                    path.display(), follower.lost_partials);
+                lost_said = follower.lost_partials;
+            }
             if follower.cut_lines > cut_said {
                 warn!(source = %config.name, "a line of pluto's log longer than {} bytes was cut ({} so far)",
                     follow::MAX_LINE, follower.cut_lines);
