@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use common::cpu;
 use http_receiver::{Protocol, Receiver};
 use swantrail::config::{FullPolicy, RetrySettings, SpoolSettings};
-use swantrail::sink::Delivery;
 use swantrail::sink::http::client::{Auth, ClientSettings, TlsSettings};
 use swantrail::sink::http::{Compression, HttpSink, HttpSinkConfig, Mode, elasticsearch};
+use swantrail::sink::{Delivery, Encoding};
 
 const EVENTS: u32 = 200_000;
 
@@ -95,6 +95,7 @@ async fn run(label: &str, protocol: Protocol, mode: Mode, compression: Compressi
             batch_max_wait: Duration::from_millis(5),
         },
         retry: RetrySettings::default(),
+        encoding: Encoding::Ecs,
     };
     let delivery = Delivery::builder(state.path())
         .add_sink(

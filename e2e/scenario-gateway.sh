@@ -7,7 +7,8 @@
 # $LAB/trixie-root.path, through e2e/scenario-swantrail-52.sh's functions).
 # Next to west's pluto run the daemons of e2e/swantrail-daemons.sh: "west"
 # and "west-light" (snapshots only), "west-audit" (snapshots and pluto's
-# Linux audit records, auditd in the guest). They poll every 2 s and stay
+# Linux audit records, auditd in the guest), "west-log" (snapshots and
+# west's pluto log file). They poll every 2 s and stay
 # up through everything, west's pluto restart included.
 #
 # What happens on west (the observed side):
@@ -68,7 +69,7 @@ PSK_IDS="@west-sh @east-sh @west-v1g @east-v1g @west-dead @nobody-v2"
 for i in $(seq -w 1 20); do GW_CONNS="$GW_CONNS g$i"; PSK_IDS="$PSK_IDS @west-g$i @east-g$i"; done
 for c in pdel lchild ldel coll; do PSK_IDS="$PSK_IDS @west-$c @east-$c"; done
 SERIES="west:status:series west:trafficstatus:series-trafficstatus"
-GW_DAEMONS="west west-light west-audit"
+GW_DAEMONS="west west-light west-audit west-log"
 
 # ---------------------------------------------------------------- configs
 # conn $1 with subnet number $2 on side $3 (west or east), IDs @west-$4 /

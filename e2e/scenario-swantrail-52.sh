@@ -13,10 +13,11 @@
 # daemons' config, start and stop), the binary ($LAB/swantrail) and
 # $LAB/trixie-root.path, which names the root.
 #
-# Next to west's pluto run two `swantrail run` daemons polling every 2 s:
-# "west" (`--status` + `--trafficstatus`) and "west-light"
-# (`--trafficstatus` + `--showstates`). They stay up when west's pluto is
-# restarted at the end.
+# Next to west's pluto run three `swantrail run` daemons polling every 2 s:
+# "west" (`--status` + `--trafficstatus`), "west-light"
+# (`--trafficstatus` + `--showstates`) and "west-log" (as "west", and
+# west's pluto log file through a `pluto-log` source). They stay up when
+# west's pluto is restarted at the end.
 #
 # What happens on west (the observed side), every connection brought up
 # with --initiate (so 5.x keeps it "up" and revives it):
@@ -123,7 +124,7 @@ start_pluto() {
             --ctlsocket "$ST/$s/run/pluto.ctl" --autoall >> "$ST/$s/addconn.log" 2>&1
     fi
     log "$s pluto started pid=$(cat "$ST/$s/pluto.pid"): $(W $s --status | grep -m1 'Total IPsec connections')"
-    [ -f "$ST/swantrail/$s/pid" ] || [ $s != west ] || { start_swantrail west; start_swantrail west-light; }
+    [ -f "$ST/swantrail/$s/pid" ] || [ $s != west ] || { start_swantrail west; start_swantrail west-light; start_swantrail west-log; }
 }
 
 # ---------------------------------------------------------------- configs
@@ -333,6 +334,7 @@ stop_series
 sleep 5   # let the last polls see the final state
 stop_swantrail west TERM
 stop_swantrail west-light TERM
+stop_swantrail west-log TERM
 finish
 unbind_root
 fi

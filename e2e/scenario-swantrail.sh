@@ -8,7 +8,9 @@
 # "west-light", polls the cheaper `--trafficstatus` plus `--showstates`
 # that big gateways use instead of `--status`. A third, "west-audit", polls
 # as "west" does and also reads pluto's Linux audit records (the kernel's
-# audit multicast group, from the guest's initial network namespace). When east's pluto is killed
+# audit multicast group, from the guest's initial network namespace). A
+# fourth, "west-log", polls as "west" does and also reads west's pluto log
+# file (a `pluto-log` source). When east's pluto is killed
 # (phase 06), west's swantrail is killed with SIGKILL too and started
 # again from its checkpoint, as after a crash of the gateway's daemon.
 # East's swantrail stays up through east's pluto being killed and
@@ -51,6 +53,7 @@ start_pluto() {
     [ -f "$ST/swantrail/$1/pid" ] || start_swantrail "$1"
     if [ "$1" = west ] && [ ! -f "$ST/swantrail/west-light/pid" ]; then
         start_swantrail west-light
+        start_swantrail west-log
         if audit_enabled; then start_swantrail west-audit; fi
     fi
 }
@@ -122,6 +125,7 @@ finish() {
     stop_swantrail west TERM
     stop_swantrail west-light TERM
     stop_swantrail west-audit TERM
+    stop_swantrail west-log TERM
     stop_swantrail east TERM
     lab_finish "$@"
     stop_auditd

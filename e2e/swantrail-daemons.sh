@@ -18,7 +18,10 @@
 # `--trafficstatus`; "west-audit" polls as "west" does and also reads
 # pluto's Linux audit records from the kernel's audit multicast group
 # (netlink, in the initial network namespace, as root), keeping only those
-# of the pid in west's pluto.pid (east's pluto runs in the same kernel).
+# of the pid in west's pluto.pid (east's pluto runs in the same kernel);
+# "west-log" polls as "west" does and also reads pluto's own log, the file
+# west's pluto writes with --logfile ($ST/west/pluto.log, logtime=yes,
+# logappend=yes), from its end when the daemon starts.
 # Each daemon's command source polls every 2 s over the
 # side's control socket; a file sink writes captures/swantrail/INSTANCE/events.ndjson.
 # Each daemon logs every poll command's start and exit (debug level, in
@@ -55,6 +58,7 @@ type = "file"
 path = "$CAP/swantrail/$i/events.ndjson"
 EOT
     swantrail_audit_source "$i" >> "$ST/swantrail/$i/swantrail.toml"
+    swantrail_log_source "$i" >> "$ST/swantrail/$i/swantrail.toml"
 }
 
 swantrail_audit_source() {   # $1 instance: its audit source, if it has one
@@ -67,6 +71,19 @@ name = "audit"
 from = "netlink"
 pluto = "pluto"
 pid_file = "$ST/${1%%-*}/run/pluto.pid"
+EOT
+}
+
+swantrail_log_source() {   # $1 instance: its pluto-log source, if it has one
+    [ "${1#*-}" = log ] || return 0
+    cat <<EOT
+
+[[source]]
+type = "pluto-log"
+name = "pluto-log"
+from = "file"
+path = "$ST/${1%%-*}/pluto.log"
+pluto = "pluto"
 EOT
 }
 

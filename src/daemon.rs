@@ -83,6 +83,10 @@ struct Tracked {
     /// commit fails is undone by reading the saved state back, and these
     /// are taken in again.
     linux_audit_since_save: Vec<crate::linux_audit::record::PlutoRecord>,
+    /// Lines of pluto's log taken in since the last save, and where their
+    /// reader stood after them, for the same undo.
+    pluto_log_since_save: Vec<crate::pluto_log::PlutoLogRecord>,
+    pluto_log_position_since_save: Option<String>,
     /// Whether the source has reported at least once (for READY=1).
     reported: bool,
     /// Tunnels up in the last snapshot, for STATUS=.
@@ -213,6 +217,21 @@ impl Daemon {
                 .get(source.name())
                 .and_then(|t| t.checkpoint.content_sha256.clone());
             sources.push(tokio::spawn(source.clone().run(last, tx)));
+        }
+        for log in &config.pluto_log {
+            // Where the last run stopped reading, saved with what it read.
+            let position = trackers
+                .get(&log.pluto)
+                .and_then(|t| t.checkpoint.tracker.pluto_log_position())
+                .map(str::to_string);
+            let stats = Arc::new(source::pluto_log::PlutoLogStats::default());
+            metrics.watch_pluto_log(&log.name, Arc::clone(&stats));
+            sources.push(tokio::spawn(source::pluto_log::run(
+                log.clone(),
+                position,
+                stats,
+                tx.clone(),
+            )));
         }
         for audit in &config.audit {
             let stats = Arc::new(source::linux_audit::LinuxAuditStats::default());
@@ -374,10 +393,15 @@ impl Daemon {
             task.abort();
         }
         while let Ok(report) = reports.try_recv() {
-            if let (Observation::LinuxAudit(records), Some(tracked)) =
-                (&report.observation, trackers.get_mut(&report.source))
-            {
-                tracked.ingest_linux_audit_records(records);
+            let Some(tracked) = trackers.get_mut(&report.source) else {
+                continue;
+            };
+            match &report.observation {
+                Observation::LinuxAudit(records) => tracked.ingest_linux_audit_records(records),
+                Observation::PlutoLog { records, position } => {
+                    tracked.ingest_pluto_log(records, position.clone());
+                }
+                _ => {}
             }
         }
         drop(reports);
@@ -639,12 +663,29 @@ async fn handle(
         tracked.ingest_linux_audit_records(records);
         return Ok(queued);
     }
+    if let Observation::PlutoLog { records, position } = &report.observation {
+        // As audit records: fused by the next snapshot, and the position
+        // is saved in the same checkpoint as their effect.
+        debug!(source = %report.source, lines = records.len(), position = position.as_deref().unwrap_or(""),
+            "pluto log lines taken in");
+        let first = tracked.checkpoint.tracker.pluto_log_position().is_none();
+        tracked.ingest_pluto_log(records, position.clone());
+        if first && position.is_some() {
+            // Where a new source began (the log's end): saved now, not at
+            // the next snapshot, so that a daemon killed before that one
+            // still reads on from here rather than from a later end.
+            write_checkpoint(&report.source, tracked, metrics, false);
+        }
+        return Ok(queued);
+    }
     tracked.reported = true;
     // The tracker is advanced in place; a commit that fails is undone by
     // reading the saved state back (`Tracked::undo`), never by keeping a
     // copy of a tracker that can hold a gateway's 150,000 records.
     let events = match &report.observation {
-        Observation::Waiting | Observation::LinuxAudit(_) => return Ok(queued),
+        Observation::Waiting | Observation::LinuxAudit(_) | Observation::PlutoLog { .. } => {
+            return Ok(queued);
+        }
         Observation::Snapshot {
             snapshot,
             content_sha256,
@@ -790,6 +831,8 @@ fn note_clock(source: &str, tracked: &mut Tracked, at: Option<i64>) {
 /// work again.
 fn checkpoint_written(name: &str, tracked: &mut Tracked, metrics: &Metrics) {
     tracked.linux_audit_since_save.clear();
+    tracked.pluto_log_since_save.clear();
+    tracked.pluto_log_position_since_save = None;
     metrics.checkpoint_current(name);
     if tracked.checkpoint_failures > 0 {
         info!(source = %name, failed_writes = tracked.checkpoint_failures,
@@ -830,6 +873,27 @@ impl Tracked {
         kept.drain(..kept.len().saturating_sub(KEPT));
     }
 
+    /// Take in lines of pluto's log and where their reader stood after
+    /// them, keeping both until the next save in case an undo reads back a
+    /// state from before them.
+    fn ingest_pluto_log(
+        &mut self,
+        records: &[crate::pluto_log::PlutoLogRecord],
+        position: Option<String>,
+    ) {
+        self.checkpoint
+            .tracker
+            .ingest_pluto_log(records, position.clone());
+        // Bounded as the audit records are.
+        const KEPT: usize = 100_000;
+        let kept = &mut self.pluto_log_since_save;
+        kept.extend_from_slice(records);
+        kept.drain(..kept.len().saturating_sub(KEPT));
+        if position.is_some() {
+            self.pluto_log_position_since_save = position;
+        }
+    }
+
     /// Put the tracker back as the last save left it: a snapshot whose
     /// commit failed never happened. The saved state is read back from the
     /// checkpoint file and its journal (a failing disk still reads); if even
@@ -858,6 +922,10 @@ impl Tracked {
         let records = std::mem::take(&mut self.linux_audit_since_save);
         self.checkpoint.tracker.ingest_linux_audit_records(&records);
         self.linux_audit_since_save = records;
+        let lines = std::mem::take(&mut self.pluto_log_since_save);
+        let position = self.pluto_log_position_since_save.clone();
+        self.checkpoint.tracker.ingest_pluto_log(&lines, position);
+        self.pluto_log_since_save = lines;
     }
 }
 
@@ -917,7 +985,8 @@ fn restore(
         .sources
         .iter()
         .any(|s| s.name() == name && s.interval().is_some());
-    let audited = config.audit.iter().any(|a| a.pluto == name);
+    let audited = config.audit.iter().any(|a| a.pluto == name)
+        || config.pluto_log.iter().any(|l| l.pluto == name);
     checkpoint
         .tracker
         .expect_linux_audit_records(audited && polled);
@@ -929,6 +998,8 @@ fn restore(
         configured,
         expects_linux_audit: audited && polled,
         linux_audit_since_save: Vec::new(),
+        pluto_log_since_save: Vec::new(),
+        pluto_log_position_since_save: None,
         reported: false,
         tunnels_up: 0,
         unreachable: false,

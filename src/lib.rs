@@ -18,7 +18,7 @@
 //! | [`event`] | the event schema and its NDJSON encoding | `source`, `sink`, `cli`, clap, anyhow |
 //! | [`input`] | reading one dump (size limit, binary and UTF-8 checks) | `track`, `sink`, `cli` |
 //! | [`show`] | the rows of `swantrail show` and their rendering | `source`, `sink`, `cli`, clap, anyhow |
-//! | [`source`] | where snapshots come from: command, file watch, Linux audit records, replay; each kind reads its own config keys | `config`, `track`, `sink`, `cli` |
+//! | [`source`] | where snapshots come from: command, file watch, Linux audit records, pluto's own log, replay; each kind reads its own config keys | `config`, `track`, `sink`, `cli` |
 //! | [`sink`] | spools, the shared drain, each sink and its own config keys | `config`, `source`, `track`, `cli` |
 //! | [`config`] | the TOML file's top-level table, defaults and checks; each `[[source]]` and `[[sink]]` goes to its layer's registry | `daemon`, `cli` |
 //! | [`toml_config`] | the helpers of every table reader: errors at `file:line:column`, durations, sizes, names | anything of this crate |
@@ -26,6 +26,7 @@
 //! | [`report`] | the event trail read back into per-tunnel figures and their table, CSV, JSON and HTML | `source`, `sink`, `cli`, clap |
 //! | [`cli`] | one file per subcommand; the only place of clap and stdout | (may import all) |
 //! | [`linux_audit`] | pluto's Linux audit records (not the audit trail this crate writes): reading them from netlink and auditd's log (the parser is the core's `linux_audit`) | `track`, `sink`, `cli`, `daemon` |
+//! | [`follow`] | following a log file from a saved position across rotation (pluto's own log) | anything of this crate |
 //! | [`atomic`] | replacing a small file atomically and durably (spool ack, checkpoint) | anything of this crate |
 //! | [`hostname`] | this machine's name, the default `observer.hostname` | anything of this crate |
 //! | `work` | the dev-only count of records visited, for the linear-growth test | anything of this crate |
@@ -36,6 +37,7 @@ pub mod atomic;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod follow;
 pub mod hostname;
 pub mod input;
 pub mod linux_audit;

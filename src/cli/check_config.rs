@@ -42,12 +42,16 @@ pub fn check_config_command(file: &Path) -> anyhow::Result<ExitCode> {
                 0 => String::new(),
                 n => format!(", {n} audit {}", plural(n, "source", "sources")),
             };
+            let pluto_log = match config.pluto_log.len() {
+                0 => String::new(),
+                n => format!(", {n} pluto-log {}", plural(n, "source", "sources")),
+            };
             let metrics = match &config.metrics {
                 Some(m) => format!(", metrics on {}", m.listen),
                 None => String::new(),
             };
             println!(
-                "{}: ok ({} {}{audit}, {} {}{metrics})",
+                "{}: ok ({} {}{audit}{pluto_log}, {} {}{metrics})",
                 file.display(),
                 config.sources.len(),
                 plural(config.sources.len(), "source", "sources"),

@@ -41,6 +41,7 @@ pub use crate::source::linux_audit::{AuditFrom, AuditSourceConfig};
 pub use crate::source::linux_audit::{
     DEFAULT_AUDIT_LOG, DEFAULT_PLUTO_PID_FILE, LinuxAuditFrom, LinuxAuditSourceConfig,
 };
+pub use crate::source::pluto_log::{DEFAULT_PLUTO_LOG, PlutoLogFrom, PlutoLogSourceConfig};
 pub use crate::toml_config::{ConfigError, error_at_key, parse_byte_size, parse_duration};
 
 /// The whole daemon configuration, after defaults were applied and values checked.
@@ -60,6 +61,11 @@ pub struct Config {
     /// snapshots of its own and has no tracker: it only adds exact times and
     /// short-lived SAs to the source of the same pluto.
     pub audit: Vec<LinuxAuditSourceConfig>,
+    /// pluto's own log, each fused into the tracker of one of `sources`
+    /// (`[[source]] type = "pluto-log"`), which keeps where it was read up
+    /// to in its checkpoint. Kept apart from `sources` for the reason
+    /// `audit` is.
+    pub pluto_log: Vec<PlutoLogSourceConfig>,
     /// Where events go (at least one); each has its own spool.
     pub sinks: Vec<SinkConfig>,
     /// How the daemon itself logs.
@@ -138,6 +144,7 @@ impl Default for Config {
             tracker: TrackerSettings::default(),
             sources: vec![SourceConfig::Command(CommandSourceConfig::default())],
             audit: Vec::new(),
+            pluto_log: Vec::new(),
             sinks: vec![SinkConfig::Stdout(StdoutSinkConfig::default())],
             log: LogSettings::default(),
             shutdown_grace: Duration::from_secs(5),
@@ -314,7 +321,11 @@ fn config(
             sources
         }
     };
-    let (sources, audit) = source::registry::tie_linux_audit(reader, sources, &mut errors);
+    let source::registry::TiedSources {
+        sources,
+        audit,
+        pluto_log,
+    } = source::registry::tie_to_snapshot_sources(reader, sources, &mut errors);
     let sinks = match sinks {
         None => defaults.sinks,
         Some(list) => {
@@ -336,6 +347,7 @@ fn config(
         tracker,
         sources,
         audit,
+        pluto_log,
         sinks,
         log,
         shutdown_grace: raw.shutdown_grace.map_or(defaults.shutdown_grace, |d| d.0),

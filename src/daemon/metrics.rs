@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::sink::DeliveryStats;
 use crate::snapshot::{SaKind, Snapshot};
 use crate::source::linux_audit::LinuxAuditStats;
+use crate::source::pluto_log::PlutoLogStats;
 use crate::source::{Observation, Report};
 
 /// Label pairs of one series.
@@ -134,6 +135,11 @@ pub(crate) struct Metrics {
     audit_other_pluto: Family<Labels, Counter>,
     audit_kernel_lost: Family<Labels, Gauge>,
     audit_reading: Family<Labels, Gauge>,
+    pluto_log: Mutex<Vec<(String, Arc<PlutoLogStats>)>>,
+    pluto_log_lines: Family<Labels, Counter>,
+    pluto_log_cut: Family<Labels, Counter>,
+    pluto_log_unreadable: Family<Labels, Counter>,
+    pluto_log_reading: Family<Labels, Gauge>,
 }
 
 /// A label set from pairs.
@@ -212,6 +218,23 @@ impl Metrics {
             audit_reading: metric!(
                 "swantrail_audit_reading",
                 "1 while an audit source is open and reading, 0 while it falls back to snapshots alone"
+            ),
+            pluto_log: Mutex::new(Vec::new()),
+            pluto_log_lines: metric!(
+                "swantrail_pluto_log_lines",
+                "Lines of pluto's own log read, by pluto-log source"
+            ),
+            pluto_log_cut: metric!(
+                "swantrail_pluto_log_cut",
+                "Lines of pluto's log longer than the source keeps, cut"
+            ),
+            pluto_log_unreadable: metric!(
+                "swantrail_pluto_log_unreadable",
+                "journalctl lines that were no journal entry of pluto, skipped"
+            ),
+            pluto_log_reading: metric!(
+                "swantrail_pluto_log_reading",
+                "1 while a pluto-log source is open and reading, 0 while it falls back to snapshots alone"
             ),
             polls: metric!(
                 "swantrail_polls",
@@ -309,6 +332,11 @@ impl Metrics {
         }
     }
 
+    /// Read a pluto-log source's counters at every scrape.
+    pub(crate) fn watch_pluto_log(&self, name: &str, stats: Arc<PlutoLogStats>) {
+        lock(&self.pluto_log).push((name.to_string(), stats));
+    }
+
     /// Read an audit source's counters at every scrape.
     pub(crate) fn watch_linux_audit(&self, name: &str, stats: Arc<LinuxAuditStats>) {
         lock(&self.audit).push((name.to_string(), stats));
@@ -336,7 +364,7 @@ impl Metrics {
             }
             Observation::Waiting => self.poll(&report.source, PollOutcome::Waiting, None),
             // Counted by the audit source itself (`watch_linux_audit`).
-            Observation::LinuxAudit(_) => {}
+            Observation::LinuxAudit(_) | Observation::PlutoLog { .. } => {}
         }
     }
 
@@ -518,6 +546,19 @@ impl Metrics {
             self.audit_reading
                 .get_or_create(&source)
                 .set(as_i64(stats.reading.load(Relaxed)));
+        }
+        for (name, stats) in lock(&self.pluto_log).iter() {
+            let source = labels(&[("source", name)]);
+            let sync = |family: &Family<Labels, Counter>, total: &std::sync::atomic::AtomicU64| {
+                let counter = family.get_or_create(&source);
+                counter.inc_by(total.load(Relaxed).saturating_sub(counter.get()));
+            };
+            sync(&self.pluto_log_lines, &stats.lines);
+            sync(&self.pluto_log_cut, &stats.cut);
+            sync(&self.pluto_log_unreadable, &stats.unreadable);
+            self.pluto_log_reading
+                .get_or_create(&source)
+                .set(i64::try_from(stats.reading.load(Relaxed)).unwrap_or(i64::MAX));
         }
         for (source, health) in lock(&self.sources).iter() {
             if let Some(at) = health.checkpoint_current {

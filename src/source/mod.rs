@@ -1,5 +1,6 @@
 //! Where snapshots come from: a command, a watched file, or a replay; and
-//! pluto's Linux audit records, which add exact times to those snapshots.
+//! pluto's Linux audit records, which add exact times to those snapshots,
+//! and pluto's own log, which says what happened and why.
 //!
 //! The live sources (`command`, `file`) are tokio tasks that look at pluto
 //! and send what they saw, as a [`Report`], over one channel to the daemon,
@@ -10,6 +11,7 @@
 pub mod command;
 pub mod file;
 pub mod linux_audit;
+pub mod pluto_log;
 pub(crate) mod registry;
 pub mod replay;
 
@@ -64,6 +66,17 @@ pub enum Observation {
     /// tracker of the snapshot source of the same pluto (`pluto = …`); they
     /// make no events until that tracker's next snapshot.
     LinuxAudit(Vec<crate::linux_audit::record::PlutoRecord>),
+    /// Lines of pluto's own log (decoded; the lines that say nothing about
+    /// an SA are left out), sent by a pluto-log source to the tracker of
+    /// the snapshot source of the same pluto; like audit records they make
+    /// no events until that tracker's next snapshot.
+    PlutoLog {
+        /// The decoded lines, in the order pluto wrote them.
+        records: Vec<crate::pluto_log::PlutoLogRecord>,
+        /// Where the next unread line is (file position or journal
+        /// cursor), kept in the checkpoint with these lines' effects.
+        position: Option<String>,
+    },
 }
 
 /// One line about the lines of a usable dump that were not recognised

@@ -2,13 +2,13 @@
 //! `[[source]]`, and the one place that reads a `[[source]]` table and
 //! starts the source it describes.
 //!
-//! A kind (command, file, linux-audit) owns its `type` name, its own keys and
+//! A kind (command, file, linux-audit, pluto-log) owns its `type` name, its own keys and
 //! their reader, in its own file, as a [`SourceKind`] that [`KINDS`]
 //! lists. The keys every source has, `type` and `name`, are its common
 //! header: read here, once, before the kind's own reader runs; a key of
 //! another kind is refused here too, so that no reader has to know the
-//! others. A Linux audit source makes no snapshots: it is tied here to the
-//! snapshot source of its pluto. This module must never read a key of a
+//! others. A Linux audit or pluto-log source makes no snapshots: it is tied
+//! here to the snapshot source of its pluto. This module must never read a key of a
 //! kind itself.
 
 use std::future::Future;
@@ -24,7 +24,8 @@ use toml::de::DeTable;
 use super::command::CommandSourceConfig;
 use super::file::FileSourceConfig;
 use super::linux_audit::{LinuxAuditFrom, LinuxAuditSourceConfig};
-use super::{Report, command, file, linux_audit};
+use super::pluto_log::{PlutoLogFrom, PlutoLogSourceConfig};
+use super::{Report, command, file, linux_audit, pluto_log};
 use crate::toml_config::{
     ConfigError, Errors, Validator, read_table, split_table, unknown_key, unknown_type,
 };
@@ -93,7 +94,12 @@ pub(crate) type ReadKind =
 
 /// The registry: every kind of source, in the order an unknown `type`
 /// lists them.
-pub(crate) const KINDS: &[SourceKind] = &[command::KIND, file::KIND, linux_audit::KIND];
+pub(crate) const KINDS: &[SourceKind] = &[
+    command::KIND,
+    file::KIND,
+    linux_audit::KIND,
+    pluto_log::KIND,
+];
 
 /// The common header of every `[[source]]`, read before its own keys.
 pub(crate) struct SourceHeader {
@@ -123,6 +129,22 @@ pub(crate) enum ReadSource {
     Snapshot(SourceConfig),
     /// A Linux audit source, until it is tied to its snapshot source.
     LinuxAudit(PendingLinuxAudit),
+    /// A pluto-log source, until it is tied to its snapshot source.
+    PlutoLog(PendingPlutoLog),
+}
+
+/// A pluto-log source whose snapshot source is not settled yet.
+pub(crate) struct PendingPlutoLog {
+    /// Its unique name.
+    pub(crate) name: String,
+    /// The snapshot source it names, if it names one.
+    pub(crate) pluto: Option<Spanned<String>>,
+    /// Where its lines are read.
+    pub(crate) from: PlutoLogFrom,
+    /// Where its table's `type` is, for errors about `pluto`.
+    pub(crate) span: std::ops::Range<usize>,
+    /// The kind in the words of those errors.
+    pub(crate) what: &'static str,
 }
 
 /// A Linux audit source whose snapshot source is not settled yet.
@@ -194,23 +216,36 @@ pub(crate) fn read(
     (found.read)(reader, header, own)
 }
 
-/// Ties every Linux audit source to its snapshot source: the one `pluto`
-/// names, or the only one there is. Two audit sources for one pluto
-/// would feed it every record twice.
-pub(crate) fn tie_linux_audit(
+/// The sources of a configuration once every source that makes no
+/// snapshots is tied to the one that does for the same pluto.
+pub(crate) struct TiedSources {
+    /// The snapshot sources (command, file).
+    pub(crate) sources: Vec<SourceConfig>,
+    /// The Linux audit sources.
+    pub(crate) audit: Vec<LinuxAuditSourceConfig>,
+    /// The pluto-log sources.
+    pub(crate) pluto_log: Vec<PlutoLogSourceConfig>,
+}
+
+/// Ties every Linux audit and pluto-log source to its snapshot source: the
+/// one `pluto` names, or the only one there is. Two audit sources (or two
+/// log sources) for one pluto would feed it every record twice.
+pub(crate) fn tie_to_snapshot_sources(
     reader: &Validator<'_>,
     parsed: Vec<ReadSource>,
     errors: &mut Errors,
-) -> (Vec<SourceConfig>, Vec<LinuxAuditSourceConfig>) {
+) -> TiedSources {
     let mut sources = Vec::new();
-    let mut pending = Vec::new();
+    let mut pending_audit = Vec::new();
+    let mut pending_log = Vec::new();
     for p in parsed {
         match p {
             ReadSource::Snapshot(s) => sources.push(s),
-            ReadSource::LinuxAudit(a) => pending.push(a),
+            ReadSource::LinuxAudit(a) => pending_audit.push(a),
+            ReadSource::PlutoLog(l) => pending_log.push(l),
         }
     }
-    if !pending.is_empty() && sources.is_empty() {
+    if (!pending_audit.is_empty() || !pending_log.is_empty()) && sources.is_empty() {
         sources.push(SourceConfig::Command(CommandSourceConfig::default()));
     }
     let mut audit: Vec<LinuxAuditSourceConfig> = Vec::new();
@@ -221,49 +256,98 @@ pub(crate) fn tie_linux_audit(
         pid_file,
         span,
         what,
-    } in pending
+    } in pending_audit
     {
-        let target = match pluto {
-            Some(p) => {
-                let known = sources.iter().any(|s| s.name() == p.get_ref());
-                if !known {
-                    let names: Vec<&str> = sources.iter().map(SourceConfig::name).collect();
-                    errors.0.push(reader.invalid(
-                        p.span(),
-                        format!(
-                            "`pluto` names no command or file [[source]]: {:?} is not one of {}",
-                            p.get_ref(),
-                            names.join(", ")
-                        ),
-                    ));
-                    continue;
-                }
-                p.into_inner()
-            }
-            None if sources.len() == 1 => sources[0].name().to_string(),
-            None => {
+        let taken: Vec<&str> = audit.iter().map(|a| a.pluto.as_str()).collect();
+        let tied = tie(reader, &sources, pluto, span, what, &taken, "audit", errors);
+        if let Some(pluto) = tied {
+            audit.push(LinuxAuditSourceConfig {
+                name,
+                pluto,
+                from,
+                pid_file,
+            });
+        }
+    }
+    let mut pluto_log: Vec<PlutoLogSourceConfig> = Vec::new();
+    for PendingPlutoLog {
+        name,
+        pluto,
+        from,
+        span,
+        what,
+    } in pending_log
+    {
+        let taken: Vec<&str> = pluto_log.iter().map(|l| l.pluto.as_str()).collect();
+        let tied = tie(
+            reader,
+            &sources,
+            pluto,
+            span,
+            what,
+            &taken,
+            "pluto-log",
+            errors,
+        );
+        if let Some(pluto) = tied {
+            pluto_log.push(PlutoLogSourceConfig { name, pluto, from });
+        }
+    }
+    TiedSources {
+        sources,
+        audit,
+        pluto_log,
+    }
+}
+
+/// The snapshot source one source that makes no snapshots belongs to, or
+/// `None` with the reason in `errors`. `taken` are the snapshot sources
+/// already fed by a source of the same `kind`.
+#[allow(clippy::too_many_arguments)]
+fn tie(
+    reader: &Validator<'_>,
+    sources: &[SourceConfig],
+    pluto: Option<Spanned<String>>,
+    span: std::ops::Range<usize>,
+    what: &str,
+    taken: &[&str],
+    kind: &str,
+    errors: &mut Errors,
+) -> Option<String> {
+    let target = match pluto {
+        Some(p) => {
+            let known = sources.iter().any(|s| s.name() == p.get_ref());
+            if !known {
+                let names: Vec<&str> = sources.iter().map(SourceConfig::name).collect();
                 errors.0.push(reader.invalid(
-                    span,
-                    format!("{what} next to several snapshot sources needs `pluto`, the name of the one watching the same pluto"),
+                    p.span(),
+                    format!(
+                        "`pluto` names no command or file [[source]]: {:?} is not one of {}",
+                        p.get_ref(),
+                        names.join(", ")
+                    ),
                 ));
-                continue;
+                return None;
             }
-        };
-        if audit.iter().any(|a| a.pluto == target) {
+            p.into_inner()
+        }
+        None if sources.len() == 1 => sources[0].name().to_string(),
+        None => {
             errors.0.push(reader.invalid(
                 span,
-                format!("two audit sources feed the source {target:?}; one per pluto is enough (each would repeat every record)"),
+                format!("{what} next to several snapshot sources needs `pluto`, the name of the one watching the same pluto"),
             ));
-            continue;
+            return None;
         }
-        audit.push(LinuxAuditSourceConfig {
-            name,
-            pluto: target,
-            from,
-            pid_file,
-        });
+    };
+    if taken.contains(&target.as_str()) {
+        errors.0.push(reader.invalid(
+            span,
+            format!("two {kind} sources feed the source {target:?}; one per pluto is enough (each would repeat every record)"),
+        ));
+        return None;
     }
-    (sources, audit)
+    Some(target)
 }
 
 /// One place snapshots come from.

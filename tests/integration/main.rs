@@ -40,6 +40,7 @@ mod track {
 mod daemon {
     mod daemon_audit;
     mod daemon_in_process;
+    mod daemon_pluto_log;
     mod daemon_reconfigure;
     mod footprint;
     mod full_disk;

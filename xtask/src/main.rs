@@ -47,6 +47,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "kcat",
         "the Kafka sink's records read back by librdkafka's own consumer",
     ),
+    (
+        "systemd-journal-remote",
+        "a real journal directory of pluto's lines for the pluto-log source's journal test",
+    ),
 ];
 
 /// The Kafka-protocol broker the Kafka sink's tests start (Apache Kafka

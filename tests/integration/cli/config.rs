@@ -6,8 +6,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use swantrail::config::{
-    self, AuditFrom, AuditSourceConfig, Config, FileSinkConfig, MetricsSettings, SinkConfig,
-    SourceConfig,
+    self, AuditFrom, AuditSourceConfig, Config, FileSinkConfig, MetricsSettings, PlutoLogFrom,
+    PlutoLogSourceConfig, SinkConfig, SourceConfig,
 };
 
 fn example() -> PathBuf {
@@ -73,6 +73,7 @@ fn every_key_of_the_example_is_written_out_with_its_default() {
         "max_tunnel_series",
         "from",
         "pluto",
+        "journal_directory",
         "brokers",
         "topic",
         "acks",
@@ -303,6 +304,79 @@ fn audit_source_mistakes_name_the_key_and_line() {
         (
             "[[source]]\ntype = \"audit\"\ninterval = \"1s\"\n",
             "swantrail.toml:3:1: key `interval` does not apply to an `audit` [[source]]",
+        ),
+    ];
+    for (text, expected) in cases {
+        let message = error_of(text);
+        assert!(
+            message.starts_with(expected),
+            "for\n{text}\nexpected a message starting with\n  {expected}\ngot\n  {message}"
+        );
+        assert!(!message.contains('\n'), "one line: {message}");
+    }
+}
+
+#[test]
+fn a_pluto_log_source_reads_a_file_by_default_or_the_journal_and_belongs_to_one_pluto() {
+    let file = config::from_toml_str(
+        "[[source]]\ntype = \"file\"\npath = \"/run/s.txt\"\n\n[[source]]\ntype = \"pluto-log\"\n",
+        Path::new("swantrail.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        file.sources.len(),
+        1,
+        "the log source is no snapshot source"
+    );
+    assert_eq!(
+        file.pluto_log,
+        vec![PlutoLogSourceConfig {
+            name: "pluto-log".into(),
+            pluto: "file".into(),
+            from: PlutoLogFrom::File("/var/log/pluto.log".into()),
+        }]
+    );
+    let journal = config::from_toml_str(
+        "[[source]]\ntype = \"pluto-log\"\nfrom = \"journal\"\njournal_directory = \"/srv/j\"\n\n\
+         [[source]]\ntype = \"linux-audit\"\n",
+        Path::new("swantrail.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        journal.pluto_log[0].from,
+        PlutoLogFrom::Journal {
+            directory: Some("/srv/j".into())
+        }
+    );
+    assert_eq!(
+        journal.pluto_log[0].pluto, "command",
+        "polls the local pluto"
+    );
+    assert_eq!(
+        journal.audit.len(),
+        1,
+        "beside an audit source of the same pluto"
+    );
+    let cases = [
+        (
+            "[[source]]\ntype = \"pluto-log\"\nfrom = \"syslog\"\n",
+            "swantrail.toml:3:8: unknown `from` \"syslog\": a pluto-log source reads \"file\" or \"journal\"",
+        ),
+        (
+            "[[source]]\ntype = \"pluto-log\"\nfrom = \"journal\"\npath = \"/x\"\n",
+            "swantrail.toml:4:1: key `path` does not apply to a pluto-log source reading the journal",
+        ),
+        (
+            "[[source]]\ntype = \"pluto-log\"\njournal_directory = \"/x\"\n",
+            "swantrail.toml:3:1: key `journal_directory` does not apply to a pluto-log source reading a file",
+        ),
+        (
+            "[[source]]\ntype = \"pluto-log\"\n[[source]]\ntype = \"pluto-log\"\nname = \"again\"\n",
+            "swantrail.toml:4:8: two pluto-log sources feed the source \"command\"",
+        ),
+        (
+            "[[source]]\ntype = \"command\"\njournal_directory = \"/x\"\n",
+            "swantrail.toml:3:1: key `journal_directory` does not apply to a snapshot [[source]]",
         ),
     ];
     for (text, expected) in cases {
