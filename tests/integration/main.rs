@@ -89,6 +89,7 @@ mod lab {
     mod e2e_lab;
     mod lab_52;
     mod lab_audit_log;
+    mod lab_gateway;
     mod lab_pluto_log;
     mod pluto_log_fused;
 }
