@@ -30,6 +30,7 @@ mod track {
     mod checkpoint_fixture;
     mod three_views;
     mod track_corpus;
+    mod track_gateway;
     mod track_lab;
     mod track_lifecycle;
     mod track_second_child;

@@ -292,6 +292,7 @@ impl Tracker {
         if self.linux_audit.runs.is_empty() {
             return em.events.len()..em.events.len();
         }
+        self.claim_reported_by_snapshots(em);
         let cutoff = em.cutoff_ms;
         let (anchor, generation) = (em.anchor.clone(), em.generation);
         let renumber = self.established_between_polls(em);
@@ -336,6 +337,36 @@ impl Tracker {
             em.sequence = first + (em.events.len() - from) as u64 - 1;
         }
         made
+    }
+
+    /// Hand to the snapshot path every serial it reported on in this
+    /// observation, in whichever pluto run. A restart ends every SA of the
+    /// old run and empties the ledger before the records are claimed, so
+    /// an old-run SA whose record came after its last listing (lab 4.10
+    /// gateway: `v2-deadpeer` #616, half-open, deleted by pluto's shutdown,
+    /// its failed start written then) would otherwise be reported by both
+    /// paths under one event id, with two contents.
+    fn claim_reported_by_snapshots(&mut self, em: &Emitter) {
+        for event in em
+            .events
+            .iter()
+            .filter(|e| e.event.kind == EventKind::Event)
+        {
+            let Some(serial) = event.libreswan.sa.as_ref().map(|f| f.serial) else {
+                continue;
+            };
+            let Some(pid) = self.linux_audit.pid_of(event.libreswan.pluto.generation) else {
+                continue;
+            };
+            if let Some(sa) = self
+                .linux_audit
+                .runs
+                .get_mut(&pid)
+                .and_then(|r| r.sas.get_mut(&serial))
+            {
+                sa.claimed = true;
+            }
+        }
     }
 
     /// An SA a poll listed half-open and the next found gone is the

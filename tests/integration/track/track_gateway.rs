@@ -1,0 +1,129 @@
+//! The tracker's defects a busy-gateway lab run exposed (issue 26, the
+//! bundled `examples/lab-4.10-gateway/`), each pinned on the real listings
+//! (and, where the fusion is at stake, pluto's real audit records) of
+//! that run, trimmed to the ticks that matter in `tests/fixtures/lab-gateway-*/`.
+//! What each test expects is what west's pluto log says happened.
+
+use crate::support::{root, snapshot};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use swantrail::event::Event;
+use swantrail::source::replay::AuditFeed;
+use swantrail::track::{Tracker, TrackerConfig};
+
+fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+/// One tick of a fixture series: a listing, or a poll pluto did not answer.
+enum Tick<'a> {
+    Listing(i64, &'a str),
+    Unreachable(i64),
+}
+
+/// Feed the ticks to a fresh tracker (fused with the fixture's `audit.log`
+/// as a daemon with a Linux audit source is, when `fused`); all events.
+fn track(dir: &str, ticks: &[Tick<'_>], fused: bool) -> Vec<Event> {
+    let mut tracker = Tracker::new(TrackerConfig::new("west"));
+    tracker.expect_linux_audit_records(fused);
+    let mut feed = fused.then(|| AuditFeed::read(&fixture(dir).join("audit.log")).unwrap());
+    let mut events = Vec::new();
+    for tick in ticks {
+        match tick {
+            Tick::Unreachable(at) => {
+                events.extend(tracker.observe_unreachable(*at, "pluto is not running"))
+            }
+            Tick::Listing(at, file) => {
+                if let Some(feed) = feed.as_mut() {
+                    tracker.ingest_linux_audit_records(feed.until(*at));
+                }
+                events.extend(tracker.observe(&snapshot(&fixture(dir).join(file), *at)));
+            }
+        }
+    }
+    events.extend(tracker.release_held());
+    events
+}
+
+/// (action, reason, @timestamp) of every event about `serial`, in order.
+fn about(events: &[Event], serial: u64) -> Vec<(String, String, String)> {
+    events
+        .iter()
+        .filter(|e| {
+            e.libreswan
+                .sa
+                .as_ref()
+                .is_some_and(|sa| sa.serial == serial)
+        })
+        .map(|e| {
+            (
+                e.action().to_string(),
+                e.event.reason.clone().unwrap_or_default(),
+                e.timestamp.clone(),
+            )
+        })
+        .collect()
+}
+
+fn assert_one_content_per_id(events: &[Event]) {
+    let mut by_id: BTreeMap<&str, &Event> = BTreeMap::new();
+    for e in events {
+        if let Some(first) = by_id.insert(e.id(), e) {
+            panic!("event id {} twice:\n{first:?}\n{e:?}", e.id());
+        }
+    }
+}
+
+/// West's pluto restarted with `v2-deadpeer` #616 half-open: listed in
+/// `STATE_V2_PARENT_I1` at 07:11:29, deleted by the shutdown at
+/// 07:11:35.067 (pluto's log: `deleting state (STATE_V2_PARENT_I1) ...
+/// NOT sending notification`, after `Pluto is shutting down`), its failed
+/// start recorded at 07:11:35.059; the next listing is the new pluto's.
+fn restart_with_a_half_open_negotiation(fused: bool) -> Vec<Event> {
+    track(
+        "lab-gateway-restart",
+        &[
+            Tick::Listing(1796627489, "status-1796627489.txt"),
+            Tick::Unreachable(1796627494),
+            Tick::Unreachable(1796627522),
+            Tick::Listing(1796627526, "status-1796627526.txt"),
+        ],
+        fused,
+    )
+}
+
+#[test]
+fn a_negotiation_ended_by_pluto_s_shutdown_is_one_event_at_its_record_s_time() {
+    let events = restart_with_a_half_open_negotiation(true);
+    assert_one_content_per_id(&events);
+    assert_eq!(
+        about(&events, 616)
+            .into_iter()
+            .filter(|(a, _, _)| a == "negotiation-failed")
+            .collect::<Vec<_>>(),
+        vec![(
+            "negotiation-failed".to_string(),
+            "pluto-restart".to_string(),
+            "2026-12-07T07:11:35.059Z".to_string()
+        )]
+    );
+}
+
+#[test]
+fn without_records_the_same_negotiation_ends_with_pluto_at_the_next_listing() {
+    let events = restart_with_a_half_open_negotiation(false);
+    assert_one_content_per_id(&events);
+    assert_eq!(
+        about(&events, 616)
+            .into_iter()
+            .filter(|(a, _, _)| a == "negotiation-failed")
+            .collect::<Vec<_>>(),
+        vec![(
+            "negotiation-failed".to_string(),
+            "pluto-restart".to_string(),
+            "2026-12-07T07:12:06Z".to_string()
+        )]
+    );
+}
