@@ -127,3 +127,51 @@ fn without_records_the_same_negotiation_ends_with_pluto_at_the_next_listing() {
         )]
     );
 }
+
+/// East's pluto dead and back: west's IKE SAs in `IKE_AUTH`, each beside
+/// its `STATE_V2_IKE_AUTH_CHILD_I0` placeholder (#360 to #384); four came
+/// up, the others went with their IKE SAs.
+fn placeholders_while_the_peer_is_dead() -> Vec<Event> {
+    track(
+        "lab-gateway-peer-dead",
+        &[
+            Tick::Listing(1796627350, "status-1796627350.txt"),
+            Tick::Listing(1796627354, "status-1796627354.txt"),
+            Tick::Listing(1796627369, "status-1796627369.txt"),
+            Tick::Listing(1796627375, "status-1796627375.txt"),
+        ],
+        false,
+    )
+}
+
+#[test]
+fn an_ike_auth_placeholder_starts_and_fails_no_negotiation_of_its_own() {
+    let events = placeholders_while_the_peer_is_dead();
+    let never_logged = (361..=368).chain(373..=384);
+    for serial in never_logged {
+        assert_eq!(about(&events, serial), vec![], "#{serial}");
+    }
+    // Their IKE SAs' negotiations have their own events: g03's IKE SA #341
+    // timed out in IKE_AUTH (pluto: `deleting state (STATE_V2_PARENT_I2)`),
+    // and pluto retried at once.
+    assert!(
+        about(&events, 341)
+            .iter()
+            .any(|(a, r, _)| a == "negotiation-failed" && r == "retried"),
+        "{:?}",
+        about(&events, 341)
+    );
+    // A placeholder that came up is a Child SA like any other (pluto:
+    // `"g01" #369: initiator established Child SA using #344`).
+    for serial in 369..=372 {
+        assert_eq!(
+            about(&events, serial)
+                .into_iter()
+                .map(|(a, _, _)| a)
+                .filter(|a| !a.starts_with("tunnel-"))
+                .collect::<Vec<_>>(),
+            vec!["child-sa-established".to_string()],
+            "#{serial}"
+        );
+    }
+}

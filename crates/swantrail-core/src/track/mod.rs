@@ -435,6 +435,23 @@ fn start_time(add_time: Option<u64>, previous: Option<i64>, now: i64) -> i64 {
     }
 }
 
+/// Whether `rec` is the Child SA pluto creates, before it is negotiated,
+/// to stand for the Child SA its IKE SA's `IKE_AUTH` exchange brings up
+/// (`STATE_V2_IKE_AUTH_CHILD_I0`, "ephemeral: initiator creating child
+/// from IKE exchange"). Its negotiation is its IKE SA's, which has its own
+/// events; pluto logs nothing of the placeholder when the exchange fails
+/// and deletes it with its IKE SA (lab 4.10 gateway: #361 to #384 while
+/// the peer was dead). So it starts and fails no negotiation of its own;
+/// it is reported once it is established, as any Child SA.
+fn is_ike_auth_placeholder(rec: &SaRecord) -> bool {
+    !rec.established
+        && rec.kind == SaKind::Child
+        && rec
+            .state
+            .as_deref()
+            .is_some_and(|s| s.contains("IKE_AUTH_CHILD"))
+}
+
 /// Seconds by which a timer a listing printed may be early against the
 /// poll that finds its SA gone: pluto prints whole seconds, and a poll's
 /// time is its whole second.
@@ -1161,6 +1178,9 @@ impl Tracker {
         let Some(rec) = self.sas.get(serial) else {
             return;
         };
+        if is_ike_auth_placeholder(rec) {
+            return;
+        }
         let (tunnel, kind) = (rec.tunnel.clone(), rec.kind);
         // The newest gone attempt of the same tunnel and kind.
         let retry_of = self
@@ -1311,6 +1331,9 @@ impl Tracker {
 
     /// Report the end of an SA that was removed from the ledger.
     fn end_sa(&mut self, em: &mut Emitter, rec: SaRecord, reason: &str, replaced_by: Option<u64>) {
+        if is_ike_auth_placeholder(&rec) {
+            return;
+        }
         let action = match (rec.established, rec.kind) {
             (false, _) => Action::NegotiationFailed,
             (true, SaKind::Ike) if matches!(reason, "replaced" | "expired") => Action::IkeSaExpired,
