@@ -175,3 +175,42 @@ fn an_ike_auth_placeholder_starts_and_fails_no_negotiation_of_its_own() {
         );
     }
 }
+
+#[test]
+fn a_quick_mode_reply_never_confirmed_is_a_failed_negotiation() {
+    let events = track(
+        "lab-gateway-quick-r1",
+        &[
+            Tick::Listing(1796627399, "status-1796627399.txt"),
+            Tick::Listing(1796627404, "status-1796627404.txt"),
+            Tick::Listing(1796627414, "status-1796627414.txt"),
+            Tick::Listing(1796627419, "status-1796627419.txt"),
+            Tick::Listing(1796627424, "status-1796627424.txt"),
+        ],
+        false,
+    );
+    // pluto: `deleting state (STATE_QUICK_R1)` after `15 second timeout
+    // exceeded`, no `IPsec SA established`.
+    for (serial, started, failed) in [(464, 1796627404, 1796627419), (466, 1796627414, 1796627424)]
+    {
+        let of: Vec<(String, String)> = about(&events, serial)
+            .into_iter()
+            .filter(|(a, _, _)| !a.starts_with("tunnel-"))
+            .map(|(a, _, at)| (a, at))
+            .collect();
+        let at = |t: i64| {
+            time::OffsetDateTime::from_unix_timestamp(t)
+                .unwrap()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        assert_eq!(
+            of,
+            vec![
+                ("negotiation-started".to_string(), at(started)),
+                ("negotiation-failed".to_string(), at(failed)),
+            ],
+            "#{serial}"
+        );
+    }
+}

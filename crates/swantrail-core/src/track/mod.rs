@@ -435,6 +435,24 @@ fn start_time(add_time: Option<u64>, previous: Option<i64>, now: i64) -> i64 {
     }
 }
 
+/// Whether the tracker takes `seen` as established: as the listing shows
+/// it, except an IKEv1 responder's Quick Mode SA still waiting for the
+/// initiator's confirmation (`STATE_QUICK_R1`, "sent Quick Mode reply,
+/// inbound IPsec SA installed, expecting confirmation"). pluto lists it
+/// with its SPIs and in `--trafficstatus`, but logs `IPsec SA established`
+/// only when the confirmation comes (`STATE_QUICK_R2`); without it, it
+/// deletes the state after its retransmits (gateway lab: v1b #464, `15
+/// second timeout exceeded`) and never had the SA. Until then it is a
+/// negotiation. A `--trafficstatus` alone prints no state, so it cannot
+/// tell.
+fn listed_established(seen: &Seen<'_>) -> bool {
+    let awaits_confirmation = seen
+        .state
+        .and_then(|st| st.name.as_deref())
+        .is_some_and(|name| name.strip_prefix("STATE_").unwrap_or(name) == "QUICK_R1");
+    seen.established() && !awaits_confirmation
+}
+
 /// Whether `rec` is the Child SA pluto creates, before it is negotiated,
 /// to stand for the Child SA its IKE SA's `IKE_AUTH` exchange brings up
 /// (`STATE_V2_IKE_AUTH_CHILD_I0`, "ephemeral: initiator creating child
@@ -719,7 +737,7 @@ impl Tracker {
             );
         for &(serial, ref seen) in ike_first {
             self.max_serial = self.max_serial.max(serial);
-            let inventory = if seen.established() && seen.kind() == SaKind::Child {
+            let inventory = if listed_established(seen) && seen.kind() == SaKind::Child {
                 inventory_child
             } else {
                 inventory_ike
@@ -738,7 +756,7 @@ impl Tracker {
             });
             match known {
                 Some((was_established, moves)) => {
-                    let comes_up = !was_established && seen.established();
+                    let comes_up = !was_established && listed_established(seen);
                     if moves {
                         // A responder's SA moves to the connection that
                         // IKE_AUTH picked ("switched to ..." in pluto's log).
@@ -761,7 +779,7 @@ impl Tracker {
                     let rec = SaRecord::new(serial, seen, now);
                     self.tunnels.touch(&rec.tunnel);
                     self.sas.insert(rec);
-                    if seen.established() {
+                    if listed_established(seen) {
                         self.establish(&mut em, serial, seen, inventory, previous, &listing);
                     } else {
                         self.negotiation_started(&mut em, serial, &gone, inventory);
