@@ -10,17 +10,32 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use swantrail::event::Event;
-use swantrail::source::replay::AuditFeed;
+use swantrail::source::replay::{self, AuditFeed, ReplayStep};
 use swantrail::track::{Tracker, TrackerConfig};
 
 fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
 }
 
-/// One tick of a fixture series: a listing, or a poll pluto did not answer.
+/// One tick of a fixture series: a listing (`--status`, or `--status`
+/// and `--trafficstatus` of the same poll, as a daemon polls), or a poll
+/// pluto did not answer.
 enum Tick<'a> {
     Listing(i64, &'a str),
+    Listings(i64, Vec<String>),
     Unreachable(i64),
+}
+
+/// The `--status` and `--trafficstatus` of the poll at `at`, as a daemon
+/// polling both sees them.
+fn both(at: i64) -> Tick<'static> {
+    Tick::Listings(
+        at,
+        vec![
+            format!("status-{at}.txt"),
+            format!("trafficstatus-{at}.txt"),
+        ],
+    )
 }
 
 /// Feed the ticks to a fresh tracker (fused with the fixture's `audit.log`
@@ -40,6 +55,13 @@ fn track(dir: &str, ticks: &[Tick<'_>], fused: bool) -> Vec<Event> {
                     tracker.ingest_linux_audit_records(feed.until(*at));
                 }
                 events.extend(tracker.observe(&snapshot(&fixture(dir).join(file), *at)));
+            }
+            Tick::Listings(at, files) => {
+                let step = ReplayStep {
+                    taken_at: *at,
+                    files: files.iter().map(|f| fixture(dir).join(f)).collect(),
+                };
+                events.extend(tracker.observe(&replay::load_step(&step).unwrap()));
             }
         }
     }
@@ -213,4 +235,56 @@ fn a_quick_mode_reply_never_confirmed_is_a_failed_negotiation() {
             "#{serial}"
         );
     }
+}
+
+#[test]
+fn an_sa_only_the_trafficstatus_of_a_poll_shows_is_judged_by_its_state_at_the_next() {
+    // The poll of 07:09:59: pluto answered `--status` before east's Quick
+    // Mode reached it and `--trafficstatus` 0.6 s into it (`add_time=
+    // 1796627400`): #464 is only in the second. Its state (`STATE_QUICK_R1`)
+    // comes with the next poll, and pluto never established it.
+    let events = track(
+        "lab-gateway-quick-r1",
+        &[1796627399, 1796627404, 1796627414, 1796627419, 1796627424].map(both),
+        false,
+    );
+    let of: Vec<String> = about(&events, 464)
+        .into_iter()
+        .map(|(a, _, _)| a)
+        .filter(|a| !a.starts_with("tunnel-"))
+        .collect();
+    assert_eq!(of, ["negotiation-started", "negotiation-failed"]);
+}
+
+#[test]
+fn a_quick_mode_west_answered_replaces_nothing() {
+    // pluto's log: `"v1b" #583: responding to Quick Mode proposal` and
+    // `IPsec SA established` at 07:11:16, beside #520, which expired at
+    // 07:11:30 (`aged 59.2s`); `"v1a" #586` the same at 07:11:21 beside
+    // #559. No `to replace`: pluto replaces only with Quick Modes it starts.
+    let ticks = [1796627474, 1796627479, 1796627484].map(both);
+    let events = track("lab-gateway-v1-responder", &ticks, false);
+    let starts = |serial| -> Vec<(String, Option<u64>)> {
+        events
+            .iter()
+            .filter(|e| {
+                e.libreswan
+                    .sa
+                    .as_ref()
+                    .is_some_and(|sa| sa.serial == serial)
+            })
+            .filter(|e| e.action().starts_with("child-sa-"))
+            .filter(|e| e.event.reason.as_deref() != Some("observed-at-start"))
+            .map(|e| {
+                (
+                    e.action().to_string(),
+                    e.libreswan.sa.as_ref().and_then(|sa| sa.replaces),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(starts(583), [("child-sa-established".to_string(), None)]);
+    assert_eq!(starts(586), [("child-sa-established".to_string(), None)]);
+    assert_eq!(starts(520), []);
+    assert_eq!(starts(559), []);
 }

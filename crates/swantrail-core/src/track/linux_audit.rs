@@ -278,7 +278,7 @@ impl Tracker {
         let early = &self.linux_audit.early;
         for (serial, sa) in run.sas.iter_mut().filter(|(_, sa)| !sa.claimed) {
             sa.claimed = self.sas.contains(*serial)
-                || listing.lists(*serial)
+                || listing.lists_with_state(*serial)
                 || early.contains(&(generation, *serial));
         }
         self.linux_audit.early.retain(|(g, _)| *g >= generation);
