@@ -153,7 +153,7 @@ fn without_records_the_same_negotiation_ends_with_pluto_at_the_next_listing() {
 /// East's pluto dead and back: west's IKE SAs in `IKE_AUTH`, each beside
 /// its `STATE_V2_IKE_AUTH_CHILD_I0` placeholder (#360 to #384); four came
 /// up, the others went with their IKE SAs.
-fn placeholders_while_the_peer_is_dead() -> Vec<Event> {
+fn placeholders_while_the_peer_is_dead(fused: bool) -> Vec<Event> {
     track(
         "lab-gateway-peer-dead",
         &[
@@ -162,13 +162,13 @@ fn placeholders_while_the_peer_is_dead() -> Vec<Event> {
             Tick::Listing(1796627369, "status-1796627369.txt"),
             Tick::Listing(1796627375, "status-1796627375.txt"),
         ],
-        false,
+        fused,
     )
 }
 
 #[test]
 fn an_ike_auth_placeholder_starts_and_fails_no_negotiation_of_its_own() {
-    let events = placeholders_while_the_peer_is_dead();
+    let events = placeholders_while_the_peer_is_dead(false);
     let never_logged = (361..=368).chain(373..=384);
     for serial in never_logged {
         assert_eq!(about(&events, serial), vec![], "#{serial}");
@@ -195,6 +195,20 @@ fn an_ike_auth_placeholder_starts_and_fails_no_negotiation_of_its_own() {
             vec!["child-sa-established".to_string()],
             "#{serial}"
         );
+    }
+}
+
+#[test]
+fn the_failed_start_pluto_records_for_a_placeholder_reports_nothing_either() {
+    // pluto writes `op=start ... satype=ipsec-policy ... res=failed` for
+    // each placeholder when its IKE SA fails (`audit.log`: #366 at
+    // 07:09:30.078, a second after the last listing that showed it).
+    let records =
+        std::fs::read_to_string(fixture("lab-gateway-peer-dead").join("audit.log")).unwrap();
+    assert!(records.contains("connstate=366, satype=ipsec-policy"));
+    let events = placeholders_while_the_peer_is_dead(true);
+    for serial in (361..=368).chain(373..=384) {
+        assert_eq!(about(&events, serial), vec![], "#{serial}");
     }
 }
 

@@ -666,6 +666,16 @@ impl Tracker {
         }
     }
 
+    /// The snapshot path is done with `serial` of run `generation` without
+    /// an event (an `IKE_AUTH` placeholder gone with its IKE SA): a record
+    /// that comes later (pluto writes a failed `ipsec-policy` start for the
+    /// placeholder when its IKE SA fails) must not report it either.
+    pub(super) fn finished_without_event(&mut self, generation: u64, serial: u64) {
+        if let Some(pid) = self.linux_audit.pid_of(generation) {
+            self.audit_done(pid, serial);
+        }
+    }
+
     fn audit_done(&mut self, pid: u32, serial: u64) {
         if let Some(run) = self.linux_audit.runs.get_mut(&pid) {
             run.sas.remove(&serial);
