@@ -134,6 +134,35 @@ fn a_negotiation_ended_by_pluto_s_shutdown_is_one_event_at_its_record_s_time() {
 }
 
 #[test]
+fn a_child_sa_pluto_deleted_as_stale_just_before_its_shutdown_was_deleted() {
+    // pluto's log, 07:11:33.38: `"g14" #548: not rekey stale Child SA
+    // #548; as already got a newer #604`, `deleting established Child
+    // SA`; 0.3 s later `Pluto is shutting down`, which deleted #604. The
+    // listing of 07:11:29 shows #548 with `REKEY in 3s` beside #604; the
+    // poll of 07:11:34 found pluto gone. The same for g03, g09, g12, g20
+    // and g11.
+    let events = restart_with_a_half_open_negotiation(false);
+    let end = |serial| -> Vec<(String, String)> {
+        about(&events, serial)
+            .into_iter()
+            .filter(|(a, _, _)| a.starts_with("child-sa-") && a != "child-sa-established")
+            .map(|(a, r, _)| (a, r))
+            .collect()
+    };
+    for serial in [548, 550, 553, 567, 577, 579] {
+        assert_eq!(
+            end(serial),
+            [("child-sa-deleted".to_string(), "deleted".to_string())],
+            "#{serial}"
+        );
+    }
+    assert_eq!(
+        end(604),
+        [("child-sa-deleted".to_string(), "pluto-restart".to_string())]
+    );
+}
+
+#[test]
 fn without_records_the_same_negotiation_ends_with_pluto_at_the_next_listing() {
     let events = restart_with_a_half_open_negotiation(false);
     assert_one_content_per_id(&events);

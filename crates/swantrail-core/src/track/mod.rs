@@ -972,7 +972,13 @@ impl Tracker {
                 && rec
                     .expire_due_at
                     .is_some_and(|due| gone_at.is_some_and(|gone| due <= gone));
-            let reason = if ran_out { "expired" } else { "pluto-restart" };
+            let reason = if ran_out {
+                "expired"
+            } else if self.deleted_as_stale(&rec, gone_at) {
+                "deleted"
+            } else {
+                "pluto-restart"
+            };
             self.end_sa(em, rec, reason, None);
         }
         self.held.clear();
@@ -988,6 +994,32 @@ impl Tracker {
         // The new run's start is known (empty): nothing after this is an inventory.
         self.listed.ike = true;
         self.listed.child = true;
+    }
+
+    /// Whether pluto deleted the IKEv2 Child SA `rec` at its `REKEY` time,
+    /// before the shutdown the first poll that found pluto gone (`gone_at`)
+    /// caught: a newer Child SA of its tunnel runs beside it and replaced
+    /// nothing (a revival pluto started beside it), and its last listing
+    /// gave it a `REKEY` time at or before `gone_at`. At that time pluto
+    /// rekeys no Child SA its connection has a newer one of: it deletes it
+    /// (4.10: `not rekey stale Child SA #548; as already got a newer #604`,
+    /// then `deleting established Child SA`; gateway lab, 0.3 s before
+    /// `Pluto is shutting down`).
+    fn deleted_as_stale(&self, rec: &SaRecord, gone_at: Option<i64>) -> bool {
+        let rekey_came = rec
+            .rekey_due_at
+            .is_some_and(|due| gone_at.is_some_and(|gone| due <= gone));
+        rekey_came
+            && rec.established
+            && rec.kind == SaKind::Child
+            && rec.ike_version == Some(IkeVersion::V2)
+            && rec.replaced_by.is_none()
+            && self.sas.of_tunnel(&rec.tunnel).any(|r| {
+                r.serial > rec.serial
+                    && r.kind == SaKind::Child
+                    && r.established
+                    && r.replaces.is_none()
+            })
     }
 
     /// An SA became established: a rekey if its tunnel already had an
