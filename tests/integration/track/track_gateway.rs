@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use swantrail::event::Event;
-use swantrail::source::replay::{self, AuditFeed, ReplayStep};
+use swantrail::source::replay::{self, AuditFeed, PlutoLogFeed, ReplayStep};
 use swantrail::track::{Tracker, TrackerConfig};
 
 fn fixture(name: &str) -> PathBuf {
@@ -38,32 +38,55 @@ fn both(at: i64) -> Tick<'static> {
     )
 }
 
-/// Feed the ticks to a fresh tracker (fused with the fixture's `audit.log`
-/// as a daemon with a Linux audit source is, when `fused`); all events.
-fn track(dir: &str, ticks: &[Tick<'_>], fused: bool) -> Vec<Event> {
+/// What a fixture's listings are fused with, as a daemon's other sources
+/// (or `swantrail replay --audit-log` / `--pluto-log`) feed them.
+#[derive(Clone, Copy, PartialEq)]
+enum Fused {
+    No,
+    /// The fixture's `audit.log`.
+    LinuxAudit,
+    /// The fixture's `west-pluto.log`.
+    PlutoLog,
+}
+
+/// Feed the ticks to a fresh tracker, fused as `fused` says; all events.
+fn track(dir: &str, ticks: &[Tick<'_>], fused: Fused) -> Vec<Event> {
     let mut tracker = Tracker::new(TrackerConfig::new("west"));
-    tracker.expect_linux_audit_records(fused);
-    let mut feed = fused.then(|| AuditFeed::read(&fixture(dir).join("audit.log")).unwrap());
+    tracker.expect_linux_audit_records(fused != Fused::No);
+    let mut audit = (fused == Fused::LinuxAudit)
+        .then(|| AuditFeed::read(&fixture(dir).join("audit.log")).unwrap());
+    let first = ticks.iter().find_map(|t| match t {
+        Tick::Listing(at, _) | Tick::Listings(at, _) => Some(*at),
+        Tick::Unreachable(_) => None,
+    });
+    let mut log = (fused == Fused::PlutoLog).then(|| {
+        PlutoLogFeed::read(&fixture(dir).join("west-pluto.log"), first.unwrap_or(0)).unwrap()
+    });
     let mut events = Vec::new();
     for tick in ticks {
-        match tick {
+        let at = match tick {
             Tick::Unreachable(at) => {
-                events.extend(tracker.observe_unreachable(*at, "pluto is not running"))
+                events.extend(tracker.observe_unreachable(*at, "pluto is not running"));
+                continue;
             }
-            Tick::Listing(at, file) => {
-                if let Some(feed) = feed.as_mut() {
-                    tracker.ingest_linux_audit_records(feed.until(*at));
-                }
-                events.extend(tracker.observe(&snapshot(&fixture(dir).join(file), *at)));
-            }
-            Tick::Listings(at, files) => {
-                let step = ReplayStep {
-                    taken_at: *at,
-                    files: files.iter().map(|f| fixture(dir).join(f)).collect(),
-                };
-                events.extend(tracker.observe(&replay::load_step(&step).unwrap()));
-            }
+            Tick::Listing(at, _) | Tick::Listings(at, _) => *at,
+        };
+        if let Some(feed) = audit.as_mut() {
+            tracker.ingest_linux_audit_records(feed.until(at));
         }
+        if let Some(feed) = log.as_mut() {
+            tracker.ingest_pluto_log(feed.until(at), None);
+        }
+        let snap = match tick {
+            Tick::Listing(_, file) => snapshot(&fixture(dir).join(file), at),
+            Tick::Listings(_, files) => replay::load_step(&ReplayStep {
+                taken_at: at,
+                files: files.iter().map(|f| fixture(dir).join(f)).collect(),
+            })
+            .unwrap(),
+            Tick::Unreachable(_) => continue,
+        };
+        events.extend(tracker.observe(&snap));
     }
     events.extend(tracker.release_held());
     events
@@ -103,7 +126,7 @@ fn assert_one_content_per_id(events: &[Event]) {
 /// 07:11:35.067 (pluto's log: `deleting state (STATE_V2_PARENT_I1) ...
 /// NOT sending notification`, after `Pluto is shutting down`), its failed
 /// start recorded at 07:11:35.059; the next listing is the new pluto's.
-fn restart_with_a_half_open_negotiation(fused: bool) -> Vec<Event> {
+fn restart_with_a_half_open_negotiation(fused: Fused) -> Vec<Event> {
     track(
         "lab-gateway-restart",
         &[
@@ -118,7 +141,7 @@ fn restart_with_a_half_open_negotiation(fused: bool) -> Vec<Event> {
 
 #[test]
 fn a_negotiation_ended_by_pluto_s_shutdown_is_one_event_at_its_record_s_time() {
-    let events = restart_with_a_half_open_negotiation(true);
+    let events = restart_with_a_half_open_negotiation(Fused::LinuxAudit);
     assert_one_content_per_id(&events);
     assert_eq!(
         about(&events, 616)
@@ -141,7 +164,7 @@ fn a_child_sa_pluto_deleted_as_stale_just_before_its_shutdown_was_deleted() {
     // listing of 07:11:29 shows #548 with `REKEY in 3s` beside #604; the
     // poll of 07:11:34 found pluto gone. The same for g03, g09, g12, g20
     // and g11.
-    let events = restart_with_a_half_open_negotiation(false);
+    let events = restart_with_a_half_open_negotiation(Fused::No);
     let end = |serial| -> Vec<(String, String)> {
         about(&events, serial)
             .into_iter()
@@ -164,7 +187,7 @@ fn a_child_sa_pluto_deleted_as_stale_just_before_its_shutdown_was_deleted() {
 
 #[test]
 fn without_records_the_same_negotiation_ends_with_pluto_at_the_next_listing() {
-    let events = restart_with_a_half_open_negotiation(false);
+    let events = restart_with_a_half_open_negotiation(Fused::No);
     assert_one_content_per_id(&events);
     assert_eq!(
         about(&events, 616)
@@ -182,7 +205,7 @@ fn without_records_the_same_negotiation_ends_with_pluto_at_the_next_listing() {
 /// East's pluto dead and back: west's IKE SAs in `IKE_AUTH`, each beside
 /// its `STATE_V2_IKE_AUTH_CHILD_I0` placeholder (#360 to #384); four came
 /// up, the others went with their IKE SAs.
-fn placeholders_while_the_peer_is_dead(fused: bool) -> Vec<Event> {
+fn placeholders_while_the_peer_is_dead(fused: Fused) -> Vec<Event> {
     track(
         "lab-gateway-peer-dead",
         &[
@@ -197,7 +220,7 @@ fn placeholders_while_the_peer_is_dead(fused: bool) -> Vec<Event> {
 
 #[test]
 fn an_ike_auth_placeholder_starts_and_fails_no_negotiation_of_its_own() {
-    let events = placeholders_while_the_peer_is_dead(false);
+    let events = placeholders_while_the_peer_is_dead(Fused::No);
     let never_logged = (361..=368).chain(373..=384);
     for serial in never_logged {
         assert_eq!(about(&events, serial), vec![], "#{serial}");
@@ -235,7 +258,7 @@ fn the_failed_start_pluto_records_for_a_placeholder_reports_nothing_either() {
     let records =
         std::fs::read_to_string(fixture("lab-gateway-peer-dead").join("audit.log")).unwrap();
     assert!(records.contains("connstate=366, satype=ipsec-policy"));
-    let events = placeholders_while_the_peer_is_dead(true);
+    let events = placeholders_while_the_peer_is_dead(Fused::LinuxAudit);
     for serial in (361..=368).chain(373..=384) {
         assert_eq!(about(&events, serial), vec![], "#{serial}");
     }
@@ -252,7 +275,7 @@ fn a_quick_mode_reply_never_confirmed_is_a_failed_negotiation() {
             Tick::Listing(1796627419, "status-1796627419.txt"),
             Tick::Listing(1796627424, "status-1796627424.txt"),
         ],
-        false,
+        Fused::No,
     );
     // pluto: `deleting state (STATE_QUICK_R1)` after `15 second timeout
     // exceeded`, no `IPsec SA established`.
@@ -289,7 +312,7 @@ fn an_sa_only_the_trafficstatus_of_a_poll_shows_is_judged_by_its_state_at_the_ne
     let events = track(
         "lab-gateway-quick-r1",
         &[1796627399, 1796627404, 1796627414, 1796627419, 1796627424].map(both),
-        false,
+        Fused::No,
     );
     let of: Vec<String> = about(&events, 464)
         .into_iter()
@@ -306,7 +329,7 @@ fn a_quick_mode_west_answered_replaces_nothing() {
     // 07:11:30 (`aged 59.2s`); `"v1a" #586` the same at 07:11:21 beside
     // #559. No `to replace`: pluto replaces only with Quick Modes it starts.
     let ticks = [1796627474, 1796627479, 1796627484].map(both);
-    let events = track("lab-gateway-v1-responder", &ticks, false);
+    let events = track("lab-gateway-v1-responder", &ticks, Fused::No);
     let starts = |serial| -> Vec<(String, Option<u64>)> {
         events
             .iter()
@@ -330,4 +353,116 @@ fn a_quick_mode_west_answered_replaces_nothing() {
     assert_eq!(starts(586), [("child-sa-established".to_string(), None)]);
     assert_eq!(starts(520), []);
     assert_eq!(starts(559), []);
+}
+
+/// East deleted the IKE SA `sh1`..`sh3` share (#197, 11 s after a forced
+/// rekey of #2) and its three Child SAs; west brought `sh1` up anew as
+/// #212. pluto's log: `"sh1" #197: deleting state
+/// (STATE_V2_ESTABLISHED_IKE_SA) aged 11.683255s and NOT sending
+/// notification`, `deleting IKE SA but connection is supposed to remain
+/// up; schedule EVENT_REVIVE_CONNS`, then `"sh1": initiating connection
+/// ... which received a Delete/Notify but must remain up`; no `expired`.
+fn ike_sa_deleted_by_the_peer(fused: Fused) -> Vec<Event> {
+    track(
+        "lab-gateway-sh-delete",
+        &[1796627219, 1796627224, 1796627229, 1796627234]
+            .map(|at| Tick::Listings(at, vec![format!("status-{at}.txt")])),
+        fused,
+    )
+}
+
+#[test]
+fn an_ike_sa_the_peer_deleted_with_its_child_sas_is_deleted_not_replaced_by_the_next() {
+    for fused in [Fused::No, Fused::PlutoLog] {
+        let events = ike_sa_deleted_by_the_peer(fused);
+        let of = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
+            events
+                .iter()
+                .filter(|e| {
+                    e.libreswan
+                        .sa
+                        .as_ref()
+                        .is_some_and(|sa| sa.serial == serial)
+                })
+                .filter(|e| e.action().starts_with("ike-sa-"))
+                .filter(|e| e.event.reason.as_deref() != Some("observed-at-start"))
+                .map(|e| {
+                    let sa = e.libreswan.sa.as_ref();
+                    (
+                        e.action().to_string(),
+                        e.event.reason.clone().unwrap_or_default(),
+                        sa.and_then(|sa| sa.replaces),
+                        sa.and_then(|sa| sa.replaced_by),
+                    )
+                })
+                .collect()
+        };
+        let ended: Vec<_> = of(197).into_iter().skip(1).collect();
+        assert_eq!(
+            ended,
+            [(
+                "ike-sa-deleted".to_string(),
+                "deleted".to_string(),
+                None,
+                None
+            )],
+            "{}",
+            if fused == Fused::No {
+                "snapshots"
+            } else {
+                "with pluto's log"
+            }
+        );
+        assert_eq!(
+            of(212),
+            [("ike-sa-established".to_string(), String::new(), None, None)]
+        );
+    }
+}
+
+#[test]
+fn a_restarted_pluto_that_lists_nothing_yet_does_not_take_the_old_run_s_ids() {
+    // pluto's log: `Starting Pluto ... pid:10000` at 07:12:07.2; the
+    // listings of 07:12:06 and 07:12:09 show no SA (pluto still loading);
+    // g01's #1 and #2 are established at 07:12:11.5 and 07:12:13.2, and
+    // listed with g02's #3 and #4 at 07:12:14. A replay of the dumps alone
+    // (no failed poll between) finds the restart only there: the new run's
+    // SAs are its own, reported once each, never under the old run.
+    let events = track(
+        "lab-gateway-restart",
+        &[1796627489, 1796627526, 1796627529, 1796627534]
+            .map(|at| Tick::Listings(at, vec![format!("status-{at}.txt")])),
+        Fused::PlutoLog,
+    );
+    let restarted = events
+        .iter()
+        .position(|e| e.action() == "pluto-restarted")
+        .expect("the restart is found");
+    let mut starts: Vec<(u64, u64, String)> = events
+        .iter()
+        .filter(|e| e.action().ends_with("-established"))
+        .filter_map(|e| {
+            let sa = e.libreswan.sa.as_ref().filter(|sa| sa.serial <= 4)?;
+            Some((
+                sa.serial,
+                e.libreswan.pluto.generation,
+                e.action().to_string(),
+            ))
+        })
+        .collect();
+    starts.sort();
+    assert_eq!(
+        starts,
+        [
+            (1, 1, "ike-sa-established".to_string()),
+            (2, 1, "child-sa-established".to_string()),
+            (3, 1, "ike-sa-established".to_string()),
+            (4, 1, "child-sa-established".to_string()),
+        ]
+    );
+    assert!(
+        events[..restarted]
+            .iter()
+            .all(|e| e.libreswan.sa.as_ref().is_none_or(|sa| sa.serial > 4))
+    );
 }

@@ -139,6 +139,16 @@ impl LinuxAuditState {
         self.runs.values().map(|r| r.sas.len()).sum()
     }
 
+    /// The pid bound to the tracker run `generation`, with its first
+    /// record's time. A pluto that started after it belongs to a run the
+    /// snapshots have not found yet: a restarted pluto that lists nothing
+    /// for a few polls (gateway lab: `Starting Pluto` at 07:12:07, its
+    /// first SA listed at 07:12:14) must not take the old run's ids.
+    fn shown_run(&self, generation: u64) -> Option<(u32, i64)> {
+        let pid = self.pid_of(generation)?;
+        Some((pid, self.runs.get(&pid)?.first_ms))
+    }
+
     /// The pid bound to the tracker run `generation`.
     fn pid_of(&self, generation: u64) -> Option<u32> {
         self.runs
@@ -263,8 +273,14 @@ impl Tracker {
             .max_by_key(|(_, r)| r.first_ms)
             .map(|(pid, _)| *pid);
         let binding = (self.generation, self.anchor());
+        let shown = self.linux_audit.shown_run(self.generation);
         for (pid, run) in self.linux_audit.runs.iter_mut() {
-            if run.bound.is_none() && (Some(*pid) == current || run.first_ms < cutoff) {
+            let newer_than_shown =
+                shown.is_some_and(|(p, first)| p != *pid && run.first_ms > first);
+            if run.bound.is_none()
+                && (Some(*pid) == current || run.first_ms < cutoff)
+                && !newer_than_shown
+            {
                 run.bound = Some(binding.clone());
             }
         }

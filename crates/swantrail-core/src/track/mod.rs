@@ -473,6 +473,18 @@ fn answers_peer_quick_mode(rec: &SaRecord) -> bool {
             .is_some_and(|s| s.strip_prefix("STATE_").unwrap_or(s).starts_with("QUICK_R"))
 }
 
+/// Whether `r` is an IKE SA this poll found established and judged a new
+/// start, not a rekey (`establish` saw the old IKE SA's Child SAs gone
+/// with it before its rekey time: a teardown and a reconnect). Closing the
+/// old IKE SA later in the same poll, with those Child SAs already out of
+/// the ledger, must not name it the successor (gateway lab: `sh1` IKE SA
+/// #197, deleted by the peer with its three Child SAs 11 s after a forced
+/// rekey, then #212 brought up anew: `ike-sa-deleted`, not `expired` /
+/// `replaced` by #212).
+fn new_ike_sa_after_teardown(r: &SaRecord, now: i64) -> bool {
+    r.kind == SaKind::Ike && r.replaces.is_none() && r.first_seen == now
+}
+
 /// Whether the tracker takes `seen` as established: as the listing shows
 /// it, except an IKEv1 responder's Quick Mode SA still waiting for the
 /// initiator's confirmation (`STATE_QUICK_R1`, "sent Quick Mode reply,
@@ -1350,6 +1362,7 @@ impl Tracker {
                     .of_tunnel(&rec.tunnel)
                     .filter(|r| r.serial > serial && r.established && r.kind == rec.kind)
                     .filter(|r| rec.replaces.is_none() || r.replaces != rec.replaces)
+                    .filter(|r| !new_ike_sa_after_teardown(r, now))
                     .filter(|r| listing.lists(r.serial))
                     .filter(|r| self.continues(r, &rec, listing, now))
                     .map(|r| r.serial)
