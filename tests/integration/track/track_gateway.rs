@@ -466,3 +466,42 @@ fn a_restarted_pluto_that_lists_nothing_yet_does_not_take_the_old_run_s_ids() {
             .all(|e| e.libreswan.sa.as_ref().is_none_or(|sa| sa.serial > 4))
     );
 }
+
+#[test]
+fn an_isakmp_sa_replaced_before_a_restart_ends_replaced() {
+    // pluto's log: `"v1a" #587: IKE SA established` at 07:11:22.89 (its
+    // Main Mode started `to replace #332`); #332 listed beside it on its
+    // EXPIRE timer until the shutdown deleted both at 07:11:37.98.
+    let events = track(
+        "lab-gateway-restart",
+        &[
+            Tick::Listing(1796627479, "status-1796627479.txt"),
+            Tick::Listing(1796627484, "status-1796627484.txt"),
+            Tick::Listing(1796627489, "status-1796627489.txt"),
+            Tick::Unreachable(1796627494),
+            Tick::Unreachable(1796627522),
+            Tick::Listing(1796627526, "status-1796627526.txt"),
+        ],
+        Fused::No,
+    );
+    let ends: Vec<(String, String, Option<u64>)> = events
+        .iter()
+        .filter(|e| e.libreswan.sa.as_ref().is_some_and(|sa| sa.serial == 332))
+        .filter(|e| e.action().starts_with("ike-sa-") && e.action() != "ike-sa-established")
+        .map(|e| {
+            (
+                e.action().to_string(),
+                e.event.reason.clone().unwrap_or_default(),
+                e.libreswan.sa.as_ref().and_then(|sa| sa.replaced_by),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ends,
+        [(
+            "ike-sa-expired".to_string(),
+            "replaced".to_string(),
+            Some(587)
+        )]
+    );
+}

@@ -984,14 +984,21 @@ impl Tracker {
                 && rec
                     .expire_due_at
                     .is_some_and(|due| gone_at.is_some_and(|gone| due <= gone));
-            let reason = if ran_out {
+            // One a listed SA had replaced (IKEv1 keeps a replaced SA until
+            // it expires, or the shutdown deletes it) was replaced, as
+            // pluto's log says (gateway lab: ISAKMP SA #332, replaced by
+            // #587 13 s before the shutdown).
+            let replaced_by = rec.replaced_by.filter(|_| rec.established);
+            let reason = if replaced_by.is_some() {
+                "replaced"
+            } else if ran_out {
                 "expired"
             } else if self.deleted_as_stale(&rec, gone_at) {
                 "deleted"
             } else {
                 "pluto-restart"
             };
-            self.end_sa(em, rec, reason, None);
+            self.end_sa(em, rec, reason, replaced_by);
         }
         self.held.clear();
         for key in self.tunnels.keys_where(|_, _| true) {
