@@ -505,3 +505,61 @@ fn an_isakmp_sa_replaced_before_a_restart_ends_replaced() {
         )]
     );
 }
+
+#[test]
+fn with_pluto_s_log_a_child_sa_deleted_as_stale_is_deleted_not_replaced() {
+    // pluto's log: `"g04" #614: initiator established Child SA using #535`
+    // (07:11:26.25, a revival beside #540, no rekey), then `"g04" #540:
+    // not rekey stale Child SA #540; as already got a newer #614` and its
+    // delete at 07:11:29.31. The listings alone cannot tell this from a
+    // forced rekey (docs/events.md); the log can.
+    let events = track(
+        "lab-gateway-restart",
+        &[1796627479, 1796627484, 1796627489]
+            .map(|at| Tick::Listings(at, vec![format!("status-{at}.txt")])),
+        Fused::PlutoLog,
+    );
+    let child = |serial| -> Vec<(String, String, Option<u64>, Option<u64>, Option<String>)> {
+        events
+            .iter()
+            .filter(|e| {
+                e.libreswan
+                    .sa
+                    .as_ref()
+                    .is_some_and(|sa| sa.serial == serial)
+            })
+            .filter(|e| e.action().starts_with("child-sa-"))
+            .filter(|e| e.event.reason.as_deref() != Some("observed-at-start"))
+            .map(|e| {
+                let sa = e.libreswan.sa.as_ref();
+                (
+                    e.action().to_string(),
+                    e.event.reason.clone().unwrap_or_default(),
+                    sa.and_then(|sa| sa.replaces),
+                    sa.and_then(|sa| sa.replaced_by),
+                    e.libreswan.end.as_ref().map(|end| end.cause.clone()),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        child(540),
+        [(
+            "child-sa-deleted".to_string(),
+            "deleted".to_string(),
+            None,
+            None,
+            Some("local-delete".to_string())
+        )]
+    );
+    assert_eq!(
+        child(614),
+        [(
+            "child-sa-established".to_string(),
+            String::new(),
+            None,
+            None,
+            None
+        )]
+    );
+}

@@ -154,6 +154,7 @@ enum Said {
     AuthenticationFailed,
     Expired,
     Revival,
+    Stale,
 }
 
 /// One pluto run as its log shows it.
@@ -316,6 +317,7 @@ impl Tracker {
                         sa.said.push((Said::AuthenticationFailed, line()));
                     }
                     Happening::Expired => sa.said.push((Said::Expired, line())),
+                    Happening::StaleNotRekeyed => sa.said.push((Said::Stale, line())),
                     Happening::Revival => sa.said.push((Said::Revival, line())),
                     Happening::Deleting { notified, revival } => {
                         if *revival {
@@ -639,6 +641,13 @@ fn cause_of(run: &LogRun, serial: u64) -> Option<(Cause, String, Option<u64>)> {
             Cause::NegotiationTimeout
         };
         return Some((cause, line, None));
+    }
+    // Deleted at its rekey time (so it was up, whether or not the log
+    // still holds its start) beside a newer SA of its connection that
+    // did not rekey it (a revival pluto started beside it): pluto's own
+    // delete, no lifetime running out (gateway lab, g04 #540 beside #614).
+    if let Some(line) = said(Said::Stale) {
+        return Some((Cause::LocalDelete, line, None));
     }
     if sa.up_us.is_none() {
         return None;
