@@ -30,6 +30,7 @@ mod track {
     mod checkpoint_fixture;
     mod three_views;
     mod track_corpus;
+    mod track_gateway;
     mod track_lab;
     mod track_lifecycle;
     mod track_second_child;
@@ -90,6 +91,7 @@ mod lab {
     mod e2e_lab;
     mod lab_52;
     mod lab_audit_log;
+    mod lab_gateway;
     mod lab_pluto_log;
     mod pluto_log_fused;
 }

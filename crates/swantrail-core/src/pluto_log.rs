@@ -48,6 +48,10 @@ pub enum Happening {
     },
     /// `Pluto is shutting down`: every SA still up ends with this run.
     PlutoShuttingDown,
+    /// `not rekey stale Child SA #548; as already got a newer #604` (4.x):
+    /// at the SA's rekey time its connection had a newer one up, so pluto
+    /// deletes it instead of rekeying it.
+    StaleNotRekeyed,
     /// An SA came up: as initiator or responder, fresh or by a rekey.
     Established {
         /// IKE (ISAKMP) SA or Child (IPsec) SA.
@@ -411,6 +415,9 @@ fn about_sa(text: &str) -> Option<Happening> {
     }
     if text.contains("second timeout exceeded") {
         return Some(Happening::Timeout);
+    }
+    if text.starts_with("not rekey stale") {
+        return Some(Happening::StaleNotRekeyed);
     }
     if text.starts_with("IKE SA expired")
         || text.starts_with("CHILD SA expired")

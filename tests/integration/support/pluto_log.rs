@@ -976,6 +976,20 @@ fn score(
                 .or_default();
         }
     }
+    // What the daemon's first listing showed (its start-up inventory,
+    // `observed-at-start`) was up when pluto answered it, which can be a
+    // second or more after the tick `from` names (gateway lab: the
+    // listing of 07:05:44 shows g19's #116, which pluto logged rekeyed at
+    // 07:05:45.03): its start is out of any daemon's reach.
+    let inventory: BTreeSet<u64> = events
+        .iter()
+        .filter(|e| e["event"]["reason"] == "observed-at-start")
+        .filter(|e| e["libreswan"]["pluto"]["generation"].as_u64().unwrap_or(0) == 0)
+        .filter_map(|e| e["libreswan"]["sa"]["serial"].as_u64())
+        .collect();
+    judged.retain(
+        |t| !matches!(t, Transition::Start { run: 0, serial, .. } if inventory.contains(serial)),
+    );
     let mut score = Score {
         judged: judged.len(),
         ..Score::default()

@@ -139,6 +139,16 @@ impl LinuxAuditState {
         self.runs.values().map(|r| r.sas.len()).sum()
     }
 
+    /// The pid bound to the tracker run `generation`, with its first
+    /// record's time. A pluto that started after it belongs to a run the
+    /// snapshots have not found yet: a restarted pluto that lists nothing
+    /// for a few polls (gateway lab: `Starting Pluto` at 07:12:07, its
+    /// first SA listed at 07:12:14) must not take the old run's ids.
+    fn shown_run(&self, generation: u64) -> Option<(u32, i64)> {
+        let pid = self.pid_of(generation)?;
+        Some((pid, self.runs.get(&pid)?.first_ms))
+    }
+
     /// The pid bound to the tracker run `generation`.
     fn pid_of(&self, generation: u64) -> Option<u32> {
         self.runs
@@ -263,8 +273,14 @@ impl Tracker {
             .max_by_key(|(_, r)| r.first_ms)
             .map(|(pid, _)| *pid);
         let binding = (self.generation, self.anchor());
+        let shown = self.linux_audit.shown_run(self.generation);
         for (pid, run) in self.linux_audit.runs.iter_mut() {
-            if run.bound.is_none() && (Some(*pid) == current || run.first_ms < cutoff) {
+            let newer_than_shown =
+                shown.is_some_and(|(p, first)| p != *pid && run.first_ms > first);
+            if run.bound.is_none()
+                && (Some(*pid) == current || run.first_ms < cutoff)
+                && !newer_than_shown
+            {
                 run.bound = Some(binding.clone());
             }
         }
@@ -278,7 +294,7 @@ impl Tracker {
         let early = &self.linux_audit.early;
         for (serial, sa) in run.sas.iter_mut().filter(|(_, sa)| !sa.claimed) {
             sa.claimed = self.sas.contains(*serial)
-                || listing.lists(*serial)
+                || listing.lists_with_state(*serial)
                 || early.contains(&(generation, *serial));
         }
         self.linux_audit.early.retain(|(g, _)| *g >= generation);
@@ -292,6 +308,7 @@ impl Tracker {
         if self.linux_audit.runs.is_empty() {
             return em.events.len()..em.events.len();
         }
+        self.claim_reported_by_snapshots(em);
         let cutoff = em.cutoff_ms;
         let (anchor, generation) = (em.anchor.clone(), em.generation);
         let renumber = self.established_between_polls(em);
@@ -336,6 +353,36 @@ impl Tracker {
             em.sequence = first + (em.events.len() - from) as u64 - 1;
         }
         made
+    }
+
+    /// Hand to the snapshot path every serial it reported on in this
+    /// observation, in whichever pluto run. A restart ends every SA of the
+    /// old run and empties the ledger before the records are claimed, so
+    /// an old-run SA whose record came after its last listing (lab 4.10
+    /// gateway: `v2-deadpeer` #616, half-open, deleted by pluto's shutdown,
+    /// its failed start written then) would otherwise be reported by both
+    /// paths under one event id, with two contents.
+    fn claim_reported_by_snapshots(&mut self, em: &Emitter) {
+        for event in em
+            .events
+            .iter()
+            .filter(|e| e.event.kind == EventKind::Event)
+        {
+            let Some(serial) = event.libreswan.sa.as_ref().map(|f| f.serial) else {
+                continue;
+            };
+            let Some(pid) = self.linux_audit.pid_of(event.libreswan.pluto.generation) else {
+                continue;
+            };
+            if let Some(sa) = self
+                .linux_audit
+                .runs
+                .get_mut(&pid)
+                .and_then(|r| r.sas.get_mut(&serial))
+            {
+                sa.claimed = true;
+            }
+        }
     }
 
     /// An SA a poll listed half-open and the next found gone is the
@@ -632,6 +679,16 @@ impl Tracker {
                 },
                 None,
             ),
+        }
+    }
+
+    /// The snapshot path is done with `serial` of run `generation` without
+    /// an event (an `IKE_AUTH` placeholder gone with its IKE SA): a record
+    /// that comes later (pluto writes a failed `ipsec-policy` start for the
+    /// placeholder when its IKE SA fails) must not report it either.
+    pub(super) fn finished_without_event(&mut self, generation: u64, serial: u64) {
+        if let Some(pid) = self.linux_audit.pid_of(generation) {
+            self.audit_done(pid, serial);
         }
     }
 

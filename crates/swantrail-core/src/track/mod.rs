@@ -310,6 +310,29 @@ impl<'a> Listing<'a> {
             .contains(name)
     }
 
+    /// Whether `serial` is new in this snapshot and shown only by its
+    /// `--trafficstatus`, though its `--status` (or `--showstates`) lists
+    /// every state without it: pluto answered the second command after
+    /// the SA appeared (gateway lab: IKEv1 responder #464 in the
+    /// trafficstatus of 07:09:59, 0.6 s into its Quick Mode, not in the
+    /// status of the same tick). Whether it is established, and what it
+    /// replaces, only its state tells (see [`listed_established`]), so the
+    /// next listing judges it.
+    fn shown_before_its_state(&self, serial: u64, seen: &Seen<'_>, known: bool) -> bool {
+        !known && seen.state.is_none() && self.snapshot.lists_ike_sas() && self.lists(serial)
+    }
+
+    /// Whether the snapshot lists `serial` in a way the tracker judges now:
+    /// listed, and not only by a `--trafficstatus` beside a listing of
+    /// every state (see [`Listing::shown_before_its_state`]).
+    fn lists_with_state(&self, serial: u64) -> bool {
+        work::count(1);
+        match self.current.binary_search_by_key(&serial, |e| e.0) {
+            Ok(i) => self.current[i].1.state.is_some() || !self.snapshot.lists_ike_sas(),
+            Err(_) => false,
+        }
+    }
+
     fn lists(&self, serial: u64) -> bool {
         work::count(1);
         match &self.bits {
@@ -434,6 +457,68 @@ fn start_time(add_time: Option<u64>, previous: Option<i64>, now: i64) -> i64 {
         Some(a) if a <= now && previous.is_none_or(|p| a > p) => a,
         _ => now,
     }
+}
+
+/// Whether `rec` is an IKEv1 IPsec SA this pluto negotiated as responder
+/// (`STATE_QUICK_R2`): the peer's Quick Mode. pluto logs a replacement
+/// only for the Quick Modes it initiates (`initiating Quick Mode ... to
+/// replace #M`); one it answers is `IPsec SA established`, beside the SA
+/// it may later supersede, which runs on to its own end (gateway lab:
+/// v1b #583 answered at 07:11:16 beside #520, which expired at 07:11:30).
+fn answers_peer_quick_mode(rec: &SaRecord) -> bool {
+    rec.kind == SaKind::Child
+        && rec.ike_version == Some(IkeVersion::V1)
+        && rec
+            .state
+            .as_deref()
+            .is_some_and(|s| s.strip_prefix("STATE_").unwrap_or(s).starts_with("QUICK_R"))
+}
+
+/// Whether `r` is an IKE SA this poll found established and judged a new
+/// start, not a rekey (`establish` saw the old IKE SA's Child SAs gone
+/// with it before its rekey time: a teardown and a reconnect). Closing the
+/// old IKE SA later in the same poll, with those Child SAs already out of
+/// the ledger, must not name it the successor (gateway lab: `sh1` IKE SA
+/// #197, deleted by the peer with its three Child SAs 11 s after a forced
+/// rekey, then #212 brought up anew: `ike-sa-deleted`, not `expired` /
+/// `replaced` by #212).
+fn new_ike_sa_after_teardown(r: &SaRecord, now: i64) -> bool {
+    r.kind == SaKind::Ike && r.replaces.is_none() && r.first_seen == now
+}
+
+/// Whether the tracker takes `seen` as established: as the listing shows
+/// it, except an IKEv1 responder's Quick Mode SA still waiting for the
+/// initiator's confirmation (`STATE_QUICK_R1`, "sent Quick Mode reply,
+/// inbound IPsec SA installed, expecting confirmation"). pluto lists it
+/// with its SPIs and in `--trafficstatus`, but logs `IPsec SA established`
+/// only when the confirmation comes (`STATE_QUICK_R2`); without it, it
+/// deletes the state after its retransmits (gateway lab: v1b #464, `15
+/// second timeout exceeded`) and never had the SA. Until then it is a
+/// negotiation. A `--trafficstatus` alone prints no state, so it cannot
+/// tell.
+fn listed_established(seen: &Seen<'_>) -> bool {
+    let awaits_confirmation = seen
+        .state
+        .and_then(|st| st.name.as_deref())
+        .is_some_and(|name| name.strip_prefix("STATE_").unwrap_or(name) == "QUICK_R1");
+    seen.established() && !awaits_confirmation
+}
+
+/// Whether `rec` is the Child SA pluto creates, before it is negotiated,
+/// to stand for the Child SA its IKE SA's `IKE_AUTH` exchange brings up
+/// (`STATE_V2_IKE_AUTH_CHILD_I0`, "ephemeral: initiator creating child
+/// from IKE exchange"). Its negotiation is its IKE SA's, which has its own
+/// events; pluto logs nothing of the placeholder when the exchange fails
+/// and deletes it with its IKE SA (lab 4.10 gateway: #361 to #384 while
+/// the peer was dead). So it starts and fails no negotiation of its own;
+/// it is reported once it is established, as any Child SA.
+fn is_ike_auth_placeholder(rec: &SaRecord) -> bool {
+    !rec.established
+        && rec.kind == SaKind::Child
+        && rec
+            .state
+            .as_deref()
+            .is_some_and(|s| s.contains("IKE_AUTH_CHILD"))
 }
 
 /// Seconds by which a timer a listing printed may be early against the
@@ -702,8 +787,11 @@ impl Tracker {
                     .filter(|(_, seen)| seen.kind() != SaKind::Ike),
             );
         for &(serial, ref seen) in ike_first {
+            if listing.shown_before_its_state(serial, seen, self.sas.contains(serial)) {
+                continue;
+            }
             self.max_serial = self.max_serial.max(serial);
-            let inventory = if seen.established() && seen.kind() == SaKind::Child {
+            let inventory = if listed_established(seen) && seen.kind() == SaKind::Child {
                 inventory_child
             } else {
                 inventory_ike
@@ -722,7 +810,7 @@ impl Tracker {
             });
             match known {
                 Some((was_established, moves)) => {
-                    let comes_up = !was_established && seen.established();
+                    let comes_up = !was_established && listed_established(seen);
                     if moves {
                         // A responder's SA moves to the connection that
                         // IKE_AUTH picked ("switched to ..." in pluto's log).
@@ -745,7 +833,7 @@ impl Tracker {
                     let rec = SaRecord::new(serial, seen, now);
                     self.tunnels.touch(&rec.tunnel);
                     self.sas.insert(rec);
-                    if seen.established() {
+                    if listed_established(seen) {
                         self.establish(&mut em, serial, seen, inventory, previous, &listing);
                     } else {
                         self.negotiation_started(&mut em, serial, &gone, inventory);
@@ -897,8 +985,21 @@ impl Tracker {
                 && rec
                     .expire_due_at
                     .is_some_and(|due| gone_at.is_some_and(|gone| due <= gone));
-            let reason = if ran_out { "expired" } else { "pluto-restart" };
-            self.end_sa(em, rec, reason, None);
+            // One a listed SA had replaced (IKEv1 keeps a replaced SA until
+            // it expires, or the shutdown deletes it) was replaced, as
+            // pluto's log says (gateway lab: ISAKMP SA #332, replaced by
+            // #587 13 s before the shutdown).
+            let replaced_by = rec.replaced_by.filter(|_| rec.established);
+            let reason = if replaced_by.is_some() {
+                "replaced"
+            } else if ran_out {
+                "expired"
+            } else if self.deleted_as_stale(&rec, gone_at) {
+                "deleted"
+            } else {
+                "pluto-restart"
+            };
+            self.end_sa(em, rec, reason, replaced_by);
         }
         self.held.clear();
         for key in self.tunnels.keys_where(|_, _| true) {
@@ -913,6 +1014,32 @@ impl Tracker {
         // The new run's start is known (empty): nothing after this is an inventory.
         self.listed.ike = true;
         self.listed.child = true;
+    }
+
+    /// Whether pluto deleted the IKEv2 Child SA `rec` at its `REKEY` time,
+    /// before the shutdown the first poll that found pluto gone (`gone_at`)
+    /// caught: a newer Child SA of its tunnel runs beside it and replaced
+    /// nothing (a revival pluto started beside it), and its last listing
+    /// gave it a `REKEY` time at or before `gone_at`. At that time pluto
+    /// rekeys no Child SA its connection has a newer one of: it deletes it
+    /// (4.10: `not rekey stale Child SA #548; as already got a newer #604`,
+    /// then `deleting established Child SA`; gateway lab, 0.3 s before
+    /// `Pluto is shutting down`).
+    fn deleted_as_stale(&self, rec: &SaRecord, gone_at: Option<i64>) -> bool {
+        let rekey_came = rec
+            .rekey_due_at
+            .is_some_and(|due| gone_at.is_some_and(|gone| due <= gone));
+        rekey_came
+            && rec.established
+            && rec.kind == SaKind::Child
+            && rec.ike_version == Some(IkeVersion::V2)
+            && rec.replaced_by.is_none()
+            && self.sas.of_tunnel(&rec.tunnel).any(|r| {
+                r.serial > rec.serial
+                    && r.kind == SaKind::Child
+                    && r.established
+                    && r.replaces.is_none()
+            })
     }
 
     /// An SA became established: a rekey if its tunnel already had an
@@ -946,6 +1073,9 @@ impl Tracker {
                 .or(older.last())
                 .map(|r| r.serial)
         };
+        if answers_peer_quick_mode(rec) {
+            replaces = None;
+        }
         if let Some(first) = replaces
             .and_then(|s| self.sas.get(s))
             .and_then(|sibling| self.collides_with(rec, sibling, em.now))
@@ -1162,6 +1292,9 @@ impl Tracker {
         let Some(rec) = self.sas.get(serial) else {
             return;
         };
+        if is_ike_auth_placeholder(rec) {
+            return;
+        }
         let (tunnel, kind) = (rec.tunnel.clone(), rec.kind);
         // The newest gone attempt of the same tunnel and kind.
         let retry_of = self
@@ -1237,6 +1370,7 @@ impl Tracker {
                     .of_tunnel(&rec.tunnel)
                     .filter(|r| r.serial > serial && r.established && r.kind == rec.kind)
                     .filter(|r| rec.replaces.is_none() || r.replaces != rec.replaces)
+                    .filter(|r| !new_ike_sa_after_teardown(r, now))
                     .filter(|r| listing.lists(r.serial))
                     .filter(|r| self.continues(r, &rec, listing, now))
                     .map(|r| r.serial)
@@ -1312,6 +1446,10 @@ impl Tracker {
 
     /// Report the end of an SA that was removed from the ledger.
     fn end_sa(&mut self, em: &mut Emitter, rec: SaRecord, reason: &str, replaced_by: Option<u64>) {
+        if is_ike_auth_placeholder(&rec) {
+            self.finished_without_event(em.generation, rec.serial);
+            return;
+        }
         let action = match (rec.established, rec.kind) {
             (false, _) => Action::NegotiationFailed,
             (true, SaKind::Ike) if matches!(reason, "replaced" | "expired") => Action::IkeSaExpired,

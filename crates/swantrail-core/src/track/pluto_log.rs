@@ -154,6 +154,7 @@ enum Said {
     AuthenticationFailed,
     Expired,
     Revival,
+    Stale,
 }
 
 /// One pluto run as its log shows it.
@@ -323,6 +324,7 @@ impl Tracker {
                         sa.said.push((Said::AuthenticationFailed, line()));
                     }
                     Happening::Expired => sa.said.push((Said::Expired, line())),
+                    Happening::StaleNotRekeyed => sa.said.push((Said::Stale, line())),
                     Happening::Revival => sa.said.push((Said::Revival, line())),
                     Happening::Deleting { notified, revival } => {
                         if *revival {
@@ -374,8 +376,13 @@ impl Tracker {
             .filter(|(_, r)| r.started_us.is_none_or(|t| t.div_euclid(1000) < cutoff_ms))
             .max_by_key(|(k, r)| (r.started_us.unwrap_or(i64::MIN), **k == current))
             .map_or(current, |(k, _)| *k);
+        // A run the log started after the one this generation is bound to
+        // is a restart the snapshots have not found yet (see
+        // `LinuxAuditState::shown_run`): it waits for its own generation.
+        let started = |k: &u32| state.runs.get(k).and_then(|r| r.started_us);
         match state.bound.get(&generation) {
             Some((k, _)) if *k == key => {}
+            Some((k, _)) if started(k) < started(&key) && state.runs.contains_key(k) => {}
             _ => {
                 state.bound.insert(generation, (key, anchor));
             }
@@ -642,6 +649,13 @@ fn cause_of(run: &LogRun, serial: u64) -> Option<(Cause, String, Option<u64>)> {
         };
         return Some((cause, line, None));
     }
+    // Deleted at its rekey time (so it was up, whether or not the log
+    // still holds its start) beside a newer SA of its connection that
+    // did not rekey it (a revival pluto started beside it): pluto's own
+    // delete, no lifetime running out (gateway lab, g04 #540 beside #614).
+    if let Some(line) = said(Said::Stale) {
+        return Some((Cause::LocalDelete, line, None));
+    }
     sa.up_us?;
     // A Child SA that went with its IKE SA ended for the IKE SA's reason.
     let parent = sa.parent.and_then(|p| run.sas.get(&p).map(|ps| (p, ps)));
@@ -679,7 +693,12 @@ fn cause_of(run: &LogRun, serial: u64) -> Option<(Cause, String, Option<u64>)> {
     if terminated || sa.notified == Some(true) {
         return Some((Cause::LocalDelete, deleting(), None));
     }
-    if said(Said::Revival).is_some() {
+    // IKEv2 says `expired` when a lifetime runs out (caught above): a
+    // revival scheduled without it follows the peer's Delete (4.10 logs
+    // only `received a Delete/Notify` of the connection after it; gateway
+    // lab: `sh1` IKE SA #197, deleted by east 11 s after a forced rekey),
+    // which the snapshots' `deleted` already says.
+    if sa.ikev1 && said(Said::Revival).is_some() {
         return Some((Cause::Expired, deleting(), None));
     }
     None

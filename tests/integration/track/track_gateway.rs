@@ -1,0 +1,565 @@
+//! The tracker's defects a busy-gateway lab run exposed (issue 26, the
+//! bundled `examples/lab-4.10-gateway/`), each pinned on the real listings
+//! (and, where the fusion is at stake, pluto's real audit records) of
+//! that run, trimmed to the ticks that matter in `tests/fixtures/lab-gateway-*/`.
+//! What each test expects is what west's pluto log says happened.
+
+use crate::support::{root, snapshot};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use swantrail::event::Event;
+use swantrail::source::replay::{self, AuditFeed, PlutoLogFeed, ReplayStep};
+use swantrail::track::{Tracker, TrackerConfig};
+
+fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+/// One tick of a fixture series: a listing (`--status`, or `--status`
+/// and `--trafficstatus` of the same poll, as a daemon polls), or a poll
+/// pluto did not answer.
+enum Tick<'a> {
+    Listing(i64, &'a str),
+    Listings(i64, Vec<String>),
+    Unreachable(i64),
+}
+
+/// The `--status` and `--trafficstatus` of the poll at `at`, as a daemon
+/// polling both sees them.
+fn both(at: i64) -> Tick<'static> {
+    Tick::Listings(
+        at,
+        vec![
+            format!("status-{at}.txt"),
+            format!("trafficstatus-{at}.txt"),
+        ],
+    )
+}
+
+/// What a fixture's listings are fused with, as a daemon's other sources
+/// (or `swantrail replay --audit-log` / `--pluto-log`) feed them.
+#[derive(Clone, Copy, PartialEq)]
+enum Fused {
+    No,
+    /// The fixture's `audit.log`.
+    LinuxAudit,
+    /// The fixture's `west-pluto.log`.
+    PlutoLog,
+}
+
+/// Feed the ticks to a fresh tracker, fused as `fused` says; all events.
+fn track(dir: &str, ticks: &[Tick<'_>], fused: Fused) -> Vec<Event> {
+    let mut tracker = Tracker::new(TrackerConfig::new("west"));
+    tracker.expect_linux_audit_records(fused != Fused::No);
+    let mut audit = (fused == Fused::LinuxAudit)
+        .then(|| AuditFeed::read(&fixture(dir).join("audit.log")).unwrap());
+    let first = ticks.iter().find_map(|t| match t {
+        Tick::Listing(at, _) | Tick::Listings(at, _) => Some(*at),
+        Tick::Unreachable(_) => None,
+    });
+    let mut log = (fused == Fused::PlutoLog).then(|| {
+        PlutoLogFeed::read(&fixture(dir).join("west-pluto.log"), first.unwrap_or(0)).unwrap()
+    });
+    let mut events = Vec::new();
+    for tick in ticks {
+        let at = match tick {
+            Tick::Unreachable(at) => {
+                events.extend(tracker.observe_unreachable(*at, "pluto is not running"));
+                continue;
+            }
+            Tick::Listing(at, _) | Tick::Listings(at, _) => *at,
+        };
+        if let Some(feed) = audit.as_mut() {
+            tracker.ingest_linux_audit_records(feed.until(at));
+        }
+        if let Some(feed) = log.as_mut() {
+            tracker.ingest_pluto_log(feed.until(at), None);
+        }
+        let snap = match tick {
+            Tick::Listing(_, file) => snapshot(&fixture(dir).join(file), at),
+            Tick::Listings(_, files) => replay::load_step(&ReplayStep {
+                taken_at: at,
+                files: files.iter().map(|f| fixture(dir).join(f)).collect(),
+            })
+            .unwrap(),
+            Tick::Unreachable(_) => continue,
+        };
+        events.extend(tracker.observe(&snap));
+    }
+    events.extend(tracker.release_held());
+    events
+}
+
+/// (action, reason, @timestamp) of every event about `serial`, in order.
+fn about(events: &[Event], serial: u64) -> Vec<(String, String, String)> {
+    events
+        .iter()
+        .filter(|e| {
+            e.libreswan
+                .sa
+                .as_ref()
+                .is_some_and(|sa| sa.serial == serial)
+        })
+        .map(|e| {
+            (
+                e.action().to_string(),
+                e.event.reason.clone().unwrap_or_default(),
+                e.timestamp.clone(),
+            )
+        })
+        .collect()
+}
+
+fn assert_one_content_per_id(events: &[Event]) {
+    let mut by_id: BTreeMap<&str, &Event> = BTreeMap::new();
+    for e in events {
+        if let Some(first) = by_id.insert(e.id(), e) {
+            panic!("event id {} twice:\n{first:?}\n{e:?}", e.id());
+        }
+    }
+}
+
+/// West's pluto restarted with `v2-deadpeer` #616 half-open: listed in
+/// `STATE_V2_PARENT_I1` at 07:11:29, deleted by the shutdown at
+/// 07:11:35.067 (pluto's log: `deleting state (STATE_V2_PARENT_I1) ...
+/// NOT sending notification`, after `Pluto is shutting down`), its failed
+/// start recorded at 07:11:35.059; the next listing is the new pluto's.
+fn restart_with_a_half_open_negotiation(fused: Fused) -> Vec<Event> {
+    track(
+        "lab-gateway-restart",
+        &[
+            Tick::Listing(1796627489, "status-1796627489.txt"),
+            Tick::Unreachable(1796627494),
+            Tick::Unreachable(1796627522),
+            Tick::Listing(1796627526, "status-1796627526.txt"),
+        ],
+        fused,
+    )
+}
+
+#[test]
+fn a_negotiation_ended_by_pluto_s_shutdown_is_one_event_at_its_record_s_time() {
+    let events = restart_with_a_half_open_negotiation(Fused::LinuxAudit);
+    assert_one_content_per_id(&events);
+    assert_eq!(
+        about(&events, 616)
+            .into_iter()
+            .filter(|(a, _, _)| a == "negotiation-failed")
+            .collect::<Vec<_>>(),
+        vec![(
+            "negotiation-failed".to_string(),
+            "pluto-restart".to_string(),
+            "2026-12-07T07:11:35.059Z".to_string()
+        )]
+    );
+}
+
+#[test]
+fn a_child_sa_pluto_deleted_as_stale_just_before_its_shutdown_was_deleted() {
+    // pluto's log, 07:11:33.38: `"g14" #548: not rekey stale Child SA
+    // #548; as already got a newer #604`, `deleting established Child
+    // SA`; 0.3 s later `Pluto is shutting down`, which deleted #604. The
+    // listing of 07:11:29 shows #548 with `REKEY in 3s` beside #604; the
+    // poll of 07:11:34 found pluto gone. The same for g03, g09, g12, g20
+    // and g11.
+    let events = restart_with_a_half_open_negotiation(Fused::No);
+    let end = |serial| -> Vec<(String, String)> {
+        about(&events, serial)
+            .into_iter()
+            .filter(|(a, _, _)| a.starts_with("child-sa-") && a != "child-sa-established")
+            .map(|(a, r, _)| (a, r))
+            .collect()
+    };
+    for serial in [548, 550, 553, 567, 577, 579] {
+        assert_eq!(
+            end(serial),
+            [("child-sa-deleted".to_string(), "deleted".to_string())],
+            "#{serial}"
+        );
+    }
+    assert_eq!(
+        end(604),
+        [("child-sa-deleted".to_string(), "pluto-restart".to_string())]
+    );
+}
+
+#[test]
+fn without_records_the_same_negotiation_ends_with_pluto_at_the_next_listing() {
+    let events = restart_with_a_half_open_negotiation(Fused::No);
+    assert_one_content_per_id(&events);
+    assert_eq!(
+        about(&events, 616)
+            .into_iter()
+            .filter(|(a, _, _)| a == "negotiation-failed")
+            .collect::<Vec<_>>(),
+        vec![(
+            "negotiation-failed".to_string(),
+            "pluto-restart".to_string(),
+            "2026-12-07T07:12:06Z".to_string()
+        )]
+    );
+}
+
+/// East's pluto dead and back: west's IKE SAs in `IKE_AUTH`, each beside
+/// its `STATE_V2_IKE_AUTH_CHILD_I0` placeholder (#360 to #384); four came
+/// up, the others went with their IKE SAs.
+fn placeholders_while_the_peer_is_dead(fused: Fused) -> Vec<Event> {
+    track(
+        "lab-gateway-peer-dead",
+        &[
+            Tick::Listing(1796627350, "status-1796627350.txt"),
+            Tick::Listing(1796627354, "status-1796627354.txt"),
+            Tick::Listing(1796627369, "status-1796627369.txt"),
+            Tick::Listing(1796627375, "status-1796627375.txt"),
+        ],
+        fused,
+    )
+}
+
+#[test]
+fn an_ike_auth_placeholder_starts_and_fails_no_negotiation_of_its_own() {
+    let events = placeholders_while_the_peer_is_dead(Fused::No);
+    let never_logged = (361..=368).chain(373..=384);
+    for serial in never_logged {
+        assert_eq!(about(&events, serial), vec![], "#{serial}");
+    }
+    // Their IKE SAs' negotiations have their own events: g03's IKE SA #341
+    // timed out in IKE_AUTH (pluto: `deleting state (STATE_V2_PARENT_I2)`),
+    // and pluto retried at once.
+    assert!(
+        about(&events, 341)
+            .iter()
+            .any(|(a, r, _)| a == "negotiation-failed" && r == "retried"),
+        "{:?}",
+        about(&events, 341)
+    );
+    // A placeholder that came up is a Child SA like any other (pluto:
+    // `"g01" #369: initiator established Child SA using #344`).
+    for serial in 369..=372 {
+        assert_eq!(
+            about(&events, serial)
+                .into_iter()
+                .map(|(a, _, _)| a)
+                .filter(|a| !a.starts_with("tunnel-"))
+                .collect::<Vec<_>>(),
+            vec!["child-sa-established".to_string()],
+            "#{serial}"
+        );
+    }
+}
+
+#[test]
+fn the_failed_start_pluto_records_for_a_placeholder_reports_nothing_either() {
+    // pluto writes `op=start ... satype=ipsec-policy ... res=failed` for
+    // each placeholder when its IKE SA fails (`audit.log`: #366 at
+    // 07:09:30.078, a second after the last listing that showed it).
+    let records =
+        std::fs::read_to_string(fixture("lab-gateway-peer-dead").join("audit.log")).unwrap();
+    assert!(records.contains("connstate=366, satype=ipsec-policy"));
+    let events = placeholders_while_the_peer_is_dead(Fused::LinuxAudit);
+    for serial in (361..=368).chain(373..=384) {
+        assert_eq!(about(&events, serial), vec![], "#{serial}");
+    }
+}
+
+#[test]
+fn a_quick_mode_reply_never_confirmed_is_a_failed_negotiation() {
+    let events = track(
+        "lab-gateway-quick-r1",
+        &[
+            Tick::Listing(1796627399, "status-1796627399.txt"),
+            Tick::Listing(1796627404, "status-1796627404.txt"),
+            Tick::Listing(1796627414, "status-1796627414.txt"),
+            Tick::Listing(1796627419, "status-1796627419.txt"),
+            Tick::Listing(1796627424, "status-1796627424.txt"),
+        ],
+        Fused::No,
+    );
+    // pluto: `deleting state (STATE_QUICK_R1)` after `15 second timeout
+    // exceeded`, no `IPsec SA established`.
+    for (serial, started, failed) in [(464, 1796627404, 1796627419), (466, 1796627414, 1796627424)]
+    {
+        let of: Vec<(String, String)> = about(&events, serial)
+            .into_iter()
+            .filter(|(a, _, _)| !a.starts_with("tunnel-"))
+            .map(|(a, _, at)| (a, at))
+            .collect();
+        let at = |t: i64| {
+            time::OffsetDateTime::from_unix_timestamp(t)
+                .unwrap()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        assert_eq!(
+            of,
+            vec![
+                ("negotiation-started".to_string(), at(started)),
+                ("negotiation-failed".to_string(), at(failed)),
+            ],
+            "#{serial}"
+        );
+    }
+}
+
+#[test]
+fn an_sa_only_the_trafficstatus_of_a_poll_shows_is_judged_by_its_state_at_the_next() {
+    // The poll of 07:09:59: pluto answered `--status` before east's Quick
+    // Mode reached it and `--trafficstatus` 0.6 s into it (`add_time=
+    // 1796627400`): #464 is only in the second. Its state (`STATE_QUICK_R1`)
+    // comes with the next poll, and pluto never established it.
+    let events = track(
+        "lab-gateway-quick-r1",
+        &[1796627399, 1796627404, 1796627414, 1796627419, 1796627424].map(both),
+        Fused::No,
+    );
+    let of: Vec<String> = about(&events, 464)
+        .into_iter()
+        .map(|(a, _, _)| a)
+        .filter(|a| !a.starts_with("tunnel-"))
+        .collect();
+    assert_eq!(of, ["negotiation-started", "negotiation-failed"]);
+}
+
+#[test]
+fn a_quick_mode_west_answered_replaces_nothing() {
+    // pluto's log: `"v1b" #583: responding to Quick Mode proposal` and
+    // `IPsec SA established` at 07:11:16, beside #520, which expired at
+    // 07:11:30 (`aged 59.2s`); `"v1a" #586` the same at 07:11:21 beside
+    // #559. No `to replace`: pluto replaces only with Quick Modes it starts.
+    let ticks = [1796627474, 1796627479, 1796627484].map(both);
+    let events = track("lab-gateway-v1-responder", &ticks, Fused::No);
+    let starts = |serial| -> Vec<(String, Option<u64>)> {
+        events
+            .iter()
+            .filter(|e| {
+                e.libreswan
+                    .sa
+                    .as_ref()
+                    .is_some_and(|sa| sa.serial == serial)
+            })
+            .filter(|e| e.action().starts_with("child-sa-"))
+            .filter(|e| e.event.reason.as_deref() != Some("observed-at-start"))
+            .map(|e| {
+                (
+                    e.action().to_string(),
+                    e.libreswan.sa.as_ref().and_then(|sa| sa.replaces),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(starts(583), [("child-sa-established".to_string(), None)]);
+    assert_eq!(starts(586), [("child-sa-established".to_string(), None)]);
+    assert_eq!(starts(520), []);
+    assert_eq!(starts(559), []);
+}
+
+/// East deleted the IKE SA `sh1`..`sh3` share (#197, 11 s after a forced
+/// rekey of #2) and its three Child SAs; west brought `sh1` up anew as
+/// #212. pluto's log: `"sh1" #197: deleting state
+/// (STATE_V2_ESTABLISHED_IKE_SA) aged 11.683255s and NOT sending
+/// notification`, `deleting IKE SA but connection is supposed to remain
+/// up; schedule EVENT_REVIVE_CONNS`, then `"sh1": initiating connection
+/// ... which received a Delete/Notify but must remain up`; no `expired`.
+fn ike_sa_deleted_by_the_peer(fused: Fused) -> Vec<Event> {
+    track(
+        "lab-gateway-sh-delete",
+        &[1796627219, 1796627224, 1796627229, 1796627234]
+            .map(|at| Tick::Listings(at, vec![format!("status-{at}.txt")])),
+        fused,
+    )
+}
+
+#[test]
+fn an_ike_sa_the_peer_deleted_with_its_child_sas_is_deleted_not_replaced_by_the_next() {
+    for fused in [Fused::No, Fused::PlutoLog] {
+        let events = ike_sa_deleted_by_the_peer(fused);
+        let of = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
+            events
+                .iter()
+                .filter(|e| {
+                    e.libreswan
+                        .sa
+                        .as_ref()
+                        .is_some_and(|sa| sa.serial == serial)
+                })
+                .filter(|e| e.action().starts_with("ike-sa-"))
+                .filter(|e| e.event.reason.as_deref() != Some("observed-at-start"))
+                .map(|e| {
+                    let sa = e.libreswan.sa.as_ref();
+                    (
+                        e.action().to_string(),
+                        e.event.reason.clone().unwrap_or_default(),
+                        sa.and_then(|sa| sa.replaces),
+                        sa.and_then(|sa| sa.replaced_by),
+                    )
+                })
+                .collect()
+        };
+        let ended: Vec<_> = of(197).into_iter().skip(1).collect();
+        assert_eq!(
+            ended,
+            [(
+                "ike-sa-deleted".to_string(),
+                "deleted".to_string(),
+                None,
+                None
+            )],
+            "{}",
+            if fused == Fused::No {
+                "snapshots"
+            } else {
+                "with pluto's log"
+            }
+        );
+        assert_eq!(
+            of(212),
+            [("ike-sa-established".to_string(), String::new(), None, None)]
+        );
+    }
+}
+
+#[test]
+fn a_restarted_pluto_that_lists_nothing_yet_does_not_take_the_old_run_s_ids() {
+    // pluto's log: `Starting Pluto ... pid:10000` at 07:12:07.2; the
+    // listings of 07:12:06 and 07:12:09 show no SA (pluto still loading);
+    // g01's #1 and #2 are established at 07:12:11.5 and 07:12:13.2, and
+    // listed with g02's #3 and #4 at 07:12:14. A replay of the dumps alone
+    // (no failed poll between) finds the restart only there: the new run's
+    // SAs are its own, reported once each, never under the old run.
+    let events = track(
+        "lab-gateway-restart",
+        &[1796627489, 1796627526, 1796627529, 1796627534]
+            .map(|at| Tick::Listings(at, vec![format!("status-{at}.txt")])),
+        Fused::PlutoLog,
+    );
+    let restarted = events
+        .iter()
+        .position(|e| e.action() == "pluto-restarted")
+        .expect("the restart is found");
+    let mut starts: Vec<(u64, u64, String)> = events
+        .iter()
+        .filter(|e| e.action().ends_with("-established"))
+        .filter_map(|e| {
+            let sa = e.libreswan.sa.as_ref().filter(|sa| sa.serial <= 4)?;
+            Some((
+                sa.serial,
+                e.libreswan.pluto.generation,
+                e.action().to_string(),
+            ))
+        })
+        .collect();
+    starts.sort();
+    assert_eq!(
+        starts,
+        [
+            (1, 1, "ike-sa-established".to_string()),
+            (2, 1, "child-sa-established".to_string()),
+            (3, 1, "ike-sa-established".to_string()),
+            (4, 1, "child-sa-established".to_string()),
+        ]
+    );
+    assert!(
+        events[..restarted]
+            .iter()
+            .all(|e| e.libreswan.sa.as_ref().is_none_or(|sa| sa.serial > 4))
+    );
+}
+
+#[test]
+fn an_isakmp_sa_replaced_before_a_restart_ends_replaced() {
+    // pluto's log: `"v1a" #587: IKE SA established` at 07:11:22.89 (its
+    // Main Mode started `to replace #332`); #332 listed beside it on its
+    // EXPIRE timer until the shutdown deleted both at 07:11:37.98.
+    let events = track(
+        "lab-gateway-restart",
+        &[
+            Tick::Listing(1796627479, "status-1796627479.txt"),
+            Tick::Listing(1796627484, "status-1796627484.txt"),
+            Tick::Listing(1796627489, "status-1796627489.txt"),
+            Tick::Unreachable(1796627494),
+            Tick::Unreachable(1796627522),
+            Tick::Listing(1796627526, "status-1796627526.txt"),
+        ],
+        Fused::No,
+    );
+    let ends: Vec<(String, String, Option<u64>)> = events
+        .iter()
+        .filter(|e| e.libreswan.sa.as_ref().is_some_and(|sa| sa.serial == 332))
+        .filter(|e| e.action().starts_with("ike-sa-") && e.action() != "ike-sa-established")
+        .map(|e| {
+            (
+                e.action().to_string(),
+                e.event.reason.clone().unwrap_or_default(),
+                e.libreswan.sa.as_ref().and_then(|sa| sa.replaced_by),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ends,
+        [(
+            "ike-sa-expired".to_string(),
+            "replaced".to_string(),
+            Some(587)
+        )]
+    );
+}
+
+#[test]
+fn with_pluto_s_log_a_child_sa_deleted_as_stale_is_deleted_not_replaced() {
+    // pluto's log: `"g04" #614: initiator established Child SA using #535`
+    // (07:11:26.25, a revival beside #540, no rekey), then `"g04" #540:
+    // not rekey stale Child SA #540; as already got a newer #614` and its
+    // delete at 07:11:29.31. The listings alone cannot tell this from a
+    // forced rekey (docs/events.md); the log can.
+    let events = track(
+        "lab-gateway-restart",
+        &[1796627479, 1796627484, 1796627489]
+            .map(|at| Tick::Listings(at, vec![format!("status-{at}.txt")])),
+        Fused::PlutoLog,
+    );
+    let child = |serial| -> Vec<(String, String, Option<u64>, Option<u64>, Option<String>)> {
+        events
+            .iter()
+            .filter(|e| {
+                e.libreswan
+                    .sa
+                    .as_ref()
+                    .is_some_and(|sa| sa.serial == serial)
+            })
+            .filter(|e| e.action().starts_with("child-sa-"))
+            .filter(|e| e.event.reason.as_deref() != Some("observed-at-start"))
+            .map(|e| {
+                let sa = e.libreswan.sa.as_ref();
+                (
+                    e.action().to_string(),
+                    e.event.reason.clone().unwrap_or_default(),
+                    sa.and_then(|sa| sa.replaces),
+                    sa.and_then(|sa| sa.replaced_by),
+                    e.libreswan.end.as_ref().map(|end| end.cause.clone()),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        child(540),
+        [(
+            "child-sa-deleted".to_string(),
+            "deleted".to_string(),
+            None,
+            None,
+            Some("local-delete".to_string())
+        )]
+    );
+    assert_eq!(
+        child(614),
+        [(
+            "child-sa-established".to_string(),
+            String::new(),
+            None,
+            None,
+            None
+        )]
+    );
+}
