@@ -93,7 +93,9 @@ pub enum Happening {
     /// to remain up; revival attempt 1 ...`, 4.x `schedule EVENT_REVIVE_CONNS`).
     Revival,
     /// An administrator took the connection down (`"c": terminating SAs
-    /// using this connection`, after `whack --down`/`--delete`).
+    /// using this connection`, after `whack --down`/`--delete`) or deleted
+    /// one of its SAs (`"c" #5: received whack to delete ...`, after
+    /// `whack --deletestate`).
     Terminating,
     /// pluto deleted it: the last line of the SA (`deleting state (...)`,
     /// `deleting IKE SA ...`, `deleting established Child SA ...`, and a
@@ -416,6 +418,10 @@ fn about_sa(text: &str) -> Option<Happening> {
     if text.contains("second timeout exceeded") {
         return Some(Happening::Timeout);
     }
+    // `whack --deletestate`: an administrator deleted this SA.
+    if text.starts_with("received whack to delete") {
+        return Some(Happening::Terminating);
+    }
     if text.starts_with("not rekey stale") {
         return Some(Happening::StaleNotRekeyed);
     }
@@ -696,6 +702,12 @@ mod tests {
         );
         assert_eq!(
             what("\"v2-short\": terminating SAs using this connection"),
+            Some(Happening::Terminating)
+        );
+        assert_eq!(
+            what(
+                "\"lchild\" #67: received whack to delete IKEv2 state #67 STATE_V2_ESTABLISHED_CHILD_SA"
+            ),
             Some(Happening::Terminating)
         );
         assert_eq!(
