@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use common::cpu;
 use http_receiver::{Protocol, Receiver};
 use swantrail::config::{FullPolicy, RetrySettings, SpoolSettings};
-use swantrail::sink::Delivery;
 use swantrail::sink::http::client::{Auth, ClientSettings, TlsSettings};
 use swantrail::sink::http::{Compression, HttpSink, HttpSinkConfig, Mode, elasticsearch};
+use swantrail::sink::{Delivery, Encoding};
 
 const EVENTS: u32 = 200_000;
 
@@ -76,6 +76,7 @@ async fn run(label: &str, protocol: Protocol, mode: Mode, compression: Compressi
         url: receiver.url().parse().expect("url"),
         mode,
         compression,
+        encoding: Encoding::Ecs,
         auth: Auth::None,
         client: ClientSettings {
             tls: TlsSettings {

@@ -527,9 +527,11 @@ fn negotiating(text: &str) -> Option<Happening> {
     let replaces = serial_after(text, "to replace Child SA #")
         .or_else(|| serial_after(text, "to replace IKE SA #"))
         .or_else(|| {
-            text.contains("establishing")
-                .then_some(None)
-                .unwrap_or_else(|| serial_after(text, "to replace #"))
+            if text.contains("establishing") {
+                None
+            } else {
+                serial_after(text, "to replace #")
+            }
         });
     let kind = if text.starts_with("initiating Quick Mode")
         || text.starts_with("responding to Quick Mode")

@@ -243,7 +243,9 @@ fn the_ocsf_schema_rejects_an_event_that_breaks_it() {
     let pairs = paired(&LABS[0]);
     let (_, good) = of_action(&pairs, "tunnel-down")[0];
     assert!(validator.is_valid(good), "{good}");
-    let broken: [(&str, fn(&mut Value)); 5] = [
+    /// What a breakage is, and how it breaks an event.
+    type Breakage = (&'static str, fn(&mut Value));
+    let broken: [Breakage; 5] = [
         ("an activity Tunnel Activity has not", |v| {
             v["activity_id"] = json!(7)
         }),

@@ -649,9 +649,7 @@ fn cause_of(run: &LogRun, serial: u64) -> Option<(Cause, String, Option<u64>)> {
     if let Some(line) = said(Said::Stale) {
         return Some((Cause::LocalDelete, line, None));
     }
-    if sa.up_us.is_none() {
-        return None;
-    }
+    sa.up_us?;
     // A Child SA that went with its IKE SA ended for the IKE SA's reason.
     let parent = sa.parent.and_then(|p| run.sas.get(&p).map(|ps| (p, ps)));
     let parent_went = parent.is_some_and(|(_, ps)| {
