@@ -76,6 +76,7 @@ async fn run(label: &str, protocol: Protocol, mode: Mode, compression: Compressi
         url: receiver.url().parse().expect("url"),
         mode,
         compression,
+        encoding: Encoding::Ecs,
         auth: Auth::None,
         client: ClientSettings {
             tls: TlsSettings {

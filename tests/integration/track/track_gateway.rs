@@ -519,7 +519,9 @@ fn with_pluto_s_log_a_child_sa_deleted_as_stale_is_deleted_not_replaced() {
             .map(|at| Tick::Listings(at, vec![format!("status-{at}.txt")])),
         Fused::PlutoLog,
     );
-    let child = |serial| -> Vec<(String, String, Option<u64>, Option<u64>, Option<String>)> {
+    /// (action, reason, replaces, replaced_by, end cause) of a Child SA event.
+    type ChildEvent = (String, String, Option<u64>, Option<u64>, Option<String>);
+    let child = |serial| -> Vec<ChildEvent> {
         events
             .iter()
             .filter(|e| {
