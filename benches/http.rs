@@ -96,7 +96,6 @@ async fn run(label: &str, protocol: Protocol, mode: Mode, compression: Compressi
             batch_max_wait: Duration::from_millis(5),
         },
         retry: RetrySettings::default(),
-        encoding: Encoding::Ecs,
     };
     let delivery = Delivery::builder(state.path())
         .add_sink(

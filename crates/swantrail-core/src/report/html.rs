@@ -480,6 +480,21 @@ fn esc(s: &str) -> String {
     out
 }
 
+/// The end reasons cell: the reasons, and when pluto's log was fused the
+/// causes of the outages in its words after them.
+fn reasons_and_causes(
+    reasons: &[String],
+    causes: &std::collections::BTreeMap<String, u64>,
+) -> String {
+    let mut cell = reasons.join(", ");
+    if !causes.is_empty() {
+        cell.push_str(" (by cause: ");
+        cell.push_str(&super::tally(causes).join(", "));
+        cell.push(')');
+    }
+    cell
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,19 +514,4 @@ mod tests {
         assert!(t.iter().all(|(s, _)| *s >= 1795857662 && *s <= 1795857957));
         assert_eq!(t[0].1, "11-28 09:22");
     }
-}
-
-/// The end reasons cell: the reasons, and when pluto's log was fused the
-/// causes of the outages in its words after them.
-fn reasons_and_causes(
-    reasons: &[String],
-    causes: &std::collections::BTreeMap<String, u64>,
-) -> String {
-    let mut cell = reasons.join(", ");
-    if !causes.is_empty() {
-        cell.push_str(" (by cause: ");
-        cell.push_str(&super::tally(causes).join(", "));
-        cell.push(')');
-    }
-    cell
 }
