@@ -59,8 +59,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use support::pluto_log::{
-    Listing, judge, judge_audited, judge_polled, ratio, read_history, read_listings, read_log,
-    recorded_serials, timing,
+    History, Listing, Timing, judge, judge_audited, judge_polled, ratio, read_history,
+    read_listings, read_log, recorded_serials, timing,
 };
 
 /// The daemons that watched west: `--status` plus `--trafficstatus`, and
@@ -489,6 +489,26 @@ fn every_event_matches_the_schema() {
     }
 }
 
+/// How many of a daemon's events lie within `tolerance_us` of pluto's
+/// log line, printed as an `e2e score` line with the ones that do not.
+fn timed(daemon: &str, history: &History, events: &[Value], tolerance_us: i64) -> Timing {
+    let t = timing(history, events, tolerance_us);
+    println!(
+        "e2e score libreswan {}{} {daemon}: timestamps within {} s of pluto's log {:.1}% ({}/{}), worst {:.3} s",
+        version(),
+        scenario_label(),
+        tolerance_us as f64 / 1e6,
+        100.0 * ratio(t.within, t.checked),
+        t.within,
+        t.checked,
+        t.worst_us as f64 / 1e6,
+    );
+    for o in &t.off {
+        println!("  {daemon} late or early: {o}");
+    }
+    t
+}
+
 #[test]
 #[ignore = "needs the output of e2e/lab.sh in SWANTRAIL_E2E_OUT"]
 fn recall_precision_and_end_reasons_against_pluto_log() {
@@ -564,19 +584,7 @@ fn recall_precision_and_end_reasons_against_pluto_log() {
         }
         if daemon == WEST_LOG {
             // Every transition, why it happened, and when to the second.
-            let t = timing(&history, &events, 1_000_000);
-            println!(
-                "e2e score libreswan {}{} {daemon}: timestamps within 1 s of pluto's log {:.1}% ({}/{}), worst {:.3} s",
-                version(),
-                scenario_label(),
-                100.0 * ratio(t.within, t.checked),
-                t.within,
-                t.checked,
-                t.worst_us as f64 / 1e6,
-            );
-            for o in &t.off {
-                println!("  {daemon} late or early: {o}");
-            }
+            let t = timed(daemon, &history, &events, 1_000_000);
             if score.found < score.judged
                 || score.right < score.reported
                 || score.ends_right < score.ends
@@ -589,19 +597,7 @@ fn recall_precision_and_end_reasons_against_pluto_log() {
         }
         if daemon == WEST_AUDIT {
             // Every SA, however short, at the moment pluto logged it.
-            let t = timing(&history, &events, 500_000);
-            println!(
-                "e2e score libreswan {}{} {daemon}: timestamps within 0.5 s of pluto's log {:.1}% ({}/{}), worst {:.3} s",
-                version(),
-                scenario_label(),
-                100.0 * ratio(t.within, t.checked),
-                t.within,
-                t.checked,
-                t.worst_us as f64 / 1e6,
-            );
-            for o in &t.off {
-                println!("  {daemon} late or early: {o}");
-            }
+            let t = timed(daemon, &history, &events, 500_000);
             // On the gateway, with hundreds of SAs and a collision, audit
             // records are not written for every path pluto takes (an IKE SA
             // a pluto restart or a crossed exchange ends): there the audit
