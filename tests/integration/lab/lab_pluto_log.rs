@@ -147,17 +147,8 @@ fn scores_against_pluto_log() {
         let first = replay::plan(&[run.join("series")]).unwrap()[0].taken_at;
         let score = judge(&history, &replay_run(&run), 12, first.rem_euclid(86_400));
         eprintln!(
-            "{}: recall {:.3} ({}/{}) precision {:.3} ({}/{}) end reasons {:.3} ({}/{}); missed {:#?}; false {:#?}; wrong {:#?}",
+            "{}: {score}; missed {:#?}; false {:#?}; wrong {:#?}",
             run.display(),
-            score.recall(),
-            score.found,
-            score.judged,
-            score.precision(),
-            score.right,
-            score.reported,
-            score.end_reasons(),
-            score.ends_right,
-            score.ends,
             score.missed,
             score.false_reports,
             score.wrong_reasons

@@ -65,17 +65,8 @@ fn every_lab_run_scores_full_marks_with_pluto_s_log() {
         let score = judge(&history, &events, 0, series_start(&run));
         let time = timing(&history, &events, 1_000_000);
         eprintln!(
-            "{}: recall {:.3} ({}/{}) precision {:.3} ({}/{}) end reasons {:.3} ({}/{}); within 1 s {}/{} (worst {:.3} s)",
+            "{}: {score}; within 1 s {}/{} (worst {:.3} s)",
             run.display(),
-            score.recall(),
-            score.found,
-            score.judged,
-            score.precision(),
-            score.right,
-            score.reported,
-            score.end_reasons(),
-            score.ends_right,
-            score.ends,
             time.within,
             time.checked,
             time.worst_us as f64 / 1e6,

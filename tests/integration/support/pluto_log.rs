@@ -547,6 +547,25 @@ impl Score {
     }
 }
 
+/// The three figures with their counts, as the tests print them.
+impl std::fmt::Display for Score {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "recall {:.3} ({}/{}) precision {:.3} ({}/{}) end reasons {:.3} ({}/{})",
+            self.recall(),
+            self.found,
+            self.judged,
+            self.precision(),
+            self.right,
+            self.reported,
+            self.end_reasons(),
+            self.ends_right,
+            self.ends,
+        )
+    }
+}
+
 /// `a` out of `b`, as a fraction; nothing out of nothing is all of it.
 pub fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 { 1.0 } else { a as f64 / b as f64 }
