@@ -71,6 +71,22 @@ fn stamp(us: i64) -> String {
     )
 }
 
+/// The events judged against west's pluto log from the lab's start, as
+/// `replay --pluto-log` is: every transition reported, nothing else, every
+/// end with pluto's reason.
+fn full_marks(label: &str, lab: &Lab, events: &[serde_json::Value]) {
+    let history = read_history(Path::new(&format!("{LAB}/west-pluto.log")));
+    let score = judge(&history, events, 0, lab.starts_at);
+    eprintln!("{label}: {score}");
+    assert!(
+        score.recall() == 1.0 && score.precision() == 1.0 && score.end_reasons() == 1.0,
+        "missed {:#?}; false {:#?}; wrong {:#?}",
+        score.missed,
+        score.false_reports,
+        score.wrong_reasons
+    );
+}
+
 fn lab() -> Lab {
     let mut series: Vec<(i64, PathBuf)> = fs::read_dir(format!("{LAB}/series"))
         .unwrap()
@@ -320,19 +336,12 @@ fn the_log_is_fused_across_rotations_and_a_pluto_restart_and_a_sigkill_misses_an
     let events: Vec<serde_json::Value> = reference.iter().map(|l| parse_event(l)).collect();
 
     // Fused as `replay --pluto-log` fuses it: pluto's log is the truth.
+    full_marks("daemon pluto-log", &lab, &events);
     let history = read_history(Path::new(&format!("{LAB}/west-pluto.log")));
-    let score = judge(&history, &events, 0, lab.starts_at);
     let time = timing(&history, &events, 1_000_000);
     eprintln!(
-        "daemon pluto-log: {score}; within 1 s {}/{}",
-        time.within, time.checked,
-    );
-    assert!(
-        score.recall() == 1.0 && score.precision() == 1.0 && score.end_reasons() == 1.0,
-        "missed {:#?}; false {:#?}; wrong {:#?}",
-        score.missed,
-        score.false_reports,
-        score.wrong_reasons
+        "daemon pluto-log: within 1 s {}/{}",
+        time.within, time.checked
     );
     // Not held to the second: a file source is not polled, so its events
     // are not held for a log line that comes after the dump (a command
@@ -421,16 +430,7 @@ fn a_source_added_to_a_running_pluto_starts_at_the_log_s_end_and_fuses_what_foll
         .iter()
         .map(|l| parse_event(l))
         .collect();
-    let history = read_history(Path::new(&format!("{LAB}/west-pluto.log")));
-    let score = judge(&history, &events, 0, lab.starts_at);
-    eprintln!("started at the end: {score}",);
-    assert!(
-        score.recall() == 1.0 && score.precision() == 1.0 && score.end_reasons() == 1.0,
-        "missed {:#?}; false {:#?}; wrong {:#?}",
-        score.missed,
-        score.false_reports,
-        score.wrong_reasons
-    );
+    full_marks("started at the end", &lab, &events);
     let cited: Vec<&str> = events
         .iter()
         .filter_map(|e| e["libreswan"]["end"]["log"].as_str())
@@ -666,16 +666,7 @@ fn the_journal_is_fused_from_its_newest_entry_and_a_restart_resumes_after_the_sa
     let reference_dir = tempfile::tempdir().unwrap();
     let (reference, _) = journal_run(reference_dir.path(), &lab, &BTreeMap::new());
     let events: Vec<serde_json::Value> = reference.iter().map(|l| parse_event(l)).collect();
-    let history = read_history(Path::new(&format!("{LAB}/west-pluto.log")));
-    let score = judge(&history, &events, 0, lab.starts_at);
-    eprintln!("journal: {score}",);
-    assert!(
-        score.recall() == 1.0 && score.precision() == 1.0 && score.end_reasons() == 1.0,
-        "missed {:#?}; false {:#?}; wrong {:#?}",
-        score.missed,
-        score.false_reports,
-        score.wrong_reasons
-    );
+    full_marks("journal", &lab, &events);
     assert!(
         events
             .iter()
