@@ -112,6 +112,22 @@ fn about(events: &[Event], serial: u64) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The events of `serial` whose action starts with `kind` (`ike-sa-`,
+/// `child-sa-`), but for the start-up inventory's: what the tracker
+/// decided happened to it.
+fn changes<'a>(events: &'a [Event], serial: u64, kind: &'a str) -> impl Iterator<Item = &'a Event> {
+    events
+        .iter()
+        .filter(move |e| {
+            e.libreswan
+                .sa
+                .as_ref()
+                .is_some_and(|sa| sa.serial == serial)
+        })
+        .filter(move |e| e.action().starts_with(kind))
+        .filter(|e| e.event.reason.as_deref() != Some("observed-at-start"))
+}
+
 fn assert_one_content_per_id(events: &[Event]) {
     let mut by_id: BTreeMap<&str, &Event> = BTreeMap::new();
     for e in events {
@@ -331,16 +347,7 @@ fn a_quick_mode_west_answered_replaces_nothing() {
     let ticks = [1796627474, 1796627479, 1796627484].map(both);
     let events = track("lab-gateway-v1-responder", &ticks, Fused::No);
     let starts = |serial| -> Vec<(String, Option<u64>)> {
-        events
-            .iter()
-            .filter(|e| {
-                e.libreswan
-                    .sa
-                    .as_ref()
-                    .is_some_and(|sa| sa.serial == serial)
-            })
-            .filter(|e| e.action().starts_with("child-sa-"))
-            .filter(|e| e.event.reason.as_deref() != Some("observed-at-start"))
+        changes(&events, serial, "child-sa-")
             .map(|e| {
                 (
                     e.action().to_string(),
@@ -376,16 +383,7 @@ fn an_ike_sa_the_peer_deleted_with_its_child_sas_is_deleted_not_replaced_by_the_
     for fused in [Fused::No, Fused::PlutoLog] {
         let events = ike_sa_deleted_by_the_peer(fused);
         let of = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
-            events
-                .iter()
-                .filter(|e| {
-                    e.libreswan
-                        .sa
-                        .as_ref()
-                        .is_some_and(|sa| sa.serial == serial)
-                })
-                .filter(|e| e.action().starts_with("ike-sa-"))
-                .filter(|e| e.event.reason.as_deref() != Some("observed-at-start"))
+            changes(&events, serial, "ike-sa-")
                 .map(|e| {
                     let sa = e.libreswan.sa.as_ref();
                     (
@@ -522,16 +520,7 @@ fn with_pluto_s_log_a_child_sa_deleted_as_stale_is_deleted_not_replaced() {
     /// (action, reason, replaces, replaced_by, end cause) of a Child SA event.
     type ChildEvent = (String, String, Option<u64>, Option<u64>, Option<String>);
     let child = |serial| -> Vec<ChildEvent> {
-        events
-            .iter()
-            .filter(|e| {
-                e.libreswan
-                    .sa
-                    .as_ref()
-                    .is_some_and(|sa| sa.serial == serial)
-            })
-            .filter(|e| e.action().starts_with("child-sa-"))
-            .filter(|e| e.event.reason.as_deref() != Some("observed-at-start"))
+        changes(&events, serial, "child-sa-")
             .map(|e| {
                 let sa = e.libreswan.sa.as_ref();
                 (
