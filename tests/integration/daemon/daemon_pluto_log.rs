@@ -88,16 +88,7 @@ fn full_marks(label: &str, lab: &Lab, events: &[serde_json::Value]) {
 }
 
 fn lab() -> Lab {
-    let mut series: Vec<(i64, PathBuf)> = fs::read_dir(format!("{LAB}/series"))
-        .unwrap()
-        .filter_map(|e| {
-            let path = e.unwrap().path();
-            let name = path.file_name()?.to_str()?.to_string();
-            let epoch = name.strip_prefix("status-")?.strip_suffix(".txt")?;
-            Some((epoch.parse().ok()?, path))
-        })
-        .collect();
-    series.sort();
+    let series = series_in(&Path::new(LAB).join("series"));
     let first = series[0].0;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -279,7 +279,13 @@ pub fn action(line: &str) -> String {
 
 /// The lab series as (epoch, path), oldest first.
 pub fn lab_series() -> Vec<(i64, PathBuf)> {
-    let mut dumps: Vec<(i64, PathBuf)> = fs::read_dir(SERIES)
+    series_in(Path::new(SERIES))
+}
+
+/// The `status-<epoch>.txt` dumps of a series directory as (epoch, path),
+/// oldest first.
+pub fn series_in(dir: &Path) -> Vec<(i64, PathBuf)> {
+    let mut dumps: Vec<(i64, PathBuf)> = fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| {
             let path = e.unwrap().path();

@@ -300,7 +300,7 @@ impl Tracker {
                                 replaces.or(sa.replacing.filter(|_| up_before == Some(true)));
                             sa.parent = parent.or(sa.parent);
                             audit.push(record(
-                                r,
+                                r.at_us,
                                 key,
                                 conn,
                                 serial,
@@ -340,7 +340,7 @@ impl Tracker {
                                 _ => (sa.negotiating.unwrap_or(SaKind::Ike), Op::Failed),
                             };
                             let version = if sa.ikev1 { 1 } else { 2 };
-                            audit.push(record(r, key, conn, serial, kind, op, version, None));
+                            audit.push(record(r.at_us, key, conn, serial, kind, op, version, None));
                         }
                     }
                     Happening::PlutoStarted { .. }
@@ -502,10 +502,11 @@ impl Tracker {
     }
 }
 
-/// The audit record pluto would have written for what a line says.
+/// The audit record pluto would have written for what a line says, at
+/// `at_us`.
 #[allow(clippy::too_many_arguments)]
 fn record(
-    r: &PlutoLogRecord,
+    at_us: i64,
     key: u32,
     conn: &str,
     serial: u64,
@@ -515,7 +516,7 @@ fn record(
     role: Option<Role>,
 ) -> PlutoRecord {
     PlutoRecord {
-        unix_ms: r.at_us.div_euclid(1000),
+        unix_ms: at_us.div_euclid(1000),
         seq: 0,
         pid: Some(key),
         kind,
@@ -557,23 +558,17 @@ fn close_run(state: &mut PlutoLogState, key: u32, at_us: i64, audit: &mut Vec<Pl
             ),
         };
         sa.down_us = Some(ended);
-        audit.push(PlutoRecord {
-            unix_ms: ended.div_euclid(1000),
-            seq: 0,
-            pid: Some(key),
+        let ike_version = if sa.ikev1 { 1 } else { 2 };
+        audit.push(record(
+            ended,
+            key,
+            &sa.connection,
+            *serial,
             kind,
             op,
-            connection: sa.connection.clone(),
-            serial: *serial,
-            ike_version: Some(if sa.ikev1 { 1 } else { 2 }),
-            role: None,
-            remote: None,
-            local: None,
-            satype: None,
-            samode: None,
-            cipher: None,
-            spis: None,
-        });
+            ike_version,
+            None,
+        ));
     }
 }
 
