@@ -18,7 +18,6 @@ use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::process::Command;
 
 use support::pluto_log::{Score, judge, read_history, recorded_serials, timing};
 use support::*;
@@ -229,30 +228,9 @@ fn the_fused_replay_scores_99_percent_against_pluto_s_log() {
     assert!(t.within * 100 >= t.checked * 95, "{:?}", t.off);
 }
 
-/// `swantrail replay --pluto-log west-pluto.log series series-trafficstatus`,
-/// the real binary, as JSON events.
-fn replayed_with_pluto_s_log() -> Vec<serde_json::Value> {
-    let out = Command::new(env!("CARGO_BIN_EXE_swantrail"))
-        .args(["replay", "--hostname", "west", "--pluto-log"])
-        .arg(bundle().join("west-pluto.log"))
-        .args(inputs())
-        .output()
-        .expect("run swantrail replay");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn fused_with_pluto_s_log_the_replay_scores_full_marks() {
-    let events = replayed_with_pluto_s_log();
+    let events = super::pluto_log_fused::replayed(&bundle());
     let mut ids: BTreeMap<&str, &serde_json::Value> = BTreeMap::new();
     for e in &events {
         let id = e["event"]["id"].as_str().unwrap();

@@ -26,8 +26,9 @@ fn runs() -> Vec<PathBuf> {
     runs
 }
 
-/// `swantrail replay --pluto-log west-pluto.log series [series-trafficstatus]`.
-fn replayed(run: &Path) -> Vec<serde_json::Value> {
+/// `swantrail replay --pluto-log west-pluto.log series [series-trafficstatus]`
+/// of a lab run's directory, the real binary, as JSON events.
+pub(super) fn replayed(run: &Path) -> Vec<serde_json::Value> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_swantrail"));
     cmd.args(["replay", "--hostname", "west", "--pluto-log"])
         .arg(run.join("west-pluto.log"))
