@@ -106,11 +106,52 @@ pub enum Happening {
         notified: Option<bool>,
         /// The same line says pluto will revive the connection.
         revival: bool,
+        /// What the line says the SA was when it says it was up: a
+        /// traffic summary (`ESP traffic information`, logged only for a
+        /// Child SA pluto had installed), `deleting established Child SA`,
+        /// or an established state's name (`(STATE_V2_ESTABLISHED_IKE_SA)`,
+        /// `(MAIN_I4)`, `(QUICK_R2)`, 5.4's `(established IKE SA)`). A
+        /// reader that joined while the SA was up learns it here.
+        was_up: Option<WasUp>,
     },
     /// Any other line about the SA: it was still there. A negotiation
     /// pluto drops without a `deleting` line (the larval Child SA of a
     /// refused IKE_AUTH) ended at its last line.
     Mentioned,
+}
+
+/// An SA a `deleting` line shows was up: its kind, and its IKE version
+/// when the line tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WasUp {
+    /// An IKE (ISAKMP) SA or a Child (IPsec) SA.
+    pub kind: SaKind,
+    /// 1 or 2, when the line tells it (a traffic summary does not).
+    pub ike_version: Option<u8>,
+}
+
+/// What a `deleting` line (the text after `deleting `) says the SA was,
+/// when it says it was up.
+fn deleting_was_up(rest: &str) -> Option<WasUp> {
+    let up = |kind, v| {
+        Some(WasUp {
+            kind,
+            ike_version: Some(v),
+        })
+    };
+    if rest.starts_with("established Child SA") {
+        return up(SaKind::Child, 2);
+    }
+    let state = rest.split_once('(')?.1.split_once(')')?.0;
+    let state = state.strip_prefix("STATE_").unwrap_or(state);
+    let state = state.strip_prefix("V2_").unwrap_or(state);
+    match state {
+        "ESTABLISHED_IKE_SA" | "established IKE SA" => up(SaKind::Ike, 2),
+        "ESTABLISHED_CHILD_SA" | "established Child SA" => up(SaKind::Child, 2),
+        "MAIN_I4" | "MAIN_R3" | "AGGR_I2" | "AGGR_R2" => up(SaKind::Ike, 1),
+        "QUICK_I2" | "QUICK_R2" => up(SaKind::Child, 1),
+        _ => None,
+    }
 }
 
 /// One decoded line.
@@ -441,7 +482,12 @@ fn about_sa(text: &str) -> Option<Happening> {
         } else {
             None
         };
-        return Some(Happening::Deleting { notified, revival });
+        let was_up = text.strip_prefix("deleting ").and_then(deleting_was_up);
+        return Some(Happening::Deleting {
+            notified,
+            revival,
+            was_up,
+        });
     }
     if revival {
         return Some(Happening::Revival);
@@ -453,6 +499,10 @@ fn about_sa(text: &str) -> Option<Happening> {
         return Some(Happening::Deleting {
             notified: None,
             revival: false,
+            was_up: Some(WasUp {
+                kind: SaKind::Child,
+                ike_version: None,
+            }),
         });
     }
     Some(negotiating(text).unwrap_or(Happening::Mentioned))
@@ -681,7 +731,8 @@ mod tests {
             ),
             Some(Happening::Deleting {
                 notified: Some(false),
-                revival: false
+                revival: false,
+                was_up: None
             })
         );
         assert_eq!(
@@ -690,14 +741,19 @@ mod tests {
             ),
             Some(Happening::Deleting {
                 notified: None,
-                revival: true
+                revival: true,
+                was_up: None
             })
         );
         assert_eq!(
             what("\"v2-short\" #13: ESP traffic information: in=5KiB out=5KiB"),
             Some(Happening::Deleting {
                 notified: None,
-                revival: false
+                revival: false,
+                was_up: Some(WasUp {
+                    kind: SaKind::Child,
+                    ike_version: None
+                })
             })
         );
         assert_eq!(

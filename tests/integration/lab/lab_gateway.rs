@@ -253,3 +253,73 @@ fn fused_with_pluto_s_log_the_replay_scores_full_marks() {
     assert!(t.checked >= score.found, "{} of {}", t.checked, score.found);
     assert!(t.off.is_empty(), "{:?}", t.off);
 }
+
+/// Seconds since midnight of a pluto log line's stamp (`Dec  7 07:03:36.3: ...`).
+fn line_second(line: &str) -> Option<i64> {
+    let hms = line.get(7..15)?;
+    let mut parts = hms.split(':').map(|p| p.parse::<i64>().ok());
+    Some(parts.next()?? * 3600 + parts.next()?? * 60 + parts.next()??)
+}
+
+#[test]
+fn a_log_source_added_while_sas_are_up_ends_them_as_pluto_s_log_says() {
+    // A daemon whose pluto-log source starts at the log's end reads no
+    // start of the SAs already up; their ends still come from the log.
+    // The bundle's log from the fourth listing on, fused with the whole
+    // series, judged against the whole log: every SA up before that and
+    // ended in view ends with pluto's reason at its log line.
+    let steps = replay::plan(&inputs()).unwrap();
+    let cut = steps[3].taken_at.rem_euclid(86_400);
+    let full = std::fs::read_to_string(bundle().join("west-pluto.log")).unwrap();
+    let late: String = full
+        .lines()
+        .skip_while(|l| line_second(l).is_none_or(|s| s < cut))
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("west-pluto.log");
+    std::fs::write(&log, late).unwrap();
+    let events = super::pluto_log_fused::replayed_with_log(&bundle(), &log);
+    let history = read_history(&bundle().join("west-pluto.log"));
+    let first_generation = events[0]["libreswan"]["pluto"]["generation"].as_u64();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for e in &events {
+        let action = e["event"]["action"].as_str().unwrap();
+        if !(action.ends_with("-deleted") || action.ends_with("-expired"))
+            || e["libreswan"]["pluto"]["generation"].as_u64() != first_generation
+        {
+            continue;
+        }
+        let serial = e["libreswan"]["sa"]["serial"].as_u64().unwrap();
+        let Some(sa) = history.sas.get(&(0, serial)) else {
+            continue;
+        };
+        let up_before_the_cut = sa.up.is_some_and(|up| up < cut);
+        if !up_before_the_cut || sa.down.is_none_or(|d| d < cut) || sa.at_shutdown {
+            continue;
+        }
+        checked += 1;
+        let reason = e["event"]["reason"].as_str().unwrap_or_default();
+        let at = e["@timestamp"].as_str().unwrap_or_default();
+        let down_us = sa.down_us.unwrap_or_default();
+        let want_at = format!(
+            "{:02}:{:02}:{:02}.{:03}",
+            down_us / 3_600_000_000,
+            down_us / 60_000_000 % 60,
+            down_us / 1_000_000 % 60,
+            down_us / 1000 % 1000
+        );
+        if reason != sa.end_reason() || !at.contains(&want_at) {
+            wrong.push(format!(
+                "#{serial} {action} {reason} at {at}; pluto: {} at {want_at}",
+                sa.end_reason()
+            ));
+        }
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} SAs up before the cut ended in view"
+    );
+    assert!(wrong.is_empty(), "{checked} checked, wrong: {wrong:#?}");
+}

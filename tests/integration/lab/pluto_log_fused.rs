@@ -29,9 +29,14 @@ fn runs() -> Vec<PathBuf> {
 /// `swantrail replay --pluto-log west-pluto.log series [series-trafficstatus]`
 /// of a lab run's directory, the real binary, as JSON events.
 pub(super) fn replayed(run: &Path) -> Vec<serde_json::Value> {
+    replayed_with_log(run, &run.join("west-pluto.log"))
+}
+
+/// [`replayed`] with another copy of west's log (a part of it).
+pub(super) fn replayed_with_log(run: &Path, log: &Path) -> Vec<serde_json::Value> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_swantrail"));
     cmd.args(["replay", "--hostname", "west", "--pluto-log"])
-        .arg(run.join("west-pluto.log"))
+        .arg(log)
         .arg(run.join("series"));
     if run.join("series-trafficstatus").is_dir() {
         cmd.arg(run.join("series-trafficstatus"));

@@ -415,6 +415,51 @@ fn an_ike_sa_the_peer_deleted_with_its_child_sas_is_deleted_not_replaced_by_the_
             of(212),
             [("ike-sa-established".to_string(), String::new(), None, None)]
         );
+        // sh1's Child SA #3 went with #197 (its traffic summary and no
+        // delete of its own at 07:07:12.01), and #213 came with #212 at
+        // 07:07:13.89, in the same poll window: a new Child SA of sh1, not
+        // a rekey of #3.
+        let child = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
+            changes(&events, serial, "child-sa-")
+                .map(|e| {
+                    let sa = e.libreswan.sa.as_ref();
+                    (
+                        e.action().to_string(),
+                        e.event.reason.clone().unwrap_or_default(),
+                        sa.and_then(|sa| sa.replaces),
+                        sa.and_then(|sa| sa.replaced_by),
+                    )
+                })
+                .collect()
+        };
+        let ended: Vec<_> = child(3)
+            .into_iter()
+            .filter(|(a, ..)| a != "child-sa-established")
+            .collect();
+        assert_eq!(
+            ended,
+            [(
+                "child-sa-deleted".to_string(),
+                "deleted".to_string(),
+                None,
+                None
+            )],
+            "{}",
+            if fused == Fused::No {
+                "snapshots"
+            } else {
+                "with pluto's log"
+            }
+        );
+        assert_eq!(
+            child(213),
+            [(
+                "child-sa-established".to_string(),
+                String::new(),
+                None,
+                None
+            )]
+        );
     }
 }
 
@@ -551,6 +596,55 @@ fn with_pluto_s_log_a_child_sa_deleted_as_stale_is_deleted_not_replaced() {
             None,
             None,
             None
+        )]
+    );
+}
+
+#[test]
+fn with_pluto_s_log_the_peer_s_delete_ends_each_sa_at_its_line_even_one_started_before_the_log() {
+    // The log of the fixture begins at 07:06:55, after #3, #4 and #5 were
+    // established: only their traffic summaries (07:07:12.01, .22, .62)
+    // show them, then #197's `deleting state ... NOT sending
+    // notification` (07:07:12.87). A daemon whose log source was added
+    // while they were up reads just that.
+    let events = ike_sa_deleted_by_the_peer(Fused::PlutoLog);
+    let ended = |serial| -> Vec<(String, String, String, Option<String>)> {
+        changes(&events, serial, "")
+            .filter(|e| e.action().ends_with("-deleted") || e.action().ends_with("-expired"))
+            .map(|e| {
+                (
+                    e.action().to_string(),
+                    e.event.reason.clone().unwrap_or_default(),
+                    e.timestamp.clone(),
+                    e.libreswan.end.as_ref().map(|end| end.cause.clone()),
+                )
+            })
+            .collect()
+    };
+    let peer = Some("peer-deleted".to_string());
+    for (serial, at) in [
+        (3, "2026-12-07T07:07:12.011Z"),
+        (4, "2026-12-07T07:07:12.219Z"),
+        (5, "2026-12-07T07:07:12.623Z"),
+    ] {
+        assert_eq!(
+            ended(serial),
+            [(
+                "child-sa-deleted".to_string(),
+                "deleted".to_string(),
+                at.to_string(),
+                peer.clone()
+            )],
+            "#{serial}"
+        );
+    }
+    assert_eq!(
+        ended(197),
+        [(
+            "ike-sa-deleted".to_string(),
+            "deleted".to_string(),
+            "2026-12-07T07:07:12.870Z".to_string(),
+            peer
         )]
     );
 }

@@ -29,7 +29,13 @@
 //!   Child SA that went with it, a connection an administrator terminated
 //!   or an SA pluto deleted with a notification unasked (`local-delete`),
 //!   and, for IKEv1, the lifetime running out (a quiet delete, a revival,
-//!   a newer SA of the connection beside it).
+//!   a newer SA of the connection beside it); for IKEv2, the peer's Delete
+//!   that 4.10 does not name (an IKE SA deleted without notification, a
+//!   Child SA ended by its traffic summary alone).
+//! * **Joining late.** A source added while SAs are up reads no start for
+//!   them: a line that says one was up (its traffic summary, an
+//!   established state deleted, a rekey of it) still makes its end the
+//!   log's, and the rules that need its whole life are not applied.
 //!
 //! Everything is bounded: at most [`MAX_RUNS`] pluto runs and [`MAX_SAS`]
 //! SAs per run are remembered, the oldest forgotten first, and a line is
@@ -60,6 +66,10 @@ const TERMINATE_WINDOW_US: i64 = 5_000_000;
 /// How close a Child SA's end must be to its IKE SA's for it to have
 /// gone with it (µs).
 const WITH_PARENT_US: i64 = 1_000_000;
+/// How long after a Child SA the peer deleted its IKE SA can go and still
+/// be the same Delete of the peer's (µs): the peer deletes the Child SAs
+/// first, each in an exchange of its own.
+const PEER_DELETE_US: i64 = 5_000_000;
 
 /// Why an SA ended, as pluto's log says it (`libreswan.end.cause`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +153,18 @@ struct LogSa {
     deleting: Option<String>,
     /// It ended with its pluto run.
     at_shutdown: bool,
+    /// A line says it was up (its traffic summary, an established state
+    /// deleted, a later SA that rekeyed it), though the log did not show
+    /// its start (a source added while it was up).
+    #[serde(default)]
+    installed: bool,
+}
+
+impl LogSa {
+    /// The log shows it was up: its start, or a line that says it was.
+    fn was_up(&self) -> bool {
+        self.up_us.is_some() || self.installed
+    }
 }
 
 /// What a line said about an SA, before the end is judged.
@@ -269,14 +291,37 @@ impl Tracker {
                 let up_before: Option<bool> = match what {
                     Happening::Established { replaces: None, .. } => {
                         let replacing = run.sas.get(&serial).and_then(|s| s.replacing);
+                        // An SA the log shows nothing of but lines about it
+                        // began before the log did: up, as a rekey says.
                         replacing.map(|old| {
-                            run.sas
-                                .get(&old)
-                                .is_some_and(|o| o.up_us.is_some() && o.down_us.is_none())
+                            run.sas.get(&old).is_none_or(|o| {
+                                o.down_us.is_none()
+                                    && (o.was_up()
+                                        || (o.up_us.is_none() && o.negotiating.is_none()))
+                            })
                         })
                     }
                     _ => None,
                 };
+                // The SA a rekey names was up, whether or not the log
+                // holds its start.
+                if let Happening::Established {
+                    kind,
+                    ike_version,
+                    replaces: Some(old),
+                    ..
+                } = what
+                {
+                    let o = run.sas.entry(*old).or_default();
+                    if o.up_us.is_none() && o.down_us.is_none() && *old != serial {
+                        o.installed = true;
+                        o.kind.get_or_insert(*kind);
+                        o.ikev1 |= *ike_version == 1;
+                        if o.connection.is_empty() {
+                            o.connection = conn.to_string();
+                        }
+                    }
+                }
                 let sa = run.sas.entry(serial).or_default();
                 if sa.connection.is_empty() {
                     sa.connection = conn.to_string();
@@ -326,17 +371,28 @@ impl Tracker {
                     Happening::Expired => sa.said.push((Said::Expired, line())),
                     Happening::StaleNotRekeyed => sa.said.push((Said::Stale, line())),
                     Happening::Revival => sa.said.push((Said::Revival, line())),
-                    Happening::Deleting { notified, revival } => {
+                    Happening::Deleting {
+                        notified,
+                        revival,
+                        was_up,
+                    } => {
                         if *revival {
                             sa.said.push((Said::Revival, line()));
+                        }
+                        if let Some(w) =
+                            was_up.filter(|_| sa.up_us.is_none() && sa.down_us.is_none())
+                        {
+                            sa.installed = true;
+                            sa.kind.get_or_insert(w.kind);
+                            sa.ikev1 |= w.ike_version == Some(1);
                         }
                         if sa.down_us.is_none() {
                             sa.down_us = Some(r.at_us);
                             sa.notified = *notified;
                             sa.deleting = Some(line());
                             sa.at_shutdown = shutting_down;
-                            let (kind, op) = match (sa.up_us, sa.kind) {
-                                (Some(_), Some(kind)) => (kind, Op::Destroyed),
+                            let (kind, op) = match (sa.was_up(), sa.kind) {
+                                (true, Some(kind)) => (kind, Op::Destroyed),
                                 _ => (sa.negotiating.unwrap_or(SaKind::Ike), Op::Failed),
                             };
                             let version = if sa.ikev1 { 1 } else { 2 };
@@ -447,14 +503,27 @@ impl Tracker {
                 | Action::IkeSaDeleted
                 | Action::ChildSaExpired
                 | Action::ChildSaDeleted => {
-                    let Some((cause, line, successor)) = cause_of(run, serial) else {
-                        continue;
-                    };
-                    let kind = sa.kind.unwrap_or(if action.as_str().starts_with("ike") {
+                    let seen = if action.as_str().starts_with("ike") {
                         SaKind::Ike
                     } else {
                         SaKind::Child
-                    });
+                    };
+                    let v1 = event.libreswan.sa.as_ref().and_then(|f| f.ike_version) == Some(1);
+                    let Some((cause, line, successor)) = cause_of(run, serial, Some((seen, v1)))
+                    else {
+                        // The log has its start and its end and no SA that
+                        // rekeyed it: whatever the snapshots inferred, no
+                        // rekey replaced it. (Without its start, the rekey
+                        // may have come before the log.)
+                        if event.event.reason.as_deref() == Some("replaced")
+                            && sa.up_us.is_some()
+                            && sa.down_us.is_some()
+                        {
+                            not_replaced(event, host, anchor, action);
+                        }
+                        continue;
+                    };
+                    let kind = sa.kind.unwrap_or(seen);
                     let expired = matches!(cause, Cause::Replaced | Cause::Expired);
                     let new_action = match (kind, expired) {
                         (SaKind::Ike, true) => Action::IkeSaExpired,
@@ -478,7 +547,7 @@ impl Tracker {
                         // refused IKE_AUTH): it ended at its last line.
                         event.timestamp = super::rfc3339_ms(sa.last_us.div_euclid(1000));
                     }
-                    if let Some((cause, line, _)) = cause_of(run, serial) {
+                    if let Some((cause, line, _)) = cause_of(run, serial, None) {
                         if cause == Cause::PlutoShutdown {
                             event.event.reason = Some(cause.reason().to_string());
                         }
@@ -499,6 +568,24 @@ impl Tracker {
                 event.event.id = event_id(&[host, anchor, new_action.as_str(), &subject]);
             }
         }
+    }
+}
+
+/// Make an end the snapshots took for a rekey's a plain delete.
+fn not_replaced(event: &mut Event, host: &str, anchor: &str, action: Action) {
+    let new_action = match action {
+        Action::IkeSaExpired | Action::IkeSaDeleted => Action::IkeSaDeleted,
+        _ => Action::ChildSaDeleted,
+    };
+    event.event.reason = Some("deleted".to_string());
+    if let Some(f) = event.libreswan.sa.as_mut() {
+        f.replaced_by = None;
+    }
+    if new_action != action {
+        let serial = event.libreswan.sa.as_ref().map_or(0, |f| f.serial);
+        event.event.action = new_action;
+        event.event.types = vec![new_action.ecs_type().to_string()];
+        event.event.id = event_id(&[host, anchor, new_action.as_str(), &format!("sa:{serial}")]);
     }
 }
 
@@ -546,8 +633,8 @@ fn close_run(state: &mut PlutoLogState, key: u32, at_us: i64, audit: &mut Vec<Pl
     run.shutting_down.get_or_insert(at_us);
     for (serial, sa) in run.sas.iter_mut().filter(|(_, sa)| sa.down_us.is_none()) {
         // A negotiation pluto dropped without a word ended at its last line.
-        let (kind, op, ended) = match (sa.up_us, sa.kind) {
-            (Some(_), Some(kind)) => {
+        let (kind, op, ended) = match (sa.was_up(), sa.kind) {
+            (true, Some(kind)) => {
                 sa.at_shutdown = true;
                 (kind, Op::Destroyed, at_us)
             }
@@ -591,9 +678,19 @@ fn forget_old_runs(state: &mut PlutoLogState) {
 
 /// Why `serial` of `run` ended, the line that says it, and (for a rekey)
 /// the SA that replaced it; `None` while the log has not said it ended.
-fn cause_of(run: &LogRun, serial: u64) -> Option<(Cause, String, Option<u64>)> {
+/// `seen` is the kind of SA the snapshots saw established under that
+/// serial (and whether it was IKEv1), when they did: the log may not hold
+/// its start (a source added while it was up).
+fn cause_of(
+    run: &LogRun,
+    serial: u64,
+    seen: Option<(SaKind, bool)>,
+) -> Option<(Cause, String, Option<u64>)> {
     let sa = run.sas.get(&serial)?;
     let down = sa.down_us?;
+    let up = sa.was_up() || seen.is_some();
+    let kind = sa.kind.or(seen.map(|(k, _)| k));
+    let ikev1 = sa.ikev1 || seen.is_some_and(|(_, v1)| v1);
     let said = |what: Said| {
         sa.said
             .iter()
@@ -601,7 +698,7 @@ fn cause_of(run: &LogRun, serial: u64) -> Option<(Cause, String, Option<u64>)> {
             .map(|(_, l)| l.clone())
     };
     let deleting = || sa.deleting.clone().unwrap_or_default();
-    if sa.up_us.is_some() {
+    if up {
         let successor = run
             .sas
             .range(serial + 1..)
@@ -637,7 +734,7 @@ fn cause_of(run: &LogRun, serial: u64) -> Option<(Cause, String, Option<u64>)> {
         return Some((Cause::AuthenticationFailed, line, None));
     }
     if let Some(line) = said(Said::Timeout) {
-        let cause = if sa.up_us.is_some() {
+        let cause = if up {
             Cause::LivenessFailure
         } else {
             Cause::NegotiationTimeout
@@ -651,7 +748,9 @@ fn cause_of(run: &LogRun, serial: u64) -> Option<(Cause, String, Option<u64>)> {
     if let Some(line) = said(Said::Stale) {
         return Some((Cause::LocalDelete, line, None));
     }
-    sa.up_us?;
+    if !up {
+        return None;
+    }
     // A Child SA that went with its IKE SA ended for the IKE SA's reason.
     let parent = sa.parent.and_then(|p| run.sas.get(&p).map(|ps| (p, ps)));
     let parent_went = parent.is_some_and(|(_, ps)| {
@@ -659,7 +758,9 @@ fn cause_of(run: &LogRun, serial: u64) -> Option<(Cause, String, Option<u64>)> {
             .is_some_and(|pd| (pd - down).abs() <= WITH_PARENT_US)
     });
     if let Some((p, _)) = parent.filter(|_| parent_went) {
-        if let Some((cause, line, _)) = cause_of(run, p).filter(|(c, _, _)| *c != Cause::Replaced) {
+        if let Some((cause, line, _)) =
+            cause_of(run, p, Some((SaKind::Ike, ikev1))).filter(|(c, _, _)| *c != Cause::Replaced)
+        {
             return Some((cause, line, None));
         }
     }
@@ -667,7 +768,7 @@ fn cause_of(run: &LogRun, serial: u64) -> Option<(Cause, String, Option<u64>)> {
         .terminated
         .get(&sa.connection)
         .is_some_and(|t| *t <= down && down - t <= TERMINATE_WINDOW_US);
-    if sa.ikev1 && !parent_went {
+    if ikev1 && !parent_went {
         // IKEv1 says no `expired`: a lifetime running out is pluto
         // deleting the SA unasked without telling the peer, or scheduling
         // its revival, or deleting it beside a newer SA of its connection.
@@ -676,7 +777,7 @@ fn cause_of(run: &LogRun, serial: u64) -> Option<(Cause, String, Option<u64>)> {
             return Some((Cause::Expired, deleting(), None));
         }
         let superseded = run.sas.range(serial + 1..).any(|(_, n)| {
-            n.kind == sa.kind
+            n.kind == kind
                 && n.connection == sa.connection
                 && n.up_us.is_some_and(|u| u < down)
                 && n.down_us.is_none_or(|d| d >= down)
@@ -685,7 +786,11 @@ fn cause_of(run: &LogRun, serial: u64) -> Option<(Cause, String, Option<u64>)> {
             return Some((Cause::Expired, deleting(), None));
         }
     }
-    if terminated || sa.notified == Some(true) {
+    // pluto deleting it with a Delete to the peer, unasked, is a local
+    // delete only when the log holds its start: a rekey that came before
+    // the log began ends it so too (IKEv1 deletes the old SA with a
+    // notification when it expires), and the snapshots saw that rekey.
+    if terminated || (sa.notified == Some(true) && sa.up_us.is_some()) {
         return Some((Cause::LocalDelete, deleting(), None));
     }
     // IKEv2 says `expired` when a lifetime runs out (caught above): a
@@ -693,8 +798,47 @@ fn cause_of(run: &LogRun, serial: u64) -> Option<(Cause, String, Option<u64>)> {
     // only `received a Delete/Notify` of the connection after it; gateway
     // lab: `sh1` IKE SA #197, deleted by east 11 s after a forced rekey),
     // which the snapshots' `deleted` already says.
-    if sa.ikev1 && said(Said::Revival).is_some() {
+    if ikev1 && said(Said::Revival).is_some() {
         return Some((Cause::Expired, deleting(), None));
     }
+    if !ikev1 {
+        // IKEv2 pluto deletes an established IKE SA without telling the
+        // peer only when the peer's Delete asked it (every other end said
+        // why above: a rekey, `expired`, liveness, a terminate, shutdown).
+        // 4.10 logs no `received Delete SA payload`; the revival line
+        // after it (`... which received a Delete/Notify`) names no SA
+        // (gateway lab: `sh1` #200, deleted by east 13 s after a forced
+        // rekey).
+        if kind == Some(SaKind::Ike) && sa.notified == Some(false) {
+            return Some((Cause::PeerDeleted, deleting(), None));
+        }
+        // A Child SA whose only end line is its traffic summary was not
+        // deleted by pluto on its own (that logs `deleting ...` first):
+        // the peer's Delete took it, with its IKE SA when that went too
+        // (east deletes the Child SAs, then the IKE SA, a second or more
+        // later on a busy gateway).
+        if kind == Some(SaKind::Child) && sa.notified.is_none() && ended_by_summary(sa) {
+            let parent_cause = parent
+                .filter(|(_, ps)| {
+                    ps.down_us.is_some_and(|pd| {
+                        pd >= down - WITH_PARENT_US && pd - down <= PEER_DELETE_US
+                    })
+                })
+                .and_then(|(p, _)| cause_of(run, p, Some((SaKind::Ike, ikev1))))
+                .filter(|(c, _, _)| *c != Cause::Replaced);
+            if let Some((cause, line, _)) = parent_cause {
+                return Some((cause, line, None));
+            }
+            return Some((Cause::PeerDeleted, deleting(), None));
+        }
+    }
     None
+}
+
+/// Its first end line is a traffic summary (`ESP traffic information`),
+/// not a `deleting` line of its own.
+fn ended_by_summary(sa: &LogSa) -> bool {
+    sa.deleting
+        .as_deref()
+        .is_some_and(|l| l.contains(" traffic information"))
 }
