@@ -550,54 +550,61 @@ fn an_isakmp_sa_replaced_before_a_restart_ends_replaced() {
 }
 
 #[test]
-fn with_pluto_s_log_a_child_sa_deleted_as_stale_is_deleted_not_replaced() {
-    // pluto's log: `"g04" #614: initiator established Child SA using #535`
-    // (07:11:26.25, a revival beside #540, no rekey), then `"g04" #540:
-    // not rekey stale Child SA #540; as already got a newer #614` and its
-    // delete at 07:11:29.31. The listings alone cannot tell this from a
-    // forced rekey (docs/events.md); the log can.
-    let events = track(
-        "lab-gateway-restart",
-        &[1796627479, 1796627484, 1796627489]
-            .map(|at| Tick::Listings(at, vec![format!("status-{at}.txt")])),
-        Fused::PlutoLog,
-    );
-    /// (action, reason, replaces, replaced_by, end cause) of a Child SA event.
-    type ChildEvent = (String, String, Option<u64>, Option<u64>, Option<String>);
-    let child = |serial| -> Vec<ChildEvent> {
-        changes(&events, serial, "child-sa-")
-            .map(|e| {
-                let sa = e.libreswan.sa.as_ref();
-                (
-                    e.action().to_string(),
-                    e.event.reason.clone().unwrap_or_default(),
-                    sa.and_then(|sa| sa.replaces),
-                    sa.and_then(|sa| sa.replaced_by),
-                    e.libreswan.end.as_ref().map(|end| end.cause.clone()),
-                )
-            })
-            .collect()
-    };
-    assert_eq!(
-        child(540),
-        [(
-            "child-sa-deleted".to_string(),
-            "deleted".to_string(),
-            None,
-            None,
-            Some("local-delete".to_string())
-        )]
-    );
-    assert_eq!(
-        child(614),
-        [(
-            "child-sa-established".to_string(),
-            String::new(),
-            None,
-            None,
-            None
-        )]
-    );
+fn a_child_sa_deleted_as_stale_beside_a_new_one_is_deleted_not_replaced() {
+    // pluto's log: `"g04" #614: initiating Child SA using IKE SA #535`
+    // (a revival pending since the peer's restart), then `initiator
+    // established Child SA using #535` (07:11:26.25, no rekey), then
+    // `"g04" #540: not rekey stale Child SA #540; as already got a newer
+    // #614` and its delete at 07:11:29.31, its REKEY time. The listing of
+    // 07:11:24 shows #614 negotiating `STATE_V2_NEW_CHILD_I1 (sent
+    // CREATE_CHILD_SA request for new IPsec SA)` beside #540 (`REKEY in
+    // 4s`): a new Child SA, which a rekey (`STATE_V2_REKEY_CHILD_I1`)
+    // never lists as; the log says it in words.
+    for fused in [Fused::No, Fused::PlutoLog] {
+        let events = track(
+            "lab-gateway-restart",
+            &[1796627479, 1796627484, 1796627489]
+                .map(|at| Tick::Listings(at, vec![format!("status-{at}.txt")])),
+            fused,
+        );
+        /// (action, reason, replaces, replaced_by, end cause) of a Child SA event.
+        type ChildEvent = (String, String, Option<u64>, Option<u64>, Option<String>);
+        let child = |serial| -> Vec<ChildEvent> {
+            changes(&events, serial, "child-sa-")
+                .map(|e| {
+                    let sa = e.libreswan.sa.as_ref();
+                    (
+                        e.action().to_string(),
+                        e.event.reason.clone().unwrap_or_default(),
+                        sa.and_then(|sa| sa.replaces),
+                        sa.and_then(|sa| sa.replaced_by),
+                        e.libreswan.end.as_ref().map(|end| end.cause.clone()),
+                    )
+                })
+                .collect()
+        };
+        let cause = (fused == Fused::PlutoLog).then(|| "local-delete".to_string());
+        assert_eq!(
+            child(540),
+            [(
+                "child-sa-deleted".to_string(),
+                "deleted".to_string(),
+                None,
+                None,
+                cause
+            )]
+        );
+        assert_eq!(
+            child(614),
+            [(
+                "child-sa-established".to_string(),
+                String::new(),
+                None,
+                None,
+                None
+            )]
+        );
+    }
 }
 
 #[test]
@@ -647,4 +654,56 @@ fn with_pluto_s_log_the_peer_s_delete_ends_each_sa_at_its_line_even_one_started_
             peer
         )]
     );
+}
+
+#[test]
+fn child_sas_pluto_adds_beside_live_ones_are_new_and_the_old_ones_deleted_as_stale() {
+    // See the fixture's README: after the peer's restart, pluto brought a
+    // new Child SA up beside a live one of g03, g18 and g07, and deleted
+    // the old one when its REKEY came (`not rekey stale`).
+    let events = track(
+        "lab-gateway-revival",
+        &[1796647117, 1796647122, 1796647128, 1796647132, 1796647137]
+            .map(|at| Tick::Listings(at, vec![format!("status-{at}.txt")])),
+        Fused::No,
+    );
+    let child = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
+        changes(&events, serial, "child-sa-")
+            .map(|e| {
+                let sa = e.libreswan.sa.as_ref();
+                (
+                    e.action().to_string(),
+                    e.event.reason.clone().unwrap_or_default(),
+                    sa.and_then(|sa| sa.replaces),
+                    sa.and_then(|sa| sa.replaced_by),
+                )
+            })
+            .collect()
+    };
+    for (old, new) in [(553, 585), (554, 593), (570, 590)] {
+        assert_eq!(
+            child(new),
+            [(
+                "child-sa-established".to_string(),
+                String::new(),
+                None,
+                None
+            )],
+            "#{new}"
+        );
+        let ended: Vec<_> = child(old)
+            .into_iter()
+            .filter(|(a, ..)| a != "child-sa-established")
+            .collect();
+        assert_eq!(
+            ended,
+            [(
+                "child-sa-deleted".to_string(),
+                "deleted".to_string(),
+                None,
+                None
+            )],
+            "#{old}"
+        );
+    }
 }

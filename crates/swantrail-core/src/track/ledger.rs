@@ -69,6 +69,20 @@ pub struct SaRecord {
     pub replaces: Option<u64>,
     /// The SA that replaced this one.
     pub replaced_by: Option<u64>,
+    /// It was listed negotiating a new Child SA, not a rekey
+    /// (`STATE_V2_NEW_CHILD_I1`, 5.4's `sent CREATE_CHILD_SA request for
+    /// new IPsec SA`): pluto adding a Child SA beside a live one (a
+    /// revival), which no rekey listing can look like.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub new_child: bool,
+}
+
+/// Whether a state name (or 5.4's story) is an IKEv2 negotiation of a new
+/// Child SA (`CREATE_CHILD_SA` for a new one, not a rekey).
+fn is_new_child(state: &str) -> bool {
+    let name = state.strip_prefix("STATE_").unwrap_or(state);
+    let name = name.strip_prefix("V2_").unwrap_or(name);
+    name.starts_with("NEW_CHILD") || state.contains("request for new IPsec SA")
 }
 
 impl SaRecord {
@@ -99,6 +113,7 @@ impl SaRecord {
             bytes_out: ByteCounter::default(),
             replaces: None,
             replaced_by: None,
+            new_child: false,
         };
         rec.update(seen, now);
         rec
@@ -117,6 +132,7 @@ impl SaRecord {
                 .as_deref()
                 .or_else(|| (!st.story.is_empty()).then_some(st.story.as_str()));
             if let Some(state) = state {
+                self.new_child |= is_new_child(state);
                 set_text(&mut self.state, state);
             }
             self.parent_serial = st.parent_serial.or(self.parent_serial);

@@ -535,6 +535,19 @@ fn timer_due(rec: &SaRecord, now: i64) -> bool {
         .any(|at| at <= now + TIMER_ROUNDING_S)
 }
 
+/// Whether the IKEv2 Child SA `old`, listed last with its REKEY still
+/// ahead and now gone, went when that REKEY came (`now` is the first
+/// listing without it): what pluto does to a Child SA that a newer one
+/// of its connection stands beside, not rekeyed from it.
+fn went_at_its_rekey(old: &SaRecord, listing: &Listing<'_>, now: i64) -> bool {
+    old.kind == SaKind::Child
+        && old.ike_version == Some(IkeVersion::V2)
+        && !listing.lists(old.serial)
+        && old
+            .rekey_due_at
+            .is_some_and(|due| due >= old.last_seen && due <= now + TIMER_ROUNDING_S)
+}
+
 /// The rekey margin pluto gave an IKEv2 SA, as its last listing showed
 /// it: the seconds from its REKEY to its REPLACE timer.
 ///
@@ -1029,7 +1042,15 @@ impl Tracker {
         let rekey_came = rec
             .rekey_due_at
             .is_some_and(|due| gone_at.is_some_and(|gone| due <= gone));
-        rekey_came
+        // Or listed last with only an EXPIRE due at once: what pluto's
+        // REKEY leaves on a Child SA it deletes as stale (`EXPIRE in
+        // -1s`, gateway lab 4.10 g07 #570 beside #590); a Child SA rekeyed
+        // away is listed so too, but then its successor replaced it.
+        let expiring_now = rec.expire_shown
+            && rec.rekey_due_at.is_none()
+            && rec.replace_due_at.is_none()
+            && rec.expire_due_at.is_some_and(|d| d <= rec.last_seen);
+        (rekey_came || expiring_now)
             && rec.established
             && rec.kind == SaKind::Child
             && rec.ike_version == Some(IkeVersion::V2)
@@ -1039,6 +1060,7 @@ impl Tracker {
                     && r.kind == SaKind::Child
                     && r.established
                     && r.replaces.is_none()
+                    && r.first_seen <= rec.last_seen
             })
     }
 
@@ -1073,7 +1095,9 @@ impl Tracker {
                 .or(older.last())
                 .map(|r| r.serial)
         };
-        if answers_peer_quick_mode(rec) {
+        if answers_peer_quick_mode(rec)
+            || (rec.new_child && rec.ike_version == Some(IkeVersion::V2))
+        {
             replaces = None;
         }
         if let Some(first) = replaces
@@ -1085,7 +1109,20 @@ impl Tracker {
         let beside_live = replaces
             .and_then(|old| self.sas.get(old))
             .is_some_and(|old| self.still_runs_beside(rec, old, listing));
-        if beside_live && rec.ike_version == Some(IkeVersion::V1) {
+        let gone_at_its_rekey = !beside_live
+            && self.held.contains(&serial)
+            && replaces
+                .and_then(|old| self.sas.get(old))
+                .is_some_and(|old| went_at_its_rekey(old, listing, em.now));
+        if gone_at_its_rekey {
+            // Held beside a live Child SA whose REKEY was still ahead, and
+            // that one went when its REKEY came: pluto deleted it as stale
+            // (`not rekey stale Child SA #553; as already got a newer
+            // #585`) beside a Child SA it had added anew (a revival), not
+            // rekeyed it (a rekey deletes the old one at once, before its
+            // own REKEY). Gateway lab 4.10, after the peer's restart.
+            replaces = None;
+        } else if beside_live && rec.ike_version == Some(IkeVersion::V1) {
             // IKEv1: an IPsec SA that pluto replaced is listed with only
             // its EXPIRE timer from the moment the replacement starts; one
             // still running its REPLACE timer was not replaced by this SA
@@ -1361,7 +1398,11 @@ impl Tracker {
         };
         let now = em.now;
         if rec.established {
-            if rec.replaced_by.is_none() {
+            // Gone at its REKEY beside a newer Child SA that rekeyed
+            // nothing (see `went_at_its_rekey`): deleted as stale, no
+            // successor to look for.
+            let stale = self.deleted_as_stale(&rec, Some(now));
+            if rec.replaced_by.is_none() && !stale {
                 // A Child SA that rekeyed the same SA as this one (a rekey
                 // collision, see `collides_with`) is its sibling, not its
                 // successor: this one, the loser, was deleted.
@@ -1414,6 +1455,8 @@ impl Tracker {
                 && rec.parent_serial.is_some_and(|p| gone.contains(&p));
             let reason = if rec.replaced_by.is_some() {
                 "replaced"
+            } else if stale {
+                "deleted"
             } else if (rec.expire_shown && rec.expire_due_at.is_none_or(|d| d <= now))
                 || (due_passed(rec.replace_due_at) && !went_with_parent && !tunnel_went())
             {
