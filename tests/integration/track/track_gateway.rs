@@ -707,3 +707,65 @@ fn child_sas_pluto_adds_beside_live_ones_are_new_and_the_old_ones_deleted_as_sta
         );
     }
 }
+
+#[test]
+fn a_child_sa_first_listed_as_its_ike_sa_s_ike_auth_child_continues_no_sa_of_a_gone_ike_sa() {
+    // A daemon polling `--status` then `--trafficstatus` (gateway lab
+    // 4.10, another run of this fixture's scenario): east had deleted
+    // `sh1`'s IKE SA and its Child SAs; the poll's `--status` listed the
+    // new IKE SA in `STATE_V2_PARENT_I2` with its IKE_AUTH child
+    // (`STATE_V2_IKE_AUTH_CHILD_I0`, which names no IKE SA), and its
+    // `--trafficstatus`, answered a moment later, the Child SA up. The
+    // fixture's `status-1796627234-ike-auth.txt` is `status-1796627234.txt`
+    // with #212 and #213 edited back to those two state lines (and `sh1`'s
+    // newest SAs and eroute to none), beside the run's own
+    // `trafficstatus-1796627234.txt`; pluto's log: #213 `initiator
+    // established Child SA using #212`, no rekey of #3.
+    let mut ticks: Vec<Tick<'_>> = [1796627219, 1796627224, 1796627229]
+        .map(|at| Tick::Listings(at, vec![format!("status-{at}.txt")]))
+        .into_iter()
+        .collect();
+    ticks.push(Tick::Listings(
+        1796627234,
+        vec![
+            "status-1796627234-ike-auth.txt".to_string(),
+            "trafficstatus-1796627234.txt".to_string(),
+        ],
+    ));
+    let events = track("lab-gateway-sh-delete", &ticks, Fused::No);
+    let child = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
+        changes(&events, serial, "child-sa-")
+            .map(|e| {
+                let sa = e.libreswan.sa.as_ref();
+                (
+                    e.action().to_string(),
+                    e.event.reason.clone().unwrap_or_default(),
+                    sa.and_then(|sa| sa.replaces),
+                    sa.and_then(|sa| sa.replaced_by),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        child(213),
+        [(
+            "child-sa-established".to_string(),
+            String::new(),
+            None,
+            None
+        )]
+    );
+    let ended: Vec<_> = child(3)
+        .into_iter()
+        .filter(|(a, ..)| a != "child-sa-established")
+        .collect();
+    assert_eq!(
+        ended,
+        [(
+            "child-sa-deleted".to_string(),
+            "deleted".to_string(),
+            None,
+            None
+        )]
+    );
+}

@@ -1290,6 +1290,21 @@ impl Tracker {
                         || listing.lists(op)
                         || self.sas.get(np).is_some_and(|p| p.replaces == Some(op))
                 }
+                // A new Child SA whose IKE SA no listing has named yet (the
+                // IKE_AUTH child, `STATE_V2_IKE_AUTH_CHILD_I0`, prints
+                // none, and `--trafficstatus` shows it established a moment
+                // later): it continues the old one only if the old one's
+                // IKE SA is still listed or was rekeyed. Gone unreplaced,
+                // that IKE SA took its Child SAs with it, and the new one
+                // came with a fresh IKE SA (gateway lab 4.10: east deleted
+                // `sh1`'s IKE SA #201, and `sh1` #215 came up with #212 in
+                // the `--trafficstatus` of the poll whose `--status` listed
+                // it as #212's IKE_AUTH child).
+                (None, Some(op)) => {
+                    !listing.snapshot.lists_ike_sas()
+                        || listing.lists(op)
+                        || self.sas.get(op).is_none_or(|p| p.replaced_by.is_some())
+                }
                 _ => true,
             },
             SaKind::Ike => {
