@@ -769,3 +769,81 @@ fn a_child_sa_first_listed_as_its_ike_sa_s_ike_auth_child_continues_no_sa_of_a_g
         )]
     );
 }
+
+#[test]
+fn a_rekey_beside_a_revival_replaces_the_sa_that_was_up_when_it_began() {
+    // See the fixture's README: g01's revival #618 beside #576 (deleted
+    // as stale); g10's revival #622 and, meanwhile, #626 rekeying #581;
+    // then #622 deleted as stale beside #626.
+    let events = track(
+        "lab-gateway-revival-rekey",
+        &[
+            1796656162, 1796656168, 1796656172, 1796656177, 1796656182, 1796656188, 1796656192,
+        ]
+        .map(|at| Tick::Listings(at, vec![format!("status-{at}.txt")])),
+        Fused::No,
+    );
+    let child = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
+        changes(&events, serial, "child-sa-")
+            .map(|e| {
+                let sa = e.libreswan.sa.as_ref();
+                (
+                    e.action().to_string(),
+                    e.event.reason.clone().unwrap_or_default(),
+                    sa.and_then(|sa| sa.replaces),
+                    sa.and_then(|sa| sa.replaced_by),
+                )
+            })
+            .collect()
+    };
+    let ended = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
+        child(serial)
+            .into_iter()
+            .filter(|(a, ..)| a != "child-sa-established" && a != "child-sa-rekeyed")
+            .collect()
+    };
+    let new = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
+        child(serial)
+            .into_iter()
+            .filter(|(a, ..)| a == "child-sa-established" || a == "child-sa-rekeyed")
+            .collect()
+    };
+    let deleted = [(
+        "child-sa-deleted".to_string(),
+        "deleted".to_string(),
+        None,
+        None,
+    )];
+    for revival in [618, 622] {
+        assert_eq!(
+            new(revival),
+            [(
+                "child-sa-established".to_string(),
+                String::new(),
+                None,
+                None
+            )],
+            "#{revival}"
+        );
+    }
+    assert_eq!(ended(576), deleted, "#576");
+    assert_eq!(ended(622), deleted, "#622");
+    assert_eq!(
+        new(626),
+        [(
+            "child-sa-rekeyed".to_string(),
+            "rekey".to_string(),
+            Some(581),
+            None
+        )]
+    );
+    assert_eq!(
+        ended(581),
+        [(
+            "child-sa-expired".to_string(),
+            "replaced".to_string(),
+            None,
+            Some(626)
+        )]
+    );
+}

@@ -535,6 +535,19 @@ fn timer_due(rec: &SaRecord, now: i64) -> bool {
         .any(|at| at <= now + TIMER_ROUNDING_S)
 }
 
+/// Whether the IKEv2 Child SA `new` was listed beside `old` and judged
+/// then to rekey nothing (a second Child SA, a revival pluto added beside
+/// it): when `old` goes later it was not replaced by `new` (gateway lab
+/// 4.10: g01 #618 up beside #576 for 6.7 s, then #576 deleted as stale).
+/// SAs of a run's first listing (`run_anchor`) were judged nothing.
+fn judged_beside(new: &SaRecord, old: &SaRecord, run_anchor: Option<i64>) -> bool {
+    new.kind == SaKind::Child
+        && new.ike_version == Some(IkeVersion::V2)
+        && new.replaces.is_none()
+        && new.first_seen <= old.last_seen
+        && Some(new.first_seen) != run_anchor
+}
+
 /// Whether the IKEv2 Child SA `old`, listed last with its REKEY still
 /// ahead and now gone, went when that REKEY came (`now` is the first
 /// listing without it): what pluto does to a Child SA that a newer one
@@ -1059,7 +1072,7 @@ impl Tracker {
                 r.serial > rec.serial
                     && r.kind == SaKind::Child
                     && r.established
-                    && r.replaces.is_none()
+                    && r.replaces != Some(rec.serial)
                     && r.first_seen <= rec.last_seen
             })
     }
@@ -1086,6 +1099,11 @@ impl Tracker {
                 .sas
                 .of_tunnel(&tunnel)
                 .filter(|r| r.serial < serial && r.established && r.kind == kind)
+                // A rekey replaces an SA that was up when it began: not
+                // one that came up while it was listed negotiating
+                // (gateway lab 4.10: g10 #626 `REKEY_CHILD` from 15:09:32,
+                // rekeying #581, beside #622 up at 15:09:38).
+                .filter(|r| r.established_at.is_none_or(|t| t <= rec.first_seen))
                 .filter(|r| self.continues(rec, r, listing, em.now))
                 .collect();
             older
@@ -1427,6 +1445,7 @@ impl Tracker {
                     .filter(|r| r.serial > serial && r.established && r.kind == rec.kind)
                     .filter(|r| rec.replaces.is_none() || r.replaces != rec.replaces)
                     .filter(|r| !new_ike_sa_after_teardown(r, now))
+                    .filter(|r| !judged_beside(r, &rec, self.run_anchor))
                     .filter(|r| listing.lists(r.serial))
                     .filter(|r| self.continues(r, &rec, listing, now))
                     .map(|r| r.serial)
