@@ -128,6 +128,25 @@ fn changes<'a>(events: &'a [Event], serial: u64, kind: &'a str) -> impl Iterator
         .filter(|e| e.event.reason.as_deref() != Some("observed-at-start"))
 }
 
+/// (action, reason, replaces, replaced_by) of an SA event.
+type Linked = (String, String, Option<u64>, Option<u64>);
+
+/// [`changes`] of `serial` whose action starts with `kind`, each as what
+/// it says happened and which SAs it links.
+fn linked(events: &[Event], serial: u64, kind: &str) -> Vec<Linked> {
+    changes(events, serial, kind)
+        .map(|e| {
+            let sa = e.libreswan.sa.as_ref();
+            (
+                e.action().to_string(),
+                e.event.reason.clone().unwrap_or_default(),
+                sa.and_then(|sa| sa.replaces),
+                sa.and_then(|sa| sa.replaced_by),
+            )
+        })
+        .collect()
+}
+
 fn assert_one_content_per_id(events: &[Event]) {
     let mut by_id: BTreeMap<&str, &Event> = BTreeMap::new();
     for e in events {
@@ -382,19 +401,7 @@ fn ike_sa_deleted_by_the_peer(fused: Fused) -> Vec<Event> {
 fn an_ike_sa_the_peer_deleted_with_its_child_sas_is_deleted_not_replaced_by_the_next() {
     for fused in [Fused::No, Fused::PlutoLog] {
         let events = ike_sa_deleted_by_the_peer(fused);
-        let of = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
-            changes(&events, serial, "ike-sa-")
-                .map(|e| {
-                    let sa = e.libreswan.sa.as_ref();
-                    (
-                        e.action().to_string(),
-                        e.event.reason.clone().unwrap_or_default(),
-                        sa.and_then(|sa| sa.replaces),
-                        sa.and_then(|sa| sa.replaced_by),
-                    )
-                })
-                .collect()
-        };
+        let of = |serial| linked(&events, serial, "ike-sa-");
         let ended: Vec<_> = of(197).into_iter().skip(1).collect();
         assert_eq!(
             ended,
@@ -419,19 +426,7 @@ fn an_ike_sa_the_peer_deleted_with_its_child_sas_is_deleted_not_replaced_by_the_
         // delete of its own at 07:07:12.01), and #213 came with #212 at
         // 07:07:13.89, in the same poll window: a new Child SA of sh1, not
         // a rekey of #3.
-        let child = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
-            changes(&events, serial, "child-sa-")
-                .map(|e| {
-                    let sa = e.libreswan.sa.as_ref();
-                    (
-                        e.action().to_string(),
-                        e.event.reason.clone().unwrap_or_default(),
-                        sa.and_then(|sa| sa.replaces),
-                        sa.and_then(|sa| sa.replaced_by),
-                    )
-                })
-                .collect()
-        };
+        let child = |serial| linked(&events, serial, "child-sa-");
         let ended: Vec<_> = child(3)
             .into_iter()
             .filter(|(a, ..)| a != "child-sa-established")
@@ -667,19 +662,7 @@ fn child_sas_pluto_adds_beside_live_ones_are_new_and_the_old_ones_deleted_as_sta
             .map(|at| Tick::Listings(at, vec![format!("status-{at}.txt")])),
         Fused::No,
     );
-    let child = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
-        changes(&events, serial, "child-sa-")
-            .map(|e| {
-                let sa = e.libreswan.sa.as_ref();
-                (
-                    e.action().to_string(),
-                    e.event.reason.clone().unwrap_or_default(),
-                    sa.and_then(|sa| sa.replaces),
-                    sa.and_then(|sa| sa.replaced_by),
-                )
-            })
-            .collect()
-    };
+    let child = |serial| linked(&events, serial, "child-sa-");
     for (old, new) in [(553, 585), (554, 593), (570, 590)] {
         assert_eq!(
             child(new),
@@ -733,19 +716,7 @@ fn a_child_sa_first_listed_as_its_ike_sa_s_ike_auth_child_continues_no_sa_of_a_g
         ],
     ));
     let events = track("lab-gateway-sh-delete", &ticks, Fused::No);
-    let child = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
-        changes(&events, serial, "child-sa-")
-            .map(|e| {
-                let sa = e.libreswan.sa.as_ref();
-                (
-                    e.action().to_string(),
-                    e.event.reason.clone().unwrap_or_default(),
-                    sa.and_then(|sa| sa.replaces),
-                    sa.and_then(|sa| sa.replaced_by),
-                )
-            })
-            .collect()
-    };
+    let child = |serial| linked(&events, serial, "child-sa-");
     assert_eq!(
         child(213),
         [(
@@ -783,26 +754,14 @@ fn a_rekey_beside_a_revival_replaces_the_sa_that_was_up_when_it_began() {
         .map(|at| Tick::Listings(at, vec![format!("status-{at}.txt")])),
         Fused::No,
     );
-    let child = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
-        changes(&events, serial, "child-sa-")
-            .map(|e| {
-                let sa = e.libreswan.sa.as_ref();
-                (
-                    e.action().to_string(),
-                    e.event.reason.clone().unwrap_or_default(),
-                    sa.and_then(|sa| sa.replaces),
-                    sa.and_then(|sa| sa.replaced_by),
-                )
-            })
-            .collect()
-    };
-    let ended = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
+    let child = |serial| linked(&events, serial, "child-sa-");
+    let ended = |serial| -> Vec<Linked> {
         child(serial)
             .into_iter()
             .filter(|(a, ..)| a != "child-sa-established" && a != "child-sa-rekeyed")
             .collect()
     };
-    let new = |serial| -> Vec<(String, String, Option<u64>, Option<u64>)> {
+    let new = |serial| -> Vec<Linked> {
         child(serial)
             .into_iter()
             .filter(|(a, ..)| a == "child-sa-established" || a == "child-sa-rekeyed")
