@@ -509,37 +509,48 @@ impl Tracker {
                         SaKind::Child
                     };
                     let v1 = event.libreswan.sa.as_ref().and_then(|f| f.ike_version) == Some(1);
-                    let Some((cause, line, successor)) = cause_of(run, serial, Some((seen, v1)))
-                    else {
-                        // The log has its start and its end and no SA that
-                        // rekeyed it: whatever the snapshots inferred, no
-                        // rekey replaced it. (Without its start, the rekey
-                        // may have come before the log.)
-                        if event.event.reason.as_deref() == Some("replaced")
-                            && sa.up_us.is_some()
-                            && sa.down_us.is_some()
-                        {
-                            not_replaced(event, host, anchor, action);
+                    match cause_of(run, serial, Some((seen, v1))) {
+                        None => {
+                            // The log has its start and its end and no SA that
+                            // rekeyed it: whatever the snapshots inferred, no
+                            // rekey replaced it. (Without its start, the rekey
+                            // may have come before the log.)
+                            if event.event.reason.as_deref() != Some("replaced")
+                                || sa.up_us.is_none()
+                                || sa.down_us.is_none()
+                            {
+                                continue;
+                            }
+                            event.event.reason = Some("deleted".to_string());
+                            if let Some(f) = event.libreswan.sa.as_mut() {
+                                f.replaced_by = None;
+                            }
+                            let deleted = match seen {
+                                SaKind::Ike => Action::IkeSaDeleted,
+                                SaKind::Child => Action::ChildSaDeleted,
+                            };
+                            (deleted, format!("sa:{serial}"))
                         }
-                        continue;
-                    };
-                    let kind = sa.kind.unwrap_or(seen);
-                    let expired = matches!(cause, Cause::Replaced | Cause::Expired);
-                    let new_action = match (kind, expired) {
-                        (SaKind::Ike, true) => Action::IkeSaExpired,
-                        (SaKind::Ike, false) => Action::IkeSaDeleted,
-                        (SaKind::Child, true) => Action::ChildSaExpired,
-                        (SaKind::Child, false) => Action::ChildSaDeleted,
-                    };
-                    event.event.reason = Some(cause.reason().to_string());
-                    if let Some(f) = event.libreswan.sa.as_mut() {
-                        f.replaced_by = successor.or(f.replaced_by.filter(|_| expired));
+                        Some((cause, line, successor)) => {
+                            let kind = sa.kind.unwrap_or(seen);
+                            let expired = matches!(cause, Cause::Replaced | Cause::Expired);
+                            let new_action = match (kind, expired) {
+                                (SaKind::Ike, true) => Action::IkeSaExpired,
+                                (SaKind::Ike, false) => Action::IkeSaDeleted,
+                                (SaKind::Child, true) => Action::ChildSaExpired,
+                                (SaKind::Child, false) => Action::ChildSaDeleted,
+                            };
+                            event.event.reason = Some(cause.reason().to_string());
+                            if let Some(f) = event.libreswan.sa.as_mut() {
+                                f.replaced_by = successor.or(f.replaced_by.filter(|_| expired));
+                            }
+                            event.libreswan.end = Some(EndFields {
+                                cause: cause.as_str().to_string(),
+                                log: line,
+                            });
+                            (new_action, format!("sa:{serial}"))
+                        }
                     }
-                    event.libreswan.end = Some(EndFields {
-                        cause: cause.as_str().to_string(),
-                        log: line,
-                    });
-                    (new_action, format!("sa:{serial}"))
                 }
                 Action::NegotiationFailed => {
                     if sa.up_us.is_none() && sa.down_us.is_none() && sa.last_us > 0 {
@@ -568,24 +579,6 @@ impl Tracker {
                 event.event.id = event_id(&[host, anchor, new_action.as_str(), &subject]);
             }
         }
-    }
-}
-
-/// Make an end the snapshots took for a rekey's a plain delete.
-fn not_replaced(event: &mut Event, host: &str, anchor: &str, action: Action) {
-    let new_action = match action {
-        Action::IkeSaExpired | Action::IkeSaDeleted => Action::IkeSaDeleted,
-        _ => Action::ChildSaDeleted,
-    };
-    event.event.reason = Some("deleted".to_string());
-    if let Some(f) = event.libreswan.sa.as_mut() {
-        f.replaced_by = None;
-    }
-    if new_action != action {
-        let serial = event.libreswan.sa.as_ref().map_or(0, |f| f.serial);
-        event.event.action = new_action;
-        event.event.types = vec![new_action.ecs_type().to_string()];
-        event.event.id = event_id(&[host, anchor, new_action.as_str(), &format!("sa:{serial}")]);
     }
 }
 
