@@ -131,9 +131,11 @@ impl SaRecord {
                 .name
                 .as_deref()
                 .or_else(|| (!st.story.is_empty()).then_some(st.story.as_str()));
-            if let Some(state) = state {
+            // A state name is read only when it changed: at every poll
+            // nearly every SA prints the one it printed before.
+            if let Some(state) = state.filter(|s| self.state.as_deref() != Some(*s)) {
                 self.new_child |= is_new_child(state);
-                set_text(&mut self.state, state);
+                self.state = Some(state.to_string());
             }
             self.parent_serial = st.parent_serial.or(self.parent_serial);
             self.port = st.port.or(self.port);
