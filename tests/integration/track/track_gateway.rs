@@ -806,3 +806,45 @@ fn a_rekey_beside_a_revival_replaces_the_sa_that_was_up_when_it_began() {
         )]
     );
 }
+
+/// `v2-tun` brought up and terminated at once (the small scenario's
+/// short-lived phase, the bundled `lab-4.10-audit` run): a poll lists its
+/// IKE SA #44 in `IKE_AUTH` beside the placeholder #45, and by the next
+/// poll both came up and were deleted (pluto's log: `initiator
+/// established Child SA using #44` at 04:59:09.41, `deleting state
+/// (STATE_V2_ESTABLISHED_IKE_SA) aged 3.797419s and sending
+/// notification` at 04:59:11.14). See the fixture's README.
+fn up_and_terminated_after_a_listed_placeholder() -> Vec<Event> {
+    track(
+        "lab-4.10-ike-auth-terminated",
+        &[
+            Tick::Listing(1796187546, "status-1796187546.txt"),
+            Tick::Listing(1796187548, "status-1796187548.txt"),
+            Tick::Listing(1796187551, "status-1796187551.txt"),
+            Tick::Listing(1796187556, "status-1796187556.txt"),
+        ],
+        Fused::LinuxAudit,
+    )
+}
+
+#[test]
+fn a_child_sa_up_and_deleted_after_its_placeholder_was_listed_is_reported_from_its_records() {
+    let events = up_and_terminated_after_a_listed_placeholder();
+    assert_one_content_per_id(&events);
+    let said = |a: &str, r: &str, t: &str| (a.to_string(), r.to_string(), t.to_string());
+    assert_eq!(
+        about(&events, 45),
+        vec![
+            said("child-sa-established", "", "2026-12-02T04:59:09.396Z"),
+            said("child-sa-deleted", "deleted", "2026-12-02T04:59:11.136Z"),
+        ]
+    );
+    assert_eq!(
+        about(&events, 44),
+        vec![
+            said("negotiation-started", "", "2026-12-02T04:59:08Z"),
+            said("ike-sa-established", "", "2026-12-02T04:59:08.606Z"),
+            said("ike-sa-deleted", "deleted", "2026-12-02T04:59:11.136Z"),
+        ]
+    );
+}

@@ -1524,7 +1524,7 @@ impl Tracker {
     /// Report the end of an SA that was removed from the ledger.
     fn end_sa(&mut self, em: &mut Emitter, rec: SaRecord, reason: &str, replaced_by: Option<u64>) {
         if is_ike_auth_placeholder(&rec) {
-            self.finished_without_event(em.generation, rec.serial);
+            self.placeholder_let_go(em.generation, rec.serial);
             return;
         }
         let action = match (rec.established, rec.kind) {
