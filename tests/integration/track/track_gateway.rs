@@ -814,7 +814,7 @@ fn a_rekey_beside_a_revival_replaces_the_sa_that_was_up_when_it_began() {
 /// established Child SA using #44` at 04:59:09.41, `deleting state
 /// (STATE_V2_ESTABLISHED_IKE_SA) aged 3.797419s and sending
 /// notification` at 04:59:11.14). See the fixture's README.
-fn up_and_terminated_after_a_listed_placeholder() -> Vec<Event> {
+fn up_and_terminated_after_a_listed_placeholder(fused: Fused) -> Vec<Event> {
     track(
         "lab-4.10-ike-auth-terminated",
         &[
@@ -823,13 +823,13 @@ fn up_and_terminated_after_a_listed_placeholder() -> Vec<Event> {
             Tick::Listing(1796187551, "status-1796187551.txt"),
             Tick::Listing(1796187556, "status-1796187556.txt"),
         ],
-        Fused::LinuxAudit,
+        fused,
     )
 }
 
 #[test]
 fn a_child_sa_up_and_deleted_after_its_placeholder_was_listed_is_reported_from_its_records() {
-    let events = up_and_terminated_after_a_listed_placeholder();
+    let events = up_and_terminated_after_a_listed_placeholder(Fused::LinuxAudit);
     assert_one_content_per_id(&events);
     let said = |a: &str, r: &str, t: &str| (a.to_string(), r.to_string(), t.to_string());
     assert_eq!(
@@ -847,4 +847,32 @@ fn a_child_sa_up_and_deleted_after_its_placeholder_was_listed_is_reported_from_i
             said("ike-sa-deleted", "deleted", "2026-12-02T04:59:11.136Z"),
         ]
     );
+}
+
+#[test]
+fn the_same_child_sa_fused_with_pluto_s_log_is_reported_as_the_log_says() {
+    let events = up_and_terminated_after_a_listed_placeholder(Fused::PlutoLog);
+    assert_one_content_per_id(&events);
+    for (serial, kind) in [(45, "child-sa-"), (44, "ike-sa-")] {
+        let said: Vec<(String, String)> = changes(&events, serial, kind)
+            .map(|e| {
+                (
+                    e.action().to_string(),
+                    e.event.reason.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            said,
+            vec![
+                (format!("{kind}established"), String::new()),
+                (format!("{kind}deleted"), "deleted".to_string()),
+            ],
+            "#{serial}"
+        );
+        let cause = changes(&events, serial, kind)
+            .find_map(|e| e.libreswan.end.as_ref())
+            .map(|end| end.cause.clone());
+        assert_eq!(cause.as_deref(), Some("local-delete"), "#{serial}");
+    }
 }
