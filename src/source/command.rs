@@ -153,6 +153,14 @@ pub struct PollFailure {
     pub reason: &'static str,
     /// What happened, in one line, naming the command.
     pub detail: String,
+    /// The second the failing command began (0 until [`poll`] sets it):
+    /// pluto answered every command of the poll before it, so it still ran
+    /// then. A restart judged from this outage takes it as when pluto went
+    /// (lab 4.10 gateway: `--trafficstatus` answered at 16:56:45.8 and
+    /// `--showstates` then hung; stamped with the poll's start, 16:56:44,
+    /// two stale deletes pluto logged at 45.7 and 46.1 looked as if they
+    /// came after pluto was gone).
+    pub began: i64,
 }
 
 /// Poll forever, sending one report per poll, until the daemon drops the
@@ -211,7 +219,7 @@ pub async fn run(config: CommandSourceConfig, tx: mpsc::Sender<Report>) {
                 }
                 unreachable_since = Some(failure.detail);
                 Observation::Unreachable {
-                    at,
+                    at: at.max(failure.began),
                     reason: failure.reason.to_string(),
                 }
             }
@@ -259,7 +267,11 @@ pub async fn poll(
     // The digest of every output, each followed by a NUL byte.
     let mut digest = sha2::Sha256::new();
     for argv in commands {
-        let Some(snapshot) = run_one(argv, timeout, max_bytes, &mut digest).await? else {
+        let began = unix_now();
+        let one = run_one(argv, timeout, max_bytes, &mut digest)
+            .await
+            .map_err(|failure| PollFailure { began, ..failure })?;
+        let Some(snapshot) = one else {
             let incomplete = format!(
                 "`{}` printed more than max_bytes = {max_bytes} bytes; it was stopped and its output skipped",
                 argv.join(" ")
@@ -321,6 +333,7 @@ async fn run_one(
         return Err(PollFailure {
             reason: "command-failed",
             detail: "the command is empty".to_string(),
+            began: 0,
         });
     };
     let mut command = tokio::process::Command::new(program);
@@ -337,6 +350,7 @@ async fn run_one(
     let mut child = command.spawn().map_err(|e| PollFailure {
         reason: "command-failed",
         detail: format!("cannot run `{shown}`: {e}"),
+        began: 0,
     })?;
     // Killed on a timeout, and when the poll is abandoned (shutdown aborts
     // the source task): a wrapper script without `exec` leaves whack, its
@@ -346,6 +360,7 @@ async fn run_one(
         return Err(PollFailure {
             reason: "command-failed",
             detail: format!("`{shown}`: no pipe to read its output from"),
+            began: 0,
         });
     };
     let feed = DumpFeed::new(DumpOrigin::Command(shown.clone()), max_bytes);
@@ -357,6 +372,7 @@ async fn run_one(
             return Err(PollFailure {
                 reason: "command-failed",
                 detail: format!("reading the output of `{shown}`: {e}"),
+                began: 0,
             });
         }
         Err(_elapsed) => {
@@ -364,6 +380,7 @@ async fn run_one(
             return Err(PollFailure {
                 reason: "command-timed-out",
                 detail: format!("`{shown}` did not finish within {timeout:?}; killed it"),
+                began: 0,
             });
         }
     };
@@ -384,6 +401,7 @@ async fn run_one(
         return Err(PollFailure {
             reason: "pluto-not-running",
             detail: line.to_string(),
+            began: 0,
         });
     }
     if !output.status.success() {
@@ -394,6 +412,7 @@ async fn run_one(
                 Some(line) => format!("`{shown}` failed ({}): {line}", output.status),
                 None => format!("`{shown}` failed ({})", output.status),
             },
+            began: 0,
         });
     }
     // Binary or non-UTF-8 output is not a dump: the snapshot says why in
@@ -565,6 +584,20 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(failure.reason, "pluto-not-running");
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_dated_when_its_command_began_not_when_the_poll_did() {
+        let polled = unix_now();
+        let commands = vec![
+            argv(&["sh", "-c", "sleep 1.2"]),
+            argv(&["sh", "-c", "echo broke >&2; exit 3"]),
+        ];
+        let failure = poll(&commands, Duration::from_secs(10), 1 << 20)
+            .await
+            .unwrap_err();
+        assert_eq!(failure.reason, "command-failed");
+        assert!(failure.began > polled, "{} vs {polled}", failure.began);
     }
 
     #[tokio::test]

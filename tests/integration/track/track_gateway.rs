@@ -876,3 +876,82 @@ fn the_same_child_sa_fused_with_pluto_s_log_is_reported_as_the_log_says() {
         assert_eq!(cause.as_deref(), Some("local-delete"), "#{serial}");
     }
 }
+
+/// Another run: `g10`'s revival #618 (`STATE_V2_NEW_CHILD_I1`) and the
+/// rekey #638 of #600 (`STATE_V2_REKEY_CHILD_I0`) listed by one
+/// `--status`, whose `--trafficstatus` already shows #618 up; the next
+/// poll lists #638 up and #600 gone. pluto's log: `#638: initiator rekeyed
+/// Child SA #600 using #577` at 16:56:21.58, `#600: deleting established
+/// Child SA` at 22.72, and 20 s later `#618: not rekey stale Child SA
+/// #618; as already got a newer #638`.
+#[test]
+fn a_rekey_listed_beside_a_revival_that_came_up_in_the_same_poll_replaces_the_old_sa() {
+    let events = track(
+        "lab-gateway-rekey-beside-revival",
+        &[
+            both(1796662567),
+            both(1796662572),
+            both(1796662578),
+            both(1796662583),
+            both(1796662588),
+        ],
+        Fused::No,
+    );
+    assert_one_content_per_id(&events);
+    let said = |a: &str, r: &str, replaces: Option<u64>, by: Option<u64>| {
+        (a.to_string(), r.to_string(), replaces, by)
+    };
+    assert_eq!(
+        linked(&events, 638, "child-sa-"),
+        vec![said("child-sa-rekeyed", "rekey", Some(600), None)]
+    );
+    assert_eq!(
+        linked(&events, 600, "child-sa-"),
+        vec![said("child-sa-expired", "replaced", None, Some(638))]
+    );
+    assert_eq!(
+        linked(&events, 618, "child-sa-"),
+        vec![said("child-sa-established", "", None, None)]
+    );
+}
+
+/// The same run's last listings before west's pluto restarted: `g14` #604
+/// and `g16` #625 beside the revivals #615 and #637, their REKEY 1 and 2 s
+/// ahead; the next poll found pluto gone (`Pluto is shutting down` at
+/// 16:56:47.19). pluto's log: `#604: not rekey stale Child SA #604; as
+/// already got a newer #615` at 45.68, the same of #625 at 46.08. See the
+/// fixture's README for the listing's time.
+#[test]
+fn child_sas_pluto_deleted_as_stale_just_before_a_poll_found_it_gone_were_deleted() {
+    let events = track(
+        "lab-gateway-stale-at-shutdown",
+        &[
+            both(1796662597),
+            both(1796662604),
+            Tick::Unreachable(1796662605),
+            both(1796662637),
+        ],
+        Fused::No,
+    );
+    assert_one_content_per_id(&events);
+    for (serial, reason) in [
+        (604, "deleted"),
+        (625, "deleted"),
+        (615, "pluto-restart"),
+        (637, "pluto-restart"),
+    ] {
+        let ends: Vec<(String, String)> = changes(&events, serial, "child-sa-")
+            .map(|e| {
+                (
+                    e.action().to_string(),
+                    e.event.reason.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ends,
+            vec![("child-sa-deleted".to_string(), reason.to_string())],
+            "#{serial}"
+        );
+    }
+}

@@ -1020,7 +1020,15 @@ impl Tracker {
                 "replaced"
             } else if ran_out {
                 "expired"
-            } else if self.deleted_as_stale(&rec, gone_at) {
+            } else if self.deleted_as_stale(
+                &rec,
+                // A whole-second REKEY against the whole second the poll
+                // found pluto gone (lab 4.10 gateway: g16 #625 listed
+                // `REKEY in 2s` at 16:56:44, pluto gone from 16:56:45 on,
+                // its log: deleted as stale at 46.08, shutting down at
+                // 47.19).
+                gone_at.map(|gone| gone + TIMER_ROUNDING_S),
+            ) {
                 "deleted"
             } else {
                 "pluto-restart"
@@ -1106,10 +1114,20 @@ impl Tracker {
                 .filter(|r| r.established_at.is_none_or(|t| t <= rec.first_seen))
                 .filter(|r| self.continues(rec, r, listing, em.now))
                 .collect();
+            // pluto rekeys a Child SA when its REKEY comes: of two up when
+            // the rekey began, one whose REKEY is still well ahead is not
+            // the one rekeyed (gateway lab 4.10: g10 #638 `REKEY_CHILD`
+            // rekeying #600, its REKEY passed, beside the revival #618
+            // with `REKEY in 17s`, up in the same poll).
+            let rekey_ahead = |r: &SaRecord| {
+                r.rekey_due_at
+                    .is_some_and(|due| due > rec.first_seen + TIMER_ROUNDING_S)
+            };
             older
                 .iter()
                 .rev()
-                .find(|r| r.replaced_by.is_none())
+                .find(|r| r.replaced_by.is_none() && !rekey_ahead(r))
+                .or_else(|| older.iter().rev().find(|r| r.replaced_by.is_none()))
                 .or(older.last())
                 .map(|r| r.serial)
         };
