@@ -955,3 +955,33 @@ fn child_sas_pluto_deleted_as_stale_just_before_a_poll_found_it_gone_were_delete
         );
     }
 }
+
+/// West's pluto restarted while `v2-deadpeer` #651 was half-open: started
+/// at 17:11:58.71 (`initiating IKEv2 connection to replace establishing IKE
+/// SA #617`), 0.4 s before `Pluto is shutting down`, which deleted it at
+/// 17:12:00.39 (`deleting state (STATE_V2_PARENT_I1) ... NOT sending
+/// notification`). The daemon's last listing (as the lab series' of
+/// 17:11:53) came before it; its next poll found pluto gone at 17:11:57.
+/// Only the audit records saw #651: its failed start at 17:12:00.373.
+#[test]
+fn a_negotiation_only_the_records_saw_fail_after_pluto_was_found_gone_ended_with_the_restart() {
+    let events = track(
+        "lab-gateway-restart-audit-only",
+        &[
+            both(1796663508),
+            both(1796663513),
+            Tick::Unreachable(1796663517),
+            both(1796663553),
+        ],
+        Fused::LinuxAudit,
+    );
+    assert_one_content_per_id(&events);
+    assert_eq!(
+        about(&events, 651),
+        vec![(
+            "negotiation-failed".to_string(),
+            "pluto-restart".to_string(),
+            "2026-12-07T17:12:00.373Z".to_string()
+        )]
+    );
+}

@@ -112,6 +112,12 @@ pub(crate) struct LinuxAuditState {
     /// the run is.
     #[serde(default)]
     early: BTreeSet<(u64, u64)>,
+    /// When the first poll that found each ended pluto run gone was taken
+    /// (unix s), by the run's generation: a negotiation whose failure
+    /// record came after it failed because pluto was shutting down, as the
+    /// snapshot path says of one it listed (`pluto-restart`).
+    #[serde(default)]
+    gone: BTreeMap<u64, i64>,
 }
 
 /// `unix_ms` as RFC 3339 with milliseconds (`2026-11-28T09:21:02.840Z`).
@@ -138,6 +144,15 @@ impl LinuxAuditState {
             ..Run::default()
         });
         run.first_ms = run.first_ms.min(first_ms);
+    }
+
+    /// The pluto run of tracker generation `generation` ended, found gone
+    /// by the poll of `gone_at` (see [`LinuxAuditState::gone`]).
+    pub(super) fn note_run_gone(&mut self, generation: u64, gone_at: i64) {
+        self.gone.insert(generation, gone_at);
+        while self.gone.len() > MAX_RUNS {
+            self.gone.pop_first();
+        }
     }
 
     fn pending(&self) -> usize {
@@ -491,10 +506,19 @@ impl Tracker {
         };
         let subject = format!("sa:{serial}");
         if before(sa.failed_ms).is_some() && !sa.start_reported {
+            // Failed after a poll had found its pluto gone (not answering
+            // while it shut down): the shutdown ended it (gateway lab 4.10:
+            // `v2-deadpeer` #651, started 0.4 s before `Pluto is shutting
+            // down`, deleted by it 1.3 s later, never listed).
+            let gone = self.linux_audit.gone.get(&em.generation);
+            let reason = match (gone, sa.failed_ms) {
+                (Some(gone), Some(t)) if t >= gone.saturating_mul(1000) => "pluto-restart",
+                _ => "failed",
+            };
             em.push(
                 Action::NegotiationFailed,
                 EventKind::Event,
-                Some("failed"),
+                Some(reason),
                 &subject,
                 detail,
             );

@@ -982,6 +982,9 @@ impl Tracker {
     fn restart(&mut self, em: &mut Emitter, now: i64, gone_at: Option<i64>) {
         let old_anchor = em.anchor.clone();
         let old_generation = self.generation;
+        if let Some(gone) = gone_at {
+            self.linux_audit.note_run_gone(old_generation, gone);
+        }
         self.generation += 1;
         self.run_anchor = Some(now);
         em.anchor = self.anchor();
