@@ -985,3 +985,60 @@ fn a_negotiation_only_the_records_saw_fail_after_pluto_was_found_gone_ended_with
         )]
     );
 }
+
+/// West's pluto rekeyed three Child SAs a moment before its shutdown
+/// (`g03` #605 rekeyed #568 at 17:22:14.23, `g15` #606 and `g06` #607 the
+/// same second; `Pluto is shutting down` at 17:22:16.03, which deleted
+/// the new ones); the last listing showed them negotiating
+/// (`REKEY_CHILD`), the next poll found pluto gone at 17:22:14. See the
+/// fixture's README.
+#[test]
+fn rekeys_that_came_up_just_before_a_shutdown_are_rekeys_and_end_with_it() {
+    let events = track(
+        "lab-gateway-rekey-at-shutdown",
+        &[
+            both(1796664126),
+            both(1796664133),
+            Tick::Unreachable(1796664134),
+            both(1796664161),
+        ],
+        Fused::LinuxAudit,
+    );
+    assert_one_content_per_id(&events);
+    for (new, old) in [(605, 568), (606, 588), (607, 582)] {
+        assert_eq!(
+            linked(&events, new, "child-sa-"),
+            vec![
+                (
+                    "child-sa-rekeyed".to_string(),
+                    "rekey".to_string(),
+                    Some(old),
+                    None
+                ),
+                (
+                    "child-sa-deleted".to_string(),
+                    "pluto-restart".to_string(),
+                    None,
+                    None
+                ),
+            ],
+            "#{new}"
+        );
+        assert_eq!(
+            linked(&events, old, "child-sa-"),
+            vec![(
+                "child-sa-expired".to_string(),
+                "replaced".to_string(),
+                None,
+                Some(new)
+            )],
+            "#{old}"
+        );
+        assert!(
+            !about(&events, new)
+                .iter()
+                .any(|(action, _, _)| action == "negotiation-failed"),
+            "#{new}"
+        );
+    }
+}

@@ -417,16 +417,25 @@ impl Tracker {
     /// Returns where the events after the first one taken back start, and
     /// its sequence number, for renumbering.
     fn established_between_polls(&mut self, em: &mut Emitter) -> Option<(usize, u64)> {
-        let pid = self.linux_audit.pid_of(em.generation)?;
-        let run = self.linux_audit.runs.get_mut(&pid)?;
         let mut first: Option<(usize, u64)> = None;
         let mut i = 0;
         while i < em.events.len() {
             let e = &em.events[i];
+            let generation = e.libreswan.pluto.generation;
             let serial = e.libreswan.sa.as_ref().map(|f| f.serial);
-            let record = serial.and_then(|s| run.sas.get_mut(&s));
-            let ours =
-                e.event.kind == EventKind::Event && e.libreswan.pluto.generation == em.generation;
+            // Of this pluto run or of one a restart just ended: a rekey
+            // listed negotiating before the shutdown that came up before
+            // it (gateway lab 4.10: g03 #605, up 1.8 s before `Pluto is
+            // shutting down`) is no negotiation the restart cut short.
+            let record = match (self.linux_audit.pid_of(generation), serial) {
+                (Some(pid), Some(serial)) => self
+                    .linux_audit
+                    .runs
+                    .get_mut(&pid)
+                    .and_then(|run| run.sas.get_mut(&serial)),
+                _ => None,
+            };
+            let ours = e.event.kind == EventKind::Event;
             let taken_back = ours
                 && e.event.action == Action::NegotiationFailed
                 && record
@@ -437,14 +446,16 @@ impl Tracker {
             // on before the daemon read its first byte): the audit path
             // reported the start, and this listing is the first to show the
             // SA. Its start goes out once.
-            let said_already =
-                ours && matches!(
+            let said_already = ours
+                && generation == em.generation
+                && matches!(
                     e.event.action,
                     Action::IkeSaEstablished
                         | Action::IkeSaRekeyed
                         | Action::ChildSaEstablished
                         | Action::ChildSaRekeyed
-                ) && record
+                )
+                && record
                     .as_ref()
                     .is_some_and(|r| r.start_reported && r.claimed);
             match record {
@@ -603,8 +614,17 @@ impl Tracker {
             f.replaced_by = newer;
             f.duration_s = Some((ended - started).div_euclid(1000));
         }
+        // Destroyed after a poll had found its pluto gone: the shutdown
+        // deleted it, as the snapshot path says of one it listed.
+        let at_shutdown = self
+            .linux_audit
+            .gone
+            .get(&em.generation)
+            .is_some_and(|gone| ended >= gone.saturating_mul(1000));
         let reason = if newer.is_some() {
             "replaced"
+        } else if at_shutdown {
+            "pluto-restart"
         } else {
             "deleted"
         };
