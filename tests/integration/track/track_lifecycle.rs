@@ -572,30 +572,39 @@ fn events_name_the_pluto_version_the_status_preamble_gives() {
 }
 
 #[test]
-fn an_ikev1_sa_past_its_replace_that_goes_with_its_tunnel_was_deleted_not_expired() {
+fn an_ikev1_sa_gone_past_its_replace_before_any_expire_was_listed_was_deleted() {
     // Real 4.10 lines (lab, v1-tun): IKEv1's REPLACE starts a replacement;
-    // its life ends at EXPIRE. Gone past REPLACE together with the ISAKMP
-    // SA beside it (a DPD hold, a terminate), the IPsec SA was deleted;
-    // gone past REPLACE with its ISAKMP SA still up, it ran out.
+    // its life ends at EXPIRE, which pluto lists from the REPLACE on
+    // (`EXPIRE in 27s`, lab 4.10). Gone past REPLACE before any listing
+    // showed that EXPIRE, with the ISAKMP SA beside it or without, the
+    // IPsec SA was deleted (a DPD hold, a terminate; gateway lab 4.10:
+    // `v1a` #359, `REPLACE in 2s`, terminated 4 s later beside its shared
+    // ISAKMP SA). Gone after a listing showed its EXPIRE come, it ran out.
     let before = [
         "000 #30: \"v1-tun\":500 STATE_MAIN_I4 (IKE SA established); REPLACE in 81s; newest; lastdpd=4s(seq in:17183 out:17182); idle;",
         "000 #29: \"v1-tun\":500 STATE_QUICK_I2 (IPsec SA established); REPLACE in 11s; newest; eroute owner; ISAKMP SA #30; idle;",
     ];
-    let end_of_29 = |after: &[&str]| {
+    let expiring = [
+        before[0],
+        "000 #29: \"v1-tun\":500 STATE_QUICK_I2 (IPsec SA established); EXPIRE in 3s; eroute owner; ISAKMP SA #30; idle;",
+    ];
+    let end_of_29 = |listings: &[&[&str]]| {
         let mut tracker = Tracker::new(TrackerConfig::new("west"));
-        tracker.observe(&showstates_54(1000, &before));
-        tracker
-            .observe(&showstates_54(1015, after))
+        let mut events = Vec::new();
+        for (k, listing) in listings.iter().enumerate() {
+            events.extend(tracker.observe(&showstates_54(1000 + 15 * k as i64, listing)));
+        }
+        events
             .into_iter()
+            .filter(|e| e.event.reason.as_deref() != Some("observed-at-start"))
             .find(|e| e.libreswan.sa.as_ref().map(|s| s.serial) == Some(29))
             .map(|e| (e.action().to_string(), e.event.reason.clone()))
     };
+    let deleted = Some(("child-sa-deleted".to_string(), Some("deleted".to_string())));
+    assert_eq!(end_of_29(&[&before, &[]]), deleted);
+    assert_eq!(end_of_29(&[&before, &before[..1]]), deleted);
     assert_eq!(
-        end_of_29(&[]),
-        Some(("child-sa-deleted".to_string(), Some("deleted".to_string())))
-    );
-    assert_eq!(
-        end_of_29(&before[..1]),
+        end_of_29(&[&before, &expiring, &before[..1]]),
         Some(("child-sa-expired".to_string(), Some("expired".to_string())))
     );
 }

@@ -1485,22 +1485,15 @@ impl Tracker {
                 }
             }
             let due_passed = |due: Option<i64>| due.is_some_and(|d| d <= now);
-            // IKEv1's REPLACE is where pluto starts a replacement, not the
-            // end of the SA's life (that is its EXPIRE, listed once the
-            // replacement is under way): an IKEv1 SA gone past its REPLACE
-            // together with every other SA of its tunnel went with the
-            // tunnel (a DPD hold, a terminate; lab 4.10: a Quick Mode SA
-            // 35 s into a 60 s life), not on its lifetime, which would have
-            // left the ISAKMP or IPsec SA beside it.
-            // An SA that came up since it was last listed is no survivor
-            // (the same connection brought up again at once).
-            // Asked only of an SA past its REPLACE: a walk of its tunnel.
-            let tunnel_went = || {
-                rec.ike_version == Some(IkeVersion::V1)
-                    && !self.sas.of_tunnel(&rec.tunnel).any(|r| {
-                        r.established && r.first_seen <= rec.last_seen && listing.lists(r.serial)
-                    })
-            };
+            // IKEv1's REPLACE is where pluto starts a replacement (or,
+            // with `rekey=no`, swaps in the EXPIRE timer), not the end of
+            // the SA's life: that is its EXPIRE, which every listing after
+            // the REPLACE shows. An IKEv1 SA gone past its REPLACE before
+            // any listing showed an EXPIRE was deleted (a DPD hold, a
+            // terminate; lab 4.10: a Quick Mode SA 35 s into a 60 s life;
+            // gateway lab: `v1a` #359, `REPLACE in 2s` at 17:20:06,
+            // terminated at 17:20:10 beside its shared ISAKMP SA).
+            let replace_ends_it = rec.ike_version != Some(IkeVersion::V1);
             // An IKEv2 Child SA whose IKE SA went in the same poll went
             // with it (a liveness or DPD failure, a peer's Delete of the
             // IKE SA), even past its REPLACE time: pluto deleted the
@@ -1513,7 +1506,7 @@ impl Tracker {
             } else if stale {
                 "deleted"
             } else if (rec.expire_shown && rec.expire_due_at.is_none_or(|d| d <= now))
-                || (due_passed(rec.replace_due_at) && !went_with_parent && !tunnel_went())
+                || (replace_ends_it && due_passed(rec.replace_due_at) && !went_with_parent)
             {
                 "expired"
             } else {
