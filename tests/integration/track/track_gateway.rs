@@ -1042,3 +1042,42 @@ fn rekeys_that_came_up_just_before_a_shutdown_are_rekeys_and_end_with_it() {
         );
     }
 }
+
+/// A rekey collision seen by a 2 s poll: `coll` #185 (west's rekey of #90,
+/// `REKEY_CHILD_I1`) still negotiating while east's rekey of #90, #187,
+/// is up beside #90 for two listings; then #90 goes and #185 comes up.
+/// pluto's log: `#187: responder rekeyed Child SA #90 using #77` at
+/// 17:30:48.84, `#90: ESP traffic information` at 53.12, `#185: initiator
+/// rekeyed Child SA #90 using #77` at 53.37. See the fixture's README.
+#[test]
+fn the_peer_s_rekey_up_beside_the_old_sa_while_ours_negotiates_is_a_rekey_of_it() {
+    let events = track(
+        "lab-gateway-collision-beside",
+        &[
+            Tick::Listing(1796664642, "status-1796664642.txt"),
+            Tick::Listing(1796664647, "status-1796664647.txt"),
+            Tick::Listing(1796664649, "status-1796664649.txt"),
+            Tick::Listing(1796664651, "status-1796664651.txt"),
+            Tick::Listing(1796664652, "status-1796664652.txt"),
+            Tick::Listing(1796664657, "status-1796664657.txt"),
+        ],
+        Fused::No,
+    );
+    assert_one_content_per_id(&events);
+    for new in [187, 185] {
+        let rekey = linked(&events, new, "child-sa-");
+        assert_eq!(
+            rekey
+                .first()
+                .map(|(a, _, replaces, _)| (a.as_str(), *replaces)),
+            Some(("child-sa-rekeyed", Some(90))),
+            "#{new}: {rekey:?}"
+        );
+    }
+    let end = linked(&events, 90, "child-sa-");
+    assert_eq!(
+        end.first().map(|(a, r, _, _)| (a.as_str(), r.as_str())),
+        Some(("child-sa-expired", "replaced")),
+        "{end:?}"
+    );
+}

@@ -123,6 +123,7 @@ fn sa_print(rec: &SaRecord) -> (u64, u64) {
         replaces,
         replaced_by,
         new_child,
+        rekey_child,
     } = rec;
     (serial, kind, ike_version, conn, tunnel, established).hash(&mut h);
     (
@@ -135,7 +136,7 @@ fn sa_print(rec: &SaRecord) -> (u64, u64) {
     )
         .hash(&mut h);
     (add_time, port, user, expire_shown, replaces, replaced_by).hash(&mut h);
-    new_child.hash(&mut h);
+    (new_child, rekey_child).hash(&mut h);
     for due in [expire_due_at, replace_due_at, rekey_due_at] {
         due.map(|d| d.div_euclid(DUE_SLACK_S)).hash(&mut h);
     }

@@ -75,6 +75,12 @@ pub struct SaRecord {
     /// revival), which no rekey listing can look like.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub new_child: bool,
+    /// It was listed negotiating a Child SA rekey (`STATE_V2_REKEY_CHILD_I0`,
+    /// 5.4's `sent CREATE_CHILD_SA request to rekey IPsec SA`): a rekey,
+    /// even when the SA it rekeys is gone before it is up (a collision the
+    /// peer's rekey settled first).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rekey_child: bool,
 }
 
 /// Whether a state name (or 5.4's story) is an IKEv2 negotiation of a new
@@ -114,6 +120,7 @@ impl SaRecord {
             replaces: None,
             replaced_by: None,
             new_child: false,
+            rekey_child: false,
         };
         rec.update(seen, now);
         rec
@@ -135,6 +142,7 @@ impl SaRecord {
             // nearly every SA prints the one it printed before.
             if let Some(state) = state.filter(|s| self.state.as_deref() != Some(*s)) {
                 self.new_child |= is_new_child(state);
+                self.rekey_child |= super::is_rekey_child(state);
                 self.state = Some(state.to_string());
             }
             self.parent_serial = st.parent_serial.or(self.parent_serial);

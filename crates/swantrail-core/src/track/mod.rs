@@ -459,6 +459,13 @@ fn start_time(add_time: Option<u64>, previous: Option<i64>, now: i64) -> i64 {
     }
 }
 
+/// Whether a state name (or 5.4's story) is an IKEv2 Child SA rekey under
+/// way (`STATE_V2_REKEY_CHILD_I0`, `..._I1`, `sent CREATE_CHILD_SA request
+/// to rekey IPsec SA`).
+pub(crate) fn is_rekey_child(state: &str) -> bool {
+    state.contains("REKEY_CHILD") || state.contains("request to rekey IPsec SA")
+}
+
 /// Whether `rec` is an IKEv1 IPsec SA this pluto negotiated as responder
 /// (`STATE_QUICK_R2`): the peer's Quick Mode. pluto logs a replacement
 /// only for the Quick Modes it initiates (`initiating Quick Mode ... to
@@ -1139,6 +1146,19 @@ impl Tracker {
         {
             replaces = None;
         }
+        if replaces.is_none() && !inventory && rec.rekey_child && !rec.new_child {
+            // Listed negotiating a rekey, and the SA it rekeyed is gone:
+            // the peer's rekey of the same SA came up while this one
+            // negotiated and settled the collision first (gateway lab
+            // 4.10: `coll` #185 rekeyed #90 at 17:30:53.37, after #90 went
+            // at 53.12 beside east's #187, up since 48.84).
+            replaces = self
+                .sas
+                .of_tunnel(&tunnel)
+                .filter(|r| r.serial != serial && r.kind == kind && r.established)
+                .filter(|r| r.established_at.is_some_and(|t| t >= rec.first_seen))
+                .find_map(|r| r.replaces);
+        }
         if let Some(first) = replaces
             .and_then(|s| self.sas.get(s))
             .and_then(|sibling| self.collides_with(rec, sibling, em.now))
@@ -1167,6 +1187,13 @@ impl Tracker {
             // still running its REPLACE timer was not replaced by this SA
             // (the peer's own Quick Mode beside it, a second IPsec SA).
             replaces = None;
+        } else if beside_live && self.rekey_under_way_beside(rec) {
+            // Up beside the old SA while a rekey of its tunnel is still
+            // listed negotiating: the peer's rekey of the same SA, a
+            // collision (gateway lab 4.10: `coll` #187, `responder rekeyed
+            // Child SA #90`, up 4.5 s before west's own #185 was, #90
+            // listed beside it until then). The old SA goes once the
+            // collision is settled.
         } else if beside_live {
             // Listed a second time and the old one still runs on its own
             // lifetime: a second Child SA, not a rekey. Listed the first
@@ -1218,6 +1245,22 @@ impl Tracker {
         };
         let (ek, reason) = kind_and_reason(inventory, replaces.map(|_| "rekey"));
         em.push(action, ek, reason, &subject, detail);
+    }
+
+    /// Whether a Child SA of `new`'s tunnel, listed from before `new` was,
+    /// is negotiating a rekey (`REKEY_CHILD`, 5.4's `sent CREATE_CHILD_SA
+    /// request to rekey IPsec SA`): this end rekeying the SA `new` came up
+    /// beside.
+    fn rekey_under_way_beside(&self, new: &SaRecord) -> bool {
+        new.kind == SaKind::Child
+            && new.ike_version == Some(IkeVersion::V2)
+            && self.sas.of_tunnel(&new.tunnel).any(|r| {
+                r.serial != new.serial
+                    && r.kind == SaKind::Child
+                    && !r.established
+                    && r.first_seen <= new.first_seen
+                    && r.state.as_deref().is_some_and(is_rekey_child)
+            })
     }
 
     /// The SA that `new` and `sibling` both rekeyed, when the two are a
