@@ -1081,3 +1081,37 @@ fn the_peer_s_rekey_up_beside_the_old_sa_while_ours_negotiates_is_a_rekey_of_it(
         "{end:?}"
     );
 }
+
+/// East's pluto SIGKILLed: west's IKE SAs went at once when `g05` #231's
+/// liveness failed (`liveness action - restarting all connections that
+/// share this peer` at 16:53:30.91), among them `g01` #226, listed
+/// `REPLACE in 5s` at 16:53:28 and deleted at 31.24, two seconds before
+/// that REPLACE. The next poll came after it. See the fixture's README.
+#[test]
+fn an_ike_sa_past_its_replace_that_went_with_every_ike_sa_of_its_peer_was_deleted() {
+    let events = track(
+        "lab-gateway-peer-dead-replace",
+        &[
+            Tick::Listing(1796662402, "status-1796662402.txt"),
+            Tick::Listing(1796662408, "status-1796662408.txt"),
+            Tick::Listing(1796662418, "status-1796662418.txt"),
+        ],
+        Fused::No,
+    );
+    assert_one_content_per_id(&events);
+    for serial in [226, 231] {
+        let ends: Vec<(String, String)> = changes(&events, serial, "ike-sa-")
+            .map(|e| {
+                (
+                    e.action().to_string(),
+                    e.event.reason.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ends,
+            vec![("ike-sa-deleted".to_string(), "deleted".to_string())],
+            "#{serial}"
+        );
+    }
+}

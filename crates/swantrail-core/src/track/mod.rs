@@ -542,6 +542,18 @@ fn timer_due(rec: &SaRecord, now: i64) -> bool {
         .any(|at| at <= now + TIMER_ROUNDING_S)
 }
 
+/// What went in one poll, as [`Tracker::close`] weighs each SA's end.
+#[derive(Clone, Copy)]
+struct Gone<'a> {
+    /// The serials the poll no longer lists.
+    serials: &'a BTreeSet<u64>,
+    /// The peers (remote addresses) whose IKE SAs went with no timer of
+    /// theirs due: a teardown of that peer's IKE SAs.
+    torn_down: &'a BTreeSet<String>,
+    /// pluto's run ended (see `close`).
+    run_ended: bool,
+}
+
 /// Whether the IKEv2 Child SA `new` was listed beside `old` and judged
 /// then to rekey nothing (a second Child SA, a revival pluto added beside
 /// it): when `old` goes later it was not replaced by `new` (gateway lab
@@ -886,11 +898,28 @@ impl Tracker {
                 .filter(|r| r.kind == SaKind::Ike)
                 .nth(1)
                 .is_some();
+        // The peers whose IKE SAs went in this poll with no timer of theirs
+        // due: torn down, not run out (see `close`).
+        let torn_down: BTreeSet<String> = gone
+            .iter()
+            .filter_map(|s| self.sas.get(*s))
+            .filter(|r| r.kind == SaKind::Ike && r.established && !timer_due(r, em.now))
+            .filter_map(|r| {
+                self.tunnels
+                    .get(&r.tunnel)
+                    .and_then(|t| t.remote_ip.clone())
+            })
+            .collect();
         for serial in &gone {
             if let Some(rec) = self.sas.get(*serial) {
                 self.tunnels.touch(&rec.tunnel);
             }
-            self.close(&mut em, *serial, &listing, lists_conns, &gone, run_ended);
+            let gone_now = Gone {
+                serials: &gone,
+                torn_down: &torn_down,
+                run_ended,
+            };
+            self.close(&mut em, *serial, &listing, lists_conns, gone_now);
         }
         let audit_made = self.fuse_linux_audit_records(&mut em);
 
@@ -1486,9 +1515,13 @@ impl Tracker {
         serial: u64,
         listing: &Listing<'_>,
         lists_conns: bool,
-        gone: &BTreeSet<u64>,
-        run_ended: bool,
+        gone_now: Gone<'_>,
     ) {
+        let Gone {
+            serials: gone,
+            torn_down,
+            run_ended,
+        } = gone_now;
         self.held.remove(&serial);
         let Some(mut rec) = self.sas.remove(serial) else {
             return;
@@ -1544,12 +1577,27 @@ impl Tracker {
             let went_with_parent = rec.kind == SaKind::Child
                 && rec.ike_version == Some(IkeVersion::V2)
                 && rec.parent_serial.is_some_and(|p| gone.contains(&p));
+            // An IKE SA past its REPLACE that went in the same poll as an
+            // IKE SA of the same peer with no timer due went with it: a
+            // liveness failure restarts every connection that shares the
+            // peer (gateway lab 4.10: g01 #226, `REPLACE in 5s` at
+            // 16:53:28, deleted at 31.24 when `g05` #231's liveness failed
+            // and pluto restarted every connection to the dead east).
+            let peer_torn_down = rec.kind == SaKind::Ike
+                && self
+                    .tunnels
+                    .get(&rec.tunnel)
+                    .and_then(|t| t.remote_ip.as_ref())
+                    .is_some_and(|ip| torn_down.contains(ip));
             let reason = if rec.replaced_by.is_some() {
                 "replaced"
             } else if stale {
                 "deleted"
             } else if (rec.expire_shown && rec.expire_due_at.is_none_or(|d| d <= now))
-                || (replace_ends_it && due_passed(rec.replace_due_at) && !went_with_parent)
+                || (replace_ends_it
+                    && due_passed(rec.replace_due_at)
+                    && !went_with_parent
+                    && !peer_torn_down)
             {
                 "expired"
             } else {
