@@ -87,7 +87,7 @@ struct Run {
     /// `IKE_AUTH` placeholders the snapshot path let go before any record
     /// of theirs came: a failed start that comes later is no negotiation
     /// of their own, a start that succeeded is theirs to report.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     placeholders: BTreeSet<u64>,
 }
 
@@ -116,7 +116,7 @@ pub(crate) struct LinuxAuditState {
     /// (unix s), by the run's generation: a negotiation whose failure
     /// record came after it failed because pluto was shutting down, as the
     /// snapshot path says of one it listed (`pluto-restart`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     gone: BTreeMap<u64, i64>,
 }
 
