@@ -128,6 +128,19 @@ fn changes<'a>(events: &'a [Event], serial: u64, kind: &'a str) -> impl Iterator
         .filter(|e| e.event.reason.as_deref() != Some("observed-at-start"))
 }
 
+/// [`changes`] of `serial` whose action starts with `kind`, each as
+/// (action, reason): what the tracker decided happened to it.
+fn decided(events: &[Event], serial: u64, kind: &str) -> Vec<(String, String)> {
+    changes(events, serial, kind)
+        .map(|e| {
+            (
+                e.action().to_string(),
+                e.event.reason.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 /// (action, reason, replaces, replaced_by) of an SA event.
 type Linked = (String, String, Option<u64>, Option<u64>);
 
@@ -854,14 +867,7 @@ fn the_same_child_sa_fused_with_pluto_s_log_is_reported_as_the_log_says() {
     let events = up_and_terminated_after_a_listed_placeholder(Fused::PlutoLog);
     assert_one_content_per_id(&events);
     for (serial, kind) in [(45, "child-sa-"), (44, "ike-sa-")] {
-        let said: Vec<(String, String)> = changes(&events, serial, kind)
-            .map(|e| {
-                (
-                    e.action().to_string(),
-                    e.event.reason.clone().unwrap_or_default(),
-                )
-            })
-            .collect();
+        let said = decided(&events, serial, kind);
         assert_eq!(
             said,
             vec![
@@ -940,14 +946,7 @@ fn child_sas_pluto_deleted_as_stale_just_before_a_poll_found_it_gone_were_delete
         (615, "pluto-restart"),
         (637, "pluto-restart"),
     ] {
-        let ends: Vec<(String, String)> = changes(&events, serial, "child-sa-")
-            .map(|e| {
-                (
-                    e.action().to_string(),
-                    e.event.reason.clone().unwrap_or_default(),
-                )
-            })
-            .collect();
+        let ends = decided(&events, serial, "child-sa-");
         assert_eq!(
             ends,
             vec![("child-sa-deleted".to_string(), reason.to_string())],
@@ -1100,14 +1099,7 @@ fn an_ike_sa_past_its_replace_that_went_with_every_ike_sa_of_its_peer_was_delete
     );
     assert_one_content_per_id(&events);
     for serial in [226, 231] {
-        let ends: Vec<(String, String)> = changes(&events, serial, "ike-sa-")
-            .map(|e| {
-                (
-                    e.action().to_string(),
-                    e.event.reason.clone().unwrap_or_default(),
-                )
-            })
-            .collect();
+        let ends = decided(&events, serial, "ike-sa-");
         assert_eq!(
             ends,
             vec![("ike-sa-deleted".to_string(), "deleted".to_string())],

@@ -91,6 +91,13 @@ fn is_new_child(state: &str) -> bool {
     name.starts_with("NEW_CHILD") || state.contains("request for new IPsec SA")
 }
 
+/// Whether a state name (or 5.4's story) is an IKEv2 Child SA rekey under
+/// way (`STATE_V2_REKEY_CHILD_I0`, `..._I1`, `sent CREATE_CHILD_SA request
+/// to rekey IPsec SA`).
+pub(super) fn is_rekey_child(state: &str) -> bool {
+    state.contains("REKEY_CHILD") || state.contains("request to rekey IPsec SA")
+}
+
 impl SaRecord {
     /// A record for an SA seen for the first time at `now`.
     pub fn new(serial: u64, seen: &Seen<'_>, now: i64) -> SaRecord {
@@ -142,7 +149,7 @@ impl SaRecord {
             // nearly every SA prints the one it printed before.
             if let Some(state) = state.filter(|s| self.state.as_deref() != Some(*s)) {
                 self.new_child |= is_new_child(state);
-                self.rekey_child |= super::is_rekey_child(state);
+                self.rekey_child |= is_rekey_child(state);
                 self.state = Some(state.to_string());
             }
             self.parent_serial = st.parent_serial.or(self.parent_serial);

@@ -31,7 +31,7 @@ use crate::snapshot::{ConnRef, Connection, IkeVersion, OutputKind, SaKind, Snaps
 use crate::work;
 use ledger::{
     ConnectionRecord, Identity, Negotiating, SaRecord, SaTable, Seen, TunnelRecord, TunnelTable,
-    UpPeriod,
+    UpPeriod, is_rekey_child,
 };
 
 /// The reason given to everything found already there when tracking starts.
@@ -457,13 +457,6 @@ fn start_time(add_time: Option<u64>, previous: Option<i64>, now: i64) -> i64 {
         Some(a) if a <= now && previous.is_none_or(|p| a > p) => a,
         _ => now,
     }
-}
-
-/// Whether a state name (or 5.4's story) is an IKEv2 Child SA rekey under
-/// way (`STATE_V2_REKEY_CHILD_I0`, `..._I1`, `sent CREATE_CHILD_SA request
-/// to rekey IPsec SA`).
-pub(crate) fn is_rekey_child(state: &str) -> bool {
-    state.contains("REKEY_CHILD") || state.contains("request to rekey IPsec SA")
 }
 
 /// Whether `rec` is an IKEv1 IPsec SA this pluto negotiated as responder
