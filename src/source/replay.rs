@@ -91,7 +91,13 @@ impl PlutoLogFeed {
     /// The lines not handed out yet that were logged before the end of
     /// second `taken_at` (in the order pluto wrote them).
     pub fn until(&mut self, taken_at: i64) -> &[crate::pluto_log::PlutoLogRecord] {
-        let end = taken_at.saturating_add(1).saturating_mul(1_000_000);
+        self.before_us(taken_at.saturating_add(1).saturating_mul(1_000_000))
+    }
+
+    /// The lines not handed out yet that were logged before `end_us`
+    /// (microseconds since the epoch): what a reader had taken in at a
+    /// moment inside a second, such as a daemon's SIGTERM.
+    pub fn before_us(&mut self, end: i64) -> &[crate::pluto_log::PlutoLogRecord] {
         let start = self.next;
         while self.records.get(self.next).is_some_and(|r| r.at_us < end) {
             self.next += 1;

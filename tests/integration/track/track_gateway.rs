@@ -18,12 +18,14 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// One tick of a fixture series: a listing (`--status`, or `--status`
-/// and `--trafficstatus` of the same poll, as a daemon polls), or a poll
-/// pluto did not answer.
+/// and `--trafficstatus` of the same poll, as a daemon polls), a poll
+/// pluto did not answer, or the daemon's stop (SIGTERM) at that
+/// millisecond, after which no tick follows.
 enum Tick<'a> {
     Listing(i64, &'a str),
     Listings(i64, Vec<String>),
     Unreachable(i64),
+    Stop(i64),
 }
 
 /// The `--status` and `--trafficstatus` of the poll at `at`, as a daemon
@@ -57,7 +59,7 @@ fn track(dir: &str, ticks: &[Tick<'_>], fused: Fused) -> Vec<Event> {
         .then(|| AuditFeed::read(&fixture(dir).join("audit.log")).unwrap());
     let first = ticks.iter().find_map(|t| match t {
         Tick::Listing(at, _) | Tick::Listings(at, _) => Some(*at),
-        Tick::Unreachable(_) => None,
+        Tick::Unreachable(_) | Tick::Stop(_) => None,
     });
     let mut log = (fused == Fused::PlutoLog).then(|| {
         PlutoLogFeed::read(&fixture(dir).join("west-pluto.log"), first.unwrap_or(0)).unwrap()
@@ -68,6 +70,16 @@ fn track(dir: &str, ticks: &[Tick<'_>], fused: Fused) -> Vec<Event> {
             Tick::Unreachable(at) => {
                 events.extend(tracker.observe_unreachable(*at, "pluto is not running"));
                 continue;
+            }
+            Tick::Stop(at_ms) => {
+                let at_us = at_ms.saturating_mul(1000);
+                // What the log reader had read by then (the stop of a
+                // daemon fused with the audit records is not pinned here).
+                if let Some(feed) = log.as_mut() {
+                    tracker.ingest_pluto_log(feed.before_us(at_us), None);
+                }
+                events.extend(tracker.release_at_stop(at_ms.div_euclid(1000)));
+                return events;
             }
             Tick::Listing(at, _) | Tick::Listings(at, _) => *at,
         };
@@ -84,7 +96,7 @@ fn track(dir: &str, ticks: &[Tick<'_>], fused: Fused) -> Vec<Event> {
                 files: files.iter().map(|f| fixture(dir).join(f)).collect(),
             })
             .unwrap(),
-            Tick::Unreachable(_) => continue,
+            Tick::Unreachable(_) | Tick::Stop(_) => continue,
         };
         events.extend(tracker.observe(&snap));
     }
@@ -1105,5 +1117,44 @@ fn an_ike_sa_past_its_replace_that_went_with_every_ike_sa_of_its_peer_was_delete
             vec![("ike-sa-deleted".to_string(), "deleted".to_string())],
             "#{serial}"
         );
+    }
+}
+
+/// West's second pluto run: `g02` #6 rekeyed #4 at 19:22:03.80 (`initiator
+/// rekeyed Child SA #4 using #3`), after the daemon's last listing and
+/// 1.1 s before its SIGTERM (04.94); #4's delete (04.89) was not read yet,
+/// as this stop at 04.85 has it. Its stop
+/// fused the rekey's line, and reported #6 as a Child SA established anew.
+/// See the fixture's README.
+#[test]
+fn a_rekey_the_log_read_after_the_last_poll_is_a_rekey_at_the_stop() {
+    for fused in [Fused::PlutoLog, Fused::No] {
+        let events = track(
+            "lab-gateway-rekey-before-stop",
+            &[
+                both(1796671297),
+                both(1796671313),
+                Tick::Stop(1_796_671_324_850),
+            ],
+            fused,
+        );
+        assert_one_content_per_id(&events);
+        let rekey = linked(&events, 6, "child-sa-");
+        if fused == Fused::No {
+            // No listing showed #6, and nothing else was read.
+            assert_eq!(rekey, vec![]);
+            continue;
+        }
+        assert_eq!(
+            rekey,
+            vec![(
+                "child-sa-rekeyed".to_string(),
+                "rekey".to_string(),
+                Some(4),
+                None
+            )],
+        );
+        let up = changes(&events, 6, "child-sa-").next().expect("#6");
+        assert_eq!(up.timestamp, "2026-12-07T19:22:03.802Z");
     }
 }

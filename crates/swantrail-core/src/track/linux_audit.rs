@@ -942,6 +942,10 @@ impl Tracker {
         let mut em = self.emitter(now);
         self.fuse_linux_audit_records(&mut em);
         self.sequence = em.sequence;
+        // What the records read since the last observation made says what
+        // pluto's log says, as every observation's events do (a rekey the
+        // log names is one even when its old SA's end was not read yet).
+        self.decide_by_pluto_log(&mut em.events);
         let mut events = self.release_held();
         events.append(&mut em.events);
         events
