@@ -103,19 +103,22 @@ struct Tracked {
     unspooled: Option<Unspooled>,
 }
 
-/// Encoded events of one commit, with their actions for the counters.
+/// The events of one commit, encoded in its pending file (never all in
+/// memory: a first poll of a big gateway makes hundreds of thousands), with
+/// how many of each action there are for the counters.
 struct Unspooled {
-    lines: Vec<String>,
-    actions: Vec<String>,
+    /// How many events the pending file holds.
+    count: usize,
+    /// How many of them are already in every spool (an earlier try that
+    /// failed part way): the next try goes on after them.
+    spooled: usize,
+    /// Per `event.action`, how many.
+    actions: BTreeMap<String, u64>,
 }
 
-impl Unspooled {
-    /// Lines read back from a pending file: their actions from the JSON.
-    fn from_lines(lines: Vec<String>) -> Unspooled {
-        let actions = lines.iter().map(|l| action_of(l)).collect();
-        Unspooled { lines, actions }
-    }
-}
+/// NDJSON bytes handed to the spools at a time when a commit's events are
+/// spooled from its pending file.
+const SPOOL_BATCH_BYTES: usize = 1 << 20;
 
 /// The daemon proper, inside the runtime: `Daemon::start`, then
 /// `Daemon::run` until a stop, then `Daemon::shutdown`.
@@ -493,13 +496,9 @@ async fn queue_held(
             continue;
         }
         let count = events.len();
-        let unspooled = Unspooled {
-            lines: events.iter().map(|e| e.to_json_line()).collect(),
-            actions: events.iter().map(|e| e.action().to_string()).collect(),
-        };
         let queueing = async {
             let earlier = spool_unspooled(name, tracked, delivery, metrics).await?;
-            commit(name, tracked, unspooled, metrics).await?;
+            commit(name, tracked, events, metrics).await?;
             Ok::<u64, QueueError>(
                 earlier + spool_unspooled(name, tracked, delivery, metrics).await?,
             )
@@ -714,39 +713,37 @@ async fn handle(
         write_checkpoint(&report.source, tracked, metrics, false);
         return Ok(queued);
     }
-    // Encoded one by one, each event dropped once it is a line: a first
-    // poll of a big gateway makes hundreds of thousands.
-    let mut unspooled = Unspooled {
-        lines: Vec::with_capacity(events.len()),
-        actions: Vec::with_capacity(events.len()),
-    };
-    for event in events {
-        debug!(source = %report.source, id = event.id(), action = event.action(), "computed");
-        unspooled.lines.push(event.to_json_line());
-        unspooled.actions.push(event.action().to_string());
-    }
-    commit(&report.source, tracked, unspooled, metrics).await?;
+    commit(&report.source, tracked, events, metrics).await?;
     queued += spool_unspooled(&report.source, tracked, delivery, metrics).await?;
     Ok(queued)
 }
 
 /// Make a snapshot's events and the tracker state after them durable: the
-/// pending file first, then the checkpoint save that counts it; only then
-/// are the lines handed out (left in `unspooled` for [`spool_unspooled`]).
-/// The tracker was already advanced in place: on failure it is put back as
-/// the last save left it ([`Tracked::undo`]), so nothing changed.
+/// pending file first (each event encoded straight into it and dropped, so
+/// a big commit is never held as text), then the checkpoint save that
+/// counts it; only then are the lines handed out (from the pending file,
+/// by [`spool_unspooled`]). The tracker was already advanced in place: on
+/// failure it is put back as the last save left it ([`Tracked::undo`]), so
+/// nothing changed.
 async fn commit(
     name: &str,
     tracked: &mut Tracked,
-    events: Unspooled,
+    events: Vec<crate::event::Event>,
     metrics: &Metrics,
 ) -> Result<(), checkpoint::CheckpointError> {
     let commit = tracked.checkpoint.commit + 1;
     let pending = checkpoint::pending_path(&tracked.path);
     let source = name.to_string();
-    let (events, stored) = tokio::task::spawn_blocking(move || {
-        let stored = checkpoint::store_pending(&pending, &source, commit, &events.lines);
-        (events, stored)
+    let count = events.len();
+    let (actions, stored) = tokio::task::spawn_blocking(move || {
+        let mut actions: BTreeMap<String, u64> = BTreeMap::new();
+        let lines = events.into_iter().map(|event| {
+            debug!(source = %source, id = event.id(), action = event.action(), "computed");
+            *actions.entry(event.action().to_string()).or_default() += 1;
+            event.to_json_line()
+        });
+        let stored = checkpoint::store_pending(&pending, &source, commit, count, lines);
+        (actions, stored)
     })
     .await
     .map_err(|e| checkpoint::CheckpointError::Io {
@@ -764,28 +761,60 @@ async fn commit(
         tracked.undo(name);
         return Err(e);
     }
-    tracked.unspooled = Some(events);
+    tracked.unspooled = Some(Unspooled {
+        count,
+        spooled: 0,
+        actions,
+    });
     checkpoint_written(name, tracked, metrics);
     Ok(())
 }
 
-/// Append the events of the checkpoint's commit to every spool, then remove
-/// its pending file; returns how many were queued. On failure they stay,
-/// to be spooled again exactly as they are.
+/// Append the events of the checkpoint's commit to every spool, from its
+/// pending file a batch at a time, then remove the file; returns how many
+/// were queued. On failure they stay, and the next try goes on from the
+/// first batch not in every spool (a batch some spools took is appended to
+/// them again, identical).
 async fn spool_unspooled(
     name: &str,
     tracked: &mut Tracked,
     delivery: &Delivery,
     metrics: &Metrics,
 ) -> Result<u64, crate::sink::SinkError> {
-    let Some(events) = &tracked.unspooled else {
+    let Some(events) = &mut tracked.unspooled else {
         return Ok(0);
     };
-    delivery.enqueue(&events.lines).await?;
-    metrics.events_queued(name, events.actions.iter().map(String::as_str));
-    let count = events.lines.len() as u64;
-    tracked.unspooled = None;
     let pending = checkpoint::pending_path(&tracked.path);
+    match checkpoint::open_pending(&pending, name) {
+        Ok(Some(mut reader)) if reader.commit == tracked.checkpoint.commit => loop {
+            let batch = match reader
+                .skip(events.spooled)
+                .and_then(|()| reader.next_batch(SPOOL_BATCH_BYTES))
+            {
+                Ok(batch) => batch,
+                Err(e) => {
+                    // Damage, not a crash (the file was replaced atomically):
+                    // what it still held cannot be read, however often tried.
+                    error!(source = %name, "{e}; the events of the last commit after the first {} may not be in the spools", events.spooled);
+                    break;
+                }
+            };
+            if batch.is_empty() {
+                break;
+            }
+            delivery.enqueue(&batch).await?;
+            events.spooled += batch.len();
+        },
+        Ok(_) => {
+            warn!(source = %name, "the pending file of the last commit is gone; its events may not all be in the spools");
+        }
+        Err(e) => {
+            error!(source = %name, "{e}; the events of the last commit may not all be in the spools");
+        }
+    }
+    metrics.events_queued(name, events.actions.iter().map(|(a, n)| (a.as_str(), *n)));
+    let count = events.count as u64;
+    tracked.unspooled = None;
     if let Err(e) = tokio::task::spawn_blocking(move || checkpoint::remove_pending(&pending))
         .await
         .unwrap_or(Ok(()))
@@ -1015,11 +1044,31 @@ fn restore(
 /// of another commit never happened, and is ignored.
 fn restore_pending(path: &Path, name: &str, commit: u64) -> Option<Unspooled> {
     let pending = checkpoint::pending_path(path);
-    match checkpoint::load_pending(&pending, name) {
-        Ok(Some(p)) if p.commit == commit => {
-            info!(source = %name, events = p.lines.len(),
+    match checkpoint::open_pending(&pending, name) {
+        Ok(Some(mut p)) if p.commit == commit => {
+            info!(source = %name, events = p.events,
                 "events of the last commit may not be in every spool; spooling them again");
-            Some(Unspooled::from_lines(p.lines))
+            // Their actions, for the counters, read a batch at a time.
+            let mut actions: BTreeMap<String, u64> = BTreeMap::new();
+            loop {
+                match p.next_batch(SPOOL_BATCH_BYTES) {
+                    Ok(batch) if batch.is_empty() => break,
+                    Ok(batch) => {
+                        for line in &batch {
+                            *actions.entry(action_of(line)).or_default() += 1;
+                        }
+                    }
+                    Err(e) => {
+                        error!(source = %name, "{e}; the events it held may not all be in the spools");
+                        return None;
+                    }
+                }
+            }
+            Some(Unspooled {
+                count: p.events,
+                spooled: 0,
+                actions,
+            })
         }
         Ok(Some(p)) => {
             debug!(source = %name, pending = p.commit, checkpoint = commit,

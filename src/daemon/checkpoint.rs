@@ -45,7 +45,7 @@
 //! after it cannot be applied to what came before it.
 
 use std::fs;
-use std::io;
+use std::io::{self, BufRead, Seek};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -418,15 +418,6 @@ pub fn pending_path(checkpoint: &Path) -> PathBuf {
     checkpoint.with_extension("pending")
 }
 
-/// The events of one commit that may not be in every spool yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pending {
-    /// The checkpoint commit they belong to.
-    pub commit: u64,
-    /// The encoded events, one JSON object each, exactly as first spooled.
-    pub lines: Vec<String>,
-}
-
 /// The first line of a pending file.
 #[derive(Serialize, Deserialize)]
 struct PendingHeader {
@@ -437,27 +428,38 @@ struct PendingHeader {
 }
 
 /// Write the pending file of `source`'s commit `commit` atomically and
-/// durably: a header line, then the events, one per line.
+/// durably: a header line, then the `count` events `lines` gives, one per
+/// line. The lines are written as they come, so a commit of a gateway's
+/// whole inventory never sits in memory as text.
 pub fn store_pending(
     path: &Path,
     source: &str,
     commit: u64,
-    lines: &[String],
+    count: usize,
+    lines: impl Iterator<Item = String>,
 ) -> Result<(), CheckpointError> {
     let header = PendingHeader {
         format: FORMAT,
         source: source.to_string(),
         commit,
-        events: lines.len(),
+        events: count,
     };
     crate::atomic::replace_with(path, |file| {
         serde_json::to_writer(&mut *file, &header).map_err(std::io::Error::other)?;
         file.write_all(b"\n")?;
+        let mut written = 0;
         for line in lines {
             file.write_all(line.as_bytes())?;
             file.write_all(b"\n")?;
+            written += 1;
         }
-        Ok(())
+        if written == count {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "{written} events written where {count} were announced"
+            )))
+        }
     })
     .map_err(|e| CheckpointError::Io {
         path: path.to_path_buf(),
@@ -465,39 +467,114 @@ pub fn store_pending(
     })
 }
 
-/// Read a pending file; `Ok(None)` when there is none. A file that does
-/// not hold as many whole lines as its header says is unreadable (it was
-/// replaced atomically, so that is damage, not a crash).
-pub fn load_pending(path: &Path, source: &str) -> Result<Option<Pending>, CheckpointError> {
-    let Some(text) = read_if_there(path)? else {
-        return Ok(None);
-    };
+/// A pending file being read back in batches, so that spooling a big
+/// commit holds one batch of it at a time.
+#[derive(Debug)]
+pub struct PendingReader {
+    /// The checkpoint commit its events belong to.
+    pub commit: u64,
+    /// How many events it holds.
+    pub events: usize,
+    lines: io::Lines<io::BufReader<fs::File>>,
+    read: usize,
+    path: PathBuf,
+}
+
+/// Open a pending file; `Ok(None)` when there is none. A file that does not
+/// hold as many whole lines as its header says is unreadable (it was
+/// replaced atomically, so that is damage, not a crash): that is checked
+/// here, in one pass that holds no line.
+pub fn open_pending(path: &Path, source: &str) -> Result<Option<PendingReader>, CheckpointError> {
     let unreadable = |reason: String| CheckpointError::Unreadable {
         path: path.to_path_buf(),
         reason,
     };
-    let text = String::from_utf8(text).map_err(|e| unreadable(e.to_string()))?;
-    let mut lines = text.split_terminator('\n');
-    let header: PendingHeader = serde_json::from_str(lines.next().unwrap_or_default())
-        .map_err(|e| unreadable(format!("header: {e}")))?;
+    let failed = |error: io::Error| CheckpointError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(failed(e)),
+    };
+    // Count the newlines, and see that the file ends with one.
+    let mut counting = io::BufReader::with_capacity(1 << 16, file);
+    let (mut newlines, mut last) = (0usize, None);
+    loop {
+        let chunk = counting.fill_buf().map_err(failed)?;
+        if chunk.is_empty() {
+            break;
+        }
+        newlines += memchr::memchr_iter(b'\n', chunk).count();
+        last = chunk.last().copied();
+        let n = chunk.len();
+        counting.consume(n);
+    }
+    let mut file = counting.into_inner();
+    file.seek(io::SeekFrom::Start(0)).map_err(failed)?;
+    let mut lines = io::BufReader::with_capacity(1 << 16, file).lines();
+    let header = match lines.next() {
+        Some(Ok(line)) => line,
+        Some(Err(e)) => return Err(unreadable(e.to_string())),
+        None => String::new(),
+    };
+    let header: PendingHeader =
+        serde_json::from_str(&header).map_err(|e| unreadable(format!("header: {e}")))?;
     if header.format != FORMAT || header.source != source {
         return Err(unreadable(format!(
             "format {} of source {:?} where {FORMAT} of {source:?} was expected",
             header.format, header.source
         )));
     }
-    let lines: Vec<String> = lines.map(str::to_string).collect();
-    if lines.len() != header.events || !text.ends_with('\n') {
+    let whole = newlines.saturating_sub(1);
+    if whole != header.events || last != Some(b'\n') {
         return Err(unreadable(format!(
-            "{} whole lines where the header says {}",
-            lines.len(),
+            "{whole} whole lines where the header says {}",
             header.events
         )));
     }
-    Ok(Some(Pending {
+    Ok(Some(PendingReader {
         commit: header.commit,
+        events: header.events,
         lines,
+        read: 0,
+        path: path.to_path_buf(),
     }))
+}
+
+impl PendingReader {
+    /// The next lines, about `max_bytes` of them (at least one); empty once
+    /// every line was read.
+    pub fn next_batch(&mut self, max_bytes: usize) -> Result<Vec<String>, CheckpointError> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while bytes < max_bytes && self.read < self.events {
+            match self.lines.next() {
+                Some(Ok(line)) => {
+                    bytes += line.len() + 1;
+                    batch.push(line);
+                    self.read += 1;
+                }
+                Some(Err(e)) => {
+                    return Err(CheckpointError::Unreadable {
+                        path: self.path.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+                None => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Skip the first `n` lines (those an earlier try already spooled).
+    pub fn skip(&mut self, n: usize) -> Result<(), CheckpointError> {
+        while self.read < n.min(self.events) {
+            self.next_batch(1)?;
+        }
+        Ok(())
+    }
 }
 
 /// Remove a pending file whose events every spool has; a missing one is
@@ -561,15 +638,26 @@ mod tests {
         let path = pending_path(&dir.path().join("local.json"));
         assert_eq!(path, dir.path().join("local.pending"));
         let lines = vec![r#"{"a":1}"#.to_string(), r#"{"b":"x\ny"}"#.to_string()];
-        store_pending(&path, "local", 7, &lines).unwrap();
-        let pending = load_pending(&path, "local").unwrap().unwrap();
-        assert_eq!(pending, Pending { commit: 7, lines });
+        store_pending(&path, "local", 7, 2, lines.clone().into_iter()).unwrap();
+        let mut pending = open_pending(&path, "local").unwrap().unwrap();
+        assert_eq!((pending.commit, pending.events), (7, 2));
+        assert_eq!(pending.next_batch(1).unwrap(), lines[..1]);
+        assert_eq!(pending.next_batch(1 << 20).unwrap(), lines[1..]);
+        assert!(pending.next_batch(1 << 20).unwrap().is_empty());
+        let mut again = open_pending(&path, "local").unwrap().unwrap();
+        again.skip(1).unwrap();
+        assert_eq!(again.next_batch(1 << 20).unwrap(), lines[1..]);
         assert!(
-            load_pending(&path, "other").is_err(),
+            open_pending(&path, "other").is_err(),
             "another source's file"
         );
+        assert!(
+            store_pending(&path, "local", 8, 3, lines.clone().into_iter()).is_err(),
+            "fewer lines than announced"
+        );
+        assert_eq!(open_pending(&path, "local").unwrap().unwrap().commit, 7);
         remove_pending(&path).unwrap();
-        assert!(load_pending(&path, "local").unwrap().is_none());
+        assert!(open_pending(&path, "local").unwrap().is_none());
         remove_pending(&path).unwrap();
     }
 
@@ -578,12 +666,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("local.pending");
         let lines = vec!["{}".to_string(), "{}".to_string()];
-        store_pending(&path, "local", 1, &lines).unwrap();
+        store_pending(&path, "local", 1, 2, lines.into_iter()).unwrap();
         let text = fs::read_to_string(&path).unwrap();
         fs::write(&path, &text[..text.len() - 1]).unwrap();
-        assert!(load_pending(&path, "local").is_err());
+        assert!(open_pending(&path, "local").is_err());
         fs::write(&path, &text[..text.len() - 3]).unwrap();
-        assert!(load_pending(&path, "local").is_err());
+        assert!(open_pending(&path, "local").is_err());
     }
 
     #[test]

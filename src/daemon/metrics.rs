@@ -401,11 +401,15 @@ impl Metrics {
     }
 
     /// Events of `source` reached every spool.
-    pub(crate) fn events_queued<'a>(&self, source: &str, actions: impl Iterator<Item = &'a str>) {
-        for action in actions {
+    pub(crate) fn events_queued<'a>(
+        &self,
+        source: &str,
+        actions: impl Iterator<Item = (&'a str, u64)>,
+    ) {
+        for (action, count) in actions {
             self.events
                 .get_or_create(&labels(&[("source", source), ("action", action)]))
-                .inc();
+                .inc_by(count);
         }
     }
 
