@@ -498,7 +498,9 @@ async fn queue_held(
         let count = events.len();
         let queueing = async {
             let earlier = spool_unspooled(name, tracked, delivery, metrics).await?;
-            commit(name, tracked, events, metrics).await?;
+            let mut pending = PendingEvents::begin(name, tracked)?;
+            events.into_iter().for_each(|e| pending.add(e));
+            commit(name, tracked, pending, metrics).await?;
             Ok::<u64, QueueError>(
                 earlier + spool_unspooled(name, tracked, delivery, metrics).await?,
             )
@@ -681,41 +683,91 @@ async fn handle(
     // The tracker is advanced in place; a commit that fails is undone by
     // reading the saved state back (`Tracked::undo`), never by keeping a
     // copy of a tracker that can hold a gateway's 150,000 records.
-    let events = match &report.observation {
+    let name = &report.source;
+    match &report.observation {
         Observation::Waiting | Observation::LinuxAudit(_) | Observation::PlutoLog { .. } => {
             return Ok(queued);
         }
+        Observation::Snapshot { snapshot, .. } => {
+            if let Some(reason) = &snapshot.incomplete {
+                warn!(source = %name, "incomplete snapshot not diffed: {reason}");
+                return Ok(queued);
+            }
+        }
+        Observation::Unreachable { .. } => {}
+    }
+    // The events go into the pending file as the tracker makes them.
+    let mut pending = PendingEvents::begin(name, tracked)?;
+    match &report.observation {
         Observation::Snapshot {
             snapshot,
             content_sha256,
         } => {
-            if let Some(reason) = &snapshot.incomplete {
-                warn!(source = %report.source, "incomplete snapshot not diffed: {reason}");
-                return Ok(queued);
-            }
             tracked.checkpoint.taken_at = snapshot.taken_at;
             tracked.checkpoint.content_sha256 = Some(content_sha256.clone());
             tracked.unreachable = false;
             tracked.tunnels_up = snapshot.tunnels_up().len();
-            note_clock(&report.source, tracked, snapshot.taken_at);
-            let events = tracked.checkpoint.tracker.observe(snapshot);
-            debug!(source = %report.source, taken_at = snapshot.taken_at, events = events.len(),
+            note_clock(name, tracked, snapshot.taken_at);
+            let rest = tracked
+                .checkpoint
+                .tracker
+                .observe_spilling(snapshot, &mut |e| pending.add(e));
+            rest.into_iter().for_each(|e| pending.add(e));
+            debug!(source = %name, taken_at = snapshot.taken_at, events = pending.writer.count(),
                 "snapshot diffed");
-            events
         }
         Observation::Unreachable { at, reason } => {
             tracked.unreachable = true;
-            note_clock(&report.source, tracked, Some(*at));
-            tracked.checkpoint.tracker.observe_unreachable(*at, reason)
+            note_clock(name, tracked, Some(*at));
+            let events = tracked.checkpoint.tracker.observe_unreachable(*at, reason);
+            events.into_iter().for_each(|e| pending.add(e));
         }
-    };
-    if events.is_empty() {
-        write_checkpoint(&report.source, tracked, metrics, false);
+        Observation::Waiting | Observation::LinuxAudit(_) | Observation::PlutoLog { .. } => {}
+    }
+    if pending.writer.count() == 0 && pending.failed.is_none() {
+        pending.writer.abandon();
+        write_checkpoint(name, tracked, metrics, false);
         return Ok(queued);
     }
-    commit(&report.source, tracked, events, metrics).await?;
-    queued += spool_unspooled(&report.source, tracked, delivery, metrics).await?;
+    commit(name, tracked, pending, metrics).await?;
+    queued += spool_unspooled(name, tracked, delivery, metrics).await?;
     Ok(queued)
+}
+
+/// A commit's events being written into its pending file as they are made
+/// (never all in memory), with their actions counted for the metrics. A
+/// write that fails is kept to fail the commit; the events after it are
+/// only counted.
+struct PendingEvents {
+    writer: checkpoint::PendingWriter,
+    actions: BTreeMap<String, u64>,
+    failed: Option<checkpoint::CheckpointError>,
+    source: String,
+}
+
+impl PendingEvents {
+    /// The pending file of `tracked`'s next commit.
+    fn begin(name: &str, tracked: &Tracked) -> Result<PendingEvents, checkpoint::CheckpointError> {
+        let path = checkpoint::pending_path(&tracked.path);
+        Ok(PendingEvents {
+            writer: checkpoint::PendingWriter::create(&path, name, tracked.checkpoint.commit + 1)?,
+            actions: BTreeMap::new(),
+            failed: None,
+            source: name.to_string(),
+        })
+    }
+
+    /// Encode `event` into the file; the event is dropped.
+    fn add(&mut self, event: crate::event::Event) {
+        debug!(source = %self.source, id = event.id(), action = event.action(), "computed");
+        if self.failed.is_some() {
+            return;
+        }
+        *self.actions.entry(event.action().to_string()).or_default() += 1;
+        if let Err(e) = self.writer.write_line(&event.to_json_line()) {
+            self.failed = Some(e);
+        }
+    }
 }
 
 /// Make a snapshot's events and the tracker state after them durable: the
@@ -728,39 +780,39 @@ async fn handle(
 async fn commit(
     name: &str,
     tracked: &mut Tracked,
-    events: Vec<crate::event::Event>,
+    pending: PendingEvents,
     metrics: &Metrics,
 ) -> Result<(), checkpoint::CheckpointError> {
-    let commit = tracked.checkpoint.commit + 1;
-    let pending = checkpoint::pending_path(&tracked.path);
-    let source = name.to_string();
-    let count = events.len();
-    let (actions, stored) = tokio::task::spawn_blocking(move || {
-        let mut actions: BTreeMap<String, u64> = BTreeMap::new();
-        let lines = events.into_iter().map(|event| {
-            debug!(source = %source, id = event.id(), action = event.action(), "computed");
-            *actions.entry(event.action().to_string()).or_default() += 1;
-            event.to_json_line()
-        });
-        let stored = checkpoint::store_pending(&pending, &source, commit, count, lines);
-        (actions, stored)
-    })
-    .await
-    .map_err(|e| checkpoint::CheckpointError::Io {
-        path: tracked.path.clone(),
-        error: std::io::Error::other(format!("checkpoint writer failed: {e}")),
-    })?;
-    let saved = stored.and_then(|()| {
-        tracked.checkpoint.commit = commit;
-        tracked.store.save(&mut tracked.checkpoint, false)
+    let PendingEvents {
+        writer,
+        actions,
+        failed,
+        ..
+    } = pending;
+    let stored = match failed {
+        Some(e) => {
+            writer.abandon();
+            Err(e)
+        }
+        None => writer.finish(),
+    };
+    let saved = stored.and_then(|count| {
+        tracked.checkpoint.commit += 1;
+        tracked
+            .store
+            .save(&mut tracked.checkpoint, false)
+            .map(|_| count)
     });
-    if let Err(e) = saved {
-        // Best effort: a pending file of a commit that never happened is
-        // ignored at the next start anyway.
-        let _ = checkpoint::remove_pending(&checkpoint::pending_path(&tracked.path));
-        tracked.undo(name);
-        return Err(e);
-    }
+    let count = match saved {
+        Ok(count) => count,
+        Err(e) => {
+            // Best effort: a pending file of a commit that never happened is
+            // ignored at the next start anyway.
+            let _ = checkpoint::remove_pending(&checkpoint::pending_path(&tracked.path));
+            tracked.undo(name);
+            return Err(e);
+        }
+    };
     tracked.unspooled = Some(Unspooled {
         count,
         spooled: 0,

@@ -427,44 +427,107 @@ struct PendingHeader {
     events: usize,
 }
 
-/// Write the pending file of `source`'s commit `commit` atomically and
-/// durably: a header line, then the `count` events `lines` gives, one per
-/// line. The lines are written as they come, so a commit of a gateway's
-/// whole inventory never sits in memory as text.
+/// The pending file of one commit being written, its events one at a time
+/// as they are made: a gateway's whole inventory is never held as text.
+/// Atomic and durable like the checkpoint: [`PendingWriter::finish`]
+/// renames it into place; dropped unfinished, nothing replaced the file.
+#[derive(Debug)]
+pub struct PendingWriter {
+    file: crate::atomic::Replacement,
+    /// Where the header's event count starts (written last, in its padding).
+    count_at: u64,
+    count: usize,
+    path: PathBuf,
+}
+
+/// Room for the header's event count: any `usize`, padded with spaces
+/// (JSON whitespace), so that the count is written once the events are.
+const COUNT_WIDTH: usize = 20;
+
+fn io_error(path: &Path, e: crate::atomic::ReplaceError) -> CheckpointError {
+    CheckpointError::Io {
+        path: path.to_path_buf(),
+        error: e.error,
+    }
+}
+
+impl PendingWriter {
+    /// Begin the pending file of `source`'s commit `commit` at `path`.
+    pub fn create(
+        path: &Path,
+        source: &str,
+        commit: u64,
+    ) -> Result<PendingWriter, CheckpointError> {
+        let mut file = crate::atomic::Replacement::begin(path).map_err(|e| io_error(path, e))?;
+        let header = serde_json::to_string(&PendingHeader {
+            format: FORMAT,
+            source: source.to_string(),
+            commit,
+            events: 0,
+        })
+        .map_err(|e| CheckpointError::Io {
+            path: path.to_path_buf(),
+            error: io::Error::other(e),
+        })?;
+        // `..."events":0}`: the count goes where the 0 is, padded.
+        let prefix = header.strip_suffix("0}").unwrap_or(&header);
+        let line = format!("{prefix}{:<COUNT_WIDTH$}}}\n", 0);
+        file.write_all(line.as_bytes())
+            .map_err(|e| io_error(path, e))?;
+        Ok(PendingWriter {
+            file,
+            count_at: prefix.len() as u64,
+            count: 0,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Append one encoded event (a single line, without its newline).
+    pub fn write_line(&mut self, line: &str) -> Result<(), CheckpointError> {
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.write_all(b"\n"))
+            .map_err(|e| io_error(&self.path, e))?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// How many events were written so far.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Give up on this commit's file: the one in place (if any) stays.
+    pub fn abandon(self) {
+        self.file.abandon();
+    }
+
+    /// Write the count into the header and put the file in place,
+    /// durably; returns the count.
+    pub fn finish(mut self) -> Result<usize, CheckpointError> {
+        let count = format!("{:<COUNT_WIDTH$}", self.count);
+        self.file
+            .rewrite_at(self.count_at, count.as_bytes())
+            .map_err(|e| io_error(&self.path, e))?;
+        let (path, count) = (self.path, self.count);
+        self.file.finish().map_err(|e| io_error(&path, e))?;
+        Ok(count)
+    }
+}
+
+/// Write the pending file of `source`'s commit `commit` from `lines`;
+/// returns how many there were.
 pub fn store_pending(
     path: &Path,
     source: &str,
     commit: u64,
-    count: usize,
     lines: impl Iterator<Item = String>,
-) -> Result<(), CheckpointError> {
-    let header = PendingHeader {
-        format: FORMAT,
-        source: source.to_string(),
-        commit,
-        events: count,
-    };
-    crate::atomic::replace_with(path, |file| {
-        serde_json::to_writer(&mut *file, &header).map_err(std::io::Error::other)?;
-        file.write_all(b"\n")?;
-        let mut written = 0;
-        for line in lines {
-            file.write_all(line.as_bytes())?;
-            file.write_all(b"\n")?;
-            written += 1;
-        }
-        if written == count {
-            Ok(())
-        } else {
-            Err(io::Error::other(format!(
-                "{written} events written where {count} were announced"
-            )))
-        }
-    })
-    .map_err(|e| CheckpointError::Io {
-        path: path.to_path_buf(),
-        error: e.error,
-    })
+) -> Result<usize, CheckpointError> {
+    let mut writer = PendingWriter::create(path, source, commit)?;
+    for line in lines {
+        writer.write_line(&line)?;
+    }
+    writer.finish()
 }
 
 /// A pending file being read back in batches, so that spooling a big
@@ -638,7 +701,16 @@ mod tests {
         let path = pending_path(&dir.path().join("local.json"));
         assert_eq!(path, dir.path().join("local.pending"));
         let lines = vec![r#"{"a":1}"#.to_string(), r#"{"b":"x\ny"}"#.to_string()];
-        store_pending(&path, "local", 7, 2, lines.clone().into_iter()).unwrap();
+        assert_eq!(
+            store_pending(&path, "local", 7, lines.clone().into_iter()).unwrap(),
+            2
+        );
+        let header = fs::read_to_string(&path).unwrap();
+        let header = header.lines().next().unwrap();
+        assert!(
+            header.ends_with(r#""events":2                   }"#),
+            "{header}"
+        );
         let mut pending = open_pending(&path, "local").unwrap().unwrap();
         assert_eq!((pending.commit, pending.events), (7, 2));
         assert_eq!(pending.next_batch(1).unwrap(), lines[..1]);
@@ -651,10 +723,10 @@ mod tests {
             open_pending(&path, "other").is_err(),
             "another source's file"
         );
-        assert!(
-            store_pending(&path, "local", 8, 3, lines.clone().into_iter()).is_err(),
-            "fewer lines than announced"
-        );
+        // A writer dropped unfinished replaced nothing.
+        let mut unfinished = PendingWriter::create(&path, "local", 8).unwrap();
+        unfinished.write_line("{}").unwrap();
+        drop(unfinished);
         assert_eq!(open_pending(&path, "local").unwrap().unwrap().commit, 7);
         remove_pending(&path).unwrap();
         assert!(open_pending(&path, "local").unwrap().is_none());
@@ -666,7 +738,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("local.pending");
         let lines = vec!["{}".to_string(), "{}".to_string()];
-        store_pending(&path, "local", 1, 2, lines.into_iter()).unwrap();
+        store_pending(&path, "local", 1, lines.into_iter()).unwrap();
         let text = fs::read_to_string(&path).unwrap();
         fs::write(&path, &text[..text.len() - 1]).unwrap();
         assert!(open_pending(&path, "local").is_err());

@@ -608,3 +608,57 @@ fn an_ikev1_sa_gone_past_its_replace_before_any_expire_was_listed_was_deleted() 
         Some(("child-sa-expired".to_string(), Some("expired".to_string())))
     );
 }
+
+/// A daemon writes an observation's events out as the tracker makes them
+/// (`observe_spilling`): they must be exactly `observe`'s, in its order,
+/// through a first poll's inventory, churn and a pluto restart; and with
+/// audit records expected (whose fusion rewrites a whole observation's
+/// events at its end) none is handed out early.
+#[test]
+fn events_handed_out_as_made_are_the_events_of_observe() {
+    use swantrail::synth::{Churn, Dialect, Output, Series};
+    let snapshot = |series: &Series, at: i64| {
+        let text = series.gateway().dump(Dialect::V5_4, Output::Status).text;
+        let mut snap = swantrail::status::parse(&text);
+        snap.taken_at = Some(at);
+        snap
+    };
+    let mut series = Series::new(1500, Churn::even(0.05));
+    let mut snaps = Vec::new();
+    for step in 0..4 {
+        snaps.push(snapshot(&series, 1_800_000_000 + step * 10));
+        series.advance();
+    }
+    // A new pluto: serials from 1 again, every SA a new one.
+    snaps.push(snapshot(
+        &Series::new(1500, Churn::even(0.05)),
+        1_800_000_100,
+    ));
+    for audit in [false, true] {
+        let mut whole = Tracker::new(TrackerConfig::new("gw"));
+        let mut spilling = Tracker::new(TrackerConfig::new("gw"));
+        whole.expect_linux_audit_records(audit);
+        spilling.expect_linux_audit_records(audit);
+        let mut most_spilled = 0;
+        for snap in &snaps {
+            let expected: Vec<String> = whole
+                .observe(snap)
+                .iter()
+                .map(Event::to_json_line)
+                .collect();
+            let mut got = Vec::new();
+            let rest = spilling.observe_spilling(snap, &mut |e| got.push(e.to_json_line()));
+            most_spilled = most_spilled.max(got.len());
+            got.extend(rest.iter().map(Event::to_json_line));
+            assert_eq!(got.len(), expected.len(), "audit {audit}");
+            assert!(got == expected, "audit {audit}: the events differ");
+        }
+        if audit {
+            assert_eq!(most_spilled, 0, "fused events are handed out whole");
+        } else {
+            // The inventory (three events per tunnel) and the restart go
+            // out as made.
+            assert!(most_spilled >= 4000, "{most_spilled} handed out early");
+        }
+    }
+}

@@ -905,6 +905,15 @@ impl Tracker {
         }
     }
 
+    /// Whether the Linux audit fusion has nothing to do with an
+    /// observation's events: no records expected, none held, no event
+    /// waiting for one.
+    pub(super) fn linux_audit_idle(&self) -> bool {
+        !self.linux_audit.expected
+            && self.linux_audit.runs.is_empty()
+            && self.linux_audit.waiting.is_empty()
+    }
+
     /// The events still held for their records (see `finish_linux_audit_wait`), at
     /// the time they have: for the end of a replay, or a daemon's stop,
     /// when no observation follows.

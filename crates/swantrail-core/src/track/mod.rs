@@ -127,6 +127,10 @@ pub struct Tracker {
     pluto_log: pluto_log::PlutoLogState,
 }
 
+/// How many events an observation holds before handing them to its spill
+/// ([`Tracker::observe_spilling`]).
+const SPILL_AT: usize = 1024;
+
 /// Builds events with consecutive sequence numbers and deterministic ids.
 struct Emitter {
     host: String,
@@ -723,7 +727,31 @@ impl Tracker {
     /// An incomplete snapshot returns no events and leaves the state unchanged.
     /// If the tracker was unreachable before, first emits one `pluto-reachable`.
     pub fn observe(&mut self, snapshot: &Snapshot) -> Vec<Event> {
-        self.observe_with(snapshot, false)
+        self.observe_with(snapshot, false, None)
+    }
+
+    /// [`Tracker::observe`], handing events to `spill` as they are made
+    /// when nothing later in the observation can change them (no audit
+    /// records or log lines are fused: those passes stamp, hold and rewrite
+    /// the events of a whole observation at its end); returns the rest, in
+    /// order after the spilled ones. The events are the same, in the same
+    /// order, as `observe` gives.
+    ///
+    /// A first poll of a big gateway makes three events per tunnel, and a
+    /// pluto restart twice that: a daemon that writes them out as they come
+    /// never holds them all.
+    pub fn observe_spilling(
+        &mut self,
+        snapshot: &Snapshot,
+        spill: &mut dyn FnMut(Event),
+    ) -> Vec<Event> {
+        self.observe_with(snapshot, false, Some(spill))
+    }
+
+    /// Whether an observation's events are final as they are made (see
+    /// [`Tracker::observe_spilling`]).
+    fn events_final_when_made(&self) -> bool {
+        self.linux_audit_idle() && self.pluto_log.is_empty()
     }
 
     /// Observe `snapshot` for its effect on the tracker alone: the state it
@@ -734,13 +762,29 @@ impl Tracker {
     /// one's inventory (three events per tunnel, 100,000 at a big gateway)
     /// would be built and dropped for nothing.
     pub fn prime(&mut self, snapshot: &Snapshot) {
-        self.observe_with(snapshot, true);
+        self.observe_with(snapshot, true, None);
     }
 
-    fn observe_with(&mut self, snapshot: &Snapshot, silent: bool) -> Vec<Event> {
+    fn observe_with(
+        &mut self,
+        snapshot: &Snapshot,
+        silent: bool,
+        spill: Option<&mut dyn FnMut(Event)>,
+    ) -> Vec<Event> {
         if !snapshot.is_complete() {
             return Vec::new();
         }
+        // Events hand out as made only when nothing changes them later.
+        let mut spill = spill.filter(|_| self.events_final_when_made());
+        // Hand the events made so far to `spill` once there are enough of
+        // them to be worth it.
+        let mut spill_made = |em: &mut Emitter| {
+            if let Some(out) = spill.as_mut()
+                && em.events.len() >= SPILL_AT
+            {
+                em.events.drain(..).for_each(&mut **out);
+            }
+        };
         // Never backwards: an NTP step or an old dump would give negative
         // durations and a tunnel ending before it began.
         let now = snapshot
@@ -778,6 +822,7 @@ impl Tracker {
         let gone_at = self.unreachable_since.take();
         if restarted {
             self.restart(&mut em, now, gone_at);
+            spill_made(&mut em);
         }
         self.claim_linux_audit_sas(&listing, em.cutoff_ms);
         self.bind_pluto_log_run(em.cutoff_ms);
@@ -797,6 +842,7 @@ impl Tracker {
         } else {
             FxHashSet::default()
         };
+        spill_made(&mut em);
         self.learn_endpoints(&listing);
 
         // Serials this snapshot shows gone: it lists their kind, and they are absent.
@@ -878,6 +924,7 @@ impl Tracker {
                     }
                 }
             }
+            spill_made(&mut em);
         }
 
         // A listing of no SA at all, after the SAs of two IKE SAs or more
@@ -913,6 +960,7 @@ impl Tracker {
                 run_ended,
             };
             self.close(&mut em, *serial, &listing, lists_conns, gone_now);
+            spill_made(&mut em);
         }
         let audit_made = self.fuse_linux_audit_records(&mut em);
 
@@ -925,6 +973,7 @@ impl Tracker {
             .take_touched(|key, t| t.up.is_some() != live_children(sas, key).next().is_some());
         for key in &changed {
             self.tunnel_transitions(&mut em, key, inventory_child);
+            spill_made(&mut em);
         }
         // Only a tunnel with an attempt or a negotiation episode has
         // anything to check; the others would be visited for nothing.
