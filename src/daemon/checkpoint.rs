@@ -183,6 +183,11 @@ pub fn journal_path(checkpoint: &Path) -> PathBuf {
 /// the journal is there to avoid.
 pub const JOURNAL_MIN_BYTES: u64 = 1024 * 1024;
 
+/// A delta of at most this many records is always a journal line (a few
+/// MB at most); a bigger one only when it is under a quarter of the
+/// tracker.
+const WHOLE_AFTER_RECORDS: usize = 4096;
+
 /// The checkpoint's own fields as a journal line repeats them.
 #[derive(Serialize, Deserialize)]
 struct Head {
@@ -331,10 +336,17 @@ impl Store {
             path: journal.clone(),
             error,
         };
-        let mut delta = self
+        // More than a quarter of a big tracker's records changed (its first
+        // poll, a pluto restart): saved whole, as it is written.
+        let at_most = (checkpoint.tracker.records() / 4).max(WHOLE_AFTER_RECORDS);
+        let delta = self
             .saved
-            .delta(&mut checkpoint.tracker)
+            .delta_at_most(&mut checkpoint.tracker, at_most)
             .map_err(|e| io(io::Error::other(e)))?;
+        let Some(mut delta) = delta else {
+            self.save_whole(checkpoint)?;
+            return Ok(Saved::Full);
+        };
         let encoded = String::from_utf8(std::mem::take(&mut delta.json))
             .map_err(io::Error::other)
             .and_then(|json| {

@@ -68,7 +68,7 @@ struct DeltaIn {
 }
 
 /// One delta, encoded, and the fingerprints to keep once it is durable.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Delta {
     /// The delta as one line of JSON, without the newline.
     pub json: Vec<u8>,
@@ -169,6 +169,19 @@ impl Saved {
     /// its head, encoded. Nothing is remembered until [`Saved::accept`]:
     /// a delta that could not be written is simply taken again, larger.
     pub fn delta(&self, tracker: &mut Tracker) -> Result<Delta, serde_json::Error> {
+        self.delta_at_most(tracker, usize::MAX)
+            .map(|d| d.unwrap_or_default())
+    }
+
+    /// [`Saved::delta`], or `None` (nothing encoded) when more than
+    /// `at_most` records changed: a change of most of the tracker (a first
+    /// poll, a pluto restart) is cheaper saved whole, as it is written
+    /// (one journal line would hold it all in memory, twice).
+    pub fn delta_at_most(
+        &self,
+        tracker: &mut Tracker,
+        at_most: usize,
+    ) -> Result<Option<Delta>, serde_json::Error> {
         let head = tracker.head()?;
         let mut out = DeltaOut {
             head: &head,
@@ -221,8 +234,11 @@ impl Saved {
         out.tunnels.sort_unstable_by(|a, b| a.0.cmp(b.0));
         out.connections.sort_unstable_by(|a, b| a.0.cmp(b.0));
         delta.records = out.sas.len() + out.bytes.len() + out.tunnels.len() + out.connections.len();
+        if delta.records > at_most {
+            return Ok(None);
+        }
         delta.json = serde_json::to_vec(&out)?;
-        Ok(delta)
+        Ok(Some(delta))
     }
 
     /// Remember what `delta` wrote, once it is durable.
@@ -268,6 +284,12 @@ fn remember<K: Hash + Eq, P>(known: &mut FxHashMap<K, P>, changes: Vec<(K, Optio
 }
 
 impl Tracker {
+    /// How many records a whole save writes (SAs, tunnels, connections):
+    /// what a journal line's size is weighed against.
+    pub fn records(&self) -> usize {
+        self.sas.len() + self.tunnels.len() + self.connections.len()
+    }
+
     /// The tracker without its tables, as JSON: the part of it that a
     /// delta always carries.
     fn head(&mut self) -> Result<serde_json::Value, serde_json::Error> {

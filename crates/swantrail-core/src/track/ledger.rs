@@ -391,6 +391,11 @@ impl SaTable {
         self.by_serial.is_empty()
     }
 
+    /// How many SAs are open.
+    pub fn len(&self) -> usize {
+        self.by_serial.len()
+    }
+
     /// Every record, in no particular order.
     pub fn values(&self) -> impl Iterator<Item = &SaRecord> {
         self.by_serial.values().inspect(|_| work::count(1))
@@ -658,6 +663,17 @@ impl TunnelTable {
     }
 
     /// Every tunnel, in no particular order.
+    /// How many tunnels are known.
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Whether no tunnel is known.
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// Every tunnel record, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&TunnelKey, &TunnelRecord)> {
         self.by_key.iter().inspect(|_| work::count(1))
     }
