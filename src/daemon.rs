@@ -736,8 +736,8 @@ async fn handle(
 
 /// A commit's events being written into its pending file as they are made
 /// (never all in memory), with their actions counted for the metrics. A
-/// write that fails is kept to fail the commit; the events after it are
-/// only counted.
+/// write that fails is kept to fail the commit (which undoes the tracker);
+/// the events after it are dropped, as the whole commit is.
 struct PendingEvents {
     writer: checkpoint::PendingWriter,
     actions: BTreeMap<String, u64>,
