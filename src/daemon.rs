@@ -839,6 +839,7 @@ async fn spool_unspooled(
     let pending = checkpoint::pending_path(&tracked.path);
     match checkpoint::open_pending(&pending, name) {
         Ok(Some(mut reader)) if reader.commit == tracked.checkpoint.commit => loop {
+            // Past the lines an earlier try spooled (a no-op once there).
             let batch = match reader
                 .skip(events.spooled)
                 .and_then(|()| reader.next_batch(SPOOL_BATCH_BYTES))

@@ -527,21 +527,6 @@ impl PendingWriter {
     }
 }
 
-/// Write the pending file of `source`'s commit `commit` from `lines`;
-/// returns how many there were.
-pub fn store_pending(
-    path: &Path,
-    source: &str,
-    commit: u64,
-    lines: impl Iterator<Item = String>,
-) -> Result<usize, CheckpointError> {
-    let mut writer = PendingWriter::create(path, source, commit)?;
-    for line in lines {
-        writer.write_line(&line)?;
-    }
-    writer.finish()
-}
-
 /// A pending file being read back in batches, so that spooling a big
 /// commit holds one batch of it at a time.
 #[derive(Debug)]
@@ -668,6 +653,21 @@ pub fn remove_pending(path: &Path) -> Result<(), CheckpointError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Write the pending file of `source`'s commit `commit` from `lines`;
+    /// returns how many there were.
+    fn store_pending(
+        path: &Path,
+        source: &str,
+        commit: u64,
+        lines: impl Iterator<Item = String>,
+    ) -> Result<usize, CheckpointError> {
+        let mut writer = PendingWriter::create(path, source, commit)?;
+        for line in lines {
+            writer.write_line(&line)?;
+        }
+        writer.finish()
+    }
 
     #[test]
     fn a_rewrite_replaces_the_whole_file_and_leaves_no_temporary() {

@@ -662,7 +662,6 @@ impl TunnelTable {
         }
     }
 
-    /// Every tunnel, in no particular order.
     /// How many tunnels are known.
     pub fn len(&self) -> usize {
         self.by_key.len()
