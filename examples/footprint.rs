@@ -11,6 +11,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use swantrail::listing::{ListingBuilder, ListingMeta};
 use swantrail::synth::{Churn, Dialect, Output, Series};
 use swantrail::track::{Tracker, TrackerConfig};
 
@@ -75,6 +76,22 @@ fn main() {
         snap.taken_at = Some(at);
         snap
     };
+    // What the daemon builds instead of the snapshot: the listing, its
+    // records taken as the parser reads them.
+    let stream = |texts: &[String], at: i64| {
+        let mut builder = ListingBuilder::new();
+        let mut merged = swantrail::snapshot::Snapshot::default();
+        for t in texts {
+            let mut feed = swantrail::status::LineFeed::streaming(builder);
+            feed.text(t);
+            let (snap, b) = feed.finish_streamed(None);
+            builder = b.unwrap_or_default();
+            merged.merge(snap);
+        }
+        let mut listing = builder.finish(ListingMeta::of(&merged));
+        listing.taken_at = Some(at);
+        listing
+    };
     let mut tracker = Tracker::new(TrackerConfig::new("gw"));
     for step in 0..3 {
         let t = texts(&series);
@@ -82,20 +99,28 @@ fn main() {
         let before = live();
         let snap = parse(&t, 1_800_000_000 + step * 10);
         let snap_bytes = live() - before;
+        drop(snap);
+        let before = live();
+        PEAK.store(before, Ordering::Relaxed);
+        let listing = stream(&t, 1_800_000_000 + step * 10);
+        let listing_bytes = live() - before;
+        let listing_peak = PEAK.load(Ordering::Relaxed) - before;
         drop(t);
         let before = live();
-        let events = tracker.observe(&snap);
+        let events = tracker.observe_listing(&listing);
         let grew = live() as isize - before as isize;
-        drop(snap);
+        drop(listing);
         let before_clone = live();
         let copy = tracker.clone();
         let clone_bytes = live() - before_clone;
         drop(copy);
         let json = serde_json::to_vec(&tracker).map(|v| v.len()).unwrap_or(0);
         println!(
-            "step {step}: dump {} | snapshot {} | events {} | tracker grew {:.1} MB, clone {} | checkpoint JSON {}",
+            "step {step}: dump {} | snapshot {} | listing {} (peak {} while read) | events {} | tracker grew {:.1} MB, clone {} | checkpoint JSON {}",
             mb(bytes),
             mb(snap_bytes),
+            mb(listing_bytes),
+            mb(listing_peak),
             events.len(),
             grew as f64 / 1e6,
             mb(clone_bytes),
@@ -103,9 +128,5 @@ fn main() {
         );
         series.advance();
     }
-    println!(
-        "live at end {} (tracker and series), peak {}",
-        mb(live()),
-        mb(PEAK.load(Ordering::Relaxed))
-    );
+    println!("live at end {} (tracker and series)", mb(live()));
 }

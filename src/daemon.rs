@@ -688,8 +688,8 @@ async fn handle(
         Observation::Waiting | Observation::LinuxAudit(_) | Observation::PlutoLog { .. } => {
             return Ok(queued);
         }
-        Observation::Snapshot { snapshot, .. } => {
-            if let Some(reason) = &snapshot.incomplete {
+        Observation::Snapshot { listing, .. } => {
+            if let Some(reason) = &listing.incomplete {
                 warn!(source = %name, "incomplete snapshot not diffed: {reason}");
                 return Ok(queued);
             }
@@ -700,20 +700,20 @@ async fn handle(
     let mut pending = PendingEvents::begin(name, tracked)?;
     match &report.observation {
         Observation::Snapshot {
-            snapshot,
+            listing,
             content_sha256,
         } => {
-            tracked.checkpoint.taken_at = snapshot.taken_at;
+            tracked.checkpoint.taken_at = listing.taken_at;
             tracked.checkpoint.content_sha256 = Some(content_sha256.clone());
             tracked.unreachable = false;
-            tracked.tunnels_up = snapshot.tunnels_up().len();
-            note_clock(name, tracked, snapshot.taken_at);
+            tracked.tunnels_up = listing.tunnels_up().len();
+            note_clock(name, tracked, listing.taken_at);
             let rest = tracked
                 .checkpoint
                 .tracker
-                .observe_spilling(snapshot, &mut |e| pending.add(e));
+                .observe_spilling(listing, &mut |e| pending.add(e));
             rest.into_iter().for_each(|e| pending.add(e));
-            debug!(source = %name, taken_at = snapshot.taken_at, events = pending.writer.count(),
+            debug!(source = %name, taken_at = listing.taken_at, events = pending.writer.count(),
                 "snapshot diffed");
         }
         Observation::Unreachable { at, reason } => {

@@ -15,6 +15,7 @@ use std::fmt;
 use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
+use crate::listing::ListingBuilder;
 use crate::snapshot::{OutputKind, Snapshot};
 use crate::status::LineFeed;
 
@@ -434,9 +435,29 @@ impl DumpFeed {
         self.line_start += block.len() as u64;
     }
 
+    /// A feed whose SA and connection records go into `builder` as their
+    /// lines are read ([`LineFeed::streaming`]): the daemon's way to read
+    /// a big gateway's dump without holding its snapshot.
+    pub fn streaming(origin: DumpOrigin, max_bytes: u64, builder: ListingBuilder) -> DumpFeed {
+        DumpFeed {
+            lines: LineFeed::streaming(builder),
+            ..DumpFeed::new(origin, max_bytes)
+        }
+    }
+
     /// The snapshot of the whole dump (attributed to `kind` when given, as
     /// [`crate::status::parse_as`] does), or why these bytes are not one.
-    pub fn finish(mut self, kind: Option<OutputKind>) -> Result<Snapshot, InputError> {
+    pub fn finish(self, kind: Option<OutputKind>) -> Result<Snapshot, InputError> {
+        self.finish_streamed(kind).0
+    }
+
+    /// [`DumpFeed::finish`], with the builder of a streaming feed
+    /// ([`DumpFeed::streaming`]) whatever the bytes were: its records are
+    /// those of the lines read, and the dump's error says not to diff them.
+    pub fn finish_streamed(
+        mut self,
+        kind: Option<OutputKind>,
+    ) -> (Result<Snapshot, InputError>, Option<ListingBuilder>) {
         let rest = std::mem::take(&mut self.partial);
         if self.partial_skipped > 0 {
             self.overlong_line(&rest, true);
@@ -451,33 +472,31 @@ impl DumpFeed {
                 }
             }
         }
-        if let Some(offset) = self.nul_at {
-            return Err(InputError::Binary {
+        let (snapshot, builder) = self.lines.finish_streamed(kind);
+        let vetted = if let Some(offset) = self.nul_at {
+            Err(InputError::Binary {
                 input: self.origin,
                 why: format!("NUL byte at offset {offset}"),
-            });
-        }
-        let sampled = self.total.min(SNIFF_BYTES as u64) as usize;
-        if self.control * 10 > sampled {
-            return Err(InputError::Binary {
+            })
+        } else if self.control * 10 > self.total.min(SNIFF_BYTES as u64) as usize {
+            let sampled = self.total.min(SNIFF_BYTES as u64) as usize;
+            Err(InputError::Binary {
                 input: self.origin,
                 why: format!(
                     "{} control characters in the first {sampled} bytes",
                     self.control
                 ),
-            });
-        }
-        if let Some((offset, line)) = self.not_utf8 {
-            return Err(InputError::NotUtf8 {
+            })
+        } else if let Some((offset, line)) = self.not_utf8 {
+            Err(InputError::NotUtf8 {
                 input: self.origin,
                 offset: offset as usize,
                 line,
-            });
-        }
-        Ok(match kind {
-            Some(kind) => self.lines.finish_as(kind),
-            None => self.lines.finish(),
-        })
+            })
+        } else {
+            Ok(snapshot)
+        };
+        (vetted, builder)
     }
 }
 

@@ -23,8 +23,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::config::Config;
+use crate::listing::{ConnectionSeen, Listing, Seen};
 use crate::sink::DeliveryStats;
-use crate::snapshot::{SaKind, Snapshot};
+use crate::snapshot::SaKind;
 use crate::source::linux_audit::LinuxAuditStats;
 use crate::source::pluto_log::PlutoLogStats;
 use crate::source::{Observation, Report};
@@ -352,11 +353,11 @@ impl Metrics {
     /// report, before the pipeline handles it (and maybe retries it).
     pub(crate) fn report(&self, report: &Report) {
         match &report.observation {
-            Observation::Snapshot { snapshot, .. } => match &snapshot.incomplete {
+            Observation::Snapshot { listing, .. } => match &listing.incomplete {
                 Some(why) => self.poll(&report.source, PollOutcome::Incomplete, Some(why)),
                 None => {
                     self.poll(&report.source, PollOutcome::Snapshot, None);
-                    self.snapshot(&report.source, snapshot);
+                    self.snapshot(&report.source, listing);
                 }
             },
             Observation::Unreachable { reason, .. } => {
@@ -422,16 +423,16 @@ impl Metrics {
 
     /// A complete snapshot of `source`: its diagnostics, and the gateway
     /// gauges it replaces.
-    fn snapshot(&self, source: &str, snapshot: &Snapshot) {
+    fn snapshot(&self, source: &str, listing: &Listing) {
         self.diagnostics
             .get_or_create(&labels(&[("source", source)]))
-            .inc_by(snapshot.diagnostic_count());
+            .inc_by(listing.diagnostics);
         // The gauges cost a pass over every SA of the snapshot; without an
         // endpoint to serve them (a 50,000-tunnel gateway), skip it.
         let Some(cap) = self.max_tunnel_series else {
             return;
         };
-        let gateway = gateway_of(snapshot, cap);
+        let gateway = gateway_of(listing, cap);
         let mut gateways = lock(&self.gateways);
         gateways.insert(source.to_string(), gateway);
         self.publish(&gateways);
@@ -617,19 +618,29 @@ impl Metrics {
 
 /// The gauges of one snapshot, at most `cap` tunnels and connections with
 /// their own series (the first by name; the rest only counted).
-fn gateway_of(snapshot: &Snapshot, cap: usize) -> Gateway {
+///
+/// The tunnels' series are `swantrail show`'s rows (one per connection
+/// instance with an established Child SA, showing the newest), read from
+/// the listing the daemon built rather than from a whole snapshot it never
+/// holds.
+fn gateway_of(listing: &Listing, cap: usize) -> Gateway {
     let mut g = Gateway::default();
-    let up = snapshot.tunnels_up();
+    let up = listing.tunnels_up();
     g.tunnels_up = up.len() as i64;
-    for seen in snapshot.seen_by_serial().values() {
+    // `show`'s tunnels: the established Child SAs of each instance.
+    let mut children: BTreeMap<(&str, &[u64]), Vec<Seen<'_>>> = BTreeMap::new();
+    for seen in listing.seen() {
         let established = seen.established();
-        let state = seen.state.and_then(|s| s.name.clone()).unwrap_or_else(|| {
-            if established {
-                "established".to_string()
-            } else {
-                "negotiating".to_string()
-            }
-        });
+        let state = seen.state_name().map_or_else(
+            || {
+                if established {
+                    "established".to_string()
+                } else {
+                    "negotiating".to_string()
+                }
+            },
+            str::to_string,
+        );
         match seen.kind() {
             SaKind::Ike => {
                 if !established {
@@ -639,14 +650,28 @@ fn gateway_of(snapshot: &Snapshot, cap: usize) -> Gateway {
             }
             SaKind::Child => *g.child_sas.entry(state).or_default() += 1,
         }
+        let shown_child = if seen.has_state() {
+            seen.state_established()
+                && seen
+                    .listed_kind()
+                    .map_or(seen.has_spi_line(), |k| k == SaKind::Child)
+        } else {
+            seen.has_traffic()
+        };
+        if shown_child {
+            let conn = seen.conn();
+            children
+                .entry((conn.name.as_str(), conn.instances.as_slice()))
+                .or_default()
+                .push(seen);
+        }
     }
     // The up tunnels of each connection, counted in one pass over them:
     // counting them again for each connection would visit every tunnel
     // `cap` times at every poll.
-    let mut connections: BTreeMap<&str, i64> = snapshot
-        .connections
-        .iter()
-        .map(|c| (c.conn.name.as_str(), 0))
+    let mut connections: BTreeMap<&str, i64> = listing
+        .connections()
+        .map(|c| (c.conn().name.as_str(), 0))
         .collect();
     for tunnel in &up {
         crate::work::count(1);
@@ -659,20 +684,51 @@ fn gateway_of(snapshot: &Snapshot, cap: usize) -> Gateway {
         }
         g.connections.insert(name.to_string(), count);
     }
-    let table = crate::show::tunnel_table(snapshot);
-    for (i, row) in table.tunnels.iter().enumerate() {
-        if i >= cap {
-            g.tunnels_left_out += 1;
-            continue;
+    if children.len() > cap {
+        g.tunnels_left_out = (children.len() - cap) as i64;
+    }
+    let mut entries: std::collections::HashMap<(&str, &[u64]), ConnectionSeen<'_>> =
+        std::collections::HashMap::new();
+    if !children.is_empty() {
+        for c in listing.connections() {
+            let conn = c.conn();
+            entries
+                .entry((conn.name.as_str(), conn.instances.as_slice()))
+                .or_insert(c);
         }
-        let instance: Vec<String> = row.conn.instances.iter().map(u64::to_string).collect();
+    }
+    for (key, serials) in children.iter().take(cap) {
+        let entry = entries.get(key);
+        // The newest: the one the connection list names, else the newest
+        // flagged, else the highest serial (as `show` picks it).
+        let named = entry
+            .and_then(|c| c.newest_child())
+            .and_then(|n| serials.iter().find(|s| s.serial() == n));
+        let flagged = serials
+            .iter()
+            .filter(|s| s.newest())
+            .max_by_key(|s| s.serial());
+        let Some(child) = named
+            .or(flagged)
+            .or_else(|| serials.iter().max_by_key(|s| s.serial()))
+        else {
+            continue;
+        };
+        let conn = child.conn();
+        let (bytes_in, bytes_out, _) = child.bytes();
+        let instance: Vec<String> = conn.instances.iter().map(u64::to_string).collect();
         g.tunnels.push(TunnelSeries {
-            connection: row.conn.name.clone(),
+            connection: conn.name.clone(),
             instance: instance.join("/"),
-            peer: row.peer.clone().unwrap_or_default(),
-            bytes_in: row.bytes_in.map(|b| b.bytes),
-            bytes_out: row.bytes_out.map(|b| b.bytes),
-            up_since: row.established_since,
+            peer: conn
+                .peer
+                .as_deref()
+                .or_else(|| entry.and_then(|c| c.remote_host()))
+                .unwrap_or_default()
+                .to_string(),
+            bytes_in,
+            bytes_out,
+            up_since: child.add_time(),
         });
     }
     g
@@ -688,22 +744,52 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[cfg(all(test, feature = "synth"))]
 mod tests {
-    use crate::synth::{Dialect, status_dump};
+    use crate::listing::Listing;
+    use crate::synth::{Dialect, Output, Series, status_dump};
 
     #[test]
     fn the_gauges_visit_each_up_tunnel_once_whatever_the_series_cap() {
         let snapshot = crate::parse(&status_dump(3_000, Dialect::V5_4).text);
+        let listing = Listing::of(&snapshot);
         let up = snapshot.tunnels_up().len() as u64;
-        let work = crate::work::visited();
-        crate::show::tunnel_table(&snapshot);
-        let show = crate::work::visited() - work;
         for cap in [10, 1_000] {
             let work = crate::work::visited();
-            let g = super::gateway_of(&snapshot, cap);
-            let visits = crate::work::visited() - work - show;
+            let g = super::gateway_of(&listing, cap);
+            let visits = crate::work::visited() - work;
             assert_eq!(g.tunnels_up as u64, up);
             assert_eq!(g.connections.len(), cap);
             assert_eq!(visits, up, "cap {cap}: {visits} visits of {up} up tunnels");
+        }
+    }
+
+    /// The tunnels' series are `show`'s rows, read from the listing.
+    #[test]
+    fn the_tunnel_series_are_the_rows_of_show() {
+        let mut series = Series::new(400, crate::synth::Churn::even(0.05));
+        series.advance();
+        let gateway = series.gateway();
+        let mut texts = vec![gateway.dump(Dialect::V5_4, Output::Status).text];
+        texts.push(gateway.dump(Dialect::V4_10, Output::ShowStates).text);
+        texts.push(gateway.dump(Dialect::V4_10, Output::TrafficStatus).text);
+        let mut merged = crate::parse(&texts[1]);
+        merged.merge(crate::parse(&texts[2]));
+        for snapshot in [crate::parse(&texts[0]), merged] {
+            let table = crate::show::tunnel_table(&snapshot);
+            assert!(table.tunnels.len() > 100);
+            let g = super::gateway_of(&Listing::of(&snapshot), 10_000);
+            assert_eq!(g.tunnels.len(), table.tunnels.len());
+            for (got, row) in g.tunnels.iter().zip(&table.tunnels) {
+                let instance: Vec<String> = row.conn.instances.iter().map(u64::to_string).collect();
+                assert_eq!(got.connection, row.conn.name);
+                assert_eq!(got.instance, instance.join("/"));
+                assert_eq!(got.peer, row.peer.clone().unwrap_or_default());
+                assert_eq!(got.bytes_in, row.bytes_in.map(|b| b.bytes));
+                assert_eq!(got.bytes_out, row.bytes_out.map(|b| b.bytes));
+                assert_eq!(got.up_since, row.established_since);
+            }
+            let capped = super::gateway_of(&Listing::of(&snapshot), 10);
+            assert_eq!(capped.tunnels.len(), 10);
+            assert_eq!(capped.tunnels_left_out as usize, table.tunnels.len() - 10);
         }
     }
 }

@@ -27,6 +27,7 @@ use toml::de::DeTable;
 use super::registry::{ReadSource, SourceHeader, SourceKind};
 use super::{Observation, Report, SourceConfig, hex, unix_now, unix_now_ms, unrecognised_summary};
 use crate::input::{CHUNK_BYTES, DEFAULT_MAX_BYTES, DumpFeed, DumpOrigin};
+use crate::listing::{Listing, ListingBuilder, ListingMeta};
 use crate::snapshot::{OutputKind, Snapshot};
 use crate::toml_config::{ByteSize, ConfigError, DurationValue, Validator, read_table};
 
@@ -177,12 +178,12 @@ pub async fn run(config: CommandSourceConfig, tx: mpsc::Sender<Report>) {
         tokio::time::sleep_until(next).await;
         let started = Instant::now();
         let at = unix_now();
-        let observation = match poll(&commands, config.timeout, config.max_bytes).await {
-            Ok((snapshot, _)) if snapshot.incomplete.is_some() => {
+        let observation = match poll_listing(&commands, config.timeout, config.max_bytes).await {
+            Ok(polled) if polled.snapshot.incomplete.is_some() => {
                 // pluto answered, but not with a whole dump (an SA line the
                 // parser could not read, output cut short): nothing to diff,
                 // and not an outage either.
-                let reason = snapshot.incomplete.unwrap_or_default();
+                let reason = polled.snapshot.incomplete.unwrap_or_default();
                 let class = reason_class(&reason);
                 if skipped_reason.as_ref() != Some(&class) {
                     warn!(source = %config.name, "skipping incomplete output: {reason}");
@@ -190,7 +191,11 @@ pub async fn run(config: CommandSourceConfig, tx: mpsc::Sender<Report>) {
                 }
                 Observation::Waiting
             }
-            Ok((mut snapshot, content_sha256)) => {
+            Ok(Polled {
+                snapshot,
+                mut listing,
+                content_sha256,
+            }) => {
                 skipped_reason = None;
                 let summary = unrecognised_summary(&snapshot);
                 if let Some(line) = summary
@@ -202,12 +207,12 @@ pub async fn run(config: CommandSourceConfig, tx: mpsc::Sender<Report>) {
                 unrecognised = summary;
                 // Stamped when pluto answered the first command (`poll`),
                 // or when the poll began if it printed nothing.
-                snapshot.taken_at.get_or_insert(at);
+                listing.taken_at.get_or_insert(at);
                 if unreachable_since.take().is_some() {
                     info!(source = %config.name, "pluto answers again");
                 }
                 Observation::Snapshot {
-                    snapshot: Box::new(snapshot),
+                    listing: Box::new(listing),
                     content_sha256,
                 }
             }
@@ -262,15 +267,44 @@ pub async fn poll(
     timeout: Duration,
     max_bytes: u64,
 ) -> Result<(Snapshot, String), PollFailure> {
+    let polled = poll_into(commands, timeout, max_bytes, None).await?;
+    Ok((polled.snapshot, polled.content_sha256))
+}
+
+/// [`poll`] as the daemon polls: every command's SAs and connections go
+/// into one [`Listing`] as they are read, and the poll never holds a
+/// snapshot of the gateway (`Polled::snapshot` holds none of them).
+pub async fn poll_listing(
+    commands: &[Vec<String>],
+    timeout: Duration,
+    max_bytes: u64,
+) -> Result<Polled, PollFailure> {
+    let mut builder = ListingBuilder::new();
+    poll_into(commands, timeout, max_bytes, Some(&mut builder)).await
+}
+
+/// [`poll`], with the records going to `builder` when one is given.
+async fn poll_into(
+    commands: &[Vec<String>],
+    timeout: Duration,
+    max_bytes: u64,
+    mut builder: Option<&mut ListingBuilder>,
+) -> Result<Polled, PollFailure> {
     let mut merged: Option<Snapshot> = None;
     let mut stamped_by_states: Option<(i64, Option<i64>)> = None;
     // The digest of every output, each followed by a NUL byte.
     let mut digest = sha2::Sha256::new();
     for argv in commands {
         let began = unix_now();
-        let one = run_one(argv, timeout, max_bytes, &mut digest)
-            .await
-            .map_err(|failure| PollFailure { began, ..failure })?;
+        let one = run_one(
+            argv,
+            timeout,
+            max_bytes,
+            &mut digest,
+            builder.as_deref_mut(),
+        )
+        .await
+        .map_err(|failure| PollFailure { began, ..failure })?;
         let Some(snapshot) = one else {
             let incomplete = format!(
                 "`{}` printed more than max_bytes = {max_bytes} bytes; it was stopped and its output skipped",
@@ -280,7 +314,11 @@ pub async fn poll(
                 incomplete: Some(incomplete),
                 ..Snapshot::default()
             };
-            return Ok((snapshot, String::new()));
+            return Ok(Polled {
+                listing: Listing::default(),
+                snapshot,
+                content_sha256: String::new(),
+            });
         };
         digest.update([0]);
         // The states' listing (`--status`, `--showstates`) is what SAs come
@@ -310,12 +348,42 @@ pub async fn poll(
     // between (lab 4.10: a second Child SA of a revived tunnel, 0.2 s after
     // `--status`); seen by its traffic line alone, it looked like a rekey
     // of the one beside it. The next poll's states' listing shows it.
-    if stamped_by_states.is_some() {
-        let listed: std::collections::HashSet<u64> =
-            merged.states.iter().map(|s| s.serial).collect();
-        merged.traffic.retain(|t| listed.contains(&t.serial));
-    }
-    Ok((merged, hex(&digest.finalize())))
+    let listing = match builder {
+        Some(builder) => {
+            if stamped_by_states.is_some() {
+                builder.traffic_of_states_only();
+            }
+            std::mem::take(builder).finish(ListingMeta::of(&merged))
+        }
+        None => {
+            if stamped_by_states.is_some() {
+                let listed: std::collections::HashSet<u64> =
+                    merged.states.iter().map(|s| s.serial).collect();
+                merged.traffic.retain(|t| listed.contains(&t.serial));
+            }
+            Listing::default()
+        }
+    };
+    Ok(Polled {
+        listing,
+        snapshot: merged,
+        content_sha256: hex(&digest.finalize()),
+    })
+}
+
+/// What one poll read.
+#[derive(Debug)]
+pub struct Polled {
+    /// The commands' snapshots merged: whether the poll is whole, its
+    /// kinds and its unrecognised lines; from [`poll_listing`], without
+    /// its SAs, trafficstatus lines and connections (those are in
+    /// `listing`).
+    pub snapshot: Snapshot,
+    /// What the tracker diffs, from [`poll_listing`]: every command's
+    /// records, as they were read (empty from [`poll`]).
+    pub listing: Listing,
+    /// The digest of every output, each followed by a NUL byte.
+    pub content_sha256: String,
 }
 
 /// Run one command with a timeout and return the snapshot of its standard
@@ -327,6 +395,7 @@ async fn run_one(
     timeout: Duration,
     max_bytes: u64,
     digest: &mut sha2::Sha256,
+    mut builder: Option<&mut ListingBuilder>,
 ) -> Result<Option<Snapshot>, PollFailure> {
     let shown = argv.join(" ");
     let Some((program, args)) = argv.split_first() else {
@@ -363,7 +432,11 @@ async fn run_one(
             began: 0,
         });
     };
-    let feed = DumpFeed::new(DumpOrigin::Command(shown.clone()), max_bytes);
+    let origin = DumpOrigin::Command(shown.clone());
+    let feed = match builder.as_deref_mut() {
+        Some(builder) => DumpFeed::streaming(origin, max_bytes, std::mem::take(builder)),
+        None => DumpFeed::new(origin, max_bytes),
+    };
     let read = read_output(child, stdout, stderr, feed, digest);
     let output = match tokio::time::timeout(timeout, read).await {
         Ok(Ok(None)) => return Ok(None), // the group is killed as `group` drops
@@ -419,7 +492,11 @@ async fn run_one(
     // `incomplete`, like text that holds no status output at all, so the
     // poll skips it. An empty output of a command whose kind is known
     // (`--trafficstatus` with no tunnels) is that command's answer.
-    let mut snapshot = match output.feed.finish(OutputKind::of_command(argv)) {
+    let (finished, streamed) = output.feed.finish_streamed(OutputKind::of_command(argv));
+    if let (Some(builder), Some(streamed)) = (builder, streamed) {
+        *builder = streamed;
+    }
+    let mut snapshot = match finished {
         Ok(snapshot) => snapshot,
         Err(e) => Snapshot {
             incomplete: Some(e.to_string()),

@@ -31,6 +31,7 @@ use toml::de::DeTable;
 use super::registry::{ReadSource, SourceHeader, SourceKind};
 use super::{Observation, Report, SourceConfig, hex, unix_now, unrecognised_summary};
 use crate::input::{CHUNK_BYTES, DEFAULT_MAX_BYTES, DumpFeed, DumpOrigin};
+use crate::listing::{Listing, ListingBuilder, ListingMeta};
 use crate::snapshot::Snapshot;
 use crate::toml_config::{ByteSize, ConfigError, DurationValue, Validator, read_table};
 
@@ -338,7 +339,7 @@ impl Follower {
         };
         // The signature of what was read, not of what was stat'ed before:
         // another rename may have come in between.
-        let (signature, sha256, snapshot) = match self.read().await {
+        let (signature, sha256, snapshot, mut listing) = match self.read().await {
             Ok(read) => read,
             Err(why) => {
                 if self.unreadable.as_ref() != Some(&why) {
@@ -367,7 +368,6 @@ impl Follower {
         if self.last_sha256.as_ref() == Some(&sha256) {
             return None;
         }
-        let mut snapshot = snapshot;
         if let Some(reason) = &snapshot.incomplete {
             if self.last_skipped_sha256.as_ref() != Some(&sha256) {
                 warn!(source = %self.name, path = %self.path.display(),
@@ -381,14 +381,14 @@ impl Follower {
         } else {
             unix_now()
         };
-        snapshot.taken_at = Some(taken_at);
+        listing.taken_at = Some(taken_at);
         if let Some(line) = unrecognised_summary(&snapshot) {
             warn!(source = %self.name, path = %self.path.display(), "{line}");
         }
         self.last_sha256 = Some(sha256.clone());
         self.note_new_dump();
         Some(Observation::Snapshot {
-            snapshot: Box::new(snapshot),
+            listing: Box::new(listing),
             content_sha256: sha256,
         })
     }
@@ -408,7 +408,7 @@ impl Follower {
     /// is a few hundred milliseconds of CPU), so its text is never held
     /// whole. Bytes that are not a dump (binary, not UTF-8) give a snapshot
     /// whose `incomplete` says why, so they are skipped like a cut dump.
-    async fn read(&self) -> Result<(Signature, String, Snapshot), String> {
+    async fn read(&self) -> Result<ReadDump, String> {
         let path = self.path.clone();
         let max_bytes = self.max_bytes;
         tokio::task::spawn_blocking(move || read_and_parse(&path, max_bytes))
@@ -514,7 +514,7 @@ impl Follower {
 
 /// Open `path`, stat it and parse it chunk by chunk while hashing it
 /// (see [`Follower::read`]).
-fn read_and_parse(path: &Path, max_bytes: u64) -> Result<(Signature, String, Snapshot), String> {
+fn read_and_parse(path: &Path, max_bytes: u64) -> Result<ReadDump, String> {
     use sha2::Digest;
     use std::io::Read;
     let too_large = || {
@@ -527,7 +527,11 @@ fn read_and_parse(path: &Path, max_bytes: u64) -> Result<(Signature, String, Sna
     if signature.size > max_bytes {
         return Err(too_large());
     }
-    let mut feed = DumpFeed::new(DumpOrigin::File(path.to_path_buf()), max_bytes);
+    let mut feed = DumpFeed::streaming(
+        DumpOrigin::File(path.to_path_buf()),
+        max_bytes,
+        ListingBuilder::new(),
+    );
     let mut digest = sha2::Sha256::new();
     let mut chunk = vec![0u8; CHUNK_BYTES];
     loop {
@@ -543,9 +547,18 @@ fn read_and_parse(path: &Path, max_bytes: u64) -> Result<(Signature, String, Sna
         }
     }
     let kind = super::replay::kind_from_name(path);
-    let snapshot = feed.finish(kind).unwrap_or_else(|e| Snapshot {
+    let (finished, builder) = feed.finish_streamed(kind);
+    let snapshot = finished.unwrap_or_else(|e| Snapshot {
         incomplete: Some(e.to_string()),
         ..Snapshot::default()
     });
-    Ok((signature, hex(&digest.finalize()), snapshot))
+    let listing = builder
+        .unwrap_or_default()
+        .finish(ListingMeta::of(&snapshot));
+    Ok((signature, hex(&digest.finalize()), snapshot, listing))
 }
+
+/// A dump read: its signature, its digest, its snapshot without its
+/// records (whether it is whole, its unrecognised lines) and its listing
+/// (the records, as they were read).
+type ReadDump = (Signature, String, Snapshot, Listing);

@@ -22,6 +22,7 @@ pub use linux_audit as audit;
 
 pub use registry::SourceConfig;
 
+use crate::listing::Listing;
 use crate::snapshot::Snapshot;
 
 /// One message from a live source to the daemon.
@@ -42,9 +43,10 @@ pub struct Report {
 pub enum Observation {
     /// A complete snapshot, ready to be diffed; `taken_at` is set.
     Snapshot {
-        /// The parsed (and, for several commands, merged) snapshot, boxed
-        /// because it is large next to the other variants.
-        snapshot: Box<Snapshot>,
+        /// What the tracker reads of the parsed (and, for several
+        /// commands, merged) snapshot, built as it was read; boxed because
+        /// it is large next to the other variants.
+        listing: Box<Listing>,
         /// A digest of the text it was parsed from. The daemon stores it in
         /// the checkpoint so that a restarted file source does not feed the
         /// same dump twice.

@@ -28,6 +28,7 @@ mod parse {
 /// The tracker over real dump series: lifecycles, rekeys, checkpoints, the three views that must agree.
 mod track {
     mod checkpoint_fixture;
+    mod listing;
     mod three_views;
     mod track_corpus;
     mod track_gateway;

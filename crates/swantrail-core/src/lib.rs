@@ -10,7 +10,8 @@
 //!
 //! | module | owns | must never import |
 //! |---|---|---|
-//! | [`status`] | the parser: text in, [`Snapshot`] out | anything but `snapshot` |
+//! | [`status`] | the parser: text in, [`Snapshot`] out (or its records into a [`listing::ListingBuilder`] as they are read) | anything but `snapshot` and `listing` |
+//! | [`listing`] | what the tracker reads of a snapshot, in compact records, built whole or record by record | anything but `snapshot` |
 //! | [`snapshot`] | the model the parser produces, and the one key of a tunnel ([`snapshot::TunnelKey`]) | anything of this crate |
 //! | [`track`] | snapshots to events: the tunnel ledger, the tracker state a checkpoint saves | `show`, `report` |
 //! | [`event`] | the event schema and its NDJSON encoding | `track`, `show`, `report` |
@@ -24,6 +25,7 @@
 
 pub mod event;
 pub mod linux_audit;
+pub mod listing;
 pub mod ocsf;
 pub mod pluto_log;
 pub mod report;

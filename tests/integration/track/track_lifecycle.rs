@@ -647,7 +647,10 @@ fn events_handed_out_as_made_are_the_events_of_observe() {
                 .map(Event::to_json_line)
                 .collect();
             let mut got = Vec::new();
-            let rest = spilling.observe_spilling(snap, &mut |e| got.push(e.to_json_line()));
+            let rest = spilling
+                .observe_spilling(&swantrail::listing::Listing::of(snap), &mut |e| {
+                    got.push(e.to_json_line())
+                });
             most_spilled = most_spilled.max(got.len());
             got.extend(rest.iter().map(Event::to_json_line));
             assert_eq!(got.len(), expected.len(), "audit {audit}");

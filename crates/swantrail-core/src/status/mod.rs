@@ -13,6 +13,7 @@ mod connections;
 mod lexical;
 mod states;
 
+use crate::listing::ListingBuilder;
 use rustc_hash::FxHashMap;
 
 use crate::snapshot::{
@@ -130,27 +131,69 @@ impl LineFeed {
         self.cut_short(&input[start..]);
     }
 
+    /// A feed that hands every SA and connection record to `builder` as
+    /// it reads it, instead of keeping it: the snapshot it finishes with
+    /// ([`LineFeed::finish_streamed`]) holds everything else (kinds,
+    /// completeness, diagnostics, totals), and no SA, trafficstatus line
+    /// or connection. A daemon polling a big gateway never holds the
+    /// whole snapshot; the listing it builds is what the tracker reads.
+    pub fn streaming(builder: ListingBuilder) -> LineFeed {
+        LineFeed {
+            parser: LineParser {
+                stream: Some(Stream {
+                    mark: builder.mark(),
+                    builder,
+                    current: None,
+                }),
+                ..LineParser::default()
+            },
+            ..LineFeed::default()
+        }
+    }
+
     /// The snapshot of everything fed, as [`parse`] gives it.
     pub fn finish(self) -> Snapshot {
-        self.parser.finish(self.cut_short)
+        self.finish_streamed(None).0
     }
 
     /// The snapshot of everything fed, as [`parse_as`] gives it.
     pub fn finish_as(self, kind: OutputKind) -> Snapshot {
-        let blank = !self.not_blank;
-        let mut snap = self.finish();
-        if snap.kinds.is_empty() && snap.is_complete() {
-            if never_empty(kind) && blank {
-                snap.incomplete = Some(format!(
-                    "the output is empty, and `{}` always prints something on a running pluto",
-                    kind.word()
-                ));
-                return snap;
-            }
-            snap.kinds.push(kind);
-        }
-        snap
+        self.finish_streamed(Some(kind)).0
     }
+
+    /// The snapshot of everything fed (as [`LineFeed::finish_as`] when a
+    /// kind is given), with the builder of a streaming feed
+    /// ([`LineFeed::streaming`]), which holds its records.
+    pub fn finish_streamed(self, kind: Option<OutputKind>) -> (Snapshot, Option<ListingBuilder>) {
+        let blank = !self.not_blank;
+        let (mut snap, builder) = self.parser.finish(self.cut_short);
+        if let Some(kind) = kind {
+            if snap.kinds.is_empty() && snap.is_complete() {
+                if never_empty(kind) && blank {
+                    snap.incomplete = Some(format!(
+                        "the output is empty, and `{}` always prints something on a running pluto",
+                        kind.word()
+                    ));
+                } else {
+                    snap.kinds.push(kind);
+                }
+            }
+        }
+        (snap, builder)
+    }
+}
+
+/// Where a streaming feed's records go ([`LineFeed::streaming`]).
+#[derive(Debug)]
+struct Stream {
+    builder: ListingBuilder,
+    /// What the builder held before this feed (an earlier command's
+    /// records), for the serials of this one.
+    mark: (usize, usize),
+    /// The connection entry whose lines are being read, by its index in
+    /// the builder: its lines come together, and it goes to the builder
+    /// when another entry's line comes.
+    current: Option<(usize, Connection)>,
 }
 
 /// Whether a running pluto always prints something for this command.
@@ -230,6 +273,8 @@ impl Evidence {
 #[derive(Default)]
 struct LineParser {
     snap: Snapshot,
+    /// Set for a streaming feed: records go there, not into `snap`.
+    stream: Option<Stream>,
     section: Section,
     evidence: Evidence,
     conn_index: FxHashMap<(String, Vec<u64>), usize>,
@@ -408,7 +453,7 @@ impl LineParser {
             return;
         }
         if self.unread_serials.len() >= MAX_UNREAD_SERIALS {
-            let known = self.snap.serials();
+            let known = self.serials();
             self.unread_serials.retain(|s, _| !known.contains(s));
             if self.unread_serials.len() >= MAX_UNREAD_SERIALS / 2 {
                 self.too_many_unread = Some(number);
@@ -460,8 +505,7 @@ impl LineParser {
                 let idx = match self.conn_index.get(&key) {
                     Some(&i) => i,
                     None => {
-                        let i = self.snap.connections.len();
-                        self.snap.connections.push(Connection {
+                        let i = self.new_connection(Connection {
                             conn: ConnRef {
                                 name: key.0.clone(),
                                 instances: key.1.clone(),
@@ -493,7 +537,48 @@ impl LineParser {
         if !self.evidence.conn_serial {
             self.evidence.conn_serial = CONN_SERIAL.is_in(payload);
         }
-        connections::apply(&mut self.snap.connections[idx], payload);
+        match &mut self.stream {
+            None => connections::apply(&mut self.snap.connections[idx], payload),
+            Some(stream) => {
+                if stream.current.as_ref().is_none_or(|(i, _)| *i != idx) {
+                    // A line of an entry read before (its lines came apart):
+                    // go on with what the builder kept of it.
+                    let revived = stream.builder.take_up_connection(idx);
+                    if let Some((i, c)) = stream.current.replace((idx, revived)) {
+                        stream.builder.put_connection(i, &c);
+                    }
+                }
+                if let Some((_, c)) = &mut stream.current {
+                    connections::apply(c, payload);
+                }
+            }
+        }
+    }
+
+    /// A new connection entry, and its index.
+    fn new_connection(&mut self, c: Connection) -> usize {
+        match &mut self.stream {
+            None => {
+                self.snap.connections.push(c);
+                self.snap.connections.len() - 1
+            }
+            Some(stream) => {
+                let i = stream.builder.connection_count();
+                stream.builder.connection(&c);
+                if let Some((j, done)) = stream.current.replace((i, c)) {
+                    stream.builder.put_connection(j, &done);
+                }
+                i
+            }
+        }
+    }
+
+    /// The serials this feed's SA and trafficstatus lines showed.
+    fn serials(&self) -> std::collections::BTreeSet<u64> {
+        match &self.stream {
+            None => self.snap.serials(),
+            Some(stream) => stream.builder.serials_since(stream.mark),
+        }
     }
 
     /// The connection and payload of a line that starts with the same
@@ -515,7 +600,28 @@ impl LineParser {
             Some(SerialLine::State(st)) => {
                 self.note_state_evidence(&st, rest);
                 self.saw_states = true;
-                self.snap.states.push(st);
+                match &mut self.stream {
+                    None => self.snap.states.push(st),
+                    Some(stream) => stream.builder.state(&st),
+                }
+            }
+            Some(SerialLine::Spi(spi)) if self.stream.is_some() => {
+                let attached = self
+                    .stream
+                    .as_mut()
+                    .is_some_and(|s| s.builder.spi_line(serial, &spi));
+                if !attached {
+                    self.diag(number, "SPI line without its state line", raw);
+                }
+            }
+            Some(SerialLine::Pending(_)) if self.stream.is_some() => {
+                let attached = self
+                    .stream
+                    .as_mut()
+                    .is_some_and(|s| s.builder.pending_line(serial));
+                if !attached {
+                    self.diag(number, "pending line without its IKE SA's state line", raw);
+                }
             }
             Some(SerialLine::Spi(spi)) => match self.state_mut(serial) {
                 Some(st) => {
@@ -546,7 +652,10 @@ impl LineParser {
                 }
                 self.evidence.max_bytes |= t.max_bytes.is_some();
                 self.saw_traffic = true;
-                self.snap.traffic.push(*t);
+                match &mut self.stream {
+                    None => self.snap.traffic.push(*t),
+                    Some(stream) => stream.builder.traffic(&t),
+                }
             }
             None => {
                 self.diag(number, "unrecognised `#N:` line", raw);
@@ -608,7 +717,12 @@ impl LineParser {
         }
     }
 
-    fn finish(mut self, cut_short: bool) -> Snapshot {
+    fn finish(mut self, cut_short: bool) -> (Snapshot, Option<ListingBuilder>) {
+        if let Some(stream) = &mut self.stream {
+            if let Some((i, c)) = stream.current.take() {
+                stream.builder.put_connection(i, &c);
+            }
+        }
         let prefixed = self.snap.prefixed;
         self.snap.epoch = self.evidence.epoch(prefixed, self.unprefixed_lines);
         let kinds = &mut self.snap.kinds;
@@ -636,7 +750,7 @@ impl LineParser {
         }
         kinds.sort();
         self.snap.incomplete = self.incompleteness(cut_short);
-        self.snap
+        (self.snap, self.stream.map(|s| s.builder))
     }
 
     /// Why this dump must not be diffed, if it must not.
@@ -658,7 +772,7 @@ impl LineParser {
         let known = if self.unread_serials.is_empty() {
             Default::default()
         } else {
-            self.snap.serials()
+            self.serials()
         };
         let first_unknown = self
             .unread_serials

@@ -12,7 +12,7 @@ use std::collections::hash_map::Entry;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use crate::snapshot::Seen;
+pub use crate::listing::Seen;
 use crate::snapshot::{ConnRef, IkeVersion, SaKind, TimerKind, TunnelKey};
 use crate::work;
 
@@ -139,12 +139,9 @@ impl SaRecord {
     /// is left alone rather than copied again.
     pub fn update(&mut self, seen: &Seen<'_>, now: i64) {
         self.last_seen = now;
-        if let Some(st) = seen.state {
-            self.ike_version = st.ike_version.or(self.ike_version);
-            let state = st
-                .name
-                .as_deref()
-                .or_else(|| (!st.story.is_empty()).then_some(st.story.as_str()));
+        if seen.has_state() {
+            self.ike_version = seen.ike_version().or(self.ike_version);
+            let state = seen.state_name().or_else(|| seen.story());
             // A state name is read only when it changed: at every poll
             // nearly every SA prints the one it printed before.
             if let Some(state) = state.filter(|s| self.state.as_deref() != Some(*s)) {
@@ -152,31 +149,31 @@ impl SaRecord {
                 self.rekey_child |= is_rekey_child(state);
                 self.state = Some(state.to_string());
             }
-            self.parent_serial = st.parent_serial.or(self.parent_serial);
-            self.port = st.port.or(self.port);
-            self.expire_shown = st.has_timer(TimerKind::Expire);
-            self.expire_due_at = st.due(TimerKind::Expire).map(|d| now + d);
-            self.replace_due_at = st.due(TimerKind::Replace).map(|d| now + d);
-            self.rekey_due_at = st.due(TimerKind::Rekey).map(|d| now + d);
-            if let Some(spi) = &st.spi_line {
-                if let Some(s) = spi.spi_in().filter(|s| is_hex(s)) {
+            self.parent_serial = seen.parent_serial().or(self.parent_serial);
+            self.port = seen.port().or(self.port);
+            self.expire_shown = seen.shows_expire();
+            self.expire_due_at = seen.due(TimerKind::Expire).map(|d| now + d);
+            self.replace_due_at = seen.due(TimerKind::Replace).map(|d| now + d);
+            self.rekey_due_at = seen.due(TimerKind::Rekey).map(|d| now + d);
+            if seen.has_spi_line() {
+                if let Some(s) = seen.spi_in().filter(|s| is_hex(s)) {
                     set_text(&mut self.spi_in, s);
                 }
-                if let Some(s) = spi.spi_out().filter(|s| is_hex(s)) {
+                if let Some(s) = seen.spi_out().filter(|s| is_hex(s)) {
                     set_text(&mut self.spi_out, s);
                 }
-                if let Some(u) = &spi.username {
+                if let Some(u) = seen.spi_username() {
                     set_text(&mut self.user, u);
                 }
             }
         }
-        if let Some(t) = seen.traffic {
+        if seen.has_traffic() {
             // The earliest reading: pluto prints either direction's add time.
-            self.add_time = match (t.add_time, self.add_time) {
+            self.add_time = match (seen.add_time(), self.add_time) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            if let Some(u) = t.username.as_ref().or(t.id.as_ref()) {
+            if let Some(u) = seen.traffic_user() {
                 set_text(&mut self.user, u);
             }
         }
@@ -200,10 +197,7 @@ impl SaRecord {
     /// between changes it), and a responder installs the inbound SA
     /// seconds before the outbound one; only a larger difference counts.
     pub fn identity(&self, seen: &Seen<'_>) -> Identity {
-        let spi = seen
-            .state
-            .and_then(|s| s.spi_line.as_ref())
-            .and_then(|l| l.spi_in().filter(|s| is_hex(s)));
+        let spi = seen.spi_in().filter(|s| is_hex(s));
         if let (Some(a), Some(b)) = (spi, &self.spi_in) {
             return if a == b {
                 Identity::Same
@@ -214,7 +208,7 @@ impl SaRecord {
         if self.established && (seen.conn().name != self.conn.name || seen.kind() != self.kind) {
             return Identity::Other;
         }
-        match (seen.traffic.and_then(|t| t.add_time), self.add_time) {
+        match (seen.add_time(), self.add_time) {
             (Some(a), Some(b)) if a.abs_diff(b) > ADD_TIME_SLACK_S => Identity::Other,
             (Some(_), Some(_)) => Identity::Same,
             _ => Identity::Unknown,
@@ -933,10 +927,11 @@ mod tests {
         let snap = crate::status::parse(include_str!(
             "../../../../tests/fixtures/lab-4.10/02-established-showstates.txt"
         ));
-        let seen = Seen {
-            state: snap.states.first(),
-            traffic: None,
-        };
+        let mut snap = snap;
+        snap.states.truncate(1);
+        snap.traffic.clear();
+        let listing = crate::listing::Listing::of(&snap);
+        let seen = listing.seen().next().expect("one state listed");
         let half_open = |t: &SaTable| t.half_open().map(|r| r.serial).collect::<Vec<_>>();
         let mut table = SaTable::default();
         for serial in [7, 3, 5] {

@@ -43,7 +43,7 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Detail, Emitter, Listing, Tracker, connection_fields};
+use super::{Detail, Emitter, Index, Tracker, connection_fields};
 use crate::event::{Action, Endpoint, Event, EventKind, SaFields, event_id, rfc3339};
 use crate::linux_audit::{Op, PlutoRecord};
 use crate::snapshot::{ConnRef, SaKind, TunnelKey};
@@ -282,7 +282,7 @@ impl Tracker {
     /// restart was handled): bind the current pluto run, and hand the
     /// serials the snapshot lists or the ledger holds to the snapshot path,
     /// before it closes any of them.
-    pub(super) fn claim_linux_audit_sas(&mut self, listing: &Listing<'_>, cutoff: i64) {
+    pub(super) fn claim_linux_audit_sas(&mut self, listing: &Index<'_>, cutoff: i64) {
         if self.linux_audit.runs.is_empty() {
             return;
         }

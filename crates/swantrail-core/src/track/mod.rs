@@ -27,7 +27,8 @@ use crate::event::{
     Action, ConnectionFields, ECS_VERSION, Ecs, Endpoint, Event, EventKind, EventMeta, Libreswan,
     NegotiationFields, Observer, PlutoFields, SaFields, TunnelFields, User, event_id, rfc3339,
 };
-use crate::snapshot::{ConnRef, Connection, IkeVersion, OutputKind, SaKind, Snapshot, TunnelKey};
+use crate::listing::{ConnectionSeen, Listing};
+use crate::snapshot::{ConnRef, IkeVersion, OutputKind, SaKind, Snapshot, TunnelKey};
 use crate::work;
 use ledger::{
     ConnectionRecord, Identity, Negotiating, SaRecord, SaTable, Seen, TunnelRecord, TunnelTable,
@@ -224,21 +225,19 @@ impl Emitter {
     }
 }
 
-/// What one snapshot lists, indexed once per observation so that the
-/// per-SA steps look things up instead of scanning the snapshot.
-struct Listing<'a> {
-    /// Every listed serial with what the snapshot says about it, in
-    /// serial order: the same entries as [`Snapshot::seen_by_serial`], in
-    /// one sorted vector, which is built and searched far faster than a
-    /// tree of 100,000 nodes (a listing already comes nearly in order).
+/// What one listing lists, indexed once per observation so that the
+/// per-SA steps look things up instead of scanning it.
+struct Index<'a> {
+    /// Every listed serial with what the listing says about it, in
+    /// serial order ([`Listing::seen`]).
     current: Vec<(u64, Seen<'a>)>,
     /// The first connection-list entry of each instance (name, instances).
-    connections: FxHashMap<(&'a str, &'a [u64]), &'a Connection>,
+    connections: FxHashMap<(&'a str, &'a [u64]), ConnectionSeen<'a>>,
     /// Base names the connection list shows, gathered the first time a
     /// half-open SA goes (they are asked for nothing else).
     names: std::cell::OnceCell<FxHashSet<&'a str>>,
-    /// The snapshot listed, for `names`.
-    snapshot: &'a Snapshot,
+    /// The listing indexed, for `names`.
+    listing: &'a Listing,
     /// The listed serials as bits from the lowest one, when they are dense
     /// enough (they are: pluto counts serials up from 1): `lists` is asked
     /// for every known SA at every poll.
@@ -280,23 +279,24 @@ impl SerialBits {
     }
 }
 
-impl<'a> Listing<'a> {
-    fn new(snapshot: &'a Snapshot) -> Listing<'a> {
+impl<'a> Index<'a> {
+    fn new(listing: &'a Listing) -> Index<'a> {
         let mut connections =
-            FxHashMap::with_capacity_and_hasher(snapshot.connections.len(), Default::default());
-        for c in &snapshot.connections {
+            FxHashMap::with_capacity_and_hasher(listing.connections().len(), Default::default());
+        for c in listing.connections() {
             work::count(1);
+            let conn = c.conn();
             connections
-                .entry((c.conn.name.as_str(), c.conn.instances.as_slice()))
+                .entry((conn.name.as_str(), conn.instances.as_slice()))
                 .or_insert(c);
         }
-        let current = seen_sorted(snapshot);
-        Listing {
+        let current: Vec<(u64, Seen<'a>)> = listing.seen().map(|s| (s.serial(), s)).collect();
+        Index {
             bits: SerialBits::new(&current),
             current,
             connections,
             names: std::cell::OnceCell::new(),
-            snapshot,
+            listing,
         }
     }
 
@@ -304,11 +304,10 @@ impl<'a> Listing<'a> {
     fn shows_name(&self, name: &str) -> bool {
         self.names
             .get_or_init(|| {
-                self.snapshot
-                    .connections
-                    .iter()
+                self.listing
+                    .connections()
                     .inspect(|_| work::count(1))
-                    .map(|c| c.conn.name.as_str())
+                    .map(|c| c.conn().name.as_str())
                     .collect()
             })
             .contains(name)
@@ -323,7 +322,7 @@ impl<'a> Listing<'a> {
     /// replaces, only its state tells (see [`listed_established`]), so the
     /// next listing judges it.
     fn shown_before_its_state(&self, serial: u64, seen: &Seen<'_>, known: bool) -> bool {
-        !known && seen.state.is_none() && self.snapshot.lists_ike_sas() && self.lists(serial)
+        !known && !seen.has_state() && self.listing.lists_ike_sas() && self.lists(serial)
     }
 
     /// Whether the snapshot lists `serial` in a way the tracker judges now:
@@ -332,7 +331,7 @@ impl<'a> Listing<'a> {
     fn lists_with_state(&self, serial: u64) -> bool {
         work::count(1);
         match self.current.binary_search_by_key(&serial, |e| e.0) {
-            Ok(i) => self.current[i].1.state.is_some() || !self.snapshot.lists_ike_sas(),
+            Ok(i) => self.current[i].1.has_state() || !self.listing.lists_ike_sas(),
             Err(_) => false,
         }
     }
@@ -344,53 +343,6 @@ impl<'a> Listing<'a> {
             None => self.current.binary_search_by_key(&serial, |e| e.0).is_ok(),
         }
     }
-}
-
-/// [`Snapshot::seen_by_serial`] as a vector sorted by serial: the first
-/// state line of a serial, joined with its first trafficstatus line.
-fn seen_sorted(snapshot: &Snapshot) -> Vec<(u64, Seen<'_>)> {
-    let mut current: Vec<(u64, Seen<'_>)> = snapshot
-        .states
-        .iter()
-        .map(|st| {
-            (
-                st.serial,
-                Seen {
-                    state: Some(st),
-                    traffic: None,
-                },
-            )
-        })
-        .collect();
-    // Stable: of two state lines of one serial the first is kept.
-    current.sort_by_key(|e| e.0);
-    current.dedup_by_key(|e| e.0);
-    let mut traffic_only: Vec<(u64, Seen<'_>)> = Vec::new();
-    for t in &snapshot.traffic {
-        match current.binary_search_by_key(&t.serial, |e| e.0) {
-            Ok(i) => {
-                let seen = &mut current[i].1;
-                if seen.traffic.is_none() {
-                    seen.traffic = Some(t);
-                }
-            }
-            Err(_) => traffic_only.push((
-                t.serial,
-                Seen {
-                    state: None,
-                    traffic: Some(t),
-                },
-            )),
-        }
-    }
-    if !traffic_only.is_empty() {
-        traffic_only.sort_by_key(|e| e.0);
-        traffic_only.dedup_by_key(|e| e.0);
-        current.append(&mut traffic_only);
-        current.sort_by_key(|e| e.0);
-    }
-    current.retain(|e| e.0 != 0);
-    current
 }
 
 /// Whether an event is part of the start-up inventory or a change.
@@ -502,8 +454,7 @@ fn new_ike_sa_after_teardown(r: &SaRecord, now: i64) -> bool {
 /// tell.
 fn listed_established(seen: &Seen<'_>) -> bool {
     let awaits_confirmation = seen
-        .state
-        .and_then(|st| st.name.as_deref())
+        .state_name()
         .is_some_and(|name| name.strip_prefix("STATE_").unwrap_or(name) == "QUICK_R1");
     seen.established() && !awaits_confirmation
 }
@@ -568,7 +519,7 @@ fn judged_beside(new: &SaRecord, old: &SaRecord, run_anchor: Option<i64>) -> boo
 /// ahead and now gone, went when that REKEY came (`now` is the first
 /// listing without it): what pluto does to a Child SA that a newer one
 /// of its connection stands beside, not rekeyed from it.
-fn went_at_its_rekey(old: &SaRecord, listing: &Listing<'_>, now: i64) -> bool {
+fn went_at_its_rekey(old: &SaRecord, listing: &Index<'_>, now: i64) -> bool {
     old.kind == SaKind::Child
         && old.ike_version == Some(IkeVersion::V2)
         && !listing.lists(old.serial)
@@ -727,7 +678,16 @@ impl Tracker {
     /// An incomplete snapshot returns no events and leaves the state unchanged.
     /// If the tracker was unreachable before, first emits one `pluto-reachable`.
     pub fn observe(&mut self, snapshot: &Snapshot) -> Vec<Event> {
-        self.observe_with(snapshot, false, None)
+        if !snapshot.is_complete() {
+            return Vec::new();
+        }
+        self.observe_with(&Listing::of(snapshot), false, None)
+    }
+
+    /// [`Tracker::observe`] of a snapshot's [`Listing`]: what a daemon
+    /// builds as it parses, never holding the whole snapshot.
+    pub fn observe_listing(&mut self, listing: &Listing) -> Vec<Event> {
+        self.observe_with(listing, false, None)
     }
 
     /// [`Tracker::observe`], handing events to `spill` as they are made
@@ -742,10 +702,10 @@ impl Tracker {
     /// never holds them all.
     pub fn observe_spilling(
         &mut self,
-        snapshot: &Snapshot,
+        listing: &Listing,
         spill: &mut dyn FnMut(Event),
     ) -> Vec<Event> {
-        self.observe_with(snapshot, false, Some(spill))
+        self.observe_with(listing, false, Some(spill))
     }
 
     /// Whether an observation's events are final as they are made (see
@@ -762,12 +722,14 @@ impl Tracker {
     /// one's inventory (three events per tunnel, 100,000 at a big gateway)
     /// would be built and dropped for nothing.
     pub fn prime(&mut self, snapshot: &Snapshot) {
-        self.observe_with(snapshot, true, None);
+        if snapshot.is_complete() {
+            self.observe_with(&Listing::of(snapshot), true, None);
+        }
     }
 
     fn observe_with(
         &mut self,
-        snapshot: &Snapshot,
+        snapshot: &Listing,
         silent: bool,
         spill: Option<&mut dyn FnMut(Event)>,
     ) -> Vec<Event> {
@@ -814,7 +776,7 @@ impl Tracker {
             );
         }
 
-        let listing = Listing::new(snapshot);
+        let listing = Index::new(snapshot);
         let current = &listing.current;
         let restarted = self.restart_detected(current, after_outage);
         // The first poll that found pluto gone, if one did: a pluto
@@ -1175,7 +1137,7 @@ impl Tracker {
         seen: &Seen<'_>,
         inventory: bool,
         previous: Option<i64>,
-        listing: &Listing<'_>,
+        listing: &Index<'_>,
     ) {
         let Some(rec) = self.sas.get(serial) else {
             return;
@@ -1279,7 +1241,7 @@ impl Tracker {
         if let Some(old) = replaces {
             self.sas.update(old, |old| old.replaced_by = Some(serial));
         }
-        let add_time = seen.traffic.and_then(|t| t.add_time);
+        let add_time = seen.add_time();
         let now = em.now;
         let established = self.sas.update(serial, |rec| {
             rec.established = true;
@@ -1381,7 +1343,7 @@ impl Tracker {
     /// it (a 5.2 lab: the peer's Quick Mode for the same `rekey=no`
     /// connection one second after ours); IKEv1 is decided at once, never
     /// held.
-    fn still_runs_beside(&self, new: &SaRecord, old: &SaRecord, listing: &Listing<'_>) -> bool {
+    fn still_runs_beside(&self, new: &SaRecord, old: &SaRecord, listing: &Index<'_>) -> bool {
         new.kind == SaKind::Child
             && old.kind == SaKind::Child
             && new.ike_version.is_some()
@@ -1401,7 +1363,7 @@ impl Tracker {
     /// new IKE SA. When the listing cannot tell (no parents printed, an
     /// IKE SA without children), it is a rekey, as docs/libreswan-format.md §14
     /// suggests.
-    fn continues(&self, new: &SaRecord, old: &SaRecord, listing: &Listing<'_>, now: i64) -> bool {
+    fn continues(&self, new: &SaRecord, old: &SaRecord, listing: &Index<'_>, now: i64) -> bool {
         if listing.lists(old.serial) {
             return true;
         }
@@ -1454,7 +1416,7 @@ impl Tracker {
                 // the `--trafficstatus` of the poll whose `--status` listed
                 // it as #212's IKE_AUTH child).
                 (None, Some(op)) => {
-                    !listing.snapshot.lists_ike_sas()
+                    !listing.listing.lists_ike_sas()
                         || listing.lists(op)
                         || self.sas.get(op).is_none_or(|p| p.replaced_by.is_some())
                 }
@@ -1555,7 +1517,7 @@ impl Tracker {
         &mut self,
         em: &mut Emitter,
         serial: u64,
-        listing: &Listing<'_>,
+        listing: &Index<'_>,
         lists_conns: bool,
         gone_now: Gone<'_>,
     ) {
@@ -1787,7 +1749,7 @@ impl Tracker {
     /// that did not change: one key buffer is reused, a connection
     /// reference or address is replaced only when it differs, and an SA
     /// listed under the same reference as the one before it is skipped.
-    fn learn_endpoints(&mut self, listing: &Listing<'_>) {
+    fn learn_endpoints(&mut self, listing: &Index<'_>) {
         let mut key = TunnelKey::default();
         let mut previous: Option<&ConnRef> = None;
         for (_, seen) in &listing.current {
@@ -1822,8 +1784,8 @@ impl Tracker {
                 .connections
                 .get(&(conn.name.as_str(), conn.instances.as_slice()));
             if let Some(c) = listed {
-                set_ip(&mut t.local_ip, c.local_host.as_deref());
-                set_ip(&mut t.remote_ip, c.remote_host.as_deref());
+                set_ip(&mut t.local_ip, c.local_host());
+                set_ip(&mut t.remote_ip, c.remote_host());
             }
             set_ip(&mut t.remote_ip, conn.peer.as_deref());
         }
@@ -1957,24 +1919,23 @@ impl Tracker {
     fn added_connections<'s>(
         &mut self,
         em: &mut Emitter,
-        snapshot: &'s Snapshot,
+        listing: &'s Listing,
         inventory: bool,
     ) -> FxHashSet<&'s str> {
         let mut done: FxHashSet<&str> =
-            FxHashSet::with_capacity_and_hasher(snapshot.connections.len(), Default::default());
-        for c in snapshot
-            .connections
-            .iter()
-            .filter(|c| c.conn.instances.is_empty())
+            FxHashSet::with_capacity_and_hasher(listing.connections().len(), Default::default());
+        for c in listing
+            .connections()
+            .filter(|c| c.conn().instances.is_empty())
         {
-            let name = c.conn.name.as_str();
+            let name = c.conn().name.as_str();
             if !done.insert(name) {
                 continue;
             }
             let known = self.connections.get(name);
             if let Some(rec) = known {
                 let reloaded =
-                    matches!((rec.conn_serial, c.conn_serial), (Some(a), Some(b)) if a != b);
+                    matches!((rec.conn_serial, c.conn_serial()), (Some(a), Some(b)) if a != b);
                 if rec.present && !reloaded {
                     continue;
                 }
@@ -1985,7 +1946,7 @@ impl Tracker {
             }
             // The `$N` serial repeats after a pluto restart, and 3.x has
             // none: the load count keeps every load's id its own.
-            let load_id = match c.conn_serial {
+            let load_id = match c.conn_serial() {
                 Some(s) => format!("load{loads}:${s}"),
                 None => format!("load{loads}"),
             };
@@ -1993,7 +1954,7 @@ impl Tracker {
             self.connections.insert(
                 name.to_string(),
                 ConnectionRecord {
-                    conn_serial: c.conn_serial,
+                    conn_serial: c.conn_serial(),
                     loads,
                     load_id,
                     present: true,
@@ -2003,12 +1964,12 @@ impl Tracker {
                 continue;
             }
             let detail = Detail {
-                connection: Some(connection_fields(&c.conn)),
-                source: ip_only(c.local_host.as_deref()).map(|ip| Endpoint {
+                connection: Some(connection_fields(c.conn())),
+                source: ip_only(c.local_host()).map(|ip| Endpoint {
                     ip: Some(ip),
                     port: None,
                 }),
-                destination: ip_only(c.remote_host.as_deref()).map(|ip| Endpoint {
+                destination: ip_only(c.remote_host()).map(|ip| Endpoint {
                     ip: Some(ip),
                     port: None,
                 }),
@@ -2092,7 +2053,6 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::State;
 
     /// The lab's 4.10 `showstates` and `trafficstatus` of one moment
     /// (tests/fixtures/lab-4.10), with a second state line for a listed
@@ -2114,42 +2074,18 @@ mod tests {
     }
 
     #[test]
-    fn the_sorted_listing_holds_the_same_lines_as_seen_by_serial() {
-        let snap = lab_listing();
-        let sorted = seen_sorted(&snap);
-        let by_serial = snap.seen_by_serial();
-        assert_eq!(
-            sorted.iter().map(|e| e.0).collect::<Vec<_>>(),
-            by_serial.keys().copied().collect::<Vec<_>>()
-        );
-        assert!(sorted.iter().any(|e| e.0 == 9_999));
-        for ((serial, seen), (_, want)) in sorted.iter().zip(&by_serial) {
-            let same = |a: Option<&State>, b: Option<&State>| match (a, b) {
-                (Some(a), Some(b)) => std::ptr::eq(a, b),
-                (a, b) => a.is_none() && b.is_none(),
-            };
-            assert!(same(seen.state, want.state), "state of #{serial}");
-            assert_eq!(
-                seen.traffic.map(|t| t as *const _),
-                want.traffic.map(|t| t as *const _),
-                "traffic of #{serial}"
-            );
-        }
-    }
-
-    #[test]
     fn listed_serials_are_found_as_bits_or_by_search_alike() {
-        let snap = lab_listing();
-        let listing = Listing::new(&snap);
+        let listed = Listing::of(&lab_listing());
+        let listing = Index::new(&listed);
         assert!(
             listing.bits.is_none(),
             "9,999 among a few serials is sparse"
         );
-        let dense = Listing {
+        let dense = Index {
             current: listing.current[..listing.current.len() - 1].to_vec(),
-            ..Listing::new(&snap)
+            ..Index::new(&listed)
         };
-        let dense = Listing {
+        let dense = Index {
             bits: SerialBits::new(&dense.current),
             ..dense
         };
