@@ -27,7 +27,7 @@ use toml::de::DeTable;
 use super::registry::{ReadSource, SourceHeader, SourceKind};
 use super::{Observation, Report, SourceConfig, hex, unix_now, unix_now_ms, unrecognised_summary};
 use crate::input::{CHUNK_BYTES, DEFAULT_MAX_BYTES, DumpFeed, DumpOrigin};
-use crate::listing::{Listing, ListingBuilder, ListingMeta};
+use crate::listing::{Listing, ListingBuilder, ListingMeta, ListingSizes};
 use crate::snapshot::{OutputKind, Snapshot};
 use crate::toml_config::{ByteSize, ConfigError, DurationValue, Validator, read_table};
 
@@ -173,12 +173,15 @@ pub async fn run(config: CommandSourceConfig, tx: mpsc::Sender<Report>) {
     let mut unreachable_since: Option<String> = None;
     let mut skipped_reason: Option<String> = None;
     let mut unrecognised: Option<String> = None;
+    // The last listing's sizes, to size the next one by.
+    let mut sizes = ListingSizes::default();
     let mut next = Instant::now();
     loop {
         tokio::time::sleep_until(next).await;
         let started = Instant::now();
         let at = unix_now();
-        let observation = match poll_listing(&commands, config.timeout, config.max_bytes).await {
+        let polled = poll_listing(&commands, config.timeout, config.max_bytes, sizes).await;
+        let observation = match polled {
             Ok(polled) if polled.snapshot.incomplete.is_some() => {
                 // pluto answered, but not with a whole dump (an SA line the
                 // parser could not read, output cut short): nothing to diff,
@@ -208,6 +211,7 @@ pub async fn run(config: CommandSourceConfig, tx: mpsc::Sender<Report>) {
                 // Stamped when pluto answered the first command (`poll`),
                 // or when the poll began if it printed nothing.
                 listing.taken_at.get_or_insert(at);
+                sizes = listing.sizes();
                 if unreachable_since.take().is_some() {
                     info!(source = %config.name, "pluto answers again");
                 }
@@ -278,8 +282,9 @@ pub async fn poll_listing(
     commands: &[Vec<String>],
     timeout: Duration,
     max_bytes: u64,
+    sizes: ListingSizes,
 ) -> Result<Polled, PollFailure> {
-    let mut builder = ListingBuilder::new();
+    let mut builder = ListingBuilder::with_sizes(sizes);
     poll_into(commands, timeout, max_bytes, Some(&mut builder)).await
 }
 

@@ -25,56 +25,105 @@ use crate::snapshot::{
 use crate::work;
 
 /// A piece of [`Listing`]'s shared text buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Span {
     start: u32,
     len: u32,
 }
 
-/// One listed SA: its state line and/or its trafficstatus line.
-#[derive(Debug, Clone)]
+/// One listed SA: its state line and/or its trafficstatus line, as
+/// indexes into [`Listing`]'s records (`NONE` for neither).
+#[derive(Debug, Clone, Copy)]
 struct ListedSa {
     serial: u64,
-    state: Option<ListedState>,
-    traffic: Option<ListedTraffic>,
+    state: u32,
+    traffic: u32,
 }
 
-/// What the tracker reads of one state line (and its SPI line).
-#[derive(Debug, Clone)]
+/// No record.
+const NONE: u32 = u32::MAX;
+
+/// What the tracker reads of one state line (and its SPI line), in 96
+/// bytes: which optional values it holds are bits of `has`, so that an
+/// absent one takes no tag of its own.
+#[derive(Debug, Clone, Default)]
 struct ListedState {
     conn: u32,
+    /// Interned state name.
+    name: u32,
+    /// Interned story, when not empty.
+    story: u32,
+    has: u16,
+    port: u16,
     kind: Option<SaKind>,
     ike_version: Option<IkeVersion>,
-    established: bool,
-    spi_line: bool,
-    expire_shown: bool,
-    newest: bool,
-    port: Option<u16>,
-    /// Interned state name.
-    name: Option<u32>,
-    /// Interned story, when not empty.
-    story: Option<u32>,
-    parent_serial: Option<u64>,
-    expire_due: Option<i64>,
-    replace_due: Option<i64>,
-    rekey_due: Option<i64>,
-    spi_in: Option<Span>,
-    spi_out: Option<Span>,
-    username: Option<Span>,
+    parent_serial: u64,
+    expire_due: i64,
+    replace_due: i64,
+    rekey_due: i64,
+    spi_in: Span,
+    spi_out: Span,
+    username: Span,
     /// The SPI line's rounded counters, as [`crate::snapshot::Seen::bytes`] picks them.
-    bytes_in: Option<u64>,
-    bytes_out: Option<u64>,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+/// The bits of [`ListedState::has`] and [`ListedTraffic::has`].
+mod has {
+    pub const ESTABLISHED: u16 = 1;
+    pub const SPI_LINE: u16 = 1 << 1;
+    pub const EXPIRE_SHOWN: u16 = 1 << 2;
+    pub const NEWEST: u16 = 1 << 3;
+    pub const PORT: u16 = 1 << 4;
+    pub const NAME: u16 = 1 << 5;
+    pub const STORY: u16 = 1 << 6;
+    pub const PARENT: u16 = 1 << 7;
+    pub const EXPIRE_DUE: u16 = 1 << 8;
+    pub const REPLACE_DUE: u16 = 1 << 9;
+    pub const REKEY_DUE: u16 = 1 << 10;
+    pub const SPI_IN: u16 = 1 << 11;
+    pub const SPI_OUT: u16 = 1 << 12;
+    pub const USERNAME: u16 = 1 << 13;
+    pub const BYTES_IN: u16 = 1 << 14;
+    pub const BYTES_OUT: u16 = 1 << 15;
+    // A trafficstatus line's.
+    pub const ADD_TIME: u16 = 1;
+    pub const IN: u16 = 1 << 1;
+    pub const OUT: u16 = 1 << 2;
+    pub const ID: u16 = 1 << 3;
+    pub const USER: u16 = 1 << 4;
+}
+
+/// `value` if bit `bit` of `has` is set.
+fn when<T>(has: u16, bit: u16, value: T) -> Option<T> {
+    (has & bit != 0).then_some(value)
+}
+
+/// Store `value` (or nothing) under bit `bit` of `has`.
+fn put<T: Default>(has: &mut u16, bit: u16, slot: &mut T, value: Option<T>) {
+    match value {
+        Some(v) => {
+            *has |= bit;
+            *slot = v;
+        }
+        None => {
+            *has &= !bit;
+            *slot = T::default();
+        }
+    }
 }
 
 /// What the tracker reads of one trafficstatus line.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct ListedTraffic {
     conn: u32,
-    add_time: Option<u64>,
-    in_bytes: Option<u64>,
-    out_bytes: Option<u64>,
-    username: Option<Span>,
-    id: Option<Span>,
+    has: u16,
+    add_time: u64,
+    in_bytes: u64,
+    out_bytes: u64,
+    username: Span,
+    id: Span,
 }
 
 /// What the tracker reads of one connection-list entry.
@@ -108,6 +157,8 @@ pub struct Listing {
     text: String,
     /// Sorted by serial, one per serial, none with serial 0.
     sas: Vec<ListedSa>,
+    states: Vec<ListedState>,
+    traffic: Vec<ListedTraffic>,
     connections: Vec<ListedConnection>,
 }
 
@@ -121,15 +172,27 @@ pub struct Seen<'a> {
 
 impl<'a> Seen<'a> {
     fn state(&self) -> Option<&'a ListedState> {
-        self.sa.state.as_ref()
+        self.listing.states.get(self.sa.state as usize)
     }
 
     fn traffic(&self) -> Option<&'a ListedTraffic> {
-        self.sa.traffic.as_ref()
+        self.listing.traffic.get(self.sa.traffic as usize)
     }
 
     fn text(&self, span: Option<Span>) -> Option<&'a str> {
         span.map(|s| self.listing.span(s))
+    }
+
+    /// The state line's optional value under `bit`.
+    fn state_has<T>(&self, bit: u16, value: impl FnOnce(&ListedState) -> T) -> Option<T> {
+        let s = self.state()?;
+        when(s.has, bit, ()).map(|()| value(s))
+    }
+
+    /// The trafficstatus line's optional value under `bit`.
+    fn traffic_has<T>(&self, bit: u16, value: impl FnOnce(&ListedTraffic) -> T) -> Option<T> {
+        let t = self.traffic()?;
+        when(t.has, bit, ()).map(|()| value(t))
     }
 
     /// The `#N` serial.
@@ -139,12 +202,12 @@ impl<'a> Seen<'a> {
 
     /// Whether a state line lists it (else only trafficstatus does).
     pub fn has_state(&self) -> bool {
-        self.sa.state.is_some()
+        self.sa.state != NONE
     }
 
     /// Whether trafficstatus lists it.
     pub fn has_traffic(&self) -> bool {
-        self.sa.traffic.is_some()
+        self.sa.traffic != NONE
     }
 
     /// IKE or Child: as the parser said, else told by what was printed.
@@ -155,7 +218,7 @@ impl<'a> Seen<'a> {
         let child_signs = self.traffic().is_some()
             || self
                 .state()
-                .is_some_and(|s| s.spi_line || s.parent_serial.is_some());
+                .is_some_and(|s| s.has & (has::SPI_LINE | has::PARENT) != 0);
         if child_signs {
             SaKind::Child
         } else {
@@ -171,12 +234,15 @@ impl<'a> Seen<'a> {
 
     /// Whether the state line (with its SPI line) says established.
     pub fn state_established(&self) -> bool {
-        self.state().is_some_and(|s| s.established)
+        self.state_has(has::ESTABLISHED, |_| ()).is_some()
     }
 
     /// Whether this listing shows the SA established.
     pub fn established(&self) -> bool {
-        self.traffic().is_some() || self.state().is_some_and(|s| s.established || s.spi_line)
+        self.traffic().is_some()
+            || self
+                .state()
+                .is_some_and(|s| s.has & (has::ESTABLISHED | has::SPI_LINE) != 0)
     }
 
     /// The connection reference (the state line's, else trafficstatus').
@@ -203,29 +269,28 @@ impl<'a> Seen<'a> {
     /// Byte counters (in, out) and whether they are exact: trafficstatus
     /// where printed, else the rounded SPI-line counters.
     pub fn bytes(&self) -> (Option<u64>, Option<u64>, bool) {
-        if let Some(t) = self.traffic() {
-            if t.in_bytes.is_some() || t.out_bytes.is_some() {
-                return (t.in_bytes, t.out_bytes, true);
-            }
+        let (i, o) = (
+            self.traffic_has(has::IN, |t| t.in_bytes),
+            self.traffic_has(has::OUT, |t| t.out_bytes),
+        );
+        if i.is_some() || o.is_some() {
+            return (i, o, true);
         }
-        match self.state() {
-            Some(s) => (s.bytes_in, s.bytes_out, false),
-            None => (None, None, false),
-        }
+        (
+            self.state_has(has::BYTES_IN, |s| s.bytes_in),
+            self.state_has(has::BYTES_OUT, |s| s.bytes_out),
+            false,
+        )
     }
 
     /// The state name as printed (`STATE_V2_ESTABLISHED_CHILD_SA`).
     pub fn state_name(&self) -> Option<&'a str> {
-        self.state()
-            .and_then(|s| s.name)
-            .map(|w| &*self.listing.words[w as usize])
+        self.state_has(has::NAME, |s| &*self.listing.words[s.name as usize])
     }
 
     /// The state's story, when one was printed.
     pub fn story(&self) -> Option<&'a str> {
-        self.state()
-            .and_then(|s| s.story)
-            .map(|w| &*self.listing.words[w as usize])
+        self.state_has(has::STORY, |s| &*self.listing.words[s.story as usize])
     }
 
     /// IKE version, when the state line tells.
@@ -235,27 +300,26 @@ impl<'a> Seen<'a> {
 
     /// The parent IKE SA of a Child SA, when printed.
     pub fn parent_serial(&self) -> Option<u64> {
-        self.state().and_then(|s| s.parent_serial)
+        self.state_has(has::PARENT, |s| s.parent_serial)
     }
 
     /// The remote IKE port, when printed.
     pub fn port(&self) -> Option<u16> {
-        self.state().and_then(|s| s.port)
+        self.state_has(has::PORT, |s| s.port)
     }
 
     /// Whether the state shows a timer of `kind` at all (even sanitized).
     /// Only EXPIRE is kept for this.
     pub fn shows_expire(&self) -> bool {
-        self.state().is_some_and(|s| s.expire_shown)
+        self.state_has(has::EXPIRE_SHOWN, |_| ()).is_some()
     }
 
     /// Seconds until the first timer of `kind` (EXPIRE, REPLACE or REKEY).
     pub fn due(&self, kind: TimerKind) -> Option<i64> {
-        let s = self.state()?;
         match kind {
-            TimerKind::Expire => s.expire_due,
-            TimerKind::Replace => s.replace_due,
-            TimerKind::Rekey => s.rekey_due,
+            TimerKind::Expire => self.state_has(has::EXPIRE_DUE, |s| s.expire_due),
+            TimerKind::Replace => self.state_has(has::REPLACE_DUE, |s| s.replace_due),
+            TimerKind::Rekey => self.state_has(has::REKEY_DUE, |s| s.rekey_due),
             _ => None,
         }
     }
@@ -263,38 +327,38 @@ impl<'a> Seen<'a> {
     /// Whether the state line says it is its connection's newest SA of its
     /// kind (`newest`, `newest IPSEC`).
     pub fn newest(&self) -> bool {
-        self.state().is_some_and(|s| s.newest)
+        self.state_has(has::NEWEST, |_| ()).is_some()
     }
 
     /// Whether the state has an SPI line.
     pub fn has_spi_line(&self) -> bool {
-        self.state().is_some_and(|s| s.spi_line)
+        self.state_has(has::SPI_LINE, |_| ()).is_some()
     }
 
     /// The inbound SPI of the SPI line ([`crate::snapshot::SpiLine::spi_in`]).
     pub fn spi_in(&self) -> Option<&'a str> {
-        self.text(self.state().and_then(|s| s.spi_in))
+        self.text(self.state_has(has::SPI_IN, |s| s.spi_in))
     }
 
     /// The outbound SPI of the SPI line ([`crate::snapshot::SpiLine::spi_out`]).
     pub fn spi_out(&self) -> Option<&'a str> {
-        self.text(self.state().and_then(|s| s.spi_out))
+        self.text(self.state_has(has::SPI_OUT, |s| s.spi_out))
     }
 
     /// The XAUTH username of the SPI line.
     pub fn spi_username(&self) -> Option<&'a str> {
-        self.text(self.state().and_then(|s| s.username))
+        self.text(self.state_has(has::USERNAME, |s| s.username))
     }
 
     /// The kernel `add_time` of the trafficstatus line.
     pub fn add_time(&self) -> Option<u64> {
-        self.traffic().and_then(|t| t.add_time)
+        self.traffic_has(has::ADD_TIME, |t| t.add_time)
     }
 
     /// The trafficstatus line's username, else its remote ID.
     pub fn traffic_user(&self) -> Option<&'a str> {
-        let t = self.traffic()?;
-        self.text(t.username.or(t.id))
+        let user = self.traffic_has(has::USER, |t| t.username);
+        self.text(user.or_else(|| self.traffic_has(has::ID, |t| t.id)))
     }
 }
 
@@ -374,6 +438,17 @@ impl Listing {
         &self.text[s.start as usize..(s.start + s.len) as usize]
     }
 
+    /// How many records of each kind it holds.
+    pub fn sizes(&self) -> ListingSizes {
+        ListingSizes {
+            states: self.states.len(),
+            traffic: self.traffic.len(),
+            connections: self.connections.len(),
+            conns: self.conns.len(),
+            text: self.text.len(),
+        }
+    }
+
     /// Whether the tracker can diff it.
     pub fn is_complete(&self) -> bool {
         self.incomplete.is_none()
@@ -441,6 +516,17 @@ impl Listing {
     }
 }
 
+/// How many records of each kind a listing holds, to size the next one
+/// ([`ListingBuilder::with_sizes`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListingSizes {
+    states: usize,
+    traffic: usize,
+    connections: usize,
+    conns: usize,
+    text: usize,
+}
+
 /// The snapshot-wide facts of a listing, given to [`ListingBuilder::finish`].
 #[derive(Debug, Clone, Default)]
 pub struct ListingMeta {
@@ -482,8 +568,11 @@ pub struct ListingBuilder {
     word_ids: FxHashMap<Box<str>, u32>,
     words: Vec<Box<str>>,
     text: String,
-    states: Vec<(u64, ListedState)>,
-    traffic: Vec<(u64, ListedTraffic)>,
+    /// The serial of each state line, in print order, beside its record.
+    state_serials: Vec<u64>,
+    states: Vec<ListedState>,
+    traffic_serials: Vec<u64>,
+    traffic: Vec<ListedTraffic>,
     connections: Vec<ListedConnection>,
     /// Whether a connection entry had its first (topology) line, per
     /// entry: what [`crate::status`] needs to go on with an entry whose
@@ -497,6 +586,25 @@ impl ListingBuilder {
     /// A builder that has taken nothing yet.
     pub fn new() -> ListingBuilder {
         ListingBuilder::default()
+    }
+
+    /// A builder with room for a listing of `sizes` and a little more: a
+    /// daemon sizes each poll's listing by the last one, so that its
+    /// tables are not grown by doubling (half of them empty, and twice
+    /// their size while they grow) at every poll.
+    pub fn with_sizes(sizes: ListingSizes) -> ListingBuilder {
+        let room = |n: usize| n + n / 16;
+        let mut b = ListingBuilder::default();
+        b.conn_ids.reserve(room(sizes.conns));
+        b.conns.reserve(room(sizes.conns));
+        b.text.reserve(room(sizes.text));
+        b.state_serials.reserve(room(sizes.states));
+        b.states.reserve(room(sizes.states));
+        b.traffic_serials.reserve(room(sizes.traffic));
+        b.traffic.reserve(room(sizes.traffic));
+        b.connections.reserve(room(sizes.connections));
+        b.topology_seen.reserve(room(sizes.connections));
+        b
     }
 
     fn conn(&mut self, conn: &ConnRef) -> u32 {
@@ -530,71 +638,91 @@ impl ListingBuilder {
 
     /// Take in one state line (with its SPI line), in print order.
     pub fn state(&mut self, st: &State) {
-        let conn = self.conn(&st.conn);
-        let name = st.name.as_deref().map(|n| self.word(n));
-        let story = (!st.story.is_empty()).then(|| self.word(&st.story));
-        let (mut spi_in, mut spi_out, mut username) = (None, None, None);
-        let (mut bytes_in, mut bytes_out) = (None, None);
-        if let Some(line) = &st.spi_line {
-            spi_in = line.spi_in().map(|s| self.span(s));
-            spi_out = line.spi_out().map(|s| self.span(s));
-            username = line.username.as_deref().map(|u| self.span(u));
-            (bytes_in, bytes_out) = rounded_bytes(line);
+        let mut rec = ListedState {
+            conn: self.conn(&st.conn),
+            kind: st.kind,
+            ike_version: st.ike_version,
+            ..ListedState::default()
+        };
+        let h = &mut rec.has;
+        for (bit, on) in [
+            (has::ESTABLISHED, st.established),
+            (has::EXPIRE_SHOWN, st.has_timer(TimerKind::Expire)),
+            (has::NEWEST, st.newest),
+        ] {
+            if on {
+                *h |= bit;
+            }
         }
-        self.states.push((
-            st.serial,
-            ListedState {
-                conn,
-                kind: st.kind,
-                ike_version: st.ike_version,
-                established: st.established,
-                spi_line: st.spi_line.is_some(),
-                expire_shown: st.has_timer(TimerKind::Expire),
-                newest: st.newest,
-                port: st.port,
-                name,
-                story,
-                parent_serial: st.parent_serial,
-                expire_due: st.due(TimerKind::Expire),
-                replace_due: st.due(TimerKind::Replace),
-                rekey_due: st.due(TimerKind::Rekey),
-                spi_in,
-                spi_out,
-                username,
-                bytes_in,
-                bytes_out,
-            },
-        ));
+        put(h, has::PORT, &mut rec.port, st.port);
+        let name = st.name.as_deref().map(|n| self.word(n));
+        put(&mut rec.has, has::NAME, &mut rec.name, name);
+        let story = (!st.story.is_empty()).then(|| self.word(&st.story));
+        put(&mut rec.has, has::STORY, &mut rec.story, story);
+        let h = &mut rec.has;
+        put(h, has::PARENT, &mut rec.parent_serial, st.parent_serial);
+        put(
+            h,
+            has::EXPIRE_DUE,
+            &mut rec.expire_due,
+            st.due(TimerKind::Expire),
+        );
+        put(
+            h,
+            has::REPLACE_DUE,
+            &mut rec.replace_due,
+            st.due(TimerKind::Replace),
+        );
+        put(
+            h,
+            has::REKEY_DUE,
+            &mut rec.rekey_due,
+            st.due(TimerKind::Rekey),
+        );
+        if let Some(line) = &st.spi_line {
+            self.take_spi_line(&mut rec, line);
+        }
+        self.state_serials.push(st.serial);
+        self.states.push(rec);
+    }
+
+    /// What a state's SPI line says, into its record.
+    fn take_spi_line(&mut self, rec: &mut ListedState, line: &SpiLine) {
+        if !line.saids.is_empty() {
+            // As the parser says: only an established Child SA has SAIDs.
+            rec.kind = Some(SaKind::Child);
+            rec.has |= has::ESTABLISHED;
+        }
+        rec.has |= has::SPI_LINE;
+        let spi_in = line.spi_in().map(|s| self.span(s));
+        put(&mut rec.has, has::SPI_IN, &mut rec.spi_in, spi_in);
+        let spi_out = line.spi_out().map(|s| self.span(s));
+        put(&mut rec.has, has::SPI_OUT, &mut rec.spi_out, spi_out);
+        let username = line.username.as_deref().map(|u| self.span(u));
+        put(&mut rec.has, has::USERNAME, &mut rec.username, username);
+        let (bytes_in, bytes_out) = rounded_bytes(line);
+        put(&mut rec.has, has::BYTES_IN, &mut rec.bytes_in, bytes_in);
+        put(&mut rec.has, has::BYTES_OUT, &mut rec.bytes_out, bytes_out);
     }
 
     /// Take in an SPI line of the last state line of `serial` taken in, as
     /// the parser attaches it to that state; false when there is none.
     pub fn spi_line(&mut self, serial: u64, line: &SpiLine) -> bool {
-        let Some(i) = self.states.iter().rposition(|e| e.0 == serial) else {
+        let Some(i) = self.state_serials.iter().rposition(|&s| s == serial) else {
             return false;
         };
-        let spi_in = line.spi_in().map(|s| self.span(s));
-        let spi_out = line.spi_out().map(|s| self.span(s));
-        let username = line.username.as_deref().map(|u| self.span(u));
-        let (bytes_in, bytes_out) = rounded_bytes(line);
-        let st = &mut self.states[i].1;
-        if !line.saids.is_empty() {
-            // As the parser says: only an established Child SA has SAIDs.
-            st.kind = Some(SaKind::Child);
-            st.established = true;
-        }
-        st.spi_line = true;
-        (st.spi_in, st.spi_out, st.username) = (spi_in, spi_out, username);
-        (st.bytes_in, st.bytes_out) = (bytes_in, bytes_out);
+        let mut rec = std::mem::take(&mut self.states[i]);
+        self.take_spi_line(&mut rec, line);
+        self.states[i] = rec;
         true
     }
 
     /// Take in a pending line of the last state line of `serial`: that SA
     /// is an IKE SA unless it said otherwise. False when there is none.
     pub fn pending_line(&mut self, serial: u64) -> bool {
-        match self.states.iter_mut().rev().find(|e| e.0 == serial) {
-            Some((_, st)) => {
-                st.kind.get_or_insert(SaKind::Ike);
+        match self.state_serials.iter().rposition(|&s| s == serial) {
+            Some(i) => {
+                self.states[i].kind.get_or_insert(SaKind::Ike);
                 true
             }
             None => false,
@@ -609,13 +737,9 @@ impl ListingBuilder {
 
     /// The serials of the lines taken in since `mark`.
     pub fn serials_since(&self, mark: (usize, usize)) -> std::collections::BTreeSet<u64> {
-        let states = self.states.get(mark.0..).unwrap_or_default();
-        let traffic = self.traffic.get(mark.1..).unwrap_or_default();
-        states
-            .iter()
-            .map(|e| e.0)
-            .chain(traffic.iter().map(|e| e.0))
-            .collect()
+        let states = self.state_serials.get(mark.0..).unwrap_or_default();
+        let traffic = self.traffic_serials.get(mark.1..).unwrap_or_default();
+        states.iter().chain(traffic).copied().collect()
     }
 
     /// Keep only the trafficstatus lines of serials a state line lists
@@ -626,20 +750,20 @@ impl ListingBuilder {
 
     /// Take in one trafficstatus line, in print order.
     pub fn traffic(&mut self, t: &Traffic) {
-        let conn = self.conn(&t.conn);
+        let mut rec = ListedTraffic {
+            conn: self.conn(&t.conn),
+            ..ListedTraffic::default()
+        };
         let username = t.username.as_deref().map(|u| self.span(u));
         let id = t.id.as_deref().map(|u| self.span(u));
-        self.traffic.push((
-            t.serial,
-            ListedTraffic {
-                conn,
-                add_time: t.add_time,
-                in_bytes: t.in_bytes,
-                out_bytes: t.out_bytes,
-                username,
-                id,
-            },
-        ));
+        let h = &mut rec.has;
+        put(h, has::ADD_TIME, &mut rec.add_time, t.add_time);
+        put(h, has::IN, &mut rec.in_bytes, t.in_bytes);
+        put(h, has::OUT, &mut rec.out_bytes, t.out_bytes);
+        put(h, has::USER, &mut rec.username, username);
+        put(h, has::ID, &mut rec.id, id);
+        self.traffic_serials.push(t.serial);
+        self.traffic.push(rec);
     }
 
     /// Take in one connection-list entry, in print order.
@@ -708,37 +832,42 @@ impl ListingBuilder {
             conns,
             words,
             text,
-            mut states,
+            state_serials,
+            states,
+            traffic_serials,
             traffic,
             connections,
             traffic_of_states_only,
             ..
         } = self;
-        // Stable: of two state lines of one serial the first is kept.
-        states.sort_by_key(|e| e.0);
-        states.dedup_by_key(|e| e.0);
-        let mut sas: Vec<ListedSa> = states
-            .into_iter()
-            .map(|(serial, state)| ListedSa {
+        let mut sas: Vec<ListedSa> = state_serials
+            .iter()
+            .enumerate()
+            .map(|(i, &serial)| ListedSa {
                 serial,
-                state: Some(state),
-                traffic: None,
+                state: i as u32,
+                traffic: NONE,
             })
             .collect();
+        // Stable: of two state lines of one serial the first is kept.
+        if !sas.is_sorted_by_key(|sa| sa.serial) {
+            sas.sort_by_key(|sa| sa.serial);
+        }
+        sas.dedup_by_key(|sa| sa.serial);
         let listed_states = sas.len();
-        for (serial, t) in traffic {
+        for (i, &serial) in traffic_serials.iter().enumerate() {
             match sas[..listed_states].binary_search_by_key(&serial, |sa| sa.serial) {
-                Ok(i) => {
-                    let sa = &mut sas[i];
-                    if sa.traffic.is_none() {
-                        sa.traffic = Some(t);
+                Ok(at) => {
+                    let sa = &mut sas[at];
+                    if sa.traffic == NONE {
+                        sa.traffic = i as u32;
                     }
                 }
                 Err(_) if traffic_of_states_only => {}
                 Err(_) => sas.push(ListedSa {
                     serial,
-                    state: None,
-                    traffic: Some(t),
+                    state: NONE,
+                    traffic: i as u32,
                 }),
             }
         }
@@ -760,6 +889,8 @@ impl ListingBuilder {
             words,
             text,
             sas,
+            states,
+            traffic,
             connections,
         }
     }
