@@ -31,7 +31,7 @@ use toml::de::DeTable;
 use super::registry::{ReadSource, SourceHeader, SourceKind};
 use super::{Observation, Report, SourceConfig, hex, unix_now, unrecognised_summary};
 use crate::input::{CHUNK_BYTES, DEFAULT_MAX_BYTES, DumpFeed, DumpOrigin};
-use crate::listing::{Listing, ListingBuilder, ListingMeta};
+use crate::listing::{Listing, ListingBuilder, ListingMeta, ListingSizes};
 use crate::snapshot::Snapshot;
 use crate::toml_config::{ByteSize, ConfigError, DurationValue, Validator, read_table};
 
@@ -187,6 +187,7 @@ pub async fn run(config: FileSourceConfig, last_sha256: Option<String>, tx: mpsc
         settle: config.settle,
         last_seen: None,
         last_sha256,
+        sizes: ListingSizes::default(),
         last_skipped_sha256: None,
         absent_logged: false,
         max_bytes: config.max_bytes,
@@ -295,6 +296,8 @@ struct Follower {
     absent_logged: bool,
     /// Larger dumps are not read.
     max_bytes: u64,
+    /// The last listing's sizes, to size the next one by.
+    sizes: ListingSizes,
     /// Woken by the watcher; a settle wait listens too, for renames.
     wake: Arc<Notify>,
     /// Renames into place the watcher saw and no look has taken yet.
@@ -382,6 +385,7 @@ impl Follower {
             unix_now()
         };
         listing.taken_at = Some(taken_at);
+        self.sizes = listing.sizes();
         if let Some(line) = unrecognised_summary(&snapshot) {
             warn!(source = %self.name, path = %self.path.display(), "{line}");
         }
@@ -411,7 +415,8 @@ impl Follower {
     async fn read(&self) -> Result<ReadDump, String> {
         let path = self.path.clone();
         let max_bytes = self.max_bytes;
-        tokio::task::spawn_blocking(move || read_and_parse(&path, max_bytes))
+        let sizes = self.sizes;
+        tokio::task::spawn_blocking(move || read_and_parse(&path, max_bytes, sizes))
             .await
             .map_err(|e| format!("the reading task failed: {e}"))?
     }
@@ -514,7 +519,7 @@ impl Follower {
 
 /// Open `path`, stat it and parse it chunk by chunk while hashing it
 /// (see [`Follower::read`]).
-fn read_and_parse(path: &Path, max_bytes: u64) -> Result<ReadDump, String> {
+fn read_and_parse(path: &Path, max_bytes: u64, sizes: ListingSizes) -> Result<ReadDump, String> {
     use sha2::Digest;
     use std::io::Read;
     let too_large = || {
@@ -530,7 +535,7 @@ fn read_and_parse(path: &Path, max_bytes: u64) -> Result<ReadDump, String> {
     let mut feed = DumpFeed::streaming(
         DumpOrigin::File(path.to_path_buf()),
         max_bytes,
-        ListingBuilder::new(),
+        ListingBuilder::with_sizes(sizes),
     );
     let mut digest = sha2::Sha256::new();
     let mut chunk = vec![0u8; CHUNK_BYTES];

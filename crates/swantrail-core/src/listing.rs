@@ -500,6 +500,30 @@ impl Listing {
             .map(move |c| ConnectionSeen { listing: self, c })
     }
 
+    /// How many tunnels have an established Child SA (the length of
+    /// [`Listing::tunnels_up`]), without building their keys: the daemon
+    /// counts them at every poll.
+    pub fn count_tunnels_up(&self) -> usize {
+        let mut ids: Vec<u32> = self
+            .seen()
+            .filter(|s| s.kind() == SaKind::Child && s.established())
+            .map(|s| s.conn_id())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        // Instances of one name and peer are one tunnel.
+        let mut keys: Vec<(&str, &str)> = ids
+            .into_iter()
+            .map(|id| {
+                let c = &self.conns[id as usize];
+                (c.name.as_str(), c.peer.as_deref().unwrap_or(""))
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.len()
+    }
+
     /// The tunnels with an established Child SA, as
     /// [`Snapshot::tunnels_up`] counts them.
     pub fn tunnels_up(&self) -> std::collections::BTreeSet<TunnelKey> {

@@ -80,6 +80,7 @@ fn assert_listing_of(snap: &Snapshot) {
         );
     }
     assert_eq!(listing.tunnels_up(), snap.tunnels_up());
+    assert_eq!(listing.count_tunnels_up(), snap.tunnels_up().len());
     assert_eq!(listing.connections().len(), snap.connections.len());
     for (c, want) in listing.connections().zip(&snap.connections) {
         assert_eq!(c.conn(), &want.conn);

@@ -611,7 +611,9 @@ impl<'de> Deserialize<'de> for SaTable {
 /// tunnel; like the marks, the index is derived and never saved.
 #[derive(Debug, Clone, Default)]
 pub struct TunnelTable {
-    by_key: FxHashMap<TunnelKey, TunnelRecord>,
+    /// Boxed, as [`SaTable`]'s records are: a table of them inline is
+    /// mostly empty slots the size of a record.
+    by_key: FxHashMap<TunnelKey, Box<TunnelRecord>>,
     /// The keys under each base name.
     by_name: FxHashMap<String, Vec<TunnelKey>>,
     /// The known tunnels touched since the last [`TunnelTable::take_touched`].
@@ -622,13 +624,13 @@ impl TunnelTable {
     /// The tunnel `key`.
     pub fn get(&self, key: &TunnelKey) -> Option<&TunnelRecord> {
         work::count(1);
-        self.by_key.get(key)
+        self.by_key.get(key).map(Box::as_ref)
     }
 
     /// The tunnel `key`, to change.
     pub fn get_mut(&mut self, key: &TunnelKey) -> Option<&mut TunnelRecord> {
         work::count(1);
-        self.by_key.get_mut(key)
+        self.by_key.get_mut(key).map(Box::as_mut)
     }
 
     /// Whether the tunnel `key` is known.
@@ -649,7 +651,7 @@ impl TunnelTable {
         match self.by_key.entry(key) {
             Entry::Occupied(e) => {
                 let slot = e.into_mut();
-                *slot = rec;
+                **slot = rec;
                 slot
             }
             Entry::Vacant(v) => {
@@ -657,7 +659,7 @@ impl TunnelTable {
                     .entry(v.key().name.clone())
                     .or_default()
                     .push(v.key().clone());
-                v.insert(rec)
+                v.insert(Box::new(rec))
             }
         }
     }
@@ -674,7 +676,10 @@ impl TunnelTable {
 
     /// Every tunnel record, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&TunnelKey, &TunnelRecord)> {
-        self.by_key.iter().inspect(|_| work::count(1))
+        self.by_key
+            .iter()
+            .map(|(k, t)| (k, t.as_ref()))
+            .inspect(|_| work::count(1))
     }
 
     /// The keys of the tunnels `pick` selects, sorted.
@@ -698,7 +703,7 @@ impl TunnelTable {
             .iter()
             .filter_map(|key| {
                 work::count(1);
-                self.by_key.get_key_value(key)
+                self.by_key.get_key_value(key).map(|(k, t)| (k, t.as_ref()))
             })
             .collect();
         found.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -741,7 +746,7 @@ impl TunnelTable {
                 self.by_name.remove(key.name.as_str());
             }
         }
-        Some(rec)
+        Some(*rec)
     }
 
     /// Keep only the tunnels `keep` says to.
@@ -750,7 +755,7 @@ impl TunnelTable {
         let touched = &mut self.touched;
         self.by_key.retain(|k, t| {
             work::count(1);
-            let kept = keep(k, t);
+            let kept = keep(k, t.as_ref());
             if !kept {
                 touched.remove(k);
                 let name = k.name.as_str();
@@ -780,7 +785,7 @@ impl Serialize for TunnelTable {
 
 impl<'de> Deserialize<'de> for TunnelTable {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TunnelTable, D::Error> {
-        let saved = FxHashMap::<TunnelKey, TunnelRecord>::deserialize(deserializer)?;
+        let saved = FxHashMap::<TunnelKey, Box<TunnelRecord>>::deserialize(deserializer)?;
         let mut by_key = FxHashMap::with_capacity_and_hasher(saved.len(), Default::default());
         let mut by_name: FxHashMap<String, Vec<TunnelKey>> = FxHashMap::default();
         for (key, rec) in saved {
