@@ -769,6 +769,42 @@ mod tests {
         assert_eq!(load(&path, "local").unwrap().unwrap().commit, 0);
     }
 
+    /// A big gateway whose every tunnel carries traffic changes every
+    /// Child SA's counters at every poll: those changes are journal lines,
+    /// not a reason to save the whole tracker at every poll.
+    #[cfg(feature = "synth")]
+    #[test]
+    fn byte_counters_of_every_tunnel_are_journal_lines_not_whole_saves() {
+        use crate::synth::{Churn, Dialect, Output, Series};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::new(&dir.path().join("gw.json"), "gw");
+        let mut checkpoint =
+            Checkpoint::new("gw", Tracker::new(crate::track::TrackerConfig::new("gw")));
+        let mut series = Series::new(6_000, Churn::even(0.01));
+        let mut lines = Vec::new();
+        for step in 0..4 {
+            let gateway = series.gateway();
+            let mut snap =
+                crate::status::parse(&gateway.dump(Dialect::V5_4, Output::ShowStates).text);
+            snap.merge(crate::status::parse(
+                &gateway.dump(Dialect::V5_4, Output::TrafficStatus).text,
+            ));
+            snap.taken_at = Some(1_800_000_000 + 10 * step);
+            checkpoint.taken_at = snap.taken_at;
+            checkpoint.tracker.observe(&snap);
+            lines.push(store.save(&mut checkpoint, false).unwrap());
+            series.advance();
+        }
+        assert_eq!(lines[0], Saved::Full, "the inventory is saved whole");
+        for (i, saved) in lines.iter().enumerate().skip(1) {
+            let Saved::Delta(records) = saved else {
+                panic!("save {i} was whole: {lines:?}");
+            };
+            // Every Child SA's counters, and the tunnels that churned.
+            assert!(*records > 6_000, "save {i}: {records} records");
+        }
+    }
+
     /// The lab series through a tracker, saved after every snapshot; returns
     /// the store, the checkpoint and the JSON of every state saved.
     fn saved_series(dir: &Path) -> (Store, Checkpoint, Vec<String>) {

@@ -87,6 +87,11 @@ pub struct Delta {
 /// changes otherwise, and a rescheduled timer almost always does.
 const DUE_SLACK_S: i64 = 64;
 
+/// How many byte-counter lines of a delta weigh as much as one record
+/// against [`Saved::delta_at_most`]'s limit: a line is its serial and two
+/// counters (about 130 bytes of JSON), a whole SA record 600 or more.
+pub const BYTES_PER_RECORD: usize = 4;
+
 fn print_of(value: &impl Hash) -> u64 {
     let mut h = FxHasher::default();
     value.hash(&mut h);
@@ -174,7 +179,8 @@ impl Saved {
     }
 
     /// [`Saved::delta`], or `None` (nothing encoded) when more than
-    /// `at_most` records changed: a change of most of the tracker (a first
+    /// `at_most` records changed (byte-counter changes counting a quarter
+    /// each, [`BYTES_PER_RECORD`]): a change of most of the tracker (a first
     /// poll, a pluto restart) is cheaper saved whole, as it is written
     /// (one journal line would hold it all in memory, twice).
     pub fn delta_at_most(
@@ -234,7 +240,15 @@ impl Saved {
         out.tunnels.sort_unstable_by(|a, b| a.0.cmp(b.0));
         out.connections.sort_unstable_by(|a, b| a.0.cmp(b.0));
         delta.records = out.sas.len() + out.bytes.len() + out.tunnels.len() + out.connections.len();
-        if delta.records > at_most {
+        // A byte-counter line is a fifth of a record's JSON or less, and a
+        // gateway whose tunnels all carry traffic has one per Child SA at
+        // every poll: counted whole, they made every poll of a big gateway
+        // a whole save (80 MB of JSON at 50,000 tunnels).
+        let weight = out.sas.len()
+            + out.bytes.len().div_ceil(BYTES_PER_RECORD)
+            + out.tunnels.len()
+            + out.connections.len();
+        if weight > at_most {
             return Ok(None);
         }
         delta.json = serde_json::to_vec(&out)?;
