@@ -587,7 +587,15 @@ impl ListingMeta {
 /// can be dropped at once.
 #[derive(Debug, Default)]
 pub struct ListingBuilder {
-    conn_ids: FxHashMap<ConnRef, u32>,
+    /// Each connection reference's id by its hash: the references
+    /// themselves are held once, in `conns` (a second copy as the map's
+    /// key was 6 MB at 50,000 tunnels).
+    conn_ids: FxHashMap<u64, u32>,
+    /// The ids of references whose hash another one has already.
+    conn_collided: FxHashMap<ConnRef, u32>,
+    /// Every reference hashes alike: the collisions, tested.
+    #[cfg(test)]
+    collide_all: bool,
     conns: Vec<ConnRef>,
     word_ids: FxHashMap<Box<str>, u32>,
     words: Vec<Box<str>>,
@@ -632,13 +640,32 @@ impl ListingBuilder {
     }
 
     fn conn(&mut self, conn: &ConnRef) -> u32 {
-        if let Some(&id) = self.conn_ids.get(conn) {
-            return id;
+        let hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = rustc_hash::FxHasher::default();
+            conn.hash(&mut h);
+            h.finish()
+        };
+        #[cfg(test)]
+        let hash = if self.collide_all { 0 } else { hash };
+        let next = self.conns.len() as u32;
+        match self.conn_ids.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                let id = *e.get();
+                if self.conns[id as usize] == *conn {
+                    return id;
+                }
+                if let Some(&id) = self.conn_collided.get(conn) {
+                    return id;
+                }
+                self.conn_collided.insert(conn.clone(), next);
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(next);
+            }
         }
-        let id = self.conns.len() as u32;
         self.conns.push(conn.clone());
-        self.conn_ids.insert(conn.clone(), id);
-        id
+        next
     }
 
     fn word(&mut self, word: &str) -> u32 {
@@ -916,6 +943,34 @@ impl ListingBuilder {
             states,
             traffic,
             connections,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_references_are_interned_once_even_when_their_hashes_collide() {
+        for collide_all in [false, true] {
+            let mut b = ListingBuilder {
+                collide_all,
+                ..ListingBuilder::default()
+            };
+            let refs: Vec<ConnRef> = (0..50)
+                .map(|i| ConnRef {
+                    name: format!("c{}", i % 10),
+                    instances: vec![i / 10],
+                    peer: (i % 2 == 0).then(|| format!("192.0.2.{i}")),
+                })
+                .collect();
+            let ids: Vec<u32> = refs.iter().chain(&refs).map(|c| b.conn(c)).collect();
+            assert_eq!(ids[..50], ids[50..], "collide_all {collide_all}");
+            assert_eq!(b.conns.len(), 50);
+            for (id, c) in ids.iter().zip(&refs) {
+                assert_eq!(&b.conns[*id as usize], c);
+            }
         }
     }
 }
