@@ -205,6 +205,29 @@ struct EntryOut<'a> {
     delta: &'a serde_json::value::RawValue,
 }
 
+/// A journal line up to its delta: the line as [`EntryOut`] is written
+/// with the delta left out, so that the delta (encoded already) and `}`
+/// complete it byte for byte.
+fn entry_head(save: u64, source: &str, head: Head) -> io::Result<Vec<u8>> {
+    let placeholder =
+        serde_json::value::RawValue::from_string("0".to_string()).map_err(io::Error::other)?;
+    let entry = EntryOut {
+        save,
+        source,
+        head,
+        delta: &placeholder,
+    };
+    let mut line = serde_json::to_vec(&entry).map_err(io::Error::other)?;
+    // `..."delta":0}`: the placeholder and the closing brace go.
+    if !line.ends_with(b"0}") {
+        return Err(io::Error::other(
+            "a journal line that does not end with its delta",
+        ));
+    }
+    line.truncate(line.len() - 2);
+    Ok(line)
+}
+
 /// One journal line, as read back.
 #[derive(Deserialize)]
 struct Entry {
@@ -347,38 +370,32 @@ impl Store {
             self.save_whole(checkpoint)?;
             return Ok(Saved::Full);
         };
-        let encoded = String::from_utf8(std::mem::take(&mut delta.json))
-            .map_err(io::Error::other)
-            .and_then(|json| {
-                serde_json::value::RawValue::from_string(json).map_err(io::Error::other)
-            })
-            .and_then(|raw| {
-                let entry = EntryOut {
-                    save: self.save + 1,
-                    source: &self.source,
-                    head: Head {
-                        taken_at: checkpoint.taken_at,
-                        content_sha256: checkpoint.content_sha256.clone(),
-                        commit: checkpoint.commit,
-                    },
-                    delta: &raw,
-                };
-                serde_json::to_vec(&entry).map_err(io::Error::other)
-            });
-        let mut line = encoded.map_err(io)?;
-        line.push(b'\n');
-        self.append(&line).map_err(io)?;
+        let json = std::mem::take(&mut delta.json);
+        let head = entry_head(
+            self.save + 1,
+            &self.source,
+            Head {
+                taken_at: checkpoint.taken_at,
+                content_sha256: checkpoint.content_sha256.clone(),
+                commit: checkpoint.commit,
+            },
+        )
+        .map_err(io)?;
+        // The line is written in its three pieces: a copy of a big delta
+        // joined into one line was as big again.
+        self.append(&[&head, &json, b"}\n"]).map_err(io)?;
+        let line_len = head.len() + json.len() + 2;
         let records = delta.records;
         self.saved.accept(delta);
         self.save += 1;
         checkpoint.save = self.save;
-        self.journal_bytes += line.len() as u64;
+        self.journal_bytes += line_len as u64;
         Ok(Saved::Delta(records))
     }
 
     /// Append one line to the journal and sync it; a failed append is cut
     /// back to where it began (or, failing that, the next save is whole).
-    fn append(&mut self, line: &[u8]) -> io::Result<()> {
+    fn append(&mut self, line: &[&[u8]]) -> io::Result<()> {
         use std::io::Write as _;
         use std::os::unix::fs::OpenOptionsExt;
         let path = journal_path(&self.path);
@@ -388,7 +405,10 @@ impl Store {
             .mode(0o640)
             .open(&path)?;
         let start = file.metadata()?.len();
-        let written = file.write_all(line).and_then(|()| file.sync_data());
+        let written = line
+            .iter()
+            .try_for_each(|piece| file.write_all(piece))
+            .and_then(|()| file.sync_data());
         if let Err(e) = written {
             if file.set_len(start).and_then(|()| file.sync_data()).is_err() {
                 self.whole_next = true;
@@ -767,6 +787,36 @@ mod tests {
         json.as_object_mut().unwrap().remove("commit");
         fs::write(&path, json.to_string()).unwrap();
         assert_eq!(load(&path, "local").unwrap().unwrap().commit, 0);
+    }
+
+    /// A journal line written in pieces is the line `EntryOut` encodes
+    /// whole, byte for byte, whatever the source's name holds.
+    #[test]
+    fn a_journal_line_in_pieces_is_the_line_encoded_whole() {
+        for source in ["gw", "a \"quoted\" name}0", "naïve\u{1f}\n"] {
+            let head = || Head {
+                taken_at: Some(1_800_000_000),
+                content_sha256: Some("ab".repeat(32)),
+                commit: 7,
+            };
+            let delta = r#"{"head":{"x":[1,2]},"sas":[[3,null]]}"#;
+            let raw = serde_json::value::RawValue::from_string(delta.to_string()).unwrap();
+            let whole = serde_json::to_vec(&EntryOut {
+                save: 12,
+                source,
+                head: head(),
+                delta: &raw,
+            })
+            .unwrap();
+            let mut pieces = entry_head(12, source, head()).unwrap();
+            pieces.extend_from_slice(delta.as_bytes());
+            pieces.push(b'}');
+            assert_eq!(
+                String::from_utf8(pieces).unwrap(),
+                String::from_utf8(whole).unwrap(),
+                "{source:?}"
+            );
+        }
     }
 
     /// A big gateway whose every tunnel carries traffic changes every
