@@ -23,7 +23,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::config::Config;
-use crate::listing::{ConnectionSeen, Listing, Seen};
+use crate::listing::{Listing, Seen};
 use crate::sink::DeliveryStats;
 use crate::snapshot::SaKind;
 use crate::source::linux_audit::LinuxAuditStats;
@@ -687,16 +687,7 @@ fn gateway_of(listing: &Listing, cap: usize) -> Gateway {
     if children.len() > cap {
         g.tunnels_left_out = (children.len() - cap) as i64;
     }
-    let mut entries: std::collections::HashMap<(&str, &[u64]), ConnectionSeen<'_>> =
-        std::collections::HashMap::new();
-    if !children.is_empty() {
-        for c in listing.connections() {
-            let conn = c.conn();
-            entries
-                .entry((conn.name.as_str(), conn.instances.as_slice()))
-                .or_insert(c);
-        }
-    }
+    let entries = listing.connections_by_instance();
     for (key, serials) in children.iter().take(cap) {
         let entry = entries.get(key);
         // The newest: the one the connection list names, else the newest

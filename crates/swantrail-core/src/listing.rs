@@ -504,20 +504,10 @@ impl Listing {
     /// [`Listing::tunnels_up`]), without building their keys: the daemon
     /// counts them at every poll.
     pub fn count_tunnels_up(&self) -> usize {
-        let mut ids: Vec<u32> = self
-            .seen()
-            .filter(|s| s.kind() == SaKind::Child && s.established())
-            .map(|s| s.conn_id())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
         // Instances of one name and peer are one tunnel.
-        let mut keys: Vec<(&str, &str)> = ids
-            .into_iter()
-            .map(|id| {
-                let c = &self.conns[id as usize];
-                (c.name.as_str(), c.peer.as_deref().unwrap_or(""))
-            })
+        let mut keys: Vec<(&str, &str)> = self
+            .up_conns()
+            .map(|c| (c.name.as_str(), c.peer.as_deref().unwrap_or("")))
             .collect();
         keys.sort_unstable();
         keys.dedup();
@@ -527,6 +517,11 @@ impl Listing {
     /// The tunnels with an established Child SA, as
     /// [`Snapshot::tunnels_up`] counts them.
     pub fn tunnels_up(&self) -> std::collections::BTreeSet<TunnelKey> {
+        self.up_conns().map(ConnRef::tunnel).collect()
+    }
+
+    /// The connection references of the established Child SAs, each once.
+    fn up_conns(&self) -> impl Iterator<Item = &ConnRef> + '_ {
         let mut ids: Vec<u32> = self
             .seen()
             .filter(|s| s.kind() == SaKind::Child && s.established())
@@ -534,9 +529,21 @@ impl Listing {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        ids.into_iter()
-            .map(|id| self.conns[id as usize].tunnel())
-            .collect()
+        ids.into_iter().map(|id| &self.conns[id as usize])
+    }
+
+    /// The first connection-list entry of each instance, by (name,
+    /// instances): what the tracker and the gauges look an SA's entry up by.
+    pub fn connections_by_instance(&self) -> FxHashMap<(&str, &[u64]), ConnectionSeen<'_>> {
+        let mut first =
+            FxHashMap::with_capacity_and_hasher(self.connections.len(), Default::default());
+        for c in self.connections() {
+            let conn = c.conn();
+            first
+                .entry((conn.name.as_str(), conn.instances.as_slice()))
+                .or_insert(c);
+        }
+        first
     }
 }
 

@@ -281,15 +281,8 @@ impl SerialBits {
 
 impl<'a> Index<'a> {
     fn new(listing: &'a Listing) -> Index<'a> {
-        let mut connections =
-            FxHashMap::with_capacity_and_hasher(listing.connections().len(), Default::default());
-        for c in listing.connections() {
-            work::count(1);
-            let conn = c.conn();
-            connections
-                .entry((conn.name.as_str(), conn.instances.as_slice()))
-                .or_insert(c);
-        }
+        work::count(listing.connections().len() as u64);
+        let connections = listing.connections_by_instance();
         let current: Vec<(u64, Seen<'a>)> = listing.seen().map(|s| (s.serial(), s)).collect();
         Index {
             bits: SerialBits::new(&current),
