@@ -709,7 +709,7 @@ fn gateway_of(listing: &Listing, cap: usize) -> Gateway {
         let (bytes_in, bytes_out, _) = child.bytes();
         let instance: Vec<String> = conn.instances.iter().map(u64::to_string).collect();
         g.tunnels.push(TunnelSeries {
-            connection: conn.name.clone(),
+            connection: conn.name.to_string(),
             instance: instance.join("/"),
             peer: conn
                 .peer

@@ -967,9 +967,9 @@ mod tests {
             };
             let refs: Vec<ConnRef> = (0..50)
                 .map(|i| ConnRef {
-                    name: format!("c{}", i % 10),
+                    name: format!("c{}", i % 10).into(),
                     instances: vec![i / 10],
-                    peer: (i % 2 == 0).then(|| format!("192.0.2.{i}")),
+                    peer: (i % 2 == 0).then(|| format!("192.0.2.{i}").into()),
                 })
                 .collect();
             let ids: Vec<u32> = refs.iter().chain(&refs).map(|c| b.conn(c)).collect();

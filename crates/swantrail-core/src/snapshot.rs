@@ -164,17 +164,23 @@ pub enum FormatEpoch {
     E8,
 }
 
+/// A short text held inline when it fits 24 bytes (a connection name, a
+/// peer address, an SPI), in one heap block otherwise: a gateway holds
+/// several per tunnel, and a heap block each was most of a big gateway's
+/// memory. It serialises as the string it holds.
+pub type Text = compact_str::CompactString;
+
 /// A connection reference as printed: `"name"[1][2] suffix`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ConnRef {
     /// The base connection name, without quotes.
-    pub name: String,
+    pub name: Text,
     /// Instance serials, outermost first (`[1][2]` for labeled IPsec).
     pub instances: Vec<u64>,
     /// The instance suffix: the peer address for road warriors, or the
     /// opaque OE `client=== ...peer===client` text. Only read after `[N]`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub peer: Option<String>,
+    pub peer: Option<Text>,
 }
 
 /// A tunnel: a connection keyed by base name and peer, so that the
@@ -194,9 +200,9 @@ pub struct ConnRef {
 #[derive(Debug, Clone, Default)]
 pub struct TunnelKey {
     /// The base connection name.
-    pub name: String,
+    pub name: Text,
     /// The instance suffix (the peer), when printed.
-    pub peer: Option<String>,
+    pub peer: Option<Text>,
 }
 
 /// What separates the name from the peer in a saved [`TunnelKey`].
@@ -204,8 +210,8 @@ const KEY_SEPARATOR: char = '\u{1f}';
 
 impl TunnelKey {
     /// The tunnel of the connection `name` with instance suffix `peer`.
-    pub fn new(name: impl Into<String>, peer: Option<impl Into<String>>) -> TunnelKey {
-        let peer = peer.map(Into::into).filter(|p: &String| !p.is_empty());
+    pub fn new(name: impl Into<Text>, peer: Option<impl Into<Text>>) -> TunnelKey {
+        let peer = peer.map(Into::into).filter(|p: &Text| !p.is_empty());
         TunnelKey {
             name: name.into(),
             peer,
@@ -231,7 +237,7 @@ impl TunnelKey {
                 mine.clear();
                 mine.push_str(peer);
             }
-            (Some(peer), mine) => *mine = Some(peer.to_string()),
+            (Some(peer), mine) => *mine = Some(Text::from(peer)),
             (None, mine) => *mine = None,
         }
     }
@@ -857,9 +863,9 @@ mod tests {
         use std::hash::BuildHasher;
 
         let conn = ConnRef {
-            name: "rw".to_string(),
+            name: "rw".into(),
             instances: vec![3],
-            peer: Some(String::new()),
+            peer: Some(Text::default()),
         };
         assert_eq!(TunnelKey::of(&conn), TunnelKey::new("rw", None::<String>));
         let mut key = TunnelKey::new("other", Some("192.0.2.1"));
@@ -867,8 +873,8 @@ mod tests {
         assert_eq!(key, TunnelKey::of(&conn));
         assert_eq!(key.peer, None);
         let spelled_out = TunnelKey {
-            name: "rw".to_string(),
-            peer: Some(String::new()),
+            name: "rw".into(),
+            peer: Some(Text::default()),
         };
         assert_eq!(spelled_out, key);
         assert_eq!(spelled_out.cmp(&key), std::cmp::Ordering::Equal);
@@ -879,16 +885,16 @@ mod tests {
     #[test]
     fn a_saved_key_is_settled_by_its_records_connection() {
         let conn = ConnRef {
-            name: "a\u{1f}b".to_string(),
+            name: "a\u{1f}b".into(),
             instances: Vec::new(),
-            peer: Some("192.0.2.1".to_string()),
+            peer: Some("192.0.2.1".into()),
         };
         let saved = TunnelKey::of(&conn).to_string();
         let read = TunnelKey::from_saved(&saved);
         assert_eq!(read.name, "a", "the string alone cannot tell");
         assert_eq!(read.resolve_saved(&conn), TunnelKey::of(&conn));
         let other = ConnRef {
-            name: "a".to_string(),
+            name: "a".to_string().into(),
             ..conn.clone()
         };
         let kept = TunnelKey::from_saved(&saved).resolve_saved(&other);

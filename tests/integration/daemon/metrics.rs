@@ -248,7 +248,12 @@ fn metrics_after_the_lab_series_count_every_poll_event_and_delivery_and_show_the
     let connections = by_label(&scrape, "swantrail_connection_tunnels_up", "connection");
     assert_eq!(connections.len(), last.connections.len(), "{connections:?}");
     for tunnel in last.tunnels_up() {
-        assert_eq!(connections.get(&tunnel.name), Some(&1.0), "{}", tunnel.name);
+        assert_eq!(
+            connections.get(tunnel.name.as_str()),
+            Some(&1.0),
+            "{}",
+            tunnel.name
+        );
     }
     assert_eq!(
         connections.values().filter(|n| **n == 0.0).count(),

@@ -785,9 +785,9 @@ impl Reader {
                 };
                 TunnelRow {
                     host,
-                    connection: tunnel.name,
+                    connection: tunnel.name.into(),
                     instance: t.instance,
-                    peer: tunnel.peer,
+                    peer: tunnel.peer.map(String::from),
                     remote_ip: t.remote_ip,
                     remote_id: t.remote_id,
                     first_seen: rfc3339(t.first_seen),

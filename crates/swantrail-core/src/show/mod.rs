@@ -324,7 +324,7 @@ fn tunnel_rows<'a>(
             .map(|s| s.conn.clone())
             .or_else(|| traffic.map(|t| t.conn.clone()))
             .unwrap_or_else(|| ConnRef {
-                name: key.0.to_string(),
+                name: key.0.into(),
                 instances: key.1.to_vec(),
                 peer: None,
             });
@@ -358,7 +358,8 @@ fn tunnel_rows<'a>(
         tunnels.push(TunnelRow {
             peer: conn
                 .peer
-                .clone()
+                .as_deref()
+                .map(String::from)
                 .or_else(|| conn_entry.and_then(|c| c.remote_host.clone())),
             conn,
             ike_version,
@@ -410,7 +411,8 @@ fn negotiation_rows<'a>(
                 peer: s
                     .conn
                     .peer
-                    .clone()
+                    .as_deref()
+                    .map(String::from)
                     .or_else(|| conn_entry.and_then(|c| c.remote_host.clone())),
                 ike_version: s
                     .ike_version

@@ -293,7 +293,7 @@ fn summary_text(summary: &Summary, width: Option<usize>) -> String {
 }
 
 fn conn_text(conn: &ConnRef) -> String {
-    let mut s = conn.name.clone();
+    let mut s = conn.name.to_string();
     for i in &conn.instances {
         s.push_str(&format!("[{i}]"));
     }
@@ -697,10 +697,10 @@ total: 1 tunnel up, 1 negotiating, 1 ike only; connections: 3 loaded, 1 active;
         snap.traffic = vec![traffic(4, "tun", 1_795_857_783, 21120)];
         let rename = |conn: &mut ConnRef| match conn.name.as_str() {
             "tun" => {
-                conn.name = tunnel.to_string();
+                conn.name = tunnel.into();
                 conn.instances = instances.to_vec();
             }
-            "dead" => conn.name = negotiation.to_string(),
+            "dead" => conn.name = negotiation.into(),
             _ => {}
         };
         snap.states.iter_mut().for_each(|s| rename(&mut s.conn));
@@ -749,7 +749,7 @@ total: 1 tunnel up, 1 negotiating, 1 ike only; connections: 3 loaded, 1 active;
             // `--wide` never shortens: both names are there as they are
             // (escaped, when they hold something that must not go raw).
             let full = escape_controls(&conn_text(&ConnRef {
-                name: tunnel.clone(),
+                name: tunnel.as_str().into(),
                 instances: instances.clone(),
                 peer: None,
             }));

@@ -267,9 +267,9 @@ pub fn conn_ref(input: &str, suffix_end: impl Fn(&str) -> usize) -> Option<(Conn
     let (name, instances, peer, rest) = conn_ref_parts(input, suffix_end)?;
     Some((
         ConnRef {
-            name: name.to_string(),
+            name: name.into(),
             instances,
-            peer: peer.map(str::to_string),
+            peer: peer.map(Into::into),
         },
         rest,
     ))

@@ -507,7 +507,7 @@ impl LineParser {
                     None => {
                         let i = self.new_connection(Connection {
                             conn: ConnRef {
-                                name: key.0.clone(),
+                                name: key.0.as_str().into(),
                                 instances: key.1.clone(),
                                 peer: None,
                             },

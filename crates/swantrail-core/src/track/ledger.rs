@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::listing::Seen;
-use crate::snapshot::{ConnRef, IkeVersion, SaKind, TimerKind, TunnelKey};
+use crate::snapshot::{ConnRef, IkeVersion, SaKind, Text, TimerKind, TunnelKey};
 use crate::work;
 
 /// One SA (IKE or Child, established or still negotiating) of the current
@@ -43,15 +43,15 @@ pub struct SaRecord {
     /// Parent IKE SA of a Child SA.
     pub parent_serial: Option<u64>,
     /// Inbound SPI from the SPI line.
-    pub spi_in: Option<String>,
+    pub spi_in: Option<Text>,
     /// Outbound SPI from the SPI line.
-    pub spi_out: Option<String>,
+    pub spi_out: Option<Text>,
     /// Kernel `add_time` from trafficstatus.
     pub add_time: Option<u64>,
     /// Remote IKE port.
     pub port: Option<u16>,
     /// XAUTH username or remote ID.
-    pub user: Option<String>,
+    pub user: Option<Text>,
     /// Whether the last listing showed an `EXPIRE` timer.
     pub expire_shown: bool,
     /// Absolute time (unix s) the last listing's `EXPIRE` timer was due.
@@ -295,9 +295,9 @@ pub struct TunnelRecord {
     /// The connection reference last seen for this tunnel.
     pub conn: ConnRef,
     /// The local IKE address, when the connection list printed one.
-    pub local_ip: Option<String>,
+    pub local_ip: Option<Text>,
     /// The remote IKE address, when known.
-    pub remote_ip: Option<String>,
+    pub remote_ip: Option<Text>,
     /// Set while the tunnel has an established Child SA.
     pub up: Option<UpPeriod>,
     /// Set while the tunnel tries to come up.
@@ -615,7 +615,7 @@ pub struct TunnelTable {
     /// mostly empty slots the size of a record.
     by_key: FxHashMap<TunnelKey, Box<TunnelRecord>>,
     /// The keys under each base name.
-    by_name: FxHashMap<String, Vec<TunnelKey>>,
+    by_name: FxHashMap<Text, Vec<TunnelKey>>,
     /// The known tunnels touched since the last [`TunnelTable::take_touched`].
     touched: BTreeSet<TunnelKey>,
 }
@@ -787,7 +787,7 @@ impl<'de> Deserialize<'de> for TunnelTable {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TunnelTable, D::Error> {
         let saved = FxHashMap::<TunnelKey, Box<TunnelRecord>>::deserialize(deserializer)?;
         let mut by_key = FxHashMap::with_capacity_and_hasher(saved.len(), Default::default());
-        let mut by_name: FxHashMap<String, Vec<TunnelKey>> = FxHashMap::default();
+        let mut by_name: FxHashMap<Text, Vec<TunnelKey>> = FxHashMap::default();
         for (key, rec) in saved {
             let key = key.resolve_saved(&rec.conn);
             by_name
@@ -837,9 +837,9 @@ pub mod sorted {
 }
 
 /// Set `slot` to `text`, copying only when it differs.
-fn set_text(slot: &mut Option<String>, text: &str) {
+fn set_text(slot: &mut Option<Text>, text: &str) {
     if slot.as_deref() != Some(text) {
-        *slot = Some(text.to_string());
+        *slot = Some(Text::from(text));
     }
 }
 
@@ -854,9 +854,9 @@ mod tests {
 
     fn tunnel(name: &str, peer: Option<&str>) -> (TunnelKey, TunnelRecord) {
         let conn = ConnRef {
-            name: name.to_string(),
+            name: name.into(),
             instances: Vec::new(),
-            peer: peer.map(str::to_string),
+            peer: peer.map(Into::into),
         };
         let rec = TunnelRecord {
             conn: conn.clone(),
@@ -928,8 +928,8 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         };
-        assert_eq!(names("a"), [None, Some("b\u{1f}c".to_string())]);
-        assert_eq!(names("a\u{1f}b"), [None, Some("c".to_string())]);
+        assert_eq!(names("a"), [None, Some("b\u{1f}c".into())]);
+        assert_eq!(names("a\u{1f}b"), [None, Some("c".into())]);
     }
 
     #[test]

@@ -718,13 +718,13 @@ impl Tracker {
         let candidates = self.tunnels.of_name(&sa.connection);
         let pick = candidates
             .iter()
-            .find(|(_, t)| t.remote_ip.is_some() && t.remote_ip == sa.remote)
+            .find(|(_, t)| t.remote_ip.is_some() && t.remote_ip.as_deref() == sa.remote.as_deref())
             .or_else(|| (candidates.len() == 1).then(|| &candidates[0]));
         match pick {
             Some((key, t)) => (t.conn.clone(), Some((*key).clone())),
             None => (
                 ConnRef {
-                    name: sa.connection.clone(),
+                    name: sa.connection.as_str().into(),
                     instances: Vec::new(),
                     peer: None,
                 },

@@ -28,7 +28,7 @@ use crate::event::{
     NegotiationFields, Observer, PlutoFields, SaFields, TunnelFields, User, event_id, rfc3339,
 };
 use crate::listing::{ConnectionSeen, Listing};
-use crate::snapshot::{ConnRef, IkeVersion, OutputKind, SaKind, Snapshot, TunnelKey};
+use crate::snapshot::{ConnRef, IkeVersion, OutputKind, SaKind, Snapshot, Text, TunnelKey};
 use crate::work;
 use ledger::{
     ConnectionRecord, Identity, Negotiating, SaRecord, SaTable, Seen, TunnelRecord, TunnelTable,
@@ -351,9 +351,9 @@ fn connection_fields(conn: &ConnRef) -> ConnectionFields {
     let instance = (!conn.instances.is_empty())
         .then(|| conn.instances.iter().map(|i| format!("[{i}]")).collect());
     ConnectionFields {
-        name: conn.name.clone(),
+        name: conn.name.to_string(),
         instance,
-        peer: conn.peer.clone(),
+        peer: conn.peer.as_deref().map(String::from),
     }
 }
 
@@ -379,7 +379,7 @@ fn ip_only(text: Option<&str>) -> Option<String> {
 
 /// Set `slot` to the address in `text` if it is one, copying only when it
 /// differs (the slot always holds an address in its canonical form).
-fn set_ip(slot: &mut Option<String>, text: Option<&str>) {
+fn set_ip(slot: &mut Option<Text>, text: Option<&str>) {
     let Some(text) = text.map(str::trim) else {
         return;
     };
@@ -395,7 +395,7 @@ fn set_ip(slot: &mut Option<String>, text: Option<&str>) {
         .and_then(|s| s.parse::<std::net::IpAddr>().ok())
         .is_some_and(|known| known == ip);
     if !same {
-        *slot = Some(ip.to_string());
+        *slot = Some(compact_str::ToCompactString::to_compact_string(&ip));
     }
 }
 
@@ -490,7 +490,7 @@ struct Gone<'a> {
     serials: &'a BTreeSet<u64>,
     /// The peers (remote addresses) whose IKE SAs went with no timer of
     /// theirs due: a teardown of that peer's IKE SAs.
-    torn_down: &'a BTreeSet<String>,
+    torn_down: &'a BTreeSet<Text>,
     /// pluto's run ended (see `close`).
     run_ended: bool,
 }
@@ -895,7 +895,7 @@ impl Tracker {
                 .is_some();
         // The peers whose IKE SAs went in this poll with no timer of theirs
         // due: torn down, not run out (see `close`).
-        let torn_down: BTreeSet<String> = gone
+        let torn_down: BTreeSet<Text> = gone
             .iter()
             .filter_map(|s| self.sas.get(*s))
             .filter(|r| r.kind == SaKind::Ike && r.established && !timer_due(r, em.now))
@@ -1677,8 +1677,8 @@ impl Tracker {
             parent_serial: rec.parent_serial,
             replaces: rec.replaces,
             replaced_by: None,
-            spi_in: rec.spi_in.clone(),
-            spi_out: rec.spi_out.clone(),
+            spi_in: rec.spi_in.as_deref().map(String::from),
+            spi_out: rec.spi_out.as_deref().map(String::from),
             bytes_in: (ended && child && rec.established).then(|| rec.bytes_in.total()),
             bytes_out: (ended && child && rec.established).then(|| rec.bytes_out.total()),
             duration_s: ended.then(|| now - rec.established_at.unwrap_or(rec.first_seen)),
@@ -1692,7 +1692,9 @@ impl Tracker {
         if let Some(d) = detail.destination.as_mut() {
             d.port = rec.port;
         }
-        detail.user = rec.user.clone().map(|name| User { name });
+        detail.user = rec.user.as_deref().map(|name| User {
+            name: name.to_string(),
+        });
         detail
     }
 
@@ -1718,12 +1720,12 @@ impl Tracker {
         Detail {
             connection: Some(connection_fields(&t.conn)),
             tunnel,
-            source: t.local_ip.clone().map(|ip| Endpoint {
-                ip: Some(ip),
+            source: t.local_ip.as_deref().map(|ip| Endpoint {
+                ip: Some(ip.to_string()),
                 port: None,
             }),
-            destination: t.remote_ip.clone().map(|ip| Endpoint {
-                ip: Some(ip),
+            destination: t.remote_ip.as_deref().map(|ip| Endpoint {
+                ip: Some(ip.to_string()),
                 port: None,
             }),
             ..Detail::default()
@@ -2128,10 +2130,10 @@ mod tests {
     fn a_tunnel_whose_name_holds_the_key_separator_keeps_its_key_through_a_checkpoint() {
         let mut snap = lab_listing();
         for state in &mut snap.states {
-            state.conn.name = format!("odd\u{1f}{}", state.conn.name);
+            state.conn.name = format!("odd\u{1f}{}", state.conn.name).into();
         }
         for traffic in &mut snap.traffic {
-            traffic.conn.name = format!("odd\u{1f}{}", traffic.conn.name);
+            traffic.conn.name = format!("odd\u{1f}{}", traffic.conn.name).into();
         }
         let mut tracker = Tracker::new(TrackerConfig::new("gw"));
         tracker.observe(&snap);
