@@ -13,8 +13,9 @@
 //!
 //! Two fields of an SA change at every poll on a busy gateway: its byte
 //! counters and the time it was last listed. An SA whose counters alone
-//! changed is written as its serial and counters (about 60 bytes, not the
-//! whole record): the counters are what a tunnel's end reports, and a
+//! changed is written as its serial and counters, packed ([`Packed`]:
+//! about 25 bytes, not the 600 of the whole record nor the 140 of the
+//! counters' own JSON): the counters are what a tunnel's end reports, and a
 //! daemon killed at any moment must report the same afterwards as one
 //! that never stopped. `last_seen` is left out: the full save the journal is compacted into now and then
 //! (the daemon's checkpoint) carries it, and the next listing sets it
@@ -30,7 +31,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 
 use super::Tracker;
-use super::ledger::{ByteCounter, ConnectionRecord, SaRecord, TunnelRecord};
+use super::ledger::{ByteCounter, ConnectionRecord, Reading, SaRecord, TunnelRecord};
 use crate::snapshot::TunnelKey;
 
 /// The fingerprints of a tracker's records as last written, by table.
@@ -43,15 +44,82 @@ pub struct Saved {
     connections: FxHashMap<String, u64>,
 }
 
-/// An SA whose byte counters alone changed: its serial and counters.
-type Bytes<'a> = (u64, &'a ByteCounter, &'a ByteCounter);
+/// An SA whose byte counters alone changed: its serial and counters, each
+/// written [`Packed`].
+type Bytes<'a> = (u64, Packed<'a>, Packed<'a>);
+
+/// A byte counter as a journal line writes it: its exact and its rounded
+/// reading, each as `null` when it has none, as one number when its total
+/// is its last raw value (no wrap, the common case), else as
+/// `[last, total]`. A gateway whose tunnels all carry traffic writes one
+/// per Child SA at every poll; as the counter's own JSON
+/// (`{"exact":{"last":…,"total":…},"rounded":…}`) they were most of each
+/// line and made the journal fold into a whole save every few polls.
+#[derive(Debug, Clone, Copy)]
+struct Packed<'a>(&'a ByteCounter);
+
+impl Serialize for Packed<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = serializer.serialize_tuple(2)?;
+        t.serialize_element(&PackedReading(&self.0.exact))?;
+        t.serialize_element(&PackedReading(&self.0.rounded))?;
+        t.end()
+    }
+}
+
+/// One reading of a [`Packed`] counter.
+struct PackedReading<'a>(&'a Reading);
+
+impl Serialize for PackedReading<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match (self.0.last, self.0.total) {
+            (None, 0) => serializer.serialize_none(),
+            (Some(last), total) if last == total => serializer.serialize_u64(last),
+            (last, total) => (last, total).serialize(serializer),
+        }
+    }
+}
+
+/// A reading of a [`Packed`] counter, read back.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ReadingIn {
+    /// Its total is its last raw value.
+    Same(u64),
+    /// Its last raw value (if any) and its total.
+    Apart(Option<u64>, u64),
+}
+
+impl ReadingIn {
+    fn reading(read: Option<ReadingIn>) -> Reading {
+        match read {
+            None => Reading::default(),
+            Some(ReadingIn::Same(n)) => Reading {
+                last: Some(n),
+                total: n,
+            },
+            Some(ReadingIn::Apart(last, total)) => Reading { last, total },
+        }
+    }
+}
+
+/// A counter of a [`Packed`] line, read back: exact, then rounded.
+type CounterIn = (Option<ReadingIn>, Option<ReadingIn>);
+
+fn counter_of((exact, rounded): CounterIn) -> ByteCounter {
+    ByteCounter {
+        exact: ReadingIn::reading(exact),
+        rounded: ReadingIn::reading(rounded),
+    }
+}
 
 /// A delta as written: the head and the changed records, borrowed.
 #[derive(Serialize)]
 struct DeltaOut<'a> {
     head: &'a serde_json::Value,
     sas: Vec<(u64, Option<&'a SaRecord>)>,
-    bytes: Vec<Bytes<'a>>,
+    counters: Vec<Bytes<'a>>,
     tunnels: Vec<(&'a TunnelKey, Option<&'a TunnelRecord>)>,
     connections: Vec<(&'a String, Option<&'a ConnectionRecord>)>,
 }
@@ -61,8 +129,11 @@ struct DeltaOut<'a> {
 struct DeltaIn {
     head: serde_json::Value,
     sas: Vec<(u64, Option<SaRecord>)>,
+    /// Counters as journals before [`Packed`] wrote them.
     #[serde(default)]
     bytes: Vec<(u64, ByteCounter, ByteCounter)>,
+    #[serde(default)]
+    counters: Vec<(u64, CounterIn, CounterIn)>,
     tunnels: Vec<(TunnelKey, Option<TunnelRecord>)>,
     connections: Vec<(String, Option<ConnectionRecord>)>,
 }
@@ -89,7 +160,9 @@ const DUE_SLACK_S: i64 = 64;
 
 /// How many byte-counter lines of a delta weigh as much as one record
 /// against [`Saved::delta_at_most`]'s limit: a line is its serial and two
-/// counters (about 130 bytes of JSON), a whole SA record 600 or more.
+/// [`Packed`] counters (about 25 bytes of JSON), a whole SA record 600 or
+/// more; counted at a quarter, a delta of every Child SA's counters is
+/// still well under the limit.
 pub const BYTES_PER_RECORD: usize = 4;
 
 fn print_of(value: &impl Hash) -> u64 {
@@ -192,7 +265,7 @@ impl Saved {
         let mut out = DeltaOut {
             head: &head,
             sas: Vec::new(),
-            bytes: Vec::new(),
+            counters: Vec::new(),
             tunnels: Vec::new(),
             connections: Vec::new(),
         };
@@ -208,7 +281,8 @@ impl Saved {
             match self.sas.get(&rec.serial) {
                 Some(known) if *known == print => continue,
                 Some(known) if known.0 == print.0 => {
-                    out.bytes.push((rec.serial, &rec.bytes_in, &rec.bytes_out));
+                    out.counters
+                        .push((rec.serial, Packed(&rec.bytes_in), Packed(&rec.bytes_out)));
                 }
                 _ => out.sas.push((rec.serial, Some(rec))),
             }
@@ -236,16 +310,17 @@ impl Saved {
         );
         // Sorted, so that the same change is written the same way.
         out.sas.sort_unstable_by_key(|e| e.0);
-        out.bytes.sort_unstable_by_key(|e| e.0);
+        out.counters.sort_unstable_by_key(|e| e.0);
         out.tunnels.sort_unstable_by(|a, b| a.0.cmp(b.0));
         out.connections.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        delta.records = out.sas.len() + out.bytes.len() + out.tunnels.len() + out.connections.len();
+        delta.records =
+            out.sas.len() + out.counters.len() + out.tunnels.len() + out.connections.len();
         // A byte-counter line is a fifth of a record's JSON or less, and a
         // gateway whose tunnels all carry traffic has one per Child SA at
         // every poll: counted whole, they made every poll of a big gateway
         // a whole save (80 MB of JSON at 50,000 tunnels).
         let weight = out.sas.len()
-            + out.bytes.len().div_ceil(BYTES_PER_RECORD)
+            + out.counters.len().div_ceil(BYTES_PER_RECORD)
             + out.tunnels.len()
             + out.connections.len();
         if weight > at_most {
@@ -254,7 +329,7 @@ impl Saved {
         // Sized as it will be, about: grown by doubling, a big delta was
         // two or three times its size while it was encoded.
         let estimate = 800 * out.sas.len()
-            + 160 * out.bytes.len()
+            + 40 * out.counters.len()
             + 400 * out.tunnels.len()
             + 200 * out.connections.len()
             + 4096;
@@ -339,7 +414,11 @@ impl Tracker {
                 next.sas.insert(rec);
             }
         }
-        for (serial, bytes_in, bytes_out) in delta.bytes {
+        let packed = delta
+            .counters
+            .into_iter()
+            .map(|(serial, i, o)| (serial, counter_of(i), counter_of(o)));
+        for (serial, bytes_in, bytes_out) in delta.bytes.into_iter().chain(packed) {
             next.sas.update(serial, |rec| {
                 rec.bytes_in = bytes_in;
                 rec.bytes_out = bytes_out;
@@ -364,5 +443,86 @@ impl Tracker {
         }
         *self = next;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shape a counter's readings take comes back as it was written,
+    /// and a journal line of the counters' own JSON (before they were
+    /// packed) still reads.
+    #[test]
+    fn packed_counters_read_back_as_written_and_old_lines_still_read() {
+        let readings = [
+            Reading::default(),
+            Reading {
+                last: Some(0),
+                total: 0,
+            },
+            Reading {
+                last: Some(98_765),
+                total: 98_765,
+            },
+            Reading {
+                last: Some(200),
+                total: (1 << 32) + 200,
+            },
+            Reading {
+                last: None,
+                total: 7,
+            },
+            Reading {
+                last: Some(u64::MAX),
+                total: u64::MAX,
+            },
+        ];
+        for exact in &readings {
+            for rounded in &readings {
+                let counter = ByteCounter {
+                    exact: exact.clone(),
+                    rounded: rounded.clone(),
+                };
+                let json = serde_json::to_string(&Packed(&counter)).expect("encoded");
+                let back: CounterIn = serde_json::from_str(&json).expect("read back");
+                assert_eq!(counter_of(back), counter, "{json}");
+            }
+        }
+        let counter = ByteCounter {
+            exact: readings[2].clone(),
+            rounded: Reading::default(),
+        };
+        assert_eq!(
+            serde_json::to_string(&(7u64, Packed(&counter), Packed(&counter))).expect("encoded"),
+            "[7,[98765,null],[98765,null]]"
+        );
+
+        // A tracker with one SA, saved, then a delta of its counters in the
+        // old form and in the packed one: both set the counters.
+        let mut tracker = Tracker::new(crate::track::TrackerConfig::new("gw"));
+        let snap = crate::status::parse(include_str!(
+            "../../../../tests/fixtures/lab-4.10/02-established-showstates.txt"
+        ));
+        let _ = tracker.observe(&snap);
+        let serial = tracker.sas.serials()[0];
+        let old = format!(
+            r#"{{"head":{head},"sas":[],"bytes":[[{serial},{c},{c}]],"tunnels":[],"connections":[]}}"#,
+            head = tracker.head().expect("head"),
+            c = serde_json::to_string(&counter).expect("counter"),
+        );
+        tracker.apply_delta(old.as_bytes()).expect("old line");
+        assert_eq!(tracker.sas.get(serial).map(|r| &r.bytes_in), Some(&counter));
+        let later = ByteCounter {
+            exact: readings[3].clone(),
+            rounded: readings[4].clone(),
+        };
+        let packed = format!(
+            r#"{{"head":{head},"sas":[],"counters":[[{serial},{c},{c}]],"tunnels":[],"connections":[]}}"#,
+            head = tracker.head().expect("head"),
+            c = serde_json::to_string(&Packed(&later)).expect("counter"),
+        );
+        tracker.apply_delta(packed.as_bytes()).expect("packed line");
+        assert_eq!(tracker.sas.get(serial).map(|r| &r.bytes_out), Some(&later));
     }
 }
