@@ -334,7 +334,7 @@ impl Store {
             }
             store.journal_bytes = bytes.len() as u64;
         }
-        store.saved = crate::track::journal::Saved::of(&checkpoint.tracker);
+        store.saved = crate::track::journal::Saved::of(&mut checkpoint.tracker);
         // A journal that ends early or badly is replaced by a whole file.
         store.whole_next = warning.is_some();
         Ok((Some(checkpoint), store, warning))
@@ -434,7 +434,7 @@ impl Store {
         self.save += 1;
         self.full_bytes = fs::metadata(&self.path).map_or(0, |m| m.len());
         self.whole_next = false;
-        self.saved = crate::track::journal::Saved::of(&checkpoint.tracker);
+        self.saved = crate::track::journal::Saved::of(&mut checkpoint.tracker);
         // Its lines are all folded in now. Left behind (it cannot be
         // removed), they are skipped at the next load, and new ones follow.
         if fs::remove_file(journal_path(&self.path)).is_ok() {

@@ -515,7 +515,7 @@ fn tracker_rebuilt_from_a_full_save_and_its_deltas_continues_identically() {
             for (i, step) in steps.iter().enumerate() {
                 if i == base {
                     full = serde_json::to_string(&tracker).unwrap();
-                    saved = Saved::of(&tracker);
+                    saved = Saved::of(&mut tracker);
                     deltas.clear();
                 }
                 if i > base {

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::collections::hash_map::Entry;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::listing::Seen;
@@ -133,12 +133,16 @@ impl SaRecord {
         rec
     }
 
-    /// Take in what this snapshot printed about the SA.
+    /// Take in what this snapshot printed about the SA, and say what of
+    /// what a checkpoint holds changed ([`Change`]).
     ///
     /// Runs for every listed SA at every poll: a value that did not change
     /// is left alone rather than copied again.
-    pub fn update(&mut self, seen: &Seen<'_>, now: i64) {
+    pub fn update(&mut self, seen: &Seen<'_>, now: i64) -> Change {
         self.last_seen = now;
+        let before = self.listed_values();
+        let counted = (self.bytes_in.clone(), self.bytes_out.clone());
+        let mut texts = false;
         if seen.has_state() {
             self.ike_version = seen.ike_version().or(self.ike_version);
             let state = seen.state_name().or_else(|| seen.story());
@@ -148,6 +152,7 @@ impl SaRecord {
                 self.new_child |= is_new_child(state);
                 self.rekey_child |= is_rekey_child(state);
                 self.state = Some(state.to_string());
+                texts = true;
             }
             self.parent_serial = seen.parent_serial().or(self.parent_serial);
             self.port = seen.port().or(self.port);
@@ -157,13 +162,13 @@ impl SaRecord {
             self.rekey_due_at = seen.due(TimerKind::Rekey).map(|d| now + d);
             if seen.has_spi_line() {
                 if let Some(s) = seen.spi_in().filter(|s| is_hex(s)) {
-                    set_text(&mut self.spi_in, s);
+                    texts |= set_text(&mut self.spi_in, s);
                 }
                 if let Some(s) = seen.spi_out().filter(|s| is_hex(s)) {
-                    set_text(&mut self.spi_out, s);
+                    texts |= set_text(&mut self.spi_out, s);
                 }
                 if let Some(u) = seen.spi_username() {
-                    set_text(&mut self.user, u);
+                    texts |= set_text(&mut self.user, u);
                 }
             }
         }
@@ -174,7 +179,7 @@ impl SaRecord {
                 (a, b) => a.or(b),
             };
             if let Some(u) = seen.traffic_user() {
-                set_text(&mut self.user, u);
+                texts |= set_text(&mut self.user, u);
             }
         }
         let (bytes_in, bytes_out, exact) = seen.bytes();
@@ -184,6 +189,38 @@ impl SaRecord {
         if let Some(b) = bytes_out {
             self.bytes_out.update(b, exact);
         }
+        Change {
+            record: texts || self.listed_values() != before,
+            counters: self.bytes_in != counted.0 || self.bytes_out != counted.1,
+        }
+    }
+
+    /// The numbers [`SaRecord::update`] may set, as a checkpoint's
+    /// fingerprint sees them (due times to their slot, [`due_slot`]): what
+    /// it compares to tell whether a listing changed the record.
+    #[allow(clippy::type_complexity)]
+    fn listed_values(
+        &self,
+    ) -> (
+        Option<IkeVersion>,
+        Option<u64>,
+        Option<u16>,
+        [Option<i64>; 3],
+        Option<u64>,
+        [bool; 3],
+    ) {
+        (
+            self.ike_version,
+            self.parent_serial,
+            self.port,
+            [
+                due_slot(self.expire_due_at),
+                due_slot(self.replace_due_at),
+                due_slot(self.rekey_due_at),
+            ],
+            self.add_time,
+            [self.expire_shown, self.new_child, self.rekey_child],
+        )
     }
 
     /// Whether `seen`, listed under this record's serial, is the same SA,
@@ -214,6 +251,31 @@ impl SaRecord {
             _ => Identity::Unknown,
         }
     }
+}
+
+/// What a listing changed of an SA's record, as a checkpoint holds it: the
+/// journal writes only the records marked so ([`SaTable::update_listed`]),
+/// not every record it would otherwise have to fingerprint at every poll.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Change {
+    /// Anything but the byte counters and `last_seen` (which a checkpoint's
+    /// journal leaves out).
+    pub record: bool,
+    /// The byte counters.
+    pub counters: bool,
+}
+
+/// Due times are fingerprinted to this many seconds. pluto prints a timer
+/// as whole seconds from its own clock, so the due time a listing gives
+/// (poll time + `in Ns`) moves by a second either way from poll to poll
+/// without anything having changed; a record is written again when one
+/// moves to another 64-second slot (about one SA in thirty per poll), or
+/// changes otherwise, and a rescheduled timer almost always does.
+pub const DUE_SLACK_S: i64 = 64;
+
+/// The slot of a due time a checkpoint's fingerprint compares.
+pub fn due_slot(due: Option<i64>) -> Option<i64> {
+    due.map(|d| d.div_euclid(DUE_SLACK_S))
 }
 
 /// How far apart (seconds) two `add_time` readings of one SA can be: the
@@ -368,6 +430,27 @@ pub struct SaTable {
     /// Serials of the SAs not (yet) established: the few a poll checks for
     /// a stalled negotiation, without visiting every record.
     half_open: BTreeSet<u64>,
+    /// What changed since the marks were last taken
+    /// ([`SaTable::take_changes`]): what the checkpoint's journal writes.
+    changes: SaChanges,
+}
+
+/// The serials whose records changed, by what changed.
+#[derive(Debug, Clone, Default)]
+pub struct SaChanges {
+    /// Opened, closed, or changed in anything but the byte counters (and
+    /// `last_seen`).
+    pub records: FxHashSet<u64>,
+    /// Changed in their byte counters (and perhaps more).
+    pub counters: FxHashSet<u64>,
+}
+
+impl SaChanges {
+    /// Take in `other`'s marks too.
+    pub fn absorb(&mut self, other: SaChanges) {
+        self.records.extend(other.records);
+        self.counters.extend(other.counters);
+    }
 }
 
 impl SaTable {
@@ -416,6 +499,7 @@ impl SaTable {
     /// Open a record (replacing one under the same serial).
     pub fn insert(&mut self, rec: SaRecord) {
         work::count(1);
+        self.changes.records.insert(rec.serial);
         let _replaced = self.remove(rec.serial);
         self.index(&rec);
         self.by_serial.insert(rec.serial, Box::new(rec));
@@ -425,6 +509,7 @@ impl SaTable {
     pub fn remove(&mut self, serial: u64) -> Option<SaRecord> {
         work::count(1);
         let rec = self.by_serial.remove(&serial)?;
+        self.changes.records.insert(serial);
         self.unindex(&rec);
         Some(*rec)
     }
@@ -438,12 +523,38 @@ impl SaTable {
     }
 
     /// Change a record with `change`, keeping the parent index current; the
-    /// tunnel is changed only by [`SaTable::move_to_tunnel`].
+    /// tunnel is changed only by [`SaTable::move_to_tunnel`]. The record is
+    /// marked changed.
     pub fn update<R>(&mut self, serial: u64, change: impl FnOnce(&mut SaRecord) -> R) -> Option<R> {
+        self.update_listed(serial, |rec| {
+            (
+                change(rec),
+                Change {
+                    record: true,
+                    counters: true,
+                },
+            )
+        })
+    }
+
+    /// [`SaTable::update`] for a change that says what it changed (as
+    /// [`SaRecord::update`] does): a record listed as it was is not marked,
+    /// and one whose counters alone moved is marked for its counters.
+    pub fn update_listed<R>(
+        &mut self,
+        serial: u64,
+        change: impl FnOnce(&mut SaRecord) -> (R, Change),
+    ) -> Option<R> {
         work::count(1);
         let rec = self.by_serial.get_mut(&serial)?;
         let (parent, established) = (rec.parent_serial, rec.established);
-        let out = change(rec);
+        let (out, changed) = change(rec);
+        if changed.record {
+            self.changes.records.insert(serial);
+        }
+        if changed.counters {
+            self.changes.counters.insert(serial);
+        }
         if rec.established != established {
             if rec.established {
                 self.half_open.remove(&serial);
@@ -472,6 +583,7 @@ impl SaTable {
         };
         let key = TunnelKey::of(conn);
         rec.conn = conn.clone();
+        self.changes.records.insert(serial);
         if rec.tunnel != key {
             remove_from(&mut self.by_tunnel, &rec.tunnel, serial);
             add_serial(self.by_tunnel.entry(key.clone()).or_default(), serial);
@@ -508,6 +620,11 @@ impl SaTable {
             .inspect(|_| work::count(1))
     }
 
+    /// The changes marked since the last call, taken out.
+    pub fn take_changes(&mut self) -> SaChanges {
+        std::mem::take(&mut self.changes)
+    }
+
     fn index(&mut self, rec: &SaRecord) {
         match self.by_tunnel.get_mut(&rec.tunnel) {
             Some(set) => add_serial(set, rec.serial),
@@ -537,6 +654,7 @@ impl SaTable {
             by_tunnel: FxHashMap::default(),
             by_parent: FxHashMap::default(),
             half_open: BTreeSet::new(),
+            changes: SaChanges::default(),
         };
         for rec in by_serial.values_mut() {
             rec.tunnel = std::mem::take(&mut rec.tunnel).resolve_saved(&rec.conn);
@@ -618,6 +736,9 @@ pub struct TunnelTable {
     by_name: FxHashMap<Text, Vec<TunnelKey>>,
     /// The known tunnels touched since the last [`TunnelTable::take_touched`].
     touched: BTreeSet<TunnelKey>,
+    /// The tunnels added, changed or removed since the last
+    /// [`TunnelTable::take_changes`]: what the checkpoint's journal writes.
+    changes: FxHashSet<TunnelKey>,
 }
 
 impl TunnelTable {
@@ -627,10 +748,41 @@ impl TunnelTable {
         self.by_key.get(key).map(Box::as_ref)
     }
 
-    /// The tunnel `key`, to change.
+    /// The tunnel `key`, with the key as the table holds it.
+    pub fn get_key_value(&self, key: &TunnelKey) -> Option<(&TunnelKey, &TunnelRecord)> {
+        work::count(1);
+        self.by_key.get_key_value(key).map(|(k, t)| (k, t.as_ref()))
+    }
+
+    /// The tunnel `key`, to change; it is marked changed.
     pub fn get_mut(&mut self, key: &TunnelKey) -> Option<&mut TunnelRecord> {
         work::count(1);
-        self.by_key.get_mut(key).map(Box::as_mut)
+        let rec = self.by_key.get_mut(key)?;
+        if !self.changes.contains(key) {
+            self.changes.insert(key.clone());
+        }
+        Some(rec.as_mut())
+    }
+
+    /// Change the tunnel `key` with `change`, which says whether it changed
+    /// anything: a tunnel listed as it was is not marked.
+    pub fn update<R>(
+        &mut self,
+        key: &TunnelKey,
+        change: impl FnOnce(&mut TunnelRecord) -> (R, bool),
+    ) -> Option<R> {
+        work::count(1);
+        let rec = self.by_key.get_mut(key)?;
+        let (out, changed) = change(rec.as_mut());
+        if changed && !self.changes.contains(key) {
+            self.changes.insert(key.clone());
+        }
+        Some(out)
+    }
+
+    /// The changes marked since the last call, taken out.
+    pub fn take_changes(&mut self) -> FxHashSet<TunnelKey> {
+        std::mem::take(&mut self.changes)
     }
 
     /// Whether the tunnel `key` is known.
@@ -648,6 +800,7 @@ impl TunnelTable {
     /// back, to be filled in without looking it up again.
     pub fn insert_new(&mut self, key: TunnelKey, rec: TunnelRecord) -> &mut TunnelRecord {
         work::count(1);
+        self.changes.insert(key.clone());
         match self.by_key.entry(key) {
             Entry::Occupied(e) => {
                 let slot = e.into_mut();
@@ -740,6 +893,7 @@ impl TunnelTable {
         work::count(1);
         let rec = self.by_key.remove(key)?;
         self.touched.remove(key);
+        self.changes.insert(key.clone());
         if let Some(keys) = self.by_name.get_mut(key.name.as_str()) {
             keys.retain(|other| other != key);
             if keys.is_empty() {
@@ -753,11 +907,13 @@ impl TunnelTable {
     pub fn retain(&mut self, mut keep: impl FnMut(&TunnelKey, &TunnelRecord) -> bool) {
         let by_name = &mut self.by_name;
         let touched = &mut self.touched;
+        let changes = &mut self.changes;
         self.by_key.retain(|k, t| {
             work::count(1);
             let kept = keep(k, t.as_ref());
             if !kept {
                 touched.remove(k);
+                changes.insert(k.clone());
                 let name = k.name.as_str();
                 if let Some(keys) = by_name.get_mut(name) {
                     keys.retain(|other| other != k);
@@ -800,6 +956,7 @@ impl<'de> Deserialize<'de> for TunnelTable {
             by_key,
             by_name,
             touched: BTreeSet::new(),
+            changes: FxHashSet::default(),
         })
     }
 }
@@ -836,11 +993,13 @@ pub mod sorted {
     }
 }
 
-/// Set `slot` to `text`, copying only when it differs.
-fn set_text(slot: &mut Option<Text>, text: &str) {
-    if slot.as_deref() != Some(text) {
+/// Set `slot` to `text`, copying only when it differs; whether it did.
+fn set_text(slot: &mut Option<Text>, text: &str) -> bool {
+    let differs = slot.as_deref() != Some(text);
+    if differs {
         *slot = Some(Text::from(text));
     }
+    differs
 }
 
 /// Whether an SPI as printed is one (test transcripts print `ESPSPIi`).

@@ -98,6 +98,10 @@ pub struct Tracker {
     tunnels: TunnelTable,
     #[serde(with = "ledger::sorted")]
     connections: FxHashMap<String, ConnectionRecord>,
+    /// The connections added or changed since the checkpoint's journal last
+    /// took the tracker's changes (`journal::Saved`); never saved.
+    #[serde(skip)]
+    connections_changed: FxHashSet<String>,
     /// Set while pluto is unreachable: the outage number.
     outage: Option<u64>,
     outages: u64,
@@ -379,16 +383,17 @@ fn ip_only(text: Option<&str>) -> Option<String> {
 
 /// Set `slot` to the address in `text` if it is one, copying only when it
 /// differs (the slot always holds an address in its canonical form).
-fn set_ip(slot: &mut Option<Text>, text: Option<&str>) {
+/// Whether it did.
+fn set_ip(slot: &mut Option<Text>, text: Option<&str>) -> bool {
     let Some(text) = text.map(str::trim) else {
-        return;
+        return false;
     };
     // The common case at every poll: printed as it was last time.
     if slot.as_deref() == Some(text) {
-        return;
+        return false;
     }
     let Some(ip) = text.parse::<std::net::IpAddr>().ok() else {
-        return;
+        return false;
     };
     let same = slot
         .as_deref()
@@ -397,6 +402,7 @@ fn set_ip(slot: &mut Option<Text>, text: Option<&str>) {
     if !same {
         *slot = Some(compact_str::ToCompactString::to_compact_string(&ip));
     }
+    !same
 }
 
 /// When an SA (or a tunnel) started: the kernel `add_time` if it is
@@ -568,6 +574,7 @@ impl Tracker {
             sas: SaTable::default(),
             tunnels: TunnelTable::default(),
             connections: FxHashMap::default(),
+            connections_changed: FxHashSet::default(),
             outage: None,
             outages: 0,
             last_traffic_at: None,
@@ -839,13 +846,15 @@ impl Tracker {
             // and the record's update. Only an SA that moves, appears,
             // comes up or goes can change whether its tunnel is up, so
             // only those mark their tunnel for `tunnel_transitions`.
-            let known = self.sas.update(serial, |rec| {
+            let known = self.sas.update_listed(serial, |rec| {
                 let was_established = rec.established;
                 let moves = !was_established && rec.conn != *seen.conn();
-                if !moves {
-                    rec.update(seen, now);
-                }
-                (was_established, moves)
+                let change = if moves {
+                    ledger::Change::default()
+                } else {
+                    rec.update(seen, now)
+                };
+                ((was_established, moves), change)
             });
             match known {
                 Some((was_established, moves)) => {
@@ -1757,14 +1766,26 @@ impl Tracker {
                 continue;
             }
             key.set_to(conn);
-            let t = match self.tunnels.get_mut(&key) {
-                Some(t) => {
-                    if t.conn != *conn {
-                        t.conn = conn.clone();
-                    }
-                    t
+            let listed = listing
+                .connections
+                .get(&(conn.name.as_str(), conn.instances.as_slice()));
+            let learn = |t: &mut TunnelRecord| {
+                let mut changed = false;
+                if t.conn != *conn {
+                    t.conn = conn.clone();
+                    changed = true;
                 }
-                None => self.tunnels.insert_new(
+                if let Some(c) = listed {
+                    changed |= set_ip(&mut t.local_ip, c.local_host());
+                    changed |= set_ip(&mut t.remote_ip, c.remote_host());
+                }
+                changed |= set_ip(&mut t.remote_ip, conn.peer.as_deref());
+                ((), changed)
+            };
+            // Every listed tunnel at every poll: only one whose record
+            // changes is marked for the checkpoint.
+            if self.tunnels.update(&key, learn).is_none() {
+                let t = self.tunnels.insert_new(
                     key.clone(),
                     TunnelRecord {
                         conn: conn.clone(),
@@ -1773,16 +1794,9 @@ impl Tracker {
                         up: None,
                         negotiating: None,
                     },
-                ),
-            };
-            let listed = listing
-                .connections
-                .get(&(conn.name.as_str(), conn.instances.as_slice()));
-            if let Some(c) = listed {
-                set_ip(&mut t.local_ip, c.local_host());
-                set_ip(&mut t.remote_ip, c.remote_host());
+                );
+                let _ = learn(t);
             }
-            set_ip(&mut t.remote_ip, conn.peer.as_deref());
         }
     }
 
@@ -1946,6 +1960,7 @@ impl Tracker {
                 None => format!("load{loads}"),
             };
             let subject = format!("conn:{name}:{load_id}");
+            self.connections_changed.insert(name.to_string());
             self.connections.insert(
                 name.to_string(),
                 ConnectionRecord {
@@ -1996,6 +2011,7 @@ impl Tracker {
         let Some(rec) = self.connections.get_mut(name) else {
             return;
         };
+        self.connections_changed.insert(name.to_string());
         rec.present = false;
         let subject = format!("conn:{name}:{}", rec.load_id);
         let detail = Detail {
