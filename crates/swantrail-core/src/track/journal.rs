@@ -49,8 +49,13 @@ pub struct Saved {
     /// Per SA: the fingerprint of the record without its byte counters,
     /// and that of the byte counters.
     sas: FxHashMap<u64, (u64, u64)>,
-    tunnels: FxHashMap<TunnelKey, u64>,
-    connections: FxHashMap<String, u64>,
+    /// Per tunnel and per connection, by the fingerprint of its key (16
+    /// bytes an entry where the key itself took 56): a table is looked up
+    /// only by the keys the tracker marked. Two keys of one fingerprint
+    /// share an entry, which costs a record written again, never one left
+    /// out: a record is written unless its own fingerprint is the entry's.
+    tunnels: FxHashMap<u64, u64>,
+    connections: FxHashMap<u64, u64>,
     /// The tracker's marks taken since the last durable delta.
     pending: Changes,
 }
@@ -174,8 +179,8 @@ pub struct Delta {
     /// How many records it writes or removes.
     pub records: usize,
     sas: Vec<(u64, Option<(u64, u64)>)>,
-    tunnels: Vec<(TunnelKey, Option<u64>)>,
-    connections: Vec<(String, Option<u64>)>,
+    tunnels: Vec<(u64, Option<u64>)>,
+    connections: Vec<(u64, Option<u64>)>,
 }
 
 /// How many byte-counter lines of a delta weigh as much as one record
@@ -260,12 +265,12 @@ impl Saved {
             tunnels: tracker
                 .tunnels
                 .iter()
-                .map(|(k, t)| (k.clone(), print_of(t)))
+                .map(|(k, t)| (print_of(k), print_of(t)))
                 .collect(),
             connections: tracker
                 .connections
                 .iter()
-                .map(|(k, c)| (k.clone(), print_of(c)))
+                .map(|(k, c)| (print_of(k), print_of(c)))
                 .collect(),
             pending: Changes::default(),
         }
@@ -413,25 +418,28 @@ impl Saved {
             );
         }
         for (key, t) in tracker.tunnels.iter() {
-            let ok = self.tunnels.get(key) == Some(&print_of(t)) || marked.tunnels.contains(key);
+            let ok = self.tunnels.get(&print_of(key)) == Some(&print_of(t))
+                || marked.tunnels.contains(key);
             assert!(ok, "tunnel {key} changed unmarked: {t:?}");
         }
+        let held: FxHashSet<u64> = (tracker.tunnels.iter().map(|(k, _)| k))
+            .chain(&marked.tunnels)
+            .map(print_of)
+            .collect();
         for key in self.tunnels.keys() {
-            assert!(
-                tracker.tunnels.contains(key) || marked.tunnels.contains(key),
-                "tunnel {key} removed unmarked"
-            );
+            assert!(held.contains(key), "tunnel {key:x} removed unmarked");
         }
         for (name, c) in &tracker.connections {
-            let ok = self.connections.get(name) == Some(&print_of(c))
+            let ok = self.connections.get(&print_of(name)) == Some(&print_of(c))
                 || marked.connections.contains(name);
             assert!(ok, "connection {name} changed unmarked: {c:?}");
         }
+        let held: FxHashSet<u64> = (tracker.connections.keys())
+            .chain(&marked.connections)
+            .map(print_of)
+            .collect();
         for name in self.connections.keys() {
-            assert!(
-                tracker.connections.contains_key(name) || marked.connections.contains(name),
-                "connection {name} removed unmarked"
-            );
+            assert!(held.contains(name), "connection {name:x} removed unmarked");
         }
     }
 }
@@ -440,25 +448,26 @@ impl Saved {
 /// whose fingerprint differs from `known`'s and the keys `known` has that
 /// the table no longer does: into `out` to write, with their new
 /// fingerprints into `prints`.
-fn changed<'a, K: Hash + Eq + Clone, R: Hash>(
-    known: &FxHashMap<K, u64>,
+fn changed<'a, K: Hash + Eq, R: Hash>(
+    known: &FxHashMap<u64, u64>,
     marked: &'a FxHashSet<K>,
     get: impl Fn(&K) -> Option<(&'a K, &'a R)>,
     out: &mut Vec<(&'a K, Option<&'a R>)>,
-    prints: &mut Vec<(K, Option<u64>)>,
+    prints: &mut Vec<(u64, Option<u64>)>,
 ) {
     for key in marked {
+        let key_print = print_of(key);
         match get(key) {
             Some((key, rec)) => {
                 let print = print_of(rec);
-                if known.get(key) != Some(&print) {
+                if known.get(&key_print) != Some(&print) {
                     out.push((key, Some(rec)));
-                    prints.push((key.clone(), Some(print)));
+                    prints.push((key_print, Some(print)));
                 }
             }
-            None if known.contains_key(key) => {
+            None if known.contains_key(&key_print) => {
                 out.push((key, None));
-                prints.push((key.clone(), None));
+                prints.push((key_print, None));
             }
             None => {}
         }
@@ -703,7 +712,7 @@ mod tests {
         let serial = tracker.sas.serials()[0];
         tracker
             .sas
-            .update(serial, |r| r.state = Some("moved".to_string()));
+            .update(serial, |r| r.state = Some("moved".into()));
         let _ = tracker.sas.take_changes();
         let _ = saved.delta(&mut tracker);
     }

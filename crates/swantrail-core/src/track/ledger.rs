@@ -39,7 +39,7 @@ pub struct SaRecord {
     /// When it was last seen.
     pub last_seen: i64,
     /// State name (or story in 5.4+) as last printed.
-    pub state: Option<String>,
+    pub state: Option<Text>,
     /// Parent IKE SA of a Child SA.
     pub parent_serial: Option<u64>,
     /// Inbound SPI from the SPI line.
@@ -151,7 +151,7 @@ impl SaRecord {
             if let Some(state) = state.filter(|s| self.state.as_deref() != Some(*s)) {
                 self.new_child |= is_new_child(state);
                 self.rekey_child |= is_rekey_child(state);
-                self.state = Some(state.to_string());
+                self.state = Some(Text::from(state));
                 texts = true;
             }
             self.parent_serial = seen.parent_serial().or(self.parent_serial);

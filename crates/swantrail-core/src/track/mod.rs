@@ -1682,7 +1682,7 @@ impl Tracker {
             serial: rec.serial,
             kind: kind_str(rec.kind).to_string(),
             ike_version: version_num(rec.ike_version),
-            state: rec.state.clone(),
+            state: rec.state.as_deref().map(String::from),
             parent_serial: rec.parent_serial,
             replaces: rec.replaces,
             replaced_by: None,
