@@ -704,7 +704,7 @@ async fn handle(
             content_sha256,
         } => {
             tracked.checkpoint.taken_at = listing.taken_at;
-            tracked.checkpoint.content_sha256 = Some(content_sha256.clone());
+            tracked.checkpoint.content_sha256 = content_sha256.clone();
             tracked.unreachable = false;
             tracked.tunnels_up = listing.count_tunnels_up();
             note_clock(name, tracked, listing.taken_at);

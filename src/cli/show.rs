@@ -115,7 +115,7 @@ fn ask_pluto(ctlsocket: Option<&std::path::Path>) -> anyhow::Result<Snapshot> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (snapshot, _) = runtime
+    let snapshot = runtime
         .block_on(crate::source::command::poll(
             &commands,
             WHACK_TIMEOUT,

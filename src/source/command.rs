@@ -18,14 +18,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use sha2::Digest;
-
 use serde::Deserialize;
 use toml::Spanned;
 use toml::de::DeTable;
 
 use super::registry::{ReadSource, SourceHeader, SourceKind};
-use super::{Observation, Report, SourceConfig, hex, unix_now, unix_now_ms, unrecognised_summary};
+use super::{Observation, Report, SourceConfig, unix_now, unix_now_ms, unrecognised_summary};
 use crate::input::{CHUNK_BYTES, DEFAULT_MAX_BYTES, DumpFeed, DumpOrigin};
 use crate::listing::{Listing, ListingBuilder, ListingMeta, ListingSizes};
 use crate::snapshot::{OutputKind, Snapshot};
@@ -197,7 +195,6 @@ pub async fn run(config: CommandSourceConfig, tx: mpsc::Sender<Report>) {
             Ok(Polled {
                 snapshot,
                 mut listing,
-                content_sha256,
             }) => {
                 skipped_reason = None;
                 let summary = unrecognised_summary(&snapshot);
@@ -215,9 +212,11 @@ pub async fn run(config: CommandSourceConfig, tx: mpsc::Sender<Report>) {
                 if unreachable_since.take().is_some() {
                     info!(source = %config.name, "pluto answers again");
                 }
+                // pluto's answer is never fed twice: no digest of it to
+                // keep (a status of 50,000 tunnels took 70 ms to hash).
                 Observation::Snapshot {
                     listing: Box::new(listing),
-                    content_sha256,
+                    content_sha256: None,
                 }
             }
             Err(failure) => {
@@ -258,8 +257,7 @@ fn jitter(max: Duration) -> Duration {
 ///
 /// Returns the merged snapshot, its `taken_at` the second pluto began to
 /// answer the command that lists the states (`--status`, `--showstates`;
-/// else the first command), and the digest of all the text it came from.
-/// Each command's output is parsed as it arrives from the pipe, so the
+/// else the first command). Each command's output is parsed as it arrives from the pipe, so the
 /// text of a big gateway's status is never held whole; a command that then
 /// fails (non-zero exit, killed at the timeout, pluto not running) fails
 /// the poll and what was parsed of it is dropped, never diffed.
@@ -270,9 +268,9 @@ pub async fn poll(
     commands: &[Vec<String>],
     timeout: Duration,
     max_bytes: u64,
-) -> Result<(Snapshot, String), PollFailure> {
+) -> Result<Snapshot, PollFailure> {
     let polled = poll_into(commands, timeout, max_bytes, None).await?;
-    Ok((polled.snapshot, polled.content_sha256))
+    Ok(polled.snapshot)
 }
 
 /// [`poll`] as the daemon polls: every command's SAs and connections go
@@ -297,19 +295,11 @@ async fn poll_into(
 ) -> Result<Polled, PollFailure> {
     let mut merged: Option<Snapshot> = None;
     let mut stamped_by_states: Option<(i64, Option<i64>)> = None;
-    // The digest of every output, each followed by a NUL byte.
-    let mut digest = sha2::Sha256::new();
     for argv in commands {
         let began = unix_now();
-        let one = run_one(
-            argv,
-            timeout,
-            max_bytes,
-            &mut digest,
-            builder.as_deref_mut(),
-        )
-        .await
-        .map_err(|failure| PollFailure { began, ..failure })?;
+        let one = run_one(argv, timeout, max_bytes, builder.as_deref_mut())
+            .await
+            .map_err(|failure| PollFailure { began, ..failure })?;
         let Some(snapshot) = one else {
             let incomplete = format!(
                 "`{}` printed more than max_bytes = {max_bytes} bytes; it was stopped and its output skipped",
@@ -322,10 +312,8 @@ async fn poll_into(
             return Ok(Polled {
                 listing: Listing::default(),
                 snapshot,
-                content_sha256: String::new(),
             });
         };
-        digest.update([0]);
         // The states' listing (`--status`, `--showstates`) is what SAs come
         // and go by, so the poll is stamped when pluto answered that one
         // (`--trafficstatus` first, then `--showstates`: the second), else
@@ -372,7 +360,6 @@ async fn poll_into(
     Ok(Polled {
         listing,
         snapshot: merged,
-        content_sha256: hex(&digest.finalize()),
     })
 }
 
@@ -387,19 +374,16 @@ pub struct Polled {
     /// What the tracker diffs, from [`poll_listing`]: every command's
     /// records, as they were read (empty from [`poll`]).
     pub listing: Listing,
-    /// The digest of every output, each followed by a NUL byte.
-    pub content_sha256: String,
 }
 
 /// Run one command with a timeout and return the snapshot of its standard
-/// output (parsed as it is read, its bytes added to `digest`), or `None`
+/// output (parsed as it is read), or `None`
 /// when it printed more than `max_bytes` (it is killed then, and nothing
 /// past the limit is read).
 async fn run_one(
     argv: &[String],
     timeout: Duration,
     max_bytes: u64,
-    digest: &mut sha2::Sha256,
     mut builder: Option<&mut ListingBuilder>,
 ) -> Result<Option<Snapshot>, PollFailure> {
     let shown = argv.join(" ");
@@ -442,7 +426,7 @@ async fn run_one(
         Some(builder) => DumpFeed::streaming(origin, max_bytes, std::mem::take(builder)),
         None => DumpFeed::new(origin, max_bytes),
     };
-    let read = read_output(child, stdout, stderr, feed, digest);
+    let read = read_output(child, stdout, stderr, feed);
     let output = match tokio::time::timeout(timeout, read).await {
         Ok(Ok(None)) => return Ok(None), // the group is killed as `group` drops
         Ok(Ok(Some(output))) => output,
@@ -542,7 +526,6 @@ async fn read_output(
     mut stdout: tokio::process::ChildStdout,
     stderr: tokio::process::ChildStderr,
     mut feed: DumpFeed,
-    digest: &mut sha2::Sha256,
 ) -> std::io::Result<Option<Finished>> {
     use tokio::io::AsyncReadExt;
     // Past its first lines, stderr is drained without being kept.
@@ -570,7 +553,6 @@ async fn read_output(
                 return Err(e);
             }
         };
-        digest.update(&chunk[..n]);
         if feed.push(&chunk[..n]).is_err() {
             read_err.abort();
             return Ok(None);
@@ -696,7 +678,7 @@ mod tests {
     #[tokio::test]
     async fn output_past_max_bytes_is_cut_off_and_skipped() {
         let commands = vec![argv(&["sh", "-c", "yes 000 Bare Shunt list:"])];
-        let (snapshot, _) = poll(&commands, Duration::from_secs(30), 4096)
+        let snapshot = poll(&commands, Duration::from_secs(30), 4096)
             .await
             .unwrap();
         let why = snapshot.incomplete.unwrap_or_default();
@@ -733,7 +715,7 @@ mod tests {
         );
         let commands = vec![argv(&["sh", "-c", &format!("sleep 1.2; cat {fixture}")])];
         let asked = unix_now();
-        let (snapshot, _) = poll(&commands, Duration::from_secs(5), 1 << 20)
+        let snapshot = poll(&commands, Duration::from_secs(5), 1 << 20)
             .await
             .unwrap();
         assert!(snapshot.is_complete(), "{:?}", snapshot.incomplete);
@@ -761,7 +743,7 @@ mod tests {
             ]),
         ];
         let asked = unix_now();
-        let (snapshot, _) = poll(&commands, Duration::from_secs(5), 1 << 20)
+        let snapshot = poll(&commands, Duration::from_secs(5), 1 << 20)
             .await
             .unwrap();
         let taken_at = snapshot.taken_at.expect("stamped by the poll");
@@ -778,7 +760,7 @@ mod tests {
             ]),
             argv(&["cat", &format!("{fixtures}/02-established-showstates.txt")]),
         ];
-        let (snapshot, _) = poll(&commands, Duration::from_secs(5), 1 << 20)
+        let snapshot = poll(&commands, Duration::from_secs(5), 1 << 20)
             .await
             .unwrap();
         assert_eq!(
@@ -809,7 +791,7 @@ mod tests {
             vec![traffic.clone(), states.clone()],
             vec![states.clone(), traffic.clone()],
         ] {
-            let (snapshot, _) = poll(&commands, Duration::from_secs(5), 1 << 20)
+            let snapshot = poll(&commands, Duration::from_secs(5), 1 << 20)
                 .await
                 .unwrap();
             assert!(snapshot.is_complete(), "{:?}", snapshot.incomplete);
@@ -819,22 +801,9 @@ mod tests {
             assert!(snapshot.states.iter().all(|s| s.serial != 6));
         }
         // With no listing of the states, `--trafficstatus` is all there is.
-        let (snapshot, _) = poll(&[traffic], Duration::from_secs(5), 1 << 20)
+        let snapshot = poll(&[traffic], Duration::from_secs(5), 1 << 20)
             .await
             .unwrap();
         assert_eq!(snapshot.traffic.len(), 3);
-    }
-
-    #[tokio::test]
-    async fn the_same_output_gives_the_same_digest() {
-        let commands = vec![argv(&["echo", "000 Bare Shunt list:"])];
-        let (_, a) = poll(&commands, Duration::from_secs(5), 1 << 20)
-            .await
-            .unwrap();
-        let (_, b) = poll(&commands, Duration::from_secs(5), 1 << 20)
-            .await
-            .unwrap();
-        assert_eq!(a, b);
-        assert_eq!(a.len(), 64);
     }
 }

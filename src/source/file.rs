@@ -393,7 +393,7 @@ impl Follower {
         self.note_new_dump();
         Some(Observation::Snapshot {
             listing: Box::new(listing),
-            content_sha256: sha256,
+            content_sha256: Some(sha256),
         })
     }
 

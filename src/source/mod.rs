@@ -47,10 +47,11 @@ pub enum Observation {
         /// commands, merged) snapshot, built as it was read; boxed because
         /// it is large next to the other variants.
         listing: Box<Listing>,
-        /// A digest of the text it was parsed from. The daemon stores it in
-        /// the checkpoint so that a restarted file source does not feed the
-        /// same dump twice.
-        content_sha256: String,
+        /// A digest of the text it was parsed from, from a file source. The
+        /// daemon stores it in the checkpoint so that a restarted file
+        /// source does not feed the same dump twice. A command source has
+        /// none: a poll's answer is never fed again.
+        content_sha256: Option<String>,
     },
     /// pluto could not be asked (not running, command failed or timed out).
     Unreachable {
