@@ -34,7 +34,7 @@ use super::Tracker;
 use super::ledger::{
     ByteCounter, ConnectionRecord, Reading, SaChanges, SaRecord, TunnelRecord, due_slot,
 };
-use crate::snapshot::TunnelKey;
+use crate::snapshot::{Text, TunnelKey};
 
 /// The fingerprints of a tracker's records as last written, by table, and
 /// the records marked changed since then.
@@ -65,7 +65,7 @@ pub struct Saved {
 struct Changes {
     sas: SaChanges,
     tunnels: FxHashSet<TunnelKey>,
-    connections: FxHashSet<String>,
+    connections: FxHashSet<Text>,
 }
 
 impl Changes {
@@ -154,7 +154,7 @@ struct DeltaOut<'a> {
     sas: Vec<(u64, Option<&'a SaRecord>)>,
     counters: Vec<Bytes<'a>>,
     tunnels: Vec<(&'a TunnelKey, Option<&'a TunnelRecord>)>,
-    connections: Vec<(&'a String, Option<&'a ConnectionRecord>)>,
+    connections: Vec<(&'a Text, Option<&'a ConnectionRecord>)>,
 }
 
 /// A delta as read back.
@@ -168,7 +168,7 @@ struct DeltaIn {
     #[serde(default)]
     counters: Vec<(u64, CounterIn, CounterIn)>,
     tunnels: Vec<(TunnelKey, Option<TunnelRecord>)>,
-    connections: Vec<(String, Option<ConnectionRecord>)>,
+    connections: Vec<(Text, Option<ConnectionRecord>)>,
 }
 
 /// One delta, encoded, and the fingerprints to keep once it is durable.

@@ -400,7 +400,7 @@ pub struct ConnectionRecord {
     /// How often this name was added.
     pub loads: u64,
     /// Names this load in event ids: `$N`, else the load count.
-    pub load_id: String,
+    pub load_id: Text,
     /// Whether the connection list still shows it.
     pub present: bool,
 }

@@ -97,11 +97,11 @@ pub struct Tracker {
     sas: SaTable,
     tunnels: TunnelTable,
     #[serde(with = "ledger::sorted")]
-    connections: FxHashMap<String, ConnectionRecord>,
+    connections: FxHashMap<Text, ConnectionRecord>,
     /// The connections added or changed since the checkpoint's journal last
     /// took the tracker's changes (`journal::Saved`); never saved.
     #[serde(skip)]
-    connections_changed: FxHashSet<String>,
+    connections_changed: FxHashSet<Text>,
     /// Set while pluto is unreachable: the outage number.
     outage: Option<u64>,
     outages: u64,
@@ -1960,13 +1960,13 @@ impl Tracker {
                 None => format!("load{loads}"),
             };
             let subject = format!("conn:{name}:{load_id}");
-            self.connections_changed.insert(name.to_string());
+            self.connections_changed.insert(Text::from(name));
             self.connections.insert(
-                name.to_string(),
+                Text::from(name),
                 ConnectionRecord {
                     conn_serial: c.conn_serial(),
                     loads,
-                    load_id,
+                    load_id: load_id.into(),
                     present: true,
                 },
             );
@@ -1994,7 +1994,7 @@ impl Tracker {
     /// Report connections the list no longer shows (`listed`: the base
     /// names it shows).
     fn removed_connections(&mut self, em: &mut Emitter, listed: &FxHashSet<&str>, reason: &str) {
-        let mut gone: Vec<String> = self
+        let mut gone: Vec<Text> = self
             .connections
             .iter()
             .filter(|(name, rec)| rec.present && !listed.contains(name.as_str()))
@@ -2011,7 +2011,7 @@ impl Tracker {
         let Some(rec) = self.connections.get_mut(name) else {
             return;
         };
-        self.connections_changed.insert(name.to_string());
+        self.connections_changed.insert(Text::from(name));
         rec.present = false;
         let subject = format!("conn:{name}:{}", rec.load_id);
         let detail = Detail {
