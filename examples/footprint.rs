@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use swantrail::listing::{ListingBuilder, ListingMeta};
 use swantrail::synth::{Churn, Dialect, Output, Series};
+use swantrail::track::journal::Saved;
 use swantrail::track::{Tracker, TrackerConfig};
 
 /// The system allocator, counting the bytes live at any moment.
@@ -93,6 +94,7 @@ fn main() {
         listing
     };
     let mut tracker = Tracker::new(TrackerConfig::new("gw"));
+    let mut saved = Saved::default();
     for step in 0..3 {
         let t = texts(&series);
         let bytes: usize = t.iter().map(String::len).sum();
@@ -110,13 +112,24 @@ fn main() {
         let events = tracker.observe_listing(&listing);
         let grew = live() as isize - before as isize;
         drop(listing);
+        // As the daemon saves: whole after the inventory, a journal line
+        // after each later poll (which takes the tracker's marks).
+        if step == 0 {
+            saved = Saved::of(&mut tracker);
+        } else if let Ok(delta) = saved.delta(&mut tracker) {
+            saved.accept(delta);
+        }
+        let before = live();
+        let copy = saved.clone();
+        let saved_bytes = live() - before;
+        drop(copy);
         let before_clone = live();
         let copy = tracker.clone();
         let clone_bytes = live() - before_clone;
         drop(copy);
         let json = serde_json::to_vec(&tracker).map(|v| v.len()).unwrap_or(0);
         println!(
-            "step {step}: dump {} | snapshot {} | listing {} (peak {} while read) | events {} | tracker grew {:.1} MB, clone {} | checkpoint JSON {}",
+            "step {step}: dump {} | snapshot {} | listing {} (peak {} while read) | events {} | tracker grew {:.1} MB, clone {} | journal fingerprints {} | checkpoint JSON {}",
             mb(bytes),
             mb(snap_bytes),
             mb(listing_bytes),
@@ -124,6 +137,7 @@ fn main() {
             events.len(),
             grew as f64 / 1e6,
             mb(clone_bytes),
+            mb(saved_bytes),
             mb(json)
         );
         series.advance();
