@@ -600,6 +600,8 @@ pub struct ListingBuilder {
     conn_ids: FxHashMap<u64, u32>,
     /// The ids of references whose hash another one has already.
     conn_collided: FxHashMap<ConnRef, u32>,
+    /// The id [`ListingBuilder::conn`] gave last.
+    last_conn: usize,
     /// Every reference hashes alike: the collisions, tested.
     #[cfg(test)]
     collide_all: bool,
@@ -647,6 +649,18 @@ impl ListingBuilder {
     }
 
     fn conn(&mut self, conn: &ConnRef) -> u32 {
+        // An IKE SA, its Child SAs, their SPI lines and traffic lines come
+        // one after the other under one reference: the last one interned
+        // is compared before any hashing.
+        if self.last_conn < self.conns.len() && self.conns[self.last_conn] == *conn {
+            return self.last_conn as u32;
+        }
+        let id = self.intern_conn(conn);
+        self.last_conn = id as usize;
+        id
+    }
+
+    fn intern_conn(&mut self, conn: &ConnRef) -> u32 {
         let hash = {
             use std::hash::{Hash, Hasher};
             let mut h = rustc_hash::FxHasher::default();
