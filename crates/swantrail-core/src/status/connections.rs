@@ -68,17 +68,23 @@ pub fn apply(conn: &mut Connection, payload: &str) {
 /// `IKEv` item.
 ///
 /// Nineteen lines in twenty of a connection list hold neither (timers,
-/// auth, updown, marks...): this one scan over their colons and capital
-/// `I`s, at memory speed, lets them skip the item-by-item reading.
+/// auth, updown, marks...): this one pass over their colons and capital
+/// `I`s, eight bytes at a time, lets them skip the item-by-item reading.
 /// It may say yes for a line that says nothing; never no for one that does.
 fn may_say_something(b: &[u8]) -> bool {
     const KEY_ENDS: [&[u8]; 5] = [b"SA", b"routing", b"policy", b"serial", b"newest"];
-    memchr::memchr2_iter(b':', b'I', b).any(|i| {
+    Positions2::new(b, b':', b'I').any(|i| {
         if b[i] == b'I' {
-            b[i..].starts_with(b"IKEv")
-        } else {
-            b.get(i + 1) == Some(&b' ') && KEY_ENDS.iter().any(|k| b[..i].ends_with(k))
+            return b[i..].starts_with(b"IKEv");
         }
+        // The last two letters of a key read, before looking for the whole.
+        let before = match b.get(i.wrapping_sub(2)..i) {
+            Some(&[x, y]) => [x, y],
+            _ => return false,
+        };
+        b.get(i + 1) == Some(&b' ')
+            && matches!(&before, b"SA" | b"ng" | b"cy" | b"al" | b"st")
+            && KEY_ENDS.iter().any(|k| b[..i].ends_with(k))
     })
 }
 

@@ -8,7 +8,8 @@
 use crate::snapshot::{IkeVersion, Pending, SaKind, Said, SpiLine, State, Timer, Traffic};
 
 use super::lexical::{
-    Word, after_conn_ref, conn_ref, humber, number, semicolon_items, timer_item, timer_kind, words,
+    Word, after_conn_ref, conn_ref, humber, number, semicolon_items, timer_item, timer_kind,
+    trim_bangs, trim_end, trim_start, words,
 };
 
 /// The markers of a `trafficstatus` line; a line with neither is not one.
@@ -137,7 +138,7 @@ fn state(serial: u64, rest: &str, line: usize) -> Option<State> {
     };
     let mut parent_version = None;
     for item in semicolon_items(items)
-        .map(str::trim)
+        .map(|i| trim_end(trim_start(i)))
         .filter(|i| !i.is_empty())
     {
         if let Some((tname, due)) = timer_item(item) {
@@ -189,7 +190,9 @@ fn state_part(s: &str) -> Option<(Option<&str>, &str, &str)> {
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_');
         if is_name && after.starts_with('(') {
             let body = &after[1..];
-            if let Some(end) = body.find(");") {
+            let b = body.as_bytes();
+            let story_end = memchr::memchr_iter(b')', b).find(|&i| b.get(i + 1) == Some(&b';'));
+            if let Some(end) = story_end {
                 return Some((Some(token), &body[..end], &body[end + 1..]));
             }
             if let Some(story) = body.strip_suffix(')') {
@@ -358,7 +361,7 @@ fn spi_line(rest: &str) -> Option<SpiLine> {
                 return None;
             }
         } else if is_said(tok) {
-            let sep = tok.find(['.', ':'])?;
+            let sep = tok.bytes().position(|c| c == b'.' || c == b':')?;
             let (spi_text, addr) = tok[sep + 1..].split_once('@')?;
             spi.saids.push(Said {
                 proto: tok[..sep].to_string(),
@@ -379,7 +382,7 @@ fn spi_line(rest: &str) -> Option<SpiLine> {
     };
     spi.username = user.map(str::to_string);
     for tok in words(counters) {
-        let tok = tok.trim_matches('!');
+        let tok = trim_bangs(tok);
         let (name, value) = tok.split_once('=')?;
         if !name.bytes().all(|c| c.is_ascii_alphabetic()) {
             return None;
