@@ -179,11 +179,19 @@ impl RecordsJson {
         }
     }
 
-    /// The next state line.
-    pub(crate) fn state(&mut self, st: State) {
-        self.close_state();
-        self.latest_state.insert(st.serial, self.states.len());
-        self.held = Some(st);
+    /// The next state line, exchanged for the one before (encoded now,
+    /// and given back for its buffers to be filled again).
+    pub(crate) fn state(&mut self, st: &mut State) {
+        let index = self.states.len() + usize::from(self.held.is_some());
+        self.latest_state.insert(st.serial, index);
+        match &mut self.held {
+            Some(held) => {
+                let before = &*held;
+                self.states.push(|out| encode_state(out, before));
+                std::mem::swap(held, st);
+            }
+            None => self.held = Some(st.clone()),
+        }
     }
 
     fn close_state(&mut self) {

@@ -277,8 +277,9 @@ pub fn after_conn_ref(input: &str, suffix_end: impl Fn(&str) -> usize) -> Option
     conn_ref_parts(input, suffix_end).map(|(_, _, _, rest)| rest)
 }
 
-/// [`conn_ref`] borrowing from the line: name, instances, suffix, rest.
-fn conn_ref_parts(
+/// [`conn_ref`] borrowing from the line: name, instances, suffix, rest
+/// (for a reader that copies them into buffers it has).
+pub fn conn_ref_parts(
     input: &str,
     suffix_end: impl Fn(&str) -> usize,
 ) -> Option<(&str, Vec<u64>, Option<&str>, &str)> {

@@ -23,7 +23,7 @@ use crate::snapshot::{
 };
 
 use self::lexical::{Word, excerpt, serial_colon, strip_rc};
-use self::states::{SerialLine, serial_line};
+use self::states::{ReadInto, Scratch, serial_line_into};
 
 /// The longest line the parser reads. libreswan prints none longer than
 /// its log buffer (a few KiB with every algorithm and selector listed), so
@@ -323,6 +323,9 @@ struct LineParser {
     snap: Snapshot,
     /// Where records go: into `snap`, unless the feed streams them.
     records: Records,
+    /// The buffers a feed that does not keep its records reads each
+    /// state and SPI line into.
+    scratch: Scratch,
     section: Section,
     evidence: Evidence,
     conn_index: FxHashMap<(String, Vec<u64>), usize>,
@@ -647,29 +650,42 @@ impl LineParser {
             self.unread(number, None);
             return;
         };
-        match serial_line(serial, rest, number) {
-            Some(SerialLine::State(st)) => {
-                self.note_state_evidence(&st, rest);
+        // A snapshot keeps each line's values; a feed that does not reads
+        // them into the buffers of the last ones.
+        let mut into = match self.records {
+            Records::Kept => Scratch::default(),
+            _ => std::mem::take(&mut self.scratch),
+        };
+        match serial_line_into(serial, rest, number, &mut into) {
+            Some(ReadInto::State) => {
+                self.note_state_evidence(&into.state, rest);
                 self.saw_states = true;
                 match &mut self.records {
-                    Records::Kept => self.snap.states.push(st),
-                    Records::Json(json) => json.state(st),
-                    Records::Listing(stream) => stream.builder.state(&st),
+                    Records::Kept => self.snap.states.push(std::mem::take(&mut into).state),
+                    Records::Json(json) => {
+                        json.state(&mut into.state);
+                        // What comes back is the state line before, encoded:
+                        // its SPI line's buffers are for the next one.
+                        if let Some(spi) = into.state.spi_line.take() {
+                            into.spi = spi;
+                        }
+                    }
+                    Records::Listing(stream) => stream.builder.state(&into.state),
                 }
             }
-            Some(SerialLine::Spi(spi)) => {
+            Some(ReadInto::Spi) => {
                 let attached = match &mut self.records {
-                    Records::Listing(stream) => stream.builder.spi_line(serial, &spi),
+                    Records::Listing(stream) => stream.builder.spi_line(serial, &into.spi),
                     _ => self
                         .state_mut(serial)
-                        .map(|st| attach_spi_line(st, spi))
+                        .map(|st| attach_spi_line(st, std::mem::take(&mut into.spi)))
                         .is_some(),
                 };
                 if !attached {
                     self.diag(number, "SPI line without its state line", raw);
                 }
             }
-            Some(SerialLine::Pending(p)) => {
+            Some(ReadInto::Pending(p)) => {
                 let attached = match &mut self.records {
                     Records::Listing(stream) => stream.builder.pending_line(serial),
                     _ => self
@@ -681,7 +697,7 @@ impl LineParser {
                     self.diag(number, "pending line without its IKE SA's state line", raw);
                 }
             }
-            Some(SerialLine::Traffic(t, problems)) => {
+            Some(ReadInto::Traffic(t, problems)) => {
                 for p in problems {
                     self.diag(
                         number,
@@ -701,6 +717,9 @@ impl LineParser {
                 self.diag(number, "unrecognised `#N:` line", raw);
                 self.unread(number, Some(serial));
             }
+        }
+        if !matches!(self.records, Records::Kept) {
+            self.scratch = into;
         }
     }
 
