@@ -23,7 +23,7 @@ use crate::snapshot::{
 };
 
 use self::lexical::{Word, excerpt, serial_colon, strip_rc};
-use self::states::{ReadInto, Scratch, serial_line_into};
+use self::states::{ReadInto, Scratch, blank_state, serial_line_into};
 
 /// The longest line the parser reads. libreswan prints none longer than
 /// its log buffer (a few KiB with every algorithm and selector listed), so
@@ -323,9 +323,9 @@ struct LineParser {
     snap: Snapshot,
     /// Where records go: into `snap`, unless the feed streams them.
     records: Records,
-    /// The buffers a feed that does not keep its records reads each
-    /// state and SPI line into.
-    scratch: Scratch,
+    /// What each state and SPI line is read into (boxed: it is taken
+    /// and put back for every line).
+    scratch: Option<Box<Scratch>>,
     section: Section,
     evidence: Evidence,
     conn_index: FxHashMap<(String, Vec<u64>), usize>,
@@ -650,18 +650,18 @@ impl LineParser {
             self.unread(number, None);
             return;
         };
-        // A snapshot keeps each line's values; a feed that does not reads
-        // them into the buffers of the last ones.
-        let mut into = match self.records {
-            Records::Kept => Scratch::default(),
-            _ => std::mem::take(&mut self.scratch),
-        };
+        // A feed that does not keep its records reads each line into the
+        // buffers of the last one; a snapshot takes the values out.
+        let mut into = self.scratch.take().unwrap_or_default();
         match serial_line_into(serial, rest, number, &mut into) {
             Some(ReadInto::State) => {
                 self.note_state_evidence(&into.state, rest);
                 self.saw_states = true;
                 match &mut self.records {
-                    Records::Kept => self.snap.states.push(std::mem::take(&mut into).state),
+                    Records::Kept => self
+                        .snap
+                        .states
+                        .push(std::mem::replace(&mut into.state, blank_state())),
                     Records::Json(json) => {
                         json.state(&mut into.state);
                         // What comes back is the state line before, encoded:
@@ -718,9 +718,7 @@ impl LineParser {
                 self.unread(number, Some(serial));
             }
         }
-        if !matches!(self.records, Records::Kept) {
-            self.scratch = into;
-        }
+        self.scratch = Some(into);
     }
 
     /// The latest state line of `serial`: SPI and pending lines follow it.

@@ -34,27 +34,32 @@ pub struct Scratch {
 impl Default for Scratch {
     fn default() -> Scratch {
         Scratch {
-            state: State {
-                serial: 0,
-                conn: ConnRef::default(),
-                port: None,
-                tcp: false,
-                kind: None,
-                ike_version: None,
-                name: None,
-                story: String::new(),
-                established: false,
-                timers: Vec::new(),
-                newest: false,
-                eroute_owner: false,
-                parent_serial: None,
-                spi_line: None,
-                pending: Vec::new(),
-                other_items: Vec::new(),
-                line: 0,
-            },
+            state: blank_state(),
             spi: SpiLine::default(),
         }
+    }
+}
+
+/// A state with nothing read into it yet (and no buffer allocated).
+pub fn blank_state() -> State {
+    State {
+        serial: 0,
+        conn: ConnRef::default(),
+        port: None,
+        tcp: false,
+        kind: None,
+        ike_version: None,
+        name: None,
+        story: String::new(),
+        established: false,
+        timers: Vec::new(),
+        newest: false,
+        eroute_owner: false,
+        parent_serial: None,
+        spi_line: None,
+        pending: Vec::new(),
+        other_items: Vec::new(),
+        line: 0,
     }
 }
 
