@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::listing::ListingBuilder;
 use crate::snapshot::{OutputKind, Snapshot};
+use crate::snapshot_json::RecordsJson;
 use crate::status::LineFeed;
 
 /// One size rule for `--max-bytes` and the config.
@@ -201,8 +202,32 @@ pub fn parse_dump(
     match DumpOrigin::from_arg(path) {
         DumpOrigin::File(p) => parse_file(&p, max_bytes, kind),
         // `from_arg` gives standard input or a file, never a command.
-        input => parse_reader(io::stdin().lock(), input, max_bytes, kind),
+        input => read_into(DumpFeed::new(input, max_bytes), io::stdin().lock())
+            .and_then(|feed| feed.finish(kind)),
     }
+}
+
+/// [`parse_dump`] for a caller that prints the snapshot's JSON: its
+/// connection, SA and trafficstatus records are encoded as they are read
+/// ([`DumpFeed::encoding`]), and the snapshot holds the rest.
+pub fn encode_dump(
+    path: Option<&Path>,
+    max_bytes: u64,
+) -> Result<(Snapshot, RecordsJson), InputError> {
+    if path.is_none() && io::stdin().is_terminal() {
+        return Err(InputError::StdinIsTerminal);
+    }
+    let feed = match DumpOrigin::from_arg(path) {
+        DumpOrigin::File(p) => {
+            let input = DumpOrigin::File(p.clone());
+            let file = open_dump(&p, &input, max_bytes)?;
+            read_into(DumpFeed::encoding(input, max_bytes), file)?
+        }
+        // `from_arg` gives standard input or a file, never a command.
+        input => read_into(DumpFeed::encoding(input, max_bytes), io::stdin().lock())?,
+    };
+    let (snapshot, json) = feed.finish_json(None);
+    Ok((snapshot?, json.unwrap_or_default()))
 }
 
 /// Parse one dump file as it is read, with the checks of [`read_file`].
@@ -213,7 +238,7 @@ pub fn parse_file(
 ) -> Result<Snapshot, InputError> {
     let input = DumpOrigin::File(path.to_path_buf());
     let file = open_dump(path, &input, max_bytes)?;
-    parse_reader(file, input, max_bytes, kind)
+    read_into(DumpFeed::new(input, max_bytes), file)?.finish(kind)
 }
 
 /// Open a dump file, refusing a directory and a regular file larger than
@@ -243,14 +268,8 @@ fn open_dump(path: &Path, input: &DumpOrigin, max_bytes: u64) -> Result<std::fs:
     std::fs::File::open(path).map_err(io_err)
 }
 
-/// Feed everything `reader` gives to a [`DumpFeed`] and finish it.
-fn parse_reader(
-    mut reader: impl Read,
-    input: DumpOrigin,
-    max_bytes: u64,
-    kind: Option<OutputKind>,
-) -> Result<Snapshot, InputError> {
-    let mut feed = DumpFeed::new(input, max_bytes);
+/// Feed everything `reader` gives to `feed`.
+fn read_into(mut feed: DumpFeed, mut reader: impl Read) -> Result<DumpFeed, InputError> {
     let mut chunk = vec![0u8; CHUNK_BYTES];
     loop {
         let n = match reader.read(&mut chunk) {
@@ -266,7 +285,7 @@ fn parse_reader(
         };
         feed.push(&chunk[..n])?;
     }
-    feed.finish(kind)
+    Ok(feed)
 }
 
 /// A dump parsed as its bytes arrive, vetted as [`decode_dump`] vets a
@@ -445,6 +464,25 @@ impl DumpFeed {
         }
     }
 
+    /// A feed whose SA and connection records are encoded as JSON as
+    /// their lines are read ([`LineFeed::encoding`]): `swantrail parse`'s
+    /// way to print a big gateway's snapshot without holding it.
+    pub fn encoding(origin: DumpOrigin, max_bytes: u64) -> DumpFeed {
+        DumpFeed {
+            lines: LineFeed::encoding(),
+            ..DumpFeed::new(origin, max_bytes)
+        }
+    }
+
+    /// [`DumpFeed::finish`], with the records of an encoding feed
+    /// ([`DumpFeed::encoding`]) as JSON.
+    pub fn finish_json(
+        self,
+        kind: Option<OutputKind>,
+    ) -> (Result<Snapshot, InputError>, Option<RecordsJson>) {
+        self.finish_with(|lines| lines.finish_json(kind))
+    }
+
     /// The snapshot of the whole dump (attributed to `kind` when given, as
     /// [`crate::status::parse_as`] does), or why these bytes are not one.
     pub fn finish(self, kind: Option<OutputKind>) -> Result<Snapshot, InputError> {
@@ -455,9 +493,18 @@ impl DumpFeed {
     /// ([`DumpFeed::streaming`]) whatever the bytes were: its records are
     /// those of the lines read, and the dump's error says not to diff them.
     pub fn finish_streamed(
-        mut self,
+        self,
         kind: Option<OutputKind>,
     ) -> (Result<Snapshot, InputError>, Option<ListingBuilder>) {
+        self.finish_with(|lines| lines.finish_streamed(kind))
+    }
+
+    /// The last line, then the snapshot `finish` makes of the lines (with
+    /// what else it gives), or why these bytes are not a dump.
+    fn finish_with<T>(
+        mut self,
+        finish: impl FnOnce(LineFeed) -> (Snapshot, T),
+    ) -> (Result<Snapshot, InputError>, T) {
         let rest = std::mem::take(&mut self.partial);
         if self.partial_skipped > 0 {
             self.overlong_line(&rest, true);
@@ -472,7 +519,7 @@ impl DumpFeed {
                 }
             }
         }
-        let (snapshot, builder) = self.lines.finish_streamed(kind);
+        let (snapshot, records) = finish(self.lines);
         let vetted = if let Some(offset) = self.nul_at {
             Err(InputError::Binary {
                 input: self.origin,
@@ -496,7 +543,7 @@ impl DumpFeed {
         } else {
             Ok(snapshot)
         };
-        (vetted, builder)
+        (vetted, records)
     }
 }
 

@@ -58,7 +58,9 @@ pub use linux_audit as audit;
 pub use swantrail_core::synth;
 #[doc(hidden)]
 pub use swantrail_core::work;
-pub use swantrail_core::{event, listing, ocsf, pluto_log, report, show, snapshot, status, track};
+pub use swantrail_core::{
+    event, listing, ocsf, pluto_log, report, show, snapshot, snapshot_json, status, track,
+};
 
 pub use snapshot::Snapshot;
 pub use status::parse;

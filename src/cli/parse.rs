@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::warn_about;
-use crate::input::{DEFAULT_MAX_BYTES, parse_byte_size, parse_dump};
+use crate::input::{DEFAULT_MAX_BYTES, encode_dump, parse_byte_size, parse_dump};
 
 /// Arguments of `swantrail parse`.
 #[derive(Debug, clap::Args)]
@@ -35,16 +35,22 @@ pub struct ParseArgs {
 /// The dump is parsed as it is read and the JSON written as it is made, so
 /// neither the text nor the JSON of a big gateway is held whole.
 pub fn parse_command(args: ParseArgs) -> anyhow::Result<ExitCode> {
-    let snapshot = parse_dump(args.file.as_deref(), args.max_bytes, None)?;
     let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    let written = if args.pretty {
-        serde_json::to_writer_pretty(&mut out, &snapshot)
+    // Compact JSON is encoded record by record as the dump is read; the
+    // pretty form, for a person reading a small dump, is serde's own.
+    let (snapshot, written) = if args.pretty {
+        let snapshot = parse_dump(args.file.as_deref(), args.max_bytes, None)?;
+        let written =
+            serde_json::to_writer_pretty(&mut out, &snapshot).map_err(std::io::Error::from);
+        (snapshot, written)
     } else {
-        serde_json::to_writer(&mut out, &snapshot)
-    }
-    .map_err(std::io::Error::from)
-    .and_then(|()| out.write_all(b"\n"))
-    .and_then(|()| out.flush());
+        let (snapshot, records) = encode_dump(args.file.as_deref(), args.max_bytes)?;
+        let written = records.write(&snapshot, &mut out);
+        (snapshot, written)
+    };
+    let written = written
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
     match written {
         // A reader that stopped early (`| head`) is not an error.
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {

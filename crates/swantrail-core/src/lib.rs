@@ -10,9 +10,10 @@
 //!
 //! | module | owns | must never import |
 //! |---|---|---|
-//! | [`status`] | the parser: text in, [`Snapshot`] out (or its records into a [`listing::ListingBuilder`] as they are read) | anything but `snapshot` and `listing` |
+//! | [`status`] | the parser: text in, [`Snapshot`] out (or its records into a [`listing::ListingBuilder`] or [`snapshot_json::RecordsJson`] as they are read) | anything but `snapshot`, `listing` and `snapshot_json` |
 //! | [`listing`] | what the tracker reads of a snapshot, in compact records, built whole or record by record | anything but `snapshot` |
 //! | [`snapshot`] | the model the parser produces, and the one key of a tunnel ([`snapshot::TunnelKey`]) | anything of this crate |
+//! | [`snapshot_json`] | a snapshot's JSON, serde_json's bytes, encoded record by record as they are read | anything but `snapshot` |
 //! | [`track`] | snapshots to events: the tunnel ledger, the tracker state a checkpoint saves | `show`, `report` |
 //! | [`event`] | the event schema and its NDJSON encoding | `track`, `show`, `report` |
 //! | [`ocsf`] | an event mapped to OCSF Tunnel Activity (class 4014) | `track`, `show`, `report` |
@@ -31,6 +32,7 @@ pub mod pluto_log;
 pub mod report;
 pub mod show;
 pub mod snapshot;
+pub mod snapshot_json;
 pub mod status;
 #[cfg(feature = "synth")]
 #[doc(hidden)]

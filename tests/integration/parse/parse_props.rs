@@ -14,6 +14,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use swantrail::Snapshot;
+use swantrail::input::{DEFAULT_MAX_BYTES, DumpFeed, DumpOrigin};
 
 /// Real dumps (see tests/fixtures/README.md and tests/fixtures/parser/README.md).
 const FIXTURES: &[&str] = &[
@@ -272,6 +273,134 @@ proptest! {
         after.traffic.iter_mut().for_each(|t| unshift(&mut t.line));
         after.diagnostics.iter_mut().for_each(|d| unshift(&mut d.line));
         prop_assert_eq!(after, before);
+    }
+}
+
+/// What `swantrail parse` prints for `bytes` fed in pieces of `piece`
+/// bytes, encoded as they are read, or the error it gives.
+fn encoded(bytes: &[u8], piece: usize) -> Result<Vec<u8>, String> {
+    let mut feed = DumpFeed::encoding(DumpOrigin::Stdin, DEFAULT_MAX_BYTES);
+    for chunk in bytes.chunks(piece.max(1)) {
+        feed.push(chunk).map_err(|e| e.to_string())?;
+    }
+    let (snapshot, records) = feed.finish_json(None);
+    let snapshot = snapshot.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    records
+        .expect("an encoding feed encodes")
+        .write(&snapshot, &mut out)
+        .expect("writing to memory");
+    Ok(out)
+}
+
+/// The same, the straightforward way: the whole snapshot, then serde_json.
+fn reference(bytes: &[u8], piece: usize) -> Result<Vec<u8>, String> {
+    let mut feed = DumpFeed::new(DumpOrigin::Stdin, DEFAULT_MAX_BYTES);
+    for chunk in bytes.chunks(piece.max(1)) {
+        feed.push(chunk).map_err(|e| e.to_string())?;
+    }
+    let snapshot = feed.finish(None).map_err(|e| e.to_string())?;
+    Ok(serde_json::to_vec(&snapshot).expect("a snapshot encodes"))
+}
+
+/// A text in which most lines are real, in an order a real dump never has.
+fn line_soup() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec(status_like_line(), 0..80),
+        any::<bool>(),
+    )
+        .prop_map(|(lines, crlf)| lines.join(if crlf { "\r\n" } else { "\n" }) + "\n")
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Records encoded as they are read make the bytes serde_json makes of
+    /// the whole snapshot, whatever the lines and their order (SPI and
+    /// pending lines under an older SA, the lines of a connection entry
+    /// coming apart), and refuse what it refuses.
+    #[test]
+    fn records_encoded_as_read_are_the_json_of_the_whole_snapshot(
+        text in prop_oneof![line_soup(), any::<String>()],
+        which in 0..FIXTURES.len(),
+        mutations in prop::collection::vec(mutation(), 0..12),
+        mangle_a_fixture in any::<bool>(),
+        piece in prop_oneof![1..64usize, 64..100_000usize],
+    ) {
+        let text = if mangle_a_fixture {
+            let all = fixtures();
+            let mut lines: Vec<String> = all[which].lines().map(str::to_string).collect();
+            for m in &mutations {
+                apply(&mut lines, m, &all);
+            }
+            lines.join("\n") + "\n"
+        } else {
+            text
+        };
+        let got = encoded(text.as_bytes(), piece);
+        let want = reference(text.as_bytes(), piece);
+        prop_assert_eq!(&got, &want);
+        let whole = serde_json::to_vec(&swantrail::parse(&text)).expect("a snapshot encodes");
+        prop_assert_eq!(got, Ok(whole));
+    }
+
+    /// Bytes that are no dump (not UTF-8, binary, a line past the limit)
+    /// give the same error or the same JSON either way.
+    #[test]
+    fn any_bytes_encoded_as_read_are_refused_or_printed_alike(
+        bytes in prop::collection::vec(
+            prop_oneof![
+                8 => any::<u8>(),
+                4 => Just(b'\n'),
+                1 => Just(b'\r'),
+                2 => Just(b'#'),
+                2 => Just(b'"'),
+            ],
+            0..4096,
+        ),
+        piece in 1..5000usize,
+    ) {
+        prop_assert_eq!(encoded(&bytes, piece), reference(&bytes, piece));
+    }
+}
+
+#[test]
+fn records_changed_after_their_encoding_are_printed_as_changed() {
+    // An SPI line and a pending line under an SA two state lines back,
+    // a second SPI line replacing the first, and a connection entry whose
+    // lines come apart: each changes a record already encoded.
+    let text = concat!(
+        "\"a\": 192.0.2.1...192.0.2.2; unrouted;\n",
+        "\"b\": 192.0.2.1...192.0.2.3; unrouted;\n",
+        "\"a\":   conn serial: $1;\n",
+        "\"b\":   conn serial: $2;\n",
+        "#1: \"a\":500 established IKE SA; REKEY in 900s; newest; idle;\n",
+        "#2: \"a\":500 established Child SA; REKEY in 600s; newest; IKE SA #1; idle;\n",
+        "#3: \"b\":500 established IKE SA; REKEY in 900s; newest; idle;\n",
+        "#2: \"a\" esp.1@192.0.2.2 esp.2@192.0.2.1 Traffic: ESPin=0B ESPout=0B ESPmax=2^63B \n",
+        "#2: \"a\" esp.3@192.0.2.2 esp.4@192.0.2.1 Traffic: ESPin=1KB ESPout=2KB ESPmax=2^63B \n",
+        "#1: pending Child SA for \"a\" replacing #2\n",
+        "#4: \"b\"[1] 192.0.2.9, type=ESP, add_time=1, inBytes=1, outBytes=2, id='@b'\n",
+        "\"a\":   policy: IKEv2+PSK;\n",
+    );
+    let snapshot = swantrail::parse(text);
+    assert_eq!(
+        snapshot.states[1]
+            .spi_line
+            .as_ref()
+            .map(|s| s.saids[0].spi.as_str()),
+        Some("3")
+    );
+    assert_eq!(snapshot.states[0].pending.len(), 1);
+    assert_eq!(snapshot.connections[0].conn_serial, Some(1));
+    assert_eq!(snapshot.connections[1].conn_serial, Some(2));
+    let whole = serde_json::to_vec(&snapshot).unwrap();
+    for piece in [1, 7, text.len()] {
+        assert_eq!(
+            encoded(text.as_bytes(), piece),
+            Ok(whole.clone()),
+            "pieces of {piece}"
+        );
     }
 }
 

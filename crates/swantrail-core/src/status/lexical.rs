@@ -5,10 +5,10 @@
 //! input and never allocate except to build the values they return.
 
 use nom::IResult;
-use nom::bytes::complete::{tag, take_while1};
+use nom::bytes::complete::tag;
 use nom::character::complete::{char, digit1};
-use nom::combinator::{map_res, opt, recognize};
-use nom::sequence::{delimited, pair, terminated};
+use nom::combinator::map_res;
+use nom::sequence::delimited;
 
 use crate::snapshot::{ConnRef, TimerKind};
 
@@ -214,11 +214,6 @@ pub fn number(input: &str) -> IResult<&str, u64> {
     map_res(digit1, str::parse::<u64>)(input)
 }
 
-/// A signed decimal number.
-pub fn signed(input: &str) -> IResult<&str, i64> {
-    map_res(recognize(pair(opt(char('-')), digit1)), str::parse::<i64>)(input)
-}
-
 /// `#N: ` at the start of a state, SPI, pending or traffic line.
 pub fn serial_colon(input: &str) -> IResult<&str, u64> {
     delimited(char('#'), number, tag(": "))(input)
@@ -282,8 +277,9 @@ pub fn after_conn_ref(input: &str, suffix_end: impl Fn(&str) -> usize) -> Option
     conn_ref_parts(input, suffix_end).map(|(_, _, _, rest)| rest)
 }
 
-/// [`conn_ref`] borrowing from the line: name, instances, suffix, rest.
-fn conn_ref_parts(
+/// [`conn_ref`] borrowing from the line: name, instances, suffix, rest
+/// (for a reader that copies them into buffers it has).
+pub fn conn_ref_parts(
     input: &str,
     suffix_end: impl Fn(&str) -> usize,
 ) -> Option<(&str, Vec<u64>, Option<&str>, &str)> {
@@ -308,12 +304,12 @@ fn conn_ref_parts(
 /// `jam_humber` (`2^63B`, `1GiB`, `4194303B`). `None` for `2^63`
 /// (unlimited) and for anything else.
 pub fn humber(text: &str) -> Option<u64> {
-    let text = text.trim_matches('!');
-    let (digits, unit): (&str, &str) =
-        match take_while1::<_, _, nom::error::Error<&str>>(|c: char| c.is_ascii_digit())(text) {
-            Ok((unit, digits)) => (digits, unit),
-            Err(_) => return None,
-        };
+    let text = trim_bangs(text);
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let (digits, unit) = text.split_at(digits);
     if unit.starts_with('^') {
         return None;
     }
@@ -332,6 +328,16 @@ pub fn humber(text: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
+/// `text` without the `!` pluto puts around a counter past its limit
+/// (`!0B!`), as `trim_matches('!')` without a searcher per call.
+pub fn trim_bangs(text: &str) -> &str {
+    let b = text.as_bytes();
+    let start = b.iter().take_while(|&&c| c == b'!').count();
+    let end = b.len() - b[start..].iter().rev().take_while(|&&c| c == b'!').count();
+    // `!` is ASCII: both ends are character boundaries.
+    &text[start..end]
+}
+
 /// A timer item: `REKEY in 27944s`, `EVENT_SA_REPLACE in  XXs`, `none in -1s`.
 ///
 /// Returns the printed name, its kind, and the due seconds when they are
@@ -342,12 +348,22 @@ pub fn timer_item(item: &str) -> Option<(&str, Option<i64>)> {
         return None;
     }
     let secs = rest.trim_start().strip_suffix('s')?;
-    let due = match terminated(signed, nom::combinator::eof)(secs) {
-        Ok((_, n)) => Some(n),
-        Err(_) if !secs.is_empty() && secs.bytes().all(|c| c.is_ascii_alphanumeric()) => None,
-        Err(_) => return None,
+    let due = match whole_signed(secs) {
+        Some(n) => Some(n),
+        None if !secs.is_empty() && secs.bytes().all(|c| c.is_ascii_alphanumeric()) => None,
+        None => return None,
     };
     Some((name, due))
+}
+
+/// `text` when it is all of a signed decimal number (`-1`, `27944`; no
+/// `+`), read without a parser combinator per timer.
+fn whole_signed(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 /// `item` split around its first `" in "`, found from its spaces: the
@@ -488,6 +504,8 @@ mod tests {
         assert_eq!(humber("2048MB"), Some(2048 << 20));
         assert_eq!(humber("1GiB"), Some(1 << 30));
         assert_eq!(humber("0B!"), Some(0));
+        assert_eq!(humber("!!12KB!"), Some(12 * 1024));
+        assert_eq!(humber("!"), None);
         assert_eq!(humber("2^63B"), None);
         assert_eq!(humber("ESPSPIi"), None);
     }
@@ -504,6 +522,16 @@ mod tests {
             Some(("EVENT_SA_REPLACE", None))
         );
         assert_eq!(timer_item("none in -1s"), Some(("none", Some(-1))));
+        // A count too long for an i64 is a sanitised due time; a sign
+        // other than one `-` is no timer at all.
+        assert_eq!(
+            timer_item("REKEY in 99999999999999999999s"),
+            Some(("REKEY", None))
+        );
+        assert_eq!(timer_item("REKEY in -99999999999999999999s"), None);
+        assert_eq!(timer_item("REKEY in +5s"), None);
+        assert_eq!(timer_item("REKEY in --5s"), None);
+        assert_eq!(timer_item("REKEY in s"), None);
         assert_eq!(timer_item("lastdpd=-1s(seq in:0 out:0)"), None);
         assert_eq!(timer_kind("EVENT_SA_REKEY"), TimerKind::Rekey);
         assert_eq!(

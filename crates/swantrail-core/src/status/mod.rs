@@ -14,14 +14,16 @@ mod lexical;
 mod states;
 
 use crate::listing::ListingBuilder;
+use crate::snapshot_json::RecordsJson;
 use rustc_hash::FxHashMap;
 
 use crate::snapshot::{
-    ConnRef, Connection, Diagnostic, FormatEpoch, OutputKind, SaKind, Shunt, Snapshot, State,
+    ConnRef, Connection, Diagnostic, FormatEpoch, OutputKind, Pending, SaKind, Shunt, Snapshot,
+    SpiLine, State,
 };
 
 use self::lexical::{Word, excerpt, serial_colon, strip_rc};
-use self::states::{SerialLine, serial_line};
+use self::states::{ReadInto, Scratch, blank_state, serial_line_into};
 
 /// The longest line the parser reads. libreswan prints none longer than
 /// its log buffer (a few KiB with every algorithm and selector listed), so
@@ -138,13 +140,26 @@ impl LineFeed {
     /// or connection. A daemon polling a big gateway never holds the
     /// whole snapshot; the listing it builds is what the tracker reads.
     pub fn streaming(builder: ListingBuilder) -> LineFeed {
+        LineFeed::to(Records::Listing(Box::new(Stream {
+            mark: builder.mark(),
+            builder,
+            current: None,
+        })))
+    }
+
+    /// A feed that encodes every SA and connection record as JSON as it
+    /// reads it, instead of keeping it: what `swantrail parse` prints,
+    /// without the whole snapshot held to print it. The snapshot it
+    /// finishes with ([`LineFeed::finish_json`]) holds everything else,
+    /// which [`RecordsJson::write`] writes around the records.
+    pub fn encoding() -> LineFeed {
+        LineFeed::to(Records::Json(Box::default()))
+    }
+
+    fn to(records: Records) -> LineFeed {
         LineFeed {
             parser: LineParser {
-                stream: Some(Stream {
-                    mark: builder.mark(),
-                    builder,
-                    current: None,
-                }),
+                records,
                 ..LineParser::default()
             },
             ..LineFeed::default()
@@ -165,8 +180,29 @@ impl LineFeed {
     /// kind is given), with the builder of a streaming feed
     /// ([`LineFeed::streaming`]), which holds its records.
     pub fn finish_streamed(self, kind: Option<OutputKind>) -> (Snapshot, Option<ListingBuilder>) {
+        let (snap, records) = self.finish_records(kind);
+        let builder = match records {
+            Records::Listing(stream) => Some(stream.builder),
+            _ => None,
+        };
+        (snap, builder)
+    }
+
+    /// The snapshot of everything fed (as [`LineFeed::finish_as`] when a
+    /// kind is given), with the records of an encoding feed
+    /// ([`LineFeed::encoding`]) as JSON.
+    pub fn finish_json(self, kind: Option<OutputKind>) -> (Snapshot, Option<RecordsJson>) {
+        let (snap, records) = self.finish_records(kind);
+        let json = match records {
+            Records::Json(json) => Some(*json),
+            _ => None,
+        };
+        (snap, json)
+    }
+
+    fn finish_records(self, kind: Option<OutputKind>) -> (Snapshot, Records) {
         let blank = !self.not_blank;
-        let (mut snap, builder) = self.parser.finish(self.cut_short);
+        let (mut snap, records) = self.parser.finish(self.cut_short);
         if let Some(kind) = kind {
             if snap.kinds.is_empty() && snap.is_complete() {
                 if never_empty(kind) && blank {
@@ -179,8 +215,20 @@ impl LineFeed {
                 }
             }
         }
-        (snap, builder)
+        (snap, records)
     }
+}
+
+/// Where the parser's connection, SA and trafficstatus records go.
+#[derive(Default)]
+enum Records {
+    /// Into the snapshot ([`parse`]).
+    #[default]
+    Kept,
+    /// Into a listing ([`LineFeed::streaming`]).
+    Listing(Box<Stream>),
+    /// Encoded as JSON ([`LineFeed::encoding`]).
+    Json(Box<RecordsJson>),
 }
 
 /// Where a streaming feed's records go ([`LineFeed::streaming`]).
@@ -273,8 +321,11 @@ impl Evidence {
 #[derive(Default)]
 struct LineParser {
     snap: Snapshot,
-    /// Set for a streaming feed: records go there, not into `snap`.
-    stream: Option<Stream>,
+    /// Where records go: into `snap`, unless the feed streams them.
+    records: Records,
+    /// What each state and SPI line is read into (boxed: it is taken
+    /// and put back for every line).
+    scratch: Option<Box<Scratch>>,
     section: Section,
     evidence: Evidence,
     conn_index: FxHashMap<(String, Vec<u64>), usize>,
@@ -537,9 +588,10 @@ impl LineParser {
         if !self.evidence.conn_serial {
             self.evidence.conn_serial = CONN_SERIAL.is_in(payload);
         }
-        match &mut self.stream {
-            None => connections::apply(&mut self.snap.connections[idx], payload),
-            Some(stream) => {
+        match &mut self.records {
+            Records::Kept => connections::apply(&mut self.snap.connections[idx], payload),
+            Records::Json(json) => connections::apply(json.connection_mut(idx), payload),
+            Records::Listing(stream) => {
                 if stream.current.as_ref().is_none_or(|(i, _)| *i != idx) {
                     // A line of an entry read before (its lines came apart):
                     // go on with what the builder kept of it.
@@ -557,12 +609,13 @@ impl LineParser {
 
     /// A new connection entry, and its index.
     fn new_connection(&mut self, c: Connection) -> usize {
-        match &mut self.stream {
-            None => {
+        match &mut self.records {
+            Records::Kept => {
                 self.snap.connections.push(c);
                 self.snap.connections.len() - 1
             }
-            Some(stream) => {
+            Records::Json(json) => json.new_connection(c),
+            Records::Listing(stream) => {
                 let i = stream.builder.connection_count();
                 stream.builder.connection(&c);
                 if let Some((j, done)) = stream.current.replace((i, c)) {
@@ -575,9 +628,10 @@ impl LineParser {
 
     /// The serials this feed's SA and trafficstatus lines showed.
     fn serials(&self) -> std::collections::BTreeSet<u64> {
-        match &self.stream {
-            None => self.snap.serials(),
-            Some(stream) => stream.builder.serials_since(stream.mark),
+        match &self.records {
+            Records::Kept => self.snap.serials(),
+            Records::Json(json) => json.serials(),
+            Records::Listing(stream) => stream.builder.serials_since(stream.mark),
         }
     }
 
@@ -596,53 +650,54 @@ impl LineParser {
             self.unread(number, None);
             return;
         };
-        match serial_line(serial, rest, number) {
-            Some(SerialLine::State(st)) => {
-                self.note_state_evidence(&st, rest);
+        // A feed that does not keep its records reads each line into the
+        // buffers of the last one; a snapshot takes the values out.
+        let mut into = self.scratch.take().unwrap_or_default();
+        match serial_line_into(serial, rest, number, &mut into) {
+            Some(ReadInto::State) => {
+                self.note_state_evidence(&into.state, rest);
                 self.saw_states = true;
-                match &mut self.stream {
-                    None => self.snap.states.push(st),
-                    Some(stream) => stream.builder.state(&st),
+                match &mut self.records {
+                    Records::Kept => self
+                        .snap
+                        .states
+                        .push(std::mem::replace(&mut into.state, blank_state())),
+                    Records::Json(json) => {
+                        json.state(&mut into.state);
+                        // What comes back is the state line before, encoded:
+                        // its SPI line's buffers are for the next one.
+                        if let Some(spi) = into.state.spi_line.take() {
+                            into.spi = spi;
+                        }
+                    }
+                    Records::Listing(stream) => stream.builder.state(&into.state),
                 }
             }
-            Some(SerialLine::Spi(spi)) if self.stream.is_some() => {
-                let attached = self
-                    .stream
-                    .as_mut()
-                    .is_some_and(|s| s.builder.spi_line(serial, &spi));
+            Some(ReadInto::Spi) => {
+                let attached = match &mut self.records {
+                    Records::Listing(stream) => stream.builder.spi_line(serial, &into.spi),
+                    _ => self
+                        .state_mut(serial)
+                        .map(|st| attach_spi_line(st, std::mem::take(&mut into.spi)))
+                        .is_some(),
+                };
                 if !attached {
                     self.diag(number, "SPI line without its state line", raw);
                 }
             }
-            Some(SerialLine::Pending(_)) if self.stream.is_some() => {
-                let attached = self
-                    .stream
-                    .as_mut()
-                    .is_some_and(|s| s.builder.pending_line(serial));
+            Some(ReadInto::Pending(p)) => {
+                let attached = match &mut self.records {
+                    Records::Listing(stream) => stream.builder.pending_line(serial),
+                    _ => self
+                        .state_mut(serial)
+                        .map(|st| attach_pending(st, p))
+                        .is_some(),
+                };
                 if !attached {
                     self.diag(number, "pending line without its IKE SA's state line", raw);
                 }
             }
-            Some(SerialLine::Spi(spi)) => match self.state_mut(serial) {
-                Some(st) => {
-                    if !spi.saids.is_empty() {
-                        // Only an established Child SA has SAIDs; the 3.x
-                        // IKE SA that prints an empty SPI line stays IKE.
-                        st.kind = Some(SaKind::Child);
-                        st.established = true;
-                    }
-                    st.spi_line = Some(spi);
-                }
-                None => self.diag(number, "SPI line without its state line", raw),
-            },
-            Some(SerialLine::Pending(p)) => match self.state_mut(serial) {
-                Some(st) => {
-                    st.kind.get_or_insert(SaKind::Ike);
-                    st.pending.push(p);
-                }
-                None => self.diag(number, "pending line without its IKE SA's state line", raw),
-            },
-            Some(SerialLine::Traffic(t, problems)) => {
+            Some(ReadInto::Traffic(t, problems)) => {
                 for p in problems {
                     self.diag(
                         number,
@@ -652,9 +707,10 @@ impl LineParser {
                 }
                 self.evidence.max_bytes |= t.max_bytes.is_some();
                 self.saw_traffic = true;
-                match &mut self.stream {
-                    None => self.snap.traffic.push(*t),
-                    Some(stream) => stream.builder.traffic(&t),
+                match &mut self.records {
+                    Records::Kept => self.snap.traffic.push(*t),
+                    Records::Json(json) => json.traffic(&t),
+                    Records::Listing(stream) => stream.builder.traffic(&t),
                 }
             }
             None => {
@@ -662,15 +718,20 @@ impl LineParser {
                 self.unread(number, Some(serial));
             }
         }
+        self.scratch = Some(into);
     }
 
     /// The latest state line of `serial`: SPI and pending lines follow it.
     fn state_mut(&mut self, serial: u64) -> Option<&mut State> {
-        self.snap
-            .states
-            .iter_mut()
-            .rev()
-            .find(|s| s.serial == serial)
+        match &mut self.records {
+            Records::Json(json) => json.state_mut(serial),
+            _ => self
+                .snap
+                .states
+                .iter_mut()
+                .rev()
+                .find(|s| s.serial == serial),
+        }
     }
 
     fn note_state_evidence(&mut self, st: &State, rest: &str) {
@@ -717,8 +778,8 @@ impl LineParser {
         }
     }
 
-    fn finish(mut self, cut_short: bool) -> (Snapshot, Option<ListingBuilder>) {
-        if let Some(stream) = &mut self.stream {
+    fn finish(mut self, cut_short: bool) -> (Snapshot, Records) {
+        if let Records::Listing(stream) = &mut self.records {
             if let Some((i, c)) = stream.current.take() {
                 stream.builder.put_connection(i, &c);
             }
@@ -750,7 +811,7 @@ impl LineParser {
         }
         kinds.sort();
         self.snap.incomplete = self.incompleteness(cut_short);
-        (self.snap, self.stream.map(|s| s.builder))
+        (self.snap, self.records)
     }
 
     /// Why this dump must not be diffed, if it must not.
@@ -821,6 +882,23 @@ impl LineParser {
         }
         None
     }
+}
+
+/// An SPI line read into the state line before it.
+fn attach_spi_line(st: &mut State, spi: SpiLine) {
+    if !spi.saids.is_empty() {
+        // Only an established Child SA has SAIDs; the 3.x IKE SA that
+        // prints an empty SPI line stays IKE.
+        st.kind = Some(SaKind::Child);
+        st.established = true;
+    }
+    st.spi_line = Some(spi);
+}
+
+/// A pending line read into the IKE SA's state line before it.
+fn attach_pending(st: &mut State, p: Pending) {
+    st.kind.get_or_insert(SaKind::Ike);
+    st.pending.push(p);
 }
 
 /// `192.1.3.209/32:0 -0-> 192.1.2.23/32:0 => %pass 0    oe-failing`.

@@ -5,10 +5,11 @@
 //! when the line is not of its shape; it never guesses a field that was
 //! not printed, and never panics.
 
-use crate::snapshot::{IkeVersion, Pending, SaKind, Said, SpiLine, State, Timer, Traffic};
+use crate::snapshot::{ConnRef, IkeVersion, Pending, SaKind, Said, SpiLine, State, Timer, Traffic};
 
 use super::lexical::{
-    Word, after_conn_ref, conn_ref, humber, number, semicolon_items, timer_item, timer_kind, words,
+    Word, after_conn_ref, conn_ref, conn_ref_parts, humber, number, semicolon_items, timer_item,
+    timer_kind, trim_bangs, trim_end, trim_start, words,
 };
 
 /// The markers of a `trafficstatus` line; a line with neither is not one.
@@ -17,40 +18,114 @@ static USERNAME_FIELD: Word = Word::new(", username=");
 /// The counters of an SPI line.
 static TRAFFIC: Word = Word::new("Traffic:");
 
-/// What kind of `#N:` line this is, decided from its shape alone.
-///
-/// Not boxed: each value is built once and moved straight into the
-/// snapshot, and a box would cost every SA of a dump an allocation and a
-/// copy more.
-#[allow(clippy::large_enum_variant)]
-pub enum SerialLine {
-    /// A state line: the SA itself.
-    State(State),
-    /// The second line of an established Child SA.
-    Spi(SpiLine),
+/// Where a feed that does not keep its records (a daemon's listing,
+/// `swantrail parse`'s JSON) reads each state and SPI line: one of each,
+/// filled again line after line, so that the text of a gateway's hundred
+/// thousand SAs is copied into buffers already there instead of a dozen
+/// new strings each.
+#[derive(Debug)]
+pub struct Scratch {
+    /// The last state line read.
+    pub state: State,
+    /// The last SPI line read.
+    pub spi: SpiLine,
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch {
+            state: blank_state(),
+            spi: SpiLine::default(),
+        }
+    }
+}
+
+/// A state with nothing read into it yet (and no buffer allocated).
+pub fn blank_state() -> State {
+    State {
+        serial: 0,
+        conn: ConnRef::default(),
+        port: None,
+        tcp: false,
+        kind: None,
+        ike_version: None,
+        name: None,
+        story: String::new(),
+        established: false,
+        timers: Vec::new(),
+        newest: false,
+        eroute_owner: false,
+        parent_serial: None,
+        spi_line: None,
+        pending: Vec::new(),
+        other_items: Vec::new(),
+        line: 0,
+    }
+}
+
+/// What kind of `#N:` line [`serial_line_into`] read, decided from its
+/// shape alone; a state or SPI line is in
+/// the [`Scratch`] it was given.
+pub enum ReadInto {
+    /// A state line, in [`Scratch::state`].
+    State,
+    /// An SPI line, in [`Scratch::spi`].
+    Spi,
     /// A Child SA queued on the IKE SA `#N`.
     Pending(Pending),
     /// A `trafficstatus` line, with the fields that could not be read.
     Traffic(Box<Traffic>, Vec<String>),
 }
 
-/// Classify and parse the text after `#serial: `.
-pub fn serial_line(serial: u64, rest: &str, line: usize) -> Option<SerialLine> {
+/// Classify and parse the text after `#serial: `, reading a state or SPI
+/// line into `into`: what it held before is overwritten whole (and is
+/// anything when `None` is returned). Given a fresh [`Scratch`], it makes
+/// new values; given the last one, it reuses its buffers.
+pub fn serial_line_into(
+    serial: u64,
+    rest: &str,
+    line: usize,
+    into: &mut Scratch,
+) -> Option<ReadInto> {
     if let Some(p) = rest.strip_prefix("pending ") {
-        return pending(p).map(SerialLine::Pending);
+        return pending(p).map(ReadInto::Pending);
     }
     // Most `#` lines are state lines: look for the traffic markers before
     // reading the line as one.
     if has_traffic_field(rest) {
         if let Some((t, problems)) = traffic(serial, rest, line) {
-            return Some(SerialLine::Traffic(Box::new(t), problems));
+            return Some(ReadInto::Traffic(Box::new(t), problems));
         }
     }
     static SPI_TRAFFIC: Word = Word::new(" Traffic:");
     if SPI_TRAFFIC.is_in(rest) {
-        return spi_line(rest).map(SerialLine::Spi);
+        return spi_line(rest, &mut into.spi).map(|()| ReadInto::Spi);
     }
-    state(serial, rest, line).map(SerialLine::State)
+    state(serial, rest, line, &mut into.state).map(|()| ReadInto::State)
+}
+
+/// Make `to` hold `text`, in the buffer it has.
+fn set(to: &mut String, text: &str) {
+    to.clear();
+    to.push_str(text);
+}
+
+/// Make `to` hold `text` or nothing, in the buffer it has.
+fn set_opt(to: &mut Option<String>, text: Option<&str>) {
+    match (to.as_mut(), text) {
+        (Some(buffer), Some(text)) => set(buffer, text),
+        (None, Some(text)) => *to = Some(text.to_string()),
+        (_, None) => *to = None,
+    }
+}
+
+/// Item `i` of `items`, filled by `fill` when it is there (its buffers
+/// reused) and made by `make` when it is not.
+fn refill<T>(items: &mut Vec<T>, i: usize, fill: impl FnOnce(&mut T), make: impl FnOnce() -> T) {
+    match items.get_mut(i) {
+        Some(item) => fill(item),
+        None => items.push(make()),
+    }
 }
 
 /// Whether `rest` holds `, type=` or `, username=`: looked for at its
@@ -101,8 +176,9 @@ fn port_position(s: &str) -> Option<(usize, usize)> {
 }
 
 /// A state line: `"c"[1] peer:500 NAME (story); ITEM; ITEM;`.
-fn state(serial: u64, rest: &str, line: usize) -> Option<State> {
-    let (conn, after) = conn_ref(rest, |s| port_position(s).map_or(s.len(), |(i, _)| i))?;
+fn state(serial: u64, rest: &str, line: usize, st: &mut State) -> Option<()> {
+    let (conn_name, instances, peer, after) =
+        conn_ref_parts(rest, |s| port_position(s).map_or(s.len(), |(i, _)| i))?;
     let (colon, port_end) = port_position(after)?;
     if colon != 0 {
         return None;
@@ -116,37 +192,47 @@ fn state(serial: u64, rest: &str, line: usize) -> Option<State> {
     let rest = rest.strip_prefix(' ')?;
     let (name, story, items) = state_part(rest)?;
 
-    let mut st = State {
-        serial,
-        conn,
-        port,
-        tcp,
-        kind: None,
-        ike_version: None,
-        name: name.map(str::to_string),
-        story: story.to_string(),
-        established: false,
-        timers: Vec::new(),
-        newest: false,
-        eroute_owner: false,
-        parent_serial: None,
-        spi_line: None,
-        pending: Vec::new(),
-        other_items: Vec::new(),
-        line,
-    };
+    st.serial = serial;
+    set(&mut st.conn.name, conn_name);
+    st.conn.instances = instances;
+    set_opt(&mut st.conn.peer, peer);
+    st.port = port;
+    st.tcp = tcp;
+    st.kind = None;
+    st.ike_version = None;
+    set_opt(&mut st.name, name);
+    set(&mut st.story, story);
+    st.established = false;
+    st.newest = false;
+    st.eroute_owner = false;
+    st.parent_serial = None;
+    st.spi_line = None;
+    st.pending.clear();
+    st.line = line;
+    let (mut timers, mut others) = (0, 0);
     let mut parent_version = None;
     for item in semicolon_items(items)
-        .map(str::trim)
+        .map(|i| trim_end(trim_start(i)))
         .filter(|i| !i.is_empty())
     {
         if let Some((tname, due)) = timer_item(item) {
             if tname != "none" {
-                st.timers.push(Timer {
-                    kind: timer_kind(tname),
-                    name: tname.to_string(),
-                    due_s: due,
-                });
+                let kind = timer_kind(tname);
+                refill(
+                    &mut st.timers,
+                    timers,
+                    |t| {
+                        t.kind = kind;
+                        set(&mut t.name, tname);
+                        t.due_s = due;
+                    },
+                    || Timer {
+                        kind,
+                        name: tname.to_string(),
+                        due_s: due,
+                    },
+                );
+                timers += 1;
             }
             continue;
         }
@@ -167,13 +253,23 @@ fn state(serial: u64, rest: &str, line: usize) -> Option<State> {
                         st.parent_serial = Some(n);
                         parent_version = v;
                     }
-                    None => st.other_items.push(item.to_string()),
+                    None => {
+                        refill(
+                            &mut st.other_items,
+                            others,
+                            |o| set(o, item),
+                            || item.to_string(),
+                        );
+                        others += 1;
+                    }
                 }
             }
         }
     }
-    classify(&mut st, parent_version);
-    Some(st)
+    st.timers.truncate(timers);
+    st.other_items.truncate(others);
+    classify(st, parent_version);
+    Some(())
 }
 
 /// Split the state part into (name, story, items).
@@ -189,7 +285,9 @@ fn state_part(s: &str) -> Option<(Option<&str>, &str, &str)> {
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_');
         if is_name && after.starts_with('(') {
             let body = &after[1..];
-            if let Some(end) = body.find(");") {
+            let b = body.as_bytes();
+            let story_end = memchr::memchr_iter(b')', b).find(|&i| b.get(i + 1) == Some(&b';'));
+            if let Some(end) = story_end {
                 return Some((Some(token), &body[..end], &body[end + 1..]));
             }
             if let Some(story) = body.strip_suffix(')') {
@@ -335,7 +433,7 @@ fn is_said(token: &str) -> bool {
 }
 
 /// The SPI/traffic line: `"c"[1] peer used 3s ago; esp.x@a esp.y@b Traffic: ESPin=84B ...`.
-fn spi_line(rest: &str) -> Option<SpiLine> {
+fn spi_line(rest: &str, spi: &mut SpiLine) -> Option<()> {
     let suffix_end = |s: &str| {
         let mut pos: usize = 0;
         for tok in s.split(' ') {
@@ -348,7 +446,8 @@ fn spi_line(rest: &str) -> Option<SpiLine> {
     };
     let after = after_conn_ref(rest, suffix_end)?;
     let (head, traffic) = TRAFFIC.split_once(after)?;
-    let mut spi = SpiLine::default();
+    spi.used_s_ago = None;
+    let mut saids = 0;
     let mut tokens = words(head);
     while let Some(tok) = tokens.next() {
         if tok == "used" {
@@ -358,13 +457,24 @@ fn spi_line(rest: &str) -> Option<SpiLine> {
                 return None;
             }
         } else if is_said(tok) {
-            let sep = tok.find(['.', ':'])?;
+            let sep = tok.bytes().position(|c| c == b'.' || c == b':')?;
             let (spi_text, addr) = tok[sep + 1..].split_once('@')?;
-            spi.saids.push(Said {
-                proto: tok[..sep].to_string(),
-                spi: spi_text.to_string(),
-                addr: addr.to_string(),
-            });
+            let proto = &tok[..sep];
+            refill(
+                &mut spi.saids,
+                saids,
+                |s| {
+                    set(&mut s.proto, proto);
+                    set(&mut s.spi, spi_text);
+                    set(&mut s.addr, addr);
+                },
+                || Said {
+                    proto: proto.to_string(),
+                    spi: spi_text.to_string(),
+                    addr: addr.to_string(),
+                },
+            );
+            saids += 1;
         } else if tok.starts_with("ref=") || tok.starts_with("refhim=") {
             // KLIPS SAref numbers (3.x): not part of the model.
         } else {
@@ -377,16 +487,29 @@ fn spi_line(rest: &str) -> Option<SpiLine> {
         Some((counters, user)) => (counters, Some(user.trim_end())),
         None => (traffic, None),
     };
-    spi.username = user.map(str::to_string);
+    spi.saids.truncate(saids);
+    set_opt(&mut spi.username, user);
+    let mut counters_read = 0;
     for tok in words(counters) {
-        let tok = tok.trim_matches('!');
+        let tok = trim_bangs(tok);
         let (name, value) = tok.split_once('=')?;
         if !name.bytes().all(|c| c.is_ascii_alphabetic()) {
             return None;
         }
-        spi.counters.push((name.to_string(), humber(value)));
+        let bytes = humber(value);
+        refill(
+            &mut spi.counters,
+            counters_read,
+            |(n, b)| {
+                set(n, name);
+                *b = bytes;
+            },
+            || (name.to_string(), bytes),
+        );
+        counters_read += 1;
     }
-    Some(spi)
+    spi.counters.truncate(counters_read);
+    Some(())
 }
 
 /// A `trafficstatus` line: `"c"[1] peer, type=ESP, add_time=..., inBytes=..., id='...'`.
@@ -502,9 +625,44 @@ mod tests {
     fn st(line: &str) -> State {
         let (_, rest) = crate::status::lexical::strip_rc(line);
         let (rest, serial) = crate::status::lexical::serial_colon(rest).unwrap();
-        match serial_line(serial, rest, 1) {
-            Some(SerialLine::State(s)) => s,
+        let mut into = Scratch::default();
+        match serial_line_into(serial, rest, 1, &mut into) {
+            Some(ReadInto::State) => into.state,
             _ => panic!("not a state line: {line}"),
+        }
+    }
+
+    #[test]
+    fn lines_read_into_the_last_ones_buffers_are_read_as_into_new_ones() {
+        // Longer lines before shorter ones, so that timers, items, SAIDs
+        // and counters left over from the line before must go.
+        let lines = [
+            "#2: \"c\"[3] 192.0.2.9:500 STATE_QUICK_I2 (sent QI2); EVENT_SA_REPLACE in 20s; EVENT_SA_EXPIRE in 30s; newest IPSEC; eroute owner; isakmp#1; idle; nodpd;",
+            "#2: \"c\"[3] 192.0.2.9 used 3s ago; esp.1@192.0.2.9 esp.2@192.0.2.1 tun.0@192.0.2.9 tun.0@192.0.2.1 Traffic: ESPin=84B ESPout=1KB! ESPmax=2^63B username=alice",
+            "#4: \"d\":4500(tcp) established IKE SA; REKEY in 5s;",
+            "#4: \"d\" esp.3@192.0.2.8 Traffic: ESPin=0B",
+            "#5: \"e\":500 STATE_MAIN_I1 (sent MI1);",
+            "#6: \"e\" Traffic: ",
+            "#7: \"f\":500 junk without a story",
+            "#8: pending Child SA for \"g\"[1] 192.0.2.7 replacing #2",
+        ];
+        let mut reused = Scratch::default();
+        for line in lines {
+            let (rest, serial) = crate::status::lexical::serial_colon(line).unwrap();
+            let mut fresh = Scratch::default();
+            let want = serial_line_into(serial, rest, 1, &mut fresh);
+            let got = serial_line_into(serial, rest, 1, &mut reused);
+            match (want, got) {
+                (Some(ReadInto::State), Some(ReadInto::State)) => {
+                    assert_eq!(reused.state, fresh.state, "{line}")
+                }
+                (Some(ReadInto::Spi), Some(ReadInto::Spi)) => {
+                    assert_eq!(reused.spi, fresh.spi, "{line}")
+                }
+                (Some(ReadInto::Pending(a)), Some(ReadInto::Pending(b))) => assert_eq!(a, b),
+                (None, None) => {}
+                _ => panic!("read differently: {line}"),
+            }
         }
     }
 
