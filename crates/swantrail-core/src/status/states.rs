@@ -105,17 +105,42 @@ pub fn serial_line_into(
 }
 
 /// Make `to` hold `text`, in the buffer it has.
-fn set(to: &mut String, text: &str) {
+fn set<B: Buffer>(to: &mut B, text: &str) {
     to.clear();
     to.push_str(text);
 }
 
 /// Make `to` hold `text` or nothing, in the buffer it has.
-fn set_opt(to: &mut Option<String>, text: Option<&str>) {
+fn set_opt<B: Buffer>(to: &mut Option<B>, text: Option<&str>) {
     match (to.as_mut(), text) {
         (Some(buffer), Some(text)) => set(buffer, text),
-        (None, Some(text)) => *to = Some(text.to_string()),
+        (None, Some(text)) => *to = Some(B::from(text)),
         (_, None) => *to = None,
+    }
+}
+
+/// A text buffer [`set`] refills in place: the parser's own strings and
+/// the snapshot's compact ones (connection names and peers).
+trait Buffer: for<'a> From<&'a str> {
+    fn clear(&mut self);
+    fn push_str(&mut self, text: &str);
+}
+
+impl Buffer for String {
+    fn clear(&mut self) {
+        String::clear(self);
+    }
+    fn push_str(&mut self, text: &str) {
+        String::push_str(self, text);
+    }
+}
+
+impl Buffer for crate::snapshot::Text {
+    fn clear(&mut self) {
+        crate::snapshot::Text::clear(self);
+    }
+    fn push_str(&mut self, text: &str) {
+        crate::snapshot::Text::push_str(self, text);
     }
 }
 
