@@ -388,6 +388,22 @@ pub enum TimerKind {
     Other,
 }
 
+impl TimerKind {
+    /// Its name as it is serialised (`rekey`), for writers that encode the
+    /// snapshot by hand and for `show`'s timer column.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimerKind::Rekey => "rekey",
+            TimerKind::Replace => "replace",
+            TimerKind::Expire => "expire",
+            TimerKind::Retransmit => "retransmit",
+            TimerKind::Liveness => "liveness",
+            TimerKind::Discard => "discard",
+            TimerKind::Other => "other",
+        }
+    }
+}
+
 /// One `NAME in Ns` timer item of a state line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timer {
@@ -825,6 +841,15 @@ impl<'a> Seen<'a> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_timer_kinds_name_is_its_serialised_name() {
+        use TimerKind::*;
+        for kind in [Rekey, Replace, Expire, Retransmit, Liveness, Discard, Other] {
+            let serialised = serde_json::to_string(&kind).expect("serialised");
+            assert_eq!(serialised, format!("\"{}\"", kind.name()));
+        }
+    }
+
     use super::*;
 
     #[test]

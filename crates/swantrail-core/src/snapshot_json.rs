@@ -20,9 +20,7 @@ use std::io::{self, Write};
 
 use rustc_hash::FxHashMap;
 
-use crate::snapshot::{
-    ConnRef, Connection, IkeVersion, SaKind, Snapshot, SpiLine, State, TimerKind, Traffic,
-};
+use crate::snapshot::{ConnRef, Connection, IkeVersion, SaKind, Snapshot, SpiLine, State, Traffic};
 
 /// The connection, SA and trafficstatus records of one dump, encoded as
 /// they were read; [`RecordsJson::write`] writes them inside the rest of
@@ -291,40 +289,43 @@ pub fn write_snapshot(snapshot: &Snapshot, out: &mut impl Write) -> io::Result<(
 
 /// `{` and the members before `connections`, as serde writes them.
 fn write_head(s: &Snapshot, out: &mut impl Write) -> io::Result<()> {
-    out.write_all(b"{\"taken_at\":")?;
-    serde_json::to_writer(&mut *out, &s.taken_at)?;
+    out.write_all(b"{")?;
+    member(out, "", "taken_at", &s.taken_at)?;
     if let Some(ms) = s.taken_at_ms {
-        out.write_all(b",\"taken_at_ms\":")?;
-        serde_json::to_writer(&mut *out, &ms)?;
+        member(out, ",", "taken_at_ms", &ms)?;
     }
-    out.write_all(b",\"kinds\":")?;
-    serde_json::to_writer(&mut *out, &s.kinds)?;
-    out.write_all(b",\"epoch\":")?;
-    serde_json::to_writer(&mut *out, &s.epoch)?;
-    out.write_all(b",\"prefixed\":")?;
-    serde_json::to_writer(&mut *out, &s.prefixed)?;
+    member(out, ",", "kinds", &s.kinds)?;
+    member(out, ",", "epoch", &s.epoch)?;
+    member(out, ",", "prefixed", &s.prefixed)?;
     if let Some(version) = &s.pluto_version {
-        out.write_all(b",\"pluto_version\":")?;
-        serde_json::to_writer(&mut *out, version)?;
+        member(out, ",", "pluto_version", version)?;
     }
-    out.write_all(b",\"incomplete\":")?;
-    serde_json::to_writer(&mut *out, &s.incomplete)?;
-    Ok(())
+    member(out, ",", "incomplete", &s.incomplete)
 }
 
 /// The members after `traffic`, and `}`.
 fn write_tail(s: &Snapshot, out: &mut impl Write) -> io::Result<()> {
-    out.write_all(b",\"shunts\":")?;
-    serde_json::to_writer(&mut *out, &s.shunts)?;
-    out.write_all(b",\"global\":")?;
-    serde_json::to_writer(&mut *out, &s.global)?;
-    out.write_all(b",\"diagnostics\":")?;
-    serde_json::to_writer(&mut *out, &s.diagnostics)?;
+    member(out, ",", "shunts", &s.shunts)?;
+    member(out, ",", "global", &s.global)?;
+    member(out, ",", "diagnostics", &s.diagnostics)?;
     if s.diagnostics_omitted != 0 {
-        out.write_all(b",\"diagnostics_omitted\":")?;
-        serde_json::to_writer(&mut *out, &s.diagnostics_omitted)?;
+        member(out, ",", "diagnostics_omitted", &s.diagnostics_omitted)?;
     }
     out.write_all(b"}")
+}
+
+/// One member as serde writes it: `sep`, the key (this module's own
+/// literal, which needs no escaping), `:` and the value.
+fn member(
+    out: &mut impl Write,
+    sep: &str,
+    key: &str,
+    value: &impl serde::Serialize,
+) -> io::Result<()> {
+    for piece in [sep, "\"", key, "\":"] {
+        out.write_all(piece.as_bytes())?;
+    }
+    Ok(serde_json::to_writer(&mut *out, value)?)
 }
 
 /// A JSON object being written: keys in the order given, commas between
@@ -478,18 +479,6 @@ fn sa_kind(k: Option<SaKind>) -> Option<&'static str> {
     })
 }
 
-fn timer_kind(k: TimerKind) -> &'static str {
-    match k {
-        TimerKind::Rekey => "rekey",
-        TimerKind::Replace => "replace",
-        TimerKind::Expire => "expire",
-        TimerKind::Retransmit => "retransmit",
-        TimerKind::Liveness => "liveness",
-        TimerKind::Discard => "discard",
-        TimerKind::Other => "other",
-    }
-}
-
 fn encode_conn_ref(out: &mut Vec<u8>, c: &ConnRef) {
     let mut o = Object::open(out);
     o.str("name", &c.name);
@@ -531,7 +520,7 @@ fn encode_state(out: &mut Vec<u8>, st: &State) {
     o.bool("established", st.established);
     o.array("timers", &st.timers, |out, t| {
         let mut o = Object::open(out);
-        o.opt_word("kind", Some(timer_kind(t.kind)));
+        o.opt_word("kind", Some(t.kind.name()));
         o.str("name", &t.name);
         o.opt_int("due_s", t.due_s);
         o.close();

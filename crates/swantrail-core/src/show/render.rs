@@ -310,13 +310,8 @@ fn version_text(version: Option<IkeVersion>) -> String {
 
 fn timer_word(kind: TimerKind) -> &'static str {
     match kind {
-        TimerKind::Rekey => "rekey",
-        TimerKind::Replace => "replace",
-        TimerKind::Expire => "expire",
-        TimerKind::Retransmit => "retransmit",
-        TimerKind::Liveness => "liveness",
-        TimerKind::Discard => "discard",
         TimerKind::Other => "timer",
+        kind => kind.name(),
     }
 }
 
