@@ -141,7 +141,6 @@ impl SaRecord {
     pub fn update(&mut self, seen: &Seen<'_>, now: i64) -> Change {
         self.last_seen = now;
         let before = self.listed_values();
-        let counted = (self.bytes_in.clone(), self.bytes_out.clone());
         let mut texts = false;
         if seen.has_state() {
             self.ike_version = seen.ike_version().or(self.ike_version);
@@ -183,15 +182,16 @@ impl SaRecord {
             }
         }
         let (bytes_in, bytes_out, exact) = seen.bytes();
+        let mut counters = false;
         if let Some(b) = bytes_in {
-            self.bytes_in.update(b, exact);
+            counters |= self.bytes_in.update(b, exact);
         }
         if let Some(b) = bytes_out {
-            self.bytes_out.update(b, exact);
+            counters |= self.bytes_out.update(b, exact);
         }
         Change {
             record: texts || self.listed_values() != before,
-            counters: self.bytes_in != counted.0 || self.bytes_out != counted.1,
+            counters,
         }
     }
 
@@ -319,7 +319,10 @@ pub struct Reading {
 }
 
 impl Reading {
-    fn update(&mut self, raw: u64) {
+    /// Take in a raw reading; whether it changed anything (a reading equal
+    /// to the last one does not).
+    fn update(&mut self, raw: u64) -> bool {
+        let changed = self.last != Some(raw);
         match self.last {
             None => self.total = raw,
             Some(last) if raw >= last => self.total = self.total.saturating_add(raw - last),
@@ -331,16 +334,17 @@ impl Reading {
             Some(_) => self.total = self.total.saturating_add(raw),
         }
         self.last = Some(raw);
+        changed
     }
 }
 
 impl ByteCounter {
-    /// Take in a new raw reading.
-    pub fn update(&mut self, raw: u64, exact: bool) {
+    /// Take in a new raw reading; whether it changed the counter.
+    pub fn update(&mut self, raw: u64, exact: bool) -> bool {
         if exact {
-            self.exact.update(raw);
+            self.exact.update(raw)
         } else {
-            self.rounded.update(raw);
+            self.rounded.update(raw)
         }
     }
 
